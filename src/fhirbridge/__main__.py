@@ -1,0 +1,3 @@
+from fhirbridge.cli.main import main
+
+main()

@@ -1,0 +1,35 @@
+"""Settings, read from the environment with the ``FHIRBRIDGE_`` prefix (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob the service has; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="FHIRBRIDGE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./fhirbridge.db",
+        description="sqlite:///path/to/file.db or postgresql://user:password@host:5432/database",
+    )
+    base_url: str | None = Field(
+        None, description="Public base URL of the FHIR endpoint (…/fhir); derived from each request when unset"
+    )
+    auto_migrate: bool = Field(True, description="Run database migrations at start (always safe; advisory-locked)")
+    max_body_bytes: int = Field(10 * 1024 * 1024, description="Largest accepted request body")
+    default_page_size: int = Field(20, ge=1)
+    max_page_size: int = Field(1000, ge=1)
+    db_pool_size: int = Field(16, ge=1, description="PostgreSQL connections per app instance")
+    sqlite_read_threads: int = Field(4, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,67 @@
+"""Parsing FHIR references (R4 references.html#Reference and http.html#general).
+
+A ``Reference.reference`` is a relative URL (``Patient/123``, optionally ``/_history/2``), an
+absolute URL (``https://host/fhir/Patient/123``), an internal reference to a contained
+resource (``#p1``), a ``urn:uuid:``/``urn:oid:`` identifier (transactions), or - inside a
+transaction only - a conditional reference (``Patient?identifier=…``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+ReferenceKind = Literal["local", "absolute", "contained", "urn", "conditional"]
+
+ID_PATTERN = r"[A-Za-z0-9\-\.]{1,64}"
+_RESTFUL = re.compile(
+    rf"^(?:(?P<base>https?://[^?#\s]+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_PATTERN})(?:/_history/(?P<vid>{ID_PATTERN}))?$"
+)
+_CONDITIONAL = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)\?(?P<query>.+)$")
+_URN = re.compile(r"^urn:(?:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|oid:[0-2](?:\.(?:0|[1-9]\d*))+)$")
+_ID = re.compile(rf"^{ID_PATTERN}$")
+
+
+@dataclass(frozen=True)
+class ParsedReference:
+    """What a reference string points at; ``resource_type`` is None when the form has none."""
+
+    kind: ReferenceKind
+    text: str
+    resource_type: str | None = None
+    resource_id: str | None = None
+    version: str | None = None
+    base: str | None = None
+    query: str | None = None
+
+
+def is_valid_id(value: str) -> bool:
+    return _ID.match(value) is not None
+
+
+def parse_reference(text: str, local_base: str | None = None) -> ParsedReference | None:
+    """Classify a reference string; None when it is none of the forms FHIR allows.
+
+    An absolute URL whose base is ``local_base`` (this server's ``…/fhir``) counts as local.
+    """
+    if text.startswith("#"):
+        return ParsedReference("contained", text, resource_id=text[1:] or None)
+    if text.startswith("urn:"):
+        return ParsedReference("urn", text) if _URN.match(text) else None
+    match = _RESTFUL.match(text)
+    if match is not None:
+        base = match.group("base")
+        kind: ReferenceKind = "local"
+        if base is not None and (local_base is None or base.rstrip("/") != local_base.rstrip("/")):
+            kind = "absolute"
+        return ParsedReference(
+            kind, text, match.group("type"), match.group("id"), match.group("vid"), base=base
+        )
+    conditional = _CONDITIONAL.match(text)
+    if conditional is not None:
+        return ParsedReference("conditional", text, conditional.group("type"), query=conditional.group("query"))
+    if text.startswith(("http://", "https://")):
+        # An absolute URL to something that is not a RESTful FHIR address (a document, a web page).
+        return ParsedReference("absolute", text)
+    return None

@@ -1,0 +1,200 @@
+"""The FastAPI application: the FHIR routes under ``/fhir``, health checks, error rendering.
+
+Each row of :data:`~fhirbridge.rest.routes.ROUTES` becomes one endpoint that turns the HTTP
+request into a :class:`~fhirbridge.rest.messages.FhirRequest`: negotiated format, checked
+resource type, size-limited body, the caller's identity.  Errors of every kind leave as
+OperationOutcomes; a server fault is logged and never shows internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from fhirbridge import __version__
+from fhirbridge.config import Settings, get_settings
+from fhirbridge.errors import FhirError, Issue, bad_request, not_found, payload_too_large
+from fhirbridge.fhir.resource_types import STORED_TYPES
+from fhirbridge.identity import ANONYMOUS, Identity
+from fhirbridge.repository import FhirRepository
+from fhirbridge.rest.interactions.context import ServiceContext
+from fhirbridge.rest.messages import FhirRequest
+from fhirbridge.rest.negotiation import check_request_body_type, response_format
+from fhirbridge.rest.render import render, render_error
+from fhirbridge.rest.routes import ROUTES, Route
+from fhirbridge.storage.database import open_database
+from fhirbridge.storage.migrations import upgrade_async
+from fhirbridge.storage.urls import parse_database_url
+
+log = logging.getLogger("fhirbridge")
+FHIR_PREFIX = "/fhir"
+_HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 400: "invalid"}
+
+
+def request_identity(request: Request) -> Identity:
+    """Who is asking.  Every caller is anonymous until authentication lands (issue 6)."""
+    return ANONYMOUS
+
+
+def base_url(request: Request, settings: Settings) -> str:
+    if settings.base_url:
+        return settings.base_url.rstrip("/")
+    return str(request.base_url).rstrip("/") + FHIR_PREFIX
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing anything over ``limit`` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise payload_too_large(f"The body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise payload_too_large(f"The body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        context: ServiceContext = request.app.state.context
+        params = request.query_params
+        fmt = response_format(request.headers.get("accept"), params.get("_format"), params.get("_pretty"))
+        path = request.path_params
+        resource_type = path.get("type")
+        if resource_type is not None and resource_type not in STORED_TYPES:
+            raise not_found(f"This server does not serve {resource_type} resources")
+        body = None
+        if route.takes_body:
+            check_request_body_type(request.headers.get("content-type"))
+            body = await read_body(request, context.settings.max_body_bytes)
+        elif route.method == "POST":
+            body = await read_body(request, context.settings.max_body_bytes)
+        fhir_request = FhirRequest(
+            method=route.method,
+            base_url=base_url(request, context.settings),
+            identity=request_identity(request),
+            resource_type=resource_type,
+            resource_id=path.get("id"),
+            version_id=path.get("vid"),
+            query=params.multi_items(),
+            headers={key.lower(): value for key, value in request.headers.items()},
+            body=body,
+        )
+        return render(await route.handler(context, fhir_request), fmt)
+
+    endpoint.__name__ = f"{route.method.lower()}_{route.interaction.replace('-', '_')}_{route.level}"
+    return endpoint
+
+
+def _openapi_parameters(route: Route) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = []
+    if "{type}" in route.path:
+        parameters.append(
+            {"name": "type", "in": "path", "required": True, "schema": {"type": "string", "enum": list(STORED_TYPES)}}
+        )
+    for name in ("id", "vid"):
+        if "{" + name + "}" in route.path:
+            parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+    extra: dict[str, Any] = {"parameters": parameters}
+    if route.takes_body:
+        extra["requestBody"] = {
+            "required": True,
+            "content": {"application/fhir+json": {"schema": {"type": "object", "required": ["resourceType"]}}},
+        }
+    return extra
+
+
+def _issue_response(request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return render_error(FhirError(status, [Issue("error", code, message)], headers or {}))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for ``settings`` (default: the environment)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        target = parse_database_url(settings.database_url)
+        if settings.auto_migrate:
+            await upgrade_async(settings.database_url)
+        database = await open_database(
+            settings.database_url, pool_size=settings.db_pool_size, read_threads=settings.sqlite_read_threads
+        )
+        app.state.context = ServiceContext(FhirRepository(database), settings)
+        log.info("fhirbridge %s serving FHIR R4 on %s", __version__, target.describe())
+        try:
+            yield
+        finally:
+            await database.close()
+
+    app = FastAPI(
+        title="fhirbridge",
+        version=__version__,
+        description="FHIR R4 server for Swedish patient contracts. The FHIR API lives under /fhir.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    for route in ROUTES:
+        app.add_api_route(
+            FHIR_PREFIX + route.path,
+            _endpoint(route),
+            methods=[route.method],
+            summary=route.summary,
+            tags=["FHIR"],
+            openapi_extra=_openapi_parameters(route),
+            response_class=Response,
+        )
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: the database answers")
+    async def readyz(request: Request) -> Response:
+        context: ServiceContext = request.app.state.context
+        try:
+            await context.repository.ping()
+        except Exception:  # the database is down or unreachable; say so without details
+            log.exception("readiness check failed")
+            return JSONResponse({"status": "database unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.exception_handler(FhirError)
+    async def fhir_error(request: Request, exc: FhirError) -> Response:
+        log.info("%s %s -> %s", request.method, request.url.path, exc)
+        return render_error(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "processing")
+        message = "No FHIR interaction lives at this address" if exc.status_code == 404 else str(exc.detail)
+        if exc.status_code == 405:
+            message = f"{request.method} is not supported at {request.url.path}"
+        return _issue_response(request, exc.status_code, code, message, dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return render_error(bad_request(f"The request is malformed: {exc.errors()[:1]}"))
+
+    @app.exception_handler(Exception)
+    async def server_fault(request: Request, exc: Exception) -> Response:
+        incident = uuid.uuid4().hex[:12]
+        log.exception("server fault %s on %s %s", incident, request.method, request.url.path)
+        return _issue_response(
+            request, 500, "exception", f"The server failed to handle the request (incident {incident}); it is logged"
+        )
+
+    return app

@@ -1,0 +1,83 @@
+"""The CapabilityStatement (R4 capabilitystatement.html, http.html#capabilities).
+
+Generated from the route table, the stored types and the search parameters the search
+engine uses, so it says exactly what exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhirbridge import FHIR_VERSION, __version__
+from fhirbridge.fhir.resource_types import STORED_TYPES
+from fhirbridge.rest.interactions.context import ServiceContext
+from fhirbridge.rest.messages import FhirRequest, FhirResponse
+from fhirbridge.search.parameters import COLUMN_PARAMETERS, search_parameters
+
+RELEASE_DATE = "2026-11-22"
+
+
+def _search_params(resource_type: str) -> list[dict[str, Any]]:
+    out = []
+    for code, param in search_parameters(resource_type).items():
+        entry: dict[str, Any] = {"name": code, "definition": param.url, "type": param.type}
+        if param.description and code not in COLUMN_PARAMETERS:
+            entry["documentation"] = param.description.replace("\r\n", "\n")
+        out.append(entry)
+    return out
+
+
+def capability_statement(base_url: str) -> dict[str, Any]:
+    """The server's CapabilityStatement for a given base URL."""
+    from fhirbridge.rest.routes import interactions, supports_conditional
+
+    type_interactions = sorted(interactions("type") | interactions("instance"))
+    resources = []
+    for resource_type in STORED_TYPES:
+        resources.append(
+            {
+                "type": resource_type,
+                "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+                "interaction": [{"code": code} for code in type_interactions],
+                "versioning": "versioned-update",
+                "readHistory": True,
+                "updateCreate": True,
+                "conditionalCreate": supports_conditional("create"),
+                "conditionalRead": "full-support",
+                "conditionalUpdate": supports_conditional("update"),
+                "conditionalDelete": "single" if supports_conditional("delete") else "not-supported",
+                "referencePolicy": ["literal", "logical", "enforced", "local"],
+                "searchParam": _search_params(resource_type),
+            }
+        )
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": "fhirbridge",
+        "url": f"{base_url}/metadata",
+        "version": __version__,
+        "name": "FhirbridgeCapabilityStatement",
+        "title": "fhirbridge: patient contracts (patientkontrakt) over FHIR R4",
+        "status": "active",
+        "experimental": False,
+        "date": RELEASE_DATE,
+        "publisher": "fhirbridge",
+        "description": "FHIR R4 server for Swedish patient contracts: CarePlan, CareTeam and Goal with their people and places.",
+        "kind": "instance",
+        "software": {"name": "fhirbridge", "version": __version__},
+        "implementation": {"description": "fhirbridge FHIR R4 server", "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "Every write is validated (structure, required bindings, reference types, "
+                "referential integrity); rejections are OperationOutcomes naming the element.",
+                "resource": resources,
+                "interaction": [{"code": code} for code in sorted(interactions("system") - {"capabilities"})],
+            }
+        ],
+    }
+
+
+async def capabilities(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
+    return FhirResponse(200, resource=capability_statement(request.base_url))

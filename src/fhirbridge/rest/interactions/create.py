@@ -1,0 +1,54 @@
+"""create and conditional create (R4 http.html#create, #ccreate)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fhirbridge.errors import bad_request, precondition_failed
+from fhirbridge.rest.interactions.common import parse_and_validate, write_response
+from fhirbridge.rest.interactions.context import ServiceContext
+from fhirbridge.rest.messages import FhirRequest, FhirResponse
+from fhirbridge.writes.unit_of_work import UnitOfWork, WriteResult
+
+
+def if_none_exist_criteria(request: FhirRequest) -> list[tuple[str, str]] | None:
+    header = request.headers.get("if-none-exist")
+    if header is None:
+        return None
+    query = header.split("?", 1)[1] if "?" in header else header
+    criteria = parse_qsl(query, keep_blank_values=True)
+    if not criteria:
+        raise bad_request("If-None-Exist must hold search criteria such as identifier=system|value", "If-None-Exist")
+    return criteria
+
+
+async def create(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
+    assert request.resource_type
+    validated = parse_and_validate(request, request.resource_type, None)
+    criteria = if_none_exist_criteria(request)
+
+    async def work(unit: UnitOfWork) -> WriteResult:
+        if criteria is not None:
+            found = await unit.find(validated.resource_type, criteria)
+            if len(found) > 1:
+                raise precondition_failed(
+                    f"If-None-Exist matched several {validated.resource_type} resources; make the criteria more selective",
+                    "If-None-Exist",
+                )
+            if found:
+                existing = await unit.read(validated.resource_type, found[0])
+                return WriteResult("existing", existing)
+        return await unit.create(validated)
+
+    result = await ctx.repository.write(request.identity, request.base_url, work)
+    record = result.record
+    assert record is not None
+    if result.outcome == "existing":
+        return write_response(
+            request,
+            200,
+            record,
+            "An existing resource matched If-None-Exist; nothing was created",
+            versioned_location=False,
+        )
+    return write_response(request, 201, record, f"Created {record.resource_type}/{record.resource_id}")

@@ -1,0 +1,42 @@
+"""search-type on GET and POST ``_search`` (R4 http.html#search, search.html).
+
+Unknown parameters are ignored and reported in an OperationOutcome entry, or refused with
+400 under ``Prefer: handling=strict``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fhirbridge.errors import unsupported_media_type
+from fhirbridge.rest import bundles
+from fhirbridge.rest.interactions.context import ServiceContext
+from fhirbridge.rest.messages import FhirRequest, FhirResponse
+from fhirbridge.search.query import parse_query
+
+
+async def search(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
+    assert request.resource_type
+    query = parse_query(
+        request.resource_type,
+        request.query,
+        strict=request.prefer.strict,
+        default_count=ctx.settings.default_page_size,
+        max_count=ctx.settings.max_page_size,
+    )
+    page = await ctx.repository.search(request.identity, query, request.base_url)
+    links = [("self", bundles.page_url(request.base_url, request.resource_type, request.query))]
+    if page.next_cursor is not None:
+        links.append(("next", bundles.page_url(request.base_url, request.resource_type, request.query, page.next_cursor)))
+    body = bundles.searchset(request.base_url, page.matches, links, page.total, query.ignored)
+    return FhirResponse(200, body=body)
+
+
+async def search_post(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
+    """POST [type]/_search: parameters in an x-www-form-urlencoded body, and/or the URL."""
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if request.body and content_type != "application/x-www-form-urlencoded":
+        raise unsupported_media_type("POST _search takes application/x-www-form-urlencoded parameters")
+    form = parse_qsl((request.body or b"").decode("utf-8", errors="replace"), keep_blank_values=True)
+    request.query = [*request.query, *form]
+    return await search(ctx, request)

@@ -1,0 +1,78 @@
+"""update, update-as-create and conditional update (R4 http.html#update, #cond-update)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fhirbridge.errors import bad_request, precondition_failed
+from fhirbridge.fhir.jsonio import parse_body
+from fhirbridge.rest.interactions.common import require_id, write_response
+from fhirbridge.rest.interactions.context import ServiceContext
+from fhirbridge.rest.messages import FhirRequest, FhirResponse
+from fhirbridge.validation.pipeline import validate_resource
+from fhirbridge.writes.unit_of_work import UnitOfWork, WriteResult
+
+_STATUS = {"created": 201, "updated": 200, "unchanged": 200}
+
+
+def _respond(request: FhirRequest, result: WriteResult) -> FhirResponse:
+    record = result.record
+    assert record is not None
+    address = f"{record.resource_type}/{record.resource_id}"
+    message = {
+        "created": f"Created {address}",
+        "updated": f"Updated {address} to version {record.version}",
+        "unchanged": f"{address} already had this content; version {record.version} kept",
+    }[result.outcome]
+    return write_response(request, _STATUS[result.outcome], record, message)
+
+
+async def update(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
+    """PUT [type]/[id]: the body must carry the same id (R4 http.html#update)."""
+    assert request.resource_type and request.resource_id
+    if request.criteria():
+        raise bad_request("PUT to [type]/[id] takes no search parameters", "url")
+    require_id(request.resource_type, request.resource_id)
+    validated = validate_resource(
+        parse_body(request.body or b""), request.resource_type, url_id=request.resource_id, local_base=request.base_url
+    )
+    if_match = request.if_match()
+    resource_id = request.resource_id
+
+    async def work(unit: UnitOfWork) -> WriteResult:
+        return await unit.update(validated, resource_id, if_match=if_match)
+
+    return _respond(request, await ctx.repository.write(request.identity, request.base_url, work))
+
+
+async def conditional_update(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
+    """PUT [type]?criteria: no match creates, one match updates, several are 412."""
+    assert request.resource_type
+    criteria = request.criteria()
+    if not criteria:
+        raise bad_request("A conditional update needs search criteria: PUT [type]?identifier=system|value", "url")
+    body = parse_body(request.body or b"")
+    body_id = body.get("id") if isinstance(body, dict) else None
+    if body_id is not None and not isinstance(body_id, str):
+        raise bad_request("The resource id must be a string", f"{request.resource_type}.id")
+    if_match = request.if_match()
+    resource_type = request.resource_type
+
+    async def work(unit: UnitOfWork) -> WriteResult:
+        found = await unit.find(resource_type, criteria)
+        if len(found) > 1:
+            raise precondition_failed(
+                f"The criteria match several {resource_type} resources; make them more selective", "url"
+            )
+        if found and body_id is not None and body_id != found[0]:
+            raise bad_request(
+                f"The criteria match {resource_type}/{found[0]} but the body has id {body_id}", f"{resource_type}.id"
+            )
+        target_id = found[0] if found else (body_id or str(uuid.uuid4()))
+        resource = dict(body) if isinstance(body, dict) else body
+        if isinstance(resource, dict):
+            resource["id"] = target_id
+        validated = validate_resource(resource, resource_type, url_id=target_id, local_base=request.base_url)
+        return await unit.update(validated, target_id, if_match=if_match)
+
+    return _respond(request, await ctx.repository.write(request.identity, request.base_url, work))

@@ -1,0 +1,82 @@
+"""Content negotiation (R4 http.html#mime-type): JSON in and out, and honest refusals.
+
+The service speaks FHIR JSON only.  ``_format`` overrides ``Accept``; a format it does not
+speak is 406 for the response and 415 for a request body, each with an OperationOutcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fhirbridge.errors import not_acceptable, unsupported_media_type
+
+FHIR_JSON = "application/fhir+json"
+JSON_TYPES = frozenset({FHIR_JSON, "application/json", "application/json+fhir", "text/json"})
+FORMAT_ALIASES = {"json": FHIR_JSON, "application/json": "application/json", FHIR_JSON: FHIR_JSON, "application/json+fhir": FHIR_JSON}
+FHIR_VERSIONS = ("4.0", "4.0.1")
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    media_type: str
+    pretty: bool
+
+    @property
+    def content_type(self) -> str:
+        return f"{self.media_type}; charset=utf-8"
+
+
+def _media_ranges(accept: str) -> list[tuple[str, float, dict[str, str]]]:
+    ranges = []
+    for item in accept.split(","):
+        parts = [p.strip() for p in item.split(";") if p.strip()]
+        if not parts:
+            continue
+        params: dict[str, str] = {}
+        for param in parts[1:]:
+            key, _, value = param.partition("=")
+            params[key.strip().lower()] = value.strip().strip('"')
+        try:
+            quality = float(params.pop("q", "1"))
+        except ValueError:
+            quality = 1.0
+        ranges.append((parts[0].lower(), quality, params))
+    return sorted(ranges, key=lambda r: -r[1])
+
+
+def response_format(accept: str | None, format_param: str | None, pretty_param: str | None) -> ResponseFormat:
+    """Pick the response media type from ``_format`` or ``Accept``; 406 when none fits."""
+    pretty = pretty_param == "true"
+    if format_param is not None:
+        media_type = FORMAT_ALIASES.get(format_param.split(";")[0].strip().lower())
+        if media_type is None:
+            raise not_acceptable(f"_format={format_param} is not available: this server speaks FHIR JSON (_format=json)")
+        return ResponseFormat(media_type, pretty)
+    if not accept:
+        return ResponseFormat(FHIR_JSON, pretty)
+    for media_type, quality, params in _media_ranges(accept):
+        if quality <= 0:
+            continue
+        version = params.get("fhirversion")
+        if version is not None and version not in FHIR_VERSIONS:
+            continue
+        if media_type in JSON_TYPES:
+            return ResponseFormat("application/json" if media_type == "application/json" else FHIR_JSON, pretty)
+        if media_type in ("*/*", "application/*"):
+            return ResponseFormat(FHIR_JSON, pretty)
+    raise not_acceptable(f"None of {accept!r} is available: this server speaks FHIR JSON ({FHIR_JSON}), FHIR version 4.0")
+
+
+def check_request_body_type(content_type: str | None) -> None:
+    """A body must be FHIR JSON; a missing Content-Type is read as JSON."""
+    if not content_type:
+        return
+    media_type, _, params = content_type.partition(";")
+    if media_type.strip().lower() not in JSON_TYPES:
+        raise unsupported_media_type(
+            f"Content-Type {media_type.strip()} is not accepted: send {FHIR_JSON}"
+        )
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "fhirversion" and value.strip().strip('"') not in FHIR_VERSIONS:
+            raise unsupported_media_type(f"fhirVersion={value.strip()} is not served here: this is FHIR 4.0.1")

@@ -1,0 +1,35 @@
+"""Rendering FHIR responses and errors as HTTP, in one place (R4 http.html#mime-type)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from fhirbridge.errors import FhirError
+from fhirbridge.fhir.jsonio import dumps, pretty_print
+from fhirbridge.fhir.outcome import operation_outcome
+from fhirbridge.rest.messages import FhirResponse
+from fhirbridge.rest.negotiation import FHIR_JSON, ResponseFormat
+
+DEFAULT_FORMAT = ResponseFormat(FHIR_JSON, pretty=False)
+_NO_BODY = frozenset({204, 304})
+
+
+def render(response: FhirResponse, fmt: ResponseFormat) -> Response:
+    if response.body is not None:
+        body = response.body
+    elif response.resource is not None:
+        body = dumps(response.resource)
+    else:
+        body = b""
+    if response.status in _NO_BODY:
+        body = b""
+    if body and fmt.pretty:
+        body = pretty_print(body)
+    headers = dict(response.headers)
+    if body:
+        headers["Content-Type"] = fmt.content_type
+    return Response(content=body, status_code=response.status, headers=headers)
+
+
+def render_error(error: FhirError, fmt: ResponseFormat = DEFAULT_FORMAT) -> Response:
+    return render(FhirResponse(error.status, resource=operation_outcome(error.issues), headers=error.headers), fmt)

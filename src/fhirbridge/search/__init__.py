@@ -1,0 +1,1 @@
+"""FHIR search (R4 search.html): parameter definitions, index extraction and query compilation."""

@@ -1,0 +1,1 @@
+"""Storage: the schema, the two database engines, and FHIR-shaped SQL on top of them."""

@@ -1,0 +1,91 @@
+"""The two database engines behind one small async interface.
+
+SQL is written once with PostgreSQL's ``$1`` placeholders; the SQLite engine rewrites them
+to ``?1``.  Where the dialects differ (row locks, advisory locks, list parameters) the
+:class:`Dialect` says how.  Storage code sees only :class:`Connection` and
+:class:`Database`, never a driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Row = Sequence[Any]
+
+
+class WriteRace(Exception):  # noqa: N818 - names the condition, like the drivers' own exceptions
+    """Another writer got there first (a unique key, a deadlock, a serialisation failure).
+
+    The write path runs the whole transaction again when it sees this."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the engines, as SQL fragments."""
+
+    name: str
+    lock_for_update: str
+    lock_for_share: str
+
+    def in_list(self, placeholder: str) -> str:
+        """``column <in_list>`` matching any element of a list parameter."""
+        if self.name == "postgresql":
+            return f"= ANY({placeholder})"
+        return f"IN (SELECT value FROM json_each({placeholder}))"
+
+
+POSTGRESQL = Dialect("postgresql", " FOR UPDATE", " FOR SHARE")
+SQLITE = Dialect("sqlite", "", "")
+
+
+class Connection(Protocol):
+    """One database connection, inside a transaction or a read."""
+
+    dialect: Dialect
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+    async def fetchval(self, sql: str, *args: Any) -> Any: ...
+
+    async def execute(self, sql: str, *args: Any) -> None: ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    async def advisory_lock(self, key: str) -> None:
+        """Serialise writers that use the same key until this transaction ends."""
+
+
+class Database(Protocol):
+    """An open database: reads, write transactions, and shutdown."""
+
+    dialect: Dialect
+
+    def reader(self, *, snapshot: bool = False) -> AbstractAsyncContextManager[Connection]:
+        """A connection for reads; ``snapshot`` makes several statements see one state."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """A write transaction, committed when the block ends without an exception."""
+
+    async def close(self) -> None: ...
+
+
+async def open_database(url: str, *, pool_size: int = 16, read_threads: int = 4) -> Database:
+    """Open the database a ``FHIRBRIDGE_DATABASE_URL`` names (schema must be migrated)."""
+    from fhirbridge.storage.urls import parse_database_url
+
+    target = parse_database_url(url)
+    if target.kind == "postgresql":
+        from fhirbridge.storage.postgres import PostgresDatabase
+
+        assert target.postgres_dsn is not None
+        return await PostgresDatabase.open(target.postgres_dsn, pool_size=pool_size)
+    from fhirbridge.storage.sqlite import SqliteDatabase
+
+    assert target.sqlite_path is not None
+    return SqliteDatabase(target.sqlite_path, read_threads=read_threads)
+

@@ -1,0 +1,101 @@
+"""The PostgreSQL engine: an asyncpg connection pool.
+
+Several stateless app instances can share one database: writers meet in row locks
+(``FOR UPDATE``), advisory transaction locks (conditional interactions) and unique keys,
+and a lost race surfaces as :class:`WriteRace` so that the write path runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from fhirbridge.storage.database import POSTGRESQL, Row, WriteRace
+
+_RACES = (
+    asyncpg.UniqueViolationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+
+
+def advisory_key(key: str) -> int:
+    """A stable signed 64-bit number for a lock name."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+class PostgresConnection:
+    dialect = POSTGRESQL
+
+    def __init__(self, raw: asyncpg.Connection) -> None:
+        self._raw = raw
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        try:
+            return list(await self._raw.fetch(sql, *args))
+        except _RACES as exc:
+            raise WriteRace(str(exc)) from exc
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        try:
+            row: Row | None = await self._raw.fetchrow(sql, *args)
+        except _RACES as exc:
+            raise WriteRace(str(exc)) from exc
+        return row
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        try:
+            return await self._raw.fetchval(sql, *args)
+        except _RACES as exc:
+            raise WriteRace(str(exc)) from exc
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        try:
+            await self._raw.execute(sql, *args)
+        except _RACES as exc:
+            raise WriteRace(str(exc)) from exc
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        batch = list(rows)
+        if not batch:
+            return
+        try:
+            await self._raw.executemany(sql, batch)
+        except _RACES as exc:
+            raise WriteRace(str(exc)) from exc
+
+    async def advisory_lock(self, key: str) -> None:
+        await self.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(key))
+
+
+class PostgresDatabase:
+    dialect = POSTGRESQL
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str, *, pool_size: int) -> PostgresDatabase:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size)
+        return cls(pool)
+
+    @asynccontextmanager
+    async def reader(self, *, snapshot: bool = False) -> AsyncIterator[PostgresConnection]:
+        async with self._pool.acquire() as raw:
+            if snapshot:
+                async with raw.transaction(isolation="repeatable_read", readonly=True):
+                    yield PostgresConnection(raw)
+            else:
+                yield PostgresConnection(raw)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresConnection]:
+        async with self._pool.acquire() as raw, raw.transaction():
+            yield PostgresConnection(raw)
+
+    async def close(self) -> None:
+        await self._pool.close()

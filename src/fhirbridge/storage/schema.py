@@ -1,0 +1,148 @@
+"""The database schema, as SQLAlchemy Core tables: the one description that the Alembic
+migrations in ``alembic/versions`` create, and that a test compares them with.
+
+* ``resources`` holds the current version of every resource (``pk`` is the surrogate key
+  the index tables use); a deleted resource keeps its row with ``deleted`` set.
+* ``resource_versions`` holds every version ever written, deletions included, in write
+  order (``seq``); history (R4 http.html#history) reads it.
+* ``idx_*`` hold the search index of each current resource, one table per search parameter
+  type (R4 search.html#ptypes); ``resource_links`` every local reference, for referential
+  integrity.  They are rewritten in the same transaction as the resource.
+
+Times are integer microseconds since the epoch (UTC); content is canonical FHIR JSON bytes,
+served as stored.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+PrimaryKey = BigInteger().with_variant(Integer(), "sqlite")
+TYPE_LENGTH = 64
+ID_LENGTH = 64
+
+
+def _resource_fk() -> Column[int]:
+    return Column("res_pk", PrimaryKey, ForeignKey("resources.pk", ondelete="CASCADE"), nullable=False)
+
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("pk", PrimaryKey, primary_key=True, autoincrement=True),
+    Column("res_type", String(TYPE_LENGTH), nullable=False),
+    Column("res_id", String(ID_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("content", LargeBinary, nullable=True),
+    UniqueConstraint("res_type", "res_id", name="uq_resources_type_id"),
+)
+Index("ix_resources_type_pk", resources.c.res_type, resources.c.pk)
+Index("ix_resources_type_updated", resources.c.res_type, resources.c.last_updated)
+
+resource_versions = Table(
+    "resource_versions",
+    metadata,
+    Column("seq", PrimaryKey, primary_key=True, autoincrement=True),
+    Column("res_type", String(TYPE_LENGTH), nullable=False),
+    Column("res_id", String(ID_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("content", LargeBinary, nullable=True),
+    UniqueConstraint("res_type", "res_id", "version", name="uq_resource_versions_type_id_version"),
+)
+Index("ix_resource_versions_type_seq", resource_versions.c.res_type, resource_versions.c.seq)
+Index("ix_resource_versions_updated", resource_versions.c.last_updated)
+
+idx_token = Table(
+    "idx_token",
+    metadata,
+    _resource_fk(),
+    Column("res_type", String(TYPE_LENGTH), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("system", Text, nullable=True),
+    Column("code", Text, nullable=True),
+    Column("text", Text, nullable=True),
+)
+Index("ix_idx_token_value", idx_token.c.res_type, idx_token.c.param, idx_token.c.code, idx_token.c.system)
+Index("ix_idx_token_res", idx_token.c.res_pk)
+
+idx_string = Table(
+    "idx_string",
+    metadata,
+    _resource_fk(),
+    Column("res_type", String(TYPE_LENGTH), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("normalized", Text, nullable=False),
+    Column("exact", Text, nullable=False),
+)
+Index("ix_idx_string_value", idx_string.c.res_type, idx_string.c.param, idx_string.c.normalized)
+Index("ix_idx_string_res", idx_string.c.res_pk)
+
+idx_date = Table(
+    "idx_date",
+    metadata,
+    _resource_fk(),
+    Column("res_type", String(TYPE_LENGTH), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("low", BigInteger, nullable=False),
+    Column("high", BigInteger, nullable=False),
+)
+Index("ix_idx_date_low", idx_date.c.res_type, idx_date.c.param, idx_date.c.low)
+Index("ix_idx_date_high", idx_date.c.res_type, idx_date.c.param, idx_date.c.high)
+Index("ix_idx_date_res", idx_date.c.res_pk)
+
+idx_reference = Table(
+    "idx_reference",
+    metadata,
+    _resource_fk(),
+    Column("res_type", String(TYPE_LENGTH), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("target_type", String(TYPE_LENGTH), nullable=True),
+    Column("target_id", String(ID_LENGTH), nullable=True),
+    Column("target_url", Text, nullable=True),
+)
+Index("ix_idx_reference_value", idx_reference.c.res_type, idx_reference.c.param, idx_reference.c.target_id)
+Index("ix_idx_reference_target", idx_reference.c.target_type, idx_reference.c.target_id)
+Index("ix_idx_reference_res", idx_reference.c.res_pk)
+
+idx_uri = Table(
+    "idx_uri",
+    metadata,
+    _resource_fk(),
+    Column("res_type", String(TYPE_LENGTH), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("value", Text, nullable=False),
+)
+Index("ix_idx_uri_value", idx_uri.c.res_type, idx_uri.c.param, idx_uri.c.value)
+Index("ix_idx_uri_res", idx_uri.c.res_pk)
+
+resource_links = Table(
+    "resource_links",
+    metadata,
+    _resource_fk(),
+    Column("path", Text, nullable=False),
+    Column("target_type", String(TYPE_LENGTH), nullable=False),
+    Column("target_id", String(ID_LENGTH), nullable=False),
+)
+Index("ix_resource_links_target", resource_links.c.target_type, resource_links.c.target_id)
+Index("ix_resource_links_res", resource_links.c.res_pk)
+
+INDEX_TABLES = ("idx_token", "idx_string", "idx_date", "idx_reference", "idx_uri", "resource_links")

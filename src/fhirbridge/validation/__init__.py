@@ -1,0 +1,1 @@
+"""Validation of every write, in one place (see :mod:`fhirbridge.validation.pipeline`)."""

@@ -1,0 +1,70 @@
+"""The validation every write goes through, in one place.
+
+Order (cheapest and clearest first): the body is a resource of the type the URL names, with
+the id the URL names (R4 http.html#update); its JSON form, cardinality, required bindings
+and reference target types (:mod:`.json_form`); then structure and primitive formats
+(:mod:`.structure`).  Referential integrity needs the database and is checked in the write
+transaction (:mod:`fhirbridge.writes.unit_of_work`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fhirbridge.errors import Issue, bad_request, invalid
+from fhirbridge.fhir.references import is_valid_id
+from fhirbridge.validation.json_form import FoundReference, check_json_form
+from fhirbridge.validation.structure import check_structure
+
+
+@dataclass(frozen=True)
+class ValidatedResource:
+    """A resource that passed validation, with the references it holds."""
+
+    resource_type: str
+    resource: dict[str, Any]
+    references: tuple[FoundReference, ...]
+
+
+def check_envelope(body: Any, expected_type: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise bad_request("The body must be a JSON object holding one FHIR resource", code="structure")
+    resource_type = body.get("resourceType")
+    if not isinstance(resource_type, str):
+        raise bad_request("The resource has no resourceType", "resourceType", code="required")
+    if resource_type != expected_type:
+        raise bad_request(
+            f"The body is a {resource_type} but the URL addresses {expected_type}", "resourceType", code="invalid"
+        )
+    return body
+
+
+def validate_resource(
+    body: Any, expected_type: str, *, url_id: str | None, local_base: str | None
+) -> ValidatedResource:
+    """Validate a resource for create (``url_id`` None) or update (``url_id`` the id in the URL).
+
+    On create a client-sent ``id`` is ignored, as R4 http.html#create requires; on update it
+    must be present and equal the URL's id.  Raises a 400 FhirError listing every issue.
+    """
+    resource = check_envelope(body, expected_type)
+    if url_id is None:
+        resource.pop("id", None)
+    else:
+        body_id = resource.get("id")
+        if body_id is None:
+            raise bad_request(f"The resource must carry the id of the URL ({url_id})", f"{expected_type}.id", code="required")
+        if body_id != url_id:
+            raise bad_request(
+                f"The resource id {body_id!r} does not match the id in the URL ({url_id})", f"{expected_type}.id"
+            )
+        if not isinstance(body_id, str) or not is_valid_id(body_id):
+            raise bad_request("An id is 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", f"{expected_type}.id")
+    report = check_json_form(resource, local_base)
+    issues: list[Issue] = report.issues or check_structure(resource)
+    if issues:
+        raise invalid(issues)
+    return ValidatedResource(expected_type, resource, tuple(report.references))
+
+

@@ -1,0 +1,222 @@
+"""A unit of work: the writes of one transaction, and the rules checked before it commits.
+
+Every interaction that changes data (create, update, delete and their conditional forms;
+transaction bundles later) runs its steps here, so that versions, history, the search index,
+the local links and the write events are all written in the same database transaction.
+Before commit, :meth:`UnitOfWork.finish` checks referential integrity both ways (R4 leaves
+it to the server; see DOMAIN.md): every local reference written points at a live resource,
+and nothing deleted is still referred to.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fhirbridge.errors import Issue, conflict, error, invalid, precondition_failed
+from fhirbridge.fhir.jsonio import loads
+from fhirbridge.fhir.resource_types import STORED_TYPES
+from fhirbridge.identity import Identity
+from fhirbridge.search.index import extract_index
+from fhirbridge.search.query import parse_query
+from fhirbridge.search.sql import compile_search
+from fhirbridge.storage import store
+from fhirbridge.storage.database import Connection
+from fhirbridge.storage.records import StoredResource
+from fhirbridge.validation.pipeline import ValidatedResource
+from fhirbridge.writes.canonical import canonical_bytes, same_content, with_server_fields
+from fhirbridge.writes.events import WriteEvent, WriteListener
+
+Outcome = Literal["created", "updated", "unchanged", "deleted", "absent", "existing"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did; ``record`` is the version now current (None when nothing existed)."""
+
+    outcome: Outcome
+    record: StoredResource | None
+
+
+@dataclass
+class _Expected:
+    paths: list[str] = field(default_factory=list)
+
+
+class UnitOfWork:
+    """The writes of one transaction on one connection, by one identity, at one instant."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        identity: Identity,
+        now: int,
+        local_base: str | None,
+        listeners: tuple[WriteListener, ...] = (),
+    ) -> None:
+        self.conn = conn
+        self.identity = identity
+        self.now = now
+        self.local_base = local_base
+        self.listeners = listeners
+        self.events: list[WriteEvent] = []
+        self._expected: dict[tuple[str, str], _Expected] = defaultdict(_Expected)
+        self._expected_versions: dict[tuple[str, str, int], str] = {}
+        self._deleted: list[tuple[str, str]] = []
+
+    # -- the writes -------------------------------------------------------------------
+    async def create(self, validated: ValidatedResource, resource_id: str | None = None) -> WriteResult:
+        """Store version 1 of a new resource (R4 http.html#create, or update-as-create)."""
+        rid = resource_id or str(uuid.uuid4())
+        record = await self._store_version(validated, rid, 1, previous=None, method="POST" if resource_id is None else "PUT")
+        return WriteResult("created", record)
+
+    async def update(
+        self, validated: ValidatedResource, resource_id: str, *, if_match: int | None = None
+    ) -> WriteResult:
+        """Store the next version (R4 http.html#update); creates when the id is new.
+
+        ``if_match`` is the version the client last saw: anything else is 412 (R4
+        http.html#concurrency).  An update that changes nothing but server fields keeps
+        the current version, so repeated syncs do not pile up identical versions."""
+        current = await store.read_current(self.conn, validated.resource_type, resource_id, lock=True)
+        if if_match is not None and (current is None or current.deleted or current.version != if_match):
+            seen = "no version" if current is None or current.deleted else f"version {current.version}"
+            raise precondition_failed(
+                f"If-Match asked for version {if_match} of {validated.resource_type}/{resource_id}, but it has {seen}"
+            )
+        if current is None:
+            record = await self._store_version(validated, resource_id, 1, previous=None, method="PUT")
+            return WriteResult("created", record)
+        if not current.deleted and current.content is not None and same_content(loads(current.content), validated.resource):
+            return WriteResult("unchanged", current)
+        record = await self._store_version(validated, resource_id, current.version + 1, previous=current, method="PUT")
+        return WriteResult("created" if current.deleted else "updated", record)
+
+    async def delete(self, resource_type: str, resource_id: str) -> WriteResult:
+        """Mark a resource deleted (R4 http.html#delete); history keeps every version."""
+        current = await store.read_current(self.conn, resource_type, resource_id, lock=True)
+        if current is None or current.deleted or current.pk is None:
+            return WriteResult("absent", current)
+        record = StoredResource(resource_type, resource_id, current.version + 1, self.now, True, None, pk=current.pk)
+        await store.replace_resource(self.conn, current.pk, record)
+        await store.append_version(self.conn, record, "DELETE")
+        await store.clear_index(self.conn, current.pk)
+        self._deleted.append((resource_type, resource_id))
+        self.events.append(WriteEvent("delete", record, current, self.identity))
+        return WriteResult("deleted", record)
+
+    async def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        """The current version as this transaction sees it."""
+        return await store.read_current(self.conn, resource_type, resource_id)
+
+    # -- conditional interactions ------------------------------------------------------
+    async def find(self, resource_type: str, criteria: list[tuple[str, str]], *, limit: int = 2) -> list[str]:
+        """Ids matching the criteria of a conditional interaction (R4 http.html#cond-update).
+
+        The criteria are parsed strictly (an unknown parameter must not widen the match) and
+        an advisory lock on them serialises concurrent conditional writes with the same
+        criteria, so twenty identical conditional creates leave exactly one resource."""
+        query = parse_query(resource_type, criteria, strict=True, default_count=limit, max_count=limit)
+        if not query.clauses:
+            raise invalid([error("required", "A conditional interaction needs search criteria", "criteria")])
+        key = resource_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(criteria))
+        await self.conn.advisory_lock(key)
+        sql, args = compile_search(query, self.conn.dialect, self.local_base, limit=limit)
+        return [row[1] for row in await self.conn.fetch(sql, *args)]
+
+    # -- before commit --------------------------------------------------------------------
+    async def finish(self) -> None:
+        """Check referential integrity, then let the listeners record their part."""
+        issues = await self._missing_targets()
+        if issues:
+            raise invalid(issues, status=422)
+        for resource_type, resource_id in self._deleted:
+            referring = await store.referrers(self.conn, resource_type, resource_id)
+            if referring:
+                names = ", ".join(f"{t}/{i} ({path})" for t, i, path in referring)
+                raise conflict(
+                    f"{resource_type}/{resource_id} cannot be deleted: it is still referred to by {names}. "
+                    "Delete or change those first."
+                )
+        for listener in self.listeners:
+            await listener(self.conn, self.events)
+
+    # -- internals ---------------------------------------------------------------------
+    async def _store_version(
+        self,
+        validated: ValidatedResource,
+        resource_id: str,
+        version: int,
+        *,
+        previous: StoredResource | None,
+        method: str,
+    ) -> StoredResource:
+        resource_type = validated.resource_type
+        resource = with_server_fields(validated.resource, resource_id, version, self.now)
+        content = canonical_bytes(resource)
+        record = StoredResource(resource_type, resource_id, version, self.now, False, content)
+        if previous is None or previous.pk is None:
+            pk = await store.insert_resource(self.conn, record)
+        else:
+            pk = previous.pk
+            await store.replace_resource(self.conn, pk, record)
+            await store.clear_index(self.conn, pk)
+        await store.append_version(self.conn, record, method)
+        links = self._links(validated, resource_type, resource_id)
+        await store.write_index(self.conn, pk, resource_type, extract_index(resource_type, resource, self.local_base), links)
+        stored = StoredResource(resource_type, resource_id, version, self.now, False, content, pk=pk)
+        action = "create" if previous is None or previous.deleted else "update"
+        self.events.append(WriteEvent(action, stored, previous, self.identity))
+        return stored
+
+    def _links(self, validated: ValidatedResource, resource_type: str, resource_id: str) -> list[tuple[str, str, str]]:
+        links = []
+        for found in validated.references:
+            parsed = found.parsed
+            if parsed.kind != "local" or parsed.resource_type is None or parsed.resource_id is None:
+                continue
+            if (parsed.resource_type, parsed.resource_id) != (resource_type, resource_id):
+                self._expected[(parsed.resource_type, parsed.resource_id)].paths.append(found.path)
+                if parsed.version is not None:
+                    self._expected_versions[(parsed.resource_type, parsed.resource_id, _version(parsed.version))] = found.path
+            links.append((found.path, parsed.resource_type, parsed.resource_id))
+        return links
+
+    async def _missing_targets(self) -> list[Issue]:
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for resource_type, resource_id in self._expected:
+            by_type[resource_type].append(resource_id)
+        issues: list[Issue] = []
+        for resource_type, ids in sorted(by_type.items()):
+            if resource_type not in STORED_TYPES:
+                for rid in ids:
+                    for path in self._expected[(resource_type, rid)].paths:
+                        issues.append(
+                            error(
+                                "not-found",
+                                f"{resource_type}/{rid} is a local reference, but this server does not store "
+                                f"{resource_type} resources; use an absolute URL or Reference.identifier",
+                                f"{path}.reference",
+                            )
+                        )
+                continue
+            live = await store.live_ids(self.conn, resource_type, sorted(set(ids)))
+            for rid in ids:
+                if rid not in live:
+                    for path in self._expected[(resource_type, rid)].paths:
+                        issues.append(
+                            error("not-found", f"{resource_type}/{rid} does not exist on this server", f"{path}.reference")
+                        )
+        for (resource_type, rid, version), path in self._expected_versions.items():
+            if resource_type in STORED_TYPES and await store.read_version(self.conn, resource_type, rid, version) is None:
+                issues.append(
+                    error("not-found", f"{resource_type}/{rid} has no version {version}", f"{path}.reference")
+                )
+        return issues
+
+
+def _version(text: str) -> int:
+    return int(text) if text.isdigit() else -1
