@@ -1,0 +1,1 @@
+"""The ``fhirbridge`` command: serve, db upgrade, load, demo."""

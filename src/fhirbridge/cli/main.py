@@ -1,0 +1,138 @@
+"""``fhirbridge``: run the service and manage its data.
+
+    fhirbridge serve [--host 127.0.0.1] [--port 8080]
+    fhirbridge db upgrade
+    fhirbridge load PATH [PATH ...]
+    fhirbridge demo [--patients 12]
+
+The database is ``FHIRBRIDGE_DATABASE_URL`` (default ``sqlite:///./fhirbridge.db``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from fhirbridge import __version__
+from fhirbridge.config import get_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    shown_host = "localhost" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - only for the printed URL
+    print(f"fhirbridge {__version__}: FHIR R4 at http://{shown_host}:{args.port}/fhir", flush=True)
+    print(f"  CapabilityStatement: http://{shown_host}:{args.port}/fhir/metadata   API docs: http://{shown_host}:{args.port}/docs", flush=True)
+    uvicorn.run(
+        "fhirbridge.rest.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        access_log=args.access_log,
+    )
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from fhirbridge.storage.migrations import upgrade
+    from fhirbridge.storage.urls import parse_database_url
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    print(f"database schema is current: {parse_database_url(settings.database_url).describe()}")
+    return 0
+
+
+async def _load_items(items: object, total: int | None, description: str, batch_size: int) -> int:
+    from tqdm import tqdm
+
+    from fhirbridge.loading import Loader
+    from fhirbridge.repository import FhirRepository
+    from fhirbridge.storage.database import open_database
+    from fhirbridge.storage.migrations import upgrade_async
+
+    settings = get_settings()
+    if settings.auto_migrate:
+        await upgrade_async(settings.database_url)
+    database = await open_database(settings.database_url, pool_size=4)
+    try:
+        loader = Loader(FhirRepository(database), batch_size=batch_size, local_base=settings.base_url)
+        with tqdm(total=total, desc=description, unit="res", file=sys.stderr, disable=None) as bar:
+            report = await loader.load(items, progress=bar)  # type: ignore[arg-type]
+    finally:
+        await database.close()
+    print(f"{report.written} written, {report.unchanged} unchanged, {len(report.rejected)} rejected")
+    for rejection in report.rejected:
+        print(f"  rejected {rejection.summary} from {rejection.origin}:")
+        for problem in rejection.problems:
+            print(f"    - {problem}")
+    return 1 if report.rejected else 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    from fhirbridge.loading import read_resources
+
+    paths: list[Path] = []
+    for name in args.paths:
+        path = Path(name)
+        if path.is_dir():
+            paths.extend(sorted(p for p in path.rglob("*") if p.suffix in (".json", ".ndjson", ".jsonl")))
+        elif path.exists():
+            paths.append(path)
+        else:
+            print(f"no such file: {name}", file=sys.stderr)
+            return 2
+    items = [item for path in paths for item in read_resources(path)]
+    return asyncio.run(_load_items(items, len(items), "loading", args.batch_size))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from fhirbridge.demo.generator import demo_resources
+    from fhirbridge.loading import SourcedResource
+
+    items = [SourcedResource(f"demo:{r['resourceType']}/{r['id']}", r) for r in demo_resources(args.patients)]
+    return asyncio.run(_load_items(items, len(items), "demo data", 100))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fhirbridge", description="FHIR R4 service for Swedish patient contracts")
+    parser.add_argument("--version", action="version", version=f"fhirbridge {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the FHIR server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (use PostgreSQL for more than one)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(run=_db_upgrade)
+
+    load = commands.add_parser("load", help="load FHIR resources from Bundles, NDJSON or JSON files (or folders)")
+    load.add_argument("paths", nargs="+")
+    load.add_argument("--batch-size", type=int, default=100)
+    load.set_defaults(run=_load)
+
+    demo = commands.add_parser("demo", help="load realistic Swedish demo contracts")
+    demo.add_argument("--patients", type=int, default=12)
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        sys.exit(args.run(args))
+    except ValueError as exc:  # a bad FHIRBRIDGE_ setting, such as an unsupported database URL
+        print(f"fhirbridge: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""The patient contract (patientkontrakt, dokumenterad överenskommelse): its codes and rules."""

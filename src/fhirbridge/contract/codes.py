@@ -1,0 +1,79 @@
+"""The code systems of a patient contract (DOMAIN.md; seeds 000-003).
+
+These are fhirbridge's own code systems, under :data:`CANONICAL_BASE`; the profiles issue
+publishes them as CodeSystem and ValueSet resources.  Displays are the Swedish words that
+clinicians and patients use.
+"""
+
+from __future__ import annotations
+
+CANONICAL_BASE = "https://fhirbridge.se/fhir"
+
+PLAN_TYPE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/plan-type"
+CARE_ROLE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/care-role"
+ACTIVITY_KIND_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/activity-kind"
+CONTACT_CHANNEL_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/contact-channel"
+GOAL_KIND_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/goal-kind"
+
+PLAN_TYPES = {
+    "patientkontrakt": "Patientkontrakt (dokumenterad överenskommelse)",
+    "sip": "Samordnad individuell plan (SIP)",
+    "vardplan": "Vårdplan",
+    "rehabiliteringsplan": "Rehabiliteringsplan",
+    "min-plan": "Min vårdplan cancer",
+    "utskrivningsplan": "Utskrivningsplan",
+}
+
+CARE_ROLES = {
+    "fast-vardkontakt": "Fast vårdkontakt",
+    "fast-lakarkontakt": "Fast läkarkontakt",
+    "patientansvarig-lakare": "Patientansvarig läkare",
+    "patientansvarig-sjukskoterska": "Patientansvarig sjuksköterska",
+    "astma-kol-sjukskoterska": "Astma/KOL-sjuksköterska",
+    "diabetessjukskoterska": "Diabetessjuksköterska",
+    "hjartsviktssjukskoterska": "Hjärtsviktssjuksköterska",
+    "arbetsterapeut": "Arbetsterapeut",
+    "fysioterapeut": "Fysioterapeut",
+    "psykolog": "Psykolog",
+    "kurator": "Kurator",
+    "underskoterska": "Undersköterska",
+    "distriktsskoterska": "Distriktssköterska",
+    "kommunal-arbetsterapeut": "Arbetsterapeut i kommunen",
+    "kommunal-fysioterapeut": "Fysioterapeut i kommunen",
+    "kontaktperson-hemtjanst": "Kontaktperson i hemtjänsten",
+    "narstaende": "Närstående",
+}
+
+ACTIVITY_KINDS = {
+    "egen-insats": "Det här gör jag själv",
+    "egenvard": "Egenvård",
+    "vardens-insats": "Det här gör vården",
+    "nasta-kontakt": "Överenskommen tid för nästa kontakt",
+    "nar-soka-vard": "När jag ska söka vård",
+    "kontaktvag": "Vem jag kontaktar och hur",
+}
+
+CONTACT_CHANNELS = {
+    "telefon": "Telefon",
+    "video": "Videobesök",
+    "meddelande": "Meddelande via 1177",
+    "webbokning": "Webbokning",
+    "kallelse": "Kallelse med brev",
+    "e-tjanst": "E-tjänst på 1177",
+    "besok": "Besök på mottagningen",
+    "hembesok": "Hembesök",
+}
+
+GOAL_KINDS = {
+    "vad-ar-viktigt": "Det här är viktigt för mig",
+    "gemensamt-mal": "Vårt gemensamma mål",
+}
+
+
+def coding(system: str, table: dict[str, str], code: str) -> dict[str, str]:
+    """A Coding with the Swedish display from ``table``."""
+    return {"system": system, "code": code, "display": table[code]}
+
+
+def concept(system: str, table: dict[str, str], code: str) -> dict[str, object]:
+    return {"coding": [coding(system, table, code)], "text": table[code]}

@@ -1,0 +1,1 @@
+"""Realistic Swedish demo data: patients with their contracts, care teams and goals."""

@@ -1,0 +1,350 @@
+"""Demo contracts: for each patient a Patient, a relative, goals in their own words, a care
+team with a fixed care contact and a fixed doctor, the contract itself (a CarePlan with the
+patient's part, self-care, care's part, when to seek care, whom to contact and the agreed
+next time), the booked Appointment, a linked SIP when the municipality is involved, and a
+Provenance for the first version.
+
+Ids are fixed (``demo-…``), so loading twice updates instead of duplicating.  Times are
+relative to ``today`` so that the next contact is always ahead.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fhirbridge.contract.codes import (
+    ACTIVITY_KIND_SYSTEM,
+    ACTIVITY_KINDS,
+    CANONICAL_BASE,
+    CARE_ROLE_SYSTEM,
+    CARE_ROLES,
+    CONTACT_CHANNEL_SYSTEM,
+    CONTACT_CHANNELS,
+    GOAL_KIND_SYSTEM,
+    GOAL_KINDS,
+    PLAN_TYPE_SYSTEM,
+    PLAN_TYPES,
+    coding,
+    concept,
+)
+from fhirbridge.demo.catalogue import CLINICIANS, FAMILY, GIVEN_FEMALE, GIVEN_MALE, SCENARIOS, STREETS, UNITS, Clinician, Scenario
+from fhirbridge.sweden.identifiers import (
+    HSA_SYSTEM,
+    ORGANISATION_NUMBER_SYSTEM,
+    PERSONNUMMER_SYSTEM,
+    SAMORDNINGSNUMMER_SYSTEM,
+    gender_of,
+    hsa_id,
+    make_personnummer,
+)
+
+Resource = dict[str, Any]
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+CONTRACT_IDENTIFIER_SYSTEM = f"{CANONICAL_BASE}/identifier/patientkontrakt"
+CONTACT_CHANNEL_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/contact-channel"
+_UNITS = {unit.key: unit for unit in UNITS}
+_CLINICIANS = {clinician.key: clinician for clinician in CLINICIANS}
+
+
+def _ref(resource_type: str, resource_id: str, display: str | None = None) -> dict[str, str]:
+    reference = {"reference": f"{resource_type}/{resource_id}"}
+    if display:
+        reference["display"] = display
+    return reference
+
+
+def _instant(day: date, hour: int, minute: int = 0) -> str:
+    return datetime.combine(day, time(hour, minute), STOCKHOLM).isoformat()
+
+
+def _narrative(paragraphs: list[str]) -> dict[str, str]:
+    body = "".join(f"<p>{p.replace('&', '&amp;').replace('<', '&lt;')}</p>" for p in paragraphs)
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}
+
+
+def organisations() -> list[Resource]:
+    out = []
+    for unit in UNITS:
+        resource: Resource = {
+            "resourceType": "Organization",
+            "id": f"org-{unit.key}",
+            "identifier": [
+                {"system": HSA_SYSTEM, "value": hsa_id(unit.org_number, unit.hsa_local)},
+                {"system": ORGANISATION_NUMBER_SYSTEM, "value": unit.org_number},
+            ],
+            "active": True,
+            "name": unit.name,
+            "telecom": [{"system": "phone", "value": unit.phone, "use": "work"}],
+            "address": [{"city": unit.city, "country": "SE"}],
+        }
+        if unit.part_of:
+            resource["partOf"] = _ref("Organization", f"org-{unit.part_of}", _UNITS[unit.part_of].name)
+        out.append(resource)
+    return out
+
+
+def clinicians() -> list[Resource]:
+    out: list[Resource] = []
+    for person in CLINICIANS:
+        unit = _UNITS[person.unit]
+        out.append(
+            {
+                "resourceType": "Practitioner",
+                "id": f"prac-{person.key}",
+                "identifier": [{"system": HSA_SYSTEM, "value": hsa_id(unit.org_number, person.hsa_local)}],
+                "active": True,
+                "name": [{"family": person.family, "given": [person.given], "text": f"{person.given} {person.family}"}],
+                "telecom": [{"system": "phone", "value": person.phone, "use": "work"}],
+                "qualification": [{"code": {"text": person.title}}],
+            }
+        )
+    for person in CLINICIANS:
+        unit = _UNITS[person.unit]
+        out.append(
+            {
+                "resourceType": "PractitionerRole",
+                "id": f"role-{person.key}",
+                "identifier": [{"system": HSA_SYSTEM, "value": hsa_id(unit.org_number, person.hsa_local + "R")}],
+                "active": True,
+                "practitioner": _ref("Practitioner", f"prac-{person.key}", f"{person.given} {person.family}"),
+                "organization": _ref("Organization", f"org-{unit.key}", unit.name),
+                "code": [concept(CARE_ROLE_SYSTEM, CARE_ROLES, person.role)],
+                "telecom": [{"system": "phone", "value": person.phone, "use": "work"}],
+                "availableTime": [
+                    {"daysOfWeek": ["mon", "tue", "wed", "thu", "fri"], "availableStartTime": "08:00:00", "availableEndTime": "16:00:00"}
+                ],
+            }
+        )
+    return out
+
+
+def _role_ref(person: Clinician) -> dict[str, str]:
+    return _ref("PractitionerRole", f"role-{person.key}", f"{person.given} {person.family}, {CARE_ROLES[person.role]}")
+
+
+def patient_contract(index: int, today: date, rng: random.Random) -> list[Resource]:
+    """Everything one demo patient's contract consists of, in an order that loads cleanly."""
+    scenario: Scenario = SCENARIOS[index % len(SCENARIOS)]
+    female = rng.random() < 0.55
+    birth = date(rng.randint(1932, 1962), rng.randint(1, 12), rng.randint(1, 28))
+    samordning = index % 17 == 16
+    number = make_personnummer(birth, rng.randrange(0, 1000) // 2 * 2 + (0 if female else 1), samordning=samordning)
+    given = rng.choice(GIVEN_FEMALE if female else GIVEN_MALE)
+    family = rng.choice(FAMILY)
+    name = f"{given} {family}"
+    suffix = f"{index:05d}"
+    pid = f"demo-patient-{suffix}"
+    fixed = _CLINICIANS[scenario.fixed_contact]
+    doctor = _CLINICIANS[scenario.fixed_doctor]
+    treating = [_CLINICIANS[key] for key in scenario.treating]
+    start = today - timedelta(days=rng.randint(20, 300))
+    next_day = today + timedelta(days=rng.randint(3, 45))
+    while next_day.weekday() >= 5:
+        next_day += timedelta(days=1)
+    next_hour = rng.choice((8, 9, 10, 13, 14, 15))
+    patient_ref = _ref("Patient", pid, name)
+
+    patient: Resource = {
+        "resourceType": "Patient",
+        "id": pid,
+        "identifier": [{"system": SAMORDNINGSNUMMER_SYSTEM if samordning else PERSONNUMMER_SYSTEM, "value": number}],
+        "active": True,
+        "name": [{"use": "official", "family": family, "given": [given], "text": name}],
+        "telecom": [{"system": "phone", "value": f"070-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}", "use": "mobile"}],
+        "gender": gender_of(number),
+        "birthDate": birth.isoformat(),
+        "address": [{"use": "home", "line": [f"{rng.choice(STREETS)} {rng.randint(1, 60)}"], "postalCode": f"80{rng.randint(100, 999)}", "city": "Gävle", "country": "SE"}],
+        "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "sv", "display": "svenska"}]}, "preferred": True}],
+        "generalPractitioner": [_role_ref(doctor)],
+        "managingOrganization": _ref("Organization", f"org-{doctor.unit}", _UNITS[doctor.unit].name),
+    }
+    relative_given = rng.choice(GIVEN_FEMALE + GIVEN_MALE)
+    relative: Resource = {
+        "resourceType": "RelatedPerson",
+        "id": f"demo-relative-{suffix}",
+        "active": True,
+        "patient": patient_ref,
+        "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "CHILD", "display": "child"}], "text": "Barn"}],
+        "name": [{"family": family, "given": [relative_given], "text": f"{relative_given} {family}"}],
+        "telecom": [{"system": "phone", "value": f"073-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}", "use": "mobile"}],
+    }
+    goals: list[Resource] = []
+    for number_in_plan, (kind, text) in enumerate((("vad-ar-viktigt", scenario.what_matters), ("gemensamt-mal", scenario.shared_goal)), 1):
+        goal: Resource = {
+            "resourceType": "Goal",
+            "id": f"demo-goal-{suffix}-{number_in_plan}",
+            "lifecycleStatus": "active",
+            "achievementStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/goal-achievement", "code": "in-progress", "display": "In Progress"}], "text": "På väg"},
+            "category": [concept(GOAL_KIND_SYSTEM, GOAL_KINDS, kind)],
+            "description": {"text": text},
+            "subject": patient_ref,
+            "startDate": start.isoformat(),
+            "expressedBy": patient_ref if kind == "vad-ar-viktigt" else _role_ref(fixed),
+        }
+        if kind == "gemensamt-mal":
+            goal["target"] = [{"dueDate": (start + timedelta(days=365)).isoformat()}]
+        goals.append(goal)
+
+    members = [(fixed, "fast-vardkontakt"), (doctor, "fast-lakarkontakt"), *[(person, person.role) for person in treating]]
+    participants = [
+        {
+            "role": [concept(CARE_ROLE_SYSTEM, CARE_ROLES, role)],
+            "member": _role_ref(person),
+            "onBehalfOf": _ref("Organization", f"org-{person.unit}", _UNITS[person.unit].name),
+            "period": {"start": start.isoformat()},
+        }
+        for person, role in members
+    ]
+    participants.append(
+        {
+            "role": [concept(CARE_ROLE_SYSTEM, CARE_ROLES, "narstaende")],
+            "member": _ref("RelatedPerson", relative["id"], f"{relative_given} {family}"),
+            "period": {"start": start.isoformat()},
+        }
+    )
+    care_team: Resource = {
+        "resourceType": "CareTeam",
+        "id": f"demo-careteam-{suffix}",
+        "status": "active",
+        "name": f"Vårdteam för {name}",
+        "subject": patient_ref,
+        "period": {"start": start.isoformat()},
+        "participant": participants,
+        "managingOrganization": [_ref("Organization", f"org-{fixed.unit}", _UNITS[fixed.unit].name)],
+        "telecom": [{"system": "phone", "value": fixed.phone, "use": "work"}],
+    }
+
+    linked: list[Resource] = []
+    if scenario.sip_holder:
+        holder = _UNITS[scenario.sip_holder]
+        linked.append(
+            {
+                "resourceType": "CarePlan",
+                "id": f"demo-sip-{suffix}",
+                "identifier": [{"system": f"{CANONICAL_BASE}/identifier/sip", "value": f"SIP-{today.year}-{suffix}"}],
+                "status": "active",
+                "intent": "plan",
+                "category": [concept(PLAN_TYPE_SYSTEM, PLAN_TYPES, "sip")],
+                "title": f"SIP för {name}",
+                "description": "Samordnad individuell plan mellan regionen och kommunen: hemsjukvård, hemtjänst och hjälpmedel.",
+                "subject": patient_ref,
+                "period": {"start": (start - timedelta(days=30)).isoformat()},
+                "created": (start - timedelta(days=30)).isoformat(),
+                "author": _ref("Organization", f"org-{holder.key}", holder.name),
+                "contributor": [_ref("Organization", f"org-{holder.key}", holder.name), _ref("Organization", f"org-{fixed.unit}", _UNITS[fixed.unit].name)],
+            }
+        )
+
+    contract_id = f"demo-contract-{suffix}"
+    goal_refs = [_ref("Goal", g["id"], g["description"]["text"]) for g in goals]
+    patient_performer = [patient_ref]
+    units = sorted({fixed.unit, doctor.unit, *(p.unit for p in treating)})
+    activities = [
+        _activity("egen-insats", scenario.my_part, patient_performer, goal_refs),
+        _activity("egenvard", scenario.self_care, patient_performer, goal_refs),
+        _activity("vardens-insats", scenario.care_part, [_role_ref(fixed), *(_role_ref(p) for p in treating)], goal_refs),
+        _activity("nar-soka-vard", scenario.seek_care, patient_performer, []),
+        {
+            "detail": {
+                **_activity("kontaktvag", scenario.whom_to_contact, [_role_ref(fixed)], [])["detail"],
+                "extension": [
+                    {"url": CONTACT_CHANNEL_EXTENSION, "valueCoding": coding(CONTACT_CHANNEL_SYSTEM, CONTACT_CHANNELS, channel)}
+                    for channel in scenario.channels
+                ],
+            }
+        },
+        {
+            "detail": {
+                "kind": "Appointment",
+                "code": concept(ACTIVITY_KIND_SYSTEM, ACTIVITY_KINDS, "nasta-kontakt"),
+                "status": "scheduled",
+                "scheduledPeriod": {"start": _instant(next_day, next_hour), "end": _instant(next_day, next_hour, 30)},
+                "location": {"display": _UNITS[fixed.unit].name},
+                "performer": [_role_ref(fixed)],
+                "description": f"{scenario.next_contact} {next_day.isoformat()} kl. {next_hour:02d}:00. Du har fått tiden i handen.",
+            }
+        },
+    ]
+    contract: Resource = {
+        "resourceType": "CarePlan",
+        "id": contract_id,
+        "text": _narrative(
+            [
+                f"Patientkontrakt för {name}: {scenario.condition}.",
+                f"Viktigt för mig: {scenario.what_matters}",
+                f"Fast vårdkontakt: {fixed.given} {fixed.family}, {CARE_ROLES[fixed.role]}, tel. {fixed.phone}.",
+                f"Nästa tid: {scenario.next_contact} {next_day.isoformat()} kl. {next_hour:02d}:00.",
+            ]
+        ),
+        "identifier": [{"system": CONTRACT_IDENTIFIER_SYSTEM, "value": f"PK-{start.year}-{suffix}"}],
+        "status": "active",
+        "intent": "plan",
+        "category": [concept(PLAN_TYPE_SYSTEM, PLAN_TYPES, "patientkontrakt")],
+        "title": f"Patientkontrakt för {name}",
+        "description": f"Sammanhållen plan för {name}: {scenario.condition}.",
+        "subject": patient_ref,
+        "period": {"start": start.isoformat()},
+        "created": start.isoformat(),
+        "author": _role_ref(fixed),
+        "contributor": [_ref("Organization", f"org-{unit}", _UNITS[unit].name) for unit in units],
+        "careTeam": [_ref("CareTeam", care_team["id"], care_team["name"])],
+        "goal": goal_refs,
+        "activity": activities,
+        "note": [{"time": _instant(start, 10), "text": "Planen är upprättad tillsammans med patienten och närstående."}],
+    }
+    if linked:
+        contract["supportingInfo"] = [_ref("CarePlan", plan["id"], plan["title"]) for plan in linked]
+    appointment: Resource = {
+        "resourceType": "Appointment",
+        "id": f"demo-appointment-{suffix}",
+        "status": "booked",
+        "description": scenario.next_contact,
+        "start": datetime.combine(next_day, time(next_hour), STOCKHOLM).astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "end": datetime.combine(next_day, time(next_hour, 30), STOCKHOLM).astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "supportingInformation": [_ref("CarePlan", contract_id)],
+        "participant": [
+            {"actor": patient_ref, "status": "accepted"},
+            {"actor": _role_ref(fixed), "status": "accepted"},
+        ],
+    }
+    provenance: Resource = {
+        "resourceType": "Provenance",
+        "id": f"demo-provenance-{suffix}",
+        "target": [_ref("CarePlan", contract_id)],
+        "recorded": datetime.combine(start, time(10), STOCKHOLM).isoformat(),
+        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "CREATE", "display": "create"}]},
+        "agent": [
+            {
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author", "display": "Author"}]},
+                "who": _role_ref(fixed),
+                "onBehalfOf": _ref("Organization", f"org-{fixed.unit}", _UNITS[fixed.unit].name),
+            }
+        ],
+    }
+    return [patient, relative, *goals, care_team, *linked, contract, appointment, provenance]
+
+
+def _activity(kind: str, text: str, performers: list[dict[str, str]], goals: list[dict[str, str]]) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "code": concept(ACTIVITY_KIND_SYSTEM, ACTIVITY_KINDS, kind),
+        "status": "in-progress",
+        "performer": performers,
+        "description": text,
+    }
+    if goals:
+        detail["goal"] = goals
+    return {"detail": detail}
+
+
+def demo_resources(patients: int = 12, *, seed: int = 2026, today: date | None = None) -> Iterator[Resource]:
+    """Shared organisations and clinicians first, then each patient's contract."""
+    rng = random.Random(seed)
+    day = today or datetime.now(STOCKHOLM).date()
+    yield from organisations()
+    yield from clinicians()
+    for index in range(1, patients + 1):
+        yield from patient_contract(index, day, rng)

@@ -1,0 +1,182 @@
+"""Bulk loading of resources (``fhirbridge load`` and ``fhirbridge demo``).
+
+Each resource goes through the same validation and write path as the REST API.  A resource
+with an id is written as an update (so loading twice changes nothing); one without is
+created.  Resources are written in batches, one transaction each; a batch with a rejected
+resource is retried one by one, and resources that refer to something not loaded yet are
+retried after the others, so files need not be in dependency order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fhirbridge.errors import FhirError, bad_request, error
+from fhirbridge.fhir.resource_types import STORED_TYPES
+from fhirbridge.identity import SYSTEM, Identity
+from fhirbridge.repository import FhirRepository
+from fhirbridge.validation.pipeline import ValidatedResource, validate_resource
+from fhirbridge.writes.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class SourcedResource:
+    """A resource and where it came from (``file:line`` or ``file#entry``)."""
+
+    origin: str
+    resource: Any
+
+
+@dataclass
+class Rejection:
+    origin: str
+    summary: str
+    problems: list[str]
+
+
+@dataclass
+class LoadReport:
+    written: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def read_resources(path: Path) -> Iterator[SourcedResource]:
+    """Resources from an NDJSON file (one per line), a Bundle, or a single JSON resource."""
+    if path.suffix in (".ndjson", ".jsonl"):
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    yield SourcedResource(f"{path}:{number}", _parse(line, f"{path}:{number}"))
+        return
+    document = _parse(path.read_text(encoding="utf-8"), str(path))
+    if isinstance(document, dict) and document.get("resourceType") == "Bundle":
+        for index, entry in enumerate(document.get("entry") or []):
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            yield SourcedResource(f"{path}#entry[{index}]", resource)
+    else:
+        yield SourcedResource(str(path), document)
+
+
+def _parse(text: str, origin: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _Unparsable(f"{origin} is not valid JSON: {exc}")
+
+
+@dataclass(frozen=True)
+class _Unparsable:
+    reason: str
+
+
+Validated = tuple[SourcedResource, ValidatedResource]
+Deferred = tuple[SourcedResource, ValidatedResource, FhirError]
+
+
+def _describe(item: SourcedResource) -> str:
+    resource = item.resource
+    if isinstance(resource, dict):
+        return f"{resource.get('resourceType', '?')}/{resource.get('id', '(new)')}"
+    return "(not a resource)"
+
+
+def _validate(item: SourcedResource, local_base: str | None) -> ValidatedResource:
+    resource = item.resource
+    if isinstance(resource, _Unparsable):
+        raise FhirError(400, [error("structure", resource.reason)])
+    resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
+    if resource_type not in STORED_TYPES:
+        raise bad_request(f"{resource_type!r} is not a type this server stores", "resourceType")
+    return validate_resource(dict(resource), resource_type, url_id=resource.get("id"), local_base=local_base)
+
+
+async def _write(unit: UnitOfWork, validated: ValidatedResource) -> str:
+    resource_id = validated.resource.get("id")
+    if resource_id is None:
+        return (await unit.create(validated)).outcome
+    return (await unit.update(validated, resource_id)).outcome
+
+
+class Loader:
+    """Writes resources through the repository, counting and explaining what it refused."""
+
+    def __init__(self, repository: FhirRepository, *, identity: Identity = SYSTEM, batch_size: int = 100, local_base: str | None = None) -> None:
+        self.repository = repository
+        self.identity = identity
+        self.batch_size = batch_size
+        self.local_base = local_base
+        self.report = LoadReport()
+
+    async def load(self, items: Iterable[SourcedResource], progress: Any = None) -> LoadReport:
+        """Write every item; ``progress`` (a tqdm bar) advances once per item."""
+        deferred: list[Deferred] = []
+        batch: list[Validated] = []
+        for item in items:
+            try:
+                batch.append((item, _validate(item, self.local_base)))
+            except FhirError as refusal:
+                self._reject(item, refusal)
+                if progress is not None:
+                    progress.update(1)
+            if len(batch) >= self.batch_size:
+                deferred += await self._flush(batch, progress)
+                batch = []
+        deferred += await self._flush(batch, progress)
+        # What referred to something loaded later gets further passes while they make progress.
+        while deferred:
+            retry, deferred = deferred, []
+            for item, validated, _ in retry:
+                deferred += await self._single(item, validated)
+            if len(deferred) == len(retry):
+                for item, _, refusal in deferred:
+                    self._reject(item, refusal)
+                break
+        return self.report
+
+    async def _flush(self, batch: list[Validated], progress: Any) -> list[Deferred]:
+        if not batch:
+            return []
+        deferred: list[Deferred] = []
+        try:
+            outcomes = await self.repository.write(self.identity, self.local_base, lambda unit: _write_all(unit, batch))
+            self._count(outcomes)
+        except FhirError:
+            for item, validated in batch:
+                deferred += await self._single(item, validated)
+        if progress is not None:
+            progress.update(len(batch))
+        return deferred
+
+    async def _single(self, item: SourcedResource, validated: ValidatedResource) -> list[Deferred]:
+        try:
+            outcome = await self.repository.write(self.identity, self.local_base, lambda unit: _write(unit, validated))
+        except FhirError as refusal:
+            if refusal.status == 422 and all(issue.code == "not-found" for issue in refusal.issues):
+                return [(item, validated, refusal)]
+            self._reject(item, refusal)
+            return []
+        self._count([outcome])
+        return []
+
+    def _count(self, outcomes: list[str]) -> None:
+        for outcome in outcomes:
+            if outcome == "unchanged":
+                self.report.unchanged += 1
+            else:
+                self.report.written += 1
+
+    def _reject(self, item: SourcedResource, refusal: FhirError) -> None:
+        problems = [
+            issue.diagnostics + (f" (at {', '.join(issue.expression)})" if issue.expression else "")
+            for issue in refusal.issues
+        ]
+        self.report.rejected.append(Rejection(item.origin, _describe(item), problems))
+
+
+async def _write_all(unit: UnitOfWork, batch: list[tuple[SourcedResource, ValidatedResource]]) -> list[str]:
+    return [await _write(unit, validated) for _, validated in batch]

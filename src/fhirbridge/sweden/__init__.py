@@ -1,0 +1,1 @@
+"""Swedish identifiers and codes (see DOMAIN.md, national interoperability facts)."""
