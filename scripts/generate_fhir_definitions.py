@@ -104,7 +104,10 @@ def build_type(sd: dict[str, Any]) -> dict[str, Any]:
         parent = nodes.get(parent_path)
         if parent is None:
             continue  # child of an expanded choice, never in base snapshots
-        spec: dict[str, Any] = {"min": element.get("min", 0), "max": -1 if element.get("max") == "*" else int(element.get("max", "1"))}
+        spec: dict[str, Any] = {
+            "min": element.get("min", 0),
+            "max": -1 if element.get("max") == "*" else int(element.get("max", "1")),
+        }
         if element.get("isSummary"):
             spec["s"] = 1
         if element.get("isModifier"):
@@ -190,9 +193,10 @@ def main() -> None:
 
     types: dict[str, Any] = {}
     for sd in (f for f in files.values() if f.get("resourceType") == "StructureDefinition"):
-        wanted = (sd["kind"] in ("resource", "complex-type", "primitive-type") and sd.get("derivation") in ("specialization", None)) or (
-            sd["id"] in QUANTITY_PROFILES
-        )
+        wanted = (
+            sd["kind"] in ("resource", "complex-type", "primitive-type")
+            and sd.get("derivation") in ("specialization", None)
+        ) or (sd["id"] in QUANTITY_PROFILES)
         if wanted and sd["kind"] != "logical":
             types[sd["id"]] = build_type(sd)
 
@@ -214,7 +218,20 @@ def main() -> None:
         search_parameters.append(
             {
                 key: sp[key]
-                for key in ("url", "code", "type", "base", "expression", "target", "modifier", "comparator", "multipleOr", "multipleAnd", "description", "component")
+                for key in (
+                    "url",
+                    "code",
+                    "type",
+                    "base",
+                    "expression",
+                    "target",
+                    "modifier",
+                    "comparator",
+                    "multipleOr",
+                    "multipleAnd",
+                    "description",
+                    "component",
+                )
                 if key in sp
             }
         )
@@ -230,7 +247,9 @@ def main() -> None:
     (OUT / "valuesets.json").write_text(json.dumps(required, indent=1, sort_keys=True) + "\n")
     (OUT / "search_parameters.json").write_text(json.dumps(search_parameters, indent=1, ensure_ascii=False) + "\n")
     (OUT / "compartments.json").write_text(json.dumps(compartments, indent=1, sort_keys=True) + "\n")
-    print(f"{len(types)} types, {len(required)} required value sets, {len(search_parameters)} search parameters -> {OUT}")
+    print(
+        f"{len(types)} types, {len(required)} required value sets, {len(search_parameters)} search parameters -> {OUT}"
+    )
 
 
 if __name__ == "__main__":

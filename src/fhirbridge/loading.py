@@ -105,7 +105,14 @@ async def _write(unit: UnitOfWork, validated: ValidatedResource) -> str:
 class Loader:
     """Writes resources through the repository, counting and explaining what it refused."""
 
-    def __init__(self, repository: FhirRepository, *, identity: Identity = SYSTEM, batch_size: int = 100, local_base: str | None = None) -> None:
+    def __init__(
+        self,
+        repository: FhirRepository,
+        *,
+        identity: Identity = SYSTEM,
+        batch_size: int = 100,
+        local_base: str | None = None,
+    ) -> None:
         self.repository = repository
         self.identity = identity
         self.batch_size = batch_size
@@ -133,8 +140,8 @@ class Loader:
             for item, validated, _ in retry:
                 deferred += await self._single(item, validated)
             if len(deferred) == len(retry):
-                for item, _, refusal in deferred:
-                    self._reject(item, refusal)
+                for item, _, last_refusal in deferred:
+                    self._reject(item, last_refusal)
                 break
         return self.report
 

@@ -52,7 +52,9 @@ class FhirRepository:
         async with self.database.reader() as conn:
             return await store.read_current(conn, resource_type, resource_id)
 
-    async def vread(self, identity: Identity, resource_type: str, resource_id: str, version: int) -> StoredResource | None:
+    async def vread(
+        self, identity: Identity, resource_type: str, resource_id: str, version: int
+    ) -> StoredResource | None:
         async with self.database.reader() as conn:
             return await store.read_version(conn, resource_type, resource_id, version)
 
@@ -68,7 +70,12 @@ class FhirRepository:
     ) -> list[HistoryEntry]:
         async with self.database.reader() as conn:
             return await store.history(
-                conn, resource_type=resource_type, resource_id=resource_id, since=since, before_seq=before_seq, limit=limit
+                conn,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                since=since,
+                before_seq=before_seq,
+                limit=limit,
             )
 
     async def search(self, identity: Identity, query: SearchQuery, local_base: str | None) -> SearchPage:
@@ -81,7 +88,8 @@ class FhirRepository:
                 count_sql, count_args = compile_count(query, conn.dialect, local_base)
                 total = int(await conn.fetchval(count_sql, *count_args))
         matches = [
-            StoredResource(query.resource_type, row[1], row[2], row[3], False, row[4], pk=row[0]) for row in rows[: query.count]
+            StoredResource(query.resource_type, row[1], row[2], row[3], False, row[4], pk=row[0])
+            for row in rows[: query.count]
         ]
         more = len(rows) > query.count
         if total is None and not more and query.cursor is None:
@@ -89,9 +97,7 @@ class FhirRepository:
         next_cursor = matches[-1].pk if more and matches else None
         return SearchPage(matches, next_cursor, total)
 
-    async def write(
-        self, identity: Identity, local_base: str | None, work: Callable[[UnitOfWork], Awaitable[T]]
-    ) -> T:
+    async def write(self, identity: Identity, local_base: str | None, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         """Run ``work`` in one write transaction, then the pre-commit checks, then commit.
 
         A lost race with another writer (a unique key, a deadlock) runs the whole unit again:

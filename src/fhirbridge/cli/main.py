@@ -26,7 +26,10 @@ def _serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     shown_host = "localhost" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - only for the printed URL
     print(f"fhirbridge {__version__}: FHIR R4 at http://{shown_host}:{args.port}/fhir", flush=True)
-    print(f"  CapabilityStatement: http://{shown_host}:{args.port}/fhir/metadata   API docs: http://{shown_host}:{args.port}/docs", flush=True)
+    print(
+        f"  CapabilityStatement: http://{shown_host}:{args.port}/fhir/metadata   API docs: http://{shown_host}:{args.port}/docs",
+        flush=True,
+    )
     uvicorn.run(
         "fhirbridge.rest.app:create_app",
         factory=True,

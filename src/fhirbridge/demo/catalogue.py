@@ -22,13 +22,46 @@ class Unit:
 
 UNITS = (
     Unit("region", "Region Gävleborg", "R001", REGION_ORG_NUMBER, "026-15 40 00", "region"),
-    Unit("gavle-sjukhus-med", "Medicinkliniken, Gävle sjukhus", "G1MED", REGION_ORG_NUMBER, "026-15 45 10", "hospital", "region"),
-    Unit("gavle-sjukhus-strok", "Strokeenheten, Gävle sjukhus", "G1STR", REGION_ORG_NUMBER, "026-15 46 20", "hospital", "region"),
+    Unit(
+        "gavle-sjukhus-med",
+        "Medicinkliniken, Gävle sjukhus",
+        "G1MED",
+        REGION_ORG_NUMBER,
+        "026-15 45 10",
+        "hospital",
+        "region",
+    ),
+    Unit(
+        "gavle-sjukhus-strok",
+        "Strokeenheten, Gävle sjukhus",
+        "G1STR",
+        REGION_ORG_NUMBER,
+        "026-15 46 20",
+        "hospital",
+        "region",
+    ),
     Unit("vc-norrtull", "Vårdcentralen Norrtull", "VC0NT", REGION_ORG_NUMBER, "026-15 62 00", "primary", "region"),
     Unit("vc-brynas", "Vårdcentralen Brynäs", "VC0BR", REGION_ORG_NUMBER, "026-15 63 00", "primary", "region"),
-    Unit("vc-sandviken", "Vårdcentralen Sandviken", "VC0SA", REGION_ORG_NUMBER, "026-24 20 00", "primary", "region", "Sandviken"),
+    Unit(
+        "vc-sandviken",
+        "Vårdcentralen Sandviken",
+        "VC0SA",
+        REGION_ORG_NUMBER,
+        "026-24 20 00",
+        "primary",
+        "region",
+        "Sandviken",
+    ),
     Unit("gavle-kommun", "Gävle kommun", "K001", MUNICIPALITY_ORG_NUMBER, "026-17 80 00", "municipality"),
-    Unit("hemsjukvard-gavle", "Hemsjukvården, Gävle kommun", "K0HSV", MUNICIPALITY_ORG_NUMBER, "026-17 85 50", "home-care", "gavle-kommun"),
+    Unit(
+        "hemsjukvard-gavle",
+        "Hemsjukvården, Gävle kommun",
+        "K0HSV",
+        MUNICIPALITY_ORG_NUMBER,
+        "026-17 85 50",
+        "home-care",
+        "gavle-kommun",
+    ),
 )
 
 
@@ -45,17 +78,102 @@ class Clinician:
 
 
 CLINICIANS = (
-    Clinician("karin-lind", "Karin", "Lind", "P0KL1", "vc-norrtull", "diabetessjukskoterska", "Sjuksköterska", "026-15 62 14"),
-    Clinician("ahmed-hassan", "Ahmed", "Hassan", "P0AH2", "vc-norrtull", "fast-lakarkontakt", "Specialist i allmänmedicin", "026-15 62 01"),
-    Clinician("eva-sundin", "Eva", "Sundin", "P0ES3", "vc-brynas", "astma-kol-sjukskoterska", "Sjuksköterska", "026-15 63 22"),
-    Clinician("johan-berg", "Johan", "Berg", "P0JB4", "vc-brynas", "fast-lakarkontakt", "Specialist i allmänmedicin", "026-15 63 02"),
-    Clinician("maria-oberg", "Maria", "Öberg", "P0MO5", "gavle-sjukhus-med", "hjartsviktssjukskoterska", "Sjuksköterska", "026-15 45 33"),
-    Clinician("lars-nyman", "Lars", "Nyman", "P0LN6", "gavle-sjukhus-med", "patientansvarig-lakare", "Överläkare", "026-15 45 01"),
-    Clinician("sara-aslund", "Sara", "Åslund", "P0SA7", "gavle-sjukhus-strok", "fysioterapeut", "Fysioterapeut", "026-15 46 41"),
-    Clinician("anna-wikstrom", "Anna", "Wikström", "P0AW8", "hemsjukvard-gavle", "distriktsskoterska", "Distriktssköterska", "026-17 85 61"),
-    Clinician("peter-holm", "Peter", "Holm", "P0PH9", "hemsjukvard-gavle", "kommunal-arbetsterapeut", "Arbetsterapeut", "026-17 85 64"),
-    Clinician("lina-karlsson", "Lina", "Karlsson", "P1LK0", "vc-sandviken", "patientansvarig-sjukskoterska", "Sjuksköterska", "026-24 20 17"),
-    Clinician("omar-ali", "Omar", "Ali", "P1OA1", "vc-sandviken", "fast-lakarkontakt", "Specialist i allmänmedicin", "026-24 20 03"),
+    Clinician(
+        "karin-lind", "Karin", "Lind", "P0KL1", "vc-norrtull", "diabetessjukskoterska", "Sjuksköterska", "026-15 62 14"
+    ),
+    Clinician(
+        "ahmed-hassan",
+        "Ahmed",
+        "Hassan",
+        "P0AH2",
+        "vc-norrtull",
+        "fast-lakarkontakt",
+        "Specialist i allmänmedicin",
+        "026-15 62 01",
+    ),
+    Clinician(
+        "eva-sundin", "Eva", "Sundin", "P0ES3", "vc-brynas", "astma-kol-sjukskoterska", "Sjuksköterska", "026-15 63 22"
+    ),
+    Clinician(
+        "johan-berg",
+        "Johan",
+        "Berg",
+        "P0JB4",
+        "vc-brynas",
+        "fast-lakarkontakt",
+        "Specialist i allmänmedicin",
+        "026-15 63 02",
+    ),
+    Clinician(
+        "maria-oberg",
+        "Maria",
+        "Öberg",
+        "P0MO5",
+        "gavle-sjukhus-med",
+        "hjartsviktssjukskoterska",
+        "Sjuksköterska",
+        "026-15 45 33",
+    ),
+    Clinician(
+        "lars-nyman",
+        "Lars",
+        "Nyman",
+        "P0LN6",
+        "gavle-sjukhus-med",
+        "patientansvarig-lakare",
+        "Överläkare",
+        "026-15 45 01",
+    ),
+    Clinician(
+        "sara-aslund",
+        "Sara",
+        "Åslund",
+        "P0SA7",
+        "gavle-sjukhus-strok",
+        "fysioterapeut",
+        "Fysioterapeut",
+        "026-15 46 41",
+    ),
+    Clinician(
+        "anna-wikstrom",
+        "Anna",
+        "Wikström",
+        "P0AW8",
+        "hemsjukvard-gavle",
+        "distriktsskoterska",
+        "Distriktssköterska",
+        "026-17 85 61",
+    ),
+    Clinician(
+        "peter-holm",
+        "Peter",
+        "Holm",
+        "P0PH9",
+        "hemsjukvard-gavle",
+        "kommunal-arbetsterapeut",
+        "Arbetsterapeut",
+        "026-17 85 64",
+    ),
+    Clinician(
+        "lina-karlsson",
+        "Lina",
+        "Karlsson",
+        "P1LK0",
+        "vc-sandviken",
+        "patientansvarig-sjukskoterska",
+        "Sjuksköterska",
+        "026-24 20 17",
+    ),
+    Clinician(
+        "omar-ali",
+        "Omar",
+        "Ali",
+        "P1OA1",
+        "vc-sandviken",
+        "fast-lakarkontakt",
+        "Specialist i allmänmedicin",
+        "026-24 20 03",
+    ),
 )
 
 
@@ -151,8 +269,47 @@ SCENARIOS = (
     ),
 )
 
-GIVEN_FEMALE = ("Anna", "Margareta", "Elisabeth", "Eva", "Birgitta", "Kristina", "Karin", "Ingrid", "Marianne", "Gunnel", "Åsa", "Märta")
+GIVEN_FEMALE = (
+    "Anna",
+    "Margareta",
+    "Elisabeth",
+    "Eva",
+    "Birgitta",
+    "Kristina",
+    "Karin",
+    "Ingrid",
+    "Marianne",
+    "Gunnel",
+    "Åsa",
+    "Märta",
+)
 GIVEN_MALE = ("Lars", "Karl", "Erik", "Anders", "Per", "Nils", "Sven", "Gunnar", "Bengt", "Göran", "Åke", "Olof")
-FAMILY = ("Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson", "Svensson",
-          "Gustafsson", "Pettersson", "Jonsson", "Jansson", "Hansson", "Bengtsson", "Lindström", "Sjöberg", "Åkesson")
-STREETS = ("Norra Kungsgatan", "Södra Skeppsbron", "Hamiltongatan", "Drottninggatan", "Brynäsgatan", "Sätragatan", "Kaserngatan")
+FAMILY = (
+    "Andersson",
+    "Johansson",
+    "Karlsson",
+    "Nilsson",
+    "Eriksson",
+    "Larsson",
+    "Olsson",
+    "Persson",
+    "Svensson",
+    "Gustafsson",
+    "Pettersson",
+    "Jonsson",
+    "Jansson",
+    "Hansson",
+    "Bengtsson",
+    "Lindström",
+    "Sjöberg",
+    "Åkesson",
+)
+STREETS = (
+    "Norra Kungsgatan",
+    "Södra Skeppsbron",
+    "Hamiltongatan",
+    "Drottninggatan",
+    "Brynäsgatan",
+    "Sätragatan",
+    "Kaserngatan",
+)

@@ -31,7 +31,17 @@ from fhirbridge.contract.codes import (
     coding,
     concept,
 )
-from fhirbridge.demo.catalogue import CLINICIANS, FAMILY, GIVEN_FEMALE, GIVEN_MALE, SCENARIOS, STREETS, UNITS, Clinician, Scenario
+from fhirbridge.demo.catalogue import (
+    CLINICIANS,
+    FAMILY,
+    GIVEN_FEMALE,
+    GIVEN_MALE,
+    SCENARIOS,
+    STREETS,
+    UNITS,
+    Clinician,
+    Scenario,
+)
 from fhirbridge.sweden.identifiers import (
     HSA_SYSTEM,
     ORGANISATION_NUMBER_SYSTEM,
@@ -115,7 +125,11 @@ def clinicians() -> list[Resource]:
                 "code": [concept(CARE_ROLE_SYSTEM, CARE_ROLES, person.role)],
                 "telecom": [{"system": "phone", "value": person.phone, "use": "work"}],
                 "availableTime": [
-                    {"daysOfWeek": ["mon", "tue", "wed", "thu", "fri"], "availableStartTime": "08:00:00", "availableEndTime": "16:00:00"}
+                    {
+                        "daysOfWeek": ["mon", "tue", "wed", "thu", "fri"],
+                        "availableStartTime": "08:00:00",
+                        "availableEndTime": "16:00:00",
+                    }
                 ],
             }
         )
@@ -154,11 +168,30 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
         "identifier": [{"system": SAMORDNINGSNUMMER_SYSTEM if samordning else PERSONNUMMER_SYSTEM, "value": number}],
         "active": True,
         "name": [{"use": "official", "family": family, "given": [given], "text": name}],
-        "telecom": [{"system": "phone", "value": f"070-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}", "use": "mobile"}],
+        "telecom": [
+            {
+                "system": "phone",
+                "value": f"070-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+                "use": "mobile",
+            }
+        ],
         "gender": gender_of(number),
         "birthDate": birth.isoformat(),
-        "address": [{"use": "home", "line": [f"{rng.choice(STREETS)} {rng.randint(1, 60)}"], "postalCode": f"80{rng.randint(100, 999)}", "city": "Gävle", "country": "SE"}],
-        "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "sv", "display": "svenska"}]}, "preferred": True}],
+        "address": [
+            {
+                "use": "home",
+                "line": [f"{rng.choice(STREETS)} {rng.randint(1, 60)}"],
+                "postalCode": f"80{rng.randint(100, 999)}",
+                "city": "Gävle",
+                "country": "SE",
+            }
+        ],
+        "communication": [
+            {
+                "language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "sv", "display": "svenska"}]},
+                "preferred": True,
+            }
+        ],
         "generalPractitioner": [_role_ref(doctor)],
         "managingOrganization": _ref("Organization", f"org-{doctor.unit}", _UNITS[doctor.unit].name),
     }
@@ -168,17 +201,41 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
         "id": f"demo-relative-{suffix}",
         "active": True,
         "patient": patient_ref,
-        "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "CHILD", "display": "child"}], "text": "Barn"}],
+        "relationship": [
+            {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "CHILD", "display": "child"}
+                ],
+                "text": "Barn",
+            }
+        ],
         "name": [{"family": family, "given": [relative_given], "text": f"{relative_given} {family}"}],
-        "telecom": [{"system": "phone", "value": f"073-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}", "use": "mobile"}],
+        "telecom": [
+            {
+                "system": "phone",
+                "value": f"073-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+                "use": "mobile",
+            }
+        ],
     }
     goals: list[Resource] = []
-    for number_in_plan, (kind, text) in enumerate((("vad-ar-viktigt", scenario.what_matters), ("gemensamt-mal", scenario.shared_goal)), 1):
+    for number_in_plan, (kind, text) in enumerate(
+        (("vad-ar-viktigt", scenario.what_matters), ("gemensamt-mal", scenario.shared_goal)), 1
+    ):
         goal: Resource = {
             "resourceType": "Goal",
             "id": f"demo-goal-{suffix}-{number_in_plan}",
             "lifecycleStatus": "active",
-            "achievementStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/goal-achievement", "code": "in-progress", "display": "In Progress"}], "text": "På väg"},
+            "achievementStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/goal-achievement",
+                        "code": "in-progress",
+                        "display": "In Progress",
+                    }
+                ],
+                "text": "På väg",
+            },
             "category": [concept(GOAL_KIND_SYSTEM, GOAL_KINDS, kind)],
             "description": {"text": text},
             "subject": patient_ref,
@@ -189,7 +246,11 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
             goal["target"] = [{"dueDate": (start + timedelta(days=365)).isoformat()}]
         goals.append(goal)
 
-    members = [(fixed, "fast-vardkontakt"), (doctor, "fast-lakarkontakt"), *[(person, person.role) for person in treating]]
+    members = [
+        (fixed, "fast-vardkontakt"),
+        (doctor, "fast-lakarkontakt"),
+        *[(person, person.role) for person in treating],
+    ]
     participants = [
         {
             "role": [concept(CARE_ROLE_SYSTEM, CARE_ROLES, role)],
@@ -230,12 +291,16 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
                 "intent": "plan",
                 "category": [concept(PLAN_TYPE_SYSTEM, PLAN_TYPES, "sip")],
                 "title": f"SIP för {name}",
-                "description": "Samordnad individuell plan mellan regionen och kommunen: hemsjukvård, hemtjänst och hjälpmedel.",
+                "description": "Samordnad individuell plan mellan regionen och kommunen: "
+                "hemsjukvård, hemtjänst och hjälpmedel.",
                 "subject": patient_ref,
                 "period": {"start": (start - timedelta(days=30)).isoformat()},
                 "created": (start - timedelta(days=30)).isoformat(),
                 "author": _ref("Organization", f"org-{holder.key}", holder.name),
-                "contributor": [_ref("Organization", f"org-{holder.key}", holder.name), _ref("Organization", f"org-{fixed.unit}", _UNITS[fixed.unit].name)],
+                "contributor": [
+                    _ref("Organization", f"org-{holder.key}", holder.name),
+                    _ref("Organization", f"org-{fixed.unit}", _UNITS[fixed.unit].name),
+                ],
             }
         )
 
@@ -246,13 +311,18 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
     activities = [
         _activity("egen-insats", scenario.my_part, patient_performer, goal_refs),
         _activity("egenvard", scenario.self_care, patient_performer, goal_refs),
-        _activity("vardens-insats", scenario.care_part, [_role_ref(fixed), *(_role_ref(p) for p in treating)], goal_refs),
+        _activity(
+            "vardens-insats", scenario.care_part, [_role_ref(fixed), *(_role_ref(p) for p in treating)], goal_refs
+        ),
         _activity("nar-soka-vard", scenario.seek_care, patient_performer, []),
         {
             "detail": {
                 **_activity("kontaktvag", scenario.whom_to_contact, [_role_ref(fixed)], [])["detail"],
                 "extension": [
-                    {"url": CONTACT_CHANNEL_EXTENSION, "valueCoding": coding(CONTACT_CHANNEL_SYSTEM, CONTACT_CHANNELS, channel)}
+                    {
+                        "url": CONTACT_CHANNEL_EXTENSION,
+                        "valueCoding": coding(CONTACT_CHANNEL_SYSTEM, CONTACT_CHANNELS, channel),
+                    }
                     for channel in scenario.channels
                 ],
             }
@@ -265,7 +335,8 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
                 "scheduledPeriod": {"start": _instant(next_day, next_hour), "end": _instant(next_day, next_hour, 30)},
                 "location": {"display": _UNITS[fixed.unit].name},
                 "performer": [_role_ref(fixed)],
-                "description": f"{scenario.next_contact} {next_day.isoformat()} kl. {next_hour:02d}:00. Du har fått tiden i handen.",
+                "description": f"{scenario.next_contact} {next_day.isoformat()} kl. {next_hour:02d}:00. "
+                "Du har fått tiden i handen.",
             }
         },
     ]
@@ -294,7 +365,9 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
         "careTeam": [_ref("CareTeam", care_team["id"], care_team["name"])],
         "goal": goal_refs,
         "activity": activities,
-        "note": [{"time": _instant(start, 10), "text": "Planen är upprättad tillsammans med patienten och närstående."}],
+        "note": [
+            {"time": _instant(start, 10), "text": "Planen är upprättad tillsammans med patienten och närstående."}
+        ],
     }
     if linked:
         contract["supportingInfo"] = [_ref("CarePlan", plan["id"], plan["title"]) for plan in linked]
@@ -303,8 +376,14 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
         "id": f"demo-appointment-{suffix}",
         "status": "booked",
         "description": scenario.next_contact,
-        "start": datetime.combine(next_day, time(next_hour), STOCKHOLM).astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "end": datetime.combine(next_day, time(next_hour, 30), STOCKHOLM).astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "start": datetime.combine(next_day, time(next_hour), STOCKHOLM)
+        .astimezone(UTC)
+        .isoformat()
+        .replace("+00:00", "Z"),
+        "end": datetime.combine(next_day, time(next_hour, 30), STOCKHOLM)
+        .astimezone(UTC)
+        .isoformat()
+        .replace("+00:00", "Z"),
         "supportingInformation": [_ref("CarePlan", contract_id)],
         "participant": [
             {"actor": patient_ref, "status": "accepted"},
@@ -316,10 +395,26 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
         "id": f"demo-provenance-{suffix}",
         "target": [_ref("CarePlan", contract_id)],
         "recorded": datetime.combine(start, time(10), STOCKHOLM).isoformat(),
-        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "CREATE", "display": "create"}]},
+        "activity": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                    "code": "CREATE",
+                    "display": "create",
+                }
+            ]
+        },
         "agent": [
             {
-                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author", "display": "Author"}]},
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                            "code": "author",
+                            "display": "Author",
+                        }
+                    ]
+                },
                 "who": _role_ref(fixed),
                 "onBehalfOf": _ref("Organization", f"org-{fixed.unit}", _UNITS[fixed.unit].name),
             }

@@ -120,7 +120,9 @@ class Definitions:
             elements, required = _build_elements(table["c"])
             self.types[name] = TypeDefinition(name, table["kind"], table.get("base"), elements, required)
         self.resource_type_names = frozenset(
-            name for name, t in self.types.items() if t.kind == "resource" and name not in ("Resource", "DomainResource")
+            name
+            for name, t in self.types.items()
+            if t.kind == "resource" and name not in ("Resource", "DomainResource")
         )
         self.value_sets: dict[str, ValueSetCodes | None] = {}
         for url, by_system in json.loads(_read_text("valuesets.json")).items():

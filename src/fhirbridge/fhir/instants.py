@@ -14,9 +14,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from fhirbridge.errors import bad_request
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_INSTANT = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2}(?:\.\d+)?)(?P<tz>Z|[+-]\d{2}:\d{2})$"
-)
+_INSTANT = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2}(?:\.\d+)?)(?P<tz>Z|[+-]\d{2}:\d{2})$")
 
 
 def now_us() -> int:
@@ -58,9 +56,7 @@ def parse_instant(value: str, parameter: str) -> int:
     """Parse a full FHIR instant (with seconds and a zone) such as a ``_since`` value."""
     match = _INSTANT.match(value.replace(" ", "+"))
     if match is None:
-        raise bad_request(
-            f"{parameter} must be an instant such as 2026-01-31T12:00:00+01:00, not {value!r}", parameter
-        )
+        raise bad_request(f"{parameter} must be an instant such as 2026-01-31T12:00:00+01:00, not {value!r}", parameter)
     try:
         parsed = datetime.fromisoformat(value.replace(" ", "+").replace("Z", "+00:00"))
     except ValueError:

@@ -19,7 +19,9 @@ _RESTFUL = re.compile(
     rf"^(?:(?P<base>https?://[^?#\s]+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_PATTERN})(?:/_history/(?P<vid>{ID_PATTERN}))?$"
 )
 _CONDITIONAL = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)\?(?P<query>.+)$")
-_URN = re.compile(r"^urn:(?:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|oid:[0-2](?:\.(?:0|[1-9]\d*))+)$")
+_URN = re.compile(
+    r"^urn:(?:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|oid:[0-2](?:\.(?:0|[1-9]\d*))+)$"
+)
 _ID = re.compile(rf"^{ID_PATTERN}$")
 
 
@@ -55,9 +57,7 @@ def parse_reference(text: str, local_base: str | None = None) -> ParsedReference
         kind: ReferenceKind = "local"
         if base is not None and (local_base is None or base.rstrip("/") != local_base.rstrip("/")):
             kind = "absolute"
-        return ParsedReference(
-            kind, text, match.group("type"), match.group("id"), match.group("vid"), base=base
-        )
+        return ParsedReference(kind, text, match.group("type"), match.group("id"), match.group("vid"), base=base)
     conditional = _CONDITIONAL.match(text)
     if conditional is not None:
         return ParsedReference("conditional", text, conditional.group("type"), query=conditional.group("query"))

@@ -116,7 +116,9 @@ def _openapi_parameters(route: Route) -> dict[str, Any]:
     return extra
 
 
-def _issue_response(request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def _issue_response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
     return render_error(FhirError(status, [Issue("error", code, message)], headers or {}))
 
 

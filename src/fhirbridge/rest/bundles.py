@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
+from fhirbridge.errors import Issue
 from fhirbridge.fhir.instants import format_instant, now_us
 from fhirbridge.fhir.jsonio import dumps
 from fhirbridge.fhir.outcome import operation_outcome
-from fhirbridge.errors import Issue
 from fhirbridge.storage.records import HistoryEntry, StoredResource
 
 _HISTORY_STATUS = {"POST": "201 Created", "PUT": "200 OK", "DELETE": "204 No Content"}
@@ -59,14 +59,15 @@ def searchset(
 ) -> bytes:
     """A searchset Bundle; ignored parameters are reported in an OperationOutcome entry."""
     entries = [
-        b'{"fullUrl":' + dumps(f"{base_url}/{m.resource_type}/{m.resource_id}") + b',"resource":'
-        + (m.content or b"{}") + b',"search":{"mode":"match"}}'
+        b'{"fullUrl":'
+        + dumps(f"{base_url}/{m.resource_type}/{m.resource_id}")
+        + b',"resource":'
+        + (m.content or b"{}")
+        + b',"search":{"mode":"match"}}'
         for m in matches
     ]
     if warnings:
-        entries.append(
-            b'{"resource":' + dumps(operation_outcome(warnings)) + b',"search":{"mode":"outcome"}}'
-        )
+        entries.append(b'{"resource":' + dumps(operation_outcome(warnings)) + b',"search":{"mode":"outcome"}}')
     return _splice(_head("searchset", links, total), entries)
 
 

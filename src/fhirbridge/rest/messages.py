@@ -59,6 +59,18 @@ class FhirRequest:
     def prefer(self) -> Prefer:
         return Prefer.parse(self.headers.get("prefer"))
 
+    def type_name(self) -> str:
+        """The resource type of a type- or instance-level interaction."""
+        if self.resource_type is None:
+            raise bad_request("This interaction needs a resource type in the URL", "url")
+        return self.resource_type
+
+    def address(self) -> tuple[str, str]:
+        """``(type, id)`` of an instance-level interaction."""
+        if self.resource_id is None:
+            raise bad_request("This interaction needs a resource id in the URL", "url")
+        return self.type_name(), self.resource_id
+
     def query_value(self, name: str) -> str | None:
         for key, value in self.query:
             if key == name:

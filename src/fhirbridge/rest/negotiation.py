@@ -12,7 +12,12 @@ from fhirbridge.errors import not_acceptable, unsupported_media_type
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = frozenset({FHIR_JSON, "application/json", "application/json+fhir", "text/json"})
-FORMAT_ALIASES = {"json": FHIR_JSON, "application/json": "application/json", FHIR_JSON: FHIR_JSON, "application/json+fhir": FHIR_JSON}
+FORMAT_ALIASES = {
+    "json": FHIR_JSON,
+    "application/json": "application/json",
+    FHIR_JSON: FHIR_JSON,
+    "application/json+fhir": FHIR_JSON,
+}
 FHIR_VERSIONS = ("4.0", "4.0.1")
 
 
@@ -50,7 +55,9 @@ def response_format(accept: str | None, format_param: str | None, pretty_param: 
     if format_param is not None:
         media_type = FORMAT_ALIASES.get(format_param.split(";")[0].strip().lower())
         if media_type is None:
-            raise not_acceptable(f"_format={format_param} is not available: this server speaks FHIR JSON (_format=json)")
+            raise not_acceptable(
+                f"_format={format_param} is not available: this server speaks FHIR JSON (_format=json)"
+            )
         return ResponseFormat(media_type, pretty)
     if not accept:
         return ResponseFormat(FHIR_JSON, pretty)
@@ -64,7 +71,9 @@ def response_format(accept: str | None, format_param: str | None, pretty_param: 
             return ResponseFormat("application/json" if media_type == "application/json" else FHIR_JSON, pretty)
         if media_type in ("*/*", "application/*"):
             return ResponseFormat(FHIR_JSON, pretty)
-    raise not_acceptable(f"None of {accept!r} is available: this server speaks FHIR JSON ({FHIR_JSON}), FHIR version 4.0")
+    raise not_acceptable(
+        f"None of {accept!r} is available: this server speaks FHIR JSON ({FHIR_JSON}), FHIR version 4.0"
+    )
 
 
 def check_request_body_type(content_type: str | None) -> None:
@@ -73,9 +82,7 @@ def check_request_body_type(content_type: str | None) -> None:
         return
     media_type, _, params = content_type.partition(";")
     if media_type.strip().lower() not in JSON_TYPES:
-        raise unsupported_media_type(
-            f"Content-Type {media_type.strip()} is not accepted: send {FHIR_JSON}"
-        )
+        raise unsupported_media_type(f"Content-Type {media_type.strip()} is not accepted: send {FHIR_JSON}")
     for param in params.split(";"):
         key, _, value = param.partition("=")
         if key.strip().lower() == "fhirversion" and value.strip().strip('"') not in FHIR_VERSIONS:

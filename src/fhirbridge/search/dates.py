@@ -58,7 +58,9 @@ def date_range(value: str) -> tuple[int, int] | None:
             second = int(parts["second"] or 0)
             fraction = parts["fraction"]
             micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
-            start = datetime(year, int(parts["month"]), int(parts["day"]), int(parts["hour"]), int(parts["minute"]), second, micro)
+            start = datetime(
+                year, int(parts["month"]), int(parts["day"]), int(parts["hour"]), int(parts["minute"]), second, micro
+            )
             if fraction:
                 end = start + timedelta(microseconds=1)
             elif parts["second"] is None:

@@ -88,34 +88,45 @@ def _reference_type(node: Node) -> str | None:
     return declared if isinstance(declared, str) else None
 
 
-def _compile_steps(steps: list[str]) -> Callable[[list[Node]], list[Node]] | None:
+Step = Callable[[list[Node]], list[Node]]
+
+
+def _child_step(name: str) -> Step:
+    return lambda nodes: _children(nodes, name)
+
+
+def _resolves_to_step(resource_type: str) -> Step:
+    return lambda nodes: [n for n in nodes if _reference_type(n) == resource_type]
+
+
+def _equals_step(name: str, value: str) -> Step:
+    return lambda nodes: [n for n in nodes if isinstance(n, dict) and n.get(name) == value]
+
+
+def _extension_step(url: str) -> Step:
+    return lambda nodes: [n for n in _children(nodes, "extension") if isinstance(n, dict) and n.get("url") == url]
+
+
+def _step(text: str) -> Step | None:
+    if _STEP.match(text):
+        return _child_step(text)
+    if match := _WHERE_RESOLVE.match(text):
+        return _resolves_to_step(match.group("type"))
+    if match := _WHERE_EQUALS.match(text):
+        return _equals_step(match.group("name"), match.group("value"))
+    if match := _EXTENSION.match(text):
+        return _extension_step(match.group("url"))
+    return None
+
+
+def _compile_steps(steps: list[str]) -> Step | None:
     """Compile ``a.b.where(…).c`` (after the leading type name) into one function."""
-    funcs: list[Callable[[list[Node]], list[Node]]] = []
-    for step in steps:
-        if _STEP.match(step):
-            funcs.append(lambda nodes, name=step: _children(nodes, name))
-            continue
-        match = _WHERE_RESOLVE.match(step)
-        if match:
-            funcs.append(lambda nodes, t=match.group("type"): [n for n in nodes if _reference_type(n) == t])
-            continue
-        match = _WHERE_EQUALS.match(step)
-        if match:
-            funcs.append(
-                lambda nodes, k=match.group("name"), v=match.group("value"): [
-                    n for n in nodes if isinstance(n, dict) and n.get(k) == v
-                ]
-            )
-            continue
-        match = _EXTENSION.match(step)
-        if match:
-            funcs.append(
-                lambda nodes, url=match.group("url"): [
-                    n for n in _children(nodes, "extension") if isinstance(n, dict) and n.get("url") == url
-                ]
-            )
-            continue
-        return None
+    funcs: list[Step] = []
+    for text in steps:
+        step = _step(text)
+        if step is None:
+            return None
+        funcs.append(step)
 
     def run(nodes: list[Node]) -> list[Node]:
         for func in funcs:
@@ -181,11 +192,12 @@ def _applies_to(part: str, resource_type: str) -> bool:
 
 def _fhirpathpy_evaluator(expression: str) -> Evaluator:
     from fhirpathpy import compile as fhirpath_compile  # imported only for the rare fallback
+    from fhirpathpy.models import models
 
-    compiled = fhirpath_compile(expression)
+    compiled = fhirpath_compile(expression, models["r4"])
 
     def evaluate(resource: dict[str, Any]) -> list[Node]:
-        result = compiled(resource)
+        result = compiled(resource, {})
         return [r for r in result if r is not None] if isinstance(result, list) else []
 
     return evaluate

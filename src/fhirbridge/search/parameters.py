@@ -24,8 +24,20 @@ COLUMN_PARAMETERS = frozenset({"_id", "_lastUpdated"})
 """Served from the ``resources`` columns rather than the index tables."""
 
 RESULT_PARAMETERS = frozenset(
-    {"_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total", "_contained",
-     "_containedType", "_format", "_pretty", "_cursor"}
+    {
+        "_count",
+        "_sort",
+        "_include",
+        "_revinclude",
+        "_summary",
+        "_elements",
+        "_total",
+        "_contained",
+        "_containedType",
+        "_format",
+        "_pretty",
+        "_cursor",
+    }
 )
 
 
@@ -55,7 +67,7 @@ def _element_types(defs: Definitions, resource_type: str, expression: str) -> fr
         steps = [s for s in split_top_level(text, ".") if not s.startswith(("where(", "extension("))]
         if not steps or steps[0] not in (resource_type, "Resource", "DomainResource"):
             continue
-        elements = defs.types[resource_type].elements
+        elements: dict[str, ElementSpec] | None = defs.types[resource_type].elements
         specs: list[ElementSpec] = []
         for step in steps[1:]:
             if elements is None:
@@ -90,7 +102,8 @@ def search_parameters(resource_type: str) -> dict[str, SearchParameter]:
             continue
         expression = raw["expression"]
         parts = [
-            p for p in split_top_level(expression, "|")
+            p
+            for p in split_top_level(expression, "|")
             if p.lstrip("(").split(".", 1)[0].strip() in (resource_type, "Resource", "DomainResource")
         ]
         if not parts:

@@ -84,9 +84,7 @@ def parse_query(
         if parameter is None or "." in code:
             _unknown(query, name, f"Unknown search parameter '{name}' for {resource_type}", strict)
             continue
-        target_type_modifier = (
-            parameter.type == "reference" and modifier is not None and modifier[:1].isupper()
-        )
+        target_type_modifier = parameter.type == "reference" and modifier is not None and modifier[:1].isupper()
         if modifier is not None and not target_type_modifier and modifier not in MODIFIERS[parameter.type]:
             _unknown(query, name, f"The modifier :{modifier} is not supported on '{code}' ({parameter.type})", strict)
             continue
@@ -119,5 +117,7 @@ def _result_parameter(query: SearchQuery, name: str, value: str, max_count: int)
         query.total = value  # type: ignore[assignment]
     elif name not in ("_format", "_pretty"):
         query.ignored.append(
-            Issue("warning", "not-supported", f"The result parameter {name} is not supported yet; it was ignored", (name,))
+            Issue(
+                "warning", "not-supported", f"The result parameter {name} is not supported yet; it was ignored", (name,)
+            )
         )

@@ -19,7 +19,13 @@ from fhirbridge.search.normalize import normalize_string
 from fhirbridge.search.query import DATE_PREFIXES, Clause, SearchQuery
 from fhirbridge.storage.database import Dialect
 
-_TABLE_BY_TYPE = {"token": "idx_token", "string": "idx_string", "date": "idx_date", "reference": "idx_reference", "uri": "idx_uri"}
+_TABLE_BY_TYPE = {
+    "token": "idx_token",
+    "string": "idx_string",
+    "date": "idx_date",
+    "reference": "idx_reference",
+    "uri": "idx_uri",
+}
 
 
 @dataclass
@@ -166,7 +172,9 @@ def _column_clause(b: SqlBuilder, clause: Clause) -> str:
     return " OR ".join(f"({a})" for a in alternatives)
 
 
-def compile_search(query: SearchQuery, dialect: Dialect, local_base: str | None, *, limit: int) -> tuple[str, list[object]]:
+def compile_search(
+    query: SearchQuery, dialect: Dialect, local_base: str | None, *, limit: int
+) -> tuple[str, list[object]]:
     """SQL for one page of matches: pk, id, version, last_updated, content."""
     b = SqlBuilder(dialect)
     conditions = [f"r.res_type = {b.arg(query.resource_type)}", "NOT r.deleted"]
@@ -174,7 +182,7 @@ def compile_search(query: SearchQuery, dialect: Dialect, local_base: str | None,
     if query.cursor is not None:
         conditions.append(f"r.pk > {b.arg(query.cursor)}")
     sql = (
-        "SELECT r.pk, r.res_id, r.version, r.last_updated, r.content FROM resources r WHERE "  # noqa: S608
+        "SELECT r.pk, r.res_id, r.version, r.last_updated, r.content FROM resources r WHERE "
         + " AND ".join(conditions)
         + f" ORDER BY r.pk LIMIT {b.arg(limit)}"
     )
@@ -184,7 +192,7 @@ def compile_search(query: SearchQuery, dialect: Dialect, local_base: str | None,
 def compile_count(query: SearchQuery, dialect: Dialect, local_base: str | None) -> tuple[str, list[object]]:
     b = SqlBuilder(dialect)
     conditions = [f"r.res_type = {b.arg(query.resource_type)}", "NOT r.deleted", *_where(b, query, local_base)]
-    return "SELECT COUNT(*) FROM resources r WHERE " + " AND ".join(conditions), b.args  # noqa: S608
+    return "SELECT COUNT(*) FROM resources r WHERE " + " AND ".join(conditions), b.args
 
 
 def _where(b: SqlBuilder, query: SearchQuery, local_base: str | None) -> list[str]:
@@ -195,4 +203,3 @@ def _where(b: SqlBuilder, query: SearchQuery, local_base: str | None) -> list[st
         else:
             out.append(_index_clause(b, clause, query.resource_type, local_base))
     return out
-

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 Row = Sequence[Any]
 
 
-class WriteRace(Exception):  # noqa: N818 - names the condition, like the drivers' own exceptions
+class WriteRace(Exception):
     """Another writer got there first (a unique key, a deadlock, a serialisation failure).
 
     The write path runs the whole transaction again when it sees this."""
@@ -88,4 +88,3 @@ async def open_database(url: str, *, pool_size: int = 16, read_threads: int = 4)
 
     assert target.sqlite_path is not None
     return SqliteDatabase(target.sqlite_path, read_threads=read_threads)
-

@@ -15,7 +15,9 @@ from fhirbridge.storage.records import HistoryEntry, StoredResource
 _CURRENT = "SELECT pk, version, last_updated, deleted, content FROM resources WHERE res_type = $1 AND res_id = $2"
 
 
-async def read_current(conn: Connection, resource_type: str, resource_id: str, *, lock: bool = False) -> StoredResource | None:
+async def read_current(
+    conn: Connection, resource_type: str, resource_id: str, *, lock: bool = False
+) -> StoredResource | None:
     """The current version (deleted or not); ``lock`` holds the row until the transaction ends."""
     sql = _CURRENT + (conn.dialect.lock_for_update if lock else "")
     row = await conn.fetchrow(sql, resource_type, resource_id)
@@ -79,7 +81,7 @@ async def append_version(conn: Connection, record: StoredResource, method: str) 
 
 async def clear_index(conn: Connection, pk: int) -> None:
     for table in ("idx_token", "idx_string", "idx_date", "idx_reference", "idx_uri", "resource_links"):
-        await conn.execute(f"DELETE FROM {table} WHERE res_pk = $1", pk)  # noqa: S608 - fixed table names
+        await conn.execute(f"DELETE FROM {table} WHERE res_pk = $1", pk)
 
 
 async def write_index(
@@ -117,7 +119,7 @@ async def live_ids(conn: Connection, resource_type: str, ids: list[str]) -> set[
     """Which of ``ids`` exist and are not deleted; the rows stay share-locked in a transaction,
     so that a concurrent delete cannot remove a target while a reference to it is written."""
     rows = await conn.fetch(
-        f"SELECT res_id FROM resources WHERE res_type = $1 AND res_id {conn.dialect.in_list('$2')} "  # noqa: S608
+        f"SELECT res_id FROM resources WHERE res_type = $1 AND res_id {conn.dialect.in_list('$2')} "
         f"AND NOT deleted{conn.dialect.lock_for_share}",
         resource_type,
         ids,
@@ -125,7 +127,9 @@ async def live_ids(conn: Connection, resource_type: str, ids: list[str]) -> set[
     return {row[0] for row in rows}
 
 
-async def referrers(conn: Connection, resource_type: str, resource_id: str, *, limit: int = 10) -> list[tuple[str, str, str]]:
+async def referrers(
+    conn: Connection, resource_type: str, resource_id: str, *, limit: int = 10
+) -> list[tuple[str, str, str]]:
     """Live resources that refer to this one: (type, id, element path)."""
     rows = await conn.fetch(
         "SELECT r.res_type, r.res_id, l.path FROM resource_links l JOIN resources r ON r.pk = l.res_pk "
@@ -163,7 +167,7 @@ async def history(
     args.append(limit)
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     rows = await conn.fetch(
-        "SELECT seq, res_type, res_id, version, last_updated, method, content FROM resource_versions "  # noqa: S608
+        "SELECT seq, res_type, res_id, version, last_updated, method, content FROM resource_versions "
         f"{where}ORDER BY seq DESC LIMIT ${len(args)}",
         *args,
     )

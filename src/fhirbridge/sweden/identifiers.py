@@ -65,7 +65,9 @@ def make_personnummer(birth: date, serial: int, *, samordning: bool = False) -> 
     return body + str(luhn_digit(body[2:11]))
 
 
-def random_personnummer(rng: random.Random, *, born_from: int = 1925, born_to: int = 2005, female: bool | None = None) -> str:
+def random_personnummer(
+    rng: random.Random, *, born_from: int = 1925, born_to: int = 2005, female: bool | None = None
+) -> str:
     birth = date.fromordinal(rng.randint(date(born_from, 1, 1).toordinal(), date(born_to, 12, 31).toordinal()))
     serial = rng.randrange(0, 1000)
     # The second-to-last digit (the last of the serial) is even for women and odd for men.

@@ -67,12 +67,18 @@ class _Walker:
         resource_type = value.get("resourceType")
         table = self.defs.types.get(resource_type) if isinstance(resource_type, str) else None
         if table is None or table.kind != "resource" or resource_type in ("Resource", "DomainResource"):
-            self.fail("structure", f"Unknown resourceType {resource_type!r}", f"{path}.resourceType" if path else "resourceType")
+            self.fail(
+                "structure",
+                f"Unknown resourceType {resource_type!r}",
+                f"{path}.resourceType" if path else "resourceType",
+            )
             return
-        here = path or resource_type
+        here: str = path or table.name
         if contained:
             if "contained" in value:
-                self.fail("structure", "A contained resource must not contain other resources (dom-2)", f"{here}.contained")
+                self.fail(
+                    "structure", "A contained resource must not contain other resources (dom-2)", f"{here}.contained"
+                )
             if not isinstance(value.get("id"), str):
                 self.fail("required", "A contained resource must have an id", f"{here}.id")
             # Internal references inside a contained resource resolve against its container.
@@ -131,7 +137,11 @@ class _Walker:
         name = key[1:]
         spec = elements.get(name)
         where = f"{path}.{name}"
-        if spec is None or self.defs.types.get(spec.type_code, None) is None or self.defs.types[spec.type_code].kind != "primitive":
+        if (
+            spec is None
+            or self.defs.types.get(spec.type_code, None) is None
+            or self.defs.types[spec.type_code].kind != "primitive"
+        ):
             self.fail("structure", f"Unknown element '{key}'", f"{path}.{key}")
             return
         element_table = self.defs.types["Element"]
@@ -214,8 +224,10 @@ class _Walker:
         if kind == "integer":
             if isinstance(value, bool) or not isinstance(value, int):
                 self.fail("value", f"A {type_code} must be a JSON integer, not {value!r}", path)
-            elif not INT32_MIN <= value <= INT32_MAX or (type_code == "positiveInt" and value < 1) or (
-                type_code == "unsignedInt" and value < 0
+            elif (
+                not INT32_MIN <= value <= INT32_MAX
+                or (type_code == "positiveInt" and value < 1)
+                or (type_code == "unsignedInt" and value < 0)
             ):
                 self.fail("value", f"{value} is out of range for {type_code}", path)
             return
@@ -234,7 +246,9 @@ class _Walker:
         elif type_code == "code" and spec.value_set is not None:
             codes = self.defs.value_sets.get(spec.value_set)
             if codes is not None and not codes.contains_code(value):
-                allowed = ", ".join(sorted(codes.codes)) if len(codes.codes) <= 12 else f"the value set {spec.value_set}"
+                allowed = (
+                    ", ".join(sorted(codes.codes)) if len(codes.codes) <= 12 else f"the value set {spec.value_set}"
+                )
                 self.fail("code-invalid", f"'{value}' is not a valid code here; allowed: {allowed}", path)
 
     def narrative(self, value: str, path: str) -> None:
@@ -249,7 +263,11 @@ class _Walker:
             return
         codings = [value] if type_code == "Coding" else value.get("coding") or []
         for coding in codings:
-            if isinstance(coding, dict) and isinstance(coding.get("code"), str) and codes.contains(coding.get("system"), coding["code"]):
+            if (
+                isinstance(coding, dict)
+                and isinstance(coding.get("code"), str)
+                and codes.contains(coding.get("system"), coding["code"])
+            ):
                 return
         self.fail("code-invalid", f"A coding from the required value set {value_set} is needed", path)
 
@@ -267,7 +285,11 @@ class _Walker:
             return
         parsed = parse_reference(text, self.local_base)
         if parsed is None:
-            self.fail("value", f"'{text}' is not a valid reference (Type/id, an absolute URL, #id or urn:)", f"{path}.reference")
+            self.fail(
+                "value",
+                f"'{text}' is not a valid reference (Type/id, an absolute URL, #id or urn:)",
+                f"{path}.reference",
+            )
             return
         if parsed.kind == "contained":
             known = self._contained_ids[-1] if self._contained_ids else set()

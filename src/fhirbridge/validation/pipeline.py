@@ -54,7 +54,9 @@ def validate_resource(
     else:
         body_id = resource.get("id")
         if body_id is None:
-            raise bad_request(f"The resource must carry the id of the URL ({url_id})", f"{expected_type}.id", code="required")
+            raise bad_request(
+                f"The resource must carry the id of the URL ({url_id})", f"{expected_type}.id", code="required"
+            )
         if body_id != url_id:
             raise bad_request(
                 f"The resource id {body_id!r} does not match the id in the URL ({url_id})", f"{expected_type}.id"
@@ -66,5 +68,3 @@ def validate_resource(
     if issues:
         raise invalid(issues)
     return ValidatedResource(expected_type, resource, tuple(report.references))
-
-

@@ -27,7 +27,7 @@ from fhirbridge.storage.database import Connection
 from fhirbridge.storage.records import StoredResource
 from fhirbridge.validation.pipeline import ValidatedResource
 from fhirbridge.writes.canonical import canonical_bytes, same_content, with_server_fields
-from fhirbridge.writes.events import WriteEvent, WriteListener
+from fhirbridge.writes.events import WriteAction, WriteEvent, WriteListener
 
 Outcome = Literal["created", "updated", "unchanged", "deleted", "absent", "existing"]
 
@@ -70,7 +70,9 @@ class UnitOfWork:
     async def create(self, validated: ValidatedResource, resource_id: str | None = None) -> WriteResult:
         """Store version 1 of a new resource (R4 http.html#create, or update-as-create)."""
         rid = resource_id or str(uuid.uuid4())
-        record = await self._store_version(validated, rid, 1, previous=None, method="POST" if resource_id is None else "PUT")
+        record = await self._store_version(
+            validated, rid, 1, previous=None, method="POST" if resource_id is None else "PUT"
+        )
         return WriteResult("created", record)
 
     async def update(
@@ -90,7 +92,11 @@ class UnitOfWork:
         if current is None:
             record = await self._store_version(validated, resource_id, 1, previous=None, method="PUT")
             return WriteResult("created", record)
-        if not current.deleted and current.content is not None and same_content(loads(current.content), validated.resource):
+        if (
+            not current.deleted
+            and current.content is not None
+            and same_content(loads(current.content), validated.resource)
+        ):
             return WriteResult("unchanged", current)
         record = await self._store_version(validated, resource_id, current.version + 1, previous=current, method="PUT")
         return WriteResult("created" if current.deleted else "updated", record)
@@ -166,9 +172,11 @@ class UnitOfWork:
             await store.clear_index(self.conn, pk)
         await store.append_version(self.conn, record, method)
         links = self._links(validated, resource_type, resource_id)
-        await store.write_index(self.conn, pk, resource_type, extract_index(resource_type, resource, self.local_base), links)
+        await store.write_index(
+            self.conn, pk, resource_type, extract_index(resource_type, resource, self.local_base), links
+        )
         stored = StoredResource(resource_type, resource_id, version, self.now, False, content, pk=pk)
-        action = "create" if previous is None or previous.deleted else "update"
+        action: WriteAction = "create" if previous is None or previous.deleted else "update"
         self.events.append(WriteEvent(action, stored, previous, self.identity))
         return stored
 
@@ -181,7 +189,9 @@ class UnitOfWork:
             if (parsed.resource_type, parsed.resource_id) != (resource_type, resource_id):
                 self._expected[(parsed.resource_type, parsed.resource_id)].paths.append(found.path)
                 if parsed.version is not None:
-                    self._expected_versions[(parsed.resource_type, parsed.resource_id, _version(parsed.version))] = found.path
+                    self._expected_versions[(parsed.resource_type, parsed.resource_id, _version(parsed.version))] = (
+                        found.path
+                    )
             links.append((found.path, parsed.resource_type, parsed.resource_id))
         return links
 
@@ -208,10 +218,15 @@ class UnitOfWork:
                 if rid not in live:
                     for path in self._expected[(resource_type, rid)].paths:
                         issues.append(
-                            error("not-found", f"{resource_type}/{rid} does not exist on this server", f"{path}.reference")
+                            error(
+                                "not-found", f"{resource_type}/{rid} does not exist on this server", f"{path}.reference"
+                            )
                         )
         for (resource_type, rid, version), path in self._expected_versions.items():
-            if resource_type in STORED_TYPES and await store.read_version(self.conn, resource_type, rid, version) is None:
+            if (
+                resource_type in STORED_TYPES
+                and await store.read_version(self.conn, resource_type, rid, version) is None
+            ):
                 issues.append(
                     error("not-found", f"{resource_type}/{rid} has no version {version}", f"{path}.reference")
                 )

@@ -61,7 +61,8 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "experimental": False,
         "date": RELEASE_DATE,
         "publisher": "fhirbridge",
-        "description": "FHIR R4 server for Swedish patient contracts: CarePlan, CareTeam and Goal with their people and places.",
+        "description": "FHIR R4 server for Swedish patient contracts: CarePlan, CareTeam and Goal "
+        "with their people and places.",
         "kind": "instance",
         "software": {"name": "fhirbridge", "version": __version__},
         "implementation": {"description": "fhirbridge FHIR R4 server", "url": base_url},

@@ -23,8 +23,7 @@ def if_none_exist_criteria(request: FhirRequest) -> list[tuple[str, str]] | None
 
 
 async def create(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
-    assert request.resource_type
-    validated = parse_and_validate(request, request.resource_type, None)
+    validated = parse_and_validate(request, request.type_name(), None)
     criteria = if_none_exist_criteria(request)
 
     async def work(unit: UnitOfWork) -> WriteResult:
@@ -32,7 +31,8 @@ async def create(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
             found = await unit.find(validated.resource_type, criteria)
             if len(found) > 1:
                 raise precondition_failed(
-                    f"If-None-Exist matched several {validated.resource_type} resources; make the criteria more selective",
+                    f"If-None-Exist matched several {validated.resource_type} resources; "
+                    "make the criteria more selective",
                     "If-None-Exist",
                 )
             if found:

@@ -22,11 +22,10 @@ def _respond(result: WriteResult, address: str) -> FhirResponse:
 
 
 async def delete(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
-    assert request.resource_type and request.resource_id
+    resource_type, resource_id = request.address()
     if request.criteria():
         raise bad_request("DELETE [type]/[id] takes no search parameters", "url")
-    require_id(request.resource_type, request.resource_id)
-    resource_type, resource_id = request.resource_type, request.resource_id
+    require_id(resource_type, resource_id)
 
     async def work(unit: UnitOfWork) -> WriteResult:
         return await unit.delete(resource_type, resource_id)
@@ -37,11 +36,10 @@ async def delete(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
 
 async def conditional_delete(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     """DELETE [type]?criteria: one match is deleted, several are 412 (deletes one at a time)."""
-    assert request.resource_type
+    resource_type = request.type_name()
     criteria = request.criteria()
     if not criteria:
         raise bad_request("A conditional delete needs search criteria: DELETE [type]?identifier=system|value", "url")
-    resource_type = request.resource_type
 
     async def work(unit: UnitOfWork) -> WriteResult:
         found = await unit.find(resource_type, criteria)

@@ -13,7 +13,9 @@ from fhirbridge.storage.records import StoredResource
 def _not_modified(request: FhirRequest, record: StoredResource) -> bool:
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        return any(tag.strip() in (etag(record.version), f'"{record.version}"', "*") for tag in if_none_match.split(","))
+        return any(
+            tag.strip() in (etag(record.version), f'"{record.version}"', "*") for tag in if_none_match.split(",")
+        )
     since = request.headers.get("if-modified-since")
     if since is not None:
         parsed = parse_http_date(since)
@@ -22,10 +24,10 @@ def _not_modified(request: FhirRequest, record: StoredResource) -> bool:
 
 
 async def read(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
-    assert request.resource_type and request.resource_id
-    require_id(request.resource_type, request.resource_id)
-    record = await ctx.repository.read(request.identity, request.resource_type, request.resource_id)
-    address = f"{request.resource_type}/{request.resource_id}"
+    resource_type, resource_id = request.address()
+    require_id(resource_type, resource_id)
+    record = await ctx.repository.read(request.identity, resource_type, resource_id)
+    address = f"{resource_type}/{resource_id}"
     if record is None:
         raise not_found(f"{address} does not exist")
     if record.deleted:
@@ -39,16 +41,15 @@ async def read(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
 
 
 async def vread(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
-    assert request.resource_type and request.resource_id and request.version_id is not None
-    require_id(request.resource_type, request.resource_id)
-    address = f"{request.resource_type}/{request.resource_id}/_history/{request.version_id}"
-    if not request.version_id.isdigit():
+    resource_type, resource_id = request.address()
+    require_id(resource_type, resource_id)
+    version = request.version_id or ""
+    address = f"{resource_type}/{resource_id}/_history/{version}"
+    if not version.isdigit():
         raise not_found(f"{address} does not exist: versions are numbers")
-    record = await ctx.repository.vread(
-        request.identity, request.resource_type, request.resource_id, int(request.version_id)
-    )
+    record = await ctx.repository.vread(request.identity, resource_type, resource_id, int(version))
     if record is None:
         raise not_found(f"{address} does not exist")
     if record.deleted:
-        raise gone(f"{address} is the deletion of {request.resource_type}/{request.resource_id}")
+        raise gone(f"{address} is the deletion of {resource_type}/{resource_id}")
     return FhirResponse(200, body=record.content, headers=version_headers(record))

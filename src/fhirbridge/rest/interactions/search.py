@@ -16,18 +16,18 @@ from fhirbridge.search.query import parse_query
 
 
 async def search(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
-    assert request.resource_type
+    resource_type = request.type_name()
     query = parse_query(
-        request.resource_type,
+        resource_type,
         request.query,
         strict=request.prefer.strict,
         default_count=ctx.settings.default_page_size,
         max_count=ctx.settings.max_page_size,
     )
     page = await ctx.repository.search(request.identity, query, request.base_url)
-    links = [("self", bundles.page_url(request.base_url, request.resource_type, request.query))]
+    links = [("self", bundles.page_url(request.base_url, resource_type, request.query))]
     if page.next_cursor is not None:
-        links.append(("next", bundles.page_url(request.base_url, request.resource_type, request.query, page.next_cursor)))
+        links.append(("next", bundles.page_url(request.base_url, resource_type, request.query, page.next_cursor)))
     body = bundles.searchset(request.base_url, page.matches, links, page.total, query.ignored)
     return FhirResponse(200, body=body)
 

@@ -29,15 +29,13 @@ def _respond(request: FhirRequest, result: WriteResult) -> FhirResponse:
 
 async def update(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     """PUT [type]/[id]: the body must carry the same id (R4 http.html#update)."""
-    assert request.resource_type and request.resource_id
+    resource_type, resource_id = request.address()
     if request.criteria():
         raise bad_request("PUT to [type]/[id] takes no search parameters", "url")
-    require_id(request.resource_type, request.resource_id)
-    validated = validate_resource(
-        parse_body(request.body or b""), request.resource_type, url_id=request.resource_id, local_base=request.base_url
-    )
+    require_id(resource_type, resource_id)
+    body = parse_body(request.body or b"")
+    validated = validate_resource(body, resource_type, url_id=resource_id, local_base=request.base_url)
     if_match = request.if_match()
-    resource_id = request.resource_id
 
     async def work(unit: UnitOfWork) -> WriteResult:
         return await unit.update(validated, resource_id, if_match=if_match)
@@ -47,16 +45,15 @@ async def update(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
 
 async def conditional_update(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     """PUT [type]?criteria: no match creates, one match updates, several are 412."""
-    assert request.resource_type
+    resource_type = request.type_name()
     criteria = request.criteria()
     if not criteria:
         raise bad_request("A conditional update needs search criteria: PUT [type]?identifier=system|value", "url")
     body = parse_body(request.body or b"")
     body_id = body.get("id") if isinstance(body, dict) else None
     if body_id is not None and not isinstance(body_id, str):
-        raise bad_request("The resource id must be a string", f"{request.resource_type}.id")
+        raise bad_request("The resource id must be a string", f"{resource_type}.id")
     if_match = request.if_match()
-    resource_type = request.resource_type
 
     async def work(unit: UnitOfWork) -> WriteResult:
         found = await unit.find(resource_type, criteria)

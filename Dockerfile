@@ -1,0 +1,27 @@
+# fhirbridge: a slim, non-root image. Build: docker build -t fhirbridge .
+# Run on SQLite (data in the /data volume):   docker run -p 8080:8080 -v fhirbridge-data:/data fhirbridge
+# Run on PostgreSQL (several replicas):       docker run -p 8080:8080 -e FHIRBRIDGE_DATABASE_URL=postgresql://user:pw@db:5432/fhir fhirbridge
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md alembic.ini ./
+COPY alembic ./alembic
+COPY src ./src
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FHIRBRIDGE_DATABASE_URL=sqlite:////data/fhirbridge.db
+RUN groupadd --system --gid 10001 fhirbridge \
+ && useradd --system --uid 10001 --gid fhirbridge --home-dir /data --shell /usr/sbin/nologin fhirbridge \
+ && mkdir /data && chown fhirbridge:fhirbridge /data
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links=/wheels fhirbridge && rm -rf /wheels
+USER fhirbridge
+WORKDIR /data
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=2).status != 200)"]
+CMD ["fhirbridge", "serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -1,0 +1,53 @@
+# One command surface for people, CI and the README.
+#   make run    set up .venv, load the demo contracts into SQLite, serve on http://127.0.0.1:8080/fhir
+#   make test   set up .venv and run the whole test suite (SQLite and PostgreSQL)
+#   make lint   ruff and mypy
+#   make bench  the benchmarks (see docs/benchmarks.md)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+
+.PHONY: install run serve demo test lint format check bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fhirbridge needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/fhirbridge demo
+	$(BIN)/fhirbridge serve --host $(HOST) --port $(PORT)
+
+serve: $(STAMP)
+	$(BIN)/fhirbridge serve --host $(HOST) --port $(PORT)
+
+demo: $(STAMP)
+	$(BIN)/fhirbridge demo
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts alembic
+	$(BIN)/ruff format --check src tests bench scripts alembic
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench scripts alembic
+	$(BIN)/ruff check --fix src tests bench scripts alembic
+
+check: lint test
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""The demo data is what a patient contract looks like, and passes validation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+from fhirbridge.demo.generator import demo_resources
+from fhirbridge.sweden.identifiers import is_valid_hsa_id, is_valid_personnummer, is_valid_samordningsnummer
+from fhirbridge.validation.pipeline import validate_resource
+
+
+def test_every_demo_resource_validates() -> None:
+    resources = list(demo_resources(17, today=date(2026, 11, 22)))
+    for resource in resources:
+        validate_resource(dict(resource), resource["resourceType"], url_id=resource["id"], local_base=None)
+    counts = Counter(r["resourceType"] for r in resources)
+    assert counts["Patient"] == 17 and counts["Goal"] == 34 and counts["CareTeam"] == 17
+
+
+def test_identifiers_are_real_swedish_identifiers() -> None:
+    for resource in demo_resources(17, today=date(2026, 11, 22)):
+        for identifier in resource.get("identifier", []):
+            system, value = identifier["system"], identifier["value"]
+            if system.endswith("personnummer"):
+                assert is_valid_personnummer(value)
+            elif system.endswith("samordningsnummer"):
+                assert is_valid_samordningsnummer(value)
+            elif system == "urn:oid:1.2.752.29.4.19":
+                assert is_valid_hsa_id(value)
+
+
+def test_each_contract_has_every_part_the_agreement_asks_for() -> None:
+    resources = {f"{r['resourceType']}/{r['id']}": r for r in demo_resources(4, today=date(2026, 11, 22))}
+    contracts = [
+        r for r in resources.values() if r["resourceType"] == "CarePlan" and r["id"].startswith("demo-contract")
+    ]
+    assert len(contracts) == 4
+    for contract in contracts:
+        kinds = {a["detail"]["code"]["coding"][0]["code"] for a in contract["activity"]}
+        assert kinds == {"egen-insats", "egenvard", "vardens-insats", "nar-soka-vard", "kontaktvag", "nasta-kontakt"}
+        team = resources[contract["careTeam"][0]["reference"]]
+        roles = [p["role"][0]["coding"][0]["code"] for p in team["participant"]]
+        assert roles.count("fast-vardkontakt") == 1
+        goals = [resources[g["reference"]] for g in contract["goal"]]
+        assert any(g["expressedBy"]["reference"] == contract["subject"]["reference"] for g in goals)
+        next_contact = next(
+            a for a in contract["activity"] if a["detail"]["code"]["coding"][0]["code"] == "nasta-kontakt"
+        )
+        assert next_contact["detail"]["scheduledPeriod"]["start"] > "2026-11-22"
