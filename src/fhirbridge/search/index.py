@@ -14,7 +14,7 @@ from typing import Any
 
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.search.dates import MAX_TIME, MIN_TIME, date_range
-from fhirbridge.search.normalize import normalize_string
+from fhirbridge.search.normalize import INDEXED_LENGTH, indexed, normalize_string
 from fhirbridge.search.parameters import COLUMN_PARAMETERS, SearchParameter, search_parameters
 
 TokenRow = tuple[str, str | None, str | None, str | None]  # param, system, code, normalized text
@@ -47,30 +47,37 @@ def _tokens(param: str, node: Any, out: list[TokenRow]) -> None:
     if isinstance(node, bool):
         out.append((param, None, "true" if node else "false", None))
     elif isinstance(node, str | int | float):
-        out.append((param, None, str(node), None))
+        out.append((param, None, indexed(str(node)), None))
     elif isinstance(node, dict):
         if "coding" in node or ("text" in node and "system" not in node and "value" not in node):
             text = node.get("text")
             codings = node.get("coding") or []
             for coding in codings:
                 if isinstance(coding, dict):
-                    out.append((param, coding.get("system"), coding.get("code"), _text(text or coding.get("display"))))
+                    out.append(
+                        (
+                            param,
+                            indexed(coding.get("system")),
+                            indexed(coding.get("code")),
+                            _text(text or coding.get("display")),
+                        )
+                    )
             if text and not codings:
                 out.append((param, None, None, _text(text)))
         elif "code" in node:  # Coding
-            out.append((param, node.get("system"), node.get("code"), _text(node.get("display"))))
+            out.append((param, indexed(node.get("system")), indexed(node.get("code")), _text(node.get("display"))))
         elif "value" in node:
             system = node.get("system")
             if system in ("phone", "fax", "email", "pager", "url", "sms", "other"):
                 system = None  # a ContactPoint: its system is a kind of channel, not a namespace
             type_text = node["type"].get("text") if isinstance(node.get("type"), dict) else None
-            out.append((param, system, str(node["value"]), _text(type_text)))
+            out.append((param, indexed(system), indexed(str(node["value"])), _text(type_text)))
 
 
 def _strings(param: str, node: Any, out: list[StringRow]) -> None:
     if isinstance(node, str):
         exact = node[:_MAX_STRING]
-        out.append((param, normalize_string(exact), exact))
+        out.append((param, normalize_string(exact)[:INDEXED_LENGTH], exact))
     elif isinstance(node, dict):
         parts = _HUMAN_NAME_PARTS if ("family" in node or "given" in node) else _ADDRESS_PARTS
         for part in parts:
@@ -113,7 +120,9 @@ def _references(param: str, node: Any, rows: IndexRows, local_base: str | None) 
             rows.reference.append((param, parsed.resource_type, parsed.resource_id, text))
     identifier = node.get("identifier")
     if isinstance(identifier, dict) and "value" in identifier:
-        rows.token.append((f"{param}:identifier", identifier.get("system"), str(identifier["value"]), None))
+        rows.token.append(
+            (f"{param}:identifier", indexed(identifier.get("system")), indexed(str(identifier["value"])), None)
+        )
 
 
 def _add(param: SearchParameter, nodes: list[Any], rows: IndexRows, local_base: str | None) -> None:
@@ -129,7 +138,7 @@ def _add(param: SearchParameter, nodes: list[Any], rows: IndexRows, local_base: 
         elif kind == "reference":
             _references(code, node, rows, local_base)
         elif kind == "uri" and isinstance(node, str):
-            rows.uri.append((code, node))
+            rows.uri.append((code, node[:INDEXED_LENGTH]))
 
 
 def extract_index(resource_type: str, resource: dict[str, Any], local_base: str | None = None) -> IndexRows:

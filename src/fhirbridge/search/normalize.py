@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import unicodedata
 
+INDEXED_LENGTH = 200
+"""Indexed values are cut to this many characters, at write and at query time alike, so that
+index rows stay within PostgreSQL's B-tree limit whatever a client sends."""
+
+
+def indexed(value: str | None) -> str | None:
+    return None if value is None else value[:INDEXED_LENGTH]
+
 
 def normalize_string(value: str) -> str:
     """Lower case, accents removed, white space collapsed: ``Åsa  Öberg`` -> ``asa oberg``."""

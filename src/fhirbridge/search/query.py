@@ -24,6 +24,8 @@ MODIFIERS: dict[str, frozenset[str]] = {
     "uri": frozenset({"missing", "below", "above"}),
 }
 _COMMA = re.compile(r"(?<!\\),")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_CURSOR = 2**63 - 1
 TotalMode = Literal["none", "estimate", "accurate"]
 
 
@@ -72,6 +74,8 @@ def parse_query(
     params = search_parameters(resource_type)
     query = SearchQuery(resource_type, count=default_count)
     for name, value in pairs:
+        if _CONTROL.search(name) or _CONTROL.search(value):
+            raise bad_request("Search parameters must not contain control characters", name[:64])
         if name in RESULT_PARAMETERS:
             _result_parameter(query, name, value, max_count)
             continue
@@ -108,7 +112,7 @@ def _result_parameter(query: SearchQuery, name: str, value: str, max_count: int)
             raise bad_request(f"_count must be a whole number, not {value!r}", "_count")
         query.count = min(int(value), max_count)
     elif name == "_cursor":
-        if not value.isdigit():
+        if not value.isdigit() or int(value) > MAX_CURSOR:
             raise bad_request("_cursor is not a page this server handed out", "_cursor")
         query.cursor = int(value)
     elif name == "_total":

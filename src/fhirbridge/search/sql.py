@@ -15,7 +15,7 @@ from fhirbridge.errors import bad_request
 from fhirbridge.fhir.instants import from_datetime
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.search.dates import date_range
-from fhirbridge.search.normalize import normalize_string
+from fhirbridge.search.normalize import INDEXED_LENGTH, indexed, normalize_string
 from fhirbridge.search.query import DATE_PREFIXES, Clause, SearchQuery
 from fhirbridge.storage.database import Dialect
 
@@ -57,16 +57,16 @@ def _token_condition(b: SqlBuilder, clause: Clause, value: str) -> str:
     system, code, system_given = _split_token(value)
     parts = []
     if code is not None:
-        parts.append(f"t.code = {b.arg(code)}")
+        parts.append(f"t.code = {b.arg(indexed(code))}")
     if system_given:
-        parts.append(f"t.system = {b.arg(system)}" if system else "t.system IS NULL")
+        parts.append(f"t.system = {b.arg(indexed(system))}" if system else "t.system IS NULL")
     return " AND ".join(parts) or "1 = 1"
 
 
 def _string_condition(b: SqlBuilder, clause: Clause, value: str) -> str:
     if clause.modifier == "exact":
         return f"t.exact = {b.arg(value)}"
-    normalized = _escape_like(normalize_string(value))
+    normalized = _escape_like(normalize_string(value)[:INDEXED_LENGTH])
     if clause.modifier == "contains":
         return f"t.normalized LIKE {b.arg('%' + normalized + '%')} ESCAPE '\\'"
     return f"t.normalized LIKE {b.arg(normalized + '%')} ESCAPE '\\'"
@@ -127,6 +127,7 @@ def _reference_condition(b: SqlBuilder, clause: Clause, value: str, local_base: 
 
 
 def _uri_condition(b: SqlBuilder, clause: Clause, value: str) -> str:
+    value = value[:INDEXED_LENGTH]
     if clause.modifier == "below":
         return f"t.value LIKE {b.arg(_escape_like(value.rstrip('/')) + '%')} ESCAPE '\\'"
     if clause.modifier == "above":

@@ -28,6 +28,7 @@ from fhirbridge.fhir.definitions import MANY, PRIMITIVE_JSON_KINDS, Definitions,
 from fhirbridge.fhir.references import ParsedReference, parse_reference
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _UNSAFE_XHTML = re.compile(
     r"<\s*(script|iframe|object|embed|form|input|button|style|link|meta|base|frame|frameset|applet)\b"
     r"|\son[a-z]+\s*=|javascript:|vbscript:|data:text/html",
@@ -240,6 +241,9 @@ class _Walker:
             return
         if not value.strip():
             self.fail("value", "Strings must not be empty or only white space", path)
+            return
+        if _CONTROL.search(value):
+            self.fail("value", "Strings must not contain control characters other than tab, CR and LF", path)
             return
         if type_code == "xhtml":
             self.narrative(value, path)

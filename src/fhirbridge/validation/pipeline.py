@@ -63,8 +63,11 @@ def validate_resource(
             )
         if not isinstance(body_id, str) or not is_valid_id(body_id):
             raise bad_request("An id is 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", f"{expected_type}.id")
-    report = check_json_form(resource, local_base)
-    issues: list[Issue] = report.issues or check_structure(resource)
+    try:
+        report = check_json_form(resource, local_base)
+        issues: list[Issue] = report.issues or check_structure(resource)
+    except RecursionError:
+        raise bad_request("The resource is nested too deeply to be a FHIR resource", code="too-costly") from None
     if issues:
         raise invalid(issues)
     return ValidatedResource(expected_type, resource, tuple(report.references))

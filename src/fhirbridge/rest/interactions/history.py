@@ -12,6 +12,7 @@ from fhirbridge.rest import bundles
 from fhirbridge.rest.interactions.common import require_id
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
+from fhirbridge.search.query import MAX_CURSOR
 
 HISTORY_PARAMETERS = frozenset({"_since", "_count", "_cursor", "_format", "_pretty"})
 
@@ -25,7 +26,9 @@ async def history(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     since = parse_instant(since_text, "_since") if since_text is not None else None
     count_text = request.query_value("_count") or str(ctx.settings.default_page_size)
     cursor_text = request.query_value("_cursor")
-    if not count_text.isdigit() or (cursor_text is not None and not cursor_text.isdigit()):
+    if not count_text.isdigit() or (
+        cursor_text is not None and not (cursor_text.isdigit() and int(cursor_text) <= MAX_CURSOR)
+    ):
         raise bad_request("_count and _cursor are whole numbers", "_count")
     count = min(max(int(count_text), 1), ctx.settings.max_page_size)
     if resource_type and resource_id:
