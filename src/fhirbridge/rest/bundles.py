@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,7 +16,7 @@ from fhirbridge.errors import Issue
 from fhirbridge.fhir.instants import format_instant, now_us
 from fhirbridge.fhir.jsonio import dumps
 from fhirbridge.fhir.outcome import operation_outcome
-from fhirbridge.storage.records import HistoryEntry, StoredResource
+from fhirbridge.storage.records import HistoryEntry
 
 _HISTORY_STATUS = {"POST": "201 Created", "PUT": "200 OK", "DELETE": "204 No Content"}
 
@@ -50,21 +51,25 @@ def _head(bundle_type: str, links: list[tuple[str, str]], total: int | None) -> 
     return head
 
 
+@dataclass(frozen=True)
+class SearchEntry:
+    """One entry of a searchset: the stored (or shaped) JSON and why it is there."""
+
+    full_url: str
+    content: bytes
+    mode: str = "match"
+
+
 def searchset(
-    base_url: str,
-    matches: list[StoredResource],
+    entries_in: list[SearchEntry],
     links: list[tuple[str, str]],
     total: int | None,
     warnings: list[Issue],
 ) -> bytes:
     """A searchset Bundle; ignored parameters are reported in an OperationOutcome entry."""
     entries = [
-        b'{"fullUrl":'
-        + dumps(f"{base_url}/{m.resource_type}/{m.resource_id}")
-        + b',"resource":'
-        + (m.content or b"{}")
-        + b',"search":{"mode":"match"}}'
-        for m in matches
+        b'{"fullUrl":' + dumps(e.full_url) + b',"resource":' + e.content + b',"search":{"mode":' + dumps(e.mode) + b"}}"
+        for e in entries_in
     ]
     if warnings:
         entries.append(b'{"resource":' + dumps(operation_outcome(warnings)) + b',"search":{"mode":"outcome"}}')

@@ -119,7 +119,7 @@ def _result_parameter(query: SearchQuery, name: str, value: str, max_count: int)
         if value not in ("none", "estimate", "accurate"):
             raise bad_request("_total is none, estimate or accurate", "_total")
         query.total = value  # type: ignore[assignment]
-    elif name not in ("_format", "_pretty"):
+    elif name not in ("_format", "_pretty", "_summary", "_elements"):
         query.ignored.append(
             Issue(
                 "warning", "not-supported", f"The result parameter {name} is not supported yet; it was ignored", (name,)

@@ -7,6 +7,7 @@ from fhirbridge.fhir.instants import parse_http_date
 from fhirbridge.rest.interactions.common import require_id, version_headers
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse, etag
+from fhirbridge.rest.shaping import Shape, shaped_content
 from fhirbridge.storage.records import StoredResource
 
 
@@ -37,7 +38,7 @@ async def read(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     headers = version_headers(record)
     if _not_modified(request, record):
         return FhirResponse(304, headers=headers)
-    return FhirResponse(200, body=record.content, headers=headers)
+    return FhirResponse(200, body=shaped_content(record, Shape.from_query(request.query)), headers=headers)
 
 
 async def vread(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
@@ -52,4 +53,5 @@ async def vread(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
         raise not_found(f"{address} does not exist")
     if record.deleted:
         raise gone(f"{address} is the deletion of {resource_type}/{resource_id}")
-    return FhirResponse(200, body=record.content, headers=version_headers(record))
+    body = shaped_content(record, Shape.from_query(request.query))
+    return FhirResponse(200, body=body, headers=version_headers(record))

@@ -12,6 +12,7 @@ from fhirbridge.errors import unsupported_media_type
 from fhirbridge.rest import bundles
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
+from fhirbridge.rest.shaping import Shape, shaped_content
 from fhirbridge.search.query import parse_query
 
 
@@ -28,8 +29,14 @@ async def search(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     links = [("self", bundles.page_url(request.base_url, resource_type, request.query))]
     if page.next_cursor is not None:
         links.append(("next", bundles.page_url(request.base_url, resource_type, request.query, page.next_cursor)))
-    body = bundles.searchset(request.base_url, page.matches, links, page.total, query.ignored)
-    return FhirResponse(200, body=body)
+    how = Shape.from_query(request.query)
+    if how.summary == "count":
+        return FhirResponse(200, body=bundles.searchset([], links, page.total, query.ignored))
+    entries = [
+        bundles.SearchEntry(f"{request.base_url}/{m.resource_type}/{m.resource_id}", shaped_content(m, how))
+        for m in page.matches
+    ]
+    return FhirResponse(200, body=bundles.searchset(entries, links, page.total, query.ignored))
 
 
 async def search_post(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
