@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     )
     auto_migrate: bool = Field(True, description="Run database migrations at start (always safe; advisory-locked)")
     max_body_bytes: int = Field(10 * 1024 * 1024, description="Largest accepted request body")
+    max_bundle_entries: int = Field(1000, ge=1, description="Most entries in one batch or transaction Bundle")
     default_page_size: int = Field(20, ge=1)
     max_page_size: int = Field(1000, ge=1)
     db_pool_size: int = Field(16, ge=1, description="PostgreSQL connections per app instance")

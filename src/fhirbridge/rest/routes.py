@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from fhirbridge.rest.interactions import capabilities, create, delete, history, read, search, update
+from fhirbridge.rest.interactions import capabilities, create, delete, history, read, search, transaction, update
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
 
@@ -30,11 +30,23 @@ class Route:
     summary: str
     conditional: bool = False
     takes_body: bool = False
+    also: tuple[str, ...] = ()
+    """Further interaction codes the same route serves (``batch`` beside ``transaction``)."""
 
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/metadata", capabilities.capabilities, "capabilities", "system", "CapabilityStatement"),
     Route("GET", "/_history", history.history, "history-system", "system", "History of every resource"),
+    Route(
+        "POST",
+        "",
+        transaction.transaction_or_batch,
+        "transaction",
+        "system",
+        "Transaction or batch Bundle",
+        takes_body=True,
+        also=("batch",),
+    ),
     Route("GET", "/{type}", search.search, "search-type", "type", "Search"),
     Route("POST", "/{type}/_search", search.search_post, "search-type", "type", "Search with form parameters"),
     Route("GET", "/{type}/_history", history.history, "history-type", "type", "History of a type"),
@@ -84,8 +96,33 @@ ROUTES: tuple[Route, ...] = (
 
 
 def interactions(level: Level | None = None) -> set[str]:
-    return {route.interaction for route in ROUTES if level is None or route.level == level}
+    return {
+        code for route in ROUTES if level is None or route.level == level for code in (route.interaction, *route.also)
+    }
 
 
 def supports_conditional(interaction: str) -> bool:
     return any(route.conditional and route.interaction == interaction for route in ROUTES)
+
+
+def match_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route for ``method`` and a path relative to the FHIR base (``Patient/1/_history``),
+    with its path parameters; used for the entries of batch and transaction Bundles."""
+    segments = [s for s in path.strip("/").split("/") if s]
+    for route in ROUTES:
+        if route.method != method:
+            continue
+        pattern = [s for s in route.path.strip("/").split("/") if s]
+        if len(pattern) != len(segments):
+            continue
+        params: dict[str, str] = {}
+        for expected, actual in zip(pattern, segments, strict=True):
+            if expected.startswith("{") and expected.endswith("}"):
+                if actual.startswith("_") and expected == "{id}":
+                    break
+                params[expected[1:-1]] = actual
+            elif expected != actual:
+                break
+        else:
+            return route, params
+    return None

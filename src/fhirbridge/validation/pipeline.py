@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fhirbridge.errors import Issue, bad_request, invalid
+from fhirbridge.errors import Issue, bad_request, error, invalid
 from fhirbridge.fhir.references import is_valid_id
 from fhirbridge.validation.json_form import FoundReference, check_json_form
 from fhirbridge.validation.structure import check_structure
@@ -41,12 +41,14 @@ def check_envelope(body: Any, expected_type: str) -> dict[str, Any]:
 
 
 def validate_resource(
-    body: Any, expected_type: str, *, url_id: str | None, local_base: str | None
+    body: Any, expected_type: str, *, url_id: str | None, local_base: str | None, bundle_references: bool = False
 ) -> ValidatedResource:
     """Validate a resource for create (``url_id`` None) or update (``url_id`` the id in the URL).
 
     On create a client-sent ``id`` is ignored, as R4 http.html#create requires; on update it
-    must be present and equal the URL's id.  Raises a 400 FhirError listing every issue.
+    must be present and equal the URL's id.  ``urn:uuid:`` and conditional references mean
+    something only inside a transaction Bundle (``bundle_references``).  Raises a 400
+    FhirError listing every issue.
     """
     resource = check_envelope(body, expected_type)
     if url_id is None:
@@ -68,6 +70,16 @@ def validate_resource(
         issues: list[Issue] = report.issues or check_structure(resource)
     except RecursionError:
         raise bad_request("The resource is nested too deeply to be a FHIR resource", code="too-costly") from None
+    if not bundle_references:
+        issues += [
+            error(
+                "invalid",
+                f"{found.parsed.text} can only be resolved inside a transaction Bundle",
+                f"{found.path}.reference",
+            )
+            for found in report.references
+            if found.parsed.kind == "conditional" or found.parsed.text.startswith("urn:uuid:")
+        ]
     if issues:
         raise invalid(issues)
     return ValidatedResource(expected_type, resource, tuple(report.references))

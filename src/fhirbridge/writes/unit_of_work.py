@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from fhirbridge.errors import Issue, conflict, error, invalid, precondition_failed
@@ -40,11 +40,6 @@ class WriteResult:
     record: StoredResource | None
 
 
-@dataclass
-class _Expected:
-    paths: list[str] = field(default_factory=list)
-
-
 class UnitOfWork:
     """The writes of one transaction on one connection, by one identity, at one instant."""
 
@@ -62,17 +57,19 @@ class UnitOfWork:
         self.local_base = local_base
         self.listeners = listeners
         self.events: list[WriteEvent] = []
-        self._expected: dict[tuple[str, str], _Expected] = defaultdict(_Expected)
+        self._expected: dict[tuple[str, str], list[str]] = defaultdict(list)
         self._expected_versions: dict[tuple[str, str, int], str] = {}
         self._deleted: list[tuple[str, str]] = []
+        self.locations: dict[tuple[str, str], str] = {}
+        """Where each resource sits in the request (``Bundle.entry[2].resource``), for error paths."""
 
     # -- the writes -------------------------------------------------------------------
     async def create(self, validated: ValidatedResource, resource_id: str | None = None) -> WriteResult:
-        """Store version 1 of a new resource (R4 http.html#create, or update-as-create)."""
+        """Store version 1 of a new resource (R4 http.html#create).
+
+        A transaction assigns ``resource_id`` itself, so that other entries can refer to it."""
         rid = resource_id or str(uuid.uuid4())
-        record = await self._store_version(
-            validated, rid, 1, previous=None, method="POST" if resource_id is None else "PUT"
-        )
+        record = await self._store_version(validated, rid, 1, previous=None, method="POST")
         return WriteResult("created", record)
 
     async def update(
@@ -187,13 +184,18 @@ class UnitOfWork:
             if parsed.kind != "local" or parsed.resource_type is None or parsed.resource_id is None:
                 continue
             if (parsed.resource_type, parsed.resource_id) != (resource_type, resource_id):
-                self._expected[(parsed.resource_type, parsed.resource_id)].paths.append(found.path)
+                where = self._where(resource_type, resource_id, found.path) + ".reference"
+                self._expected[(parsed.resource_type, parsed.resource_id)].append(where)
                 if parsed.version is not None:
                     self._expected_versions[(parsed.resource_type, parsed.resource_id, _version(parsed.version))] = (
-                        found.path
+                        where
                     )
             links.append((found.path, parsed.resource_type, parsed.resource_id))
         return links
+
+    def _where(self, resource_type: str, resource_id: str, path: str) -> str:
+        prefix = self.locations.get((resource_type, resource_id))
+        return prefix + path[len(resource_type) :] if prefix else path
 
     async def _missing_targets(self) -> list[Issue]:
         by_type: dict[str, list[str]] = defaultdict(list)
@@ -203,33 +205,27 @@ class UnitOfWork:
         for resource_type, ids in sorted(by_type.items()):
             if resource_type not in STORED_TYPES:
                 for rid in ids:
-                    for path in self._expected[(resource_type, rid)].paths:
+                    for where in self._expected[(resource_type, rid)]:
                         issues.append(
                             error(
                                 "not-found",
                                 f"{resource_type}/{rid} is a local reference, but this server does not store "
                                 f"{resource_type} resources; use an absolute URL or Reference.identifier",
-                                f"{path}.reference",
+                                where,
                             )
                         )
                 continue
             live = await store.live_ids(self.conn, resource_type, sorted(set(ids)))
             for rid in ids:
                 if rid not in live:
-                    for path in self._expected[(resource_type, rid)].paths:
-                        issues.append(
-                            error(
-                                "not-found", f"{resource_type}/{rid} does not exist on this server", f"{path}.reference"
-                            )
-                        )
-        for (resource_type, rid, version), path in self._expected_versions.items():
+                    for where in self._expected[(resource_type, rid)]:
+                        issues.append(error("not-found", f"{resource_type}/{rid} does not exist on this server", where))
+        for (resource_type, rid, version), where in self._expected_versions.items():
             if (
                 resource_type in STORED_TYPES
                 and await store.read_version(self.conn, resource_type, rid, version) is None
             ):
-                issues.append(
-                    error("not-found", f"{resource_type}/{rid} has no version {version}", f"{path}.reference")
-                )
+                issues.append(error("not-found", f"{resource_type}/{rid} has no version {version}", where))
         return issues
 
 
