@@ -12,11 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from fhirbridge.errors import conflict
+from fhirbridge.errors import Issue, conflict, gone
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.identity import Identity
+from fhirbridge.search.includes import Included, record, resolve_includes
 from fhirbridge.search.query import SearchQuery
-from fhirbridge.search.sql import compile_count, compile_search
+from fhirbridge.search.snapshots import create_snapshot, snapshot_page, snapshot_total
+from fhirbridge.search.sql import compile_count, compile_page, compile_sorted
 from fhirbridge.storage import store
 from fhirbridge.storage.database import Database, WriteRace
 from fhirbridge.storage.records import HistoryEntry, StoredResource
@@ -30,11 +32,13 @@ WRITE_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class SearchPage:
-    """One page of a search: the matches, the cursor of the next page, and the total if known."""
+    """One page of a search: matches, included resources, the next page's cursor, the total if known."""
 
     matches: list[StoredResource]
-    next_cursor: int | None
+    included: list[StoredResource]
+    next_cursor: str | None
     total: int | None
+    warnings: list[Issue]
 
 
 class FhirRepository:
@@ -79,23 +83,53 @@ class FhirRepository:
             )
 
     async def search(self, identity: Identity, query: SearchQuery, local_base: str | None) -> SearchPage:
-        """One page of matches in key order; the total when asked for or when it is this page."""
-        async with self.database.reader(snapshot=query.total == "accurate") as conn:
-            sql, args = compile_search(query, conn.dialect, local_base, limit=query.count + 1)
+        """One page of matches with its includes (R4 search.html).
+
+        Without ``_sort`` pages follow the resource key; a sorted result that needs more than
+        one page is kept as a snapshot that later pages read (see :mod:`fhirbridge.search.snapshots`)."""
+        if query.snapshot is not None:
+            return await self._snapshot_page(query, *query.snapshot)
+        if query.sort:
+            async with self.database.reader() as conn:
+                sql, args = compile_sorted(query, conn.dialect, local_base, limit=query.count + 1)
+                rows = await conn.fetch(sql, *args)
+            if len(rows) <= query.count:
+                return await self._finish(query, [record(row) for row in rows], None, len(rows))
+            async with self.database.transaction() as conn:
+                snapshot_id, _ = await create_snapshot(conn, query, local_base, now_us())
+            return await self._snapshot_page(query, snapshot_id, 0)
+        async with self.database.reader(snapshot=query.total != "none") as conn:
+            sql, args = compile_page(query, conn.dialect, local_base, limit=query.count + 1)
             rows = await conn.fetch(sql, *args)
             total = None
-            if query.total == "accurate":
+            if query.total != "none":
                 count_sql, count_args = compile_count(query, conn.dialect, local_base)
                 total = int(await conn.fetchval(count_sql, *count_args))
-        matches = [
-            StoredResource(query.resource_type, row[1], row[2], row[3], False, row[4], pk=row[0])
-            for row in rows[: query.count]
-        ]
+        matches = [record(row) for row in rows[: query.count]]
         more = len(rows) > query.count
-        if total is None and not more and query.cursor is None:
+        if total is None and not more and query.keyset_cursor is None:
             total = len(matches)
-        next_cursor = matches[-1].pk if more and matches else None
-        return SearchPage(matches, next_cursor, total)
+        next_cursor = f"k{matches[-1].pk}" if more and matches else None
+        return await self._finish(query, matches, next_cursor, total)
+
+    async def _snapshot_page(self, query: SearchQuery, snapshot_id: str, after: int) -> SearchPage:
+        async with self.database.reader(snapshot=True) as conn:
+            total = await snapshot_total(conn, snapshot_id, query.resource_type)
+            if total is None:
+                raise gone("This page of search results has expired; run the search again")
+            rows = await snapshot_page(conn, snapshot_id, after, query.count + 1)
+        matches = [record(row) for _, row in rows[: query.count]]
+        next_cursor = f"s{snapshot_id}.{rows[query.count - 1][0]}" if len(rows) > query.count and query.count else None
+        return await self._finish(query, matches, next_cursor, total)
+
+    async def _finish(
+        self, query: SearchQuery, matches: list[StoredResource], next_cursor: str | None, total: int | None
+    ) -> SearchPage:
+        included = Included()
+        if query.includes and matches:
+            async with self.database.reader(snapshot=True) as conn:
+                included = await resolve_includes(conn, query.includes, matches)
+        return SearchPage(matches, included.resources, next_cursor, total, included.warnings)
 
     async def write(self, identity: Identity, local_base: str | None, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         """Run ``work`` in one write transaction, then the pre-commit checks, then commit.

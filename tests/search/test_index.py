@@ -27,8 +27,8 @@ def test_tokens_of_codeable_concepts_identifiers_and_contact_points() -> None:
 
 def test_strings_are_normalised_for_accent_and_case() -> None:
     rows = extract_index("Patient", {"resourceType": "Patient", "name": [{"family": "Öberg", "given": ["Åsa"]}]})
-    assert ("family", "oberg", "Öberg") in rows.string
-    assert ("name", "asa", "Åsa") in rows.string
+    assert ("family", "oberg", "Öberg", "}berg") in rows.string
+    assert ("name", "asa", "Åsa", "{sa") in rows.string
 
 
 def test_dates_become_ranges_and_open_periods_stay_open() -> None:

@@ -21,7 +21,7 @@ from fhirbridge.storage.records import HistoryEntry
 _HISTORY_STATUS = {"POST": "201 Created", "PUT": "200 OK", "DELETE": "204 No Content"}
 
 
-def page_url(base_url: str, path: str, query: list[tuple[str, str]], cursor: int | None = None) -> str:
+def page_url(base_url: str, path: str, query: list[tuple[str, str]], cursor: str | int | None = None) -> str:
     """A link to ``path`` with ``query``, its ``_cursor`` replaced by ``cursor`` (when given)."""
     kept = [(k, v) for k, v in query if k != "_cursor"]
     if cursor is not None:

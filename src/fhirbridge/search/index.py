@@ -14,11 +14,11 @@ from typing import Any
 
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.search.dates import MAX_TIME, MIN_TIME, date_range
-from fhirbridge.search.normalize import INDEXED_LENGTH, indexed, normalize_string
+from fhirbridge.search.normalize import INDEXED_LENGTH, indexed, normalize_string, swedish_sort_key
 from fhirbridge.search.parameters import COLUMN_PARAMETERS, SearchParameter, search_parameters
 
 TokenRow = tuple[str, str | None, str | None, str | None]  # param, system, code, normalized text
-StringRow = tuple[str, str, str]  # param, normalized, exact
+StringRow = tuple[str, str, str, str]  # param, normalized, exact, Swedish sort key
 DateRow = tuple[str, int, int]  # param, low, high
 ReferenceRow = tuple[str, str | None, str | None, str | None]  # param, target type, target id, url
 UriRow = tuple[str, str]  # param, value
@@ -77,7 +77,7 @@ def _tokens(param: str, node: Any, out: list[TokenRow]) -> None:
 def _strings(param: str, node: Any, out: list[StringRow]) -> None:
     if isinstance(node, str):
         exact = node[:_MAX_STRING]
-        out.append((param, normalize_string(exact)[:INDEXED_LENGTH], exact))
+        out.append((param, normalize_string(exact)[:INDEXED_LENGTH], exact, swedish_sort_key(exact)))
     elif isinstance(node, dict):
         parts = _HUMAN_NAME_PARTS if ("family" in node or "given" in node) else _ADDRESS_PARTS
         for part in parts:

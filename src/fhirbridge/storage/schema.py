@@ -5,6 +5,8 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
   the index tables use); a deleted resource keeps its row with ``deleted`` set.
 * ``resource_versions`` holds every version ever written, deletions included, in write
   order (``seq``); history (R4 http.html#history) reads it.
+* ``search_snapshots`` keep the order of a sorted search result while a client pages
+  through it, so that the pages neither skip nor repeat (R4 search.html#paging).
 * ``idx_*`` hold the search index of each current resource, one table per search parameter
   type (R4 search.html#ptypes); ``resource_links`` every local reference, for referential
   integrity.  They are rewritten in the same transaction as the resource.
@@ -92,6 +94,7 @@ idx_string = Table(
     Column("param", String(64), nullable=False),
     Column("normalized", Text, nullable=False),
     Column("exact", Text, nullable=False),
+    Column("sortable", Text, nullable=True),
 )
 Index("ix_idx_string_value", idx_string.c.res_type, idx_string.c.param, idx_string.c.normalized)
 Index("ix_idx_string_res", idx_string.c.res_pk)
@@ -144,5 +147,28 @@ resource_links = Table(
 )
 Index("ix_resource_links_target", resource_links.c.target_type, resource_links.c.target_id)
 Index("ix_resource_links_res", resource_links.c.res_pk)
+
+search_snapshots = Table(
+    "search_snapshots",
+    metadata,
+    Column("snapshot_id", String(32), primary_key=True),
+    Column("res_type", String(TYPE_LENGTH), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("total", Integer, nullable=False),
+)
+Index("ix_search_snapshots_created", search_snapshots.c.created)
+
+search_snapshot_rows = Table(
+    "search_snapshot_rows",
+    metadata,
+    Column(
+        "snapshot_id",
+        String(32),
+        ForeignKey("search_snapshots.snapshot_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("res_pk", PrimaryKey, nullable=False),
+)
 
 INDEX_TABLES = ("idx_token", "idx_string", "idx_date", "idx_reference", "idx_uri", "resource_links")

@@ -93,7 +93,7 @@ async def write_index(
         [(pk, resource_type, *row) for row in rows.token],
     )
     await conn.executemany(
-        "INSERT INTO idx_string (res_pk, res_type, param, normalized, exact) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO idx_string (res_pk, res_type, param, normalized, exact, sortable) VALUES ($1, $2, $3, $4, $5, $6)",
         [(pk, resource_type, *row) for row in rows.string],
     )
     await conn.executemany(

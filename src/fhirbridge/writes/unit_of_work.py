@@ -21,7 +21,7 @@ from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
 from fhirbridge.search.index import extract_index
 from fhirbridge.search.query import parse_query
-from fhirbridge.search.sql import compile_search
+from fhirbridge.search.sql import compile_match_ids
 from fhirbridge.storage import store
 from fhirbridge.storage.database import Connection
 from fhirbridge.storage.records import StoredResource
@@ -127,8 +127,8 @@ class UnitOfWork:
             raise invalid([error("required", "A conditional interaction needs search criteria", "criteria")])
         key = resource_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(criteria))
         await self.conn.advisory_lock(key)
-        sql, args = compile_search(query, self.conn.dialect, self.local_base, limit=limit)
-        return [row[1] for row in await self.conn.fetch(sql, *args)]
+        sql, args = compile_match_ids(query, self.conn.dialect, self.local_base, limit=limit)
+        return [row[0] for row in await self.conn.fetch(sql, *args)]
 
     # -- before commit --------------------------------------------------------------------
     async def finish(self) -> None:

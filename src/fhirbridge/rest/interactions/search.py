@@ -30,13 +30,15 @@ async def search(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     if page.next_cursor is not None:
         links.append(("next", bundles.page_url(request.base_url, resource_type, request.query, page.next_cursor)))
     how = Shape.from_query(request.query)
+    warnings = query.ignored + page.warnings
     if how.summary == "count":
-        return FhirResponse(200, body=bundles.searchset([], links, page.total, query.ignored))
+        return FhirResponse(200, body=bundles.searchset([], links, page.total, warnings))
     entries = [
-        bundles.SearchEntry(f"{request.base_url}/{m.resource_type}/{m.resource_id}", shaped_content(m, how))
-        for m in page.matches
+        bundles.SearchEntry(f"{request.base_url}/{m.resource_type}/{m.resource_id}", shaped_content(m, how), mode)
+        for mode, group in (("match", page.matches), ("include", page.included))
+        for m in group
     ]
-    return FhirResponse(200, body=bundles.searchset(entries, links, page.total, query.ignored))
+    return FhirResponse(200, body=bundles.searchset(entries, links, page.total, warnings))
 
 
 async def search_post(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:

@@ -1,0 +1,121 @@
+"""``_include`` and ``_revinclude`` (R4 search.html#include), with ``:iterate``.
+
+Includes are computed for one page of matches: ``_include`` follows the named reference
+parameter from the matches to what they refer to, ``_revinclude`` finds what refers to the
+matches through it, and ``:iterate`` repeats on whatever was included, until nothing new
+turns up or the limits are reached.  Only live resources are included, each once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from fhirbridge.errors import Issue
+from fhirbridge.search.query import Include
+from fhirbridge.search.sql import SELECT_COLUMNS
+from fhirbridge.storage.database import Connection, Row
+from fhirbridge.storage.records import StoredResource
+
+MAX_ITERATIONS = 4
+MAX_INCLUDED = 1000
+
+
+@dataclass
+class Included:
+    resources: list[StoredResource] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+
+
+def record(row: Row) -> StoredResource:
+    """A StoredResource from a row of :data:`~fhirbridge.search.sql.SELECT_COLUMNS`."""
+    return StoredResource(row[1], row[2], row[3], row[4], False, row[5], pk=row[0])
+
+
+async def _forward(conn: Connection, include: Include, sources: list[StoredResource]) -> set[tuple[str, str]]:
+    pks = [s.pk for s in sources if s.resource_type == include.source_type and s.pk is not None]
+    if not pks:
+        return set()
+    sql = (
+        "SELECT DISTINCT target_type, target_id FROM idx_reference WHERE res_type = $1 AND param = $2 "
+        f"AND target_url IS NULL AND res_pk {conn.dialect.in_list('$3')}"
+    )
+    args: list[object] = [include.source_type, include.parameter.code, pks]
+    if include.target_type is not None:
+        sql += " AND target_type = $4"
+        args.append(include.target_type)
+    return {(row[0], row[1]) for row in await conn.fetch(sql, *args) if row[0] and row[1]}
+
+
+async def _fetch(conn: Connection, wanted: set[tuple[str, str]]) -> list[StoredResource]:
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for resource_type, resource_id in sorted(wanted):
+        by_type[resource_type].append(resource_id)
+    found: list[StoredResource] = []
+    for resource_type, ids in by_type.items():
+        rows = await conn.fetch(
+            f"SELECT {SELECT_COLUMNS} FROM resources r WHERE r.res_type = $1 "
+            f"AND r.res_id {conn.dialect.in_list('$2')} AND NOT r.deleted ORDER BY r.pk",
+            resource_type,
+            ids,
+        )
+        found.extend(record(row) for row in rows)
+    return found
+
+
+async def _reverse(conn: Connection, include: Include, targets: list[StoredResource]) -> list[StoredResource]:
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for target in targets:
+        if include.target_type is None or target.resource_type == include.target_type:
+            by_type[target.resource_type].append(target.resource_id)
+    found: list[StoredResource] = []
+    for target_type, ids in by_type.items():
+        rows = await conn.fetch(
+            f"SELECT {SELECT_COLUMNS} FROM idx_reference t JOIN resources r ON r.pk = t.res_pk "
+            "WHERE t.res_type = $1 AND t.param = $2 AND t.target_type = $3 AND t.target_url IS NULL "
+            f"AND t.target_id {conn.dialect.in_list('$4')} AND NOT r.deleted ORDER BY r.pk",
+            include.source_type,
+            include.parameter.code,
+            target_type,
+            ids,
+        )
+        found.extend(record(row) for row in rows)
+    return found
+
+
+async def resolve_includes(conn: Connection, includes: list[Include], matches: list[StoredResource]) -> Included:
+    """The resources that the includes add to a page of ``matches``."""
+    result = Included()
+    seen = {(m.resource_type, m.resource_id) for m in matches}
+    frontier = list(matches)
+    for iteration in range(MAX_ITERATIONS):
+        wanted: set[tuple[str, str]] = set()
+        new: list[StoredResource] = []
+        for include in includes:
+            if iteration > 0 and not include.iterate:
+                continue
+            if include.reverse:
+                new.extend(
+                    r for r in await _reverse(conn, include, frontier) if (r.resource_type, r.resource_id) not in seen
+                )
+            else:
+                wanted |= await _forward(conn, include, frontier)
+        new.extend(await _fetch(conn, {key for key in wanted if key not in seen}))
+        frontier = []
+        for resource in new:
+            key = (resource.resource_type, resource.resource_id)
+            if key in seen:
+                continue
+            seen.add(key)
+            frontier.append(resource)
+        if len(result.resources) + len(frontier) > MAX_INCLUDED:
+            frontier = frontier[: MAX_INCLUDED - len(result.resources)]
+            result.resources.extend(frontier)
+            result.warnings.append(
+                Issue("warning", "too-costly", f"Only the first {MAX_INCLUDED} included resources are returned")
+            )
+            break
+        result.resources.extend(frontier)
+        if not frontier or not any(include.iterate for include in includes):
+            break
+    return result
