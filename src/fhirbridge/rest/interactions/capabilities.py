@@ -27,6 +27,24 @@ def _search_params(resource_type: str) -> list[dict[str, Any]]:
     return out
 
 
+def _without_empty(entry: dict[str, Any]) -> dict[str, Any]:
+    """FHIR JSON has no empty arrays."""
+    return {key: value for key, value in entry.items() if value != []}
+
+
+def _includes(resource_type: str) -> list[str]:
+    return [f"{resource_type}:{code}" for code, p in search_parameters(resource_type).items() if p.type == "reference"]
+
+
+def _revincludes(resource_type: str) -> list[str]:
+    return [
+        f"{source}:{code}"
+        for source in STORED_TYPES
+        for code, p in search_parameters(source).items()
+        if p.type == "reference" and (resource_type in p.targets or "Resource" in p.targets)
+    ]
+
+
 def capability_statement(base_url: str) -> dict[str, Any]:
     """The server's CapabilityStatement for a given base URL."""
     from fhirbridge.rest.routes import interactions, supports_conditional
@@ -35,20 +53,24 @@ def capability_statement(base_url: str) -> dict[str, Any]:
     resources = []
     for resource_type in STORED_TYPES:
         resources.append(
-            {
-                "type": resource_type,
-                "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
-                "interaction": [{"code": code} for code in type_interactions],
-                "versioning": "versioned-update",
-                "readHistory": True,
-                "updateCreate": True,
-                "conditionalCreate": supports_conditional("create"),
-                "conditionalRead": "full-support",
-                "conditionalUpdate": supports_conditional("update"),
-                "conditionalDelete": "single" if supports_conditional("delete") else "not-supported",
-                "referencePolicy": ["literal", "logical", "enforced", "local"],
-                "searchParam": _search_params(resource_type),
-            }
+            _without_empty(
+                {
+                    "type": resource_type,
+                    "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+                    "interaction": [{"code": code} for code in type_interactions],
+                    "versioning": "versioned-update",
+                    "readHistory": True,
+                    "updateCreate": True,
+                    "conditionalCreate": supports_conditional("create"),
+                    "conditionalRead": "full-support",
+                    "conditionalUpdate": supports_conditional("update"),
+                    "conditionalDelete": "single" if supports_conditional("delete") else "not-supported",
+                    "referencePolicy": ["literal", "logical", "enforced", "local"],
+                    "searchInclude": _includes(resource_type),
+                    "searchRevInclude": _revincludes(resource_type),
+                    "searchParam": _search_params(resource_type),
+                }
+            )
         )
     return {
         "resourceType": "CapabilityStatement",
