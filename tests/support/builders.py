@@ -54,3 +54,67 @@ def goal(patient_id: str, text: str = "Att orka gå till affären själv") -> di
         "subject": {"reference": f"Patient/{patient_id}"},
         "expressedBy": {"reference": f"Patient/{patient_id}"},
     }
+
+
+CONTRACT_SYSTEM = "urn:oid:1.2.752.129.2.1.2.1"
+"""An identifier system for patient contracts (a regional OID arc, as journal systems use)."""
+
+
+def contract_identifier(value: str) -> dict[str, str]:
+    return {"system": CONTRACT_SYSTEM, "value": value}
+
+
+def organization(hsa: str = "SE2321000198-E0000000001", name: str = "Vårdcentralen Kungsholmen") -> dict[str, Any]:
+    return {
+        "resourceType": "Organization",
+        "identifier": [{"system": HSA_SYSTEM, "value": hsa}],
+        "name": name,
+    }
+
+
+def practitioner_role(practitioner_id: str, organization_id: str) -> dict[str, Any]:
+    return {
+        "resourceType": "PractitionerRole",
+        "practitioner": {"reference": f"Practitioner/{practitioner_id}"},
+        "organization": {"reference": f"Organization/{organization_id}"},
+    }
+
+
+def related_person(patient_id: str, family: str = "Tolvansson", given: str = "Maj") -> dict[str, Any]:
+    return {
+        "resourceType": "RelatedPerson",
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "name": [{"family": family, "given": [given]}],
+    }
+
+
+def care_team(patient_id: str, practitioner_id: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "name": "Team kring Tolvan",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "participant": [{"member": {"reference": f"Practitioner/{practitioner_id}"}}],
+    }
+
+
+def appointment(patient_id: str, practitioner_id: str, start: str = "2026-03-02T09:00:00+01:00") -> dict[str, Any]:
+    return {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "start": start,
+        "end": start.replace("T09:00", "T09:30"),
+        "participant": [
+            {"actor": {"reference": f"Patient/{patient_id}"}, "status": "accepted"},
+            {"actor": {"reference": f"Practitioner/{practitioner_id}"}, "status": "accepted"},
+        ],
+    }
+
+
+def provenance(target: str, practitioner_id: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Provenance",
+        "target": [{"reference": target}],
+        "recorded": "2026-03-02T09:00:00+01:00",
+        "agent": [{"who": {"reference": f"Practitioner/{practitioner_id}"}}],
+    }
