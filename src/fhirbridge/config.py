@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     default_page_size: int = Field(20, ge=1)
     max_page_size: int = Field(1000, ge=1)
     db_pool_size: int = Field(16, ge=1, description="PostgreSQL connections per app instance")
+    statement_timeout_ms: int = Field(30_000, ge=100, description="PostgreSQL statement timeout")
     sqlite_read_threads: int = Field(4, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -9,13 +9,13 @@ retried after the others, so files need not be in dependency order.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fhirbridge.errors import FhirError, bad_request, error
+from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.repository import FhirRepository
@@ -64,8 +64,8 @@ def read_resources(path: Path) -> Iterator[SourcedResource]:
 
 def _parse(text: str, origin: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return loads(text)
+    except ValueError as exc:
         return _Unparsable(f"{origin} is not valid JSON: {exc}")
 
 

@@ -87,6 +87,11 @@ class FhirRepository:
 
         Without ``_sort`` pages follow the resource key; a sorted result that needs more than
         one page is kept as a snapshot that later pages read (see :mod:`fhirbridge.search.snapshots`)."""
+        if query.count == 0:
+            async with self.database.reader() as conn:
+                count_sql, count_args = compile_count(query, conn.dialect, local_base)
+                counted = int(await conn.fetchval(count_sql, *count_args))
+            return SearchPage([], [], None, counted, [])
         if query.snapshot is not None:
             return await self._snapshot_page(query, *query.snapshot)
         if query.sort:
@@ -101,7 +106,7 @@ class FhirRepository:
         async with self.database.reader(snapshot=query.total != "none") as conn:
             sql, args = compile_page(query, conn.dialect, local_base, limit=query.count + 1)
             rows = await conn.fetch(sql, *args)
-            total = None
+            total: int | None = None
             if query.total != "none":
                 count_sql, count_args = compile_count(query, conn.dialect, local_base)
                 total = int(await conn.fetchval(count_sql, *count_args))

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from tests.support import builders
 from tests.support.api import create, match_ids
 
-SLASH = pytest.mark.xfail(
-    reason="BUG: a trailing slash is answered with a 307 redirect; R4 http.html#root: servers SHALL support "
-    "both forms ([base]/[type]/ and [base]/[type]) and are discouraged from redirecting",
-    strict=True,
-)
 
-
-@SLASH
 async def test_search_with_a_trailing_slash_is_served(client: httpx.AsyncClient) -> None:
     created = await create(client, builders.patient())
     response = await client.get("/fhir/Patient/", params={"_id": created["id"]})
@@ -23,7 +15,6 @@ async def test_search_with_a_trailing_slash_is_served(client: httpx.AsyncClient)
     assert match_ids(response.json()) == [created["id"]]
 
 
-@SLASH
 async def test_conditional_delete_in_the_form_the_spec_shows_is_served(client: httpx.AsyncClient) -> None:
     """R4 http.html#cdelete writes it as DELETE [base]/[type]/?[search parameters]."""
     created = await create(client, builders.practitioner())

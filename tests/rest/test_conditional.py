@@ -144,12 +144,6 @@ async def test_conditional_update_without_match_and_new_body_id_is_update_as_cre
     assert response.json()["id"] == "kontrakt-2026-0001"
 
 
-@pytest.mark.xfail(
-    reason="BUG: with no match, a body id naming another existing resource overwrites that resource "
-    "(R4 http.html#cond-update: no match + id is update-as-create, which only applies to ids that do not "
-    "exist; R5 makes it explicit: 409 Conflict). The requirement says 'no match creates'.",
-    strict=True,
-)
 async def test_conditional_update_without_match_never_overwrites_an_unrelated_resource(
     client: httpx.AsyncClient, patient_id: str
 ) -> None:

@@ -107,12 +107,6 @@ async def test_unsupported_body_type_on_post_search_is_415(client: httpx.AsyncCl
     outcome(response, 415)
 
 
-@pytest.mark.xfail(
-    reason="BUG: error bodies are always application/fhir+json, ignoring Accept: application/json that "
-    "successful responses honour (R4 http.html#mime-type: the server SHOULD respond with the requested "
-    "generic mime type)",
-    strict=True,
-)
 async def test_error_responses_honour_the_accepted_json_type(client: httpx.AsyncClient) -> None:
     response = await client.get("/fhir/Patient/finns-inte", headers={"Accept": "application/json"})
     assert response.status_code == 404

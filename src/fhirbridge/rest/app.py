@@ -28,8 +28,9 @@ from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.repository import FhirRepository
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
-from fhirbridge.rest.negotiation import check_request_body_type, response_format
-from fhirbridge.rest.render import render, render_error
+from fhirbridge.rest.middleware import TrailingSlash
+from fhirbridge.rest.negotiation import ResponseFormat, check_request_body_type, response_format
+from fhirbridge.rest.render import DEFAULT_FORMAT, render, render_error
 from fhirbridge.rest.routes import ROUTES, Route
 from fhirbridge.storage.database import open_database
 from fhirbridge.storage.migrations import upgrade_async
@@ -116,10 +117,19 @@ def _openapi_parameters(route: Route) -> dict[str, Any]:
     return extra
 
 
+def _error_format(request: Request) -> ResponseFormat:
+    """The format the client asked for, if we speak it; FHIR JSON otherwise (a 406 itself, say)."""
+    try:
+        params = request.query_params
+        return response_format(request.headers.get("accept"), params.get("_format"), params.get("_pretty"))
+    except FhirError:
+        return DEFAULT_FORMAT
+
+
 def _issue_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> Response:
-    return render_error(FhirError(status, [Issue("error", code, message)], headers or {}))
+    return render_error(FhirError(status, [Issue("error", code, message)], headers or {}), _error_format(request))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -132,7 +142,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auto_migrate:
             await upgrade_async(settings.database_url)
         database = await open_database(
-            settings.database_url, pool_size=settings.db_pool_size, read_threads=settings.sqlite_read_threads
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            read_threads=settings.sqlite_read_threads,
+            statement_timeout_ms=settings.statement_timeout_ms,
         )
         app.state.context = ServiceContext(FhirRepository(database), settings)
         log.info("fhirbridge %s serving FHIR R4 on %s", __version__, target.describe())
@@ -148,7 +161,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,
     )
+    app.add_middleware(TrailingSlash)
     for route in ROUTES:
         app.add_api_route(
             FHIR_PREFIX + route.path,
@@ -177,7 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, exc: FhirError) -> Response:
         log.info("%s %s -> %s", request.method, request.url.path, exc)
-        return render_error(exc)
+        return render_error(exc, _error_format(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -189,7 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return render_error(bad_request(f"The request is malformed: {exc.errors()[:1]}"))
+        return render_error(bad_request(f"The request is malformed: {exc.errors()[:1]}"), _error_format(request))
 
     @app.exception_handler(Exception)
     async def server_fault(request: Request, exc: Exception) -> Response:

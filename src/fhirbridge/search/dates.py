@@ -9,7 +9,7 @@ inclusive.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from fhirbridge.fhir.instants import from_datetime
@@ -24,16 +24,51 @@ _DATE = re.compile(
 )
 
 
-def _zone(text: str | None) -> ZoneInfo | object:
+def _zone(text: str | None) -> tzinfo:
     if text is None:
         return LOCAL_ZONE
     if text == "Z":
         return UTC
     sign = 1 if text[0] == "+" else -1
-    hours, minutes = int(text[1:3]), int(text[4:6])
-    from datetime import timezone
+    return timezone(sign * timedelta(hours=int(text[1:3]), minutes=int(text[4:6])))
 
-    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+def _start_and_step(parts: dict[str, str | None]) -> tuple[datetime, timedelta | None]:
+    """The first instant the value covers, and how long it lasts (None: to the end of a month or year)."""
+    year = int(parts["year"] or 0)
+    if parts["month"] is None:
+        return datetime(year, 1, 1), None
+    if parts["day"] is None:
+        return datetime(year, int(parts["month"]), 1), None
+    if parts["hour"] is None:
+        return datetime(year, int(parts["month"]), int(parts["day"])), timedelta(days=1)
+    fraction = parts["fraction"]
+    start = datetime(
+        year,
+        int(parts["month"]),
+        int(parts["day"]),
+        int(parts["hour"] or 0),
+        int(parts["minute"] or 0),
+        int(parts["second"] or 0),
+        int((fraction[1:] + "000000")[:6]) if fraction else 0,
+    )
+    if fraction:
+        return start, timedelta(microseconds=1)
+    return start, timedelta(minutes=1) if parts["second"] is None else timedelta(seconds=1)
+
+
+def _end(start: datetime, step: timedelta | None, parts: dict[str, str | None]) -> datetime | None:
+    """The first instant after the value; None past the year 9999."""
+    try:
+        if step is not None:
+            return start + step
+        if parts["month"] is None:
+            return start.replace(year=start.year + 1)
+        return (
+            start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        )
+    except (ValueError, OverflowError):
+        return None
 
 
 def date_range(value: str) -> tuple[int, int] | None:
@@ -43,37 +78,11 @@ def date_range(value: str) -> tuple[int, int] | None:
         return None
     parts = match.groupdict()
     try:
-        year = int(parts["year"])
-        if parts["month"] is None:
-            start = datetime(year, 1, 1)
-            end = datetime(year + 1, 1, 1)
-        elif parts["day"] is None:
-            month = int(parts["month"])
-            start = datetime(year, month, 1)
-            end = datetime(year + (month == 12), month % 12 + 1, 1)
-        elif parts["hour"] is None:
-            start = datetime(year, int(parts["month"]), int(parts["day"]))
-            end = start + timedelta(days=1)
-        else:
-            second = int(parts["second"] or 0)
-            fraction = parts["fraction"]
-            micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
-            start = datetime(
-                year, int(parts["month"]), int(parts["day"]), int(parts["hour"]), int(parts["minute"]), second, micro
-            )
-            if fraction:
-                end = start + timedelta(microseconds=1)
-            elif parts["second"] is None:
-                end = start + timedelta(minutes=1)
-            else:
-                end = start + timedelta(seconds=1)
+        start, step = _start_and_step(parts)
     except ValueError:
         return None
     zone = _zone(parts["tz"])
-    low = from_datetime(start.replace(tzinfo=zone))  # type: ignore[arg-type]
-    high = from_datetime(end.replace(tzinfo=zone)) - 1  # type: ignore[arg-type]
+    end = _end(start, step, parts)
+    low = from_datetime(start.replace(tzinfo=zone))
+    high = MAX_TIME if end is None else from_datetime(end.replace(tzinfo=zone)) - 1
     return low, high
-
-
-def instant_range(us: int) -> tuple[int, int]:
-    return us, us

@@ -30,6 +30,9 @@ MODIFIERS: dict[str, frozenset[str]] = {
 }
 SORTABLE = frozenset({"token", "string", "date", "reference", "uri"})
 MAX_CHAIN_DEPTH = 3
+MAX_CLAUSES = 32
+MAX_VALUES = 100
+MAX_INCLUDES = 16
 _COMMA = re.compile(r"(?<!\\),")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _KEYSET_CURSOR = re.compile(r"^k(\d{1,18})$")
@@ -185,6 +188,8 @@ def parse_query(
     for name, value in pairs:
         if _CONTROL.search(name) or _CONTROL.search(value):
             raise bad_request("Search parameters must not contain control characters", name[:64])
+        if value == "" and not name.startswith("_"):
+            continue  # an empty parameter is not an error; it constrains nothing (search.html#errors)
         base_name = name.split(":", 1)[0]
         try:
             if base_name in RESULT_PARAMETERS:
@@ -195,7 +200,23 @@ def parse_query(
             if strict:
                 raise bad_request(str(unknown), name, code="not-supported") from None
             query.ignored.append(Issue("warning", "not-supported", f"{unknown}; it was ignored", (name,)))
+    _check_cost(query)
     return query
+
+
+def _check_cost(query: SearchQuery) -> None:
+    """Refuse searches whose size alone makes them a burden (search.html leaves limits to servers)."""
+    if len(query.clauses) > MAX_CLAUSES:
+        raise bad_request(f"A search may have at most {MAX_CLAUSES} parameters", code="too-costly")
+    if len(query.includes) > MAX_INCLUDES:
+        raise bad_request(f"A search may have at most {MAX_INCLUDES} _include and _revinclude", code="too-costly")
+    stack = list(query.clauses)
+    while stack:
+        clause = stack.pop()
+        if len(clause.values) > MAX_VALUES:
+            raise bad_request(f"A parameter may have at most {MAX_VALUES} values", clause.code, code="too-costly")
+        if clause.chained is not None:
+            stack.append(clause.chained)
 
 
 def _include(query: SearchQuery, name: str, value: str) -> Include:

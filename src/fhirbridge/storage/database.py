@@ -74,7 +74,9 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
-async def open_database(url: str, *, pool_size: int = 16, read_threads: int = 4) -> Database:
+async def open_database(
+    url: str, *, pool_size: int = 16, read_threads: int = 4, statement_timeout_ms: int = 30_000
+) -> Database:
     """Open the database a ``FHIRBRIDGE_DATABASE_URL`` names (schema must be migrated)."""
     from fhirbridge.storage.urls import parse_database_url
 
@@ -83,7 +85,9 @@ async def open_database(url: str, *, pool_size: int = 16, read_threads: int = 4)
         from fhirbridge.storage.postgres import PostgresDatabase
 
         assert target.postgres_dsn is not None
-        return await PostgresDatabase.open(target.postgres_dsn, pool_size=pool_size)
+        return await PostgresDatabase.open(
+            target.postgres_dsn, pool_size=pool_size, statement_timeout_ms=statement_timeout_ms
+        )
     from fhirbridge.storage.sqlite import SqliteDatabase
 
     assert target.sqlite_path is not None

@@ -14,7 +14,19 @@ from typing import Any
 
 import asyncpg
 
+from fhirbridge.errors import FhirError, Issue
 from fhirbridge.storage.database import POSTGRESQL, Row, WriteRace
+
+_TIMEOUT = asyncpg.QueryCanceledError
+
+
+def _timed_out() -> FhirError:
+    return FhirError(
+        503,
+        [Issue("error", "timeout", "The database took too long; narrow the search or try again later")],
+        {"Retry-After": "5"},
+    )
+
 
 _RACES = (
     asyncpg.UniqueViolationError,
@@ -39,12 +51,16 @@ class PostgresConnection:
             return list(await self._raw.fetch(sql, *args))
         except _RACES as exc:
             raise WriteRace(str(exc)) from exc
+        except _TIMEOUT:
+            raise _timed_out() from None
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         try:
             row: Row | None = await self._raw.fetchrow(sql, *args)
         except _RACES as exc:
             raise WriteRace(str(exc)) from exc
+        except _TIMEOUT:
+            raise _timed_out() from None
         return row
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
@@ -52,12 +68,16 @@ class PostgresConnection:
             return await self._raw.fetchval(sql, *args)
         except _RACES as exc:
             raise WriteRace(str(exc)) from exc
+        except _TIMEOUT:
+            raise _timed_out() from None
 
     async def execute(self, sql: str, *args: Any) -> None:
         try:
             await self._raw.execute(sql, *args)
         except _RACES as exc:
             raise WriteRace(str(exc)) from exc
+        except _TIMEOUT:
+            raise _timed_out() from None
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         batch = list(rows)
@@ -67,6 +87,8 @@ class PostgresConnection:
             await self._raw.executemany(sql, batch)
         except _RACES as exc:
             raise WriteRace(str(exc)) from exc
+        except _TIMEOUT:
+            raise _timed_out() from None
 
     async def advisory_lock(self, key: str) -> None:
         await self.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(key))
@@ -79,8 +101,13 @@ class PostgresDatabase:
         self._pool = pool
 
     @classmethod
-    async def open(cls, dsn: str, *, pool_size: int) -> PostgresDatabase:
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size)
+    async def open(cls, dsn: str, *, pool_size: int, statement_timeout_ms: int = 30_000) -> PostgresDatabase:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=1,
+            max_size=pool_size,
+            server_settings={"statement_timeout": str(statement_timeout_ms), "application_name": "fhirbridge"},
+        )
         return cls(pool)
 
     @asynccontextmanager

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_VERSION = 2**31 - 1
+"""Versions are 32-bit in the schema; a larger number cannot name a stored version."""
+
 
 @dataclass(frozen=True, slots=True)
 class StoredResource:

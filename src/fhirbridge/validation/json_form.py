@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from fhirbridge.errors import Issue, error
@@ -233,7 +234,7 @@ class _Walker:
                 self.fail("value", f"{value} is out of range for {type_code}", path)
             return
         if kind == "decimal":
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
                 self.fail("value", f"A decimal must be a JSON number, not {value!r}", path)
             return
         if not isinstance(value, str):

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
 
-from fhirbridge.errors import Issue, conflict, error, invalid, precondition_failed
+from fhirbridge.errors import Issue, bad_request, conflict, error, invalid, precondition_failed
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
@@ -24,7 +24,7 @@ from fhirbridge.search.query import parse_query
 from fhirbridge.search.sql import compile_match_ids
 from fhirbridge.storage import store
 from fhirbridge.storage.database import Connection
-from fhirbridge.storage.records import StoredResource
+from fhirbridge.storage.records import MAX_VERSION, StoredResource
 from fhirbridge.validation.pipeline import ValidatedResource
 from fhirbridge.writes.canonical import canonical_bytes, same_content, with_server_fields
 from fhirbridge.writes.events import WriteAction, WriteEvent, WriteListener
@@ -130,6 +130,36 @@ class UnitOfWork:
         sql, args = compile_match_ids(query, self.conn.dialect, self.local_base, limit=limit)
         return [row[0] for row in await self.conn.fetch(sql, *args)]
 
+    async def conditional_update_target(
+        self, resource_type: str, criteria: list[tuple[str, str]], body_id: str | None
+    ) -> str:
+        """The id a conditional update writes to (R4 http.html#cond-update).
+
+        One match: that resource (a body id must agree).  No match: a new resource, with the
+        body's id if it has one and that id is free.  Several matches: 412."""
+        found = await self.find(resource_type, criteria)
+        if len(found) > 1:
+            raise precondition_failed(
+                f"The criteria match several {resource_type} resources; make them more selective", "url"
+            )
+        if found:
+            if body_id is not None and body_id != found[0]:
+                raise bad_request(
+                    f"The criteria match {resource_type}/{found[0]} but the resource has id {body_id}",
+                    f"{resource_type}.id",
+                )
+            return found[0]
+        if body_id is None:
+            return str(uuid.uuid4())
+        existing = await self.read(resource_type, body_id)
+        if existing is not None and not existing.deleted:
+            raise conflict(
+                f"Nothing matches the criteria, but {resource_type}/{body_id} exists and does not match them; "
+                "a conditional update never overwrites it",
+                f"{resource_type}.id",
+            )
+        return body_id
+
     # -- before commit --------------------------------------------------------------------
     async def finish(self) -> None:
         """Check referential integrity, then let the listeners record their part."""
@@ -230,4 +260,5 @@ class UnitOfWork:
 
 
 def _version(text: str) -> int:
-    return int(text) if text.isdigit() else -1
+    """A version number from a reference; -1 (which no version has) for anything else."""
+    return int(text) if text.isdigit() and int(text) <= MAX_VERSION else -1

@@ -6,9 +6,11 @@ engine uses, so it says exactly what exists.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fhirbridge import FHIR_VERSION, __version__
+from fhirbridge.fhir.jsonio import dumps
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
@@ -103,4 +105,9 @@ def capability_statement(base_url: str) -> dict[str, Any]:
 
 
 async def capabilities(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
-    return FhirResponse(200, resource=capability_statement(request.base_url))
+    """GET [base]/metadata, with an ETag that changes when the statement does."""
+    body = dumps(capability_statement(request.base_url))
+    tag = f'W/"{hashlib.sha256(body).hexdigest()[:16]}"'
+    if request.headers.get("if-none-match") == tag:
+        return FhirResponse(304, headers={"ETag": tag})
+    return FhirResponse(200, body=body, headers={"ETag": tag})

@@ -8,7 +8,7 @@ from fhirbridge.rest.interactions.common import require_id, version_headers
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse, etag
 from fhirbridge.rest.shaping import Shape, shaped_content
-from fhirbridge.storage.records import StoredResource
+from fhirbridge.storage.records import MAX_VERSION, StoredResource
 
 
 def _not_modified(request: FhirRequest, record: StoredResource) -> bool:
@@ -46,7 +46,7 @@ async def vread(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     require_id(resource_type, resource_id)
     version = request.version_id or ""
     address = f"{resource_type}/{resource_id}/_history/{version}"
-    if not version.isdigit():
+    if not version.isdigit() or int(version) > MAX_VERSION:
         raise not_found(f"{address} does not exist: versions are numbers")
     record = await ctx.repository.vread(request.identity, resource_type, resource_id, int(version))
     if record is None:

@@ -25,13 +25,19 @@ async def search(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
         default_count=ctx.settings.default_page_size,
         max_count=ctx.settings.max_page_size,
     )
-    page = await ctx.repository.search(request.identity, query, request.base_url)
-    links = [("self", bundles.page_url(request.base_url, resource_type, request.query))]
-    if page.next_cursor is not None:
-        links.append(("next", bundles.page_url(request.base_url, resource_type, request.query, page.next_cursor)))
     how = Shape.from_query(request.query)
+    counting = how.summary == "count" or query.count == 0  # R4 search.html#count: _count=0 counts
+    if counting:
+        query.count, query.total = 0, "accurate"
+    page = await ctx.repository.search(request.identity, query, request.base_url)
+    # The self link names the parameters the search used, not the ones it ignored (search.html#bundle).
+    ignored = {name for issue in query.ignored for name in issue.expression}
+    used = [(name, value) for name, value in request.query if name not in ignored and value != ""]
+    links = [("self", bundles.page_url(request.base_url, resource_type, used))]
+    if page.next_cursor is not None:
+        links.append(("next", bundles.page_url(request.base_url, resource_type, used, page.next_cursor)))
     warnings = query.ignored + page.warnings
-    if how.summary == "count":
+    if counting:
         return FhirResponse(200, body=bundles.searchset([], links, page.total, warnings))
     entries = [
         bundles.SearchEntry(f"{request.base_url}/{m.resource_type}/{m.resource_id}", shaped_content(m, how), mode)

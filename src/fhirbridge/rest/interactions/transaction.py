@@ -194,20 +194,18 @@ async def _resolve(unit: UnitOfWork, entry: Entry) -> None:
                 entry.target_id, entry.existing = found[0], True
                 return
         entry.target_id = str(uuid.uuid4())
+    elif entry.criteria and entry.method == "PUT":
+        body_id = entry.resource.get("id") if entry.resource else None
+        entry.target_id = await unit.conditional_update_target(
+            entry.resource_type, entry.criteria, body_id if isinstance(body_id, str) else None
+        )
     elif entry.criteria:
         found = await unit.find(entry.resource_type, entry.criteria)
         if len(found) > 1:
-            raise precondition_failed("The criteria match several resources", "request.url")
-        body_id = entry.resource.get("id") if entry.resource else None
-        if found and body_id is not None and body_id != found[0]:
-            raise bad_request(
-                f"The criteria match {entry.resource_type}/{found[0]} but the resource has id {body_id}", "request.url"
+            raise precondition_failed(
+                "The criteria match several resources; this server deletes one at a time", "request.url"
             )
-        entry.target_id = (
-            found[0] if found else (body_id if entry.method == "PUT" and isinstance(body_id, str) else None)
-        )
-        if entry.method == "PUT" and entry.target_id is None:
-            entry.target_id = str(uuid.uuid4())
+        entry.target_id = found[0] if found else None
     else:
         entry.target_id = entry.resource_id
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-
-from fhirbridge.errors import bad_request, precondition_failed
+from fhirbridge.errors import bad_request
 from fhirbridge.fhir.jsonio import parse_body
 from fhirbridge.rest.interactions.common import require_id, write_response
 from fhirbridge.rest.interactions.context import ServiceContext
@@ -56,16 +54,7 @@ async def conditional_update(ctx: ServiceContext, request: FhirRequest) -> FhirR
     if_match = request.if_match()
 
     async def work(unit: UnitOfWork) -> WriteResult:
-        found = await unit.find(resource_type, criteria)
-        if len(found) > 1:
-            raise precondition_failed(
-                f"The criteria match several {resource_type} resources; make them more selective", "url"
-            )
-        if found and body_id is not None and body_id != found[0]:
-            raise bad_request(
-                f"The criteria match {resource_type}/{found[0]} but the body has id {body_id}", f"{resource_type}.id"
-            )
-        target_id = found[0] if found else (body_id or str(uuid.uuid4()))
+        target_id = await unit.conditional_update_target(resource_type, criteria, body_id)
         resource = dict(body) if isinstance(body, dict) else body
         if isinstance(resource, dict):
             resource["id"] = target_id
