@@ -1,0 +1,1 @@
+"""Throughput and latency benchmarks of one fhirbridge worker (see docs/benchmarks.md)."""
