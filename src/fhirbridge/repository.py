@@ -72,7 +72,7 @@ class FhirRepository:
         before_seq: int | None,
         limit: int,
     ) -> list[HistoryEntry]:
-        async with self.database.reader() as conn:
+        async with self.database.reader(heavy=True) as conn:
             return await store.history(
                 conn,
                 resource_type=resource_type,
@@ -88,22 +88,22 @@ class FhirRepository:
         Without ``_sort`` pages follow the resource key; a sorted result that needs more than
         one page is kept as a snapshot that later pages read (see :mod:`fhirbridge.search.snapshots`)."""
         if query.count == 0:
-            async with self.database.reader() as conn:
+            async with self.database.reader(heavy=True) as conn:
                 count_sql, count_args = compile_count(query, conn.dialect, local_base)
                 counted = int(await conn.fetchval(count_sql, *count_args))
             return SearchPage([], [], None, counted, [])
         if query.snapshot is not None:
             return await self._snapshot_page(query, *query.snapshot)
         if query.sort:
-            async with self.database.reader() as conn:
+            async with self.database.reader(heavy=True) as conn:
                 sql, args = compile_sorted(query, conn.dialect, local_base, limit=query.count + 1)
                 rows = await conn.fetch(sql, *args)
             if len(rows) <= query.count:
                 return await self._finish(query, [record(row) for row in rows], None, len(rows))
-            async with self.database.transaction() as conn:
+            async with self.database.transaction(heavy=True) as conn:
                 snapshot_id, _ = await create_snapshot(conn, query, local_base, now_us())
             return await self._snapshot_page(query, snapshot_id, 0)
-        async with self.database.reader(snapshot=query.total != "none") as conn:
+        async with self.database.reader(snapshot=query.total != "none", heavy=True) as conn:
             sql, args = compile_page(query, conn.dialect, local_base, limit=query.count + 1)
             rows = await conn.fetch(sql, *args)
             total: int | None = None
@@ -118,7 +118,7 @@ class FhirRepository:
         return await self._finish(query, matches, next_cursor, total)
 
     async def _snapshot_page(self, query: SearchQuery, snapshot_id: str, after: int) -> SearchPage:
-        async with self.database.reader(snapshot=True) as conn:
+        async with self.database.reader(snapshot=True, heavy=True) as conn:
             total = await snapshot_total(conn, snapshot_id, query.resource_type)
             if total is None:
                 raise gone("This page of search results has expired; run the search again")
@@ -132,7 +132,7 @@ class FhirRepository:
     ) -> SearchPage:
         included = Included()
         if query.includes and matches:
-            async with self.database.reader(snapshot=True) as conn:
+            async with self.database.reader(snapshot=True, heavy=True) as conn:
                 included = await resolve_includes(conn, query.includes, matches)
         return SearchPage(matches, included.resources, next_cursor, total, included.warnings)
 

@@ -28,7 +28,9 @@ class Dialect:
 
     name: str
     lock_for_update: str
-    lock_for_share: str
+    """Taken before a delete: it waits for writers that are referring to the row."""
+    lock_for_no_key_update: str
+    """Taken before an update: it does not wait for writers that only refer to the row."""
 
     def in_list(self, placeholder: str) -> str:
         """``column <in_list>`` matching any element of a list parameter."""
@@ -37,7 +39,7 @@ class Dialect:
         return f"IN (SELECT value FROM json_each({placeholder}))"
 
 
-POSTGRESQL = Dialect("postgresql", " FOR UPDATE", " FOR SHARE")
+POSTGRESQL = Dialect("postgresql", " FOR UPDATE", " FOR NO KEY UPDATE")
 SQLITE = Dialect("sqlite", "", "")
 
 
@@ -65,11 +67,13 @@ class Database(Protocol):
 
     dialect: Dialect
 
-    def reader(self, *, snapshot: bool = False) -> AbstractAsyncContextManager[Connection]:
-        """A connection for reads; ``snapshot`` makes several statements see one state."""
+    def reader(self, *, snapshot: bool = False, heavy: bool = False) -> AbstractAsyncContextManager[Connection]:
+        """A connection for reads; ``snapshot`` makes several statements see one state, and
+        ``heavy`` says the reads may scan (an embedded engine keeps them off the event loop)."""
 
-    def transaction(self) -> AbstractAsyncContextManager[Connection]:
-        """A write transaction, committed when the block ends without an exception."""
+    def transaction(self, *, heavy: bool = False) -> AbstractAsyncContextManager[Connection]:
+        """A write transaction, committed when the block ends without an exception; ``heavy``
+        as for :meth:`reader`."""
 
     async def close(self) -> None: ...
 

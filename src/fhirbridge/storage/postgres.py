@@ -40,6 +40,12 @@ def advisory_key(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Return connections to the pool as they are.  asyncpg's default reset (unlock advisory
+    locks, close cursors, unlisten, reset settings) costs a round trip per request, and we
+    leave nothing behind: advisory locks are transaction-scoped, cursors and LISTEN unused."""
+
+
 class PostgresConnection:
     dialect = POSTGRESQL
 
@@ -107,11 +113,12 @@ class PostgresDatabase:
             min_size=1,
             max_size=pool_size,
             server_settings={"statement_timeout": str(statement_timeout_ms), "application_name": "fhirbridge"},
+            reset=_keep_session,
         )
         return cls(pool)
 
     @asynccontextmanager
-    async def reader(self, *, snapshot: bool = False) -> AsyncIterator[PostgresConnection]:
+    async def reader(self, *, snapshot: bool = False, heavy: bool = False) -> AsyncIterator[PostgresConnection]:
         async with self._pool.acquire() as raw:
             if snapshot:
                 async with raw.transaction(isolation="repeatable_read", readonly=True):
@@ -120,7 +127,7 @@ class PostgresDatabase:
                 yield PostgresConnection(raw)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresConnection]:
+    async def transaction(self, *, heavy: bool = False) -> AsyncIterator[PostgresConnection]:
         async with self._pool.acquire() as raw, raw.transaction():
             yield PostgresConnection(raw)
 

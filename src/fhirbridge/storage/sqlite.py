@@ -1,14 +1,19 @@
-"""The embedded SQLite engine: the standard library driver on worker threads.
+"""The embedded SQLite engine: the standard library driver.
 
-One writer connection on its own thread takes ``BEGIN IMMEDIATE`` transactions, so writers
-are serialised (also across processes, through SQLite's own lock); a small pool of read-only
-connections serves reads in parallel under WAL.  Driver calls run on threads so that the
-event loop never waits on disk.
+SQLite answers from its page cache in microseconds, far less than a hop to a worker thread
+costs, so write transactions and point reads run on the event loop's own thread.  What may
+wait does not: a ``BEGIN IMMEDIATE`` that finds another process holding the write lock
+waits on a worker thread, heavy reads (searches that may scan) run on worker threads, and
+checkpoints (copying the WAL into the database file, with its fsyncs) run in the background
+instead of inside a commit.  One writer connection takes the write transactions, one at a
+time (also across processes, through SQLite's own lock); a pool of read-only connections
+serves reads in parallel under WAL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import sqlite3
@@ -24,6 +29,7 @@ T = TypeVar("T")
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _translated: dict[str, str] = {}
 BUSY_TIMEOUT_MS = 30_000
+CHECKPOINT_INTERVAL_S = 1.0
 
 
 def _translate(sql: str) -> str:
@@ -52,25 +58,36 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     return raw
 
 
+def _unique_race(exc: sqlite3.IntegrityError) -> Exception:
+    return WriteRace(str(exc)) if "UNIQUE" in str(exc) else exc
+
+
 class SqliteConnection:
-    """A connection whose statements run on the engine's threads."""
+    """A connection whose statements run inline, or on ``executor`` when one is given."""
 
     dialect = SQLITE
 
-    def __init__(self, raw: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, raw: sqlite3.Connection, executor: ThreadPoolExecutor | None) -> None:
         self._raw = raw
         self._executor = executor
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            return func(*args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+    async def call(self, func: Callable[..., T], *args: Any) -> T:
+        """Run ``func(raw_connection, *args)``: several statements for the price of one call."""
+        try:
+            return await self._run(func, self._raw, *args)
+        except sqlite3.IntegrityError as exc:
+            raise _unique_race(exc) from exc
 
     def _execute(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
         try:
             return self._raw.execute(_translate(sql), _params(args))
         except sqlite3.IntegrityError as exc:
-            if "UNIQUE" in str(exc):
-                raise WriteRace(str(exc)) from exc
-            raise
+            raise _unique_race(exc) from exc
 
     def _fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
         return self._execute(sql, args).fetchall()
@@ -83,9 +100,7 @@ class SqliteConnection:
         try:
             self._raw.executemany(_translate(sql), [_params(r) for r in rows])
         except sqlite3.IntegrityError as exc:
-            if "UNIQUE" in str(exc):
-                raise WriteRace(str(exc)) from exc
-            raise
+            raise _unique_race(exc) from exc
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         return await self._run(self._fetch, sql, args)
@@ -108,8 +123,18 @@ class SqliteConnection:
     async def advisory_lock(self, key: str) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already serialises every writer."""
 
-    def run_script(self, sql: str) -> None:
-        self._raw.execute(sql)
+
+def _begin_waiting(raw: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE that waits for another process's write lock (on a worker thread)."""
+    raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    finally:
+        raw.execute("PRAGMA busy_timeout = 0")
+
+
+def _checkpoint(raw: sqlite3.Connection) -> None:
+    raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 class SqliteDatabase:
@@ -120,48 +145,76 @@ class SqliteDatabase:
     def __init__(self, path: Path, *, read_threads: int = 4) -> None:
         self.path = path
         self._writer = connect(path)
+        # The writer never waits inline: a busy database sends BEGIN to a worker thread, and
+        # checkpoints happen in the background rather than in whichever commit crosses the mark.
+        self._writer.execute("PRAGMA busy_timeout = 0")
+        self._writer.execute("PRAGMA wal_autocheckpoint = 0")
+        self._checkpointer = connect(path)
         self._write_executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._read_executor = ThreadPoolExecutor(read_threads, thread_name_prefix="sqlite-reader")
         self._readers: list[sqlite3.Connection] = []
         self._write_lock: asyncio.Lock | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
+
+    async def _checkpoint_now_and_then(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            try:
+                await self._on_thread(self._write_executor, _checkpoint, self._checkpointer)
+            except sqlite3.Error:  # busy or locked this time; the next round will do it
+                continue
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database file now (the background task does this every second)."""
+        await self._on_thread(self._write_executor, _checkpoint, self._checkpointer)
+
+    async def _on_thread(self, executor: ThreadPoolExecutor, func: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
 
     @asynccontextmanager
-    async def reader(self, *, snapshot: bool = False) -> AsyncIterator[SqliteConnection]:
+    async def reader(self, *, snapshot: bool = False, heavy: bool = False) -> AsyncIterator[SqliteConnection]:
         raw = self._readers.pop() if self._readers else connect(self.path, read_only=True)
-        connection = SqliteConnection(raw, self._read_executor)
+        connection = SqliteConnection(raw, self._read_executor if heavy else None)
         try:
             if snapshot:
-                await connection._run(raw.execute, "BEGIN")
+                await connection.execute("BEGIN")
                 try:
                     yield connection
                 finally:
-                    await connection._run(raw.execute, "COMMIT")
+                    await connection.execute("COMMIT")
             else:
                 yield connection
         finally:
             self._readers.append(raw)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqliteConnection]:
+    async def transaction(self, *, heavy: bool = False) -> AsyncIterator[SqliteConnection]:
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
+        if self._checkpoints is None:
+            self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_now_and_then())
         async with self._write_lock:
-            connection = SqliteConnection(self._writer, self._write_executor)
-            await connection._run(self._writer.execute, "BEGIN IMMEDIATE")
             try:
-                yield connection
+                self._writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # another process writes: wait for it off the loop
+                await self._on_thread(self._write_executor, _begin_waiting, self._writer)
+            try:
+                yield SqliteConnection(self._writer, self._write_executor if heavy else None)
             except BaseException:
-                await connection._run(self._writer.execute, "ROLLBACK")
+                self._writer.execute("ROLLBACK")
                 raise
-            await connection._run(self._writer.execute, "COMMIT")
+            self._writer.execute("COMMIT")
 
     async def close(self) -> None:
-        def close_all() -> None:
-            for raw in self._readers:
-                raw.close()
-            self._readers.clear()
-
-        await asyncio.get_running_loop().run_in_executor(self._read_executor, close_all)
-        await asyncio.get_running_loop().run_in_executor(self._write_executor, self._writer.close)
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
+        await self.checkpoint()
+        self._checkpointer.close()
+        for raw in self._readers:
+            raw.close()
+        self._readers.clear()
+        await self._on_thread(self._write_executor, self._writer.close)
         self._read_executor.shutdown(wait=True)
         self._write_executor.shutdown(wait=True)

@@ -22,7 +22,7 @@ from fhirbridge.identity import Identity
 from fhirbridge.search.index import extract_index
 from fhirbridge.search.query import parse_query
 from fhirbridge.search.sql import compile_match_ids
-from fhirbridge.storage import store
+from fhirbridge.storage import store, versions
 from fhirbridge.storage.database import Connection
 from fhirbridge.storage.records import MAX_VERSION, StoredResource
 from fhirbridge.validation.pipeline import ValidatedResource
@@ -80,7 +80,8 @@ class UnitOfWork:
         ``if_match`` is the version the client last saw: anything else is 412 (R4
         http.html#concurrency).  An update that changes nothing but server fields keeps
         the current version, so repeated syncs do not pile up identical versions."""
-        current = await store.read_current(self.conn, validated.resource_type, resource_id, lock=True)
+        lock = self.conn.dialect.lock_for_no_key_update
+        current = await store.read_current(self.conn, validated.resource_type, resource_id, lock=lock)
         if if_match is not None and (current is None or current.deleted or current.version != if_match):
             seen = "no version" if current is None or current.deleted else f"version {current.version}"
             raise precondition_failed(
@@ -100,13 +101,12 @@ class UnitOfWork:
 
     async def delete(self, resource_type: str, resource_id: str) -> WriteResult:
         """Mark a resource deleted (R4 http.html#delete); history keeps every version."""
-        current = await store.read_current(self.conn, resource_type, resource_id, lock=True)
+        lock = self.conn.dialect.lock_for_update
+        current = await store.read_current(self.conn, resource_type, resource_id, lock=lock)
         if current is None or current.deleted or current.pk is None:
             return WriteResult("absent", current)
         record = StoredResource(resource_type, resource_id, current.version + 1, self.now, True, None, pk=current.pk)
-        await store.replace_resource(self.conn, current.pk, record)
-        await store.append_version(self.conn, record, "DELETE")
-        await store.clear_index(self.conn, current.pk)
+        await versions.save_deletion(self.conn, record, current.pk)
         self._deleted.append((resource_type, resource_id))
         self.events.append(WriteEvent("delete", record, current, self.identity))
         return WriteResult("deleted", record)
@@ -191,16 +191,13 @@ class UnitOfWork:
         resource = with_server_fields(validated.resource, resource_id, version, self.now)
         content = canonical_bytes(resource)
         record = StoredResource(resource_type, resource_id, version, self.now, False, content)
-        if previous is None or previous.pk is None:
-            pk = await store.insert_resource(self.conn, record)
-        else:
-            pk = previous.pk
-            await store.replace_resource(self.conn, pk, record)
-            await store.clear_index(self.conn, pk)
-        await store.append_version(self.conn, record, method)
-        links = self._links(validated, resource_type, resource_id)
-        await store.write_index(
-            self.conn, pk, resource_type, extract_index(resource_type, resource, self.local_base), links
+        pk = await versions.save_version(
+            self.conn,
+            record,
+            previous_pk=previous.pk if previous is not None else None,
+            method=method,
+            rows=extract_index(resource_type, resource, self.local_base),
+            links=self._links(validated, resource_type, resource_id),
         )
         stored = StoredResource(resource_type, resource_id, version, self.now, False, content, pk=pk)
         action: WriteAction = "create" if previous is None or previous.deleted else "update"
@@ -228,28 +225,20 @@ class UnitOfWork:
         return prefix + path[len(resource_type) :] if prefix else path
 
     async def _missing_targets(self) -> list[Issue]:
-        by_type: dict[str, list[str]] = defaultdict(list)
-        for resource_type, resource_id in self._expected:
-            by_type[resource_type].append(resource_id)
+        stored = {target for target in self._expected if target[0] in STORED_TYPES}
+        live = await versions.live_targets(self.conn, stored)
         issues: list[Issue] = []
-        for resource_type, ids in sorted(by_type.items()):
+        for (resource_type, rid), places in sorted(self._expected.items()):
             if resource_type not in STORED_TYPES:
-                for rid in ids:
-                    for where in self._expected[(resource_type, rid)]:
-                        issues.append(
-                            error(
-                                "not-found",
-                                f"{resource_type}/{rid} is a local reference, but this server does not store "
-                                f"{resource_type} resources; use an absolute URL or Reference.identifier",
-                                where,
-                            )
-                        )
+                message = (
+                    f"{resource_type}/{rid} is a local reference, but this server does not store "
+                    f"{resource_type} resources; use an absolute URL or Reference.identifier"
+                )
+            elif (resource_type, rid) not in live:
+                message = f"{resource_type}/{rid} does not exist on this server"
+            else:
                 continue
-            live = await store.live_ids(self.conn, resource_type, sorted(set(ids)))
-            for rid in ids:
-                if rid not in live:
-                    for where in self._expected[(resource_type, rid)]:
-                        issues.append(error("not-found", f"{resource_type}/{rid} does not exist on this server", where))
+            issues.extend(error("not-found", message, where) for where in places)
         for (resource_type, rid, version), where in self._expected_versions.items():
             if (
                 resource_type in STORED_TYPES
