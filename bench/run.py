@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.run [--backends sqlite,postgresql] [--contracts 10000]
         [--concurrency 16] [--duration 10] [--warmup 2] [--repeats 3]
-        [--scenarios read,create,update] [--profile]
+        [--scenarios read,create,update,include,chain,transaction] [--seeder loader|bulk] [--profile]
 
 For each backend: a fresh database seeded with ``--contracts`` patient contracts through the
 project's own write path (:mod:`bench.seed`), the real service started as a separate
@@ -46,7 +46,7 @@ from bench.report import (
     write_results,
 )
 from bench.scenarios import BUILDERS, SCENARIOS, Scenario
-from bench.seed import Backend, fresh_backend, seed
+from bench.seed import Backend, fresh_backend, seed, seed_bulk
 from bench.server import REPOSITORY, ServiceProcess, free_port, wait_until_ready
 
 BACKENDS = ("sqlite", "postgresql")
@@ -68,7 +68,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--backends", type=lambda t: _names(t, BACKENDS), default=list(BACKENDS), help="sqlite,postgresql"
     )
     parser.add_argument(
-        "--scenarios", type=lambda t: _names(t, SCENARIOS), default=list(SCENARIOS), help="read,create,update"
+        "--scenarios",
+        type=lambda t: _names(t, SCENARIOS),
+        default=["read", "create", "update"],
+        help=",".join(SCENARIOS) + " (default read,create,update)",
+    )
+    parser.add_argument(
+        "--seeder",
+        choices=("loader", "bulk"),
+        default="loader",
+        help="loader: demo contracts through the write path; bulk: compact contracts written directly (large scales)",
     )
     parser.add_argument("--contracts", type=int, default=10_000, help="patient contracts seeded per backend")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
@@ -160,10 +169,15 @@ def run_scenario(
 
 def bench_backend(backend: Backend, args: argparse.Namespace) -> tuple[list[ScenarioResult], str, str]:
     """Seed, start the service, run every scenario; the results, the seeding and /healthz figures."""
-    data = uvloop.run(seed(backend, args.contracts, batch_size=args.batch_size))
+    if args.seeder == "bulk":
+        data = uvloop.run(seed_bulk(backend, args.contracts))
+        how = "written directly by bench/bulk.py"
+    else:
+        data = uvloop.run(seed(backend, args.contracts, batch_size=args.batch_size))
+        how = f"through Loader, batches of {args.batch_size}"
     seeding = (
         f"{args.contracts:,} contracts = {data.resources:,} resources in {data.seconds:.0f} s "
-        f"({data.resources / data.seconds:,.0f} resources/s through Loader, batches of {args.batch_size})"
+        f"({data.resources / data.seconds:,.0f} resources/s {how})"
     )
     print(f"seeded {backend.name}: {seeding}", flush=True)
     with ServiceProcess(backend.url, args.log_dir / f"server-{backend.name}.log") as service:

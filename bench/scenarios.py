@@ -9,6 +9,13 @@
 * ``update``: ``PUT /fhir/CarePlan/{id}`` of seeded contracts, each with a new note, without
   If-Match, over every seeded id in a shuffled order (so concurrent writers rarely meet on
   one row); every request stores a new version (the text differs each time).
+* ``include``: a patient's contracts with their care teams and goals in one search,
+  ``GET /fhir/CarePlan?subject=Patient/{id}&_include=CarePlan:care-team&_include=CarePlan:goal``.
+* ``chain``: a patient's contracts found by personnummer, as journal systems search,
+  ``GET /fhir/CarePlan?subject:Patient.identifier={personnummer system}|{number}``.
+* ``transaction``: a whole contract in one transaction Bundle: the Patient (conditional
+  create by personnummer, a new patient each time), a CareTeam, two Goals and the CarePlan,
+  referring to each other by ``urn:uuid``.
 
 Bodies are serialised once; a request only splices a running number into them, so the
 generator spends its time on the wire, not on JSON.
@@ -18,17 +25,23 @@ from __future__ import annotations
 
 import itertools
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
+from bench.bulk import compact_contract
 from bench.loadgen import Request, RequestFactory
 from bench.seed import SeededData
+from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM
 
-SCENARIOS = ("read", "create", "update")
+SCENARIOS = ("read", "create", "update", "include", "chain", "transaction")
 _MARK = b"@@N@@"
+TRANSACTION_PATIENTS_FROM = 5_000_000  # beyond any seeded contract, so each Bundle brings a new patient
 
 
 @dataclass(frozen=True)
@@ -105,8 +118,58 @@ def update_scenario(data: SeededData) -> Scenario:
     return Scenario("update", "PUT /fhir/CarePlan/{id}, seeded contract with a new note", factory)
 
 
+def include_scenario(data: SeededData) -> Scenario:
+    paths = [
+        f"/fhir/CarePlan?subject=Patient/{pid}&_include=CarePlan:care-team&_include=CarePlan:goal"
+        for pid in _shuffled(data.patient_ids, 4)
+    ]
+
+    def factory(n: int) -> Request:
+        return "GET", paths[n % len(paths)], None
+
+    return Scenario("include", "GET CarePlan?subject=…&_include=CarePlan:care-team&_include=CarePlan:goal", factory)
+
+
+def chain_scenario(data: SeededData) -> Scenario:
+    system = quote(PERSONNUMMER_SYSTEM, safe="")
+    paths = [
+        f"/fhir/CarePlan?subject:Patient.identifier={system}%7C{number}" for number in _shuffled(data.personnummer, 5)
+    ]
+
+    def factory(n: int) -> Request:
+        return "GET", paths[n % len(paths)], None
+
+    return Scenario("chain", "GET CarePlan?subject:Patient.identifier=personnummer", factory)
+
+
+def transaction_scenario(data: SeededData) -> Scenario:
+    """Bundles of new contracts: each carries a patient the database has not seen before."""
+    serial = itertools.count(1)
+    today = date.today()
+
+    def factory(n: int) -> Request:
+        resources = compact_contract(TRANSACTION_PATIENTS_FROM + next(serial), today)
+        entries = []
+        for resource in resources:
+            request: dict[str, str] = {"method": "POST", "url": resource["resourceType"]}
+            if resource["resourceType"] == "Patient":
+                request["ifNoneExist"] = f"identifier={PERSONNUMMER_SYSTEM}|{resource['identifier'][0]['value']}"
+            address = f"{resource['resourceType']}/{resource['id']}"
+            body = {key: value for key, value in resource.items() if key != "id"}
+            entries.append({"fullUrl": address, "resource": body, "request": request})
+        bundle = orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+        for entry in entries:  # every reference to an entry, and its fullUrl, becomes its urn:uuid
+            bundle = bundle.replace(f'"{entry["fullUrl"]}"'.encode(), f'"urn:uuid:{uuid.uuid4()}"'.encode())
+        return "POST", "/fhir", bundle
+
+    return Scenario("transaction", "POST /fhir transaction: Patient + CareTeam + 2 Goals + CarePlan", factory)
+
+
 BUILDERS: dict[str, Callable[[SeededData], Scenario]] = {
     "read": read_scenario,
     "create": create_scenario,
     "update": update_scenario,
+    "include": include_scenario,
+    "chain": chain_scenario,
+    "transaction": transaction_scenario,
 }

@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 from tqdm import tqdm
 
+from bench.bulk import CONTRACT_SIZE, bulk_seed, compact_contract, personnummer_of
 from fhirbridge.demo.generator import clinicians, organisations, patient_contract
 from fhirbridge.loading import Loader, SourcedResource
 from fhirbridge.repository import FhirRepository
@@ -37,6 +38,12 @@ from fhirbridge.storage.database import open_database
 from fhirbridge.storage.migrations import upgrade
 
 SEED = 2026
+PRODUCTION_MEMORY = {
+    "shared_buffers": "4GB",
+    "effective_cache_size": "16GB",
+    "work_mem": "16MB",
+    "maintenance_work_mem": "1GB",
+}
 Resource = dict[str, Any]
 
 
@@ -52,12 +59,15 @@ class Backend:
 
 @dataclass
 class SeededData:
-    """What the scenarios need from the seeding: the contract CarePlans as they were stored."""
+    """What the scenarios need from the seeding: contract CarePlans as they were stored, and
+    patients with their personnummer (all of them, or a sample of a bulk seed)."""
 
     contracts: list[Resource] = field(default_factory=list)
     patient_ids: list[str] = field(default_factory=list)
+    personnummer: list[str] = field(default_factory=list)
     resources: int = 0
     seconds: float = 0.0
+    seeder: str = "loader"
 
     @property
     def contract_ids(self) -> list[str]:
@@ -79,8 +89,9 @@ def fresh_backend(name: str) -> Iterator[Backend]:
     if name == "postgresql":
         from tests.support.postgres import ThrowawayPostgres
 
-        # durable=True: fsync and synchronous commit on, as in production.
-        with ThrowawayPostgres(durable=True) as server:
+        # durable=True: fsync and synchronous commit on, as in production; memory settings as a
+        # server with this machine's 24 GiB would have them.
+        with ThrowawayPostgres(durable=True, settings=PRODUCTION_MEMORY) as server:
             pid = int((server.data / "postmaster.pid").read_text().split()[0])
             backend = Backend(name, server.url, server.data, postmaster_pid=pid)
             upgrade(backend.url)
@@ -102,9 +113,11 @@ def contract_resources(contracts: int, *, today: date | None = None) -> list[Res
 async def seed(backend: Backend, contracts: int, *, batch_size: int = 1000) -> SeededData:
     """Write ``contracts`` contracts into ``backend`` through the Loader, with a progress bar."""
     resources = contract_resources(contracts)
+    patients = [r for r in resources if r["resourceType"] == "Patient"]
     data = SeededData(
         contracts=[r for r in resources if r["resourceType"] == "CarePlan" and r["id"].startswith("demo-contract-")],
-        patient_ids=[r["id"] for r in resources if r["resourceType"] == "Patient"],
+        patient_ids=[r["id"] for r in patients],
+        personnummer=[r["identifier"][0]["value"] for r in patients],
         resources=len(resources),
     )
     items = [SourcedResource(f"bench:{r['resourceType']}/{r['id']}", r) for r in resources]
@@ -125,6 +138,34 @@ async def seed(backend: Backend, contracts: int, *, batch_size: int = 1000) -> S
     if backend.name == "postgresql":
         await _settle_postgres(backend.url)
     return data
+
+
+SAMPLE = 10_000
+
+
+async def seed_bulk(backend: Backend, contracts: int) -> SeededData:
+    """The shared organisations and clinicians through the Loader, then ``contracts`` compact
+    contracts written directly (:mod:`bench.bulk`); the scenarios get a sample of them."""
+    shared = [*organisations(), *clinicians()]
+    database = await open_database(backend.url, pool_size=2)
+    try:
+        await Loader(FhirRepository(database)).load(SourcedResource(f"bench:{r['id']}", r) for r in shared)
+        async with database.reader() as conn:
+            first_pk = int(await conn.fetchval("SELECT COALESCE(MAX(pk), 0) + 1 FROM resources"))
+    finally:
+        await database.close()
+    seconds = await bulk_seed(backend.url, contracts, first_pk=first_pk)
+    sample = random.Random(SEED).sample(range(1, contracts + 1), min(SAMPLE, contracts))
+    today = date.today()
+    compact = {index: compact_contract(index, today) for index in sample}
+    return SeededData(
+        contracts=[resources[-1] for resources in compact.values()],
+        patient_ids=[resources[0]["id"] for resources in compact.values()],
+        personnummer=[personnummer_of(index) for index in compact],
+        resources=len(shared) + contracts * CONTRACT_SIZE,
+        seconds=seconds,
+        seeder="bulk",
+    )
 
 
 async def _settle_postgres(url: str) -> None:

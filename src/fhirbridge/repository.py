@@ -20,7 +20,7 @@ from fhirbridge.search.query import SearchQuery
 from fhirbridge.search.snapshots import create_snapshot, snapshot_page, snapshot_total
 from fhirbridge.search.sql import compile_count, compile_page, compile_sorted
 from fhirbridge.storage import store
-from fhirbridge.storage.database import Database, WriteRace
+from fhirbridge.storage.database import Connection, Database, WriteRace
 from fhirbridge.storage.records import HistoryEntry, StoredResource
 from fhirbridge.writes.events import WriteListener
 from fhirbridge.writes.unit_of_work import UnitOfWork
@@ -103,19 +103,20 @@ class FhirRepository:
             async with self.database.transaction(heavy=True) as conn:
                 snapshot_id, _ = await create_snapshot(conn, query, local_base, now_us())
             return await self._snapshot_page(query, snapshot_id, 0)
-        async with self.database.reader(snapshot=query.total != "none", heavy=True) as conn:
+        several = query.total != "none" or bool(query.includes)
+        async with self.database.reader(snapshot=several, heavy=True) as conn:
             sql, args = compile_page(query, conn.dialect, local_base, limit=query.count + 1)
             rows = await conn.fetch(sql, *args)
             total: int | None = None
             if query.total != "none":
                 count_sql, count_args = compile_count(query, conn.dialect, local_base)
                 total = int(await conn.fetchval(count_sql, *count_args))
-        matches = [record(row) for row in rows[: query.count]]
-        more = len(rows) > query.count
-        if total is None and not more and query.keyset_cursor is None:
-            total = len(matches)
-        next_cursor = f"k{matches[-1].pk}" if more and matches else None
-        return await self._finish(query, matches, next_cursor, total)
+            matches = [record(row) for row in rows[: query.count]]
+            more = len(rows) > query.count
+            if total is None and not more and query.keyset_cursor is None:
+                total = len(matches)
+            next_cursor = f"k{matches[-1].pk}" if more and matches else None
+            return await self._finish(query, matches, next_cursor, total, conn)
 
     async def _snapshot_page(self, query: SearchQuery, snapshot_id: str, after: int) -> SearchPage:
         async with self.database.reader(snapshot=True, heavy=True) as conn:
@@ -128,12 +129,21 @@ class FhirRepository:
         return await self._finish(query, matches, next_cursor, total)
 
     async def _finish(
-        self, query: SearchQuery, matches: list[StoredResource], next_cursor: str | None, total: int | None
+        self,
+        query: SearchQuery,
+        matches: list[StoredResource],
+        next_cursor: str | None,
+        total: int | None,
+        conn: Connection | None = None,
     ) -> SearchPage:
+        """The page with its includes, read on ``conn`` (the page's own snapshot) when given."""
         included = Included()
         if query.includes and matches:
-            async with self.database.reader(snapshot=True, heavy=True) as conn:
+            if conn is not None:
                 included = await resolve_includes(conn, query.includes, matches)
+            else:
+                async with self.database.reader(snapshot=True, heavy=True) as own:
+                    included = await resolve_includes(own, query.includes, matches)
         return SearchPage(matches, included.resources, next_cursor, total, included.warnings)
 
     async def write(self, identity: Identity, local_base: str | None, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:

@@ -219,3 +219,13 @@ async def test_uuid_references_outside_a_transaction_are_refused(client: httpx.A
     response = await client.post("/fhir/CarePlan", json=plan)
     assert response.status_code == 400
     assert response.json()["issue"][0]["expression"] == ["CarePlan.subject.reference"]
+
+
+async def test_a_uuid_reference_to_the_wrong_type_is_refused(client: httpx.AsyncClient) -> None:
+    bundle, urns = contract_bundle(builders.personnummer())
+    # CarePlan.subject must be a Patient or Group; point it at the CareTeam entry instead.
+    bundle["entry"][0]["resource"]["subject"] = {"reference": urns[2]}
+    response = await client.post("/fhir", json=bundle)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["Bundle.entry[0].resource.subject.reference"]
+    assert await count(client, "CarePlan") == 0

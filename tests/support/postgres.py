@@ -40,12 +40,20 @@ def _free_port() -> int:
 class ThrowawayPostgres:
     """``with ThrowawayPostgres() as pg: pg.url`` — a fresh cluster, removed afterwards."""
 
-    def __init__(self, *, durable: bool = False, user: str = "fhirbridge", database: str = "fhirbridge") -> None:
+    def __init__(
+        self,
+        *,
+        durable: bool = False,
+        user: str = "fhirbridge",
+        database: str = "fhirbridge",
+        settings: dict[str, str] | None = None,
+    ) -> None:
         binaries = find_binaries()
         if binaries is None:
             raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
         self.binaries = binaries
         self.durable = durable
+        self.settings = settings or {}
         self.user = user
         self.database = database
         self.port = _free_port()
@@ -71,6 +79,7 @@ class ThrowawayPostgres:
         options = [f"-p {self.port}", f"-k {self.root}", "-c listen_addresses=127.0.0.1", "-c max_connections=200"]
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        options += [f"-c {name}={value}" for name, value in self.settings.items()]
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", " ".join(options), "-w", "start"
         )

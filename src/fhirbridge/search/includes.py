@@ -32,35 +32,22 @@ def record(row: Row) -> StoredResource:
     return StoredResource(row[1], row[2], row[3], row[4], False, row[5], pk=row[0])
 
 
-async def _forward(conn: Connection, include: Include, sources: list[StoredResource]) -> set[tuple[str, str]]:
+async def _forward(conn: Connection, include: Include, sources: list[StoredResource]) -> list[StoredResource]:
+    """What ``sources`` refer to through the include's parameter, in one query."""
     pks = [s.pk for s in sources if s.resource_type == include.source_type and s.pk is not None]
     if not pks:
-        return set()
+        return []
     sql = (
-        "SELECT DISTINCT target_type, target_id FROM idx_reference WHERE res_type = $1 AND param = $2 "
-        f"AND target_url IS NULL AND res_pk {conn.dialect.in_list('$3')}"
+        f"SELECT {SELECT_COLUMNS} FROM idx_reference t "
+        "JOIN resources r ON r.res_type = t.target_type AND r.res_id = t.target_id "
+        "WHERE t.res_type = $1 AND t.param = $2 AND t.target_url IS NULL "
+        f"AND t.res_pk {conn.dialect.in_list('$3')} AND NOT r.deleted"
     )
     args: list[object] = [include.source_type, include.parameter.code, pks]
     if include.target_type is not None:
-        sql += " AND target_type = $4"
+        sql += " AND t.target_type = $4"
         args.append(include.target_type)
-    return {(row[0], row[1]) for row in await conn.fetch(sql, *args) if row[0] and row[1]}
-
-
-async def _fetch(conn: Connection, wanted: set[tuple[str, str]]) -> list[StoredResource]:
-    by_type: dict[str, list[str]] = defaultdict(list)
-    for resource_type, resource_id in sorted(wanted):
-        by_type[resource_type].append(resource_id)
-    found: list[StoredResource] = []
-    for resource_type, ids in by_type.items():
-        rows = await conn.fetch(
-            f"SELECT {SELECT_COLUMNS} FROM resources r WHERE r.res_type = $1 "
-            f"AND r.res_id {conn.dialect.in_list('$2')} AND NOT r.deleted ORDER BY r.pk",
-            resource_type,
-            ids,
-        )
-        found.extend(record(row) for row in rows)
-    return found
+    return [record(row) for row in await conn.fetch(sql + " ORDER BY r.pk", *args)]
 
 
 async def _reverse(conn: Connection, include: Include, targets: list[StoredResource]) -> list[StoredResource]:
@@ -89,18 +76,12 @@ async def resolve_includes(conn: Connection, includes: list[Include], matches: l
     seen = {(m.resource_type, m.resource_id) for m in matches}
     frontier = list(matches)
     for iteration in range(MAX_ITERATIONS):
-        wanted: set[tuple[str, str]] = set()
         new: list[StoredResource] = []
         for include in includes:
             if iteration > 0 and not include.iterate:
                 continue
-            if include.reverse:
-                new.extend(
-                    r for r in await _reverse(conn, include, frontier) if (r.resource_type, r.resource_id) not in seen
-                )
-            else:
-                wanted |= await _forward(conn, include, frontier)
-        new.extend(await _fetch(conn, {key for key in wanted if key not in seen}))
+            follow = _reverse if include.reverse else _forward
+            new.extend(await follow(conn, include, frontier))
         frontier = []
         for resource in new:
             key = (resource.resource_type, resource.resource_id)

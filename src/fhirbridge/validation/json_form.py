@@ -43,6 +43,8 @@ class FoundReference:
 
     path: str
     parsed: ParsedReference
+    targets: tuple[str, ...] = ()
+    """The resource types the element may refer to (empty: any)."""
 
 
 @dataclass
@@ -315,7 +317,7 @@ class _Walker:
             if isinstance(declared, str) and "/" not in declared and declared != parsed.resource_type:
                 self.fail("invalid", f"Reference.type '{declared}' contradicts the reference {text}", f"{path}.type")
                 return
-        self.report.references.append(FoundReference(path, parsed))
+        self.report.references.append(FoundReference(path, parsed, () if any_type else allowed))
 
 
 def check_json_form(resource: Any, local_base: str | None = None) -> FormReport:

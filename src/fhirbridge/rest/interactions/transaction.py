@@ -32,7 +32,7 @@ from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse, etag
 from fhirbridge.storage.records import StoredResource
-from fhirbridge.validation.json_form import check_json_form
+from fhirbridge.validation.json_form import FoundReference
 from fhirbridge.validation.pipeline import ValidatedResource, validate_resource
 from fhirbridge.writes.unit_of_work import UnitOfWork, WriteResult
 
@@ -182,6 +182,34 @@ def _conditional_references(node: Any, found: set[str]) -> set[str]:
     return found
 
 
+def _resolved(
+    found: tuple[FoundReference, ...], mapping: dict[str, str], local_base: str
+) -> tuple[FoundReference, ...]:
+    """The references of a validated resource after its fullUrl and conditional references
+    were rewritten; a rewritten reference must still name a type its element allows."""
+    out = []
+    issues = []
+    for reference in found:
+        address = mapping.get(reference.parsed.text)
+        if address is None:
+            out.append(reference)
+            continue
+        parsed = parse_reference(address, local_base)
+        assert parsed is not None
+        if reference.targets and parsed.resource_type not in reference.targets:
+            issues.append(
+                error(
+                    "invalid",
+                    f"{reference.path} must refer to {' or '.join(reference.targets)}, not {parsed.resource_type}",
+                    f"{reference.path}.reference",
+                )
+            )
+        out.append(FoundReference(reference.path, parsed, reference.targets))
+    if issues:
+        raise FhirError(400, issues)
+    return tuple(out)
+
+
 async def _resolve(unit: UnitOfWork, entry: Entry) -> None:
     """Decide which resource an entry creates, changes or deletes (step 1)."""
     assert entry.resource_type is not None
@@ -295,7 +323,7 @@ async def _transaction(ctx: ServiceContext, request: FhirRequest, raw_entries: l
             try:
                 body_id = entry.resource.get("id") if entry.method == "PUT" else None
                 url_id = entry.resource_id if entry.method == "PUT" and not entry.criteria else body_id
-                validate_resource(
+                entry.validated = validate_resource(
                     dict(entry.resource),
                     entry.resource_type,
                     url_id=url_id,
@@ -333,12 +361,11 @@ async def _transaction(ctx: ServiceContext, request: FhirRequest, raw_entries: l
                     for text in _conditional_references(entry.resource, set()):
                         if text not in mapping:
                             mapping[text] = await _resolve_conditional_reference(unit, text)
-                    resource = _rewrite(entry.resource, mapping)
+                    assert entry.validated is not None
+                    resource = _rewrite(entry.validated.resource, mapping)
                     resource["id"] = entry.target_id
-                    report = check_json_form(resource, request.base_url)
-                    if report.issues:
-                        raise FhirError(400, report.issues)
-                    entry.validated = ValidatedResource(entry.resource_type, resource, tuple(report.references))
+                    references = _resolved(entry.validated.references, mapping, request.base_url)
+                    entry.validated = ValidatedResource(entry.resource_type, resource, references)
                 await _apply(unit, entry)
             except FhirError as exc:
                 raise _entry_error(entry.index, entry.method, entry.url, exc) from None
