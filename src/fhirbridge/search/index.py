@@ -146,8 +146,9 @@ def extract_index(resource_type: str, resource: dict[str, Any], local_base: str 
 
     References to ``local_base`` (this server) are indexed as local ``Type/id``."""
     rows = IndexRows()
+    present = resource.keys()
     for param in search_parameters(resource_type).values():
-        if param.code in COLUMN_PARAMETERS:
+        if param.code in COLUMN_PARAMETERS or (param.root_keys is not None and param.root_keys.isdisjoint(present)):
             continue
         nodes = param.evaluate(resource)
         if nodes:

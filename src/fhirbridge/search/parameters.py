@@ -54,6 +54,9 @@ class SearchParameter:
     targets: tuple[str, ...]
     element_types: frozenset[str]
     evaluate: Evaluator
+    root_keys: frozenset[str] | None
+    """The JSON keys of the resource that the expression starts from; None when it cannot be
+    told, so index extraction skips a parameter at once when none of them is present."""
 
 
 def _element_types(defs: Definitions, resource_type: str, expression: str) -> frozenset[str]:
@@ -89,6 +92,28 @@ def _element_types(defs: Definitions, resource_type: str, expression: str) -> fr
     return frozenset(found)
 
 
+def _root_keys(defs: Definitions, resource_type: str, expression: str) -> frozenset[str] | None:
+    keys: set[str] = set()
+    elements = defs.types[resource_type].elements
+    for part in split_top_level(expression, "|"):
+        if any(operator in part for operator in (" and ", " or ", "!=", "exists(", "empty(")):
+            return None  # a computed value (such as ``deceased``): present even when the element is not
+        steps = split_top_level(part.strip().lstrip("(").split(" as ", 1)[0].strip(), ".")
+        if len(steps) < 2 or steps[0] not in (resource_type, "Resource", "DomainResource"):
+            return None
+        first = steps[1]
+        if first.startswith("extension("):
+            first = "extension"
+        if first in elements:
+            keys.add(first)
+            continue
+        choices = {name for name, spec in elements.items() if spec.choice_of == first}
+        if not choices:
+            return None
+        keys |= choices
+    return frozenset(keys)
+
+
 @cache
 def search_parameters(resource_type: str) -> dict[str, SearchParameter]:
     """The indexed search parameters of a stored type, by code."""
@@ -119,6 +144,7 @@ def search_parameters(resource_type: str) -> dict[str, SearchParameter]:
             targets=tuple(raw.get("target", ())),
             element_types=_element_types(defs, resource_type, own),
             evaluate=compile_expression(own, resource_type),
+            root_keys=_root_keys(defs, resource_type, own),
         )
     return dict(sorted(params.items()))
 
