@@ -8,6 +8,7 @@ those numbers as :class:`~decimal.Decimal`, and written back digit for digit.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -41,10 +42,16 @@ def _has_float(value: Any) -> bool:
     return False
 
 
+_MAYBE_DECIMAL = re.compile(rb"[:\[,]\s*-?\d+(?:\.\d|[eE])")
+"""A number with a fraction or exponent after ``:``, ``[`` or ``,``; also matches some strings
+(``10:00:00.5``), which only costs a closer look."""
+
+
 def loads(body: bytes | str) -> Any:
     """Parse FHIR JSON; numbers with a fraction or exponent become exact Decimals."""
     value = orjson.loads(body)
-    if _has_float(value):
+    raw = body.encode() if isinstance(body, str) else body
+    if _MAYBE_DECIMAL.search(raw) and _has_float(value):
         value = json.loads(body, parse_float=Decimal)
     return value
 

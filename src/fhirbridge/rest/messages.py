@@ -17,6 +17,14 @@ ReturnPreference = Literal["minimal", "representation", "OperationOutcome"]
 _ETAG = re.compile(r'^(?:W/)?"?(?P<version>[^"]+)"?$')
 
 
+def etag_version(value: str, where: str) -> int:
+    """The version in an ETag such as ``W/"3"`` (If-Match, or a Bundle entry's ifMatch); else 400."""
+    match = _ETAG.match(value.strip())
+    if match is None or not match.group("version").isdigit():
+        raise bad_request(f'{where} must be an ETag such as W/"3", not {value!r}', where)
+    return int(match.group("version"))
+
+
 @dataclass(frozen=True)
 class Prefer:
     """The ``Prefer`` header (RFC 7240) as FHIR uses it: ``return=`` and ``handling=``."""
@@ -84,12 +92,7 @@ class FhirRequest:
     def if_match(self) -> int | None:
         """The version in ``If-Match`` (``W/"3"``); a malformed header is a 400."""
         header = self.headers.get("if-match")
-        if header is None:
-            return None
-        match = _ETAG.match(header.strip())
-        if match is None or not match.group("version").isdigit():
-            raise bad_request(f'If-Match must be an ETag such as W/"3", not {header!r}', "If-Match")
-        return int(match.group("version"))
+        return None if header is None else etag_version(header, "If-Match")
 
 
 @dataclass

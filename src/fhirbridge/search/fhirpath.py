@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
 from fhirbridge.fhir.references import parse_reference
@@ -50,8 +51,25 @@ def split_top_level(expression: str, separator: str) -> list[str]:
     return [p for p in parts if p]
 
 
+@cache
+def _choice_names() -> frozenset[str]:
+    """Every ``name`` of a ``name[x]`` element in R4: only these can stand for ``nameType`` keys."""
+    from fhirbridge.fhir.definitions import definitions
+
+    names: set[str] = set()
+    stack = [table.elements for table in definitions().types.values()]
+    while stack:
+        for spec in stack.pop().values():
+            if spec.choice_of is not None:
+                names.add(spec.choice_of)
+            if spec.children is not None:
+                stack.append(spec.children)
+    return frozenset(names)
+
+
 def _children(nodes: Iterable[Node], name: str) -> list[Node]:
     out: list[Node] = []
+    choice = name in _choice_names()
     for node in nodes:
         if not isinstance(node, dict):
             continue
@@ -61,6 +79,8 @@ def _children(nodes: Iterable[Node], name: str) -> list[Node]:
                 out.extend(value)
             else:
                 out.append(value)
+            continue
+        if not choice:
             continue
         # A choice element (``due`` for ``dueDate``/``dueDuration``) navigates to whichever is present.
         for key, value in node.items():

@@ -30,7 +30,7 @@ from fhirbridge.fhir.outcome import operation_outcome
 from fhirbridge.fhir.references import is_valid_id, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.interactions.context import ServiceContext
-from fhirbridge.rest.messages import FhirRequest, FhirResponse, etag
+from fhirbridge.rest.messages import FhirRequest, FhirResponse, etag, etag_version
 from fhirbridge.storage.records import StoredResource
 from fhirbridge.validation.json_form import FoundReference
 from fhirbridge.validation.pipeline import ValidatedResource, validate_resource
@@ -78,17 +78,6 @@ def _entry_error(index: int, method: str, url: str, exc: FhirError) -> FhirError
     return FhirError(exc.status, issues, exc.headers)
 
 
-def _parse_if_match(value: Any, index: int) -> int | None:
-    if value is None:
-        return None
-    match = re.match(r'^(?:W/)?"?(\d+)"?$', str(value).strip())
-    if match is None:
-        raise bad_request(
-            f'ifMatch must be an ETag such as W/"3", not {value!r}', f"Bundle.entry[{index}].request.ifMatch"
-        )
-    return int(match.group(1))
-
-
 def _parse_entry(index: int, raw: Any, base_url: str) -> Entry:
     where = f"Bundle.entry[{index}]"
     if not isinstance(raw, dict):
@@ -130,7 +119,9 @@ def _parse_entry(index: int, raw: Any, base_url: str) -> Entry:
         criteria=criteria,
         full_url=full_url if isinstance(full_url, str) else None,
         resource=dict(resource) if isinstance(resource, dict) else None,
-        if_match=_parse_if_match(request.get("ifMatch"), index),
+        if_match=None
+        if request.get("ifMatch") is None
+        else etag_version(str(request["ifMatch"]), f"{where}.request.ifMatch"),
         if_none_exist=parse_qsl(str(if_none_exist).split("?", 1)[-1]) if if_none_exist else None,
         request=request,
     )
@@ -167,19 +158,6 @@ def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
     if isinstance(node, list):
         return [_rewrite(item, mapping) for item in node]
     return node
-
-
-def _conditional_references(node: Any, found: set[str]) -> set[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str) and "?" in value:
-                found.add(value)
-            else:
-                _conditional_references(value, found)
-    elif isinstance(node, list):
-        for item in node:
-            _conditional_references(item, found)
-    return found
 
 
 def _resolved(
@@ -358,10 +336,11 @@ async def _transaction(ctx: ServiceContext, request: FhirRequest, raw_entries: l
         for entry in writes:  # DELETE, then POST, then PUT
             try:
                 if entry.resource is not None and entry.resource_type is not None and not entry.existing:
-                    for text in _conditional_references(entry.resource, set()):
-                        if text not in mapping:
-                            mapping[text] = await _resolve_conditional_reference(unit, text)
                     assert entry.validated is not None
+                    for found in entry.validated.references:
+                        text = found.parsed.text
+                        if found.parsed.kind == "conditional" and text not in mapping:
+                            mapping[text] = await _resolve_conditional_reference(unit, text)
                     resource = _rewrite(entry.validated.resource, mapping)
                     resource["id"] = entry.target_id
                     references = _resolved(entry.validated.references, mapping, request.base_url)
