@@ -1,7 +1,8 @@
-"""FHIR-shaped SQL: current versions, history, search index rows and links.
+"""FHIR-shaped reads: current versions, versions, history, and who refers to a resource.
 
 Every function takes a :class:`~fhirbridge.storage.database.Connection`, so the write path
-can run several of them in one transaction.  The statements are the same on both engines.
+can run them inside its transaction; the statements are the same on both engines.  Writing
+versions is in :mod:`fhirbridge.storage.versions`.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ def _revincludes(resource_type: str) -> list[str]:
 
 def capability_statement(base_url: str) -> dict[str, Any]:
     """The server's CapabilityStatement for a given base URL."""
+    # The route table imports this handler, so it is looked up when a statement is built.
     from fhirbridge.rest.routes import interactions, supports_conditional
 
     type_interactions = sorted(interactions("type") | interactions("instance"))
