@@ -88,6 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="after each scenario's runs, one more under py-spy (not counted)"
     )
+    parser.add_argument(
+        "--latency", action="store_true", help="also run every scenario with one request in flight (pure latency)"
+    )
     return parser.parse_args(argv)
 
 
@@ -147,19 +150,26 @@ def healthz_rate(port: int, concurrency: int, duration: float, meters: dict[str,
 
 
 def run_scenario(
-    service: ServiceProcess, scenario: Scenario, backend: str, args: argparse.Namespace, meters: dict[str, Meter]
+    service: ServiceProcess,
+    scenario: Scenario,
+    backend: str,
+    args: argparse.Namespace,
+    meters: dict[str, Meter],
+    concurrency: int | None = None,
 ) -> ScenarioResult:
     """``--repeats`` measured runs, then (with ``--profile``) one more under py-spy, not counted."""
-    result = ScenarioResult(backend, scenario.name, scenario.description)
+    concurrency = concurrency or args.concurrency
+    name = scenario.name if concurrency == args.concurrency else f"{scenario.name} (c={concurrency})"
+    result = ScenarioResult(backend, name, scenario.description)
     for repeat in range(1, args.repeats + 1):
         figures = RunFigures.of(
-            measure(service.port, args.concurrency, scenario.factory, args.duration, args.warmup, meters)
+            measure(service.port, concurrency, scenario.factory, args.duration, args.warmup, meters)
         )
         result.runs.append(figures)
-        print(f"  {backend} {scenario.name} run {repeat}: {figures.line()}", flush=True)
+        print(f"  {backend} {name} run {repeat}: {figures.line()}", flush=True)
         for sample in figures.error_samples:
             print(f"    error: {sample}", flush=True)
-    if args.profile:
+    if args.profile and concurrency == args.concurrency:
         recording = Recording(service.pid, args.duration, args.log_dir / f"profile-{backend}-{scenario.name}.txt")
         measure(service.port, args.concurrency, scenario.factory, args.duration, 0, meters)
         recording.wait()
@@ -190,7 +200,12 @@ def bench_backend(backend: Backend, args: argparse.Namespace) -> tuple[list[Scen
             meters["database"] = lambda: cpu.tree_cpu_seconds(postmaster)
         healthz = healthz_rate(service.port, args.concurrency, min(args.duration, 5), meters)
         print(f"{backend.name} GET /healthz: {healthz}", flush=True)
-        results = [run_scenario(service, BUILDERS[name](data), backend.name, args, meters) for name in args.scenarios]
+        results = []
+        for name in args.scenarios:
+            scenario = BUILDERS[name](data)
+            results.append(run_scenario(service, scenario, backend.name, args, meters))
+            if args.latency:
+                results.append(run_scenario(service, scenario, backend.name, args, meters, concurrency=1))
     return results, seeding, healthz
 
 
