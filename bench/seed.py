@@ -31,6 +31,8 @@ import asyncpg
 from tqdm import tqdm
 
 from bench.bulk import CONTRACT_SIZE, bulk_seed, compact_contract, personnummer_of
+from fhirbridge.config import get_settings
+from fhirbridge.contract.rules import contract_listeners
 from fhirbridge.demo.generator import clinicians, organisations, patient_contract
 from fhirbridge.loading import Loader, SourcedResource
 from fhirbridge.repository import FhirRepository
@@ -124,7 +126,7 @@ async def seed(backend: Backend, contracts: int, *, batch_size: int = 1000) -> S
     database = await open_database(backend.url, pool_size=2)
     started = time.perf_counter()
     try:
-        loader = Loader(FhirRepository(database), batch_size=batch_size)
+        loader = Loader(FhirRepository(database, contract_listeners(get_settings())), batch_size=batch_size)
         with tqdm(total=len(items), desc=f"seeding {backend.name}", unit="res", file=sys.stderr) as bar:
             report = await loader.load(items, progress=bar)
     finally:
@@ -149,7 +151,9 @@ async def seed_bulk(backend: Backend, contracts: int) -> SeededData:
     shared = [*organisations(), *clinicians()]
     database = await open_database(backend.url, pool_size=2)
     try:
-        await Loader(FhirRepository(database)).load(SourcedResource(f"bench:{r['id']}", r) for r in shared)
+        await Loader(FhirRepository(database, contract_listeners(get_settings()))).load(
+            SourcedResource(f"bench:{r['id']}", r) for r in shared
+        )
         async with database.reader() as conn:
             first_pk = int(await conn.fetchval("SELECT COALESCE(MAX(pk), 0) + 1 FROM resources"))
     finally:

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(16, ge=1, description="PostgreSQL connections per app instance")
     statement_timeout_ms: int = Field(30_000, ge=100, description="PostgreSQL statement timeout")
     sqlite_read_threads: int = Field(4, ge=1)
+    fixed_care_contacts_per_patient: int = Field(
+        1, ge=1, description="Active fixed care contacts (fast vårdkontakt) one patient may have across all care teams"
+    )
+    fixed_doctors_per_patient: int = Field(
+        1, ge=1, description="Active fixed doctors (fast läkarkontakt) one patient may have across all care teams"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

@@ -9,7 +9,7 @@ answer in one place, and so that writes can record who made them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 IdentityKind = Literal["anonymous", "system", "user", "patient"]
 
@@ -27,6 +27,9 @@ class Identity:
     on_behalf_of: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     client_id: str | None = None
+    claimed_provenance: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    """The client's own account of itself, an ``X-Provenance`` Provenance (R4 http.html#provenance),
+    recorded with its writes until authentication replaces it (issue 6)."""
 
 
 ANONYMOUS = Identity(kind="anonymous")

@@ -71,7 +71,17 @@ async def test_system_history_holds_every_write_of_every_type(
 ) -> None:
     entries = await history(client, "_history")
     types = [e["fullUrl"].split("/fhir/")[1].split("/")[0] for e in entries]
-    assert types == ["CarePlan", "CarePlan", "Practitioner", "Patient", "Patient", "Patient"]
+    # Each contract write records its Provenance in the same transaction, right after it.
+    assert types == [
+        "Provenance",
+        "CarePlan",
+        "Provenance",
+        "CarePlan",
+        "Practitioner",
+        "Patient",
+        "Patient",
+        "Patient",
+    ]
     for entry in entries:
         if entry["request"]["method"] in ("POST", "PUT"):
             assert "resource" in entry  # R4: a PUT or POST entry SHALL contain the resource
@@ -82,7 +92,7 @@ async def test_history_pages_by_count_and_next_links_neither_skip_nor_repeat(
 ) -> None:
     everything = versions(await history(client, "_history"))
     found = await pages(client, "/fhir/_history", {"_count": "2"})
-    assert [len(page["entry"]) for page in found] == [2, 2, 2]
+    assert [len(page["entry"]) for page in found] == [2, 2, 2, 2]
     assert versions([e for page in found for e in page["entry"]]) == everything
     assert all(page["type"] == "history" for page in found)
 

@@ -51,12 +51,19 @@ async def test_a_patients_contracts_with_care_teams_goals_and_members(client: ht
     ]
     bundle = (await client.get("/fhir/CarePlan", params=params)).json()
     assert entry_ids(bundle) == {f"CarePlan/{world.ids['contract-anna']}"}
-    assert entry_ids(bundle, "include") == {
+    included = entry_ids(bundle, "include")
+    provenances = {address for address in included if address.startswith("Provenance/")}
+    assert included - provenances == {
         f"CareTeam/{world.ids['team-anna']}",
         f"Goal/{world.ids['goal-anna']}",
         f"Practitioner/{world.ids['karin']}",
-        f"Provenance/{world.ids['provenance']}",
     }
+    # The world's own Provenance, and the ones the server recorded for the contract's writes.
+    assert f"Provenance/{world.ids['provenance']}" in provenances
+    recorded = (
+        await client.get("/fhir/Provenance", params={"target": f"CarePlan/{world.ids['contract-anna']}"})
+    ).json()
+    assert provenances == {f"Provenance/{e['resource']['id']}" for e in recorded["entry"]}
     assert bundle["total"] == 1
 
 

@@ -3,7 +3,12 @@ from datetime import date
 import pytest
 
 from fhirbridge.sweden.identifiers import (
+    HSA_SYSTEM,
+    PERSONNUMMER_SYSTEM,
+    RESERVNUMMER_SYSTEM,
+    SAMORDNINGSNUMMER_SYSTEM,
     gender_of,
+    identifier_problem,
     is_valid_hsa_id,
     is_valid_personnummer,
     is_valid_samordningsnummer,
@@ -55,3 +60,16 @@ def test_hsa_id_form() -> None:
     assert not is_valid_hsa_id("SE232100019-P0KL1")
     assert not is_valid_hsa_id("2321000198-P0KL1")
     assert not is_valid_hsa_id("SE2321000198-")
+    assert is_valid_hsa_id("SE165565594230-1000")  # a twelve-digit organisation number
+    assert not is_valid_hsa_id("SE2321000198-" + "A" * 19)  # 32 characters: one too many
+
+
+def test_identifier_problem_says_what_is_wrong() -> None:
+    assert identifier_problem(PERSONNUMMER_SYSTEM, "191212121212") is None
+    assert "check digit" in (identifier_problem(PERSONNUMMER_SYSTEM, "191212121213") or "")
+    assert "real date" in (identifier_problem(PERSONNUMMER_SYSTEM, "191213121212") or "")
+    assert "twelve digits" in (identifier_problem(PERSONNUMMER_SYSTEM, "19121212-1212") or "")
+    assert "+ 60" in (identifier_problem(SAMORDNINGSNUMMER_SYSTEM, "191212121212") or "")
+    assert identifier_problem(RESERVNUMMER_SYSTEM, "98240301AA06") is None
+    assert "HSA-id" in (identifier_problem(HSA_SYSTEM, "P0KL1") or "")
+    assert identifier_problem("urn:oid:1.2.3", "anything") is None

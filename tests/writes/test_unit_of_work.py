@@ -10,7 +10,7 @@ import pytest
 from fhirbridge.errors import FhirError, conflict
 from fhirbridge.identity import ANONYMOUS
 from fhirbridge.repository import FhirRepository
-from fhirbridge.storage.database import Connection, Database, open_database
+from fhirbridge.storage.database import Database, open_database
 from fhirbridge.validation.pipeline import validate_resource
 from fhirbridge.writes.events import WriteEvent
 from fhirbridge.writes.unit_of_work import UnitOfWork, WriteResult
@@ -36,9 +36,9 @@ async def _count_resources(database: Database) -> int:
 async def test_listeners_see_every_change_of_the_transaction(database: Database) -> None:
     seen: list[WriteEvent] = []
 
-    async def listener(conn: Connection, events: Sequence[WriteEvent]) -> None:
+    async def listener(unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
         # The listener runs inside the transaction: it can read what the unit wrote.
-        assert await conn.fetchval("SELECT COUNT(*) FROM resources") == 2
+        assert await unit.conn.fetchval("SELECT COUNT(*) FROM resources") == 2
         seen.extend(events)
 
     repository = FhirRepository(database, listeners=(listener,))
@@ -53,7 +53,7 @@ async def test_listeners_see_every_change_of_the_transaction(database: Database)
 
 
 async def test_a_failing_listener_rolls_everything_back(database: Database) -> None:
-    async def refuse(conn: Connection, events: Sequence[WriteEvent]) -> None:
+    async def refuse(unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
         raise conflict("the outbox is full")
 
     repository = FhirRepository(database, listeners=(refuse,))

@@ -56,6 +56,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 async def _load_items(items: object, total: int | None, description: str, batch_size: int) -> int:
     from tqdm import tqdm
 
+    from fhirbridge.contract.rules import contract_listeners
     from fhirbridge.loading import Loader
     from fhirbridge.repository import FhirRepository
     from fhirbridge.storage.database import open_database
@@ -66,7 +67,9 @@ async def _load_items(items: object, total: int | None, description: str, batch_
         await upgrade_async(settings.database_url)
     database = await open_database(settings.database_url, pool_size=4)
     try:
-        loader = Loader(FhirRepository(database), batch_size=batch_size, local_base=settings.base_url)
+        loader = Loader(
+            FhirRepository(database, contract_listeners(settings)), batch_size=batch_size, local_base=settings.base_url
+        )
         with tqdm(total=total, desc=description, unit="res", file=sys.stderr, disable=None) as bar:
             report = await loader.load(items, progress=bar)  # type: ignore[arg-type]
     finally:

@@ -8,6 +8,7 @@ OperationOutcomes; a server fault is logged and never shows internals.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
+from fhirbridge.contract.rules import contract_listeners
 from fhirbridge.errors import FhirError, Issue, bad_request, not_found, payload_too_large
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
@@ -35,15 +37,30 @@ from fhirbridge.rest.routes import ROUTES, Route
 from fhirbridge.storage.database import open_database
 from fhirbridge.storage.migrations import upgrade_async
 from fhirbridge.storage.urls import parse_database_url
+from fhirbridge.writes.provenance import parse_x_provenance
 
 log = logging.getLogger("fhirbridge")
 FHIR_PREFIX = "/fhir"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 400: "invalid"}
 
 
-def request_identity(request: Request) -> Identity:
-    """Who is asking.  Every caller is anonymous until authentication lands (issue 6)."""
-    return ANONYMOUS
+def request_identity(request: Request, local_base: str | None) -> Identity:
+    """Who is asking.  Every caller is anonymous until authentication lands (issue 6); a
+    writer may describe itself with ``X-Provenance`` (R4 http.html#provenance) meanwhile."""
+    header = request.headers.get("x-provenance")
+    if header is None or request.method not in WRITE_METHODS:
+        return ANONYMOUS
+    with contextlib.suppress(UnicodeError):  # HTTP hands header bytes over as Latin-1; clients send UTF-8
+        header = header.encode("latin-1").decode("utf-8")
+    claimed = parse_x_provenance(header, local_base)
+    agent = (claimed.get("agent") or [{}])[0]
+    return Identity(
+        kind="anonymous",
+        subject=(agent.get("who") or {}).get("reference"),
+        on_behalf_of=(agent.get("onBehalfOf") or {}).get("reference"),
+        claimed_provenance=claimed,
+    )
 
 
 def base_url(request: Request, settings: Settings) -> str:
@@ -82,10 +99,11 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
             body = await read_body(request, context.settings.max_body_bytes)
         elif route.method == "POST":
             body = await read_body(request, context.settings.max_body_bytes)
+        base = base_url(request, context.settings)
         fhir_request = FhirRequest(
             method=route.method,
-            base_url=base_url(request, context.settings),
-            identity=request_identity(request),
+            base_url=base,
+            identity=request_identity(request, base),
             resource_type=resource_type,
             resource_id=path.get("id"),
             version_id=path.get("vid"),
@@ -147,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             read_threads=settings.sqlite_read_threads,
             statement_timeout_ms=settings.statement_timeout_ms,
         )
-        app.state.context = ServiceContext(FhirRepository(database), settings)
+        app.state.context = ServiceContext(FhirRepository(database, contract_listeners(settings)), settings)
         log.info("fhirbridge %s serving FHIR R4 on %s", __version__, target.describe())
         try:
             yield

@@ -13,6 +13,7 @@ from typing import Literal
 from fhirbridge.rest.interactions import capabilities, create, delete, history, read, search, transaction, update
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
+from fhirbridge.rest.operations import fixed_contacts, revisions
 
 Handler = Callable[[ServiceContext, FhirRequest], Awaitable[FhirResponse]]
 Level = Literal["system", "type", "instance"]
@@ -32,6 +33,12 @@ class Route:
     takes_body: bool = False
     also: tuple[str, ...] = ()
     """Further interaction codes the same route serves (``batch`` beside ``transaction``)."""
+    operation: str | None = None
+    """For an operation (R4 operations.html), its name without ``$``."""
+    definition: str | None = None
+    """The canonical URL of the operation's OperationDefinition."""
+    operation_types: tuple[str, ...] = ()
+    """The resource types the operation is defined for."""
 
 
 ROUTES: tuple[Route, ...] = (
@@ -92,13 +99,44 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/{type}/{id}", delete.delete, "delete", "instance", "Delete"),
     Route("GET", "/{type}/{id}/_history", history.history, "history-instance", "instance", "History of a resource"),
     Route("GET", "/{type}/{id}/_history/{vid}", read.vread, "vread", "instance", "Read a version"),
+    Route(
+        "GET",
+        f"/Patient/{{id}}/${fixed_contacts.NAME}",
+        fixed_contacts.fixed_contacts,
+        "operation",
+        "instance",
+        "The patient's fixed care contact, fixed doctor and treating roles",
+        operation=fixed_contacts.NAME,
+        definition=fixed_contacts.DEFINITION,
+        operation_types=("Patient",),
+    ),
+    Route(
+        "GET",
+        f"/{{type}}/{{id}}/${revisions.NAME}",
+        revisions.revisions,
+        "operation",
+        "instance",
+        "Every version with who changed what",
+        operation=revisions.NAME,
+        definition=revisions.DEFINITION,
+        operation_types=revisions.TYPES,
+    ),
 )
 
 
 def interactions(level: Level | None = None) -> set[str]:
+    """The RESTful interaction codes the route table serves (operations are listed apart)."""
     return {
-        code for route in ROUTES if level is None or route.level == level for code in (route.interaction, *route.also)
+        code
+        for route in ROUTES
+        if route.operation is None and (level is None or route.level == level)
+        for code in (route.interaction, *route.also)
     }
+
+
+def operations(resource_type: str) -> list[Route]:
+    """The operation routes of one resource type."""
+    return [route for route in ROUTES if route.operation is not None and resource_type in route.operation_types]
 
 
 def supports_conditional(interaction: str) -> bool:

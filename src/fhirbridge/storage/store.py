@@ -41,16 +41,37 @@ async def read_version(conn: Connection, resource_type: str, resource_id: str, v
 async def referrers(
     conn: Connection, resource_type: str, resource_id: str, *, limit: int = 10
 ) -> list[tuple[str, str, str]]:
-    """Live resources that refer to this one: (type, id, element path)."""
+    """Live resources that refer to this one: (type, id, element path).  A Provenance's
+    targets are records of the past, not dependencies, and do not count."""
     rows = await conn.fetch(
         "SELECT r.res_type, r.res_id, l.path FROM resource_links l JOIN resources r ON r.pk = l.res_pk "
         "WHERE l.target_type = $1 AND l.target_id = $2 AND NOT r.deleted "
-        "AND NOT (r.res_type = $1 AND r.res_id = $2) ORDER BY r.pk LIMIT $3",
+        "AND NOT (r.res_type = $1 AND r.res_id = $2) "
+        "AND NOT (r.res_type = 'Provenance' AND l.path LIKE 'Provenance.target%') ORDER BY r.pk LIMIT $3",
         resource_type,
         resource_id,
         limit,
     )
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def live_referrers_by_path(
+    conn: Connection, resource_type: str, resource_id: str, path: str
+) -> list[StoredResource]:
+    """The current versions of live resources whose element ``path`` (``CareTeam.subject``)
+    refers to ``resource_type/resource_id``, oldest first."""
+    source_type = path.split(".", 1)[0]
+    rows = await conn.fetch(
+        "SELECT r.pk, r.res_id, r.version, r.last_updated, r.content FROM resource_links l "
+        "JOIN resources r ON r.pk = l.res_pk "
+        "WHERE l.target_type = $1 AND l.target_id = $2 AND l.path = $3 AND r.res_type = $4 AND NOT r.deleted "
+        "ORDER BY r.pk",
+        resource_type,
+        resource_id,
+        path,
+        source_type,
+    )
+    return [StoredResource(source_type, row[1], row[2], row[3], False, row[4], pk=row[0]) for row in rows]
 
 
 async def history(

@@ -2,7 +2,11 @@
 
 * personnummer (12 digits ``YYYYMMDDNNNC``) and samordningsnummer (day + 60), whose check
   digit C is the Luhn digit over the ten digits ``YYMMDDNNN`` (weights 2,1,2,…; digit sums);
+* national reserve numbers (Inera's NRID: twelve characters, digits and capital letters);
 * HSA-ids of people, roles and units: ``SE`` + the organisation number + ``-`` + a local part.
+
+:func:`identifier_problem` says in plain words what is wrong with a value of one of these
+systems, for the OperationOutcome of a rejected write.
 
 The systems are those of the HL7 Sweden base profiles (``hl7se.fhir.base``).
 """
@@ -20,7 +24,9 @@ HSA_SYSTEM = "urn:oid:1.2.752.29.4.19"
 ORGANISATION_NUMBER_SYSTEM = "urn:oid:2.5.4.97"
 
 _TWELVE_DIGITS = re.compile(r"^\d{12}$")
-_HSA_ID = re.compile(r"^SE\d{10}-[A-Za-z0-9]{1,31}$")
+_HSA_ID = re.compile(r"^SE(\d{10}|\d{12})-[A-Za-z0-9]+$")
+_HSA_ID_MAX_LENGTH = 31
+_RESERVE_NUMBER = re.compile(r"^[0-9A-Z]{12}$")
 
 
 def luhn_digit(digits: str) -> int:
@@ -32,30 +38,61 @@ def luhn_digit(digits: str) -> int:
     return (10 - total % 10) % 10
 
 
-def _valid_person_number(value: str, day_offset: int) -> bool:
-    if not _TWELVE_DIGITS.match(value):
-        return False
-    year, month, day = int(value[0:4]), int(value[4:6]), int(value[6:8]) - day_offset
-    try:
-        date(year, month, day)
-    except ValueError:
-        return False
-    return luhn_digit(value[2:11]) == int(value[11])
-
-
 def is_valid_personnummer(value: str) -> bool:
     """Twelve digits, a real birth date, and the right Luhn digit: ``191212121212``."""
-    return _valid_person_number(value, 0)
+    return _person_number_problem(value, 0, "personnummer") is None
 
 
 def is_valid_samordningsnummer(value: str) -> bool:
     """Like a personnummer with 60 added to the day: ``197010632391``."""
-    return _valid_person_number(value, 60)
+    return _person_number_problem(value, 60, "samordningsnummer") is None
 
 
 def is_valid_hsa_id(value: str) -> bool:
-    """``SE`` + a ten-digit organisation number + ``-`` + 1-31 letters or digits."""
-    return _HSA_ID.match(value) is not None
+    """``SE`` + a 10- or 12-digit organisation number + ``-`` + letters or digits, 31 at most."""
+    return len(value) <= _HSA_ID_MAX_LENGTH and _HSA_ID.match(value) is not None
+
+
+def is_valid_reserve_number(value: str) -> bool:
+    """Twelve digits or capital letters, without separators: ``98240301AA06``.
+
+    Only the form is checked: the national format's series and check character are not
+    published in a form this service can verify, and older regional numbers still circulate.
+    """
+    return _RESERVE_NUMBER.match(value) is not None
+
+
+def _person_number_problem(value: str, day_offset: int, name: str) -> str | None:
+    if not _TWELVE_DIGITS.match(value):
+        return f"A {name} is twelve digits YYYYMMDDNNNC without a hyphen, not {value!r}"
+    year, month, day = int(value[0:4]), int(value[4:6]), int(value[6:8]) - day_offset
+    try:
+        date(year, month, day)
+    except ValueError:
+        shifted = " (the day of a samordningsnummer is the birth day + 60)" if day_offset else ""
+        return f"The {name} {value} does not hold a real date{shifted}"
+    if luhn_digit(value[2:11]) != int(value[11]):
+        return f"The check digit of the {name} {value} is wrong (Luhn over YYMMDDNNN gives {luhn_digit(value[2:11])})"
+    return None
+
+
+def identifier_problem(system: str, value: str) -> str | None:
+    """What is wrong with ``value`` as an identifier of ``system``; None when it is fine.
+
+    Systems other than the Swedish ones named in this module are not checked.
+    """
+    if system == PERSONNUMMER_SYSTEM:
+        return _person_number_problem(value, 0, "personnummer")
+    if system == SAMORDNINGSNUMMER_SYSTEM:
+        return _person_number_problem(value, 60, "samordningsnummer")
+    if system == RESERVNUMMER_SYSTEM and not is_valid_reserve_number(value):
+        return f"A national reserve number is twelve digits or capital letters without separators, not {value!r}"
+    if system == HSA_SYSTEM and not is_valid_hsa_id(value):
+        return (
+            f"An HSA-id is SE, the organisation number, a hyphen and letters or digits"
+            f" (at most 31 characters, e.g. SE2321000016-15CQ), not {value!r}"
+        )
+    return None
 
 
 def make_personnummer(birth: date, serial: int, *, samordning: bool = False) -> str:

@@ -3,7 +3,8 @@
 Order (cheapest and clearest first): the body is a resource of the type the URL names, with
 the id the URL names (R4 http.html#update); its JSON form, cardinality, required bindings
 and reference target types (:mod:`.json_form`); then structure and primitive formats
-(:mod:`.structure`).  Referential integrity needs the database and is checked in the write
+(:mod:`.structure`); then the business rules, which answer 422: Swedish identifiers
+(:mod:`.swedish_identifiers`).  Referential integrity needs the database and is checked in the write
 transaction (:mod:`fhirbridge.writes.unit_of_work`).
 """
 
@@ -16,6 +17,7 @@ from fhirbridge.errors import Issue, bad_request, error, invalid
 from fhirbridge.fhir.references import is_valid_id
 from fhirbridge.validation.json_form import FoundReference, check_json_form
 from fhirbridge.validation.structure import check_structure
+from fhirbridge.validation.swedish_identifiers import check_swedish_identifiers
 
 
 @dataclass(frozen=True)
@@ -82,4 +84,7 @@ def validate_resource(
         ]
     if issues:
         raise invalid(issues)
+    rule_issues = check_swedish_identifiers(resource)
+    if rule_issues:
+        raise invalid(rule_issues, status=422)
     return ValidatedResource(expected_type, resource, tuple(report.references))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from fhirbridge.identity import Identity
-from fhirbridge.storage.database import Connection
 from fhirbridge.storage.records import StoredResource
+
+if TYPE_CHECKING:
+    from fhirbridge.writes.unit_of_work import UnitOfWork
 
 WriteAction = Literal["create", "update", "delete"]
 
@@ -29,5 +31,8 @@ class WriteEvent:
 
 
 class WriteListener(Protocol):
-    async def __call__(self, conn: Connection, events: Sequence[WriteEvent]) -> None:
-        """Called once per transaction, before commit, with every change it made."""
+    async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
+        """Called once per transaction, before commit, with every change it made so far.
+
+        A listener may write through ``unit`` (a Provenance, an outbox row); the changes it
+        makes are not shown to the listeners again."""

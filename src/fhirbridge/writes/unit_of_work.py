@@ -162,7 +162,11 @@ class UnitOfWork:
 
     # -- before commit --------------------------------------------------------------------
     async def finish(self) -> None:
-        """Check referential integrity, then let the listeners record their part."""
+        """Let the listeners check and record their part, then check referential integrity
+        (of what the listeners wrote too)."""
+        changes = list(self.events)
+        for listener in self.listeners:
+            await listener(self, changes)
         issues = await self._missing_targets()
         if issues:
             raise invalid(issues, status=422)
@@ -174,8 +178,6 @@ class UnitOfWork:
                     f"{resource_type}/{resource_id} cannot be deleted: it is still referred to by {names}. "
                     "Delete or change those first."
                 )
-        for listener in self.listeners:
-            await listener(self.conn, self.events)
 
     # -- internals ---------------------------------------------------------------------
     async def _store_version(
@@ -212,7 +214,8 @@ class UnitOfWork:
                 continue
             if (parsed.resource_type, parsed.resource_id) != (resource_type, resource_id):
                 where = self._where(resource_type, resource_id, found.path) + ".reference"
-                self._expected[(parsed.resource_type, parsed.resource_id)].append(where)
+                if not _is_historical(resource_type, found.path, parsed.version):
+                    self._expected[(parsed.resource_type, parsed.resource_id)].append(where)
                 if parsed.version is not None:
                     self._expected_versions[(parsed.resource_type, parsed.resource_id, _version(parsed.version))] = (
                         where
@@ -246,6 +249,12 @@ class UnitOfWork:
             ):
                 issues.append(error("not-found", f"{resource_type}/{rid} has no version {version}", where))
         return issues
+
+
+def _is_historical(resource_type: str, path: str, version: str | None) -> bool:
+    """A Provenance's versioned target names a version, which may be a deletion: it must
+    exist, but the resource need not be live (R4 provenance.html: the record outlives it)."""
+    return resource_type == "Provenance" and path.startswith("Provenance.target") and version is not None
 
 
 def _version(text: str) -> int:

@@ -50,7 +50,7 @@ def _revincludes(resource_type: str) -> list[str]:
 def capability_statement(base_url: str) -> dict[str, Any]:
     """The server's CapabilityStatement for a given base URL."""
     # The route table imports this handler, so it is looked up when a statement is built.
-    from fhirbridge.rest.routes import interactions, supports_conditional
+    from fhirbridge.rest.routes import interactions, operations, supports_conditional
 
     type_interactions = sorted(interactions("type") | interactions("instance"))
     resources = []
@@ -72,6 +72,10 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                     "searchInclude": _includes(resource_type),
                     "searchRevInclude": _revincludes(resource_type),
                     "searchParam": _search_params(resource_type),
+                    "operation": [
+                        {"name": route.operation, "definition": route.definition, "documentation": route.summary}
+                        for route in operations(resource_type)
+                    ],
                 }
             )
         )

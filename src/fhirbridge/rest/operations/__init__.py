@@ -1,0 +1,1 @@
+"""FHIR operations (R4 operations.html): ``$name`` endpoints beside the RESTful interactions."""
