@@ -32,10 +32,9 @@ from tqdm import tqdm
 
 from bench.bulk import CONTRACT_SIZE, bulk_seed, compact_contract, personnummer_of
 from fhirbridge.config import get_settings
-from fhirbridge.contract.rules import contract_listeners
+from fhirbridge.contract.rules import repository_for
 from fhirbridge.demo.generator import clinicians, organisations, patient_contract
 from fhirbridge.loading import Loader, SourcedResource
-from fhirbridge.repository import FhirRepository
 from fhirbridge.storage.database import open_database
 from fhirbridge.storage.migrations import upgrade
 
@@ -126,7 +125,7 @@ async def seed(backend: Backend, contracts: int, *, batch_size: int = 1000) -> S
     database = await open_database(backend.url, pool_size=2)
     started = time.perf_counter()
     try:
-        loader = Loader(FhirRepository(database, contract_listeners(get_settings())), batch_size=batch_size)
+        loader = Loader(repository_for(database, get_settings()), batch_size=batch_size)
         with tqdm(total=len(items), desc=f"seeding {backend.name}", unit="res", file=sys.stderr) as bar:
             report = await loader.load(items, progress=bar)
     finally:
@@ -151,7 +150,7 @@ async def seed_bulk(backend: Backend, contracts: int) -> SeededData:
     shared = [*organisations(), *clinicians()]
     database = await open_database(backend.url, pool_size=2)
     try:
-        await Loader(FhirRepository(database, contract_listeners(get_settings()))).load(
+        await Loader(repository_for(database, get_settings())).load(
             SourcedResource(f"bench:{r['id']}", r) for r in shared
         )
         async with database.reader() as conn:

@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     fixed_doctors_per_patient: int = Field(
         1, ge=1, description="Active fixed doctors (fast läkarkontakt) one patient may have across all care teams"
     )
+    outbox_worker: Literal["inprocess", "off"] = Field(
+        "inprocess",
+        description="Deliver subscription notifications from the service itself, or leave it to `fhirbridge worker`",
+    )
+    outbox_poll_seconds: float = Field(
+        1.0, gt=0, description="How often the delivery worker looks for due notifications"
+    )
+    outbox_max_age_hours: float = Field(
+        72, gt=0, description="How long a notification is retried before it is given up"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

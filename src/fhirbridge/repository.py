@@ -22,7 +22,7 @@ from fhirbridge.search.sql import compile_count, compile_page, compile_sorted
 from fhirbridge.storage import store
 from fhirbridge.storage.database import Connection, Database, WriteRace
 from fhirbridge.storage.records import HistoryEntry, StoredResource
-from fhirbridge.writes.events import WriteListener
+from fhirbridge.writes.events import WriteEnricher, WriteListener
 from fhirbridge.writes.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
@@ -42,9 +42,15 @@ class SearchPage:
 
 
 class FhirRepository:
-    def __init__(self, database: Database, listeners: tuple[WriteListener, ...] = ()) -> None:
+    def __init__(
+        self,
+        database: Database,
+        listeners: tuple[WriteListener, ...] = (),
+        enrichers: tuple[WriteEnricher, ...] = (),
+    ) -> None:
         self.database = database
         self.listeners = listeners
+        self.enrichers = enrichers
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""
@@ -154,7 +160,7 @@ class FhirRepository:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 async with self.database.transaction() as conn:
-                    unit = UnitOfWork(conn, identity, now_us(), local_base, self.listeners)
+                    unit = UnitOfWork(conn, identity, now_us(), local_base, self.listeners, self.enrichers)
                     result = await work(unit)
                     await unit.finish()
                     return result

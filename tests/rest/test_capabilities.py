@@ -70,6 +70,14 @@ async def _provenance(client: httpx.AsyncClient) -> dict[str, Any]:
     return builders.provenance(f"CarePlan/{plan['id']}", await _practitioner(client))
 
 
+async def _communication(client: httpx.AsyncClient) -> dict[str, Any]:
+    return builders.communication(await _patient(client), await _practitioner(client))
+
+
+async def _subscription(client: httpx.AsyncClient) -> dict[str, Any]:
+    return builders.subscription("Communication?recipient=Practitioner/karin")
+
+
 VALID: dict[str, Factory] = {
     "CarePlan": _care_plan,
     "CareTeam": _care_team,
@@ -81,6 +89,8 @@ VALID: dict[str, Factory] = {
     "RelatedPerson": _related_person,
     "Appointment": _appointment,
     "Provenance": _provenance,
+    "Communication": _communication,
+    "Subscription": _subscription,
 }
 """A valid resource of every type this test knows how to build, with what it refers to created."""
 

@@ -118,3 +118,28 @@ def provenance(target: str, practitioner_id: str) -> dict[str, Any]:
         "recorded": "2026-03-02T09:00:00+01:00",
         "agent": [{"who": {"reference": f"Practitioner/{practitioner_id}"}}],
     }
+
+
+def communication(
+    patient_id: str, practitioner_id: str, text: str = "Patientkontraktet har reviderats"
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Communication",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "recipient": [{"reference": f"Practitioner/{practitioner_id}"}],
+        "payload": [{"contentString": text}],
+    }
+
+
+def subscription(
+    criteria: str, endpoint: str = "https://journal.region.example/fhir-notify", **channel: Any
+) -> dict[str, Any]:
+    """A rest-hook Subscription as a client submits it (status ``requested``)."""
+    return {
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "Signal till fast vårdkontakt",
+        "criteria": criteria,
+        "channel": {"type": "rest-hook", "endpoint": endpoint, **channel},
+    }

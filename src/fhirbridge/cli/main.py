@@ -4,6 +4,7 @@
     fhirbridge db upgrade
     fhirbridge load PATH [PATH ...]
     fhirbridge demo [--patients 12]
+    fhirbridge worker
 
 The database is ``FHIRBRIDGE_DATABASE_URL`` (default ``sqlite:///./fhirbridge.db``).
 """
@@ -56,9 +57,8 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 async def _load_items(items: object, total: int | None, description: str, batch_size: int) -> int:
     from tqdm import tqdm
 
-    from fhirbridge.contract.rules import contract_listeners
+    from fhirbridge.contract.rules import repository_for
     from fhirbridge.loading import Loader
-    from fhirbridge.repository import FhirRepository
     from fhirbridge.storage.database import open_database
     from fhirbridge.storage.migrations import upgrade_async
 
@@ -67,9 +67,7 @@ async def _load_items(items: object, total: int | None, description: str, batch_
         await upgrade_async(settings.database_url)
     database = await open_database(settings.database_url, pool_size=4)
     try:
-        loader = Loader(
-            FhirRepository(database, contract_listeners(settings)), batch_size=batch_size, local_base=settings.base_url
-        )
+        loader = Loader(repository_for(database, settings), batch_size=batch_size, local_base=settings.base_url)
         with tqdm(total=total, desc=description, unit="res", file=sys.stderr, disable=None) as bar:
             report = await loader.load(items, progress=bar)  # type: ignore[arg-type]
     finally:
@@ -107,6 +105,39 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(_load_items(items, len(items), "demo data", 100))
 
 
+def _worker(args: argparse.Namespace) -> int:
+    """Deliver subscription notifications until interrupted (several may run on PostgreSQL)."""
+    import signal
+
+    from fhirbridge.notifications.delivery import SECOND, OutboxWorker
+    from fhirbridge.storage.database import open_database
+    from fhirbridge.storage.migrations import upgrade_async
+    from fhirbridge.storage.urls import parse_database_url
+
+    settings = get_settings()
+
+    async def work() -> int:
+        if settings.auto_migrate:
+            await upgrade_async(settings.database_url)
+        database = await open_database(settings.database_url, pool_size=4)
+        worker = OutboxWorker(database, max_age_us=int(settings.outbox_max_age_hours * 3600 * SECOND))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        print(
+            f"fhirbridge worker: delivering notifications from {parse_database_url(settings.database_url).describe()}"
+        )
+        try:
+            await worker.run(stop, settings.outbox_poll_seconds)
+        finally:
+            await worker.close()
+            await database.close()
+        return 0
+
+    return asyncio.run(work())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fhirbridge", description="FHIR R4 service for Swedish patient contracts")
     parser.add_argument("--version", action="version", version=f"fhirbridge {__version__}")
@@ -131,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="load realistic Swedish demo contracts")
     demo.add_argument("--patients", type=int, default=12)
     demo.set_defaults(run=_demo)
+
+    worker = commands.add_parser(
+        "worker", help="deliver subscription notifications (set FHIRBRIDGE_OUTBOX_WORKER=off on the servers)"
+    )
+    worker.set_defaults(run=_worker)
     return parser
 
 

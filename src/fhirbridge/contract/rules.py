@@ -1,21 +1,38 @@
 """The contract rules that every write passes, in the write transaction (STYLE.md: one write path).
 
-One place builds them from the settings, so the REST API, ``fhirbridge load`` and
-``fhirbridge demo`` enforce the same rules.
+One place builds them from the settings, so the REST API, ``fhirbridge load``, ``fhirbridge
+demo`` and the benchmarks' seeding enforce the same rules: :func:`repository_for`.
 """
 
 from __future__ import annotations
 
 from fhirbridge.config import Settings
+from fhirbridge.contract.contributors import add_revising_unit
 from fhirbridge.contract.fixed_contact_rule import FixedContactPolicy, FixedContactRule
-from fhirbridge.writes.events import WriteListener
+from fhirbridge.contract.signal import FixedContactSignal
+from fhirbridge.notifications.subscriptions import SubscriptionNotifier, activate
+from fhirbridge.repository import FhirRepository
+from fhirbridge.storage.database import Database
+from fhirbridge.writes.events import WriteEnricher, WriteListener
 from fhirbridge.writes.provenance import ProvenanceRecorder
 
 
 def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
-    """The write listeners of a deployment, in the order they run before commit."""
+    """The write listeners of a deployment, in the order they run before commit: the rules
+    first, then what records the change (the signal, its Provenance), and last the outbox,
+    which sees everything the others wrote."""
     policy = FixedContactPolicy(
         care_contacts_per_patient=settings.fixed_care_contacts_per_patient,
         doctors_per_patient=settings.fixed_doctors_per_patient,
     )
-    return (ProvenanceRecorder(), FixedContactRule(policy))
+    return (FixedContactRule(policy), FixedContactSignal(), ProvenanceRecorder(), SubscriptionNotifier())
+
+
+def contract_enrichers() -> tuple[WriteEnricher, ...]:
+    """What the server adds to resources before storing them."""
+    return (add_revising_unit, activate)
+
+
+def repository_for(database: Database, settings: Settings) -> FhirRepository:
+    """The repository with every contract rule of this deployment."""
+    return FhirRepository(database, contract_listeners(settings), contract_enrichers())

@@ -14,4 +14,6 @@ STORED_TYPES: tuple[str, ...] = (
     "RelatedPerson",
     "Appointment",
     "Provenance",
+    "Communication",
+    "Subscription",
 )

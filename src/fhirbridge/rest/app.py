@@ -23,11 +23,11 @@ from starlette.responses import JSONResponse, Response
 
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
-from fhirbridge.contract.rules import contract_listeners
+from fhirbridge.contract.rules import repository_for
 from fhirbridge.errors import FhirError, Issue, bad_request, not_found, payload_too_large
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
-from fhirbridge.repository import FhirRepository
+from fhirbridge.notifications.delivery import running_worker
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.middleware import TrailingSlash
@@ -165,10 +165,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             read_threads=settings.sqlite_read_threads,
             statement_timeout_ms=settings.statement_timeout_ms,
         )
-        app.state.context = ServiceContext(FhirRepository(database, contract_listeners(settings)), settings)
+        app.state.context = ServiceContext(repository_for(database, settings), settings)
         log.info("fhirbridge %s serving FHIR R4 on %s", __version__, target.describe())
         try:
-            yield
+            async with running_worker(database, settings):
+                yield
         finally:
             await database.close()
 

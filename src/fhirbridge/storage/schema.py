@@ -7,6 +7,8 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
   order (``seq``); history (R4 http.html#history) reads it.
 * ``search_snapshots`` keep the order of a sorted search result while a client pages
   through it, so that the pages neither skip nor repeat (R4 search.html#paging).
+* ``outbox`` holds the notifications that writes owe to subscribers (R4 subscription.html),
+  written in the same transaction as the change and delivered afterwards, at least once.
 * ``idx_*`` hold the search index of each current resource, one table per search parameter
   type (R4 search.html#ptypes); ``resource_links`` every local reference, for referential
   integrity.  They are rewritten in the same transaction as the resource.
@@ -170,5 +172,25 @@ search_snapshot_rows = Table(
     Column("position", Integer, primary_key=True),
     Column("res_pk", PrimaryKey, nullable=False),
 )
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("pk", PrimaryKey, primary_key=True, autoincrement=True),
+    Column("subscription_id", String(ID_LENGTH), nullable=False),
+    Column("res_type", String(TYPE_LENGTH), nullable=False),
+    Column("res_id", String(ID_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("headers", Text, nullable=False),
+    Column("payload", String(64), nullable=True),
+    Column("created", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", BigInteger, nullable=False),
+    Column("delivered", BigInteger, nullable=True),
+    Column("failed", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+Index("ix_outbox_due", outbox.c.delivered, outbox.c.failed, outbox.c.next_attempt)
 
 INDEX_TABLES = ("idx_token", "idx_string", "idx_date", "idx_reference", "idx_uri", "resource_links")

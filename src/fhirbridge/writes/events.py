@@ -15,6 +15,7 @@ from fhirbridge.identity import Identity
 from fhirbridge.storage.records import StoredResource
 
 if TYPE_CHECKING:
+    from fhirbridge.validation.pipeline import ValidatedResource
     from fhirbridge.writes.unit_of_work import UnitOfWork
 
 WriteAction = Literal["create", "update", "delete"]
@@ -36,3 +37,9 @@ class WriteListener(Protocol):
 
         A listener may write through ``unit`` (a Provenance, an outbox row); the changes it
         makes are not shown to the listeners again."""
+
+
+class WriteEnricher(Protocol):
+    def __call__(self, identity: Identity, validated: ValidatedResource) -> ValidatedResource:
+        """What the server adds to a validated resource before it is stored (a contract's
+        contributors, say); returns it unchanged when there is nothing to add."""

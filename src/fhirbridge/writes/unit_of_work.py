@@ -27,7 +27,7 @@ from fhirbridge.storage.database import Connection
 from fhirbridge.storage.records import MAX_VERSION, StoredResource
 from fhirbridge.validation.pipeline import ValidatedResource
 from fhirbridge.writes.canonical import canonical_bytes, same_content, with_server_fields
-from fhirbridge.writes.events import WriteAction, WriteEvent, WriteListener
+from fhirbridge.writes.events import WriteAction, WriteEnricher, WriteEvent, WriteListener
 
 Outcome = Literal["created", "updated", "unchanged", "deleted", "absent", "existing"]
 
@@ -50,12 +50,14 @@ class UnitOfWork:
         now: int,
         local_base: str | None,
         listeners: tuple[WriteListener, ...] = (),
+        enrichers: tuple[WriteEnricher, ...] = (),
     ) -> None:
         self.conn = conn
         self.identity = identity
         self.now = now
         self.local_base = local_base
         self.listeners = listeners
+        self.enrichers = enrichers
         self.events: list[WriteEvent] = []
         self._expected: dict[tuple[str, str], list[str]] = defaultdict(list)
         self._expected_versions: dict[tuple[str, str, int], str] = {}
@@ -130,6 +132,13 @@ class UnitOfWork:
         sql, args = compile_match_ids(query, self.conn.dialect, self.local_base, limit=limit)
         return [row[0] for row in await self.conn.fetch(sql, *args)]
 
+    async def matches(self, resource_type: str, criteria: list[tuple[str, str]], resource_id: str) -> bool:
+        """Whether the resource, as this transaction sees it, matches search criteria (a
+        Subscription's, R4 subscription.html)."""
+        query = parse_query(resource_type, [*criteria, ("_id", resource_id)], strict=True, default_count=1, max_count=1)
+        sql, args = compile_match_ids(query, self.conn.dialect, self.local_base, limit=1)
+        return bool(await self.conn.fetch(sql, *args))
+
     async def conditional_update_target(
         self, resource_type: str, criteria: list[tuple[str, str]], body_id: str | None
     ) -> str:
@@ -164,9 +173,8 @@ class UnitOfWork:
     async def finish(self) -> None:
         """Let the listeners check and record their part, then check referential integrity
         (of what the listeners wrote too)."""
-        changes = list(self.events)
-        for listener in self.listeners:
-            await listener(self, changes)
+        for listener in self.listeners:  # each sees what the ones before it wrote
+            await listener(self, list(self.events))
         issues = await self._missing_targets()
         if issues:
             raise invalid(issues, status=422)
@@ -189,6 +197,8 @@ class UnitOfWork:
         previous: StoredResource | None,
         method: str,
     ) -> StoredResource:
+        for enrich in self.enrichers:
+            validated = enrich(self.identity, validated)
         resource_type = validated.resource_type
         resource = with_server_fields(validated.resource, resource_id, version, self.now)
         content = canonical_bytes(resource)

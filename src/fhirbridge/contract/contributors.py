@@ -1,0 +1,57 @@
+"""A contract's ``contributor`` list follows the units that revised it (issue 4; seed 001).
+
+The contract is revised by each caregiver in turn (hospital, primary care, municipality).
+Inera's draft mapping of GetCarePlans puts the participating care units in
+``CarePlan.contributor`` (DOMAIN.md), so when a unit writes a contract the server adds that
+unit, as a reference to its Organization, unless it is already listed.  The unit is the one
+the writer acts for: ``onBehalfOf`` of the ``X-Provenance`` agent until authentication exists.
+
+Only contract CarePlans (category ``patientkontrakt``) are touched: other plans keep exactly
+what their systems send.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM
+from fhirbridge.fhir.references import parse_reference
+from fhirbridge.identity import Identity
+from fhirbridge.validation.json_form import FoundReference
+from fhirbridge.validation.pipeline import ValidatedResource
+
+CONTRACT_CODE = "patientkontrakt"
+
+
+def is_contract(resource: dict[str, object]) -> bool:
+    """Whether a CarePlan is a patient contract: a category coding ``plan-type#patientkontrakt``."""
+    categories = resource.get("category")
+    if not isinstance(categories, list):
+        return False
+    return any(
+        coding.get("system") == PLAN_TYPE_SYSTEM and coding.get("code") == CONTRACT_CODE
+        for concept in categories
+        if isinstance(concept, dict)
+        for coding in concept.get("coding", [])
+        if isinstance(coding, dict)
+    )
+
+
+def add_revising_unit(identity: Identity, validated: ValidatedResource) -> ValidatedResource:
+    """The contract with the writer's unit among its contributors (a write enricher)."""
+    unit = identity.on_behalf_of
+    resource = validated.resource
+    if validated.resource_type != "CarePlan" or not unit or not unit.startswith("Organization/"):
+        return validated
+    if not is_contract(resource):
+        return validated
+    contributors = resource.get("contributor", [])
+    if any(isinstance(c, dict) and c.get("reference") == unit for c in contributors):
+        return validated
+    parsed = parse_reference(unit)
+    if parsed is None:
+        return validated
+    enriched = copy.copy(resource)
+    enriched["contributor"] = [*contributors, {"reference": unit}]
+    found = FoundReference(f"CarePlan.contributor[{len(contributors)}]", parsed, ("Organization",))
+    return ValidatedResource("CarePlan", enriched, (*validated.references, found))

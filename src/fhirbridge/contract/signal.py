@@ -1,0 +1,109 @@
+"""The signal to the fixed care contact (seed 001: "ska fasta vårdkontakten få en signal").
+
+When someone other than the patient's fixed care contact establishes or revises the patient's
+contract, the contact must learn of it.  :class:`FixedContactSignal`, a write listener, then
+records a Communication from the writer to the contact about that version of the contract, in
+the same transaction.  Whoever serves the contact (their journal system, a notification
+service) subscribes to ``Communication?recipient={the contact}``; the outbox delivers it
+(:mod:`fhirbridge.notifications`).
+
+Who wrote is the identity's ``subject`` (the ``X-Provenance`` agent until authentication
+exists).  A writer who is the contact, as the PractitionerRole or as the Practitioner behind
+it, gets no signal about their own change; an unknown writer is someone else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fhirbridge.contract.contributors import is_contract
+from fhirbridge.contract.fixed_contacts import FIXED_CARE_CONTACT, active_assignments
+from fhirbridge.fhir.instants import format_instant
+from fhirbridge.fhir.jsonio import loads
+from fhirbridge.storage import store
+from fhirbridge.validation.pipeline import validate_resource
+from fhirbridge.writes.events import WriteEvent
+
+if TYPE_CHECKING:
+    from fhirbridge.writes.unit_of_work import UnitOfWork
+
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/communication-category"
+ESTABLISHED = "Patientkontraktet har upprättats"
+REVISED = "Patientkontraktet har reviderats"
+
+
+class FixedContactSignal:
+    """A write listener: a Communication to the fixed care contact about each contract change."""
+
+    async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
+        for event in events:
+            if event.record.resource_type != "CarePlan" or event.record.content is None:
+                continue
+            plan = loads(event.record.content)
+            patient = str((plan.get("subject") or {}).get("reference", ""))
+            if not patient.startswith("Patient/") or not is_contract(plan):
+                continue
+            teams = await store.live_referrers_by_path(unit.conn, "Patient", patient.split("/")[1], "CareTeam.subject")
+            contacts = {
+                assignment.member_key: assignment
+                for team in teams
+                for assignment in active_assignments(loads(team.content or b"{}"), unit.now)
+                if assignment.role == FIXED_CARE_CONTACT
+            }
+            for member_key in contacts:
+                if await _is_the_writer(unit, member_key):
+                    continue
+                communication = _communication(unit, event, plan, patient, member_key)
+                validated = validate_resource(communication, "Communication", url_id=None, local_base=unit.local_base)
+                await unit.create(validated)
+
+
+async def _is_the_writer(unit: UnitOfWork, member_key: str) -> bool:
+    writer = unit.identity.subject
+    if writer is None:
+        return False
+    if writer == member_key:
+        return True
+    if member_key.startswith("PractitionerRole/"):
+        role = await store.read_current(unit.conn, "PractitionerRole", member_key.split("/")[1])
+        if role is not None and role.content is not None:
+            return bool((loads(role.content).get("practitioner") or {}).get("reference") == writer)
+    return False
+
+
+def _communication(
+    unit: UnitOfWork, event: WriteEvent, plan: dict[str, Any], patient: str, contact: str
+) -> dict[str, Any]:
+    established = event.previous is None or event.previous.deleted
+    topic = ESTABLISHED if established else REVISED
+    claimed = unit.identity.claimed_provenance or {}
+    agent = (claimed.get("agent") or [{}])[0]
+    who = (agent.get("who") or {}).get("display") or unit.identity.subject or "okänd avsändare (ej inloggad)"
+    unit_name = (agent.get("onBehalfOf") or {}).get("display")
+    by = f"{who}, {unit_name}" if unit_name else who
+    title = plan.get("title") or "patientkontraktet"
+    communication: dict[str, Any] = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": "notification"}]}],
+        "priority": "routine",
+        "subject": {"reference": patient},
+        "topic": {"text": topic},
+        "about": [{"reference": f"CarePlan/{event.record.resource_id}/_history/{event.record.version}"}],
+        "sent": format_instant(unit.now),
+        "recipient": [_recipient(contact)],
+        "payload": [{"contentString": f"{topic}: {title} (version {event.record.version}), av {by}."}],
+    }
+    sender = unit.identity.subject
+    if sender and "/" in sender:
+        communication["sender"] = {"reference": sender}
+    return communication
+
+
+def _recipient(member_key: str) -> dict[str, Any]:
+    """A member key (see :class:`~fhirbridge.contract.fixed_contacts.Assignment`) as a Reference."""
+    system, bar, value = member_key.partition("|")
+    if bar and "/" not in value:
+        return {"identifier": {"system": system, "value": value}} if system else {"identifier": {"value": value}}
+    return {"reference": member_key}

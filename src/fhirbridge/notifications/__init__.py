@@ -1,0 +1,7 @@
+"""Outbound notifications: R4 rest-hook Subscriptions fed by a transactional outbox.
+
+:mod:`.subscriptions` decides, inside each write transaction, which active Subscriptions a
+change matches and records one outbox row each (:mod:`.outbox`); :mod:`.delivery` sends them
+afterwards with httpx, at least once, with retries and backoff, from the service itself or
+from ``fhirbridge worker``.
+"""

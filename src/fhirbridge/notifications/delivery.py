@@ -1,0 +1,143 @@
+"""Delivering the outbox: R4 rest-hook notifications over HTTP, at least once (R4 subscription.html).
+
+Without ``channel.payload`` a notification is a POST with no body to the endpoint; with a
+payload (``application/fhir+json``) the resource version is sent as an update, a PUT to
+``[endpoint]/[type]/[id]``.  ``channel.header`` entries (``Name: value``) go with each request.
+
+A 2xx answer delivers a notification.  Anything else (an error status, a refused connection,
+a timeout) is tried again after a pause that doubles from one second up to five minutes, so a
+receiver that is down for an hour gets its notifications within minutes of coming back; after
+``max_age`` (three days by default) the notification is given up and its row says why.  The
+worker runs inside the service by default or on its own (``fhirbridge worker``); several
+workers share the outbox safely (see :mod:`.outbox`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+
+from fhirbridge.config import Settings
+from fhirbridge.fhir.instants import now_us
+from fhirbridge.notifications import outbox
+from fhirbridge.notifications.outbox import Notification
+from fhirbridge.storage import store
+from fhirbridge.storage.database import Database
+
+log = logging.getLogger(__name__)
+SECOND = 1_000_000
+FIRST_PAUSE = 1 * SECOND
+LONGEST_PAUSE = 300 * SECOND
+LEASE = 60 * SECOND
+TIMEOUT_SECONDS = 10.0
+
+
+def pause_after(attempts: int) -> int:
+    """Microseconds to wait after the ``attempts``-th failure: 1 s, 2 s, 4 s … at most 5 min."""
+    return int(min(FIRST_PAUSE * 2 ** max(attempts - 1, 0), LONGEST_PAUSE))
+
+
+class OutboxWorker:
+    """Sends due notifications; :meth:`deliver_due` is one round, :meth:`run` loops."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        max_age_us: int,
+        clock: Callable[[], int] = now_us,
+        client: httpx.AsyncClient | None = None,
+        batch: int = 20,
+    ) -> None:
+        self.database = database
+        self.max_age_us = max_age_us
+        self.clock = clock
+        self.client = client or httpx.AsyncClient(timeout=TIMEOUT_SECONDS)
+        self.batch = batch
+
+    async def deliver_due(self) -> int:
+        """Send every notification due now (in batches); returns how many were delivered."""
+        delivered = 0
+        while True:
+            claimed = await outbox.claim_due(self.database, self.clock(), LEASE, self.batch)
+            if not claimed:
+                return delivered
+            results = await asyncio.gather(*(self._deliver(n) for n in claimed))
+            delivered += sum(results)
+            if len(claimed) < self.batch:
+                return delivered
+
+    async def run(self, stop: asyncio.Event, poll_seconds: float) -> None:
+        """Deliver until ``stop`` is set, looking for due notifications every ``poll_seconds``."""
+        while not stop.is_set():
+            try:
+                await self.deliver_due()
+            except Exception:  # a database hiccup must not end the worker
+                log.exception("outbox delivery round failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def _deliver(self, notification: Notification) -> bool:
+        assert notification.pk is not None
+        try:
+            response = await self._send(notification)
+            problem = None if response.is_success else f"HTTP {response.status_code} from {notification.endpoint}"
+        except httpx.HTTPError as exc:
+            problem = f"{type(exc).__name__}: {exc} ({notification.endpoint})"
+        now = self.clock()
+        if problem is None:
+            await outbox.mark_delivered(self.database, notification.pk, now)
+            return True
+        if now - notification.created >= self.max_age_us:
+            log.error(
+                "giving up notification %s after %d attempts: %s", notification.pk, notification.attempts + 1, problem
+            )
+            await outbox.give_up(self.database, notification.pk, now, problem)
+        else:
+            log.warning("notification %s not delivered (%s); trying again later", notification.pk, problem)
+            await outbox.retry_later(
+                self.database, notification.pk, now + pause_after(notification.attempts + 1), problem
+            )
+        return False
+
+    async def _send(self, notification: Notification) -> httpx.Response:
+        headers = dict(_header(line) for line in notification.headers if ":" in line)
+        if notification.payload is None:
+            return await self.client.post(notification.endpoint, headers=headers)
+        async with self.database.reader() as conn:
+            version = await store.read_version(
+                conn, notification.resource_type, notification.resource_id, notification.version
+            )
+        url = f"{notification.endpoint.rstrip('/')}/{notification.resource_type}/{notification.resource_id}"
+        headers["Content-Type"] = notification.payload
+        return await self.client.put(url, content=(version.content if version else None) or b"", headers=headers)
+
+
+def _header(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(":")
+    return name.strip(), value.strip()
+
+
+@contextlib.asynccontextmanager
+async def running_worker(database: Database, settings: Settings) -> AsyncIterator[OutboxWorker | None]:
+    """The delivery worker as a background task for as long as the block runs (when the
+    settings ask for it in-process), stopped cleanly at the end."""
+    if settings.outbox_worker != "inprocess":
+        yield None
+        return
+    worker = OutboxWorker(database, max_age_us=int(settings.outbox_max_age_hours * 3600 * SECOND))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, settings.outbox_poll_seconds), name="fhirbridge-outbox")
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await task
+        await worker.close()

@@ -1,0 +1,158 @@
+"""The outbox delivers at least once: retries with backoff, survives a restart and a receiver
+that is down for an hour, and never announces a change that was rolled back."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import respx
+from fastapi import FastAPI
+
+from fhirbridge.config import Settings
+from fhirbridge.fhir.instants import now_us
+from fhirbridge.notifications import outbox
+from fhirbridge.notifications.delivery import LONGEST_PAUSE, OutboxWorker, pause_after
+from fhirbridge.rest.app import create_app
+from fhirbridge.storage.database import Database
+from tests.support import builders
+from tests.support.api import BASE, create
+
+HOOK = "https://notify.region.example/hook"
+MINUTE = 60_000_000
+HOUR = 60 * MINUTE
+
+
+class Clock:
+    """A clock the test moves forward by hand."""
+
+    def __init__(self) -> None:
+        self.now = now_us()
+
+    def __call__(self) -> int:
+        return self.now
+
+
+async def _subscribe_and_write(client: httpx.AsyncClient) -> dict[str, Any]:
+    """Karin's system subscribes to messages for her; one arrives."""
+    patient = await create(client, builders.patient())
+    karin = await create(client, builders.practitioner())
+    await create(client, builders.subscription(f"Communication?recipient=Practitioner/{karin['id']}", HOOK))
+    return await create(client, builders.communication(patient["id"], karin["id"]))
+
+
+def _database(app: FastAPI) -> Database:
+    database: Database = app.state.context.repository.database
+    return database
+
+
+def test_the_pause_doubles_up_to_five_minutes() -> None:
+    assert [pause_after(n) // 1_000_000 for n in range(1, 11)] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
+    assert pause_after(50) == LONGEST_PAUSE
+
+
+@respx.mock(assert_all_called=False)
+async def test_a_failing_receiver_is_tried_again_after_a_pause(
+    respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    hook = respx_mock.post(HOOK).mock(
+        side_effect=[httpx.Response(503), httpx.ConnectError("refused"), httpx.Response(204)]
+    )
+    await _subscribe_and_write(client)
+    clock = Clock()
+    worker = OutboxWorker(_database(app), max_age_us=72 * HOUR, clock=clock)
+    assert await worker.deliver_due() == 0
+    assert await worker.deliver_due() == 0  # not due again before the pause is over
+    assert hook.call_count == 1
+    clock.now += pause_after(1)
+    assert await worker.deliver_due() == 0  # refused connection: still owed
+    clock.now += pause_after(2)
+    assert await worker.deliver_due() == 1
+    assert hook.call_count == 3
+    assert await outbox.pending(_database(app)) == 0
+
+
+@respx.mock(assert_all_called=False)
+async def test_a_receiver_down_for_an_hour_gets_its_notification_minutes_after_it_returns(
+    respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    down = True
+    hook = respx_mock.post(HOOK).mock(side_effect=lambda request: httpx.Response(502 if down else 200))
+    await _subscribe_and_write(client)
+    clock = Clock()
+    started = clock.now
+    worker = OutboxWorker(_database(app), max_age_us=72 * HOUR, clock=clock)
+    while clock.now - started < HOUR:  # the worker polls every few seconds for an hour
+        await worker.deliver_due()
+        clock.now += 5_000_000
+    assert hook.call_count > 10 and await outbox.pending(_database(app)) == 1
+    down = False
+    back = clock.now
+    while await worker.deliver_due() == 0:
+        clock.now += 5_000_000
+    assert clock.now - back <= LONGEST_PAUSE  # within five minutes of the receiver's return
+    assert await outbox.pending(_database(app)) == 0
+
+
+@respx.mock(assert_all_called=False)
+async def test_after_max_age_a_notification_is_given_up(
+    respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    respx_mock.post(HOOK).mock(return_value=httpx.Response(500))
+    await _subscribe_and_write(client)
+    clock = Clock()
+    worker = OutboxWorker(_database(app), max_age_us=HOUR, clock=clock)
+    await worker.deliver_due()
+    clock.now += 2 * HOUR
+    await worker.deliver_due()
+    assert await outbox.pending(_database(app)) == 0
+    async with _database(app).reader() as conn:
+        row = await conn.fetchrow("SELECT delivered, failed, last_error FROM outbox")
+    assert row is not None and row[0] is None and row[1] is not None and "HTTP 500" in row[2]
+
+
+@respx.mock(assert_all_called=False)
+async def test_a_rolled_back_change_is_never_announced(
+    respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    hook = respx_mock.post(HOOK).mock(return_value=httpx.Response(200))
+    patient = await create(client, builders.patient())
+    karin = await create(client, builders.practitioner())
+    await create(client, builders.subscription(f"Communication?recipient=Practitioner/{karin['id']}", HOOK))
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": builders.communication(patient["id"], karin["id"]),
+                "request": {"method": "POST", "url": "Communication"},
+            },
+            {"resource": builders.care_plan("finns-inte"), "request": {"method": "POST", "url": "CarePlan"}},
+        ],
+    }
+    assert (await client.post("/fhir", json=bundle)).status_code == 422
+    assert await outbox.pending(_database(app)) == 0
+    assert await OutboxWorker(_database(app), max_age_us=HOUR).deliver_due() == 0
+    assert hook.call_count == 0
+
+
+@respx.mock(assert_all_called=False)
+async def test_a_restart_loses_nothing(respx_mock: respx.MockRouter, settings: Settings) -> None:
+    hook = respx_mock.post(HOOK).mock(return_value=httpx.Response(200))
+    before = create_app(settings)  # delivery off: the service stops before anything is sent
+    async with (
+        before.router.lifespan_context(before),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=before), base_url=BASE) as client,
+    ):
+        await _subscribe_and_write(client)
+    assert hook.call_count == 0
+
+    after = create_app(settings.model_copy(update={"outbox_worker": "inprocess", "outbox_poll_seconds": 0.05}))
+    async with after.router.lifespan_context(after):
+        for _ in range(100):
+            if hook.call_count:
+                break
+            await asyncio.sleep(0.05)
+        assert hook.call_count == 1
+        assert await outbox.pending(_database(after)) == 0

@@ -1,0 +1,113 @@
+"""R4 rest-hook Subscriptions (R4 subscription.html): what the server accepts, and what it owes.
+
+The outbox is written in the same transaction as the change; these tests look at it through
+the delivery worker, with respx standing in for the receivers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from fastapi import FastAPI
+
+from fhirbridge.notifications import outbox
+from fhirbridge.notifications.delivery import OutboxWorker
+from tests.support import builders
+from tests.support.api import create, expressions, history, outcome
+
+HOOK = "https://notify.region.example/hook"
+HOUR = 3_600_000_000
+
+
+def _worker(app: FastAPI) -> OutboxWorker:
+    return OutboxWorker(app.state.context.repository.database, max_age_us=72 * HOUR)
+
+
+async def test_a_requested_subscription_becomes_active(client: httpx.AsyncClient) -> None:
+    stored = await create(client, builders.subscription("Communication?recipient=Practitioner/karin"))
+    assert stored["status"] == "active"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "expression"),
+    [
+        ({"channel": {"type": "websocket"}}, 422, "Subscription.channel.type"),
+        ({"channel": {"type": "rest-hook", "endpoint": "ftp://x"}}, 422, "Subscription.channel.endpoint"),
+        (
+            {"channel": {"type": "rest-hook", "endpoint": HOOK, "payload": "application/fhir+xml"}},
+            422,
+            "Subscription.channel.payload",
+        ),
+        ({"criteria": "Communication?favoritfärg=blå"}, 400, "Subscription.criteria"),
+        ({"criteria": "Observation?code=x"}, 400, "Subscription.criteria"),
+        ({"status": "error"}, 422, "Subscription.status"),
+    ],
+)
+async def test_a_subscription_the_server_cannot_honour_is_refused(
+    client: httpx.AsyncClient, change: dict[str, Any], status: int, expression: str
+) -> None:
+    body = dict(builders.subscription("Communication?recipient=Practitioner/karin"), **change)
+    rejected = outcome(await client.post("/fhir/Subscription", json=body), status)
+    assert expression in expressions(rejected)
+    assert await history(client, "Subscription/_history") == []
+
+
+@respx.mock(assert_all_called=False)
+async def test_a_matching_write_is_posted_to_the_endpoint_with_its_headers(
+    respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    hook = respx_mock.post(HOOK).mock(return_value=httpx.Response(200))
+    patient = await create(client, builders.patient())
+    karin = await create(client, builders.practitioner())
+    other = await create(client, builders.practitioner("SE2321000198-P0KL9", "Ek", "Bo"))
+    await create(
+        client,
+        builders.subscription(
+            f"Communication?recipient=Practitioner/{karin['id']}", HOOK, header=["Authorization: Bearer s3cret"]
+        ),
+    )
+    await create(client, builders.communication(patient["id"], other["id"]))  # not for Karin
+    await create(client, builders.communication(patient["id"], karin["id"]))
+
+    assert await _worker(app).deliver_due() == 1
+    assert hook.call_count == 1
+    request = hook.calls.last.request
+    assert request.headers["authorization"] == "Bearer s3cret"
+    assert request.content == b""  # no payload: a bare notification (R4 subscription.html)
+    assert await _worker(app).deliver_due() == 0  # delivered once, not again
+
+
+@respx.mock(assert_all_called=False)
+async def test_with_a_payload_the_resource_is_put_to_the_endpoint(
+    respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    patient = await create(client, builders.patient())
+    karin = await create(client, builders.practitioner())
+    await create(
+        client,
+        builders.subscription(
+            f"Communication?recipient=Practitioner/{karin['id']}",
+            "https://notify.region.example/fhir",
+            payload="application/fhir+json",
+        ),
+    )
+    message = await create(client, builders.communication(patient["id"], karin["id"]))
+    route = respx_mock.put(f"https://notify.region.example/fhir/Communication/{message['id']}").mock(
+        return_value=httpx.Response(200)
+    )
+    assert await _worker(app).deliver_due() == 1
+    sent = route.calls.last.request
+    assert sent.headers["content-type"] == "application/fhir+json"
+    assert httpx.Response(200, content=sent.content).json()["id"] == message["id"]
+
+
+async def test_an_inactive_subscription_owes_nothing(app: FastAPI, client: httpx.AsyncClient) -> None:
+    patient = await create(client, builders.patient())
+    karin = await create(client, builders.practitioner())
+    off = dict(builders.subscription(f"Communication?recipient=Practitioner/{karin['id']}"), status="off")
+    assert (await create(client, off))["status"] == "off"
+    await create(client, builders.communication(patient["id"], karin["id"]))
+    assert await outbox.pending(app.state.context.repository.database) == 0
