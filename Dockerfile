@@ -6,6 +6,7 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md alembic.ini ./
 COPY alembic ./alembic
+COPY profiles ./profiles
 COPY src ./src
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

@@ -62,6 +62,11 @@ class FhirRepository:
         async with self.database.reader() as conn:
             return await store.read_current(conn, resource_type, resource_id)
 
+    async def referrers(self, identity: Identity, resource_type: str, resource_id: str) -> list[tuple[str, str, str]]:
+        """Live resources that refer to this one (what would block its deletion)."""
+        async with self.database.reader() as conn:
+            return await store.referrers(conn, resource_type, resource_id)
+
     async def vread(
         self, identity: Identity, resource_type: str, resource_id: str, version: int
     ) -> StoredResource | None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
-from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM, PLAN_TYPES, concept
 from tests.support import builders
 from tests.support.api import create
+from tests.support.contracts import contract_world
 
 
 def _acting_for(unit: dict[str, Any]) -> dict[str, str]:
@@ -20,16 +20,12 @@ def _acting_for(unit: dict[str, Any]) -> dict[str, str]:
     return {"X-Provenance": json.dumps(header)}
 
 
-def _contract(patient_id: str) -> dict[str, Any]:
-    return builders.care_plan(patient_id, category=[concept(PLAN_TYPE_SYSTEM, PLAN_TYPES, "patientkontrakt")])
-
-
 async def test_each_revising_unit_joins_the_contributors_once(client: httpx.AsyncClient) -> None:
     hospital = await create(client, builders.organization("SE2321000198-E0000000003", "Gävle sjukhus, medicin"))
     municipality = await create(client, builders.organization("SE2120001876-E0000000002", "Sandvikens kommun"))
-    patient = await create(client, builders.patient())
+    world = await contract_world(client)
 
-    response = await client.post("/fhir/CarePlan", json=_contract(patient["id"]), headers=_acting_for(hospital))
+    response = await client.post("/fhir/CarePlan", json=world["contract"], headers=_acting_for(hospital))
     assert response.status_code == 201, response.text
     plan = response.json()
     assert plan["contributor"] == [{"reference": f"Organization/{hospital['id']}"}]
@@ -54,5 +50,5 @@ async def test_other_care_plans_are_stored_as_sent(client: httpx.AsyncClient) ->
 
 
 async def test_without_a_unit_nothing_is_added(client: httpx.AsyncClient) -> None:
-    patient = await create(client, builders.patient())
-    assert "contributor" not in await create(client, _contract(patient["id"]))
+    world = await contract_world(client)
+    assert "contributor" not in await create(client, world["contract"])

@@ -11,10 +11,10 @@ import pytest
 import respx
 from fastapi import FastAPI
 
-from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, PLAN_TYPE_SYSTEM, PLAN_TYPES, concept
 from fhirbridge.notifications.delivery import OutboxWorker
 from tests.support import builders
 from tests.support.api import create
+from tests.support.contracts import contract_world
 
 HOOK = "https://journal.region.example/notify"
 
@@ -29,30 +29,12 @@ def _as(who: str, display: str) -> dict[str, str]:
 
 @pytest.fixture
 async def world(client: httpx.AsyncClient) -> dict[str, Any]:
-    unit = await create(client, builders.organization())
-    karin = await create(client, builders.practitioner())
-    karin_role = await create(client, builders.practitioner_role(karin["id"], unit["id"]))
+    """Karin Lind is the fixed care contact; Bo Ek works at the same unit."""
+    world = await contract_world(client)
     bo = await create(client, builders.practitioner("SE2321000198-BO001", "Ek", "Bo"))
-    bo_role = await create(client, builders.practitioner_role(bo["id"], unit["id"]))
-    patient = await create(client, builders.patient())
-    team = {
-        "resourceType": "CareTeam",
-        "status": "active",
-        "subject": {"reference": f"Patient/{patient['id']}"},
-        "participant": [
-            {
-                "role": [concept(CARE_ROLE_SYSTEM, CARE_ROLES, "fast-vardkontakt")],
-                "member": {"reference": f"PractitionerRole/{karin_role['id']}", "display": "Karin Lind"},
-            }
-        ],
-    }
-    await create(client, team)
-    contract = builders.care_plan(
-        patient["id"],
-        title="Patientkontrakt för Tolvan",
-        category=[concept(PLAN_TYPE_SYSTEM, PLAN_TYPES, "patientkontrakt")],
-    )
-    return {"patient": patient, "karin": karin, "karin_role": karin_role, "bo_role": bo_role, "contract": contract}
+    world["bo_role"] = await create(client, builders.practitioner_role(bo["id"], world["unit"]["id"]))
+    world["karin_role"] = world["role"]
+    return world
 
 
 async def _messages_to(client: httpx.AsyncClient, recipient: str) -> list[dict[str, Any]]:
@@ -99,7 +81,7 @@ async def test_an_unknown_writer_is_someone_else(client: httpx.AsyncClient, worl
 
 
 async def test_other_care_plans_send_no_signal(client: httpx.AsyncClient, world: dict[str, Any]) -> None:
-    await create(client, builders.care_plan(world["patient"]["id"]))
+    await create(client, builders.care_plan(world["patient"]["id"]))  # not a contract
     assert await _messages_to(client, f"PractitionerRole/{world['karin_role']['id']}") == []
 
 

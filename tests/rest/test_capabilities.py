@@ -113,7 +113,13 @@ async def statement(client: httpx.AsyncClient) -> dict[str, Any]:
 
 
 def resources(statement: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {entry["type"]: entry for entry in statement["rest"][0]["resource"]}
+    """The stored types: those a client can create."""
+    return {entry["type"]: entry for entry in statement["rest"][0]["resource"] if "create" in interactions(entry)}
+
+
+def read_only(statement: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The conformance resources that come with the server."""
+    return {entry["type"]: entry for entry in statement["rest"][0]["resource"] if "create" not in interactions(entry)}
 
 
 def interactions(entry: dict[str, Any]) -> set[str]:
@@ -252,3 +258,22 @@ async def test_claimed_conditional_delete_single_refuses_several_matches(
 
 async def test_metadata_carries_an_etag(client: httpx.AsyncClient) -> None:
     assert "etag" in (await client.get("/fhir/metadata")).headers
+
+
+async def test_listed_read_only_types_can_be_searched_by_url_and_read(
+    client: httpx.AsyncClient, statement: dict[str, Any]
+) -> None:
+    listed = read_only(statement)
+    assert {"StructureDefinition", "CodeSystem", "ValueSet", "OperationDefinition"} <= set(listed)
+    for resource_type, entry in listed.items():
+        assert interactions(entry) == {"read", "search-type"}
+        everything = (await client.get(f"/fhir/{resource_type}")).json()
+        assert everything["total"] >= 1
+        for found in everything["entry"]:
+            resource = found["resource"]
+            by_url = (await client.get(f"/fhir/{resource_type}", params={"url": resource["url"]})).json()
+            assert [e["resource"]["id"] for e in by_url["entry"]] == [resource["id"]]
+            read = await client.get(f"/fhir/{resource_type}/{resource['id']}")
+            assert read.status_code == 200 and read.json() == resource
+        refused = await client.post(f"/fhir/{resource_type}", json={"resourceType": resource_type})
+        assert refused.status_code == 405

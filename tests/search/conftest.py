@@ -11,6 +11,7 @@ import pytest
 
 from fhirbridge.sweden.identifiers import HSA_SYSTEM, PERSONNUMMER_SYSTEM
 from tests.support import builders
+from tests.support.contracts import contract_activities
 
 CONTRACT = {"system": "https://fhirbridge.se/fhir/CodeSystem/plan-type", "code": "patientkontrakt"}
 SIP = {"system": "https://fhirbridge.se/fhir/CodeSystem/plan-type", "code": "sip"}
@@ -55,6 +56,8 @@ async def world(client: httpx.AsyncClient) -> World:
                 careTeam=[{"reference": f"CareTeam/{ids[f'team-{who}']}"}],
                 goal=[{"reference": f"Goal/{ids[f'goal-{who}']}"}],
                 period={"start": "2026-01-01" if who == "anna" else "2026-06-01"},
+                author={"reference": f"Practitioner/{ids[nurse]}"},
+                activity=contract_activities(f"Patient/{ids[who]}", f"Practitioner/{ids[nurse]}"),
             ),
         )
     ids["sip-anna"] = await _create(client, builders.care_plan(ids["anna"], category=[{"coding": [SIP]}], title="SIP"))

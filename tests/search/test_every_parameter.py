@@ -13,7 +13,7 @@ from tests.support import builders
 
 S = "https://fhirbridge.se/fhir/CodeSystem/test"
 OTHER = "https://other.region.se/fhir"
-PROFILE = "https://fhirbridge.se/fhir/StructureDefinition/contract-careplan"
+PROFILE = "https://fhir.region.example/StructureDefinition/regional-careplan"  # not ours: not enforced
 
 
 async def _post(client: httpx.AsyncClient, resource: dict[str, Any]) -> str:

@@ -77,3 +77,20 @@ def coding(system: str, table: dict[str, str], code: str) -> dict[str, str]:
 
 def concept(system: str, table: dict[str, str], code: str) -> dict[str, object]:
     return {"coding": [coding(system, table, code)], "text": table[code]}
+
+
+CONTRACT_CODE = "patientkontrakt"
+
+
+def is_contract(resource: dict[str, object]) -> bool:
+    """Whether a CarePlan is a patient contract: a category coding ``plan-type#patientkontrakt``."""
+    categories = resource.get("category")
+    if not isinstance(categories, list):
+        return False
+    return any(
+        coding.get("system") == PLAN_TYPE_SYSTEM and coding.get("code") == CONTRACT_CODE
+        for concept in categories
+        if isinstance(concept, dict)
+        for coding in concept.get("coding", [])
+        if isinstance(coding, dict)
+    )

@@ -14,27 +14,11 @@ from __future__ import annotations
 
 import copy
 
-from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM
+from fhirbridge.contract.codes import is_contract
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import Identity
 from fhirbridge.validation.json_form import FoundReference
 from fhirbridge.validation.pipeline import ValidatedResource
-
-CONTRACT_CODE = "patientkontrakt"
-
-
-def is_contract(resource: dict[str, object]) -> bool:
-    """Whether a CarePlan is a patient contract: a category coding ``plan-type#patientkontrakt``."""
-    categories = resource.get("category")
-    if not isinstance(categories, list):
-        return False
-    return any(
-        coding.get("system") == PLAN_TYPE_SYSTEM and coding.get("code") == CONTRACT_CODE
-        for concept in categories
-        if isinstance(concept, dict)
-        for coding in concept.get("coding", [])
-        if isinstance(coding, dict)
-    )
 
 
 def add_revising_unit(identity: Identity, validated: ValidatedResource) -> ValidatedResource:

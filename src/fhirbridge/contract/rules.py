@@ -9,6 +9,7 @@ from __future__ import annotations
 from fhirbridge.config import Settings
 from fhirbridge.contract.contributors import add_revising_unit
 from fhirbridge.contract.fixed_contact_rule import FixedContactPolicy, FixedContactRule
+from fhirbridge.contract.goal_rule import PatientGoalRule
 from fhirbridge.contract.signal import FixedContactSignal
 from fhirbridge.notifications.subscriptions import SubscriptionNotifier, activate
 from fhirbridge.repository import FhirRepository
@@ -25,7 +26,13 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
         care_contacts_per_patient=settings.fixed_care_contacts_per_patient,
         doctors_per_patient=settings.fixed_doctors_per_patient,
     )
-    return (FixedContactRule(policy), FixedContactSignal(), ProvenanceRecorder(), SubscriptionNotifier())
+    return (
+        PatientGoalRule(),
+        FixedContactRule(policy),
+        FixedContactSignal(),
+        ProvenanceRecorder(),
+        SubscriptionNotifier(),
+    )
 
 
 def contract_enrichers() -> tuple[WriteEnricher, ...]:

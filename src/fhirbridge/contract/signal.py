@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fhirbridge.contract.contributors import is_contract
+from fhirbridge.contract.codes import is_contract
 from fhirbridge.contract.fixed_contacts import FIXED_CARE_CONTACT, active_assignments
 from fhirbridge.fhir.instants import format_instant
 from fhirbridge.fhir.jsonio import loads

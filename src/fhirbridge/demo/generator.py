@@ -56,6 +56,10 @@ Resource = dict[str, Any]
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 CONTRACT_IDENTIFIER_SYSTEM = f"{CANONICAL_BASE}/identifier/patientkontrakt"
 CONTACT_CHANNEL_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/contact-channel"
+PROFILE_PATIENT = f"{CANONICAL_BASE}/StructureDefinition/se-patient"
+PROFILE_GOAL = f"{CANONICAL_BASE}/StructureDefinition/contract-goal"
+PROFILE_CARE_TEAM = f"{CANONICAL_BASE}/StructureDefinition/contract-careteam"
+PROFILE_CONTRACT = f"{CANONICAL_BASE}/StructureDefinition/contract-careplan"
 _UNITS = {unit.key: unit for unit in UNITS}
 _CLINICIANS = {clinician.key: clinician for clinician in CLINICIANS}
 
@@ -164,6 +168,7 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
 
     patient: Resource = {
         "resourceType": "Patient",
+        "meta": {"profile": [PROFILE_PATIENT]},
         "id": pid,
         "identifier": [{"system": SAMORDNINGSNUMMER_SYSTEM if samordning else PERSONNUMMER_SYSTEM, "value": number}],
         "active": True,
@@ -224,6 +229,7 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
     ):
         goal: Resource = {
             "resourceType": "Goal",
+            "meta": {"profile": [PROFILE_GOAL]},
             "id": f"demo-goal-{suffix}-{number_in_plan}",
             "lifecycleStatus": "active",
             "achievementStatus": {
@@ -269,6 +275,7 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
     )
     care_team: Resource = {
         "resourceType": "CareTeam",
+        "meta": {"profile": [PROFILE_CARE_TEAM]},
         "id": f"demo-careteam-{suffix}",
         "status": "active",
         "name": f"Vårdteam för {name}",
@@ -342,6 +349,7 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
     ]
     contract: Resource = {
         "resourceType": "CarePlan",
+        "meta": {"profile": [PROFILE_CONTRACT]},
         "id": contract_id,
         "text": _narrative(
             [

@@ -23,8 +23,9 @@ from starlette.responses import JSONResponse, Response
 
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
+from fhirbridge.conformance.registry import CONFORMANCE_TYPES
 from fhirbridge.contract.rules import repository_for
-from fhirbridge.errors import FhirError, Issue, bad_request, not_found, payload_too_large
+from fhirbridge.errors import FhirError, Issue, bad_request, method_not_allowed, not_found, payload_too_large
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
@@ -91,8 +92,11 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
         fmt = response_format(request.headers.get("accept"), params.get("_format"), params.get("_pretty"))
         path = request.path_params
         resource_type = path.get("type")
+        if resource_type in CONFORMANCE_TYPES:
+            raise method_not_allowed(f"{resource_type} resources come with the server and are read-only")
         if resource_type is not None and resource_type not in STORED_TYPES:
             raise not_found(f"This server does not serve {resource_type} resources")
+        resource_type = resource_type or route.fixed_type
         body = None
         if route.takes_body:
             check_request_body_type(request.headers.get("content-type"))

@@ -10,10 +10,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from fhirbridge.rest.interactions import capabilities, create, delete, history, read, search, transaction, update
+from fhirbridge.conformance.registry import CONFORMANCE_TYPES
+from fhirbridge.fhir.resource_types import STORED_TYPES
+from fhirbridge.rest.interactions import (
+    capabilities,
+    conformance,
+    create,
+    delete,
+    history,
+    read,
+    search,
+    transaction,
+    update,
+)
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
-from fhirbridge.rest.operations import fixed_contacts, revisions
+from fhirbridge.rest.operations import fixed_contacts, revisions, validate
 
 Handler = Callable[[ServiceContext, FhirRequest], Awaitable[FhirResponse]]
 Level = Literal["system", "type", "instance"]
@@ -39,9 +51,42 @@ class Route:
     """The canonical URL of the operation's OperationDefinition."""
     operation_types: tuple[str, ...] = ()
     """The resource types the operation is defined for."""
+    fixed_type: str | None = None
+    """The resource type of a route whose path names it (``/StructureDefinition/{id}``)."""
+    conformance: bool = False
+    """A read-only route for the conformance resources that come with the server."""
 
+
+CONFORMANCE_ROUTES: tuple[Route, ...] = tuple(
+    route
+    for conformance_type in CONFORMANCE_TYPES
+    for route in (
+        Route(
+            "GET",
+            f"/{conformance_type}/{{id}}",
+            conformance.read,
+            "read",
+            "instance",
+            f"Read one of the server's {conformance_type}s",
+            fixed_type=conformance_type,
+            conformance=True,
+        ),
+        Route(
+            "GET",
+            f"/{conformance_type}",
+            conformance.search,
+            "search-type",
+            "type",
+            f"Search the server's {conformance_type}s by url, _id or name",
+            fixed_type=conformance_type,
+            conformance=True,
+        ),
+    )
+)
+"""Registered before the routes with a ``{type}`` so that they match first."""
 
 ROUTES: tuple[Route, ...] = (
+    *CONFORMANCE_ROUTES,
     Route("GET", "/metadata", capabilities.capabilities, "capabilities", "system", "CapabilityStatement"),
     Route("GET", "/_history", history.history, "history-system", "system", "History of every resource"),
     Route(
@@ -109,6 +154,42 @@ ROUTES: tuple[Route, ...] = (
         operation=fixed_contacts.NAME,
         definition=fixed_contacts.DEFINITION,
         operation_types=("Patient",),
+        fixed_type="Patient",
+    ),
+    Route(
+        "POST",
+        f"/{{type}}/${validate.NAME}",
+        validate.validate,
+        "operation",
+        "type",
+        "Validate a resource without storing it",
+        takes_body=True,
+        operation=validate.NAME,
+        definition=validate.DEFINITION,
+        operation_types=STORED_TYPES,
+    ),
+    Route(
+        "POST",
+        f"/{{type}}/{{id}}/${validate.NAME}",
+        validate.validate,
+        "operation",
+        "instance",
+        "Validate an update (or, with mode=delete, a deletion) without doing it",
+        takes_body=True,
+        operation=validate.NAME,
+        definition=validate.DEFINITION,
+        operation_types=STORED_TYPES,
+    ),
+    Route(
+        "GET",
+        f"/{{type}}/{{id}}/${validate.NAME}",
+        validate.validate,
+        "operation",
+        "instance",
+        "Validate the stored resource",
+        operation=validate.NAME,
+        definition=validate.DEFINITION,
+        operation_types=STORED_TYPES,
     ),
     Route(
         "GET",
@@ -129,7 +210,7 @@ def interactions(level: Level | None = None) -> set[str]:
     return {
         code
         for route in ROUTES
-        if route.operation is None and (level is None or route.level == level)
+        if route.operation is None and not route.conformance and (level is None or route.level == level)
         for code in (route.interaction, *route.also)
     }
 

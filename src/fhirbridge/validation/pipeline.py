@@ -3,9 +3,11 @@
 Order (cheapest and clearest first): the body is a resource of the type the URL names, with
 the id the URL names (R4 http.html#update); its JSON form, cardinality, required bindings
 and reference target types (:mod:`.json_form`); then structure and primitive formats
-(:mod:`.structure`); then the business rules, which answer 422: Swedish identifiers
-(:mod:`.swedish_identifiers`).  Referential integrity needs the database and is checked in the write
-transaction (:mod:`fhirbridge.writes.unit_of_work`).
+(:mod:`.structure`).  Then the business rules, which answer 422: Swedish identifiers
+(:mod:`.swedish_identifiers`) and the profiles that apply
+(:mod:`fhirbridge.conformance.validator`: those claimed in ``meta.profile``, and the
+contract profile for every contract CarePlan).  Referential integrity needs the database
+and is checked in the write transaction (:mod:`fhirbridge.writes.unit_of_work`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fhirbridge.conformance.validator import validate_profiles
 from fhirbridge.errors import Issue, bad_request, error, invalid
 from fhirbridge.fhir.references import is_valid_id
 from fhirbridge.validation.json_form import FoundReference, check_json_form
@@ -43,7 +46,13 @@ def check_envelope(body: Any, expected_type: str) -> dict[str, Any]:
 
 
 def validate_resource(
-    body: Any, expected_type: str, *, url_id: str | None, local_base: str | None, bundle_references: bool = False
+    body: Any,
+    expected_type: str,
+    *,
+    url_id: str | None,
+    local_base: str | None,
+    bundle_references: bool = False,
+    check_profiles: bool = True,
 ) -> ValidatedResource:
     """Validate a resource for create (``url_id`` None) or update (``url_id`` the id in the URL).
 
@@ -85,6 +94,8 @@ def validate_resource(
     if issues:
         raise invalid(issues)
     rule_issues = check_swedish_identifiers(resource)
+    if check_profiles:
+        rule_issues += [issue for issue in validate_profiles(resource) if issue.severity in ("error", "fatal")]
     if rule_issues:
         raise invalid(rule_issues, status=422)
     return ValidatedResource(expected_type, resource, tuple(report.references))

@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from fhirbridge import FHIR_VERSION, __version__
+from fhirbridge.conformance.registry import CONFORMANCE_TYPES, registry
 from fhirbridge.fhir.jsonio import dumps
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.interactions.context import ServiceContext
@@ -47,10 +48,54 @@ def _revincludes(resource_type: str) -> list[str]:
     ]
 
 
+def _operations(resource_type: str) -> list[dict[str, Any]]:
+    """One entry per operation name (an operation served at several levels is listed once)."""
+    from fhirbridge.rest.routes import operations
+
+    listed: dict[str, dict[str, Any]] = {}
+    for route in operations(resource_type):
+        if route.operation is not None and route.operation not in listed:
+            listed[route.operation] = {
+                "name": route.operation,
+                "definition": route.definition,
+                "documentation": route.summary,
+            }
+    return list(listed.values())
+
+
+def _profiles_of(resource_type: str) -> list[str]:
+    """Our profiles of a type: claimed in ``meta.profile`` they are enforced on every write."""
+    return [sd["url"] for sd in registry().of_type("StructureDefinition") if sd.get("type") == resource_type]
+
+
+def _conformance_resources() -> list[dict[str, Any]]:
+    return [
+        {
+            "type": resource_type,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [
+                {
+                    "name": "url",
+                    "type": "uri",
+                    "definition": f"http://hl7.org/fhir/SearchParameter/{resource_type}-url",
+                },
+                {"name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"},
+                {
+                    "name": "name",
+                    "type": "string",
+                    "definition": f"http://hl7.org/fhir/SearchParameter/{resource_type}-name",
+                },
+            ],
+        }
+        for resource_type in CONFORMANCE_TYPES
+        if registry().of_type(resource_type)
+    ]
+
+
 def capability_statement(base_url: str) -> dict[str, Any]:
     """The server's CapabilityStatement for a given base URL."""
     # The route table imports this handler, so it is looked up when a statement is built.
-    from fhirbridge.rest.routes import interactions, operations, supports_conditional
+    from fhirbridge.rest.routes import interactions, supports_conditional
 
     type_interactions = sorted(interactions("type") | interactions("instance"))
     resources = []
@@ -60,6 +105,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                 {
                     "type": resource_type,
                     "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+                    "supportedProfile": _profiles_of(resource_type),
                     "interaction": [{"code": code} for code in type_interactions],
                     "versioning": "versioned-update",
                     "readHistory": True,
@@ -72,10 +118,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                     "searchInclude": _includes(resource_type),
                     "searchRevInclude": _revincludes(resource_type),
                     "searchParam": _search_params(resource_type),
-                    "operation": [
-                        {"name": route.operation, "definition": route.definition, "documentation": route.summary}
-                        for route in operations(resource_type)
-                    ],
+                    "operation": _operations(resource_type),
                 }
             )
         )
@@ -102,7 +145,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                 "mode": "server",
                 "documentation": "Every write is validated (structure, required bindings, reference types, "
                 "referential integrity); rejections are OperationOutcomes naming the element.",
-                "resource": resources,
+                "resource": resources + _conformance_resources(),
                 "interaction": [{"code": code} for code in sorted(interactions("system") - {"capabilities"})],
             }
         ],

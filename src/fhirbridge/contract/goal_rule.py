@@ -1,0 +1,65 @@
+"""Every contract holds at least one goal expressed by the patient (seeds 000, 001, 003).
+
+"Vad är viktigt för dig?": the contract starts from what matters to the patient, in the
+patient's words.  The Goals are resources of their own, so a profile invariant on the
+CarePlan cannot see them; this rule reads the contract's local Goal references and asks that
+at least one has ``expressedBy`` = the contract's subject.  It runs in the write transaction
+(:class:`PatientGoalRule`, a write listener, so Goals written in the same transaction count)
+and in ``$validate`` (:func:`patient_goal_issue` with the repository as the reader).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from fhirbridge.contract.codes import is_contract
+from fhirbridge.errors import FhirError, Issue
+from fhirbridge.fhir.jsonio import loads
+from fhirbridge.writes.events import WriteEvent
+
+if TYPE_CHECKING:
+    from fhirbridge.writes.unit_of_work import UnitOfWork
+
+KEY = "contract-patient-goal"
+GoalReader = Callable[[str], Awaitable[dict[str, Any] | None]]
+"""Reads a live Goal by id; None when there is none."""
+
+
+async def patient_goal_issue(plan: dict[str, Any], read_goal: GoalReader) -> Issue | None:
+    """The issue of a contract none of whose goals the patient expressed, else None."""
+    if not is_contract(plan):
+        return None
+    subject = (plan.get("subject") or {}).get("reference")
+    for reference in plan.get("goal", []):
+        text = str(reference.get("reference", ""))
+        if not text.startswith("Goal/"):
+            continue
+        goal = await read_goal(text.split("/")[1])
+        if goal is not None and subject and (goal.get("expressedBy") or {}).get("reference") == subject:
+            return None
+    return Issue(
+        "error",
+        "invariant",
+        f"ContractCarePlan {KEY}: vad är viktigt för dig? At least one of the contract's goals is expressed by "
+        "the patient (a Goal on this server whose expressedBy is the contract's subject)",
+        ("CarePlan.goal",),
+    )
+
+
+class PatientGoalRule:
+    """A write listener: a 422 for a contract without a goal expressed by the patient."""
+
+    async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
+        async def read_goal(goal_id: str) -> dict[str, Any] | None:
+            record = await unit.read("Goal", goal_id)
+            return None if record is None or record.content is None else dict(loads(record.content))
+
+        issues = []
+        for event in events:
+            if event.record.resource_type == "CarePlan" and event.record.content is not None:
+                issue = await patient_goal_issue(loads(event.record.content), read_goal)
+                if issue is not None:
+                    issues.append(issue)
+        if issues:
+            raise FhirError(422, issues)
