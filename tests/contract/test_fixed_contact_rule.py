@@ -25,6 +25,7 @@ from tests.support.api import BASE, create, expressions, history, outcome
 
 
 def _member(practitioner: dict[str, Any], role: str, **period: str) -> dict[str, Any]:
+    """A participant holding ``role``; ``start`` and ``end`` make its period."""
     participant: dict[str, Any] = {
         "role": [{"coding": [{"system": CARE_ROLE_SYSTEM, "code": role, "display": CARE_ROLES[role]}]}],
         "member": {"reference": f"Practitioner/{practitioner['id']}", "display": practitioner["name"][0]["given"][0]},
@@ -194,3 +195,86 @@ async def test_the_limit_is_a_deployment_policy(lenient_client: httpx.AsyncClien
         await client.post("/fhir/CareTeam", json=_team(patient, _member(staff[2], "fast-vardkontakt"))), 409
     )
     assert "allows 2" in rejected["issue"][0]["diagnostics"]
+
+
+async def test_a_handover_on_consecutive_days_or_the_same_day_is_allowed(
+    client: httpx.AsyncClient, people: dict[str, dict[str, Any]]
+) -> None:
+    patient, anna, bo, cilla = people["patient"], people["anna"], people["bo"], people["cilla"]
+    await create(client, _team(patient, _member(anna, "fast-vardkontakt", start="2026-01-01", end="2099-06-30")))
+    await create(client, _team(patient, _member(bo, "fast-vardkontakt", start="2099-07-01", end="2099-12-31")))
+    await create(client, _team(patient, _member(cilla, "fast-vardkontakt", start="2099-12-31")))  # handover day
+
+
+async def test_overlapping_future_assignments_conflict(
+    client: httpx.AsyncClient, people: dict[str, dict[str, Any]]
+) -> None:
+    patient = people["patient"]
+    await create(client, _team(patient, _member(people["anna"], "fast-vardkontakt", start="2099-01-01")))
+    body = _team(patient, _member(people["bo"], "fast-vardkontakt", start="2099-06-01"))
+    outcome(await client.post("/fhir/CareTeam", json=body), 409)
+
+
+async def test_the_same_person_by_another_reference_is_not_a_second_contact(
+    client: httpx.AsyncClient, people: dict[str, dict[str, Any]]
+) -> None:
+    patient, anna = people["patient"], people["anna"]
+    unit = await create(client, builders.organization())
+    role = await create(client, builders.practitioner_role(anna["id"], unit["id"]))
+    await create(client, _team(patient, _member(anna, "fast-vardkontakt")))
+    as_role = _team(patient, _member(anna, "fast-vardkontakt"))
+    as_role["participant"][0]["member"] = {"reference": f"PractitionerRole/{role['id']}"}
+    await create(client, as_role)
+    versioned = _team(patient, _member(anna, "fast-vardkontakt"))
+    versioned["participant"][0]["member"] = {"reference": f"Practitioner/{anna['id']}/_history/1"}
+    await create(client, versioned)
+
+
+async def test_an_absolute_subject_is_the_same_patient(
+    client: httpx.AsyncClient, people: dict[str, dict[str, Any]]
+) -> None:
+    patient = people["patient"]
+    await create(client, _team(patient, _member(people["anna"], "fast-vardkontakt")))
+    body = _team(patient, _member(people["bo"], "fast-vardkontakt"))
+    body["subject"] = {"reference": f"{BASE}/fhir/Patient/{patient['id']}"}
+    outcome(await client.post("/fhir/CareTeam", json=body), 409)
+
+
+async def test_contained_members_are_not_tracked_across_teams(
+    client: httpx.AsyncClient, people: dict[str, dict[str, Any]]
+) -> None:
+    patient = people["patient"]
+    for family in ("Ek", "Ås"):
+        team = _team(patient)
+        team["contained"] = [{"resourceType": "Practitioner", "id": "p1", "name": [{"family": family}]}]
+        team["participant"] = [
+            {
+                "role": [{"coding": [{"system": CARE_ROLE_SYSTEM, "code": "fast-vardkontakt"}]}],
+                "member": {"reference": "#p1"},
+            }
+        ]
+        await create(client, team)
+
+
+async def test_a_leap_second_in_a_period_is_not_a_server_error(
+    client: httpx.AsyncClient, people: dict[str, dict[str, Any]]
+) -> None:
+    body = _team(people["patient"], _member(people["anna"], "fast-vardkontakt", end="2016-12-31T23:59:60Z"))
+    await create(client, body)
+
+
+async def test_in_a_transaction_the_conflict_names_the_entry(
+    client: httpx.AsyncClient, people: dict[str, dict[str, Any]]
+) -> None:
+    patient = people["patient"]
+    await create(client, _team(patient, _member(people["anna"], "fast-vardkontakt")))
+    entries = [
+        {"resource": builders.practitioner("SE2321000198-X0001"), "request": {"method": "POST", "url": "Practitioner"}},
+        {
+            "resource": _team(patient, _member(people["bo"], "fast-vardkontakt")),
+            "request": {"method": "POST", "url": "CareTeam"},
+        },
+    ]
+    response = await client.post("/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    assert response.status_code == 409
+    assert expressions(response.json()) == ["Bundle.entry[1].resource.participant[0]"]

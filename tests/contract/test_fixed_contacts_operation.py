@@ -119,3 +119,29 @@ async def test_the_capability_statement_lists_the_operation(client: httpx.AsyncC
     assert operations["CarePlan"] == operations["CareTeam"] == operations["Goal"] == ["validate", "revisions"]
     assert operations["Organization"] == ["validate"]
     assert "operation" not in {i["code"] for i in patient["interaction"]}
+
+
+async def test_the_operation_can_be_invoked_with_post(client: httpx.AsyncClient, contacts: dict[str, Any]) -> None:
+    response = await client.post(f"/fhir/Patient/{contacts['patient']['id']}/$fixed-contacts")
+    assert response.status_code == 200
+    assert response.json()["parameter"][0]["name"] == "fixedCareContact"
+
+
+async def test_an_assignment_that_has_not_started_is_not_listed(client: httpx.AsyncClient) -> None:
+    patient = await create(client, builders.patient())
+    doctor = await create(client, builders.practitioner())
+    team = {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "subject": {"reference": f"Patient/{patient['id']}"},
+        "participant": [
+            {
+                "role": _role("fast-lakarkontakt"),
+                "member": {"reference": f"Practitioner/{doctor['id']}"},
+                "period": {"start": "2099-01-01"},
+            }
+        ],
+    }
+    await create(client, team)
+    body = (await client.get(f"/fhir/Patient/{patient['id']}/$fixed-contacts")).json()
+    assert body == {"resourceType": "Parameters"}

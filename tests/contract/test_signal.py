@@ -98,3 +98,34 @@ async def test_the_contacts_system_is_notified_through_its_subscription(
     worker = OutboxWorker(app.state.context.repository.database, max_age_us=3_600_000_000)
     assert await worker.deliver_due() == 1
     assert hook.call_count == 1
+
+
+async def test_a_contract_that_was_signalled_can_still_be_deleted(
+    client: httpx.AsyncClient, world: dict[str, Any]
+) -> None:
+    plan = await create(client, world["contract"])
+    assert len(await _messages_to(client, f"PractitionerRole/{world['karin_role']['id']}")) == 1
+    assert (await client.delete(f"/fhir/CarePlan/{plan['id']}")).status_code in (200, 204)
+
+
+async def test_re_sending_the_same_contract_changes_nothing(client: httpx.AsyncClient, world: dict[str, Any]) -> None:
+    header = {
+        "X-Provenance": json.dumps(
+            {
+                "resourceType": "Provenance",
+                "agent": [
+                    {
+                        "who": {"reference": f"PractitionerRole/{world['bo_role']['id']}"},
+                        "onBehalfOf": {"reference": f"Organization/{world['unit']['id']}"},
+                    }
+                ],
+            }
+        )
+    }
+    first = await client.post("/fhir/CarePlan", json=world["contract"], headers=header)
+    plan = first.json()
+    body = dict(world["contract"], id=plan["id"])  # what the journal system holds: no server-added contributor
+    for _ in range(2):
+        again = await client.put(f"/fhir/CarePlan/{plan['id']}", json=body, headers=header)
+        assert again.status_code == 200 and again.json()["meta"]["versionId"] == "1"
+    assert len(await _messages_to(client, f"PractitionerRole/{world['karin_role']['id']}")) == 1

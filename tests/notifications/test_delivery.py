@@ -156,3 +156,65 @@ async def test_a_restart_loses_nothing(respx_mock: respx.MockRouter, settings: S
             await asyncio.sleep(0.05)
         assert hook.call_count == 1
         assert await outbox.pending(_database(after)) == 0
+
+
+@respx.mock(assert_all_called=False)
+async def test_one_resources_versions_arrive_in_order_even_across_retries(
+    respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    received: list[str] = []
+    answers = iter([503, 200, 200])
+
+    def receive(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        if status == 200:
+            received.append(httpx.Response(200, content=request.content).json()["meta"]["versionId"])
+        return httpx.Response(status)
+
+    respx_mock.put(url__regex=r"https://notify\.region\.example/fhir/Patient/.*").mock(side_effect=receive)
+    await create(
+        client,
+        builders.subscription(
+            "Patient?gender=male", "https://notify.region.example/fhir", payload="application/fhir+json"
+        ),
+    )
+    patient = await create(client, builders.patient())
+    await client.put(f"/fhir/Patient/{patient['id']}", json=dict(patient, active=True))
+    clock = Clock()
+    worker = OutboxWorker(_database(app), max_age_us=HOUR, clock=clock)
+    for _ in range(4):
+        await worker.deliver_due()
+        clock.now += pause_after(3)
+    assert received == ["1", "2"]
+
+
+@respx.mock(assert_all_called=False)
+async def test_a_deleted_subscription_gets_nothing_more(
+    respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    hook = respx_mock.post(HOOK).mock(return_value=httpx.Response(200))
+    patient = await create(client, builders.patient())
+    karin = await create(client, builders.practitioner())
+    subscription = await create(
+        client, builders.subscription(f"Communication?recipient=Practitioner/{karin['id']}", HOOK)
+    )
+    await create(client, builders.communication(patient["id"], karin["id"]))
+    assert (await client.delete(f"/fhir/Subscription/{subscription['id']}")).status_code in (200, 204)
+    assert await OutboxWorker(_database(app), max_age_us=HOUR).deliver_due() == 0
+    assert hook.call_count == 0 and await outbox.pending(_database(app)) == 0
+
+
+@respx.mock(assert_all_called=False)
+async def test_an_unexpected_failure_is_retried_not_stuck(
+    respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    respx_mock.post(HOOK).mock(side_effect=[RuntimeError("boom"), httpx.Response(200)])
+    await _subscribe_and_write(client)
+    clock = Clock()
+    worker = OutboxWorker(_database(app), max_age_us=HOUR, clock=clock)
+    assert await worker.deliver_due() == 0
+    async with _database(app).reader() as conn:
+        row = await conn.fetchrow("SELECT attempts, last_error FROM outbox")
+    assert row is not None and row[0] == 1 and "boom" in row[1]
+    clock.now += pause_after(1)
+    assert await worker.deliver_due() == 1

@@ -111,3 +111,27 @@ async def test_an_inactive_subscription_owes_nothing(app: FastAPI, client: httpx
     assert (await create(client, off))["status"] == "off"
     await create(client, builders.communication(patient["id"], karin["id"]))
     assert await outbox.pending(app.state.context.repository.database) == 0
+
+
+@pytest.mark.parametrize(
+    ("channel", "expression"),
+    [
+        ({"header": ["Authorization: Bearer åäö"]}, "Subscription.channel.header[0]"),
+        ({"header": ["no colon here"]}, "Subscription.channel.header[0]"),
+        ({"endpoint": "http://[::1/x"}, "Subscription.channel.endpoint"),
+    ],
+)
+async def test_a_channel_that_cannot_be_sent_is_refused(
+    client: httpx.AsyncClient, channel: dict[str, Any], expression: str
+) -> None:
+    body = builders.subscription("Communication?recipient=Practitioner/karin")
+    body["channel"].update(channel)
+    rejected = outcome(await client.post("/fhir/Subscription", json=body), 422)
+    assert expression in expressions(rejected)
+
+
+async def test_re_sending_a_subscription_changes_nothing(client: httpx.AsyncClient) -> None:
+    stored = await create(client, builders.subscription("Communication?recipient=Practitioner/karin"))
+    body = dict(builders.subscription("Communication?recipient=Practitioner/karin"), id=stored["id"])
+    again = await client.put(f"/fhir/Subscription/{stored['id']}", json=body)
+    assert again.status_code == 200 and again.json()["meta"]["versionId"] == "1"

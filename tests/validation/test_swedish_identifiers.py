@@ -128,3 +128,8 @@ async def test_a_transaction_with_a_wrong_identifier_persists_nothing(client: ht
     assert response.status_code == 422, response.text
     assert any("191212121213" in issue["diagnostics"] for issue in response.json()["issue"])
     assert await history(client, "_history") == []
+
+
+@pytest.mark.parametrize("value", ["１９１２１２１２１２１２", "191212121212\n", "١٩١٢١٢١٢١٢١٢"])
+async def test_look_alike_digits_are_refused(client: httpx.AsyncClient, value: str) -> None:
+    outcome(await client.post("/fhir/Patient", json=_patient_with(PERSONNUMMER_SYSTEM, value)), 422)

@@ -159,3 +159,29 @@ async def test_an_x_provenance_naming_an_unknown_author_is_422_and_nothing_is_wr
     response = await client.post("/fhir/Patient", json=builders.patient(), headers={"X-Provenance": header})
     assert response.status_code == 422, response.text
     assert await history(client, "_history") == []
+
+
+async def test_an_author_named_in_x_provenance_can_later_be_deleted(
+    client: httpx.AsyncClient, author: dict[str, Any]
+) -> None:
+    patient = await create(client, builders.patient())
+    response = await client.post(
+        "/fhir/Goal", json=builders.goal(patient["id"]), headers={"X-Provenance": author["header"]}
+    )
+    assert response.status_code == 201
+    assert (await client.delete(f"/fhir/PractitionerRole/{author['role']['id']}")).status_code in (200, 204)
+
+
+async def test_an_unknown_author_is_reported_at_the_x_provenance_header(client: httpx.AsyncClient) -> None:
+    header = json.dumps(
+        {"resourceType": "Provenance", "agent": [{"who": {"reference": "PractitionerRole/finns-inte"}}]}
+    )
+    patient = await create(client, builders.patient())
+    response = await client.post("/fhir/Goal", json=builders.goal(patient["id"]), headers={"X-Provenance": header})
+    assert response.status_code == 422
+    assert expressions(response.json()) == ["X-Provenance.agent[0].who.reference"]
+
+
+async def test_x_provenance_is_ignored_by_searches(client: httpx.AsyncClient) -> None:
+    response = await client.post("/fhir/Patient/_search", headers={"X-Provenance": "{inte json"})
+    assert response.status_code == 200

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES
-from fhirbridge.contract.fixed_contacts import FIXED_CARE_CONTACT, FIXED_DOCTOR, INACTIVE_TEAM_STATUSES, has_ended
+from fhirbridge.contract.fixed_contacts import (
+    FIXED_CARE_CONTACT,
+    FIXED_DOCTOR,
+    INACTIVE_TEAM_STATUSES,
+    has_ended,
+    instant_of,
+)
 
 RELATIVE = "narstaende"
 KIND_OF_ROLE = {FIXED_CARE_CONTACT: "fixedCareContact", FIXED_DOCTOR: "fixedDoctor"}
@@ -49,7 +55,8 @@ def care_contacts(teams: list[dict[str, Any]], resolved: Resources, now_us: int)
             continue
         for participant in team.get("participant", []):
             period = participant.get("period") or {}
-            if has_ended(period, now_us):
+            begins = instant_of(period.get("start"), end_of_period=False)
+            if has_ended(period, now_us) or (begins is not None and begins > now_us):
                 continue
             for coding in _care_roles(participant):
                 found.append(_contact(team, participant, coding, resolved, period.get("start")))

@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fhirbridge.contract.fixed_contacts import FIXED_CARE_CONTACT, Assignment, active_assignments, role_name
+from fhirbridge.contract.fixed_contacts import FIXED_CARE_CONTACT, Assignment, assignments, member_key, role_name
 from fhirbridge.errors import FhirError, Issue
 from fhirbridge.fhir.jsonio import loads
+from fhirbridge.fhir.references import parse_reference
 from fhirbridge.storage import store
-from fhirbridge.storage.database import Connection
 from fhirbridge.writes.events import WriteEvent
 
 if TYPE_CHECKING:
@@ -55,37 +55,48 @@ class FixedContactRule:
         self.policy = policy
 
     async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
-        conn = unit.conn
-        new_by_patient: dict[str, list[Assignment]] = {}
-        now = unit.now
+        new_by_patient: dict[str, list[tuple[Assignment, str]]] = {}
         for event in events:
             if event.record.resource_type != "CareTeam" or event.record.content is None:
                 continue
             team = loads(event.record.content)
-            patient_id = _local_patient(team)
+            patient_id = local_patient(team, unit.local_base)
             if patient_id is None:
                 continue
-            new = _new_assignments(team, event, now)
-            if new:
-                new_by_patient.setdefault(patient_id, []).extend(new)
+            place = unit.locations.get(("CareTeam", event.record.resource_id), "CareTeam")
+            for assignment in _new_assignments(team, event, unit):
+                new_by_patient.setdefault(patient_id, []).append((assignment, place))
         issues: list[Issue] = []
         for patient_id in sorted(new_by_patient):  # one lock order, so two transactions cannot deadlock
-            await conn.advisory_lock(f"fixed-contacts:Patient/{patient_id}")
-            issues += await self._check_patient(conn, patient_id, new_by_patient[patient_id], now)
+            await unit.conn.advisory_lock(f"fixed-contacts:Patient/{patient_id}")
+            issues += await self._check_patient(unit, patient_id, new_by_patient[patient_id])
         if issues:
             raise FhirError(409, issues)
 
-    async def _check_patient(self, conn: Connection, patient_id: str, new: list[Assignment], now: int) -> list[Issue]:
-        teams = await store.live_referrers_by_path(conn, "Patient", patient_id, SUBJECT_PATH)
-        current = [assignment for team in teams for assignment in active_assignments(loads(team.content or b"{}"), now)]
+    async def _check_patient(self, unit: UnitOfWork, patient_id: str, new: list[tuple[Assignment, str]]) -> list[Issue]:
+        teams = await store.live_referrers_by_path(unit.conn, "Patient", patient_id, SUBJECT_PATH)
+        held = [
+            assignment
+            for team in teams
+            for assignment in assignments(loads(team.content or b"{}"), unit.local_base)
+            if assignment.ends is None or assignment.ends > unit.now
+        ]
+        people = _People(unit)
         issues = []
-        for candidate in new:
-            holders = _distinct_holders(current, candidate)
-            if len(holders) >= self.policy.limit(candidate.role):
-                issues.append(self._conflict(patient_id, candidate, holders))
+        for candidate, place in new:
+            person = await people.of(candidate.member_key)
+            others: dict[str, Assignment] = {}
+            for assignment in held:
+                if assignment.role != candidate.role or not assignment.overlaps(candidate):
+                    continue
+                key = await people.of(assignment.member_key)
+                if key != person:
+                    others.setdefault(key, assignment)
+            if len(others) >= self.policy.limit(candidate.role):
+                issues.append(self._conflict(patient_id, candidate, list(others.values()), place))
         return issues
 
-    def _conflict(self, patient_id: str, candidate: Assignment, holders: list[Assignment]) -> Issue:
+    def _conflict(self, patient_id: str, candidate: Assignment, holders: list[Assignment], place: str) -> Issue:
         name = role_name(candidate.role)
         limit = self.policy.limit(candidate.role)
         named = "; ".join(holder.describe() for holder in holders)
@@ -93,33 +104,51 @@ class FixedContactRule:
         return Issue(
             "error",
             "conflict",
-            f"Patient/{patient_id} already has an active {name}: {named}. This service allows {allowed} "
+            f"Patient/{patient_id} already has a {name} at that time: {named}. This service allows {allowed} "
             f"{name} per patient; end the current assignment (participant.period.end) before appointing "
             f"{candidate.member_display}.",
-            (f"CareTeam.participant[{candidate.participant_index}]",),
+            (f"{place}.participant[{candidate.participant_index}]",),
         )
 
 
-def _local_patient(team: dict[str, Any]) -> str | None:
-    reference = (team.get("subject") or {}).get("reference")
-    if isinstance(reference, str) and reference.startswith("Patient/"):
-        return reference.split("/")[1]
+class _People:
+    """Member keys as people: a PractitionerRole is the Practitioner it is a role of."""
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self.unit = unit
+        self.known: dict[str, str] = {}
+
+    async def of(self, key: str) -> str:
+        if key not in self.known:
+            person = key
+            if key.startswith("PractitionerRole/"):
+                role = await self.unit.read("PractitionerRole", key.split("/", 1)[1])
+                if role is not None and role.content is not None:
+                    practitioner = member_key(loads(role.content).get("practitioner") or {}, self.unit.local_base)
+                    person = practitioner or key
+            self.known[key] = person
+        return self.known[key]
+
+
+def local_patient(resource: dict[str, Any], local_base: str | None) -> str | None:
+    """The id of the local Patient a resource's ``subject`` refers to (any local form)."""
+    reference = (resource.get("subject") or {}).get("reference")
+    parsed = parse_reference(reference, local_base) if isinstance(reference, str) else None
+    if parsed is not None and parsed.kind == "local" and parsed.resource_type == "Patient":
+        return parsed.resource_id
     return None
 
 
-def _new_assignments(team: dict[str, Any], event: WriteEvent, now: int) -> list[Assignment]:
-    before: set[tuple[str, str]] = set()
-    if event.previous is not None and not event.previous.deleted and event.previous.content is not None:
-        previous = loads(event.previous.content)
-        if _local_patient(previous) == _local_patient(team):
-            before = {(a.role, a.member_key) for a in active_assignments(previous, now)}
-    return [a for a in active_assignments(team, now) if (a.role, a.member_key) not in before]
-
-
-def _distinct_holders(current: list[Assignment], candidate: Assignment) -> list[Assignment]:
-    """Other people holding the candidate's role, one assignment each."""
-    holders: dict[str, Assignment] = {}
-    for assignment in current:
-        if assignment.role == candidate.role and assignment.member_key != candidate.member_key:
-            holders.setdefault(assignment.member_key, assignment)
-    return list(holders.values())
+def _new_assignments(team: dict[str, Any], event: WriteEvent, unit: UnitOfWork) -> list[Assignment]:
+    """Assignments this version adds that still matter (not already ended)."""
+    before: set[tuple[str, str, str | None, str | None]] = set()
+    previous = event.previous
+    if previous is not None and not previous.deleted and previous.content is not None:
+        old = loads(previous.content)
+        if local_patient(old, unit.local_base) == local_patient(team, unit.local_base):
+            before = {(a.role, a.member_key, a.start, a.end) for a in assignments(old, unit.local_base)}
+    return [
+        a
+        for a in assignments(team, unit.local_base)
+        if (a.role, a.member_key, a.start, a.end) not in before and (a.ends is None or a.ends > unit.now)
+    ]

@@ -1,66 +1,176 @@
-"""Fixed contacts in a CareTeam: who holds which fixed role, and since when (DOMAIN.md; seed 001).
+"""Fixed contacts in a CareTeam: who holds which fixed role, and when (DOMAIN.md; seed 001).
 
 A *fixed care contact* (fast vårdkontakt) or *fixed doctor* (fast läkarkontakt) is a
-``CareTeam.participant`` whose ``role`` carries that code of :data:`CARE_ROLE_SYSTEM`.  An
-assignment is *active* while its CareTeam is neither ``inactive`` nor ``entered-in-error``
-(R4 CareTeam.status) and its ``participant.period`` has not ended.  Ending an assignment is
-setting ``period.end``; the reason goes in the participant's ``role`` text or the team's note,
-so that it stays in the CareTeam's history.
+``CareTeam.participant`` whose ``role`` carries that code of :data:`CARE_ROLE_SYSTEM`.  The
+assignment holds during its ``participant.period`` (from ``start``, through ``end``; a date
+without a time covers the whole day), in a CareTeam that is neither ``inactive`` nor
+``entered-in-error`` (R4 CareTeam.status).  Ending an assignment is setting ``period.end``
+(the reason in a note of the team, so that it stays in the CareTeam's history); a handover is
+one assignment ending on the day the next starts.
+
+Members are compared by a *member key*: the member's reference, made local (``Type/id``,
+without base or version) when it points at this server, else its identifier.  Contained
+members (``#id``) exist only inside their team and are not tracked across teams.
 
 These functions are pure: they read one CareTeam as JSON and never touch the database.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES
+from fhirbridge.fhir.references import parse_reference
 
 FIXED_CARE_CONTACT = "fast-vardkontakt"
 FIXED_DOCTOR = "fast-lakarkontakt"
 FIXED_ROLES = (FIXED_CARE_CONTACT, FIXED_DOCTOR)
 INACTIVE_TEAM_STATUSES = frozenset({"inactive", "entered-in-error"})
+_DATE_ONLY = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
 @dataclass(frozen=True)
 class Assignment:
-    """One participant holding one fixed role in one CareTeam."""
+    """One participant holding one fixed role in one CareTeam, during ``[begins, ends)`` (µs)."""
 
     role: str
     member_key: str
-    """What identifies the person across teams: the member's reference, else its identifier."""
+    """What identifies the person across teams (see the module's docstring)."""
     member_display: str
     care_team_id: str | None
     participant_index: int
     start: str | None
+    end: str | None
+    begins: int | None
+    ends: int | None
 
     def describe(self) -> str:
         where = f" in CareTeam/{self.care_team_id}" if self.care_team_id else ""
         since = f" since {self.start}" if self.start else ""
-        return f"{self.member_display}{where}{since}"
+        until = f" until {self.end}" if self.end else ""
+        return f"{self.member_display}{where}{since}{until}"
+
+    def in_force(self, now_us: int) -> bool:
+        return (self.begins is None or self.begins <= now_us) and (self.ends is None or now_us < self.ends)
+
+    def overlaps(self, other: Assignment) -> bool:
+        """Whether both hold the role at some moment; a handover day (one ends on the date the
+        other starts, both given as dates) is not an overlap."""
+        if _handover(self, other) or _handover(other, self):
+            return False
+        return (self.begins is None or other.ends is None or self.begins < other.ends) and (
+            other.begins is None or self.ends is None or other.begins < self.ends
+        )
 
 
 def role_name(role: str) -> str:
     return CARE_ROLES[role].lower()
 
 
-def active_assignments(care_team: dict[str, Any], now_us: int) -> list[Assignment]:
-    """The fixed-role assignments of a CareTeam that are in force at ``now_us`` (µs since 1970)."""
+def assignments(care_team: dict[str, Any], local_base: str | None = None) -> list[Assignment]:
+    """Every fixed-role assignment of a CareTeam that is in force (past, present or future)."""
     if care_team.get("status") in INACTIVE_TEAM_STATUSES:
         return []
     found = []
     for index, participant in enumerate(care_team.get("participant", [])):
         member = participant.get("member") or {}
-        key = _member_key(member)
-        if key is None or has_ended(participant.get("period") or {}, now_us):
+        key = member_key(member, local_base)
+        if key is None:
             continue
+        period = participant.get("period") or {}
+        start, end = period.get("start"), period.get("end")
         for role in _fixed_roles(participant):
-            display = member.get("display") or key
-            start = (participant.get("period") or {}).get("start")
-            found.append(Assignment(role, key, display, care_team.get("id"), index, start))
+            found.append(
+                Assignment(
+                    role=role,
+                    member_key=key,
+                    member_display=member.get("display") or key,
+                    care_team_id=care_team.get("id"),
+                    participant_index=index,
+                    start=start,
+                    end=end,
+                    begins=instant_of(start, end_of_period=False),
+                    ends=instant_of(end, end_of_period=True),
+                )
+            )
     return found
+
+
+def active_assignments(care_team: dict[str, Any], now_us: int, local_base: str | None = None) -> list[Assignment]:
+    """The fixed-role assignments of a CareTeam in force at ``now_us`` (µs since 1970)."""
+    return [a for a in assignments(care_team, local_base) if a.in_force(now_us)]
+
+
+def member_key(member: dict[str, Any], local_base: str | None = None) -> str | None:
+    """The member's reference made local, or its identifier; None for contained members."""
+    reference = member.get("reference")
+    if isinstance(reference, str):
+        if reference.startswith("#"):
+            return None
+        parsed = parse_reference(reference, local_base)
+        if parsed is not None and parsed.kind == "local" and parsed.resource_type and parsed.resource_id:
+            return f"{parsed.resource_type}/{parsed.resource_id}"
+        return reference.split("/_history/")[0]
+    identifier = member.get("identifier") or {}
+    if identifier.get("value"):
+        return f"{identifier.get('system', '')}|{identifier['value']}"
+    return None
+
+
+def has_ended(period: dict[str, Any], now_us: int) -> bool:
+    """Whether ``period.end`` lies before ``now_us``; a date alone counts to the end of that day."""
+    ends = instant_of(period.get("end"), end_of_period=True)
+    return ends is not None and ends <= now_us
+
+
+def instant_of(value: Any, *, end_of_period: bool) -> int | None:
+    """A FHIR date or dateTime as µs since 1970 (UTC): its first moment, or with
+    ``end_of_period`` the first moment after it (``2026-06`` ends at ``2026-07-01``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        if _DATE_ONLY.match(value):
+            year = int(value[:4])
+            month = int(value[5:7]) if len(value) >= 7 else 1
+            day = int(value[8:10]) if len(value) == 10 else 1
+            first = datetime(year, month, day, tzinfo=UTC)
+            if end_of_period:
+                if len(value) == 4:
+                    first = first.replace(year=year + 1)
+                elif len(value) == 7:
+                    first = (first + timedelta(days=32)).replace(day=1)
+                else:
+                    first = first + timedelta(days=1)
+            return int(first.timestamp() * 1_000_000)
+        text = value.replace("Z", "+00:00").replace(":60", ":59")  # a leap second counts as its minute's last
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1_000_000)
+    except ValueError:
+        return None
+
+
+def _handover(earlier: Assignment, later: Assignment) -> bool:
+    return (
+        earlier.end is not None
+        and later.start is not None
+        and len(earlier.end) == 10
+        and len(later.start) == 10
+        and _is_date(earlier.end)
+        and earlier.end == later.start
+    )
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _fixed_roles(participant: dict[str, Any]) -> list[str]:
@@ -70,23 +180,3 @@ def _fixed_roles(participant: dict[str, Any]) -> list[str]:
         for coding in concept.get("coding", [])
         if coding.get("system") == CARE_ROLE_SYSTEM and coding.get("code") in FIXED_ROLES
     ]
-
-
-def _member_key(member: dict[str, Any]) -> str | None:
-    if isinstance(member.get("reference"), str):
-        return str(member["reference"])
-    identifier = member.get("identifier") or {}
-    if identifier.get("value"):
-        return f"{identifier.get('system', '')}|{identifier['value']}"
-    return None
-
-
-def has_ended(period: dict[str, Any], now_us: int) -> bool:
-    """Whether ``period.end`` lies before ``now_us``; a date alone counts to the end of that day."""
-    end = period.get("end")
-    if not isinstance(end, str):
-        return False
-    if len(end) <= 10:  # a year, year-month or date: the period runs through all of it
-        return end < datetime.fromtimestamp(now_us / 1_000_000, UTC).date().isoformat()[: len(end)]
-    moment = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    return moment.timestamp() * 1_000_000 < now_us

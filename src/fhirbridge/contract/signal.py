@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fhirbridge.contract.codes import is_contract
+from fhirbridge.contract.fixed_contact_rule import local_patient
 from fhirbridge.contract.fixed_contacts import FIXED_CARE_CONTACT, active_assignments
+from fhirbridge.contract.fixed_contacts import member_key as normalise
 from fhirbridge.fhir.instants import format_instant
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.storage import store
@@ -41,14 +43,15 @@ class FixedContactSignal:
             if event.record.resource_type != "CarePlan" or event.record.content is None:
                 continue
             plan = loads(event.record.content)
-            patient = str((plan.get("subject") or {}).get("reference", ""))
-            if not patient.startswith("Patient/") or not is_contract(plan):
+            patient_id = local_patient(plan, unit.local_base)
+            if patient_id is None or not is_contract(plan):
                 continue
-            teams = await store.live_referrers_by_path(unit.conn, "Patient", patient.split("/")[1], "CareTeam.subject")
+            patient = f"Patient/{patient_id}"
+            teams = await store.live_referrers_by_path(unit.conn, "Patient", patient_id, "CareTeam.subject")
             contacts = {
                 assignment.member_key: assignment
                 for team in teams
-                for assignment in active_assignments(loads(team.content or b"{}"), unit.now)
+                for assignment in active_assignments(loads(team.content or b"{}"), unit.now, unit.local_base)
                 if assignment.role == FIXED_CARE_CONTACT
             }
             for member_key in contacts:
@@ -60,7 +63,8 @@ class FixedContactSignal:
 
 
 async def _is_the_writer(unit: UnitOfWork, member_key: str) -> bool:
-    writer = unit.identity.subject
+    subject = unit.identity.subject
+    writer = normalise({"reference": subject}, unit.local_base) if subject else None
     if writer is None:
         return False
     if writer == member_key:
@@ -68,7 +72,8 @@ async def _is_the_writer(unit: UnitOfWork, member_key: str) -> bool:
     if member_key.startswith("PractitionerRole/"):
         role = await store.read_current(unit.conn, "PractitionerRole", member_key.split("/")[1])
         if role is not None and role.content is not None:
-            return bool((loads(role.content).get("practitioner") or {}).get("reference") == writer)
+            practitioner = normalise(loads(role.content).get("practitioner") or {}, unit.local_base)
+            return practitioner == writer
     return False
 
 

@@ -18,13 +18,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 
 from fhirbridge.config import Settings
 from fhirbridge.fhir.instants import now_us
+from fhirbridge.fhir.jsonio import loads
 from fhirbridge.notifications import outbox
 from fhirbridge.notifications.outbox import Notification
+from fhirbridge.notifications.subscriptions import subscription_is_live
 from fhirbridge.storage import store
 from fhirbridge.storage.database import Database
 
@@ -86,37 +89,52 @@ class OutboxWorker:
 
     async def _deliver(self, notification: Notification) -> bool:
         assert notification.pk is not None
+        subscription = await self._subscription(notification.subscription_id)
+        if not subscription_is_live(subscription, self.clock()):
+            await outbox.give_up(
+                self.database, notification.pk, self.clock(), "the subscription was deleted, turned off or ended"
+            )
+            return False
+        assert subscription is not None
         try:
-            response = await self._send(notification)
+            response = await self._send(notification, subscription["channel"])
             problem = None if response.is_success else f"HTTP {response.status_code} from {notification.endpoint}"
-        except httpx.HTTPError as exc:
+        except Exception as exc:
             problem = f"{type(exc).__name__}: {exc} ({notification.endpoint})"
         now = self.clock()
         if problem is None:
             await outbox.mark_delivered(self.database, notification.pk, now)
             return True
+        attempts = notification.attempts + 1
         if now - notification.created >= self.max_age_us:
-            log.error(
-                "giving up notification %s after %d attempts: %s", notification.pk, notification.attempts + 1, problem
-            )
+            log.error("giving up notification %s after %d attempts: %s", notification.pk, attempts, problem)
             await outbox.give_up(self.database, notification.pk, now, problem)
         else:
             log.warning("notification %s not delivered (%s); trying again later", notification.pk, problem)
-            await outbox.retry_later(
-                self.database, notification.pk, now + pause_after(notification.attempts + 1), problem
-            )
+            await outbox.retry_later(self.database, notification.pk, now + pause_after(attempts), problem)
         return False
 
-    async def _send(self, notification: Notification) -> httpx.Response:
-        headers = dict(_header(line) for line in notification.headers if ":" in line)
-        if notification.payload is None:
-            return await self.client.post(notification.endpoint, headers=headers)
+    async def _subscription(self, subscription_id: str) -> dict[str, Any] | None:
+        async with self.database.reader() as conn:
+            record = await store.read_current(conn, "Subscription", subscription_id)
+        if record is None or record.content is None:
+            return None
+        subscription: dict[str, Any] = loads(record.content)
+        return subscription
+
+    async def _send(self, notification: Notification, channel: dict[str, Any]) -> httpx.Response:
+        """Send with the subscription's channel as it is now (a rotated token, a moved endpoint)."""
+        endpoint = str(channel.get("endpoint", notification.endpoint))
+        headers = dict(_header(line) for line in channel.get("header", []) if ":" in line)
+        payload = channel.get("payload")
+        if payload is None:
+            return await self.client.post(endpoint, headers=headers)
         async with self.database.reader() as conn:
             version = await store.read_version(
                 conn, notification.resource_type, notification.resource_id, notification.version
             )
-        url = f"{notification.endpoint.rstrip('/')}/{notification.resource_type}/{notification.resource_id}"
-        headers["Content-Type"] = notification.payload
+        url = f"{endpoint.rstrip('/')}/{notification.resource_type}/{notification.resource_id}"
+        headers["Content-Type"] = payload
         return await self.client.put(url, content=(version.content if version else None) or b"", headers=headers)
 
 

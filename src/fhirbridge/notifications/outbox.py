@@ -1,7 +1,9 @@
 """The outbox table: notifications owed, claimed by workers, delivered or given up.
 
 Rows are written in the write transaction of the change they announce, so a change that
-rolls back owes nothing, and a committed one is not forgotten by a restart.  Workers claim
+rolls back owes nothing, and a committed one is not forgotten by a restart.  A row waits while
+an older row for the same resource and subscriber is still owed, so a receiver sees one
+resource's versions in order even across retries.  Workers claim
 due rows with a lease (``next_attempt`` moved into the future); on PostgreSQL ``FOR UPDATE
 SKIP LOCKED`` lets several worker processes share the table without taking the same row.
 """
@@ -60,9 +62,13 @@ async def claim_due(database: Database, now: int, lease_us: int, limit: int) -> 
     skip_locked = " FOR UPDATE SKIP LOCKED" if database.dialect.name == "postgresql" else ""
     async with database.transaction() as conn:
         rows = await conn.fetch(
-            f"UPDATE outbox SET next_attempt = $2 WHERE pk IN (SELECT pk FROM outbox "
-            f"WHERE delivered IS NULL AND failed IS NULL AND next_attempt <= $1 "
-            f"ORDER BY next_attempt, pk LIMIT $3{skip_locked}) RETURNING {_COLUMNS}",
+            f"UPDATE outbox SET next_attempt = $2 WHERE pk IN (SELECT o.pk FROM outbox o "
+            f"WHERE o.delivered IS NULL AND o.failed IS NULL AND o.next_attempt <= $1 "
+            # one resource's notifications to one subscriber go in the order they were written
+            f"AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.subscription_id = o.subscription_id "
+            f"AND e.res_type = o.res_type AND e.res_id = o.res_id AND e.pk < o.pk "
+            f"AND e.delivered IS NULL AND e.failed IS NULL) "
+            f"ORDER BY o.next_attempt, o.pk LIMIT $3{skip_locked}) RETURNING {_COLUMNS}",
             now,
             now + lease_us,
             limit,

@@ -16,10 +16,15 @@ element.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+import httpx
+
+from fhirbridge.contract.fixed_contacts import instant_of
 from fhirbridge.errors import FhirError, bad_request, unprocessable
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
     from fhirbridge.writes.unit_of_work import UnitOfWork
 
 PAYLOADS = frozenset({"application/fhir+json", "application/json"})
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def split_criteria(criteria: str) -> tuple[str, list[tuple[str, str]]]:
@@ -61,8 +67,16 @@ def activate(identity: Identity, validated: ValidatedResource) -> ValidatedResou
     if channel.get("type") != "rest-hook":
         raise unprocessable("This server delivers rest-hook subscriptions only", "Subscription.channel.type")
     endpoint = str(channel.get("endpoint", ""))
-    if not endpoint.startswith(("https://", "http://")):
+    try:
+        url = httpx.URL(endpoint)
+    except (httpx.InvalidURL, ValueError):
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
         raise unprocessable("A rest-hook endpoint is an http: or https: URL", "Subscription.channel.endpoint")
+    for index, header in enumerate(channel.get("header", [])):
+        name, colon, value = str(header).partition(":")
+        if not colon or not name.strip() or not _TOKEN.fullmatch(name.strip()) or not value.isascii():
+            raise unprocessable("A channel header is 'Name: value' in ASCII", f"Subscription.channel.header[{index}]")
     if channel.get("payload") not in (None, *PAYLOADS):
         raise unprocessable("The payload can be absent or application/fhir+json", "Subscription.channel.payload")
     split_criteria(str(subscription.get("criteria", "")))
@@ -77,44 +91,76 @@ def activate(identity: Identity, validated: ValidatedResource) -> ValidatedResou
     return ValidatedResource("Subscription", dict(subscription, status="active"), validated.references)
 
 
+@dataclass(frozen=True)
+class _Interest:
+    subscription_id: str
+    criteria: list[tuple[str, str]]
+    channel: dict[str, Any]
+    ends: int | None
+
+
 class SubscriptionNotifier:
-    """The last write listener: one outbox row per (active Subscription, matching change)."""
+    """The last write listener: one outbox row per (active Subscription, matching change).
+
+    The active Subscriptions are kept per resource type between writes and read again only
+    when a Subscription has changed (their count or newest ``lastUpdated`` moved), so a write
+    of a type nobody subscribes to costs one small query."""
+
+    def __init__(self) -> None:
+        self._generation: tuple[int, int] | None = None
+        self._by_type: dict[str, list[_Interest]] = {}
 
     async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
         changed = [e for e in events if e.action != "delete" and e.record.resource_type != "Subscription"]
         if not changed:
             return
-        subscriptions = await _active_subscriptions(unit)
+        by_type = await self._interests(unit)
         owed = []
-        for subscription_id, subscription in subscriptions:
-            resource_type, criteria = split_criteria(subscription["criteria"])
-            channel = subscription["channel"]
-            for event in changed:
-                if event.record.resource_type != resource_type:
-                    continue
-                if await unit.matches(resource_type, criteria, event.record.resource_id):
+        for event in changed:
+            for interest in by_type.get(event.record.resource_type, []):
+                if await unit.matches(event.record.resource_type, interest.criteria, event.record.resource_id):
                     owed.append(
                         Notification(
-                            subscription_id=subscription_id,
-                            resource_type=resource_type,
+                            subscription_id=interest.subscription_id,
+                            resource_type=event.record.resource_type,
                             resource_id=event.record.resource_id,
                             version=event.record.version,
-                            endpoint=channel["endpoint"],
-                            headers=tuple(channel.get("header", [])),
-                            payload=channel.get("payload"),
+                            endpoint=interest.channel["endpoint"],
+                            headers=tuple(interest.channel.get("header", [])),
+                            payload=interest.channel.get("payload"),
                         )
                     )
         if owed:
             await enqueue(unit.conn, owed, unit.now)
 
+    async def _interests(self, unit: UnitOfWork) -> dict[str, list[_Interest]]:
+        row = await unit.conn.fetchrow(
+            "SELECT COUNT(*), COALESCE(MAX(last_updated), 0) FROM resources WHERE res_type = 'Subscription'"
+        )
+        generation = (int(row[0]), int(row[1])) if row is not None else (0, 0)
+        if generation != self._generation:
+            rows = await unit.conn.fetch(
+                "SELECT res_id, content FROM resources WHERE res_type = 'Subscription' AND NOT deleted"
+            )
+            by_type: dict[str, list[_Interest]] = {}
+            for subscription_id, content in rows:
+                subscription = loads(content)
+                if subscription.get("status") != "active":
+                    continue
+                resource_type, criteria = split_criteria(subscription["criteria"])
+                ends = instant_of(subscription.get("end"), end_of_period=False)
+                interest = _Interest(subscription_id, criteria, subscription["channel"], ends)
+                by_type.setdefault(resource_type, []).append(interest)
+            self._by_type, self._generation = by_type, generation
+        return {
+            resource_type: [i for i in interests if i.ends is None or unit.now < i.ends]
+            for resource_type, interests in self._by_type.items()
+        }
 
-async def _active_subscriptions(unit: UnitOfWork) -> list[tuple[str, dict[str, Any]]]:
-    rows = await unit.conn.fetch(
-        "SELECT res_id, content FROM resources WHERE res_type = 'Subscription' AND NOT deleted"
-    )
-    found = []
-    for row in rows:
-        subscription = loads(row[1])
-        if subscription.get("status") == "active":
-            found.append((row[0], subscription))
-    return found
+
+def subscription_is_live(subscription: dict[str, Any] | None, now_us: int) -> bool:
+    """Whether a stored Subscription still wants notifications: active and not past its ``end``."""
+    if subscription is None or subscription.get("status") != "active":
+        return False
+    ends = instant_of(subscription.get("end"), end_of_period=False)
+    return ends is None or now_us < ends

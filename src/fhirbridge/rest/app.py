@@ -42,15 +42,16 @@ from fhirbridge.writes.provenance import parse_x_provenance
 
 log = logging.getLogger("fhirbridge")
 FHIR_PREFIX = "/fhir"
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+WRITE_INTERACTIONS = frozenset({"create", "update", "delete", "transaction", "patch"})
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 400: "invalid"}
 
 
-def request_identity(request: Request, local_base: str | None) -> Identity:
+def request_identity(request: Request, local_base: str | None, *, writes: bool) -> Identity:
     """Who is asking.  Every caller is anonymous until authentication lands (issue 6); a
-    writer may describe itself with ``X-Provenance`` (R4 http.html#provenance) meanwhile."""
+    writer may describe itself with ``X-Provenance`` (R4 http.html#provenance) meanwhile,
+    which only interactions that write read."""
     header = request.headers.get("x-provenance")
-    if header is None or request.method not in WRITE_METHODS:
+    if header is None or not writes:
         return ANONYMOUS
     with contextlib.suppress(UnicodeError):  # HTTP hands header bytes over as Latin-1; clients send UTF-8
         header = header.encode("latin-1").decode("utf-8")
@@ -107,7 +108,7 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
         fhir_request = FhirRequest(
             method=route.method,
             base_url=base,
-            identity=request_identity(request, base),
+            identity=request_identity(request, base, writes=route.interaction in WRITE_INTERACTIONS),
             resource_type=resource_type,
             resource_id=path.get("id"),
             version_id=path.get("vid"),
@@ -117,7 +118,9 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
         )
         return render(await route.handler(context, fhir_request), fmt)
 
-    endpoint.__name__ = f"{route.method.lower()}_{route.interaction.replace('-', '_')}_{route.level}"
+    what = route.operation or route.interaction.replace("-", "_")
+    typed = f"_{route.fixed_type}" if route.fixed_type else ""
+    endpoint.__name__ = f"{route.method.lower()}_{what.replace('-', '_')}_{route.level}{typed}"
     return endpoint
 
 

@@ -144,17 +144,20 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/{type}/{id}", delete.delete, "delete", "instance", "Delete"),
     Route("GET", "/{type}/{id}/_history", history.history, "history-instance", "instance", "History of a resource"),
     Route("GET", "/{type}/{id}/_history/{vid}", read.vread, "vread", "instance", "Read a version"),
-    Route(
-        "GET",
-        f"/Patient/{{id}}/${fixed_contacts.NAME}",
-        fixed_contacts.fixed_contacts,
-        "operation",
-        "instance",
-        "The patient's fixed care contact, fixed doctor and treating roles",
-        operation=fixed_contacts.NAME,
-        definition=fixed_contacts.DEFINITION,
-        operation_types=("Patient",),
-        fixed_type="Patient",
+    *(
+        Route(
+            method,
+            f"/Patient/{{id}}/${fixed_contacts.NAME}",
+            fixed_contacts.fixed_contacts,
+            "operation",
+            "instance",
+            "The patient's fixed care contact, fixed doctor and treating roles",
+            operation=fixed_contacts.NAME,
+            definition=fixed_contacts.DEFINITION,
+            operation_types=("Patient",),
+            fixed_type="Patient",
+        )
+        for method in ("GET", "POST")  # R4 operations.html: POST always; GET as it changes nothing
     ),
     Route(
         "POST",
@@ -191,16 +194,19 @@ ROUTES: tuple[Route, ...] = (
         definition=validate.DEFINITION,
         operation_types=STORED_TYPES,
     ),
-    Route(
-        "GET",
-        f"/{{type}}/{{id}}/${revisions.NAME}",
-        revisions.revisions,
-        "operation",
-        "instance",
-        "Every version with who changed what",
-        operation=revisions.NAME,
-        definition=revisions.DEFINITION,
-        operation_types=revisions.TYPES,
+    *(
+        Route(
+            method,
+            f"/{{type}}/{{id}}/${revisions.NAME}",
+            revisions.revisions,
+            "operation",
+            "instance",
+            "Every version with who changed what",
+            operation=revisions.NAME,
+            definition=revisions.DEFINITION,
+            operation_types=revisions.TYPES,
+        )
+        for method in ("GET", "POST")
     ),
 )
 

@@ -147,7 +147,7 @@ resource_links = Table(
     Column("target_type", String(TYPE_LENGTH), nullable=False),
     Column("target_id", String(ID_LENGTH), nullable=False),
 )
-Index("ix_resource_links_target", resource_links.c.target_type, resource_links.c.target_id)
+Index("ix_resource_links_target", resource_links.c.target_type, resource_links.c.target_id, resource_links.c.path)
 Index("ix_resource_links_res", resource_links.c.res_pk)
 
 search_snapshots = Table(

@@ -41,13 +41,13 @@ async def read_version(conn: Connection, resource_type: str, resource_id: str, v
 async def referrers(
     conn: Connection, resource_type: str, resource_id: str, *, limit: int = 10
 ) -> list[tuple[str, str, str]]:
-    """Live resources that refer to this one: (type, id, element path).  A Provenance's
-    targets are records of the past, not dependencies, and do not count."""
+    """Live resources that refer to this one: (type, id, element path).  A Provenance is a
+    record of the past, not a dependency: its references do not count (and versioned
+    references are not links at all, see :mod:`fhirbridge.writes.unit_of_work`)."""
     rows = await conn.fetch(
         "SELECT r.res_type, r.res_id, l.path FROM resource_links l JOIN resources r ON r.pk = l.res_pk "
         "WHERE l.target_type = $1 AND l.target_id = $2 AND NOT r.deleted "
-        "AND NOT (r.res_type = $1 AND r.res_id = $2) "
-        "AND NOT (r.res_type = 'Provenance' AND l.path LIKE 'Provenance.target%') ORDER BY r.pk LIMIT $3",
+        "AND NOT (r.res_type = $1 AND r.res_id = $2) AND r.res_type <> 'Provenance' ORDER BY r.pk LIMIT $3",
         resource_type,
         resource_id,
         limit,

@@ -23,10 +23,12 @@ RESERVNUMMER_SYSTEM = "http://electronichealth.se/identifier/nationelltReservnum
 HSA_SYSTEM = "urn:oid:1.2.752.29.4.19"
 ORGANISATION_NUMBER_SYSTEM = "urn:oid:2.5.4.97"
 
-_TWELVE_DIGITS = re.compile(r"^\d{12}$")
-_HSA_ID = re.compile(r"^SE(\d{10}|\d{12})-[A-Za-z0-9]+$")
+# ASCII only ([0-9], not \d) and no trailing newline (fullmatch, not $): a look-alike digit
+# would pass the check and never match a search.
+_TWELVE_DIGITS = re.compile(r"[0-9]{12}")
+_HSA_ID = re.compile(r"SE([0-9]{10}|[0-9]{12})-[A-Za-z0-9]+")
 _HSA_ID_MAX_LENGTH = 31
-_RESERVE_NUMBER = re.compile(r"^[0-9A-Z]{12}$")
+_RESERVE_NUMBER = re.compile(r"[0-9A-Z]{12}")
 
 
 def luhn_digit(digits: str) -> int:
@@ -50,7 +52,7 @@ def is_valid_samordningsnummer(value: str) -> bool:
 
 def is_valid_hsa_id(value: str) -> bool:
     """``SE`` + a 10- or 12-digit organisation number + ``-`` + letters or digits, 31 at most."""
-    return len(value) <= _HSA_ID_MAX_LENGTH and _HSA_ID.match(value) is not None
+    return len(value) <= _HSA_ID_MAX_LENGTH and _HSA_ID.fullmatch(value) is not None
 
 
 def is_valid_reserve_number(value: str) -> bool:
@@ -59,11 +61,11 @@ def is_valid_reserve_number(value: str) -> bool:
     Only the form is checked: the national format's series and check character are not
     published in a form this service can verify, and older regional numbers still circulate.
     """
-    return _RESERVE_NUMBER.match(value) is not None
+    return _RESERVE_NUMBER.fullmatch(value) is not None
 
 
 def _person_number_problem(value: str, day_offset: int, name: str) -> str | None:
-    if not _TWELVE_DIGITS.match(value):
+    if not _TWELVE_DIGITS.fullmatch(value):
         return f"A {name} is twelve digits YYYYMMDDNNNC without a hyphen, not {value!r}"
     year, month, day = int(value[0:4]), int(value[4:6]), int(value[6:8]) - day_offset
     try:

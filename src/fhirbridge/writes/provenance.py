@@ -15,6 +15,7 @@ changed resource is a target, as the specification asks; without it, only
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -81,7 +82,10 @@ class ProvenanceRecorder:
         if provenance is None:
             return
         validated = validate_resource(provenance, "Provenance", url_id=None, local_base=unit.local_base)
-        await unit.create(validated)
+        provenance_id = str(uuid.uuid4())
+        if identity.claimed_provenance is not None:  # a missing agent is the header's fault: name it
+            unit.locations[("Provenance", provenance_id)] = "X-Provenance"
+        await unit.create(validated, provenance_id)
 
 
 def parse_x_provenance(header: str, local_base: str | None) -> dict[str, Any]:

@@ -71,6 +71,7 @@ class UnitOfWork:
 
         A transaction assigns ``resource_id`` itself, so that other entries can refer to it."""
         rid = resource_id or str(uuid.uuid4())
+        validated = self._enrich(validated)
         record = await self._store_version(validated, rid, 1, previous=None, method="POST")
         return WriteResult("created", record)
 
@@ -82,6 +83,7 @@ class UnitOfWork:
         ``if_match`` is the version the client last saw: anything else is 412 (R4
         http.html#concurrency).  An update that changes nothing but server fields keeps
         the current version, so repeated syncs do not pile up identical versions."""
+        validated = self._enrich(validated)  # before the comparison: a re-sent body is then "unchanged"
         lock = self.conn.dialect.lock_for_no_key_update
         current = await store.read_current(self.conn, validated.resource_type, resource_id, lock=lock)
         if if_match is not None and (current is None or current.deleted or current.version != if_match):
@@ -188,6 +190,11 @@ class UnitOfWork:
                 )
 
     # -- internals ---------------------------------------------------------------------
+    def _enrich(self, validated: ValidatedResource) -> ValidatedResource:
+        for enrich in self.enrichers:
+            validated = enrich(self.identity, validated)
+        return validated
+
     async def _store_version(
         self,
         validated: ValidatedResource,
@@ -197,8 +204,6 @@ class UnitOfWork:
         previous: StoredResource | None,
         method: str,
     ) -> StoredResource:
-        for enrich in self.enrichers:
-            validated = enrich(self.identity, validated)
         resource_type = validated.resource_type
         resource = with_server_fields(validated.resource, resource_id, version, self.now)
         content = canonical_bytes(resource)
@@ -224,12 +229,15 @@ class UnitOfWork:
                 continue
             if (parsed.resource_type, parsed.resource_id) != (resource_type, resource_id):
                 where = self._where(resource_type, resource_id, found.path) + ".reference"
-                if not _is_historical(resource_type, found.path, parsed.version):
-                    self._expected[(parsed.resource_type, parsed.resource_id)].append(where)
                 if parsed.version is not None:
+                    # A version outlives the resource's deletion: it must exist, and is no dependency.
                     self._expected_versions[(parsed.resource_type, parsed.resource_id, _version(parsed.version))] = (
                         where
                     )
+                    continue
+                self._expected[(parsed.resource_type, parsed.resource_id)].append(where)
+            elif parsed.version is not None:
+                continue
             links.append((found.path, parsed.resource_type, parsed.resource_id))
         return links
 
@@ -259,12 +267,6 @@ class UnitOfWork:
             ):
                 issues.append(error("not-found", f"{resource_type}/{rid} has no version {version}", where))
         return issues
-
-
-def _is_historical(resource_type: str, path: str, version: str | None) -> bool:
-    """A Provenance's versioned target names a version, which may be a deletion: it must
-    exist, but the resource need not be live (R4 provenance.html: the record outlives it)."""
-    return resource_type == "Provenance" and path.startswith("Provenance.target") and version is not None
 
 
 def _version(text: str) -> int:
