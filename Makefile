@@ -3,6 +3,8 @@
 #   make test   set up .venv and run the whole test suite (SQLite and PostgreSQL)
 #   make lint   ruff and mypy
 #   make bench  the benchmarks (see docs/benchmarks.md)
+#   make profiles           rebuild profiles/ from the FSH sources (node and npm needed)
+#   make validate-profiles  check profiles/ and the demo data with Medplum's validator (node, npm)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,7 +13,7 @@ STAMP  := $(VENV)/.installed-dev
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: install run serve demo test lint format check bench clean
+.PHONY: install run serve demo test lint format check bench profiles validate-profiles clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fhirbridge needs Python 3.11 or newer")'
@@ -48,6 +50,12 @@ check: lint test
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+profiles: $(STAMP)
+	$(BIN)/python scripts/build_profiles.py
+
+validate-profiles: $(STAMP)
+	$(BIN)/python scripts/independent_validation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -52,9 +52,9 @@ async def contacts(client: httpx.AsyncClient) -> dict[str, Any]:
                 "period": {"start": "2026-02-01"},
             },
             {"role": _role("fast-lakarkontakt"), "member": {"reference": f"PractitionerRole/{doctor['id']}"}},
-            {
+            {  # a Practitioner acting for a unit (R4 ctm-1: onBehalfOf only with a Practitioner member)
                 "role": _role("distriktsskoterska"),
-                "member": {"reference": f"PractitionerRole/{district['id']}"},
+                "member": district["practitioner"],
                 "onBehalfOf": {"reference": f"Organization/{municipality['id']}"},
             },
             {

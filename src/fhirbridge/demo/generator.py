@@ -260,8 +260,8 @@ def patient_contract(index: int, today: date, rng: random.Random) -> list[Resour
     participants = [
         {
             "role": [concept(CARE_ROLE_SYSTEM, CARE_ROLES, role)],
+            # The unit is the role's organization: R4 ctm-1 allows onBehalfOf only for a Practitioner member.
             "member": _role_ref(person),
-            "onBehalfOf": _ref("Organization", f"org-{person.unit}", _UNITS[person.unit].name),
             "period": {"start": start.isoformat()},
         }
         for person, role in members
