@@ -135,3 +135,17 @@ async def test_the_structure_definitions_are_served(client: httpx.AsyncClient) -
     statement = (await client.get("/fhir/metadata")).json()
     care_plan = next(r for r in statement["rest"][0]["resource"] if r["type"] == "CarePlan")
     assert care_plan["supportedProfile"] == [CANONICAL + "contract-careplan"]
+
+
+async def test_our_search_parameters_find_fixed_care_contacts_and_the_patients_goals(client: httpx.AsyncClient) -> None:
+    world = await contract_world(client)
+    fixed = "https://fhirbridge.se/fhir/CodeSystem/care-role|fast-vardkontakt"
+    teams = (await client.get("/fhir/CareTeam", params={"role": fixed})).json()
+    assert [e["resource"]["id"] for e in teams["entry"]] == [world["team"]["id"]]
+    assert (await client.get("/fhir/CareTeam", params={"role": fixed.replace("vardkontakt", "lakarkontakt")})).json()[
+        "total"
+    ] == 0
+    goals = (await client.get("/fhir/Goal", params={"expressed-by": f"Patient/{world['patient']['id']}"})).json()
+    assert [e["resource"]["id"] for e in goals["entry"]] == [world["goal"]["id"]]
+    served = (await client.get("/fhir/SearchParameter/CareTeam-role")).json()
+    assert served["expression"] == "CareTeam.participant.role"

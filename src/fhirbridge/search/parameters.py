@@ -1,4 +1,5 @@
-"""The search parameters of each stored type, from the official R4 SearchParameters.
+"""The search parameters of each stored type: the official R4 SearchParameters, and
+fhirbridge's own in ``profiles/`` (:mod:`fhirbridge.conformance.registry`).
 
 Each parameter's FHIRPath expression is compiled (:mod:`.fhirpath`) for its resource type,
 and the element type it lands on is looked up in the StructureDefinitions, so that index
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from fhirbridge.conformance.registry import registry
 from fhirbridge.fhir.definitions import Definitions, ElementSpec, definitions
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.search.fhirpath import Evaluator, compile_expression, split_top_level
@@ -119,7 +121,7 @@ def search_parameters(resource_type: str) -> dict[str, SearchParameter]:
     """The indexed search parameters of a stored type, by code."""
     defs = definitions()
     params: dict[str, SearchParameter] = {}
-    for raw in defs.search_parameters:
+    for raw in [*defs.search_parameters, *registry().of_type("SearchParameter")]:
         bases = raw.get("base", [])
         if resource_type not in bases and "Resource" not in bases and "DomainResource" not in bases:
             continue
