@@ -51,6 +51,13 @@ TERMINOLOGY = [
     ),
     ("ContactChannel", "contact-channel", "Kontaktväg", "How the patient reaches care.", codes.CONTACT_CHANNELS),
     ("GoalKind", "goal-kind", "Måltyp", "What matters to the patient, and the shared goal.", codes.GOAL_KINDS),
+    (
+        "AssignmentEndReason",
+        "assignment-end-reason",
+        "Varför uppdraget avslutades",
+        "Why a fixed care contact's or fixed doctor's assignment ended.",
+        codes.END_REASONS,
+    ),
 ]
 
 

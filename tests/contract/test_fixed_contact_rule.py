@@ -278,3 +278,43 @@ async def test_in_a_transaction_the_conflict_names_the_entry(
     response = await client.post("/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": entries})
     assert response.status_code == 409
     assert expressions(response.json()) == ["Bundle.entry[1].resource.participant[0]"]
+
+
+END_REASON = "https://fhirbridge.se/fhir/StructureDefinition/assignment-end-reason"
+OFFER_DECLINED = "https://fhirbridge.se/fhir/StructureDefinition/offer-declined"
+CONTRACT_TEAM = "https://fhirbridge.se/fhir/StructureDefinition/contract-careteam"
+
+
+async def test_a_declined_offer_is_recorded_and_holds_no_role(
+    client: httpx.AsyncClient, people: dict[str, dict[str, Any]]
+) -> None:
+    patient = people["patient"]
+    offer = _member(people["anna"], "fast-vardkontakt", start="2026-03-01", end="2026-03-01")
+    offer["extension"] = [{"url": OFFER_DECLINED, "valueDateTime": "2026-03-01"}]
+    team = await create(client, _team(patient, offer))
+    assert team["participant"][0]["extension"][0]["url"] == OFFER_DECLINED
+    await create(client, _team(patient, _member(people["bo"], "fast-vardkontakt")))
+    contacts = (await client.get(f"/fhir/Patient/{patient['id']}/$fixed-contacts")).json()
+    assert [p["name"] for p in contacts["parameter"]] == ["fixedCareContact"]
+
+
+async def test_a_profiled_team_records_why_an_assignment_ended(
+    client: httpx.AsyncClient, people: dict[str, dict[str, Any]]
+) -> None:
+    body = _team(people["patient"], _member(people["anna"], "fast-vardkontakt", start="2025-01-01"))
+    body["meta"] = {"profile": [CONTRACT_TEAM]}
+    team = await create(client, body)
+    team["participant"][0]["period"]["end"] = "2026-01-31"
+    rejected = outcome(await client.put(f"/fhir/CareTeam/{team['id']}", json=team), 422)
+    assert "contract-ended-assignment-has-reason" in rejected["issue"][0]["diagnostics"]
+    assert expressions(rejected)[0].startswith("CareTeam.participant[0]")
+    team["participant"][0]["extension"] = [
+        {
+            "url": END_REASON,
+            "valueCodeableConcept": {
+                "coding": [{"system": "https://fhirbridge.se/fhir/CodeSystem/assignment-end-reason", "code": "flytt"}],
+                "text": "Patienten har flyttat till Sandviken",
+            },
+        }
+    ]
+    assert (await client.put(f"/fhir/CareTeam/{team['id']}", json=team)).status_code == 200

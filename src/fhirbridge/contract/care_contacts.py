@@ -21,6 +21,7 @@ from fhirbridge.contract.fixed_contacts import (
     FIXED_CARE_CONTACT,
     FIXED_DOCTOR,
     INACTIVE_TEAM_STATUSES,
+    declined,
     has_ended,
     instant_of,
 )
@@ -56,7 +57,7 @@ def care_contacts(teams: list[dict[str, Any]], resolved: Resources, now_us: int)
         for participant in team.get("participant", []):
             period = participant.get("period") or {}
             begins = instant_of(period.get("start"), end_of_period=False)
-            if has_ended(period, now_us) or (begins is not None and begins > now_us):
+            if has_ended(period, now_us) or (begins is not None and begins > now_us) or declined(participant):
                 continue
             for coding in _care_roles(participant):
                 found.append(_contact(team, participant, coding, resolved, period.get("start")))

@@ -14,6 +14,9 @@ CARE_ROLE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/care-role"
 ACTIVITY_KIND_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/activity-kind"
 CONTACT_CHANNEL_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/contact-channel"
 GOAL_KIND_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/goal-kind"
+END_REASON_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/assignment-end-reason"
+END_REASON_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/assignment-end-reason"
+OFFER_DECLINED_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/offer-declined"
 
 PLAN_TYPES = {
     "patientkontrakt": "Patientkontrakt (dokumenterad överenskommelse)",
@@ -62,6 +65,16 @@ CONTACT_CHANNELS = {
     "e-tjanst": "E-tjänst på 1177",
     "besok": "Besök på mottagningen",
     "hembesok": "Hembesök",
+}
+
+END_REASONS = {
+    "i-samforstand": "Avslutad i samförstånd med patienten",
+    "patientens-begaran": "På patientens begäran",
+    "flytt": "Patienten har flyttat",
+    "vardbehov-avslutat": "Vårdbehovet är avslutat",
+    "kontakten-slutat": "Kontakten har slutat eller bytt uppdrag",
+    "ny-kontakt": "En ny fast kontakt har utsetts",
+    "avliden": "Patienten har avlidit",
 }
 
 GOAL_KINDS = {

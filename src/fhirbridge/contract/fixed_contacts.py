@@ -5,8 +5,9 @@ A *fixed care contact* (fast vårdkontakt) or *fixed doctor* (fast läkarkontakt
 assignment holds during its ``participant.period`` (from ``start``, through ``end``; a date
 without a time covers the whole day), in a CareTeam that is neither ``inactive`` nor
 ``entered-in-error`` (R4 CareTeam.status).  Ending an assignment is setting ``period.end``
-(the reason in a note of the team, so that it stays in the CareTeam's history); a handover is
-one assignment ending on the day the next starts.
+with the reason in the ``assignment-end-reason`` extension (the contract CareTeam profile asks
+for it); a handover is one assignment ending on the day the next starts.  A declined offer is a
+participant with the ``offer-declined`` extension: recorded, but never holding the role.
 
 Members are compared by a *member key*: the member's reference, made local (``Type/id``,
 without base or version) when it points at this server, else its identifier.  Contained
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES
+from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, OFFER_DECLINED_EXTENSION
 from fhirbridge.fhir.references import parse_reference
 
 FIXED_CARE_CONTACT = "fast-vardkontakt"
@@ -78,7 +79,7 @@ def assignments(care_team: dict[str, Any], local_base: str | None = None) -> lis
     for index, participant in enumerate(care_team.get("participant", [])):
         member = participant.get("member") or {}
         key = member_key(member, local_base)
-        if key is None:
+        if key is None or declined(participant):
             continue
         period = participant.get("period") or {}
         start, end = period.get("start"), period.get("end")
@@ -118,6 +119,14 @@ def member_key(member: dict[str, Any], local_base: str | None = None) -> str | N
     if identifier.get("value"):
         return f"{identifier.get('system', '')}|{identifier['value']}"
     return None
+
+
+def declined(participant: dict[str, Any]) -> bool:
+    """Whether the participant is an offer the patient declined (it never held the role)."""
+    return any(
+        isinstance(extension, dict) and extension.get("url") == OFFER_DECLINED_EXTENSION
+        for extension in participant.get("extension", [])
+    )
 
 
 def has_ended(period: dict[str, Any], now_us: int) -> bool:

@@ -14,3 +14,25 @@ Description: "The people around the patient's contract: the fixed care contact (
 * participant.period MS
 * telecom MS
 * telecom ^short = "How the patient reaches the fixed care contact"
+* participant.extension contains AssignmentEndReason named endReason 0..1 MS and OfferDeclined named offerDeclined 0..1 MS
+* participant obeys contract-ended-assignment-has-reason
+
+Invariant: contract-ended-assignment-has-reason
+Description: "An ended assignment of a fixed care contact or fixed doctor records why it ended (extension assignment-end-reason), unless the offer was declined"
+Expression: "(period.end.exists() and role.coding.where(system = 'https://fhirbridge.se/fhir/CodeSystem/care-role' and (code = 'fast-vardkontakt' or code = 'fast-lakarkontakt')).exists()) implies (extension('https://fhirbridge.se/fhir/StructureDefinition/assignment-end-reason').exists() or extension('https://fhirbridge.se/fhir/StructureDefinition/offer-declined').exists())"
+Severity: #error
+
+Extension: AssignmentEndReason
+Id: assignment-end-reason
+Title: "Varför uppdraget avslutades"
+Description: "Why a participant's assignment (a fixed care contact, a fixed doctor) ended; participant.period.end says when. Seed 001: ending is done in agreement with the patient, and documented."
+Context: CareTeam.participant
+* value[x] only CodeableConcept
+* valueCodeableConcept from AssignmentEndReasonVS (extensible)
+
+Extension: OfferDeclined
+Id: offer-declined
+Title: "Erbjudandet avböjdes"
+Description: "The patient was offered this participant in this role (a fixed care contact, say) and declined, on this date. Seed 001: a declined offer is documented. A declined participant never held the role."
+Context: CareTeam.participant
+* value[x] only dateTime

@@ -103,3 +103,23 @@ Id: goal-kind
 Title: "Måltyp"
 Description: "Every code of måltyp."
 * include codes from system GoalKindCS
+
+CodeSystem: AssignmentEndReasonCS
+Id: assignment-end-reason
+Title: "Varför uppdraget avslutades"
+Description: "Why a fixed care contact's or fixed doctor's assignment ended."
+* ^caseSensitive = true
+* ^language = #sv
+* #i-samforstand "Avslutad i samförstånd med patienten"
+* #patientens-begaran "På patientens begäran"
+* #flytt "Patienten har flyttat"
+* #vardbehov-avslutat "Vårdbehovet är avslutat"
+* #kontakten-slutat "Kontakten har slutat eller bytt uppdrag"
+* #ny-kontakt "En ny fast kontakt har utsetts"
+* #avliden "Patienten har avlidit"
+
+ValueSet: AssignmentEndReasonVS
+Id: assignment-end-reason
+Title: "Varför uppdraget avslutades"
+Description: "Every code of varför uppdraget avslutades."
+* include codes from system AssignmentEndReasonCS
