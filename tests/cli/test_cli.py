@@ -82,3 +82,58 @@ def test_unsupported_database_url_is_a_clear_error(
     finally:
         get_settings.cache_clear()
     assert "Unsupported database URL" in capsys.readouterr().err
+
+
+def test_worker_delivers_what_the_outbox_owes_and_stops_on_sigterm(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fhirbridge worker`` as an operator runs it beside servers that do not deliver."""
+    import http.server
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    received: list[str] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.headers.get("Authorization", ""))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    practitioner = dict(builders.practitioner(), id="karin")
+    patient = dict(builders.patient(), id="tolvan")
+    subscription = dict(
+        builders.subscription(
+            "Communication?recipient=Practitioner/karin", endpoint, header=["Authorization: Bearer t"]
+        ),
+        id="karins-journal",
+    )
+    message = dict(builders.communication("tolvan", "karin"), id="signal-1")
+    path = tmp_path / "resources.ndjson"
+    path.write_text("\n".join(json.dumps(r) for r in (practitioner, patient, subscription, message)) + "\n")
+    assert run("load", str(path)) == 0
+
+    environment = dict(os.environ, FHIRBRIDGE_DATABASE_URL=database, FHIRBRIDGE_OUTBOX_POLL_SECONDS="0.1")
+    command = [str(Path(sys.executable).parent / "fhirbridge"), "worker"]
+    worker = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        stdout, stderr = worker.communicate(timeout=20)
+        server.shutdown()
+    assert received == ["Bearer t"], stderr.decode()
+    assert worker.returncode == 0
+    assert b"delivering notifications" in stdout
