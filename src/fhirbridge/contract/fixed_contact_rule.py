@@ -34,8 +34,6 @@ from fhirbridge.writes.events import WriteEvent
 if TYPE_CHECKING:
     from fhirbridge.writes.unit_of_work import UnitOfWork
 
-SUBJECT_PATH = "CareTeam.subject"
-
 
 @dataclass(frozen=True)
 class FixedContactPolicy:
@@ -74,7 +72,7 @@ class FixedContactRule:
             raise FhirError(409, issues)
 
     async def _check_patient(self, unit: UnitOfWork, patient_id: str, new: list[tuple[Assignment, str]]) -> list[Issue]:
-        teams = await store.live_referrers_by_path(unit.conn, "Patient", patient_id, SUBJECT_PATH)
+        teams = await store.live_referrers_by_param(unit.conn, "CareTeam", "subject", "Patient", patient_id)
         held = [
             assignment
             for team in teams

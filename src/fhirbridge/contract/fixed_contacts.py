@@ -159,7 +159,7 @@ def instant_of(value: Any, *, end_of_period: bool) -> int | None:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return int(moment.timestamp() * 1_000_000)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a date we can place, or past the year 9999: open-ended
         return None
 
 

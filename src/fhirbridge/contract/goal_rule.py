@@ -5,7 +5,8 @@ patient's words.  The Goals are resources of their own, so a profile invariant o
 CarePlan cannot see them; this rule reads the contract's local Goal references and asks that
 at least one has ``expressedBy`` = the contract's subject.  It runs in the write transaction
 (:class:`PatientGoalRule`, a write listener, so Goals written in the same transaction count)
-and in ``$validate`` (:func:`patient_goal_issue` with the repository as the reader).
+and in ``$validate`` (:func:`patient_goal_issue` with the repository as the reader).  It is
+judged when the contract is written; a later change to the Goal is not checked against it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fhirbridge.contract.codes import is_contract
+from fhirbridge.contract.fixed_contacts import member_key
 from fhirbridge.errors import FhirError, Issue
 from fhirbridge.fhir.jsonio import loads
+from fhirbridge.fhir.references import parse_reference
 from fhirbridge.writes.events import WriteEvent
 
 if TYPE_CHECKING:
@@ -26,17 +29,24 @@ GoalReader = Callable[[str], Awaitable[dict[str, Any] | None]]
 """Reads a live Goal by id; None when there is none."""
 
 
-async def patient_goal_issue(plan: dict[str, Any], read_goal: GoalReader) -> Issue | None:
-    """The issue of a contract none of whose goals the patient expressed, else None."""
+async def patient_goal_issue(
+    plan: dict[str, Any], read_goal: GoalReader, local_base: str | None = None
+) -> Issue | None:
+    """The issue of a contract none of whose goals the patient expressed, else None.
+
+    References are compared in their local form, so ``Patient/1``, its absolute URL on this
+    server and ``Patient/1/_history/2`` are the same patient."""
     if not is_contract(plan):
         return None
-    subject = (plan.get("subject") or {}).get("reference")
+    subject = member_key(plan.get("subject") or {}, local_base)
     for reference in plan.get("goal", []):
-        text = str(reference.get("reference", ""))
-        if not text.startswith("Goal/"):
+        if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str):
             continue
-        goal = await read_goal(text.split("/")[1])
-        if goal is not None and subject and (goal.get("expressedBy") or {}).get("reference") == subject:
+        parsed = parse_reference(reference["reference"], local_base)
+        if parsed is None or parsed.kind != "local" or parsed.resource_type != "Goal" or not parsed.resource_id:
+            continue
+        goal = await read_goal(parsed.resource_id)
+        if goal is not None and subject and member_key(goal.get("expressedBy") or {}, local_base) == subject:
             return None
     return Issue(
         "error",
@@ -58,7 +68,7 @@ class PatientGoalRule:
         issues = []
         for event in events:
             if event.record.resource_type == "CarePlan" and event.record.content is not None:
-                issue = await patient_goal_issue(loads(event.record.content), read_goal)
+                issue = await patient_goal_issue(loads(event.record.content), read_goal, unit.local_base)
                 if issue is not None:
                     issues.append(issue)
         if issues:

@@ -47,7 +47,7 @@ class FixedContactSignal:
             if patient_id is None or not is_contract(plan):
                 continue
             patient = f"Patient/{patient_id}"
-            teams = await store.live_referrers_by_path(unit.conn, "Patient", patient_id, "CareTeam.subject")
+            teams = await store.live_referrers_by_param(unit.conn, "CareTeam", "subject", "Patient", patient_id)
             contacts = {
                 assignment.member_key: assignment
                 for team in teams

@@ -59,16 +59,16 @@ async def enqueue(conn: Connection, notifications: Sequence[Notification], now: 
 
 async def claim_due(database: Database, now: int, lease_us: int, limit: int) -> list[Notification]:
     """Take up to ``limit`` due notifications, leasing them until ``now + lease_us``."""
-    skip_locked = " FOR UPDATE SKIP LOCKED" if database.dialect.name == "postgresql" else ""
+    skip_locked = " FOR UPDATE OF o SKIP LOCKED" if database.dialect.name == "postgresql" else ""
     async with database.transaction() as conn:
+        # Only the oldest owed row of each (subscriber, resource) is a candidate, so one resource's
+        # notifications go in the order they were written; the partial index keeps this linear.
         rows = await conn.fetch(
-            f"UPDATE outbox SET next_attempt = $2 WHERE pk IN (SELECT o.pk FROM outbox o "
-            f"WHERE o.delivered IS NULL AND o.failed IS NULL AND o.next_attempt <= $1 "
-            # one resource's notifications to one subscriber go in the order they were written
-            f"AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.subscription_id = o.subscription_id "
-            f"AND e.res_type = o.res_type AND e.res_id = o.res_id AND e.pk < o.pk "
-            f"AND e.delivered IS NULL AND e.failed IS NULL) "
-            f"ORDER BY o.next_attempt, o.pk LIMIT $3{skip_locked}) RETURNING {_COLUMNS}",
+            "UPDATE outbox SET next_attempt = $2 WHERE pk IN (SELECT o.pk FROM outbox o "
+            "JOIN (SELECT MIN(pk) AS first FROM outbox WHERE delivered IS NULL AND failed IS NULL "
+            "GROUP BY subscription_id, res_type, res_id) f ON f.first = o.pk "
+            f"WHERE o.next_attempt <= $1 ORDER BY o.next_attempt, o.pk LIMIT $3{skip_locked}) "
+            f"RETURNING {_COLUMNS}",
             now,
             now + lease_us,
             limit,

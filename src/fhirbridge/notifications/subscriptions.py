@@ -103,8 +103,9 @@ class SubscriptionNotifier:
     """The last write listener: one outbox row per (active Subscription, matching change).
 
     The active Subscriptions are kept per resource type between writes and read again only
-    when a Subscription has changed (their count or newest ``lastUpdated`` moved), so a write
-    of a type nobody subscribes to costs one small query."""
+    when a Subscription has changed (their count or the sum of their versions moved: every
+    create, update and delete moves one, whatever order they commit in), so a write of a type
+    nobody subscribes to costs one small query."""
 
     def __init__(self) -> None:
         self._generation: tuple[int, int] | None = None
@@ -135,7 +136,7 @@ class SubscriptionNotifier:
 
     async def _interests(self, unit: UnitOfWork) -> dict[str, list[_Interest]]:
         row = await unit.conn.fetchrow(
-            "SELECT COUNT(*), COALESCE(MAX(last_updated), 0) FROM resources WHERE res_type = 'Subscription'"
+            "SELECT COUNT(*), COALESCE(SUM(version), 0) FROM resources WHERE res_type = 'Subscription'"
         )
         generation = (int(row[0]), int(row[1])) if row is not None else (0, 0)
         if generation != self._generation:

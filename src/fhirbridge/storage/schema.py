@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -192,5 +193,15 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
 )
 Index("ix_outbox_due", outbox.c.delivered, outbox.c.failed, outbox.c.next_attempt)
+_OWED = text("delivered IS NULL AND failed IS NULL")
+Index(
+    "ix_outbox_owed",
+    outbox.c.subscription_id,
+    outbox.c.res_type,
+    outbox.c.res_id,
+    outbox.c.pk,
+    postgresql_where=_OWED,
+    sqlite_where=_OWED,
+)
 
 INDEX_TABLES = ("idx_token", "idx_string", "idx_date", "idx_reference", "idx_uri", "resource_links")

@@ -55,21 +55,21 @@ async def referrers(
     return [(row[0], row[1], row[2]) for row in rows]
 
 
-async def live_referrers_by_path(
-    conn: Connection, resource_type: str, resource_id: str, path: str
+async def live_referrers_by_param(
+    conn: Connection, source_type: str, param: str, target_type: str, target_id: str
 ) -> list[StoredResource]:
-    """The current versions of live resources whose element ``path`` (``CareTeam.subject``)
-    refers to ``resource_type/resource_id``, oldest first."""
-    source_type = path.split(".", 1)[0]
+    """The current versions of live ``source_type`` resources whose reference search parameter
+    ``param`` points at ``target_type/target_id`` in any local form (plain, absolute, versioned),
+    oldest first: ``CareTeam`` by ``subject`` = a patient."""
     rows = await conn.fetch(
-        "SELECT r.pk, r.res_id, r.version, r.last_updated, r.content FROM resource_links l "
-        "JOIN resources r ON r.pk = l.res_pk "
-        "WHERE l.target_type = $1 AND l.target_id = $2 AND l.path = $3 AND r.res_type = $4 AND NOT r.deleted "
+        "SELECT DISTINCT r.pk, r.res_id, r.version, r.last_updated, r.content FROM idx_reference i "
+        "JOIN resources r ON r.pk = i.res_pk "
+        "WHERE i.res_type = $1 AND i.param = $2 AND i.target_id = $3 AND i.target_type = $4 AND NOT r.deleted "
         "ORDER BY r.pk",
-        resource_type,
-        resource_id,
-        path,
         source_type,
+        param,
+        target_id,
+        target_type,
     )
     return [StoredResource(source_type, row[1], row[2], row[3], False, row[4], pk=row[0]) for row in rows]
 

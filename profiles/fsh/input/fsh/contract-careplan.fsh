@@ -55,5 +55,6 @@ Id: contact-channel
 Title: "Kontaktväg"
 Description: "How the patient reaches care for this activity: phone, video, a 1177 message, web booking, a letter, a visit."
 Context: CarePlan.activity.detail
+* value[x] 1..1
 * value[x] only Coding
 * valueCoding from ContactChannelVS (required)

@@ -27,6 +27,7 @@ Id: assignment-end-reason
 Title: "Varför uppdraget avslutades"
 Description: "Why a participant's assignment (a fixed care contact, a fixed doctor) ended; participant.period.end says when. Seed 001: ending is done in agreement with the patient, and documented."
 Context: CareTeam.participant
+* value[x] 1..1
 * value[x] only CodeableConcept
 * valueCodeableConcept from AssignmentEndReasonVS (extensible)
 
@@ -35,4 +36,5 @@ Id: offer-declined
 Title: "Erbjudandet avböjdes"
 Description: "The patient was offered this participant in this role (a fixed care contact, say) and declined, on this date. Seed 001: a declined offer is documented. A declined participant never held the role."
 Context: CareTeam.participant
+* value[x] 1..1
 * value[x] only dateTime

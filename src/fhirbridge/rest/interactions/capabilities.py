@@ -77,13 +77,13 @@ def _conformance_resources() -> list[dict[str, Any]]:
                 {
                     "name": "url",
                     "type": "uri",
-                    "definition": f"http://hl7.org/fhir/SearchParameter/{resource_type}-url",
+                    "definition": "http://hl7.org/fhir/SearchParameter/conformance-url",
                 },
                 {"name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"},
                 {
                     "name": "name",
                     "type": "string",
-                    "definition": f"http://hl7.org/fhir/SearchParameter/{resource_type}-name",
+                    "definition": "http://hl7.org/fhir/SearchParameter/conformance-name",
                 },
             ],
         }

@@ -5,9 +5,11 @@
 * ``GET [base]/{type}/{id}/$validate`` validates the stored resource;
 * ``profile`` and ``mode`` may also be URL parameters.
 
-It runs the checks a write runs (JSON form, bindings, reference types, structure, Swedish
-identifiers, the applicable profiles and a requested one, the contract's patient goal, local
-references) without writing anything, and answers 200 with an OperationOutcome: its errors,
+It runs the checks of a single resource that a write runs (JSON form, bindings, reference
+types, structure, Swedish identifiers, the applicable profiles and a requested one, the
+contract's patient goal, local references) without writing anything.  The rules that need the
+write itself are not run: the fixed-contact limit across care teams (a 409 at write time) and a
+Subscription's activation.  It answers 200 with an OperationOutcome: its errors,
 its warnings (extensible bindings, unknown profiles), or one informational issue when all is
 well.  ``mode=create`` ignores the id, ``update`` requires the URL's, ``delete`` reports
 whether resources still refer to the one named.
@@ -52,7 +54,10 @@ async def _arguments(
     if request.body:
         body = parse_body(request.body)
         if isinstance(body, dict) and body.get("resourceType") == "Parameters":
-            for parameter in body.get("parameter", []):
+            parameters = body.get("parameter", [])
+            if not isinstance(parameters, list) or not all(isinstance(p, dict) for p in parameters):
+                raise bad_request("Parameters.parameter is a list of parameters", "Parameters.parameter")
+            for index, parameter in enumerate(parameters):
                 name = parameter.get("name")
                 if name == "resource":
                     resource = parameter.get("resource")
@@ -60,6 +65,9 @@ async def _arguments(
                     profile = parameter.get("valueUri") or parameter.get("valueCanonical")
                 elif name == "mode":
                     mode = parameter.get("valueCode")
+                for value, what in ((profile, "profile"), (mode, "mode")):
+                    if value is not None and not isinstance(value, str):
+                        raise bad_request(f"{what} is a string", f"Parameters.parameter[{index}]")
         else:
             resource = body
     elif request.resource_id is not None:
@@ -103,7 +111,7 @@ async def _write_issues(
         record = await ctx.repository.read(request.identity, "Goal", goal_id)
         return None if record is None or record.content is None else dict(loads(record.content))
 
-    goal_issue = await patient_goal_issue(validated.resource, read_goal)
+    goal_issue = await patient_goal_issue(validated.resource, read_goal, request.base_url)
     if goal_issue is not None:
         issues.append(goal_issue)
     for found in validated.references:
