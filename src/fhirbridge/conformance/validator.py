@@ -103,6 +103,7 @@ class _Checker:
         self.elements = profile.get("differential", {}).get("element", [])
         self.slicing = {e["path"]: e["slicing"] for e in self.elements if "slicing" in e and ":" not in e["id"]}
         self.issues: list[Issue] = []
+        self._plain_values: dict[int, tuple[Any, Any]] = {}  # id -> (the value, kept alive; its copy)
 
     def check(self, resource: dict[str, Any]) -> list[Issue]:
         return self.check_at(resource, resource["resourceType"], resource["resourceType"])
@@ -197,6 +198,13 @@ class _Checker:
                     f"{where}.reference",
                 )
 
+    def _plain(self, value: Any) -> Any:
+        """``value`` without primitive extensions, made once per value however many invariants."""
+        key = id(value)
+        if key not in self._plain_values:
+            self._plain_values[key] = (value, _without_primitive_extensions(value))
+        return self._plain_values[key][1]
+
     def _invariant(self, constraint: dict[str, Any], value: Any, where: str) -> None:
         severity: Severity = "error" if constraint.get("severity") == "error" else "warning"
         place = _focus(constraint["expression"], where)
@@ -204,7 +212,7 @@ class _Checker:
         try:
             # fhirpathpy compares primitives wrongly when they carry ``_element`` siblings (ids,
             # extensions), and none of our invariants looks at those: evaluate without them.
-            holds = _fhirpath(constraint["expression"])(_without_primitive_extensions(value))
+            holds = _fhirpath(constraint["expression"])(self._plain(value))
         except Exception:
             self.issues.append(Issue(severity, "invariant", text + " (could not be evaluated on this input)", (place,)))
             return

@@ -58,7 +58,9 @@ class FixedContactSignal:
                 if await _is_the_writer(unit, member_key):
                     continue
                 communication = _communication(unit, event, plan, patient, member_key)
-                validated = validate_resource(communication, "Communication", url_id=None, local_base=unit.local_base)
+                validated = validate_resource(
+                    communication, "Communication", url_id=None, local_base=unit.local_base, built_by_server=True
+                )
                 await unit.create(validated)
 
 

@@ -81,7 +81,9 @@ class ProvenanceRecorder:
         provenance = provenance_for(events, identity.claimed_provenance, unit.now, who=who)
         if provenance is None:
             return
-        validated = validate_resource(provenance, "Provenance", url_id=None, local_base=unit.local_base)
+        validated = validate_resource(
+            provenance, "Provenance", url_id=None, local_base=unit.local_base, built_by_server=True
+        )
         provenance_id = str(uuid.uuid4())
         if identity.claimed_provenance is not None:  # a missing agent is the header's fault: name it
             unit.locations[("Provenance", provenance_id)] = "X-Provenance"
