@@ -7,6 +7,7 @@ WORKDIR /src
 COPY pyproject.toml README.md alembic.ini ./
 COPY alembic ./alembic
 COPY profiles ./profiles
+COPY mappings ./mappings
 COPY src ./src
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from fhirbridge import __version__
+from fhirbridge.adapters.registry import adapters
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.conformance.registry import CONFORMANCE_TYPES
 from fhirbridge.contract.rules import repository_for
@@ -190,6 +191,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.add_middleware(TrailingSlash)
+    for adapter in adapters():
+        for method, path, adapter_endpoint in adapter.routes:
+            app.add_api_route(path, adapter_endpoint, methods=[method], include_in_schema=False)
     for route in ROUTES:
         app.add_api_route(
             FHIR_PREFIX + route.path,

@@ -1,0 +1,61 @@
+"""SOAP 1.1 envelopes as the national platform sends and expects them (RIVTABP21).
+
+Requests are parsed without DTDs, entities or network access (a hostile envelope cannot read
+files or make the server fetch anything).  The ``LogicalAddress`` header names the source
+system's address that the platform routed the call to.  Faults are SOAP 1.1 faults with a
+plain message, never a stack trace.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+ADDRESSING = "urn:riv:itintegration:registry:1"
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+class SoapFault(Exception):
+    """A request that gets a SOAP fault: ``client`` faults are the caller's, others the server's."""
+
+    def __init__(self, message: str, *, client: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.client = client
+
+
+def parse_request(body: bytes) -> tuple[str | None, etree._Element]:
+    """The ``LogicalAddress`` (if any) and the one element in the SOAP Body."""
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise SoapFault(f"The request is not well-formed XML: {exc.msg}") from None
+    if root.getroottree().docinfo.doctype:
+        raise SoapFault("A SOAP request must not carry a document type declaration")
+    if root.tag != f"{{{SOAP}}}Envelope":
+        raise SoapFault("The request is not a SOAP 1.1 Envelope")
+    address = root.findtext(f"{{{SOAP}}}Header/{{{ADDRESSING}}}LogicalAddress")
+    body_element = root.find(f"{{{SOAP}}}Body")
+    children = [child for child in body_element if isinstance(child.tag, str)] if body_element is not None else []
+    if len(children) != 1:
+        raise SoapFault("The SOAP Body must hold exactly one request element")
+    return (address.strip() if address else None), children[0]
+
+
+def envelope(payload: etree._Element, logical_address: str | None = None) -> bytes:
+    """A SOAP 1.1 Envelope around ``payload``."""
+    root = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP})
+    header = etree.SubElement(root, f"{{{SOAP}}}Header")
+    if logical_address:
+        etree.SubElement(header, f"{{{ADDRESSING}}}LogicalAddress", nsmap={"add": ADDRESSING}).text = logical_address
+    etree.SubElement(root, f"{{{SOAP}}}Body").append(payload)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def fault(error: SoapFault) -> bytes:
+    root = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP})
+    body = etree.SubElement(root, f"{{{SOAP}}}Body")
+    element = etree.SubElement(body, f"{{{SOAP}}}Fault")
+    etree.SubElement(element, "faultcode").text = "soap:Client" if error.client else "soap:Server"
+    etree.SubElement(element, "faultstring").text = error.message
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
