@@ -88,10 +88,10 @@ async def test_an_unknown_patient_gets_an_empty_answer(client: httpx.AsyncClient
     [
         (request(extension="19480921-8805"), "patientId"),
         (request(extension="194809218806"), "check digit"),
-        (request(root="1.2.3.4"), "Unknown patientId root"),
+        (request(root="1.2.3.4"), "Unknown patientId"),
         (b"not xml at all", "not well-formed"),
         (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>', ""),
-        (request().replace(b"GetCareManagers>", b"GetSomethingElse>"), "answers GetCareManagers"),
+        (request().replace(b"GetCareManagers>", b"GetSomethingElse>"), "GetSomethingElse"),
     ],
 )
 async def test_a_bad_request_is_a_soap_fault_without_internals(

@@ -9,6 +9,8 @@ plain message, never a stack trace.
 from __future__ import annotations
 
 from lxml import etree
+from starlette.requests import Request
+from starlette.responses import Response
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 ADDRESSING = "urn:riv:itintegration:registry:1"
@@ -59,3 +61,19 @@ def fault(error: SoapFault) -> bytes:
     etree.SubElement(element, "faultcode").text = "soap:Client" if error.client else "soap:Server"
     etree.SubElement(element, "faultstring").text = error.message
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+async def read_request(request: Request, limit: int, expected: str) -> tuple[str | None, etree._Element]:
+    """The LogicalAddress and request element of an HTTP request, which must be ``expected``
+    (a Clark name, ``{namespace}GetCarePlans``); a SoapFault otherwise."""
+    body = await request.body()
+    if len(body) > limit:
+        raise SoapFault("The request is too large")
+    address, element = parse_request(body)
+    if element.tag != expected:
+        raise SoapFault(f"This address answers {expected}, not {element.tag}")
+    return address, element
+
+
+def xml_response(content: bytes, status: int = 200) -> Response:
+    return Response(content, status_code=status, media_type="text/xml; charset=utf-8")

@@ -1,0 +1,51 @@
+"""A care plan as a small readable HTML document, for GetCarePlans' ``content`` (text/html).
+
+NPÖ shows the document as it is, so it carries the parts a clinician looks for, in the
+patient's own order (seeds 001, 003): what matters (the goals), what the patient does, what
+care does, whom to contact and how, the next time, and the contacts.  Headings come from
+``mappings/npo.json``.  Every text is escaped.  Pure: the caller resolves the Goals.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from fhirbridge.contract.codes import ACTIVITY_KIND_SYSTEM
+
+KIND_ORDER = ("egen-insats", "egenvard", "nar-soka-vard", "vardens-insats", "kontaktvag", "nasta-kontakt")
+
+
+def render(plan: dict[str, Any], goals: list[dict[str, Any]], headings: dict[str, str]) -> str:
+    title = escape(str(plan.get("title") or "Vårdplan"))
+    parts = [f"<h1>{title}</h1>"]
+    start = (plan.get("period") or {}).get("start")
+    if start:
+        parts.append(f"<p>{escape(headings['period'])} {escape(str(start))}</p>")
+    if plan.get("description"):
+        parts.append(f"<p>{escape(str(plan['description']))}</p>")
+    goal_texts = [str((g.get("description") or {}).get("text", "")) for g in goals if g.get("description")]
+    if goal_texts:
+        parts.append(_section(headings["whatMatters"], goal_texts))
+    by_kind: dict[str, list[str]] = {}
+    for activity in plan.get("activity", []):
+        detail = activity.get("detail") or {}
+        kind = next(
+            (
+                c.get("code")
+                for c in (detail.get("code") or {}).get("coding", [])
+                if c.get("system") == ACTIVITY_KIND_SYSTEM
+            ),
+            None,
+        )
+        if kind in KIND_ORDER and detail.get("description"):
+            by_kind.setdefault(str(kind), []).append(str(detail["description"]))
+    for kind in KIND_ORDER:
+        if kind in by_kind:
+            parts.append(_section(headings[kind], by_kind[kind]))
+    return "<html><body>" + "".join(parts) + "</body></html>"
+
+
+def _section(heading: str, items: list[str]) -> str:
+    rows = "".join(f"<li>{escape(item)}</li>" for item in items)
+    return f"<h2>{escape(heading)}</h2><ul>{rows}</ul>"

@@ -1,0 +1,78 @@
+"""What the NPÖ contracts share: RIV-TA time formats, HSA-ids, and finding the patient."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+from starlette.requests import Request
+
+from fhirbridge.identity import ANONYMOUS
+from fhirbridge.search.query import parse_query
+from fhirbridge.sweden.identifiers import HSA_SYSTEM, identifier_problem
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+class InvalidRequest(Exception):
+    """A request the contract answers with its own error (a result, or a SOAP fault)."""
+
+
+def local_time(instant: str | None) -> str:
+    """``YYYYMMDDhhmmss`` in Swedish local time (RIV-TA TimeStampType)."""
+    moment = datetime.fromisoformat(instant.replace("Z", "+00:00")) if instant else datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=STOCKHOLM)
+    return moment.astimezone(STOCKHOLM).strftime("%Y%m%d%H%M%S")
+
+
+def riv_date(value: str | None) -> str:
+    """``YYYYMMDD`` (RIV-TA DateType) from a FHIR date or dateTime."""
+    if not value:
+        return datetime.now(STOCKHOLM).strftime("%Y%m%d")
+    if len(value) > 10:
+        return local_time(value)[:8]
+    return (value + "-01-01")[:10].replace("-", "")
+
+
+def hsa_id(resource: dict[str, Any] | None) -> str | None:
+    for identifier in (resource or {}).get("identifier", []):
+        if identifier.get("system") == HSA_SYSTEM and identifier.get("value"):
+            return str(identifier["value"])
+    return None
+
+
+def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    element = etree.SubElement(parent, tag)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def person_system(table: dict[str, Any], oid: str, number: str) -> str:
+    """The FHIR identifier system of a RIV-TA person id, after checking the number."""
+    if not oid or not number:
+        raise InvalidRequest("patientId needs the number and the OID of personnummer or samordningsnummer")
+    system = table["fhirPersonSystems"].get(oid)
+    if system is None:
+        raise InvalidRequest(
+            f"Unknown patientId type {oid}: this source system knows {', '.join(sorted(table['fhirPersonSystems']))}"
+        )
+    problem = identifier_problem(system, number)
+    if problem is not None:
+        raise InvalidRequest(f"patientId: {problem}")
+    return str(system)
+
+
+async def find_patient(request: Request, system: str, number: str) -> str | None:
+    """The id of the patient with this identifier on this server, if any."""
+    ctx = request.app.state.context
+    query = parse_query("Patient", [("identifier", f"{system}|{number}")], strict=True, default_count=2, max_count=2)
+    page = await ctx.repository.search(ANONYMOUS, query, fhir_base(request))  # the platform's identity: issue 6
+    return page.matches[0].resource_id if page.matches else None
+
+
+def fhir_base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"

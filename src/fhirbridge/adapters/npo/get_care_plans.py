@@ -1,0 +1,264 @@
+"""NPÖ: GetCarePlans 2.0, the patient's contracts and other plans (RIV-TA, DOMAIN.md).
+
+``POST /riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21`` answers the national
+platform (SOAP 1.1, RIVTABP21) with one ``carePlan`` per CarePlan of the patient: the contract
+and each linked plan (SIP and others).  Following Inera's draft FHIR mapping: documentId is the
+CarePlan's identifier, the accountable professional its author, documentTime its creation,
+documentTitle its title, the participating care units its contributors, and
+``approvedForPatient`` is false for a plan labelled ``NOPATIENT`` (v3-ActCode) in
+``meta.security``.  Revoked and entered-in-error plans are ``nullified``.  The body holds the
+plan as readable HTML (:mod:`.care_plan_html`).  Codes, choices (which typeOfCarePlan a
+contract gets) and texts come from ``mappings/npo.json``.
+
+Bad requests (a malformed patient id, an unknown OID, bad dates) get the contract's own answer:
+``result`` with ``ERROR`` / ``INVALID_REQUEST`` and a message; a request that is not even the
+contract's SOAP message gets a SOAP fault.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from typing import Any
+
+from lxml import etree
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fhirbridge.adapters.npo.care_plan_html import render
+from fhirbridge.adapters.npo.common import (
+    InvalidRequest,
+    fhir_base,
+    find_patient,
+    hsa_id,
+    local_time,
+    person_system,
+    riv_date,
+    sub,
+)
+from fhirbridge.adapters.registry import Adapter, mapping
+from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, xml_response
+from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM
+from fhirbridge.fhir.jsonio import loads
+from fhirbridge.identity import ANONYMOUS
+from fhirbridge.repository import FhirRepository
+from fhirbridge.search.query import parse_query
+
+PATH = "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21"
+RESPONDER = "urn:riv:clinicalprocess:logistics:logistics:GetCarePlansResponder:2"
+CORE = "urn:riv:clinicalprocess:logistics:logistics:3"
+_R = f"{{{RESPONDER}}}"
+_C = f"{{{CORE}}}"
+_DATE = re.compile(r"(19|20)\d\d(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])")
+
+Resources = dict[str, dict[str, Any]]
+
+
+def care_plans_response(
+    plans: list[dict[str, Any]], resolved: Resources, patient: tuple[str, str], table: dict[str, Any]
+) -> etree._Element:
+    """The GetCarePlansResponse (``patient`` = number, OID) with ``result`` OK."""
+    response = etree.Element(f"{_R}GetCarePlansResponse", nsmap={None: RESPONDER, "core": CORE})
+    for plan in plans:
+        response.append(_care_plan(plan, resolved, patient, table))
+    _result(response, "OK")
+    return response
+
+
+def error_response(message: str) -> etree._Element:
+    response = etree.Element(f"{_R}GetCarePlansResponse", nsmap={None: RESPONDER, "core": CORE})
+    _result(response, "ERROR", error_code="INVALID_REQUEST", message=message)
+    return response
+
+
+def _result(parent: etree._Element, code: str, *, error_code: str | None = None, message: str | None = None) -> None:
+    result = sub(parent, f"{_R}result")
+    sub(result, f"{_C}resultCode", code)
+    if error_code:
+        sub(result, f"{_C}errorCode", error_code)
+    sub(result, f"{_C}logId", str(uuid.uuid4()))
+    if message:
+        sub(result, f"{_C}message", message)
+
+
+def _care_plan(
+    plan: dict[str, Any], resolved: Resources, patient: tuple[str, str], table: dict[str, Any]
+) -> etree._Element:
+    element = etree.Element(f"{_R}carePlan")
+    header = sub(element, f"{_C}carePlanHeader")
+    identifier = next((i for i in plan.get("identifier", []) if i.get("value")), None)
+    sub(header, f"{_C}documentId", str(identifier["value"]) if identifier else f"CarePlan/{plan.get('id')}")
+    sub(header, f"{_C}sourceSystemHSAId", table["sourceSystemHSAId"])
+    if plan.get("title"):
+        sub(header, f"{_C}documentTitle", str(plan["title"]))
+    written = plan.get("created") or (plan.get("meta") or {}).get("lastUpdated")
+    sub(
+        header,
+        f"{_C}documentTime",
+        local_time(written) if written and len(written) > 10 else riv_date(written) + "000000",
+    )
+    person = sub(header, f"{_C}patientId")
+    sub(person, f"{_C}id", patient[0])
+    sub(person, f"{_C}type", patient[1])
+    _accountable(header, plan, resolved)
+    sub(header, f"{_C}approvedForPatient", "false" if _not_for_patient(plan, table) else "true")
+    reason = table["nullifiedStatuses"].get(plan.get("status"))
+    if reason:
+        sub(header, f"{_C}nullified", "true")
+        sub(header, f"{_C}nullifiedReason", reason)
+    body = sub(element, f"{_C}carePlanBody")
+    content = sub(body, f"{_C}content")
+    sub(content, f"{_C}mediaType", "text/html")
+    goals = [resolved[g["reference"]] for g in plan.get("goal", []) if str(g.get("reference")) in resolved]
+    html = render(plan, goals, table["contractHeadings"])
+    sub(content, f"{_C}value", base64.b64encode(html.encode("utf-8")).decode("ascii"))
+    for unit in _contributing_units(plan, resolved):
+        ii = sub(body, f"{_C}participatingCareUnitHSAId")
+        sub(ii, f"{_C}root", table["oids"]["hsaId"])
+        sub(ii, f"{_C}extension", unit)
+    plan_type = next(
+        (
+            c.get("code")
+            for cat in plan.get("category", [])
+            for c in cat.get("coding", [])
+            if c.get("system") == PLAN_TYPE_SYSTEM
+        ),
+        None,
+    )
+    enum = table["typeOfCarePlan"].get(str(plan_type))
+    if enum:
+        sub(body, f"{_C}typeOfCarePlanEnum", enum)
+    return element
+
+
+def _accountable(header: etree._Element, plan: dict[str, Any], resolved: Resources) -> None:
+    professional = sub(header, f"{_C}accountableHealthcareProfessional")
+    sub(professional, f"{_C}authorTime", local_time((plan.get("meta") or {}).get("lastUpdated")))
+    author = resolved.get(str((plan.get("author") or {}).get("reference")))
+    person = author
+    unit = None
+    if author is not None and author.get("resourceType") == "PractitionerRole":
+        person = resolved.get(str((author.get("practitioner") or {}).get("reference")))
+        unit = resolved.get(str((author.get("organization") or {}).get("reference")))
+    elif author is not None and author.get("resourceType") == "Organization":
+        person, unit = None, author
+    if person is not None and hsa_id(person):
+        sub(professional, f"{_C}healthcareProfessionalHSAId", hsa_id(person))
+    name = _name(person) or (plan.get("author") or {}).get("display")
+    if name:
+        sub(professional, f"{_C}healthcareProfessionalName", str(name))
+    if unit is not None:
+        org = sub(professional, f"{_C}healthcareProfessionalOrgUnit")
+        if hsa_id(unit):
+            sub(org, f"{_C}orgUnitHSAId", hsa_id(unit))
+        if unit.get("name"):
+            sub(org, f"{_C}orgUnitName", str(unit["name"]))
+        phone = next((t.get("value") for t in unit.get("telecom", []) if t.get("system") == "phone"), None)
+        if phone:
+            sub(org, f"{_C}orgUnitTelecom", str(phone))
+        if hsa_id(unit):
+            sub(professional, f"{_C}healthcareProfessionalCareUnitHSAId", hsa_id(unit))
+        caregiver = resolved.get(str((unit.get("partOf") or {}).get("reference")))
+        if hsa_id(caregiver):
+            sub(professional, f"{_C}healthcareProfessionalCareGiverHSAId", hsa_id(caregiver))
+
+
+def _name(person: dict[str, Any] | None) -> str | None:
+    for name in (person or {}).get("name", []):
+        text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
+        if text:
+            return str(text)
+    return None
+
+
+def _not_for_patient(plan: dict[str, Any], table: dict[str, Any]) -> bool:
+    labels = {(s.get("system"), s.get("code")) for s in (plan.get("meta") or {}).get("security", [])}
+    return any((c["system"], c["code"]) in labels for c in table["notForPatientSecurityCodes"])
+
+
+def _contributing_units(plan: dict[str, Any], resolved: Resources) -> list[str]:
+    units: list[str] = []
+    for contributor in plan.get("contributor", []):
+        hsa = hsa_id(resolved.get(str(contributor.get("reference"))))
+        if hsa and hsa not in units:
+            units.append(hsa)
+    return units
+
+
+# -- the endpoint ------------------------------------------------------------------------
+async def endpoint(request: Request) -> Response:
+    """POST: answer a GetCarePlans request."""
+    limit = request.app.state.context.settings.max_body_bytes
+    try:
+        address, element = await read_request(request, limit, f"{_R}GetCarePlans")
+    except SoapFault as error:
+        return xml_response(fault(error), 500)
+    try:
+        answer = await _answer(request, element, mapping("npo"))
+    except InvalidRequest as invalid:
+        answer = error_response(str(invalid))
+    return xml_response(envelope(answer, address))
+
+
+async def _answer(request: Request, element: etree._Element, table: dict[str, Any]) -> etree._Element:
+    number = (element.findtext(f"{_R}patientId/{_C}id") or "").strip()
+    oid = (element.findtext(f"{_R}patientId/{_C}type") or "").strip()
+    system = person_system(table, oid, number)
+    start = (element.findtext(f"{_R}datePeriod/{_C}start") or "").strip()
+    end = (element.findtext(f"{_R}datePeriod/{_C}end") or "").strip()
+    if element.find(f"{_R}datePeriod") is not None and not (_DATE.fullmatch(start) and _DATE.fullmatch(end)):
+        raise InvalidRequest("datePeriod needs start and end as YYYYMMDD")
+    if start and end and start > end:
+        raise InvalidRequest("datePeriod starts after it ends")
+    source = (element.findtext(f"{_R}sourceSystemHSAId") or "").strip()
+    units = {(u.text or "").strip() for u in element.findall(f"{_R}careUnitHSAId")} - {""}
+    patient_id = await find_patient(request, system, number)
+    if patient_id is None or (source and source != table["sourceSystemHSAId"]):
+        return care_plans_response([], {}, (number, oid), table)
+    plans, resolved = await _plans(request.app.state.context.repository, patient_id, fhir_base(request))
+    kept = []
+    for plan in plans:
+        day = riv_date(plan.get("created") or (plan.get("meta") or {}).get("lastUpdated"))
+        if start and not (start <= day <= end):
+            continue
+        if units and not units & set(_contributing_units(plan, resolved)):
+            continue
+        kept.append(plan)
+    return care_plans_response(kept, resolved, (number, oid), table)
+
+
+async def _plans(repository: FhirRepository, patient_id: str, base: str) -> tuple[list[dict[str, Any]], Resources]:
+    query = parse_query(
+        "CarePlan",
+        [("subject", f"Patient/{patient_id}"), ("_include", "CarePlan:goal"), ("_total", "none")],
+        strict=True,
+        default_count=1000,
+        max_count=1000,
+    )
+    page = await repository.search(ANONYMOUS, query, base)
+    plans = [loads(r.content or b"{}") for r in page.matches]
+    resolved: Resources = {f"{r.resource_type}/{r.resource_id}": loads(r.content or b"{}") for r in page.included}
+    wanted = [str((p.get("author") or {}).get("reference")) for p in plans]
+    wanted += [str(c.get("reference")) for p in plans for c in p.get("contributor", [])]
+    for _ in range(3):  # author → role → practitioner and unit → caregiver
+        for reference in wanted:
+            await _resolve(repository, reference, resolved)
+        wanted = [
+            str((r.get(key) or {}).get("reference"))
+            for r in list(resolved.values())
+            for key in ("practitioner", "organization", "partOf")
+        ]
+    return plans, resolved
+
+
+async def _resolve(repository: FhirRepository, reference: str, resolved: Resources) -> None:
+    kind, _, rid = reference.partition("/")
+    if reference in resolved or kind not in ("Practitioner", "PractitionerRole", "Organization") or not rid:
+        return
+    record = await repository.read(ANONYMOUS, kind, rid)
+    if record is not None and not record.deleted and record.content is not None:
+        resolved[reference] = loads(record.content)
+
+
+ADAPTER = Adapter(name="npo-get-care-plans", mapping="npo", routes=(("POST", PATH, endpoint),))
