@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 from starlette.requests import Request
 
+from fhirbridge.adapters.riv.soap import SoapFault
 from fhirbridge.identity import ANONYMOUS
 from fhirbridge.search.query import parse_query
 from fhirbridge.sweden.identifiers import HSA_SYSTEM, identifier_problem
@@ -76,3 +77,12 @@ async def find_patient(request: Request, system: str, number: str) -> str | None
 
 def fhir_base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def check_logical_address(address: str | None, table: dict[str, Any]) -> None:
+    """RIVTABP21: every request names the logical address it is for; this source system answers
+    only for its own (``logicalAddresses`` in ``mappings/npo.json``)."""
+    if not address:
+        raise SoapFault("The LogicalAddress header is required (RIVTABP21)")
+    if address not in table["logicalAddresses"]:
+        raise SoapFault(f"This source system does not answer for logical address {address}")

@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from fhirbridge.adapters.npo.common import (
     InvalidRequest,
+    check_logical_address,
     fhir_base,
     find_patient,
     hsa_id,
@@ -34,6 +35,7 @@ from fhirbridge.adapters.npo.common import (
 )
 from fhirbridge.adapters.registry import Adapter, mapping
 from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, xml_response
+from fhirbridge.adapters.riv.wsdl import wsdl_endpoint
 from fhirbridge.contract.care_contacts import CareContact, care_contacts
 from fhirbridge.contract.care_network import CareNetwork, load_care_network
 from fhirbridge.fhir.instants import now_us
@@ -139,6 +141,7 @@ async def endpoint(request: Request) -> Response:
     try:
         address, element = await read_request(request, ctx.settings.max_body_bytes, f"{_R}GetCareManagers")
         table = mapping("npo")
+        check_logical_address(address, table)
         root = (element.findtext(f"{_R}patientId/{_C}root") or "").strip()
         extension = (element.findtext(f"{_R}patientId/{_C}extension") or "").strip()
         try:
@@ -177,4 +180,19 @@ def _filtered(contacts: list[CareContact], element: etree._Element, network: Car
     return kept
 
 
-ADAPTER = Adapter(name="npo-get-care-managers", mapping="npo", routes=(("POST", PATH, endpoint),))
+WSDL = "interactions/GetCareManagersInteraction/GetCareManagersInteraction_1.0_RIVTABP21.wsdl"
+ADAPTER = Adapter(
+    name="npo-get-care-managers",
+    mapping="npo",
+    routes=(
+        ("POST", PATH, endpoint),
+        (
+            "GET",
+            PATH,
+            wsdl_endpoint(
+                "GetCareManagers-1.0",
+                "interactions/GetCareManagersInteraction/GetCareManagersInteraction_1.0_RIVTABP21.wsdl",
+            ),
+        ),
+    ),
+)

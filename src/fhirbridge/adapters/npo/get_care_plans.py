@@ -29,6 +29,7 @@ from starlette.responses import Response
 from fhirbridge.adapters.npo.care_plan_html import render
 from fhirbridge.adapters.npo.common import (
     InvalidRequest,
+    check_logical_address,
     fhir_base,
     find_patient,
     hsa_id,
@@ -39,6 +40,7 @@ from fhirbridge.adapters.npo.common import (
 )
 from fhirbridge.adapters.registry import Adapter, mapping
 from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, xml_response
+from fhirbridge.adapters.riv.wsdl import wsdl_endpoint
 from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.identity import ANONYMOUS
@@ -192,6 +194,7 @@ async def endpoint(request: Request) -> Response:
     limit = request.app.state.context.settings.max_body_bytes
     try:
         address, element = await read_request(request, limit, f"{_R}GetCarePlans")
+        check_logical_address(address, mapping("npo"))
     except SoapFault as error:
         return xml_response(fault(error), 500)
     try:
@@ -261,4 +264,18 @@ async def _resolve(repository: FhirRepository, reference: str, resolved: Resourc
         resolved[reference] = loads(record.content)
 
 
-ADAPTER = Adapter(name="npo-get-care-plans", mapping="npo", routes=(("POST", PATH, endpoint),))
+WSDL = "interactions/GetCarePlansInteraction/GetCarePlansInteraction_2.0_RIVTABP21.wsdl"
+ADAPTER = Adapter(
+    name="npo-get-care-plans",
+    mapping="npo",
+    routes=(
+        ("POST", PATH, endpoint),
+        (
+            "GET",
+            PATH,
+            wsdl_endpoint(
+                "GetCarePlans-2.0", "interactions/GetCarePlansInteraction/GetCarePlansInteraction_2.0_RIVTABP21.wsdl"
+            ),
+        ),
+    ),
+)
