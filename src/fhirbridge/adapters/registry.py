@@ -51,5 +51,6 @@ def mapping(name: str) -> dict[str, Any]:
 def adapters() -> tuple[Adapter, ...]:
     """Every outbound format this server speaks."""
     from fhirbridge.adapters.npo import get_care_managers, get_care_plans
+    from fhirbridge.adapters.overview import endpoint as overview
 
-    return (get_care_plans.ADAPTER, get_care_managers.ADAPTER)
+    return (get_care_plans.ADAPTER, get_care_managers.ADAPTER, overview.ADAPTER)

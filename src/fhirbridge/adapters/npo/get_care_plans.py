@@ -219,7 +219,7 @@ async def _answer(request: Request, element: etree._Element, table: dict[str, An
     patient_id = await find_patient(request, system, number)
     if patient_id is None or (source and source != table["sourceSystemHSAId"]):
         return care_plans_response([], {}, (number, oid), table)
-    plans, resolved = await _plans(request.app.state.context.repository, patient_id, fhir_base(request))
+    plans, resolved = await load_plans(request.app.state.context.repository, patient_id, fhir_base(request))
     kept = []
     for plan in plans:
         day = riv_date(plan.get("created") or (plan.get("meta") or {}).get("lastUpdated"))
@@ -231,7 +231,7 @@ async def _answer(request: Request, element: etree._Element, table: dict[str, An
     return care_plans_response(kept, resolved, (number, oid), table)
 
 
-async def _plans(repository: FhirRepository, patient_id: str, base: str) -> tuple[list[dict[str, Any]], Resources]:
+async def load_plans(repository: FhirRepository, patient_id: str, base: str) -> tuple[list[dict[str, Any]], Resources]:
     query = parse_query(
         "CarePlan",
         [("subject", f"Patient/{patient_id}"), ("_include", "CarePlan:goal"), ("_total", "none")],

@@ -1,0 +1,89 @@
+"""The 1177-style patient overview: every section, in the patient's order, in plain Swedish;
+plans not approved for the patient are not shown."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from fhirbridge.demo.generator import demo_resources
+from fhirbridge.loading import Loader, SourcedResource
+
+SECTIONS = [
+    "Det här är viktigt för mig och mina mål",
+    "Min nästa tid och nästa steg",
+    "Det här gör jag själv",
+    "Det här gör vården",
+    "Vem jag vänder mig till",
+    "Mina andra planer",
+    "Senast ändrad",
+]
+
+
+@pytest.fixture
+async def demo(app: FastAPI) -> None:
+    report = await Loader(app.state.context.repository).load(SourcedResource(r["id"], r) for r in demo_resources(4))
+    assert not report.rejected
+
+
+async def _with_sip(client: httpx.AsyncClient) -> str:
+    """A demo patient who has a SIP besides the contract."""
+    plans = (await client.get("/fhir/CarePlan", params={"category": "sip"})).json()
+    return str(plans["entry"][0]["resource"]["subject"]["reference"].split("/")[1])
+
+
+async def test_the_json_overview_has_every_part_with_real_content(client: httpx.AsyncClient, demo: None) -> None:
+    patient = await _with_sip(client)
+    response = await client.get(f"/overview/{patient}", headers={"Accept": "application/json"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    [contract] = body["contracts"]
+    assert contract["what_matters"] and contract["next_times"][0]["when"]
+    assert contract["my_part"] and contract["self_care"] and contract["when_to_seek_care"] and contract["care_does"]
+    fixed = contract["fixed_care_contact"][0]
+    assert fixed["name"] and fixed["phones"] and fixed["unit"] and fixed["hours"]
+    assert contract["fixed_doctor"][0]["name"]
+    assert contract["channels"]
+    assert (
+        contract["other_plans"][0]["kind"].startswith("Samordnad individuell plan")
+        and contract["other_plans"][0]["held_by"]
+    )
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", contract["last_revised"])
+
+
+async def test_the_page_shows_the_sections_in_the_patients_order(client: httpx.AsyncClient, demo: None) -> None:
+    patient = await _with_sip(client)
+    response = await client.get(f"/overview/{patient}")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert '<html lang="sv">' in page and "<main>" in page and 'name="viewport"' in page and "@media print" in page
+    positions = [page.index(section) for section in SECTIONS]
+    assert positions == sorted(positions)
+    assert 'href="tel:' in page and "Min fasta vårdkontakt" in page and "Min fasta läkarkontakt" in page
+
+
+async def test_a_plan_not_approved_for_the_patient_is_not_shown(client: httpx.AsyncClient, demo: None) -> None:
+    contract = (await client.get("/fhir/CarePlan/demo-contract-00001")).json()
+    contract["meta"]["security"] = [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "NOPATIENT"}]
+    assert (await client.put("/fhir/CarePlan/demo-contract-00001", json=contract)).status_code == 200
+    body = (await client.get("/overview/demo-patient-00001", headers={"Accept": "application/json"})).json()
+    assert body["contracts"] == []
+    assert "Det finns ingen plan att visa ännu." in (await client.get("/overview/demo-patient-00001")).text
+
+
+async def test_texts_are_escaped(client: httpx.AsyncClient, demo: None) -> None:
+    contract = (await client.get("/fhir/CarePlan/demo-contract-00002")).json()
+    contract["activity"][0]["detail"]["description"] = "<script>alert(1)</script> Promenad"
+    assert (await client.put("/fhir/CarePlan/demo-contract-00002", json=contract)).status_code == 200
+    page = (await client.get("/overview/demo-patient-00002")).text
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+async def test_an_unknown_patient_is_404(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/overview/finns-inte")).status_code == 404
+    response = await client.get("/overview/finns-inte", headers={"Accept": "application/json"})
+    assert response.status_code == 404 and json.loads(response.text)["error"]
