@@ -1,5 +1,5 @@
 """The overview page in a real browser (Debian's headless Chromium): at phone width it fits
-without sideways scrolling, and axe finds no WCAG 2.1 A/AA violations.  CI installs Chromium
+without sideways scrolling, axe finds no WCAG 2.1 A/AA violations, and it prints to A4.  CI installs Chromium
 and sets FHIRBRIDGE_REQUIRE_BROWSER=1, so there this test cannot be skipped."""
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ def test_the_overview_fits_a_phone_and_has_no_accessibility_violations(service: 
         results = Axe().run(
             page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
         )
+        page.emulate_media(media="print")  # the paper folder at home: A4, every section, the phone numbers
+        assert page.locator("section").count() >= 6 and page.get_by_text("Min fasta vårdkontakt").is_visible()
+        pdf = tmp_path / "overview.pdf"
+        page.pdf(path=str(pdf), format="A4")
+        assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5_000
         browser.close()
     assert len(results.response["passes"]) > 10  # axe really checked the page
     assert results.violations_count == 0, results.generate_report()
