@@ -154,3 +154,29 @@ async def test_what_is_not_the_contracts_message_is_a_soap_fault(client: httpx.A
     response = await client.post(PATH, content=b"<nej/>")
     assert response.status_code == 500
     assert etree.fromstring(response.content).find(f"{{{SOAP}}}Body/{{{SOAP}}}Fault") is not None
+
+
+@pytest.mark.parametrize("created", ["2016-12-31T23:59:60Z", "1899-12-31", "2100-01-01"])
+async def test_odd_but_valid_fhir_dates_still_give_a_valid_answer(
+    client: httpx.AsyncClient, demo: list[dict], schema: etree.XMLSchema, created: str
+) -> None:
+    contract = (await client.get("/fhir/CarePlan/demo-contract-00001")).json()
+    contract["created"] = created
+    assert (await client.put("/fhir/CarePlan/demo-contract-00001", json=contract)).status_code == 200
+    answer = _answer(await client.post(PATH, content=request(_number(demo, "demo-patient-00001"))), schema)
+    assert answer.findtext(f"{R}result/{C}resultCode") == "OK"
+
+
+async def test_a_draft_is_not_approved_for_the_patient_and_the_html_declares_utf8(
+    client: httpx.AsyncClient, demo: list[dict], schema: etree.XMLSchema
+) -> None:
+    contract = (await client.get("/fhir/CarePlan/demo-contract-00001")).json()
+    contract["status"] = "draft"
+    assert (await client.put("/fhir/CarePlan/demo-contract-00001", json=contract)).status_code == 200
+    answer = _answer(await client.post(PATH, content=request(_number(demo, "demo-patient-00001"))), schema)
+    plan = next(
+        p for p in answer.findall(f"{R}carePlan") if p.findtext(f"{C}carePlanBody/{C}typeOfCarePlanEnum") == "VP"
+    )
+    assert plan.findtext(f"{C}carePlanHeader/{C}approvedForPatient") == "false"
+    html = base64.b64decode(plan.findtext(f"{C}carePlanBody/{C}content/{C}value")).decode()
+    assert html.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in html

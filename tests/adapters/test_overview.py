@@ -87,3 +87,30 @@ async def test_an_unknown_patient_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.get("/overview/finns-inte")).status_code == 404
     response = await client.get("/overview/finns-inte", headers={"Accept": "application/json"})
     assert response.status_code == 404 and json.loads(response.text)["error"]
+
+
+async def test_who_holds_another_plan_is_a_name(client: httpx.AsyncClient, demo: None) -> None:
+    karin = next(
+        e["resource"] for e in (await client.get("/fhir/Practitioner", params={"family": "Lind"})).json()["entry"]
+    )
+    sip = {
+        "resourceType": "CarePlan",
+        "status": "active",
+        "intent": "plan",
+        "category": [{"coding": [{"system": "https://fhirbridge.se/fhir/CodeSystem/plan-type", "code": "sip"}]}],
+        "title": "SIP med hemtjänsten",
+        "subject": {"reference": "Patient/demo-patient-00001"},
+        "author": {"reference": f"Practitioner/{karin['id']}"},
+    }
+    assert (await client.post("/fhir/CarePlan", json=sip)).status_code == 201
+    body = (await client.get("/overview/demo-patient-00001", headers={"Accept": "application/json"})).json()
+    holders = [p["held_by"] for p in body["contracts"][0]["other_plans"]]
+    assert "Karin Lind" in holders
+
+
+async def test_a_draft_contract_is_not_shown_to_the_patient(client: httpx.AsyncClient, demo: None) -> None:
+    contract = (await client.get("/fhir/CarePlan/demo-contract-00001")).json()
+    contract["status"] = "draft"
+    assert (await client.put("/fhir/CarePlan/demo-contract-00001", json=contract)).status_code == 200
+    body = (await client.get("/overview/demo-patient-00001", headers={"Accept": "application/json"})).json()
+    assert body["contracts"] == []

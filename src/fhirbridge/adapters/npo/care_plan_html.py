@@ -2,7 +2,8 @@
 
 NPÖ shows the document as it is, so it carries the parts a clinician looks for, in the
 patient's own order (seeds 001, 003): what matters (the goals), what the patient does, what
-care does, whom to contact and how, the next time, and the contacts.  Headings come from
+care does, whom to contact and how, and the next time.  (The care contacts themselves travel
+in GetCareManagers.)  Headings come from
 ``mappings/npo.json``.  Every text is escaped.  Pure: the caller resolves the Goals.
 """
 
@@ -43,7 +44,8 @@ def render(plan: dict[str, Any], goals: list[dict[str, Any]], headings: dict[str
     for kind in KIND_ORDER:
         if kind in by_kind:
             parts.append(_section(headings[kind], by_kind[kind]))
-    return "<html><body>" + "".join(parts) + "</body></html>"
+    head = f'<!DOCTYPE html><html lang="sv"><head><meta charset="utf-8"><title>{title}</title></head>'
+    return head + "<body>" + "".join(parts) + "</body></html>"
 
 
 def _section(heading: str, items: list[str]) -> str:

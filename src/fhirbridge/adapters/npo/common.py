@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,9 +22,20 @@ class InvalidRequest(Exception):
     """A request the contract answers with its own error (a result, or a SOAP fault)."""
 
 
+TIMESTAMP = re.compile(r"(19|20)\d\d(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]")
+DATE = re.compile(r"(19|20)\d\d(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])")
+"""The RIV-TA patterns: years 1900-2099 only."""
+
+
 def local_time(instant: str | None) -> str:
-    """``YYYYMMDDhhmmss`` in Swedish local time (RIV-TA TimeStampType)."""
-    moment = datetime.fromisoformat(instant.replace("Z", "+00:00")) if instant else datetime.now(UTC)
+    """``YYYYMMDDhhmmss`` in Swedish local time (RIV-TA TimeStampType); now when ``instant`` is
+    missing or cannot be read (a leap second counts as the minute's last second)."""
+    try:
+        moment = datetime.fromisoformat(instant.replace("Z", "+00:00").replace(":60", ":59")) if instant else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        moment = datetime.now(UTC)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=STOCKHOLM)
     return moment.astimezone(STOCKHOLM).strftime("%Y%m%d%H%M%S")
@@ -36,6 +48,14 @@ def riv_date(value: str | None) -> str:
     if len(value) > 10:
         return local_time(value)[:8]
     return (value + "-01-01")[:10].replace("-", "")
+
+
+def valid_time(text: str) -> str | None:
+    return text if TIMESTAMP.fullmatch(text) else None
+
+
+def valid_date(text: str) -> str | None:
+    return text if DATE.fullmatch(text) else None
 
 
 def hsa_id(resource: dict[str, Any] | None) -> str | None:

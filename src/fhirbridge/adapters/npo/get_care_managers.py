@@ -32,9 +32,11 @@ from fhirbridge.adapters.npo.common import (
     person_system,
     riv_date,
     sub,
+    valid_date,
+    valid_time,
 )
 from fhirbridge.adapters.registry import Adapter, mapping
-from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, xml_response
+from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, soap_endpoint, xml_response
 from fhirbridge.adapters.riv.wsdl import wsdl_endpoint
 from fhirbridge.contract.care_contacts import CareContact, care_contacts
 from fhirbridge.contract.care_network import CareNetwork, load_care_network
@@ -83,7 +85,8 @@ def _care_manager(
     if unit_hsa:
         _ii(access, "accountableCareUnitId", hsa_root, unit_hsa)
     _ii(access, "patientId", *patient)
-    sub(access, f"{_C}blockComparisonTime", local_time((team.get("meta") or {}).get("lastUpdated")))
+    block_time = local_time((team.get("meta") or {}).get("lastUpdated"))
+    sub(access, f"{_C}blockComparisonTime", valid_time(block_time) or local_time(None))
     _ii(header, "sourceSystemId", hsa_root, table["sourceSystemHSAId"])
     types = table["careManagerTypes"]
     code = sub(manager, f"{_C}code")
@@ -99,7 +102,7 @@ def _care_manager(
     sub(care_team, f"{_C}name", str(team.get("name") or "Vårdteam"))
     period = sub(manager, f"{_C}period")
     start = contact.since or (team.get("period") or {}).get("start") or (team.get("meta") or {}).get("lastUpdated")
-    sub(period, f"{_C}start", riv_date(start))
+    sub(period, f"{_C}start", valid_date(riv_date(start)) or riv_date(None))
     _organization(manager, "managingCareGiver", caregiver, caregiver_hsa, hsa_root)
     if unit is not None and unit_hsa:
         _organization(manager, "managingCareUnit", unit, unit_hsa, hsa_root)
@@ -135,6 +138,7 @@ def _ii(parent: etree._Element, name: str, root: str, extension: str) -> None:
 
 
 # -- the endpoint ------------------------------------------------------------------------
+@soap_endpoint
 async def endpoint(request: Request) -> Response:
     """POST: answer a GetCareManagers request."""
     ctx = request.app.state.context

@@ -37,9 +37,10 @@ from fhirbridge.adapters.npo.common import (
     person_system,
     riv_date,
     sub,
+    valid_time,
 )
 from fhirbridge.adapters.registry import Adapter, mapping
-from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, xml_response
+from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, soap_endpoint, xml_response
 from fhirbridge.adapters.riv.wsdl import wsdl_endpoint
 from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM
 from fhirbridge.fhir.jsonio import loads
@@ -95,16 +96,15 @@ def _care_plan(
     if plan.get("title"):
         sub(header, f"{_C}documentTitle", str(plan["title"]))
     written = plan.get("created") or (plan.get("meta") or {}).get("lastUpdated")
-    sub(
-        header,
-        f"{_C}documentTime",
-        local_time(written) if written and len(written) > 10 else riv_date(written) + "000000",
-    )
+    document_time = valid_time(local_time(written) if written and len(written) > 10 else riv_date(written) + "000000")
+    if document_time:  # optional: left out when the plan's date lies outside the contract's years
+        sub(header, f"{_C}documentTime", document_time)
     person = sub(header, f"{_C}patientId")
     sub(person, f"{_C}id", patient[0])
     sub(person, f"{_C}type", patient[1])
     _accountable(header, plan, resolved)
-    sub(header, f"{_C}approvedForPatient", "false" if _not_for_patient(plan, table) else "true")
+    approved = not _not_for_patient(plan, table) and plan.get("status") != "draft"  # a draft is not yet agreed
+    sub(header, f"{_C}approvedForPatient", "true" if approved else "false")
     reason = table["nullifiedStatuses"].get(plan.get("status"))
     if reason:
         sub(header, f"{_C}nullified", "true")
@@ -136,7 +136,8 @@ def _care_plan(
 
 def _accountable(header: etree._Element, plan: dict[str, Any], resolved: Resources) -> None:
     professional = sub(header, f"{_C}accountableHealthcareProfessional")
-    sub(professional, f"{_C}authorTime", local_time((plan.get("meta") or {}).get("lastUpdated")))
+    author_time = valid_time(local_time((plan.get("meta") or {}).get("lastUpdated")))
+    sub(professional, f"{_C}authorTime", author_time or local_time(None))
     author = resolved.get(str((plan.get("author") or {}).get("reference")))
     person = author
     unit = None
@@ -179,6 +180,16 @@ def _not_for_patient(plan: dict[str, Any], table: dict[str, Any]) -> bool:
     return any((c["system"], c["code"]) in labels for c in table["notForPatientSecurityCodes"])
 
 
+def _author_units(plan: dict[str, Any], resolved: Resources) -> list[str]:
+    author = resolved.get(str((plan.get("author") or {}).get("reference"))) or {}
+    unit = (
+        author
+        if author.get("resourceType") == "Organization"
+        else resolved.get(str((author.get("organization") or {}).get("reference")))
+    )
+    return [hsa] if (hsa := hsa_id(unit)) else []
+
+
 def _contributing_units(plan: dict[str, Any], resolved: Resources) -> list[str]:
     units: list[str] = []
     for contributor in plan.get("contributor", []):
@@ -189,6 +200,7 @@ def _contributing_units(plan: dict[str, Any], resolved: Resources) -> list[str]:
 
 
 # -- the endpoint ------------------------------------------------------------------------
+@soap_endpoint
 async def endpoint(request: Request) -> Response:
     """POST: answer a GetCarePlans request."""
     limit = request.app.state.context.settings.max_body_bytes
@@ -225,7 +237,7 @@ async def _answer(request: Request, element: etree._Element, table: dict[str, An
         day = riv_date(plan.get("created") or (plan.get("meta") or {}).get("lastUpdated"))
         if start and not (start <= day <= end):
             continue
-        if units and not units & set(_contributing_units(plan, resolved)):
+        if units and not units & {*_contributing_units(plan, resolved), *_author_units(plan, resolved)}:
             continue
         kept.append(plan)
     return care_plans_response(kept, resolved, (number, oid), table)

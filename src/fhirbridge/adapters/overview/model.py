@@ -4,8 +4,8 @@ For each contract the patient may see: what matters to me and my goals; my next 
 step; what I do myself (my part, self-care, when to seek care); what care does; whom I turn to
 (the fixed care contact and fixed doctor with phone, channels and hours, and the other care
 contacts); my other plans and who holds them; when the plan was last revised and by whom.
-Contracts labelled ``NOPATIENT`` (v3-ActCode) in ``meta.security`` are left out, as are
-entered-in-error and revoked ones.  Texts come from ``mappings/overview.json``.
+Contracts labelled ``NOPATIENT`` (v3-ActCode) in ``meta.security`` are left out, as are drafts
+(not yet agreed with the patient) and entered-in-error and revoked ones.  Texts come from ``mappings/overview.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from fhirbridge.contract.codes import (
     is_contract,
 )
 
-HIDDEN_STATUSES = frozenset({"entered-in-error", "revoked"})
+HIDDEN_STATUSES = frozenset({"entered-in-error", "revoked", "draft"})
+"""Not shown to the patient: plans in error, withdrawn, or not yet agreed (a draft)."""
 NOT_FOR_PATIENT = ("http://terminology.hl7.org/CodeSystem/v3-ActCode", "NOPATIENT")
 WEEKDAYS = {"mon": "mån", "tue": "tis", "wed": "ons", "thu": "tors", "fri": "fre", "sat": "lör", "sun": "sön"}
 
@@ -154,13 +155,28 @@ def _contract(
         ).append(entry)
     for other in others:
         plan_kind = _code(other.get("category", []), PLAN_TYPE_SYSTEM)
-        author = resolved.get(str((other.get("author") or {}).get("reference")))
-        held_by = (author or {}).get("name") or (other.get("author") or {}).get("display")
+        held_by = _holder(other.get("author") or {}, resolved)
         result.other_plans.append(
             OtherPlan(str(other.get("title") or ""), PLAN_TYPES.get(str(plan_kind), "Annan plan"), held_by)
         )
     result.last_revised, result.revised_by = revision
     return result
+
+
+def _holder(reference: dict[str, Any], resolved: dict[str, dict[str, Any]]) -> str | None:
+    """Who holds a plan: an Organization's name, a person's name (a role's practitioner), or
+    the reference's display."""
+    author = resolved.get(str(reference.get("reference")))
+    if author is not None and author.get("resourceType") == "PractitionerRole":
+        author = resolved.get(str((author.get("practitioner") or {}).get("reference"))) or None
+    if author is not None:
+        if isinstance(author.get("name"), str):
+            return str(author["name"])
+        named = _name(author)
+        if named:
+            return named
+    display = reference.get("display")
+    return str(display) if isinstance(display, str) else None
 
 
 def _code(concepts: list[dict[str, Any]], system: str) -> str | None:

@@ -8,12 +8,17 @@ plain message, never a stack trace.
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
 from lxml import etree
 from starlette.requests import Request
 from starlette.responses import Response
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 ADDRESSING = "urn:riv:itintegration:registry:1"
+log = logging.getLogger(__name__)
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
@@ -66,9 +71,16 @@ def fault(error: SoapFault) -> bytes:
 async def read_request(request: Request, limit: int, expected: str) -> tuple[str | None, etree._Element]:
     """The LogicalAddress and request element of an HTTP request, which must be ``expected``
     (a Clark name, ``{namespace}GetCarePlans``); a SoapFault otherwise."""
-    body = await request.body()
-    if len(body) > limit:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
         raise SoapFault("The request is too large")
+    chunks, size = [], 0
+    async for chunk in request.stream():  # stop reading as soon as the limit is passed
+        size += len(chunk)
+        if size > limit:
+            raise SoapFault("The request is too large")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     address, element = parse_request(body)
     if element.tag != expected:
         raise SoapFault(f"This address answers {expected}, not {element.tag}")
@@ -77,3 +89,20 @@ async def read_request(request: Request, limit: int, expected: str) -> tuple[str
 
 def xml_response(content: bytes, status: int = 200) -> Response:
     return Response(content, status_code=status, media_type="text/xml; charset=utf-8")
+
+
+def soap_endpoint(answer: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint that answers SoapFaults as faults, and anything unexpected as a server fault
+    (logged with its stack trace here, never sent): a SOAP client always gets SOAP."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await answer(request)
+        except SoapFault as error:
+            return xml_response(fault(error), 500)
+        except Exception:
+            incident = uuid.uuid4().hex[:12]
+            log.exception("RIV-TA request failed (incident %s)", incident)
+            return xml_response(fault(SoapFault(f"Internal error (incident {incident})", client=False)), 500)
+
+    return endpoint
