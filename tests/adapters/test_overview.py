@@ -114,3 +114,14 @@ async def test_a_draft_contract_is_not_shown_to_the_patient(client: httpx.AsyncC
     assert (await client.put("/fhir/CarePlan/demo-contract-00001", json=contract)).status_code == 200
     body = (await client.get("/overview/demo-patient-00001", headers={"Accept": "application/json"})).json()
     assert body["contracts"] == []
+
+
+async def test_every_answer_carries_the_security_headers_and_the_page_a_strict_policy(
+    client: httpx.AsyncClient, demo: None
+) -> None:
+    page = await client.get("/overview/demo-patient-00001")
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["x-frame-options"] == "DENY"
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy  # no scripts at all
+    fhir = await client.get("/fhir/metadata")
+    assert fhir.headers["x-content-type-options"] == "nosniff" and "content-security-policy" not in fhir.headers

@@ -32,7 +32,7 @@ from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
-from fhirbridge.rest.middleware import TrailingSlash
+from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
 from fhirbridge.rest.negotiation import ResponseFormat, check_request_body_type, response_format
 from fhirbridge.rest.render import DEFAULT_FORMAT, render, render_error
 from fhirbridge.rest.routes import ROUTES, Route
@@ -191,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.add_middleware(TrailingSlash)
+    app.add_middleware(SecurityHeaders)
     for adapter in adapters():
         for method, path, adapter_endpoint in adapter.routes:
             app.add_api_route(path, adapter_endpoint, methods=[method], include_in_schema=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class TrailingSlash:
@@ -18,3 +18,40 @@ class TrailingSlash:
             if len(path) > 1 and path.endswith("/"):
                 scope = dict(scope, path=path.rstrip("/") or "/")
         await self.app(scope, receive, send)
+
+
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+PAGE_POLICY = (
+    b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; "
+    b"form-action 'none'; frame-ancestors 'none'"
+)
+"""The patient's page needs nothing but its own inline stylesheet: no scripts, no frames."""
+
+
+class SecurityHeaders:
+    """Headers every answer carries (no MIME sniffing, no referrer, no framing), and a strict
+    Content-Security-Policy on the HTML pages fhirbridge writes itself (the patient overview)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        page = str(scope.get("path", "")).startswith("/overview/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in dict(SECURITY_HEADERS)]
+                headers += list(SECURITY_HEADERS)
+                if page:
+                    headers.append((b"content-security-policy", PAGE_POLICY))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
