@@ -17,7 +17,7 @@ from fhirbridge.notifications.delivery import LONGEST_PAUSE, OutboxWorker, pause
 from fhirbridge.rest.app import create_app
 from fhirbridge.storage.database import Database
 from tests.support import builders
-from tests.support.api import BASE, create
+from tests.support.api import BASE, create, patient_and_practitioner
 
 HOOK = "https://notify.region.example/hook"
 MINUTE = 60_000_000
@@ -36,9 +36,8 @@ class Clock:
 
 async def _subscribe_and_write(client: httpx.AsyncClient) -> dict[str, Any]:
     """Karin's system subscribes to messages for her; one arrives."""
-    patient = await create(client, builders.patient())
-    karin = await create(client, builders.practitioner())
-    await create(client, builders.subscription(f"Communication?recipient=Practitioner/{karin['id']}", HOOK))
+    patient, karin = await patient_and_practitioner(client)
+    await create(client, builders.messages_to(karin["id"], HOOK))
     return await create(client, builders.communication(patient["id"], karin["id"]))
 
 
@@ -117,9 +116,8 @@ async def test_a_rolled_back_change_is_never_announced(
     respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     hook = respx_mock.post(HOOK).mock(return_value=httpx.Response(200))
-    patient = await create(client, builders.patient())
-    karin = await create(client, builders.practitioner())
-    await create(client, builders.subscription(f"Communication?recipient=Practitioner/{karin['id']}", HOOK))
+    patient, karin = await patient_and_practitioner(client)
+    await create(client, builders.messages_to(karin["id"], HOOK))
     bundle = {
         "resourceType": "Bundle",
         "type": "transaction",
@@ -193,11 +191,8 @@ async def test_a_deleted_subscription_gets_nothing_more(
     respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     hook = respx_mock.post(HOOK).mock(return_value=httpx.Response(200))
-    patient = await create(client, builders.patient())
-    karin = await create(client, builders.practitioner())
-    subscription = await create(
-        client, builders.subscription(f"Communication?recipient=Practitioner/{karin['id']}", HOOK)
-    )
+    patient, karin = await patient_and_practitioner(client)
+    subscription = await create(client, builders.messages_to(karin["id"], HOOK))
     await create(client, builders.communication(patient["id"], karin["id"]))
     assert (await client.delete(f"/fhir/Subscription/{subscription['id']}")).status_code in (200, 204)
     assert await OutboxWorker(_database(app), max_age_us=HOUR).deliver_due() == 0

@@ -13,10 +13,13 @@ import pytest
 import respx
 from fastapi import FastAPI
 
+from fhirbridge.identity import ANONYMOUS
 from fhirbridge.notifications import outbox
 from fhirbridge.notifications.delivery import OutboxWorker
+from fhirbridge.repository import FhirRepository
+from fhirbridge.validation.pipeline import validate_resource
 from tests.support import builders
-from tests.support.api import create, expressions, history, outcome
+from tests.support.api import create, expressions, history, outcome, patient_and_practitioner
 
 HOOK = "https://notify.region.example/hook"
 HOUR = 3_600_000_000
@@ -60,14 +63,11 @@ async def test_a_matching_write_is_posted_to_the_endpoint_with_its_headers(
     respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     hook = respx_mock.post(HOOK).mock(return_value=httpx.Response(200))
-    patient = await create(client, builders.patient())
-    karin = await create(client, builders.practitioner())
+    patient, karin = await patient_and_practitioner(client)
     other = await create(client, builders.practitioner("SE2321000198-P0KL9", "Ek", "Bo"))
     await create(
         client,
-        builders.subscription(
-            f"Communication?recipient=Practitioner/{karin['id']}", HOOK, header=["Authorization: Bearer s3cret"]
-        ),
+        builders.messages_to(karin["id"], HOOK, header=["Authorization: Bearer s3cret"]),
     )
     await create(client, builders.communication(patient["id"], other["id"]))  # not for Karin
     await create(client, builders.communication(patient["id"], karin["id"]))
@@ -84,12 +84,11 @@ async def test_a_matching_write_is_posted_to_the_endpoint_with_its_headers(
 async def test_with_a_payload_the_resource_is_put_to_the_endpoint(
     respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    patient = await create(client, builders.patient())
-    karin = await create(client, builders.practitioner())
+    patient, karin = await patient_and_practitioner(client)
     await create(
         client,
-        builders.subscription(
-            f"Communication?recipient=Practitioner/{karin['id']}",
+        builders.messages_to(
+            karin["id"],
             "https://notify.region.example/fhir",
             payload="application/fhir+json",
         ),
@@ -105,8 +104,7 @@ async def test_with_a_payload_the_resource_is_put_to_the_endpoint(
 
 
 async def test_an_inactive_subscription_owes_nothing(app: FastAPI, client: httpx.AsyncClient) -> None:
-    patient = await create(client, builders.patient())
-    karin = await create(client, builders.practitioner())
+    patient, karin = await patient_and_practitioner(client)
     off = dict(builders.subscription(f"Communication?recipient=Practitioner/{karin['id']}"), status="off")
     assert (await create(client, off))["status"] == "off"
     await create(client, builders.communication(patient["id"], karin["id"]))
@@ -135,3 +133,36 @@ async def test_re_sending_a_subscription_changes_nothing(client: httpx.AsyncClie
     body = dict(builders.subscription("Communication?recipient=Practitioner/karin"), id=stored["id"])
     again = await client.put(f"/fhir/Subscription/{stored['id']}", json=body)
     assert again.status_code == 200 and again.json()["meta"]["versionId"] == "1"
+
+
+async def test_a_subscription_whose_criteria_no_longer_parse_does_not_fail_other_writes(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # Stored before a search parameter went away: written without the server's activation check.
+    plain = FhirRepository(app.state.context.repository.database)
+    broken = dict(builders.subscription("Communication?gone-parameter=x"), status="active")
+    validated = validate_resource(broken, "Subscription", url_id=None, local_base=None)
+    await plain.write(ANONYMOUS, None, lambda unit: unit.create(validated))
+    patient, karin = await patient_and_practitioner(client)
+    await create(client, builders.communication(patient["id"], karin["id"]))
+
+
+@respx.mock(assert_all_called=False)
+async def test_turning_a_subscription_off_or_past_its_end_stops_notifications(
+    respx_mock: respx.MockRouter, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    hook = respx_mock.post(HOOK).mock(return_value=httpx.Response(200))
+    patient, karin = await patient_and_practitioner(client)
+    subscription = await create(client, builders.messages_to(karin["id"], HOOK))
+    await create(client, builders.communication(patient["id"], karin["id"]))
+    assert await outbox.pending(app.state.context.repository.database) == 1
+    subscription["status"] = "off"
+    assert (await client.put(f"/fhir/Subscription/{subscription['id']}", json=subscription)).status_code == 200
+    await create(client, builders.communication(patient["id"], karin["id"]))
+    assert await outbox.pending(app.state.context.repository.database) == 1  # nothing new owed
+    ended = dict(builders.messages_to(karin["id"], HOOK), end="2020-01-01T00:00:00Z")
+    await create(client, ended)
+    await create(client, builders.communication(patient["id"], karin["id"]))
+    assert await outbox.pending(app.state.context.repository.database) == 1
+    assert await _worker(app).deliver_due() == 0  # and what was owed to the subscription now off is given up
+    assert hook.call_count == 0

@@ -74,3 +74,10 @@ async def network_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
         yield http
+
+
+async def patient_and_practitioner(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A patient and Karin Lind, stored: the two ends of a message."""
+    from tests.support import builders
+
+    return await create(client, builders.patient()), await create(client, builders.practitioner())

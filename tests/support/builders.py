@@ -143,3 +143,8 @@ def subscription(
         "criteria": criteria,
         "channel": {"type": "rest-hook", "endpoint": endpoint, **channel},
     }
+
+
+def messages_to(practitioner_id: str, endpoint: str, **channel: Any) -> dict[str, Any]:
+    """A Subscription to the messages (Communications) for one practitioner."""
+    return subscription(f"Communication?recipient=Practitioner/{practitioner_id}", endpoint, **channel)

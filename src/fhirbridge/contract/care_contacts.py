@@ -23,8 +23,9 @@ from fhirbridge.contract.fixed_contacts import (
     INACTIVE_TEAM_STATUSES,
     declined,
     has_ended,
-    instant_of,
 )
+from fhirbridge.contract.people import display_name, person_of
+from fhirbridge.search.dates import first_instant
 
 RELATIVE = "narstaende"
 KIND_OF_ROLE = {FIXED_CARE_CONTACT: "fixedCareContact", FIXED_DOCTOR: "fixedDoctor"}
@@ -56,7 +57,7 @@ def care_contacts(teams: list[dict[str, Any]], resolved: Resources, now_us: int)
             continue
         for participant in team.get("participant", []):
             period = participant.get("period") or {}
-            begins = instant_of(period.get("start"), end_of_period=False)
+            begins = first_instant(period.get("start"))
             if has_ended(period, now_us) or (begins is not None and begins > now_us) or declined(participant):
                 continue
             for coding in _care_roles(participant):
@@ -83,7 +84,7 @@ def _contact(
     code = coding["code"]
     member = participant.get("member") or {}
     member_resource = resolved.get(str(member.get("reference")))
-    person = _person(member_resource, resolved)
+    person = person_of(member_resource, resolved)
     unit = _unit(participant, member_resource, resolved)
     phones = _phones(member_resource) or _phones(person)
     if not phones and code == FIXED_CARE_CONTACT:
@@ -91,7 +92,7 @@ def _contact(
     return CareContact(
         kind=KIND_OF_ROLE.get(code, TREATING),
         role={"system": CARE_ROLE_SYSTEM, "code": code, "display": CARE_ROLES[code]},
-        name=_name(person) or member.get("display") or "(namn saknas)",
+        name=display_name(person) or member.get("display") or "(namn saknas)",
         member={key: member[key] for key in ("reference", "identifier", "display") if key in member},
         care_team=f"CareTeam/{team['id']}",
         unit=unit,
@@ -99,27 +100,6 @@ def _contact(
         hours=_hours(member_resource),
         since=since,
     )
-
-
-def _person(member: dict[str, Any] | None, resolved: Resources) -> dict[str, Any] | None:
-    if member is None:
-        return None
-    if member.get("resourceType") == "PractitionerRole":
-        return resolved.get(str((member.get("practitioner") or {}).get("reference")))
-    return member
-
-
-def _name(person: dict[str, Any] | None) -> str | None:
-    if person is None:
-        return None
-    for name in person.get("name", []):
-        if name.get("text"):
-            return str(name["text"])
-        parts = [*name.get("given", []), name.get("family", "")]
-        text = " ".join(part for part in parts if part)
-        if text:
-            return text
-    return None
 
 
 def _unit(participant: dict[str, Any], member: dict[str, Any] | None, resolved: Resources) -> dict[str, Any] | None:

@@ -1,7 +1,8 @@
-"""Reading a patient's care network: their live CareTeams and the PractitionerRoles,
-Practitioners and Organizations (with the caregivers they belong to) that the teams point at.
+"""Reading a patient's care network and plans: their live CareTeams and CarePlans, and the
+PractitionerRoles, Practitioners and Organizations (with the caregivers they belong to) that
+these point at.
 
-``$fixed-contacts`` and the NPÖ GetCareManagers adapter both answer from this.  It reads
+``$fixed-contacts``, the NPÖ adapters and the patient overview all answer from this.  It reads
 through the repository's search, with the caller's identity, so the access rules that will
 filter searches (issue 6) filter this too.
 """
@@ -18,6 +19,9 @@ from fhirbridge.search.query import parse_query
 from fhirbridge.storage.records import StoredResource
 
 Resources = dict[str, dict[str, Any]]
+RESOLVABLE = ("Practitioner", "PractitionerRole", "Organization")
+FOLLOWED = ("practitioner", "organization", "partOf")
+"""A role's practitioner and unit, a unit's caregiver."""
 
 
 @dataclass(frozen=True)
@@ -30,39 +34,72 @@ class CareNetwork:
 async def load_care_network(
     repository: FhirRepository, identity: Identity, patient_id: str, base_url: str | None, limit: int
 ) -> CareNetwork:
-    query = parse_query(
-        "CareTeam",
-        [
-            ("subject", f"Patient/{patient_id}"),
-            ("_include", "CareTeam:participant"),
-            ("_include:iterate", "PractitionerRole:practitioner"),
-            ("_include:iterate", "PractitionerRole:organization"),
-            ("_total", "none"),
-        ],
-        strict=True,
-        default_count=limit,
-        max_count=limit,
-    )
-    page = await repository.search(identity, query, base_url)
-    teams = [_json(record) for record in page.matches]
-    resolved = {f"{r.resource_type}/{r.resource_id}": _json(r) for r in page.included}
-    wanted = [str((p.get("onBehalfOf") or {}).get("reference")) for team in teams for p in team.get("participant", [])]
-    wanted += [str((org.get("partOf") or {}).get("reference")) for org in list(resolved.values())]
-    for reference in wanted:  # the units participants act for, and the caregivers units belong to
-        await _resolve(repository, identity, reference, resolved)
-    for org in [r for r in list(resolved.values()) if r.get("resourceType") == "Organization"]:
-        await _resolve(repository, identity, str((org.get("partOf") or {}).get("reference")), resolved)
+    includes = [
+        ("_include", "CareTeam:participant"),
+        ("_include:iterate", "PractitionerRole:practitioner"),
+        ("_include:iterate", "PractitionerRole:organization"),
+    ]
+    teams, resolved = await _patients("CareTeam", includes, repository, identity, patient_id, base_url, limit)
+    acting_for = [
+        str((p.get("onBehalfOf") or {}).get("reference")) for team in teams for p in team.get("participant", [])
+    ]
+    await resolve(repository, identity, acting_for, resolved)
     return CareNetwork(teams, resolved)
 
 
-async def _resolve(repository: FhirRepository, identity: Identity, reference: str, resolved: Resources) -> None:
-    if not reference.startswith("Organization/") or reference in resolved:
-        return
-    record = await repository.read(identity, "Organization", reference.split("/", 1)[1])
-    if record is not None and not record.deleted:
-        resolved[reference] = _json(record)
+async def load_plans(
+    repository: FhirRepository, identity: Identity, patient_id: str, base_url: str | None, limit: int
+) -> tuple[list[dict[str, Any]], Resources]:
+    """The patient's live CarePlans, and their Goals, authors and contributors (with the people
+    and units behind them)."""
+    includes = [("_include", "CarePlan:goal")]
+    plans, resolved = await _patients("CarePlan", includes, repository, identity, patient_id, base_url, limit)
+    named = [str((plan.get("author") or {}).get("reference")) for plan in plans]
+    named += [str(c.get("reference")) for plan in plans for c in plan.get("contributor", [])]
+    await resolve(repository, identity, named, resolved)
+    return plans, resolved
 
 
-def _json(record: StoredResource) -> dict[str, Any]:
+async def _patients(
+    resource_type: str,
+    includes: list[tuple[str, str]],
+    repository: FhirRepository,
+    identity: Identity,
+    patient_id: str,
+    base_url: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """A patient's live resources of one type (``subject``), and what the includes brought."""
+    pairs = [("subject", f"Patient/{patient_id}"), *includes, ("_total", "none")]
+    query = parse_query(resource_type, pairs, strict=True, default_count=limit, max_count=limit)
+    page = await repository.search(identity, query, base_url)
+    found = [content(record) for record in page.matches]
+    return found, {f"{r.resource_type}/{r.resource_id}": content(r) for r in page.included}
+
+
+async def resolve(repository: FhirRepository, identity: Identity, references: list[str], resolved: Resources) -> None:
+    """Read into ``resolved`` every Practitioner, PractitionerRole and Organization that
+    ``references`` (and the resources already in ``resolved``) lead to, following a role to its
+    practitioner and unit, and a unit to the caregiver it belongs to."""
+    seen: set[str] = set()
+    pending = [*references, *resolved]
+    while pending:
+        reference = pending.pop()
+        if reference in seen:
+            continue
+        seen.add(reference)
+        kind, _, resource_id = reference.partition("/")
+        if reference not in resolved:
+            if kind not in RESOLVABLE or not resource_id:
+                continue
+            record = await repository.read(identity, kind, resource_id)
+            if record is None or record.deleted or record.content is None:
+                continue
+            resolved[reference] = content(record)
+        resource = resolved[reference]
+        pending += [str(resource[key].get("reference")) for key in FOLLOWED if isinstance(resource.get(key), dict)]
+
+
+def content(record: StoredResource) -> dict[str, Any]:
     resource: dict[str, Any] = loads(record.content or b"{}")
     return resource

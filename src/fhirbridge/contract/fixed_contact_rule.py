@@ -55,9 +55,9 @@ class FixedContactRule:
     async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
         new_by_patient: dict[str, list[tuple[Assignment, str]]] = {}
         for event in events:
-            if event.record.resource_type != "CareTeam" or event.record.content is None:
+            team = event.resource
+            if event.record.resource_type != "CareTeam" or team is None:
                 continue
-            team = loads(event.record.content)
             patient_id = local_patient(team, unit.local_base)
             if patient_id is None:
                 continue
@@ -79,7 +79,7 @@ class FixedContactRule:
             for assignment in assignments(loads(team.content or b"{}"), unit.local_base)
             if assignment.ends is None or assignment.ends > unit.now
         ]
-        people = _People(unit)
+        people = People(unit)
         issues = []
         for candidate, place in new:
             person = await people.of(candidate.member_key)
@@ -109,8 +109,9 @@ class FixedContactRule:
         )
 
 
-class _People:
-    """Member keys as people: a PractitionerRole is the Practitioner it is a role of."""
+class People:
+    """Member keys (:func:`~fhirbridge.contract.fixed_contacts.member_key`) as people, as this
+    transaction sees them: a PractitionerRole is the Practitioner it is a role of."""
 
     def __init__(self, unit: UnitOfWork) -> None:
         self.unit = unit

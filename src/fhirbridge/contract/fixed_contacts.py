@@ -18,19 +18,18 @@ These functions are pure: they read one CareTeam as JSON and never touch the dat
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, OFFER_DECLINED_EXTENSION
 from fhirbridge.fhir.references import parse_reference
+from fhirbridge.search.dates import first_instant, first_instant_after
 
 FIXED_CARE_CONTACT = "fast-vardkontakt"
 FIXED_DOCTOR = "fast-lakarkontakt"
 FIXED_ROLES = (FIXED_CARE_CONTACT, FIXED_DOCTOR)
 INACTIVE_TEAM_STATUSES = frozenset({"inactive", "entered-in-error"})
-_DATE_ONLY = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
 @dataclass(frozen=True)
@@ -93,8 +92,8 @@ def assignments(care_team: dict[str, Any], local_base: str | None = None) -> lis
                     participant_index=index,
                     start=start,
                     end=end,
-                    begins=instant_of(start, end_of_period=False),
-                    ends=instant_of(end, end_of_period=True),
+                    begins=first_instant(start),
+                    ends=first_instant_after(end),
                 )
             )
     return found
@@ -131,36 +130,8 @@ def declined(participant: dict[str, Any]) -> bool:
 
 def has_ended(period: dict[str, Any], now_us: int) -> bool:
     """Whether ``period.end`` lies before ``now_us``; a date alone counts to the end of that day."""
-    ends = instant_of(period.get("end"), end_of_period=True)
+    ends = first_instant_after(period.get("end"))
     return ends is not None and ends <= now_us
-
-
-def instant_of(value: Any, *, end_of_period: bool) -> int | None:
-    """A FHIR date or dateTime as µs since 1970 (UTC): its first moment, or with
-    ``end_of_period`` the first moment after it (``2026-06`` ends at ``2026-07-01``)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        if _DATE_ONLY.match(value):
-            year = int(value[:4])
-            month = int(value[5:7]) if len(value) >= 7 else 1
-            day = int(value[8:10]) if len(value) == 10 else 1
-            first = datetime(year, month, day, tzinfo=UTC)
-            if end_of_period:
-                if len(value) == 4:
-                    first = first.replace(year=year + 1)
-                elif len(value) == 7:
-                    first = (first + timedelta(days=32)).replace(day=1)
-                else:
-                    first = first + timedelta(days=1)
-            return int(first.timestamp() * 1_000_000)
-        text = value.replace("Z", "+00:00").replace(":60", ":59")  # a leap second counts as its minute's last
-        moment = datetime.fromisoformat(text)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return int(moment.timestamp() * 1_000_000)
-    except (ValueError, OverflowError):  # not a date we can place, or past the year 9999: open-ended
-        return None
 
 
 def _handover(earlier: Assignment, later: Assignment) -> bool:

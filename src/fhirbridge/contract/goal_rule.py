@@ -67,8 +67,8 @@ class PatientGoalRule:
 
         issues = []
         for event in events:
-            if event.record.resource_type == "CarePlan" and event.record.content is not None:
-                issue = await patient_goal_issue(loads(event.record.content), read_goal, unit.local_base)
+            if event.record.resource_type == "CarePlan" and event.resource is not None:
+                issue = await patient_goal_issue(event.resource, read_goal, unit.local_base)
                 if issue is not None:
                     issues.append(issue)
         if issues:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fhirbridge.contract.codes import is_contract
-from fhirbridge.contract.fixed_contact_rule import local_patient
+from fhirbridge.contract.fixed_contact_rule import People, local_patient
 from fhirbridge.contract.fixed_contacts import FIXED_CARE_CONTACT, active_assignments
 from fhirbridge.contract.fixed_contacts import member_key as normalise
 from fhirbridge.fhir.instants import format_instant
@@ -40,9 +40,9 @@ class FixedContactSignal:
 
     async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
         for event in events:
-            if event.record.resource_type != "CarePlan" or event.record.content is None:
+            plan = event.resource
+            if event.record.resource_type != "CarePlan" or plan is None:
                 continue
-            plan = loads(event.record.content)
             patient_id = local_patient(plan, unit.local_base)
             if patient_id is None or not is_contract(plan):
                 continue
@@ -54,8 +54,9 @@ class FixedContactSignal:
                 for assignment in active_assignments(loads(team.content or b"{}"), unit.now, unit.local_base)
                 if assignment.role == FIXED_CARE_CONTACT
             }
+            people = People(unit)
             for member_key in contacts:
-                if await _is_the_writer(unit, member_key):
+                if await _is_the_writer(unit, people, member_key):
                     continue
                 communication = _communication(unit, event, plan, patient, member_key)
                 validated = validate_resource(
@@ -64,19 +65,11 @@ class FixedContactSignal:
                 await unit.create(validated)
 
 
-async def _is_the_writer(unit: UnitOfWork, member_key: str) -> bool:
+async def _is_the_writer(unit: UnitOfWork, people: People, member_key: str) -> bool:
+    """Whether the writer is this member, as the same role or as the person behind it."""
     subject = unit.identity.subject
     writer = normalise({"reference": subject}, unit.local_base) if subject else None
-    if writer is None:
-        return False
-    if writer == member_key:
-        return True
-    if member_key.startswith("PractitionerRole/"):
-        role = await store.read_current(unit.conn, "PractitionerRole", member_key.split("/")[1])
-        if role is not None and role.content is not None:
-            practitioner = normalise(loads(role.content).get("practitioner") or {}, unit.local_base)
-            return practitioner == writer
-    return False
+    return writer is not None and await people.of(writer) == await people.of(member_key)
 
 
 def _communication(

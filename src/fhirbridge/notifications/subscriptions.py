@@ -16,6 +16,7 @@ element.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,12 +25,12 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from fhirbridge.contract.fixed_contacts import instant_of
 from fhirbridge.errors import FhirError, bad_request, unprocessable
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
 from fhirbridge.notifications.outbox import Notification, enqueue
+from fhirbridge.search.dates import first_instant
 from fhirbridge.search.query import parse_query
 from fhirbridge.validation.pipeline import ValidatedResource
 from fhirbridge.writes.events import WriteEvent
@@ -37,6 +38,7 @@ from fhirbridge.writes.events import WriteEvent
 if TYPE_CHECKING:
     from fhirbridge.writes.unit_of_work import UnitOfWork
 
+log = logging.getLogger(__name__)
 PAYLOADS = frozenset({"application/fhir+json", "application/json"})
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
@@ -148,8 +150,12 @@ class SubscriptionNotifier:
                 subscription = loads(content)
                 if subscription.get("status") != "active":
                     continue
-                resource_type, criteria = split_criteria(subscription["criteria"])
-                ends = instant_of(subscription.get("end"), end_of_period=False)
+                try:
+                    resource_type, criteria = split_criteria(str(subscription.get("criteria", "")))
+                except FhirError:  # stored when its criteria still parsed: it must not fail others' writes
+                    log.warning("Subscription/%s has criteria this server cannot search; skipped", subscription_id)
+                    continue
+                ends = first_instant(subscription.get("end"))
                 interest = _Interest(subscription_id, criteria, subscription["channel"], ends)
                 by_type.setdefault(resource_type, []).append(interest)
             self._by_type, self._generation = by_type, generation
@@ -163,5 +169,5 @@ def subscription_is_live(subscription: dict[str, Any] | None, now_us: int) -> bo
     """Whether a stored Subscription still wants notifications: active and not past its ``end``."""
     if subscription is None or subscription.get("status") != "active":
         return False
-    ends = instant_of(subscription.get("end"), end_of_period=False)
+    ends = first_instant(subscription.get("end"))
     return ends is None or now_us < ends

@@ -43,7 +43,7 @@ from fhirbridge.writes.provenance import parse_x_provenance
 
 log = logging.getLogger("fhirbridge")
 FHIR_PREFIX = "/fhir"
-WRITE_INTERACTIONS = frozenset({"create", "update", "delete", "transaction", "patch"})
+WRITE_INTERACTIONS = frozenset({"create", "update", "delete", "transaction"})
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 400: "invalid"}
 
 

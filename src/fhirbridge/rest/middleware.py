@@ -25,6 +25,7 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
+_OWN_HEADERS = frozenset(name for name, _ in SECURITY_HEADERS)
 PAGE_POLICY = (
     b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; "
     b"form-action 'none'; frame-ancestors 'none'"
@@ -47,7 +48,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in dict(SECURITY_HEADERS)]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OWN_HEADERS]
                 headers += list(SECURITY_HEADERS)
                 if page:
                     headers.append((b"content-security-policy", PAGE_POLICY))

@@ -85,6 +85,13 @@ CONFORMANCE_ROUTES: tuple[Route, ...] = tuple(
 )
 """Registered before the routes with a ``{type}`` so that they match first."""
 
+_VALIDATE_ROUTES: tuple[tuple[str, Level, str, str], ...] = (
+    ("POST", "type", f"/{{type}}/${validate.NAME}", "Validate a resource without storing it"),
+    ("POST", "instance", f"/{{type}}/{{id}}/${validate.NAME}", "Validate an update (or a deletion) without doing it"),
+    ("GET", "instance", f"/{{type}}/{{id}}/${validate.NAME}", "Validate the stored resource"),
+)
+"""$validate at type and instance level (R4 resource-operation-validate.html)."""
+
 ROUTES: tuple[Route, ...] = (
     *CONFORMANCE_ROUTES,
     Route("GET", "/metadata", capabilities.capabilities, "capabilities", "system", "CapabilityStatement"),
@@ -159,40 +166,20 @@ ROUTES: tuple[Route, ...] = (
         )
         for method in ("GET", "POST")  # R4 operations.html: POST always; GET as it changes nothing
     ),
-    Route(
-        "POST",
-        f"/{{type}}/${validate.NAME}",
-        validate.validate,
-        "operation",
-        "type",
-        "Validate a resource without storing it",
-        takes_body=True,
-        operation=validate.NAME,
-        definition=validate.DEFINITION,
-        operation_types=STORED_TYPES,
-    ),
-    Route(
-        "POST",
-        f"/{{type}}/{{id}}/${validate.NAME}",
-        validate.validate,
-        "operation",
-        "instance",
-        "Validate an update (or, with mode=delete, a deletion) without doing it",
-        takes_body=True,
-        operation=validate.NAME,
-        definition=validate.DEFINITION,
-        operation_types=STORED_TYPES,
-    ),
-    Route(
-        "GET",
-        f"/{{type}}/{{id}}/${validate.NAME}",
-        validate.validate,
-        "operation",
-        "instance",
-        "Validate the stored resource",
-        operation=validate.NAME,
-        definition=validate.DEFINITION,
-        operation_types=STORED_TYPES,
+    *(
+        Route(
+            method,
+            path,
+            validate.validate,
+            "operation",
+            level,
+            summary,
+            takes_body=method == "POST",
+            operation=validate.NAME,
+            definition=validate.DEFINITION,
+            operation_types=STORED_TYPES,
+        )
+        for method, level, path, summary in _VALIDATE_ROUTES
     ),
     *(
         Route(

@@ -49,7 +49,7 @@ def _start_and_step(parts: dict[str, str | None]) -> tuple[datetime, timedelta |
         int(parts["day"]),
         int(parts["hour"] or 0),
         int(parts["minute"] or 0),
-        int(parts["second"] or 0),
+        min(int(parts["second"] or 0), 59),  # a leap second (R4 allows :60) counts as its minute's last
         int((fraction[1:] + "000000")[:6]) if fraction else 0,
     )
     if fraction:
@@ -86,3 +86,16 @@ def date_range(value: str) -> tuple[int, int] | None:
     low = from_datetime(start.replace(tzinfo=zone))
     high = MAX_TIME if end is None else from_datetime(end.replace(tzinfo=zone)) - 1
     return low, high
+
+
+def first_instant(value: object) -> int | None:
+    """The first microsecond a FHIR date, dateTime or instant covers; None if it is not one."""
+    covered = date_range(value) if isinstance(value, str) else None
+    return covered[0] if covered else None
+
+
+def first_instant_after(value: object) -> int | None:
+    """The first microsecond after the value (``2026-06-30`` ends at midnight before July 1st);
+    None if it is not a date or lies past the year 9999, that is, never ends."""
+    covered = date_range(value) if isinstance(value, str) else None
+    return covered[1] + 1 if covered and covered[1] != MAX_TIME else None

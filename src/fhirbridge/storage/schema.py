@@ -204,4 +204,6 @@ Index(
     sqlite_where=_OWED,
 )
 
-INDEX_TABLES = ("idx_token", "idx_string", "idx_date", "idx_reference", "idx_uri", "resource_links")
+INDEXED: tuple[Table, ...] = (idx_token, idx_string, idx_date, idx_reference, idx_uri, resource_links)
+"""The tables that hold a current resource's search index and links, rewritten with it."""
+INDEX_TABLES = tuple(table.name for table in INDEXED)

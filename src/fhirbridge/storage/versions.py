@@ -12,10 +12,12 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 
+from sqlalchemy import BigInteger, Column, Table
+
 from fhirbridge.search.index import IndexRows
 from fhirbridge.storage.database import Connection
 from fhirbridge.storage.records import StoredResource
-from fhirbridge.storage.schema import INDEX_TABLES
+from fhirbridge.storage.schema import INDEX_TABLES, INDEXED
 from fhirbridge.storage.sqlite import SqliteConnection
 
 Link = tuple[str, str, str]  # element path, target type, target id
@@ -29,21 +31,43 @@ def _columns(rows: Iterable[tuple[object, ...]], width: int) -> list[list[object
     return columns
 
 
-_PG_INDEX_INSERTS = """
-, tk AS (INSERT INTO idx_token (res_pk, res_type, param, system, code, text)
-         SELECT r.pk, $1, x.* FROM r, unnest($7::text[], $8::text[], $9::text[], $10::text[]) AS x)
-, st AS (INSERT INTO idx_string (res_pk, res_type, param, normalized, exact, sortable)
-         SELECT r.pk, $1, x.* FROM r, unnest($11::text[], $12::text[], $13::text[], $14::text[]) AS x)
-, dt AS (INSERT INTO idx_date (res_pk, res_type, param, low, high)
-         SELECT r.pk, $1, x.* FROM r, unnest($15::text[], $16::bigint[], $17::bigint[]) AS x)
-, rf AS (INSERT INTO idx_reference (res_pk, res_type, param, target_type, target_id, target_url)
-         SELECT r.pk, $1, x.* FROM r, unnest($18::text[], $19::text[], $20::text[], $21::text[]) AS x)
-, ur AS (INSERT INTO idx_uri (res_pk, res_type, param, value)
-         SELECT r.pk, $1, x.* FROM r, unnest($22::text[], $23::text[]) AS x)
-, ln AS (INSERT INTO resource_links (res_pk, path, target_type, target_id)
-         SELECT r.pk, x.* FROM r, unnest($24::text[], $25::text[], $26::text[]) AS x)
-SELECT pk FROM r
-"""
+def _value_columns(table: Table) -> list[Column[object]]:
+    """The columns a row of the index supplies: all but the resource's key and type."""
+    return [column for column in table.columns if column.name not in ("res_pk", "res_type")]
+
+
+def _row_groups(rows: IndexRows, links: list[Link]) -> tuple[list[tuple[object, ...]], ...]:
+    """One version's rows for each table of :data:`INDEXED`, in its order."""
+    return (rows.token, rows.string, rows.date, rows.reference, rows.uri, links)  # type: ignore[return-value]
+
+
+def _pg_index_inserts(first: int) -> tuple[str, int]:
+    """One data-modifying CTE per index table, its rows passed as one array per column from
+    parameter ``$first`` on; returns the SQL and the next free parameter number."""
+    parts, number = [], first
+    for table in INDEXED:
+        values = _value_columns(table)
+        typed = "res_type" in table.c
+        names = ", ".join(["res_pk", *(["res_type"] if typed else []), *(column.name for column in values)])
+        arrays = ", ".join(
+            f"${number + index}::{'bigint' if isinstance(column.type, BigInteger) else 'text'}[]"
+            for index, column in enumerate(values)
+        )
+        head = "r.pk, $1, " if typed else "r.pk, "
+        parts.append(
+            f", i_{table.name} AS (INSERT INTO {table.name} ({names})\n"
+            f"         SELECT {head}x.* FROM r, unnest({arrays}) AS x)\n"
+        )
+        number += len(values)
+    return "".join(parts) + "SELECT pk FROM r\n", number
+
+
+_PG_INDEX_INSERTS, _PREVIOUS_PK = _pg_index_inserts(7)
+_SQLITE_INDEX_INSERTS = tuple(
+    f"INSERT INTO {table.name} ({', '.join(column.name for column in table.columns)}) "
+    f"VALUES ({', '.join('?' for _ in table.columns)})"
+    for table in INDEXED
+)
 _PG_VERSION = """
 , v AS (INSERT INTO resource_versions (res_type, res_id, version, last_updated, method, content)
         VALUES ($1, $2, $3, $4, $6, $5))
@@ -52,10 +76,10 @@ _PG_CREATE = (
     "WITH r AS (INSERT INTO resources (res_type, res_id, version, last_updated, deleted, content) "
     "VALUES ($1, $2, $3, $4, false, $5) RETURNING pk)" + _PG_VERSION + _PG_INDEX_INSERTS
 )
-_PG_CLEAR = "".join(f", d_{table} AS (DELETE FROM {table} WHERE res_pk = $27)\n" for table in INDEX_TABLES)
+_PG_CLEAR = "".join(f", d_{table} AS (DELETE FROM {table} WHERE res_pk = ${_PREVIOUS_PK})\n" for table in INDEX_TABLES)
 _PG_REPLACE = (
     "WITH r AS (UPDATE resources SET version = $3, last_updated = $4, deleted = false, content = $5 "
-    "WHERE pk = $27 RETURNING pk)" + _PG_VERSION + _PG_CLEAR + _PG_INDEX_INSERTS
+    f"WHERE pk = ${_PREVIOUS_PK} RETURNING pk)" + _PG_VERSION + _PG_CLEAR + _PG_INDEX_INSERTS
 )
 _PG_DELETE = (
     "WITH r AS (UPDATE resources SET version = $3, last_updated = $4, deleted = true, content = NULL "
@@ -88,13 +112,9 @@ async def save_version(
         record.last_updated,
         record.content,
         method,
-        *_columns(rows.token, 4),
-        *_columns(rows.string, 4),
-        *_columns(rows.date, 3),
-        *_columns(rows.reference, 4),
-        *_columns(rows.uri, 2),
-        *_columns(links, 3),
     ]
+    for table, group in zip(INDEXED, _row_groups(rows, links), strict=True):
+        args += _columns(group, len(_value_columns(table)))
     if previous_pk is None:
         pk: int = await conn.fetchval(_PG_CREATE, *args)
     else:
@@ -143,31 +163,9 @@ def _sqlite_save(
         (record.resource_type, record.resource_id, record.version, record.last_updated, method, record.content),
     )
     kind = record.resource_type
-    raw.executemany(
-        "INSERT INTO idx_token (res_pk, res_type, param, system, code, text) VALUES (?, ?, ?, ?, ?, ?)",
-        [(pk, kind, *row) for row in rows.token],
-    )
-    raw.executemany(
-        "INSERT INTO idx_string (res_pk, res_type, param, normalized, exact, sortable) VALUES (?, ?, ?, ?, ?, ?)",
-        [(pk, kind, *row) for row in rows.string],
-    )
-    raw.executemany(
-        "INSERT INTO idx_date (res_pk, res_type, param, low, high) VALUES (?, ?, ?, ?, ?)",
-        [(pk, kind, *row) for row in rows.date],
-    )
-    raw.executemany(
-        "INSERT INTO idx_reference (res_pk, res_type, param, target_type, target_id, target_url) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [(pk, kind, *row) for row in rows.reference],
-    )
-    raw.executemany(
-        "INSERT INTO idx_uri (res_pk, res_type, param, value) VALUES (?, ?, ?, ?)",
-        [(pk, kind, *row) for row in rows.uri],
-    )
-    raw.executemany(
-        "INSERT INTO resource_links (res_pk, path, target_type, target_id) VALUES (?, ?, ?, ?)",
-        [(pk, *link) for link in links],
-    )
+    for table, sql, group in zip(INDEXED, _SQLITE_INDEX_INSERTS, _row_groups(rows, links), strict=True):
+        keys = (pk, kind) if "res_type" in table.c else (pk,)
+        raw.executemany(sql, [(*keys, *row) for row in group])
     return pk
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fhirbridge.identity import Identity
 from fhirbridge.storage.records import StoredResource
@@ -23,12 +23,16 @@ WriteAction = Literal["create", "update", "delete"]
 
 @dataclass(frozen=True)
 class WriteEvent:
-    """One change: the new version (``record``) and the version it replaced, if any."""
+    """One change: the new version (``record``) and the version it replaced, if any.
+
+    ``resource`` is the new version as JSON (None for a deletion), as the unit of work wrote it,
+    so that listeners need not parse ``record.content`` again."""
 
     action: WriteAction
     record: StoredResource
     previous: StoredResource | None
     identity: Identity
+    resource: dict[str, Any] | None = None
 
 
 class WriteListener(Protocol):

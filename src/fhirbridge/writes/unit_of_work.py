@@ -218,7 +218,7 @@ class UnitOfWork:
         )
         stored = StoredResource(resource_type, resource_id, version, self.now, False, content, pk=pk)
         action: WriteAction = "create" if previous is None or previous.deleted else "update"
-        self.events.append(WriteEvent(action, stored, previous, self.identity))
+        self.events.append(WriteEvent(action, stored, previous, self.identity, resource))
         return stored
 
     def _links(self, validated: ValidatedResource, resource_type: str, resource_id: str) -> list[tuple[str, str, str]]:

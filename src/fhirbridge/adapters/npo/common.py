@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 from starlette.requests import Request
 
 from fhirbridge.adapters.riv.soap import SoapFault
+from fhirbridge.fhir.instants import now_us, to_datetime
 from fhirbridge.identity import ANONYMOUS
+from fhirbridge.search.dates import LOCAL_ZONE, first_instant
 from fhirbridge.search.query import parse_query
 from fhirbridge.sweden.identifiers import HSA_SYSTEM, identifier_problem
-
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
 class InvalidRequest(Exception):
@@ -27,27 +25,16 @@ DATE = re.compile(r"(19|20)\d\d(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])")
 """The RIV-TA patterns: years 1900-2099 only."""
 
 
-def local_time(instant: str | None) -> str:
-    """``YYYYMMDDhhmmss`` in Swedish local time (RIV-TA TimeStampType); now when ``instant`` is
-    missing or cannot be read (a leap second counts as the minute's last second)."""
-    try:
-        moment = datetime.fromisoformat(instant.replace("Z", "+00:00").replace(":60", ":59")) if instant else None
-    except ValueError:
-        moment = None
-    if moment is None:
-        moment = datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=STOCKHOLM)
-    return moment.astimezone(STOCKHOLM).strftime("%Y%m%d%H%M%S")
+def local_time(value: str | None) -> str:
+    """``YYYYMMDDhhmmss`` in Swedish local time (RIV-TA TimeStampType) of the first moment a FHIR
+    date or dateTime covers; now when there is none or it cannot be read."""
+    first = first_instant(value)
+    return to_datetime(now_us() if first is None else first).astimezone(LOCAL_ZONE).strftime("%Y%m%d%H%M%S")
 
 
 def riv_date(value: str | None) -> str:
-    """``YYYYMMDD`` (RIV-TA DateType) from a FHIR date or dateTime."""
-    if not value:
-        return datetime.now(STOCKHOLM).strftime("%Y%m%d")
-    if len(value) > 10:
-        return local_time(value)[:8]
-    return (value + "-01-01")[:10].replace("-", "")
+    """``YYYYMMDD`` (RIV-TA DateType) from a FHIR date or dateTime; today when there is none."""
+    return local_time(value)[:8]
 
 
 def valid_time(text: str) -> str | None:

@@ -16,7 +16,6 @@ A patient this server does not know gets an empty answer.
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 from starlette.requests import Request
@@ -35,18 +34,18 @@ from fhirbridge.adapters.npo.common import (
     valid_date,
     valid_time,
 )
-from fhirbridge.adapters.registry import Adapter, mapping
+from fhirbridge.adapters.registry import mapping
 from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, soap_endpoint, xml_response
-from fhirbridge.adapters.riv.wsdl import wsdl_endpoint
+from fhirbridge.adapters.riv.wsdl import rivta_adapter
 from fhirbridge.contract.care_contacts import CareContact, care_contacts
 from fhirbridge.contract.care_network import CareNetwork, load_care_network
+from fhirbridge.contract.people import person_of
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.identity import ANONYMOUS
 
 PATH = "/riv/coreprocess/residentparticipation/residentparticipation/GetCareManagers/1/rivtabp21"
 RESPONDER = "urn:riv:coreprocess:residentparticipation:residentparticipation:GetCareManagersResponder:1"
 CORE = "urn:riv:coreprocess:residentparticipation:residentparticipation:1"
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 CARE_TEAM_ROOT = "https://fhirbridge.se/fhir/CareTeam"
 _R = f"{{{RESPONDER}}}"
 _C = f"{{{CORE}}}"
@@ -71,7 +70,7 @@ def _care_manager(
     contact: CareContact, network: CareNetwork, patient: tuple[str, str], table: dict[str, Any]
 ) -> etree._Element | None:
     hsa_root = table["oids"]["hsaId"]
-    person = _person(contact, network.resolved)
+    person = person_of(network.resolved.get(str(contact.member.get("reference"))), network.resolved)
     unit = network.resolved.get(str((contact.unit or {}).get("reference")))
     caregiver = network.resolved.get(str(((unit or {}).get("partOf") or {}).get("reference"))) or unit
     person_hsa, unit_hsa, caregiver_hsa = hsa_id(person), hsa_id(unit), hsa_id(caregiver)
@@ -115,13 +114,6 @@ def _care_manager(
             sub(system, f"{_C}displayName", table["telecom"]["phone"]["displayName"])
             sub(telecom, f"{_C}value", phone)
     return manager
-
-
-def _person(contact: CareContact, resolved: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    member = resolved.get(str(contact.member.get("reference")))
-    if member is not None and member.get("resourceType") == "PractitionerRole":
-        return resolved.get(str((member.get("practitioner") or {}).get("reference"))) or member
-    return member
 
 
 def _organization(parent: etree._Element, name: str, org: dict[str, Any] | None, hsa: str, root: str) -> None:
@@ -184,19 +176,10 @@ def _filtered(contacts: list[CareContact], element: etree._Element, network: Car
     return kept
 
 
-WSDL = "interactions/GetCareManagersInteraction/GetCareManagersInteraction_1.0_RIVTABP21.wsdl"
-ADAPTER = Adapter(
-    name="npo-get-care-managers",
-    mapping="npo",
-    routes=(
-        ("POST", PATH, endpoint),
-        (
-            "GET",
-            PATH,
-            wsdl_endpoint(
-                "GetCareManagers-1.0",
-                "interactions/GetCareManagersInteraction/GetCareManagersInteraction_1.0_RIVTABP21.wsdl",
-            ),
-        ),
-    ),
+ADAPTER = rivta_adapter(
+    "npo-get-care-managers",
+    PATH,
+    endpoint,
+    "GetCareManagers-1.0",
+    "interactions/GetCareManagersInteraction/GetCareManagersInteraction_1.0_RIVTABP21.wsdl",
 )

@@ -18,7 +18,6 @@ contract's SOAP message gets a SOAP fault.
 from __future__ import annotations
 
 import base64
-import re
 import uuid
 from typing import Any
 
@@ -37,23 +36,24 @@ from fhirbridge.adapters.npo.common import (
     person_system,
     riv_date,
     sub,
+    valid_date,
     valid_time,
 )
-from fhirbridge.adapters.registry import Adapter, mapping
+from fhirbridge.adapters.registry import mapping
 from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, soap_endpoint, xml_response
-from fhirbridge.adapters.riv.wsdl import wsdl_endpoint
+from fhirbridge.adapters.riv.wsdl import rivta_adapter
+from fhirbridge.contract.care_network import load_plans
 from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM
-from fhirbridge.fhir.jsonio import loads
+from fhirbridge.contract.people import display_name
 from fhirbridge.identity import ANONYMOUS
-from fhirbridge.repository import FhirRepository
-from fhirbridge.search.query import parse_query
 
 PATH = "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21"
 RESPONDER = "urn:riv:clinicalprocess:logistics:logistics:GetCarePlansResponder:2"
 CORE = "urn:riv:clinicalprocess:logistics:logistics:3"
 _R = f"{{{RESPONDER}}}"
 _C = f"{{{CORE}}}"
-_DATE = re.compile(r"(19|20)\d\d(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])")
+MAX_PLANS = 1000
+"""Care plans answered per patient (a patient has a handful)."""
 
 Resources = dict[str, dict[str, Any]]
 
@@ -96,7 +96,7 @@ def _care_plan(
     if plan.get("title"):
         sub(header, f"{_C}documentTitle", str(plan["title"]))
     written = plan.get("created") or (plan.get("meta") or {}).get("lastUpdated")
-    document_time = valid_time(local_time(written) if written and len(written) > 10 else riv_date(written) + "000000")
+    document_time = valid_time(local_time(written))
     if document_time:  # optional: left out when the plan's date lies outside the contract's years
         sub(header, f"{_C}documentTime", document_time)
     person = sub(header, f"{_C}patientId")
@@ -148,7 +148,7 @@ def _accountable(header: etree._Element, plan: dict[str, Any], resolved: Resourc
         person, unit = None, author
     if person is not None and hsa_id(person):
         sub(professional, f"{_C}healthcareProfessionalHSAId", hsa_id(person))
-    name = _name(person) or (plan.get("author") or {}).get("display")
+    name = display_name(person) or (plan.get("author") or {}).get("display")
     if name:
         sub(professional, f"{_C}healthcareProfessionalName", str(name))
     if unit is not None:
@@ -165,14 +165,6 @@ def _accountable(header: etree._Element, plan: dict[str, Any], resolved: Resourc
         caregiver = resolved.get(str((unit.get("partOf") or {}).get("reference")))
         if hsa_id(caregiver):
             sub(professional, f"{_C}healthcareProfessionalCareGiverHSAId", hsa_id(caregiver))
-
-
-def _name(person: dict[str, Any] | None) -> str | None:
-    for name in (person or {}).get("name", []):
-        text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
-        if text:
-            return str(text)
-    return None
 
 
 def _not_for_patient(plan: dict[str, Any], table: dict[str, Any]) -> bool:
@@ -222,7 +214,7 @@ async def _answer(request: Request, element: etree._Element, table: dict[str, An
     system = person_system(table, oid, number)
     start = (element.findtext(f"{_R}datePeriod/{_C}start") or "").strip()
     end = (element.findtext(f"{_R}datePeriod/{_C}end") or "").strip()
-    if element.find(f"{_R}datePeriod") is not None and not (_DATE.fullmatch(start) and _DATE.fullmatch(end)):
+    if element.find(f"{_R}datePeriod") is not None and not (valid_date(start) and valid_date(end)):
         raise InvalidRequest("datePeriod needs start and end as YYYYMMDD")
     if start and end and start > end:
         raise InvalidRequest("datePeriod starts after it ends")
@@ -231,7 +223,8 @@ async def _answer(request: Request, element: etree._Element, table: dict[str, An
     patient_id = await find_patient(request, system, number)
     if patient_id is None or (source and source != table["sourceSystemHSAId"]):
         return care_plans_response([], {}, (number, oid), table)
-    plans, resolved = await load_plans(request.app.state.context.repository, patient_id, fhir_base(request))
+    repository = request.app.state.context.repository
+    plans, resolved = await load_plans(repository, ANONYMOUS, patient_id, fhir_base(request), MAX_PLANS)
     kept = []
     for plan in plans:
         day = riv_date(plan.get("created") or (plan.get("meta") or {}).get("lastUpdated"))
@@ -243,51 +236,10 @@ async def _answer(request: Request, element: etree._Element, table: dict[str, An
     return care_plans_response(kept, resolved, (number, oid), table)
 
 
-async def load_plans(repository: FhirRepository, patient_id: str, base: str) -> tuple[list[dict[str, Any]], Resources]:
-    query = parse_query(
-        "CarePlan",
-        [("subject", f"Patient/{patient_id}"), ("_include", "CarePlan:goal"), ("_total", "none")],
-        strict=True,
-        default_count=1000,
-        max_count=1000,
-    )
-    page = await repository.search(ANONYMOUS, query, base)
-    plans = [loads(r.content or b"{}") for r in page.matches]
-    resolved: Resources = {f"{r.resource_type}/{r.resource_id}": loads(r.content or b"{}") for r in page.included}
-    wanted = [str((p.get("author") or {}).get("reference")) for p in plans]
-    wanted += [str(c.get("reference")) for p in plans for c in p.get("contributor", [])]
-    for _ in range(3):  # author → role → practitioner and unit → caregiver
-        for reference in wanted:
-            await _resolve(repository, reference, resolved)
-        wanted = [
-            str((r.get(key) or {}).get("reference"))
-            for r in list(resolved.values())
-            for key in ("practitioner", "organization", "partOf")
-        ]
-    return plans, resolved
-
-
-async def _resolve(repository: FhirRepository, reference: str, resolved: Resources) -> None:
-    kind, _, rid = reference.partition("/")
-    if reference in resolved or kind not in ("Practitioner", "PractitionerRole", "Organization") or not rid:
-        return
-    record = await repository.read(ANONYMOUS, kind, rid)
-    if record is not None and not record.deleted and record.content is not None:
-        resolved[reference] = loads(record.content)
-
-
-WSDL = "interactions/GetCarePlansInteraction/GetCarePlansInteraction_2.0_RIVTABP21.wsdl"
-ADAPTER = Adapter(
-    name="npo-get-care-plans",
-    mapping="npo",
-    routes=(
-        ("POST", PATH, endpoint),
-        (
-            "GET",
-            PATH,
-            wsdl_endpoint(
-                "GetCarePlans-2.0", "interactions/GetCarePlansInteraction/GetCarePlansInteraction_2.0_RIVTABP21.wsdl"
-            ),
-        ),
-    ),
+ADAPTER = rivta_adapter(
+    "npo-get-care-plans",
+    PATH,
+    endpoint,
+    "GetCarePlans-2.0",
+    "interactions/GetCarePlansInteraction/GetCarePlansInteraction_2.0_RIVTABP21.wsdl",
 )

@@ -11,12 +11,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from fhirbridge.adapters.npo.common import fhir_base, local_time
-from fhirbridge.adapters.npo.get_care_plans import load_plans
 from fhirbridge.adapters.overview.model import overview
 from fhirbridge.adapters.overview.page import render
 from fhirbridge.adapters.registry import Adapter, mapping
 from fhirbridge.contract.care_contacts import care_contacts
-from fhirbridge.contract.care_network import load_care_network
+from fhirbridge.contract.care_network import load_care_network, load_plans
 from fhirbridge.contract.codes import is_contract
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
@@ -40,8 +39,9 @@ async def endpoint(request: Request) -> Response:
             f'<!DOCTYPE html><html lang="sv"><title>Saknas</title><main><p>{message}</p></main></html>', 404
         )
     base = fhir_base(request)
-    plans, resolved = await load_plans(ctx.repository, patient_id, base)
-    network = await load_care_network(ctx.repository, ANONYMOUS, patient_id, base, ctx.settings.max_page_size)
+    limit = ctx.settings.max_page_size
+    plans, resolved = await load_plans(ctx.repository, ANONYMOUS, patient_id, base, limit)
+    network = await load_care_network(ctx.repository, ANONYMOUS, patient_id, base, limit)
     contacts = care_contacts(network.teams, network.resolved, now_us())
     revisions = {str(p.get("id")): await _last_revision(request, p) for p in plans if is_contract(p)}
     result = overview(loads(record.content), plans, {**network.resolved, **resolved}, contacts, revisions)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fhirbridge.adapters.npo.common import STOCKHOLM
 from fhirbridge.contract.care_contacts import CareContact
 from fhirbridge.contract.codes import (
     ACTIVITY_KIND_SYSTEM,
@@ -24,6 +23,9 @@ from fhirbridge.contract.codes import (
     PLAN_TYPES,
     is_contract,
 )
+from fhirbridge.contract.people import display_name, person_of
+from fhirbridge.fhir.instants import to_datetime
+from fhirbridge.search.dates import LOCAL_ZONE, first_instant
 
 HIDDEN_STATUSES = frozenset({"entered-in-error", "revoked", "draft"})
 """Not shown to the patient: plans in error, withdrawn, or not yet agreed (a draft)."""
@@ -103,7 +105,7 @@ def overview(
     contracts = [p for p in plans if is_contract(p) and visible_to_patient(p)]
     others = [p for p in plans if not is_contract(p) and visible_to_patient(p)]
     return Overview(
-        patient_name=_name(patient) or "",
+        patient_name=display_name(patient) or "",
         contracts=[
             _contract(c, others, resolved, contacts, revisions.get(str(c.get("id")), (None, None))) for c in contracts
         ],
@@ -164,19 +166,10 @@ def _contract(
 
 
 def _holder(reference: dict[str, Any], resolved: dict[str, dict[str, Any]]) -> str | None:
-    """Who holds a plan: an Organization's name, a person's name (a role's practitioner), or
-    the reference's display."""
-    author = resolved.get(str(reference.get("reference")))
-    if author is not None and author.get("resourceType") == "PractitionerRole":
-        author = resolved.get(str((author.get("practitioner") or {}).get("reference"))) or None
-    if author is not None:
-        if isinstance(author.get("name"), str):
-            return str(author["name"])
-        named = _name(author)
-        if named:
-            return named
+    """Who holds a plan: a unit's name, a person's (a role's practitioner), or the display."""
+    holder = display_name(person_of(resolved.get(str(reference.get("reference"))), resolved))
     display = reference.get("display")
-    return str(display) if isinstance(display, str) else None
+    return holder or (str(display) if isinstance(display, str) else None)
 
 
 def _code(concepts: list[dict[str, Any]], system: str) -> str | None:
@@ -188,18 +181,12 @@ def _code(concepts: list[dict[str, Any]], system: str) -> str | None:
 
 
 def _when(detail: dict[str, Any]) -> str | None:
-    from datetime import datetime
-
+    """The scheduled time in Swedish local time, ``2026-12-31 kl. 14:00``."""
     start = (detail.get("scheduledPeriod") or {}).get("start") or detail.get("scheduledString")
-    if not isinstance(start, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    except ValueError:
-        return start
-    if moment.tzinfo is None:
-        return moment.strftime("%Y-%m-%d kl. %H:%M")
-    return moment.astimezone(STOCKHOLM).strftime("%Y-%m-%d kl. %H:%M")
+    first = first_instant(start)
+    if first is None:
+        return start if isinstance(start, str) else None
+    return to_datetime(first).astimezone(LOCAL_ZONE).strftime("%Y-%m-%d kl. %H:%M")
 
 
 def _hours(text: str) -> str:
@@ -208,11 +195,3 @@ def _hours(text: str) -> str:
     days = [WEEKDAYS.get(p, p) for p in parts[:-1]]
     span = f"{days[0]}–{days[-1]}" if len(days) > 2 else " ".join(days)
     return f"{span} {parts[-1].replace('-', '–')}".strip() if parts else text
-
-
-def _name(resource: dict[str, Any]) -> str | None:
-    for name in resource.get("name", []):
-        text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
-        if text:
-            return str(text)
-    return None

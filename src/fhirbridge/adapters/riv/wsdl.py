@@ -15,7 +15,7 @@ from lxml import etree
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhirbridge.adapters.registry import Endpoint
+from fhirbridge.adapters.registry import Adapter, Endpoint
 from fhirbridge.adapters.riv.soap import xml_response
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
@@ -56,3 +56,11 @@ def _rewritten(root: Path, relative: str, here: str, *, address: bool) -> bytes:
         for element in document.iter(f"{WSDL_SOAP}address"):
             element.set("location", here)
     return bytes(etree.tostring(document, xml_declaration=True, encoding="UTF-8"))
+
+
+def rivta_adapter(name: str, path: str, endpoint: Endpoint, contract: str, wsdl: str) -> Adapter:
+    """A RIV-TA producer: the SOAP endpoint (POST) and its WSDL and schemas (GET) at ``path``;
+    ``contract`` is its folder under ``schemas/`` and ``wsdl`` the WSDL's path in it."""
+    return Adapter(
+        name=name, mapping="npo", routes=(("POST", path, endpoint), ("GET", path, wsdl_endpoint(contract, wsdl)))
+    )
