@@ -1,5 +1,6 @@
 # One command surface for people, CI and the README.
 #   make run    set up .venv, load the demo contracts into SQLite, serve on http://127.0.0.1:8080/fhir
+#               (development mode: authentication off, said loudly at start)
 #   make test   set up .venv and run the whole test suite (SQLite and PostgreSQL)
 #   make lint   ruff and mypy
 #   make bench  the benchmarks (see docs/benchmarks.md)
@@ -26,7 +27,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/fhirbridge demo
-	$(BIN)/fhirbridge serve --host $(HOST) --port $(PORT)
+	FHIRBRIDGE_AUTH=off $(BIN)/fhirbridge serve --host $(HOST) --port $(PORT)
 
 serve: $(STAMP)
 	$(BIN)/fhirbridge serve --host $(HOST) --port $(PORT)

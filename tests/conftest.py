@@ -90,7 +90,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # Tests deliver notifications themselves (tests/notifications), or start the worker on purpose.
-    return Settings(database_url=database_url, auto_migrate=False, outbox_worker="off")
+    return Settings(database_url=database_url, auto_migrate=False, outbox_worker="off", auth="off")
 
 
 @pytest.fixture

@@ -5,8 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TrustedIssuer(BaseModel):
+    """An OAuth2 authorization server whose access tokens (JWTs) this service accepts."""
+
+    issuer: str = Field(description="The token's `iss`, exactly")
+    jwks: str = Field(description="Its signing keys: a JWKS URL (https://…) or a JWKS file path")
 
 
 class Settings(BaseSettings):
@@ -46,6 +53,25 @@ class Settings(BaseSettings):
         72, gt=0, description="How long a notification is retried before it is given up"
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    auth: Literal["jwt", "off"] = Field(
+        "jwt",
+        description="`jwt`: every request needs a bearer token from a trusted issuer; "
+        "`off`: development only, everyone may do everything (loudly logged at start)",
+    )
+    auth_issuers: list[TrustedIssuer] = Field(
+        default_factory=list, description='JSON list: [{"issuer": "https://idp/…", "jwks": "https://idp/…/jwks"}]'
+    )
+    auth_audience: list[str] = Field(
+        default_factory=list, description="Accepted token audiences (`aud`); the base URL when empty"
+    )
+    auth_clock_skew_seconds: int = Field(60, ge=0, le=600, description="Leeway for `exp`, `nbf` and `iat`")
+    auth_jwks_cache_seconds: int = Field(300, ge=0, description="How long fetched signing keys are trusted")
+    authorization_endpoint: str | None = Field(None, description="Published in the SMART configuration")
+    token_endpoint: str | None = Field(None, description="Published in the SMART configuration")
+    emergency_access_max_minutes: int = Field(
+        240, ge=1, description="Longest emergency access (nödåtkomst) one request may open"
+    )
+    audit_flush_seconds: float = Field(0.2, gt=0, description="How often buffered AuditEvents are written")
 
 
 @lru_cache(maxsize=1)

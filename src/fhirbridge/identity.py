@@ -1,15 +1,18 @@
 """Who is asking: the identity that travels with every request into storage and search.
 
-Until authentication exists (issue 6) every request carries :data:`ANONYMOUS`.  Storage and
-search take an :class:`Identity` on every call so that SMART scopes and the Patient Data
-Act's consent and blocking rules can later filter each read, search, include and adapter
-answer in one place, and so that writes can record who made them.
+An identity comes from a verified access token (:mod:`fhirbridge.auth.tokens`), or is
+:data:`DEVELOPER` when authentication is switched off for development, or :data:`SYSTEM` for
+the server's own work.  Storage and search take it on every call, and the access policy
+(:mod:`fhirbridge.access.policy`) filters each read, search, include, history, write and
+adapter answer by it in one place.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from fhirbridge.auth.scopes import ALL_SCOPES, Scopes
 
 IdentityKind = Literal["anonymous", "system", "user", "patient"]
 
@@ -18,19 +21,40 @@ IdentityKind = Literal["anonymous", "system", "user", "patient"]
 class Identity:
     """The caller of one request.
 
-    ``subject`` is a FHIR reference (``Practitioner/…``) or a client id; ``on_behalf_of`` the
-    organisation (unit) the caller acts for; ``scopes`` the granted SMART scopes.
+    ``subject`` is the person as a FHIR reference (``Practitioner/…``, ``Patient/…``,
+    ``RelatedPerson/…``: the token's ``fhirUser``) or, for a system, its client id;
+    ``on_behalf_of`` the organisation (care unit) the caller acts for; ``patient`` the patient
+    in context of a patient-scoped token (SMART launch context).  ``unrestricted`` identities
+    (the server itself, development mode) pass every access rule.
     """
 
     kind: IdentityKind
     subject: str | None = None
     on_behalf_of: str | None = None
-    scopes: frozenset[str] = field(default_factory=frozenset)
+    scopes: Scopes = field(default_factory=Scopes)
     client_id: str | None = None
+    patient: str | None = None
+    unrestricted: bool = False
     claimed_provenance: dict[str, Any] | None = field(default=None, compare=False, hash=False)
-    """The client's own account of itself, an ``X-Provenance`` Provenance (R4 http.html#provenance),
-    recorded with its writes until authentication replaces it (issue 6)."""
+    """The client's own account of the change, an ``X-Provenance`` Provenance (R4
+    http.html#provenance): with a token only its activity and reason are kept, the agent is the
+    token's; in development mode the whole claim is recorded."""
+    decisions: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    """Per-request memory of the access policy (one patient's care relation is looked up once)."""
+
+    @property
+    def is_relative(self) -> bool:
+        return self.kind == "patient" and (self.subject or "").startswith("RelatedPerson/")
+
+    def describe(self) -> str:
+        """Who, for logs and audit: the person or client, and the unit."""
+        who = self.subject or self.client_id or self.kind
+        return f"{who} for {self.on_behalf_of}" if self.on_behalf_of else who
 
 
 ANONYMOUS = Identity(kind="anonymous")
-SYSTEM = Identity(kind="system", subject="fhirbridge", scopes=frozenset({"system/*.cruds"}))
+"""A caller without a token: may read nothing but the server's public documents."""
+SYSTEM = Identity(kind="system", subject="fhirbridge", scopes=ALL_SCOPES, unrestricted=True)
+"""The server itself (migrations, demo data, audit, notifications)."""
+DEVELOPER = Identity(kind="anonymous", subject="developer", scopes=ALL_SCOPES, unrestricted=True)
+"""Every caller when authentication is off (``FHIRBRIDGE_AUTH=off``): development only."""

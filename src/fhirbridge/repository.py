@@ -1,8 +1,9 @@
 """The FHIR-shaped storage interface: read, vread, history, search, and the write path.
 
-Every method takes the :class:`~fhirbridge.identity.Identity` of the caller.  Today all
-identities see everything; authorisation (SMART scopes, consent, blocking) will filter here,
-in one place, for every route that reads (issue 6).
+Every method takes the :class:`~fhirbridge.identity.Identity` of the caller, and the access
+policy (:mod:`fhirbridge.access.policy`) filters here, in one place, what every route reads:
+reads, searches with their includes, histories; and every write passes its check inside the
+write transaction (:class:`~fhirbridge.writes.unit_of_work.UnitOfWork` calls it).
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from fhirbridge.access.policy import SERVER_WRITTEN, AccessPolicy
+from fhirbridge.auth.scopes import Permission
 from fhirbridge.errors import Issue, conflict, gone
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.identity import Identity
@@ -20,7 +23,7 @@ from fhirbridge.search.query import SearchQuery
 from fhirbridge.search.snapshots import create_snapshot, snapshot_page, snapshot_total
 from fhirbridge.search.sql import compile_count, compile_page, compile_sorted
 from fhirbridge.storage import store
-from fhirbridge.storage.database import Connection, Database, WriteRace
+from fhirbridge.storage.database import Connection, Database, PinnedDatabase, WriteRace
 from fhirbridge.storage.records import HistoryEntry, StoredResource
 from fhirbridge.writes.events import WriteEnricher, WriteListener
 from fhirbridge.writes.unit_of_work import UnitOfWork
@@ -51,6 +54,7 @@ class FhirRepository:
         self.database = database
         self.listeners = listeners
         self.enrichers = enrichers
+        self.policy = AccessPolicy(self)
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""
@@ -58,9 +62,16 @@ class FhirRepository:
             await conn.fetchval("SELECT 1")
 
     async def read(self, identity: Identity, resource_type: str, resource_id: str) -> StoredResource | None:
-        """The current version, deleted or not (R4 http.html#read)."""
+        """The current version, deleted or not (R4 http.html#read); None when the caller may
+        not know of it, a 403 when the Patient Data Act refuses a user."""
         async with self.database.reader() as conn:
-            return await store.read_current(conn, resource_type, resource_id)
+            record = await store.read_current(conn, resource_type, resource_id)
+        return await self._readable(identity, record)
+
+    async def _readable(self, identity: Identity, record: StoredResource | None) -> StoredResource | None:
+        if record is None:
+            return record
+        return record if await self.policy.check_read(identity, record) is not None else None
 
     async def referrers(self, identity: Identity, resource_type: str, resource_id: str) -> list[tuple[str, str, str]]:
         """Live resources that refer to this one (what would block its deletion)."""
@@ -71,7 +82,8 @@ class FhirRepository:
         self, identity: Identity, resource_type: str, resource_id: str, version: int
     ) -> StoredResource | None:
         async with self.database.reader() as conn:
-            return await store.read_version(conn, resource_type, resource_id, version)
+            record = await store.read_version(conn, resource_type, resource_id, version)
+        return await self._readable(identity, record)
 
     async def history(
         self,
@@ -84,7 +96,7 @@ class FhirRepository:
         limit: int,
     ) -> list[HistoryEntry]:
         async with self.database.reader(heavy=True) as conn:
-            return await store.history(
+            entries = await store.history(
                 conn,
                 resource_type=resource_type,
                 resource_id=resource_id,
@@ -92,11 +104,36 @@ class FhirRepository:
                 before_seq=before_seq,
                 limit=limit,
             )
+        shown = []
+        for entry in entries:
+            version = StoredResource(
+                entry.resource_type,
+                entry.resource_id,
+                entry.version,
+                entry.last_updated,
+                entry.content is None,
+                entry.content,
+            )
+            if await self.policy.visible(identity, [version], "rs"):
+                shown.append(entry)
+        return shown
 
     async def search(self, identity: Identity, query: SearchQuery, local_base: str | None) -> SearchPage:
-        """One page of matches with its includes (R4 search.html).
+        """One page of matches with its includes (R4 search.html), as much as the caller may see.
 
-        Without ``_sort`` pages follow the resource key; a sorted result that needs more than
+        A patient's search is kept to their compartment; other callers' pages leave out what
+        they may not see, and then give no total (a count would tell of what is hidden)."""
+        page = await self._search(self.policy.restrict(identity, query), local_base)
+        matches = await self.policy.visible(identity, page.matches, "s")
+        included = await self.policy.visible(identity, page.included, "rs")
+        total = page.total
+        hides_count = query.count == 0 and identity.kind != "patient" and not identity.unrestricted
+        if len(matches) != len(page.matches) or hides_count:
+            total = None
+        return SearchPage(matches, included, page.next_cursor, total, page.warnings)
+
+    async def _search(self, query: SearchQuery, local_base: str | None) -> SearchPage:
+        """Without ``_sort`` pages follow the resource key; a sorted result that needs more than
         one page is kept as a snapshot that later pages read (see :mod:`fhirbridge.search.snapshots`)."""
         if query.count == 0:
             async with self.database.reader(heavy=True) as conn:
@@ -165,10 +202,27 @@ class FhirRepository:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 async with self.database.transaction() as conn:
-                    unit = UnitOfWork(conn, identity, now_us(), local_base, self.listeners, self.enrichers)
+                    unit = UnitOfWork(
+                        conn, identity, now_us(), local_base, self.listeners, self.enrichers, guard=self._guard
+                    )
                     result = await work(unit)
                     await unit.finish()
                     return result
             except WriteRace as race:
                 log.info("write race (attempt %d): %s", attempt, race)
         raise conflict("The resource is being changed by others at this moment; try again")
+
+    @staticmethod
+    async def _guard(
+        unit: UnitOfWork,
+        permission: Permission,
+        resource_type: str,
+        resource: dict[str, Any] | None,
+        previous: StoredResource | None,
+    ) -> None:
+        """The access policy's say on one write, judged on the write's own connection, so that
+        what the transaction wrote so far (a new patient's first care team) counts."""
+        if unit.identity.unrestricted and resource_type not in SERVER_WRITTEN:
+            return
+        inside = AccessPolicy(FhirRepository(PinnedDatabase(unit.conn)))
+        await inside.check_write(unit.identity, permission, resource_type, resource, previous)

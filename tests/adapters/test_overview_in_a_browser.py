@@ -30,7 +30,7 @@ if not CHROMIUM.exists():
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real service with the demo data, as `make run` starts it."""
     folder = tmp_path_factory.mktemp("browser")
-    environment = dict(os.environ, FHIRBRIDGE_DATABASE_URL=f"sqlite:///{folder / 'demo.db'}")
+    environment = dict(os.environ, FHIRBRIDGE_DATABASE_URL=f"sqlite:///{folder / 'demo.db'}", FHIRBRIDGE_AUTH="off")
     command = str(Path(sys.executable).parent / "fhirbridge")
     subprocess.run([command, "demo", "--patients", "4"], env=environment, check=True, capture_output=True)
     with socket.socket() as probe:

@@ -123,7 +123,9 @@ def test_worker_delivers_what_the_outbox_owes_and_stops_on_sigterm(
     path.write_text("\n".join(json.dumps(r) for r in (practitioner, patient, subscription, message)) + "\n")
     assert run("load", str(path)) == 0
 
-    environment = dict(os.environ, FHIRBRIDGE_DATABASE_URL=database, FHIRBRIDGE_OUTBOX_POLL_SECONDS="0.1")
+    environment = dict(
+        os.environ, FHIRBRIDGE_DATABASE_URL=database, FHIRBRIDGE_OUTBOX_POLL_SECONDS="0.1", FHIRBRIDGE_AUTH="off"
+    )
     command = [str(Path(sys.executable).parent / "fhirbridge"), "worker"]
     worker = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

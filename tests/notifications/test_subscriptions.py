@@ -13,7 +13,7 @@ import pytest
 import respx
 from fastapi import FastAPI
 
-from fhirbridge.identity import ANONYMOUS
+from fhirbridge.identity import SYSTEM
 from fhirbridge.notifications import outbox
 from fhirbridge.notifications.delivery import OutboxWorker
 from fhirbridge.repository import FhirRepository
@@ -142,7 +142,7 @@ async def test_a_subscription_whose_criteria_no_longer_parse_does_not_fail_other
     plain = FhirRepository(app.state.context.repository.database)
     broken = dict(builders.subscription("Communication?gone-parameter=x"), status="active")
     validated = validate_resource(broken, "Subscription", url_id=None, local_base=None)
-    await plain.write(ANONYMOUS, None, lambda unit: unit.create(validated))
+    await plain.write(SYSTEM, None, lambda unit: unit.create(validated))
     patient, karin = await patient_and_practitioner(client)
     await create(client, builders.communication(patient["id"], karin["id"]))
 

@@ -74,6 +74,12 @@ async def _communication(client: httpx.AsyncClient) -> dict[str, Any]:
     return builders.communication(await _patient(client), await _practitioner(client))
 
 
+async def _consent(client: httpx.AsyncClient) -> dict[str, Any]:
+    return builders.consent(
+        await _patient(client), f"Organization/{(await create(client, builders.organization()))['id']}"
+    )
+
+
 async def _subscription(client: httpx.AsyncClient) -> dict[str, Any]:
     return builders.subscription("Communication?recipient=Practitioner/karin")
 
@@ -91,6 +97,7 @@ VALID: dict[str, Factory] = {
     "Provenance": _provenance,
     "Communication": _communication,
     "Subscription": _subscription,
+    "Consent": _consent,
 }
 """A valid resource of every type this test knows how to build, with what it refers to created."""
 
@@ -119,7 +126,34 @@ def resources(statement: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def read_only(statement: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The conformance resources that come with the server."""
-    return {entry["type"]: entry for entry in statement["rest"][0]["resource"] if "create" not in interactions(entry)}
+    return {
+        entry["type"]: entry
+        for entry in statement["rest"][0]["resource"]
+        if "create" not in interactions(entry) and entry["type"] != "AuditEvent"
+    }
+
+
+async def test_audit_events_are_listed_as_read_only_and_refuse_every_write(
+    client: httpx.AsyncClient, statement: dict[str, Any]
+) -> None:
+    entry = next(e for e in statement["rest"][0]["resource"] if e["type"] == "AuditEvent")
+    assert interactions(entry) == {"read", "vread", "search-type", "history-instance", "history-type"}
+    assert entry["updateCreate"] is False
+    event = {
+        "resourceType": "AuditEvent",
+        "type": {"code": "rest"},
+        "recorded": "2026-01-01T00:00:00Z",
+        "agent": [{"requestor": True}],
+        "source": {"observer": {"display": "x"}},
+    }
+    assert (await client.post("/fhir/AuditEvent", json=event)).status_code == 405
+    assert (await client.put("/fhir/AuditEvent/x", json=dict(event, id="x"))).status_code == 405
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": event, "request": {"method": "POST", "url": "AuditEvent"}}],
+    }
+    assert (await client.post("/fhir", json=bundle)).status_code == 405
 
 
 def interactions(entry: dict[str, Any]) -> set[str]:

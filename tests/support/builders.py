@@ -148,3 +148,30 @@ def subscription(
 def messages_to(practitioner_id: str, endpoint: str, **channel: Any) -> dict[str, Any]:
     """A Subscription to the messages (Communications) for one practitioner."""
     return subscription(f"Communication?recipient=Practitioner/{practitioner_id}", endpoint, **channel)
+
+
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+
+
+def consent(
+    patient_id: str, actor: str, *, provision: str = "permit", role: str = "IRCP", **extra: Any
+) -> dict[str, Any]:
+    """The patient's consent to share with ``actor`` (``permit``, role IRCP), or a block of
+    ``actor``'s information (``deny``, role CST)."""
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "provision": {
+            "type": provision,
+            "actor": [
+                {"role": {"coding": [{"system": PARTICIPATION, "code": role}]}, "reference": {"reference": actor}}
+            ],
+        },
+        **extra,
+    }

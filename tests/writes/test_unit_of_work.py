@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from fhirbridge.errors import FhirError, conflict
-from fhirbridge.identity import ANONYMOUS
+from fhirbridge.identity import SYSTEM
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage.database import Database, open_database
 from fhirbridge.validation.pipeline import validate_resource
@@ -46,10 +46,10 @@ async def test_listeners_see_every_change_of_the_transaction(database: Database)
     async def work(unit: UnitOfWork) -> list[WriteResult]:
         return [await unit.create(_patient()), await unit.create(_patient())]  # type: ignore[arg-type]
 
-    results = await repository.write(ANONYMOUS, None, work)
+    results = await repository.write(SYSTEM, None, work)
     assert [e.action for e in seen] == ["create", "create"]
     assert [e.record.resource_id for e in seen] == [r.record.resource_id for r in results if r.record]
-    assert all(e.identity is ANONYMOUS for e in seen)
+    assert all(e.identity is SYSTEM for e in seen)
 
 
 async def test_a_failing_listener_rolls_everything_back(database: Database) -> None:
@@ -58,7 +58,7 @@ async def test_a_failing_listener_rolls_everything_back(database: Database) -> N
 
     repository = FhirRepository(database, listeners=(refuse,))
     with pytest.raises(FhirError):
-        await repository.write(ANONYMOUS, None, lambda unit: unit.create(_patient()))  # type: ignore[arg-type]
+        await repository.write(SYSTEM, None, lambda unit: unit.create(_patient()))  # type: ignore[arg-type]
     assert await _count_resources(database) == 0
     async with database.reader() as conn:
         assert await conn.fetchval("SELECT COUNT(*) FROM resource_versions") == 0
@@ -74,7 +74,7 @@ async def test_a_failing_reference_check_rolls_back_earlier_writes(database: Dat
         await unit.create(dangling)
 
     with pytest.raises(FhirError) as raised:
-        await repository.write(ANONYMOUS, None, work)
+        await repository.write(SYSTEM, None, work)
     assert raised.value.status == 422
     assert raised.value.issues[0].expression == ("CarePlan.subject.reference",)
     assert await _count_resources(database) == 0

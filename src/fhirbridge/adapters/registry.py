@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import fhirbridge
+from fhirbridge.identity import Identity
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -30,7 +31,18 @@ class Adapter:
     mapping: str
     """The file in ``mappings/`` (without ``.json``) that holds its codes, texts and choices."""
     routes: tuple[tuple[str, str, Endpoint], ...]
-    """(method, path, endpoint) triples, outside the FHIR base."""
+    """(method, path, endpoint) triples, outside the FHIR base, that answer with patient data:
+    they need an authenticated caller, and are audited."""
+    reads: str = "CarePlan"
+    """The resource type whose read scope a caller needs (what the answer is mostly made of)."""
+    documents: tuple[tuple[str, str, Endpoint], ...] = ()
+    """Routes that serve public documents (a WSDL and its schemas): no caller needed."""
+
+
+def caller(request: Request) -> Identity:
+    """The authenticated identity of an adapter's request (set by the app before the endpoint runs)."""
+    identity: Identity = request.state.identity
+    return identity
 
 
 def mappings_directory() -> Path:

@@ -19,18 +19,22 @@ from pathlib import Path
 
 from fhirbridge import __version__
 from fhirbridge.config import get_settings
+from fhirbridge.rest.smart import check_authentication_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
+    check_authentication_settings(settings)  # refuse here, with a plain message, rather than in a worker
     shown_host = "localhost" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - only for the printed URL
     print(f"fhirbridge {__version__}: FHIR R4 at http://{shown_host}:{args.port}/fhir", flush=True)
     print(
         f"  CapabilityStatement: http://{shown_host}:{args.port}/fhir/metadata   API docs: http://{shown_host}:{args.port}/docs",
         flush=True,
     )
+    if settings.auth == "off":
+        print("  WARNING: authentication is OFF (FHIRBRIDGE_AUTH=off): development with demo data only", flush=True)
     uvicorn.run(
         "fhirbridge.rest.app:create_app",
         factory=True,

@@ -10,13 +10,15 @@ filter searches (issue 6) filter this too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.identity import Identity
-from fhirbridge.repository import FhirRepository
 from fhirbridge.search.query import parse_query
 from fhirbridge.storage.records import StoredResource
+
+if TYPE_CHECKING:
+    from fhirbridge.repository import FhirRepository
 
 Resources = dict[str, dict[str, Any]]
 RESOLVABLE = ("Practitioner", "PractitionerRole", "Organization")

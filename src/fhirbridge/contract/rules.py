@@ -6,6 +6,7 @@ demo`` and the benchmarks' seeding enforce the same rules: :func:`repository_for
 
 from __future__ import annotations
 
+from fhirbridge.audit.events import AuditedWrites
 from fhirbridge.config import Settings
 from fhirbridge.contract.contributors import add_revising_unit
 from fhirbridge.contract.fixed_contact_rule import FixedContactPolicy, FixedContactRule
@@ -32,6 +33,7 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
         FixedContactSignal(),
         ProvenanceRecorder(),
         SubscriptionNotifier(),
+        AuditedWrites(),
     )
 
 

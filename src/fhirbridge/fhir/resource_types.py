@@ -16,4 +16,6 @@ STORED_TYPES: tuple[str, ...] = (
     "Provenance",
     "Communication",
     "Subscription",
+    "Consent",
+    "AuditEvent",
 )

@@ -8,7 +8,6 @@ OperationOutcomes; a server fault is logged and never shows internals.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,7 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from fhirbridge import __version__
-from fhirbridge.adapters.registry import adapters
+from fhirbridge.adapters.registry import Adapter, Endpoint, adapters
+from fhirbridge.audit.log import AuditLog
+from fhirbridge.auth.scopes import INTERACTION_PERMISSION, Permission
+from fhirbridge.auth.tokens import TokenVerifier
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.conformance.registry import CONFORMANCE_TYPES
 from fhirbridge.contract.rules import repository_for
@@ -30,40 +32,23 @@ from fhirbridge.errors import FhirError, Issue, bad_request, method_not_allowed,
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
+from fhirbridge.repository import FhirRepository
+from fhirbridge.rest.audited import audited_call
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
 from fhirbridge.rest.negotiation import ResponseFormat, check_request_body_type, response_format
 from fhirbridge.rest.render import DEFAULT_FORMAT, render, render_error
 from fhirbridge.rest.routes import ROUTES, Route
+from fhirbridge.rest.smart import announce_authentication, check_authentication_settings, smart_configuration
 from fhirbridge.storage.database import open_database
 from fhirbridge.storage.migrations import upgrade_async
 from fhirbridge.storage.urls import parse_database_url
-from fhirbridge.writes.provenance import parse_x_provenance
 
 log = logging.getLogger("fhirbridge")
 FHIR_PREFIX = "/fhir"
 WRITE_INTERACTIONS = frozenset({"create", "update", "delete", "transaction"})
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 400: "invalid"}
-
-
-def request_identity(request: Request, local_base: str | None, *, writes: bool) -> Identity:
-    """Who is asking.  Every caller is anonymous until authentication lands (issue 6); a
-    writer may describe itself with ``X-Provenance`` (R4 http.html#provenance) meanwhile,
-    which only interactions that write read."""
-    header = request.headers.get("x-provenance")
-    if header is None or not writes:
-        return ANONYMOUS
-    with contextlib.suppress(UnicodeError):  # HTTP hands header bytes over as Latin-1; clients send UTF-8
-        header = header.encode("latin-1").decode("utf-8")
-    claimed = parse_x_provenance(header, local_base)
-    agent = (claimed.get("agent") or [{}])[0]
-    return Identity(
-        kind="anonymous",
-        subject=(agent.get("who") or {}).get("reference"),
-        on_behalf_of=(agent.get("onBehalfOf") or {}).get("reference"),
-        claimed_provenance=claimed,
-    )
 
 
 def base_url(request: Request, settings: Settings) -> str:
@@ -88,6 +73,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
+    public = route.conformance or route.interaction == "capabilities"
+    permission: Permission | None = "r" if route.operation else INTERACTION_PERMISSION.get(route.interaction)
+
     async def endpoint(request: Request) -> Response:
         context: ServiceContext = request.app.state.context
         params = request.query_params
@@ -99,30 +87,62 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
         if resource_type is not None and resource_type not in STORED_TYPES:
             raise not_found(f"This server does not serve {resource_type} resources")
         resource_type = resource_type or route.fixed_type
-        body = None
-        if route.takes_body:
-            check_request_body_type(request.headers.get("content-type"))
-            body = await read_body(request, context.settings.max_body_bytes)
-        elif route.method == "POST":
-            body = await read_body(request, context.settings.max_body_bytes)
         base = base_url(request, context.settings)
-        fhir_request = FhirRequest(
-            method=route.method,
-            base_url=base,
-            identity=request_identity(request, base, writes=route.interaction in WRITE_INTERACTIONS),
-            resource_type=resource_type,
-            resource_id=path.get("id"),
-            version_id=path.get("vid"),
-            query=params.multi_items(),
-            headers={key.lower(): value for key, value in request.headers.items()},
-            body=body,
-        )
-        return render(await route.handler(context, fhir_request), fmt)
+        if public:
+            return render(await route.handler(context, _fhir_request(request, route, base, ANONYMOUS, None)), fmt)
+        scope = (resource_type, permission) if resource_type is not None and permission is not None else None
+        writes = route.interaction in WRITE_INTERACTIONS
+        async with audited_call(
+            request, base, interaction=route.interaction, operation=route.operation, scope=scope, writes=writes
+        ) as call:
+            if resource_type == "AuditEvent" and context.audit is not None:
+                await context.audit.flush()  # the log is complete up to this question
+            body = None
+            if route.takes_body:
+                check_request_body_type(request.headers.get("content-type"))
+                body = await read_body(request, context.settings.max_body_bytes)
+            elif route.method == "POST":
+                body = await read_body(request, context.settings.max_body_bytes)
+            fhir_request = _fhir_request(request, route, base, call.identity, body)
+            response = render(await route.handler(context, fhir_request), fmt)
+            call.status = response.status_code
+            return response
 
     what = route.operation or route.interaction.replace("-", "_")
     typed = f"_{route.fixed_type}" if route.fixed_type else ""
     endpoint.__name__ = f"{route.method.lower()}_{what.replace('-', '_')}_{route.level}{typed}"
     return endpoint
+
+
+def _fhir_request(request: Request, route: Route, base: str, identity: Identity, body: bytes | None) -> FhirRequest:
+    path = request.path_params
+    return FhirRequest(
+        method=route.method,
+        base_url=base,
+        identity=identity,
+        resource_type=path.get("type") or route.fixed_type,
+        resource_id=path.get("id"),
+        version_id=path.get("vid"),
+        query=request.query_params.multi_items(),
+        headers={key.lower(): value for key, value in request.headers.items()},
+        body=body,
+    )
+
+
+def _adapter_endpoint(adapter: Adapter, endpoint: Endpoint) -> Endpoint:
+    """An adapter's endpoint behind authentication, its read scope and the audit log."""
+
+    async def guarded(request: Request) -> Response:
+        base = base_url(request, request.app.state.context.settings)
+        async with audited_call(
+            request, base, interaction="operation", operation=adapter.name, scope=(adapter.reads, "r")
+        ) as call:
+            request.state.identity = call.identity
+            response = await endpoint(request)
+            call.status = response.status_code
+            return response
+
+    return guarded
 
 
 def _openapi_parameters(route: Route) -> dict[str, Any]:
@@ -161,6 +181,7 @@ def _issue_response(
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for ``settings`` (default: the environment)."""
     settings = settings or get_settings()
+    check_authentication_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -173,10 +194,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             read_threads=settings.sqlite_read_threads,
             statement_timeout_ms=settings.statement_timeout_ms,
         )
-        app.state.context = ServiceContext(repository_for(database, settings), settings)
+        repository = repository_for(database, settings)
+        audit = AuditLog(FhirRepository(database), settings.audit_flush_seconds)  # no contract rules apply
+        app.state.context = ServiceContext(repository, settings, audit)
+        app.state.tokens = TokenVerifier(settings)
         log.info("fhirbridge %s serving FHIR R4 on %s", __version__, target.describe())
+        announce_authentication(settings)
         try:
-            async with running_worker(database, settings):
+            async with running_worker(database, settings), audit.running():
                 yield
         finally:
             await database.close()
@@ -194,7 +219,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     for adapter in adapters():
         for method, path, adapter_endpoint in adapter.routes:
-            app.add_api_route(path, adapter_endpoint, methods=[method], include_in_schema=False)
+            app.add_api_route(
+                path, _adapter_endpoint(adapter, adapter_endpoint), methods=[method], include_in_schema=False
+            )
+        for method, path, document in adapter.documents:
+            app.add_api_route(path, document, methods=[method], include_in_schema=False)
     for route in ROUTES:
         app.add_api_route(
             FHIR_PREFIX + route.path,
@@ -205,6 +234,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             openapi_extra=_openapi_parameters(route),
             response_class=Response,
         )
+
+    @app.get(FHIR_PREFIX + "/.well-known/smart-configuration", tags=["FHIR"], summary="SMART configuration")
+    async def smart_configuration_endpoint() -> JSONResponse:
+        return JSONResponse(smart_configuration(settings), headers={"Cache-Control": "public, max-age=3600"})
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -25,7 +25,7 @@ from fhirbridge.rest.interactions import (
 )
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
-from fhirbridge.rest.operations import fixed_contacts, revisions, validate
+from fhirbridge.rest.operations import emergency_access, fixed_contacts, revisions, validate
 
 Handler = Callable[[ServiceContext, FhirRequest], Awaitable[FhirResponse]]
 Level = Literal["system", "type", "instance"]
@@ -165,6 +165,18 @@ ROUTES: tuple[Route, ...] = (
             fixed_type="Patient",
         )
         for method in ("GET", "POST")  # R4 operations.html: POST always; GET as it changes nothing
+    ),
+    Route(
+        "POST",
+        f"/Patient/{{id}}/${emergency_access.NAME}",
+        emergency_access.emergency_access,
+        "operation",
+        "instance",
+        "Emergency access (nödåtkomst): a reason, a time limit, always audited",
+        operation=emergency_access.NAME,
+        definition=emergency_access.DEFINITION,
+        operation_types=("Patient",),
+        fixed_type="Patient",
     ),
     *(
         Route(

@@ -13,7 +13,7 @@ warning or, under ``Prefer: handling=strict``, refuse them (search.html#errors).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from fhirbridge.errors import Issue, bad_request
@@ -279,3 +279,8 @@ def _result_parameter(query: SearchQuery, name: str, value: str, max_count: int)
             query.includes.append(_include(query, name, item.strip()))
     elif base in ("_contained", "_containedType"):
         raise UnknownParameter(f"{name} is not supported")
+
+
+def with_clause(query: SearchQuery, name: str, value: str) -> SearchQuery:
+    """The query with one more ANDed clause (the access policy keeps a patient to their own compartment)."""
+    return replace(query, clauses=[*query.clauses, _clause(query.resource_type, name, value)])

@@ -8,8 +8,8 @@ to ``?1``.  Where the dialects differ (row locks, advisory locks, list parameter
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -96,3 +96,26 @@ async def open_database(
 
     assert target.sqlite_path is not None
     return SqliteDatabase(target.sqlite_path, read_threads=read_threads)
+
+
+class PinnedDatabase:
+    """A :class:`Database` whose readers and transactions are all one open connection: reads
+    made in the middle of a write transaction (the access policy's) see what it wrote so far,
+    and take no second connection from the pool."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+
+    @asynccontextmanager
+    async def _same(self) -> AsyncIterator[Connection]:
+        yield self.conn
+
+    def reader(self, *, snapshot: bool = False, heavy: bool = False) -> AbstractAsyncContextManager[Connection]:
+        return self._same()
+
+    def transaction(self, *, heavy: bool = False) -> AbstractAsyncContextManager[Connection]:
+        return self._same()
+
+    async def close(self) -> None:
+        return None

@@ -1,11 +1,13 @@
 """A Provenance for every change to a contract, care team or goal (issue 4; R4 provenance.html).
 
 Who changed what, for which unit, when, and which version, is the revision trail of a
-contract that several caregivers edit.  Until authentication exists (issue 6) the client says
-who it is with the ``X-Provenance`` header (R4 http.html#provenance): a Provenance without
-``target``, whose agents, activity and reason the server copies into the Provenance it
-records, in the same transaction, with ``target`` set to the versions written.  Without the
-header the agent is recorded as an unauthenticated client, so the trail has no gaps.
+contract that several caregivers edit.  The agent is the authenticated caller: the token's
+person (``fhirUser``) acting for its unit, or the system by its client id.  The client may
+describe the change in an ``X-Provenance`` header (R4 http.html#provenance: a Provenance
+without ``target``): its activity and reason are copied into the Provenance recorded in the
+same transaction, with ``target`` set to the versions written.  In development mode (no
+authentication) the header's agents are recorded as claimed, and without it the agent is an
+unauthenticated client, so the trail has no gaps.
 
 A unit of work records one Provenance for all the tracked resources it changed (a contract
 transaction gives one Provenance with five targets).  With an ``X-Provenance`` header every
@@ -25,6 +27,7 @@ import orjson
 from fhirbridge.errors import FhirError, bad_request
 from fhirbridge.fhir.instants import format_instant
 from fhirbridge.fhir.jsonio import loads
+from fhirbridge.identity import Identity
 from fhirbridge.validation.pipeline import validate_resource
 from fhirbridge.writes.events import WriteEvent
 
@@ -77,8 +80,11 @@ class ProvenanceRecorder:
 
     async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
         identity = unit.identity
+        template = identity.claimed_provenance
+        if not identity.unrestricted and identity.subject is not None:
+            template = dict(template or {}, agent=[_authenticated_agent(identity)])
         who = f"{identity.subject} (system)" if identity.kind == "system" else UNAUTHENTICATED
-        provenance = provenance_for(events, identity.claimed_provenance, unit.now, who=who)
+        provenance = provenance_for(events, template, unit.now, who=who)
         if provenance is None:
             return
         validated = validate_resource(
@@ -88,6 +94,17 @@ class ProvenanceRecorder:
         if identity.claimed_provenance is not None:  # a missing agent is the header's fault: name it
             unit.locations[("Provenance", provenance_id)] = "X-Provenance"
         await unit.create(validated, provenance_id)
+
+
+def _authenticated_agent(identity: Identity) -> dict[str, Any]:
+    """The token's person (``fhirUser``) and unit as the author; a system by its client id."""
+    who: dict[str, Any] = {"display": f"{identity.subject} (system)"}
+    if identity.kind != "system":
+        who = {"reference": identity.subject}
+    agent: dict[str, Any] = {"type": {"coding": [{"system": PARTICIPATION_TYPE, "code": "author"}]}, "who": who}
+    if identity.on_behalf_of is not None:
+        agent["onBehalfOf"] = {"reference": identity.on_behalf_of}
+    return agent
 
 
 def parse_x_provenance(header: str, local_base: str | None) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from fhirbridge.errors import Issue, bad_request, conflict, error, invalid, precondition_failed
 from fhirbridge.fhir.jsonio import loads
@@ -30,6 +31,14 @@ from fhirbridge.writes.canonical import canonical_bytes, same_content, with_serv
 from fhirbridge.writes.events import WriteAction, WriteEnricher, WriteEvent, WriteListener
 
 Outcome = Literal["created", "updated", "unchanged", "deleted", "absent", "existing"]
+WriteGuard = Callable[
+    ["UnitOfWork", Literal["c", "u", "d"], str, dict[str, Any] | None, StoredResource | None], Awaitable[None]
+]
+"""The access policy's check of one write: the unit, the SMART permission (create, update,
+delete), the resource type, the new content (None for a deletion) and the version replaced."""
+UNCHECKED_REFERENCES = frozenset({"AuditEvent"})
+"""Types whose references are records of what was there, not dependencies: an AuditEvent may
+name a deleted or foreign resource, and must never keep one from being deleted."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +60,11 @@ class UnitOfWork:
         local_base: str | None,
         listeners: tuple[WriteListener, ...] = (),
         enrichers: tuple[WriteEnricher, ...] = (),
+        *,
+        guard: WriteGuard | None = None,
     ) -> None:
         self.conn = conn
+        self.guard = guard
         self.identity = identity
         self.now = now
         self.local_base = local_base
@@ -71,6 +83,8 @@ class UnitOfWork:
 
         A transaction assigns ``resource_id`` itself, so that other entries can refer to it."""
         rid = resource_id or str(uuid.uuid4())
+        if self.guard is not None:
+            await self.guard(self, "c", validated.resource_type, validated.resource, None)
         validated = self._enrich(validated)
         record = await self._store_version(validated, rid, 1, previous=None, method="POST")
         return WriteResult("created", record)
@@ -86,6 +100,8 @@ class UnitOfWork:
         validated = self._enrich(validated)  # before the comparison: a re-sent body is then "unchanged"
         lock = self.conn.dialect.lock_for_no_key_update
         current = await store.read_current(self.conn, validated.resource_type, resource_id, lock=lock)
+        if self.guard is not None:
+            await self.guard(self, "u", validated.resource_type, validated.resource, current)
         if if_match is not None and (current is None or current.deleted or current.version != if_match):
             seen = "no version" if current is None or current.deleted else f"version {current.version}"
             raise precondition_failed(
@@ -107,6 +123,8 @@ class UnitOfWork:
         """Mark a resource deleted (R4 http.html#delete); history keeps every version."""
         lock = self.conn.dialect.lock_for_update
         current = await store.read_current(self.conn, resource_type, resource_id, lock=lock)
+        if self.guard is not None:
+            await self.guard(self, "d", resource_type, None, current)
         if current is None or current.deleted or current.pk is None:
             return WriteResult("absent", current)
         record = StoredResource(resource_type, resource_id, current.version + 1, self.now, True, None, pk=current.pk)
@@ -222,7 +240,9 @@ class UnitOfWork:
         return stored
 
     def _links(self, validated: ValidatedResource, resource_type: str, resource_id: str) -> list[tuple[str, str, str]]:
-        links = []
+        links: list[tuple[str, str, str]] = []
+        if resource_type in UNCHECKED_REFERENCES:
+            return links
         for found in validated.references:
             parsed = found.parsed
             if parsed.kind != "local" or parsed.resource_type is None or parsed.resource_id is None:

@@ -8,9 +8,9 @@ from typing import Any
 from lxml import etree
 from starlette.requests import Request
 
+from fhirbridge.adapters.registry import caller
 from fhirbridge.adapters.riv.soap import SoapFault
 from fhirbridge.fhir.instants import now_us, to_datetime
-from fhirbridge.identity import ANONYMOUS
 from fhirbridge.search.dates import LOCAL_ZONE, first_instant
 from fhirbridge.search.query import parse_query
 from fhirbridge.sweden.identifiers import HSA_SYSTEM, identifier_problem
@@ -78,7 +78,7 @@ async def find_patient(request: Request, system: str, number: str) -> str | None
     """The id of the patient with this identifier on this server, if any."""
     ctx = request.app.state.context
     query = parse_query("Patient", [("identifier", f"{system}|{number}")], strict=True, default_count=2, max_count=2)
-    page = await ctx.repository.search(ANONYMOUS, query, fhir_base(request))  # the platform's identity: issue 6
+    page = await ctx.repository.search(caller(request), query, fhir_base(request))
     return page.matches[0].resource_id if page.matches else None
 
 

@@ -34,14 +34,13 @@ from fhirbridge.adapters.npo.common import (
     valid_date,
     valid_time,
 )
-from fhirbridge.adapters.registry import mapping
+from fhirbridge.adapters.registry import caller, mapping
 from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, soap_endpoint, xml_response
 from fhirbridge.adapters.riv.wsdl import rivta_adapter
 from fhirbridge.contract.care_contacts import CareContact, care_contacts
 from fhirbridge.contract.care_network import CareNetwork, load_care_network
 from fhirbridge.contract.people import person_of
 from fhirbridge.fhir.instants import now_us
-from fhirbridge.identity import ANONYMOUS
 
 PATH = "/riv/coreprocess/residentparticipation/residentparticipation/GetCareManagers/1/rivtabp21"
 RESPONDER = "urn:riv:coreprocess:residentparticipation:residentparticipation:GetCareManagersResponder:1"
@@ -149,7 +148,7 @@ async def endpoint(request: Request) -> Response:
         network = CareNetwork([], {})
         if patient_id is not None:
             limit = ctx.settings.max_page_size
-            network = await load_care_network(ctx.repository, ANONYMOUS, patient_id, fhir_base(request), limit)
+            network = await load_care_network(ctx.repository, caller(request), patient_id, fhir_base(request), limit)
             contacts = _filtered(care_contacts(network.teams, network.resolved, now_us()), element, network)
         answer = care_managers_response(contacts, network, (root, extension), table)
         return xml_response(envelope(answer, address))
@@ -182,4 +181,5 @@ ADAPTER = rivta_adapter(
     endpoint,
     "GetCareManagers-1.0",
     "interactions/GetCareManagersInteraction/GetCareManagersInteraction_1.0_RIVTABP21.wsdl",
+    reads="CareTeam",
 )

@@ -39,13 +39,12 @@ from fhirbridge.adapters.npo.common import (
     valid_date,
     valid_time,
 )
-from fhirbridge.adapters.registry import mapping
+from fhirbridge.adapters.registry import caller, mapping
 from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, soap_endpoint, xml_response
 from fhirbridge.adapters.riv.wsdl import rivta_adapter
 from fhirbridge.contract.care_network import load_plans
 from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM
 from fhirbridge.contract.people import display_name
-from fhirbridge.identity import ANONYMOUS
 
 PATH = "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21"
 RESPONDER = "urn:riv:clinicalprocess:logistics:logistics:GetCarePlansResponder:2"
@@ -224,7 +223,7 @@ async def _answer(request: Request, element: etree._Element, table: dict[str, An
     if patient_id is None or (source and source != table["sourceSystemHSAId"]):
         return care_plans_response([], {}, (number, oid), table)
     repository = request.app.state.context.repository
-    plans, resolved = await load_plans(repository, ANONYMOUS, patient_id, fhir_base(request), MAX_PLANS)
+    plans, resolved = await load_plans(repository, caller(request), patient_id, fhir_base(request), MAX_PLANS)
     kept = []
     for plan in plans:
         day = riv_date(plan.get("created") or (plan.get("meta") or {}).get("lastUpdated"))
@@ -242,4 +241,5 @@ ADAPTER = rivta_adapter(
     endpoint,
     "GetCarePlans-2.0",
     "interactions/GetCarePlansInteraction/GetCarePlansInteraction_2.0_RIVTABP21.wsdl",
+    reads="CarePlan",
 )

@@ -1,6 +1,8 @@
 """``GET /overview/{patient id}``: the patient's overview, HTML by default, JSON for
 ``Accept: application/json`` (an app).  It reads through the repository with the caller's
-identity; authentication and the patient's own token come with issue 6."""
+identity (the patient's own token, a relative's, or a 1177 backend's), so the access policy
+decides what it shows: another patient's overview does not exist for a patient token, and
+plans not approved for the patient are left out."""
 
 from __future__ import annotations
 
@@ -13,14 +15,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from fhirbridge.adapters.npo.common import fhir_base, local_time
 from fhirbridge.adapters.overview.model import overview
 from fhirbridge.adapters.overview.page import render
-from fhirbridge.adapters.registry import Adapter, mapping
+from fhirbridge.adapters.registry import Adapter, caller, mapping
 from fhirbridge.contract.care_contacts import care_contacts
 from fhirbridge.contract.care_network import load_care_network, load_plans
 from fhirbridge.contract.codes import is_contract
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import is_valid_id
-from fhirbridge.identity import ANONYMOUS
 from fhirbridge.search.query import parse_query
 
 PATH = "/overview/{patient_id}"
@@ -30,7 +31,7 @@ async def endpoint(request: Request) -> Response:
     ctx = request.app.state.context
     wants_json = "application/json" in request.headers.get("accept", "")
     patient_id = request.path_params["patient_id"]
-    record = await ctx.repository.read(ANONYMOUS, "Patient", patient_id) if is_valid_id(patient_id) else None
+    record = await ctx.repository.read(caller(request), "Patient", patient_id) if is_valid_id(patient_id) else None
     if record is None or record.deleted or record.content is None:
         message = "Det finns ingen sådan patient."
         if wants_json:
@@ -40,8 +41,8 @@ async def endpoint(request: Request) -> Response:
         )
     base = fhir_base(request)
     limit = ctx.settings.max_page_size
-    plans, resolved = await load_plans(ctx.repository, ANONYMOUS, patient_id, base, limit)
-    network = await load_care_network(ctx.repository, ANONYMOUS, patient_id, base, limit)
+    plans, resolved = await load_plans(ctx.repository, caller(request), patient_id, base, limit)
+    network = await load_care_network(ctx.repository, caller(request), patient_id, base, limit)
     contacts = care_contacts(network.teams, network.resolved, now_us())
     revisions = {str(p.get("id")): await _last_revision(request, p) for p in plans if is_contract(p)}
     result = overview(loads(record.content), plans, {**network.resolved, **resolved}, contacts, revisions)
@@ -61,7 +62,7 @@ async def _last_revision(request: Request, plan: dict[str, Any]) -> tuple[str | 
         default_count=1,
         max_count=1,
     )
-    page = await ctx.repository.search(ANONYMOUS, query, fhir_base(request))
+    page = await ctx.repository.search(caller(request), query, fhir_base(request))
     if not page.matches:
         return day, None
     agent = (loads(page.matches[0].content or b"{}").get("agent") or [{}])[0]
@@ -71,4 +72,4 @@ async def _last_revision(request: Request, plan: dict[str, Any]) -> tuple[str | 
     return day, by
 
 
-ADAPTER = Adapter(name="overview-1177", mapping="overview", routes=(("GET", PATH, endpoint),))
+ADAPTER = Adapter(name="overview-1177", mapping="overview", routes=(("GET", PATH, endpoint),), reads="CarePlan")

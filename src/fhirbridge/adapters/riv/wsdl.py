@@ -58,9 +58,14 @@ def _rewritten(root: Path, relative: str, here: str, *, address: bool) -> bytes:
     return bytes(etree.tostring(document, xml_declaration=True, encoding="UTF-8"))
 
 
-def rivta_adapter(name: str, path: str, endpoint: Endpoint, contract: str, wsdl: str) -> Adapter:
+def rivta_adapter(name: str, path: str, endpoint: Endpoint, contract: str, wsdl: str, *, reads: str) -> Adapter:
     """A RIV-TA producer: the SOAP endpoint (POST) and its WSDL and schemas (GET) at ``path``;
-    ``contract`` is its folder under ``schemas/`` and ``wsdl`` the WSDL's path in it."""
+    ``contract`` is its folder under ``schemas/`` and ``wsdl`` the WSDL's path in it; ``reads``
+    the resource type whose read scope a caller needs."""
     return Adapter(
-        name=name, mapping="npo", routes=(("POST", path, endpoint), ("GET", path, wsdl_endpoint(contract, wsdl)))
+        name=name,
+        mapping="npo",
+        routes=(("POST", path, endpoint),),
+        reads=reads,
+        documents=(("GET", path, wsdl_endpoint(contract, wsdl)),),
     )

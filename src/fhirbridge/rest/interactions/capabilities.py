@@ -10,6 +10,8 @@ import hashlib
 from typing import Any
 
 from fhirbridge import FHIR_VERSION, __version__
+from fhirbridge.access.policy import SERVER_WRITTEN
+from fhirbridge.config import Settings
 from fhirbridge.conformance.registry import CONFORMANCE_TYPES, registry
 from fhirbridge.fhir.jsonio import dumps
 from fhirbridge.fhir.resource_types import STORED_TYPES
@@ -18,6 +20,7 @@ from fhirbridge.rest.messages import FhirRequest, FhirResponse
 from fhirbridge.search.parameters import COLUMN_PARAMETERS, search_parameters
 
 RELEASE_DATE = "2026-11-22"
+_WRITES = frozenset({"create", "update", "delete", "patch"})
 
 
 def _search_params(resource_type: str) -> list[dict[str, Any]]:
@@ -32,7 +35,7 @@ def _search_params(resource_type: str) -> list[dict[str, Any]]:
 
 def _without_empty(entry: dict[str, Any]) -> dict[str, Any]:
     """FHIR JSON has no empty arrays."""
-    return {key: value for key, value in entry.items() if value != []}
+    return {key: value for key, value in entry.items() if value != [] and value is not None}
 
 
 def _includes(resource_type: str) -> list[str]:
@@ -92,7 +95,31 @@ def _conformance_resources() -> list[dict[str, Any]]:
     ]
 
 
-def capability_statement(base_url: str) -> dict[str, Any]:
+SMART_SERVICE = {"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
+
+def _security(settings: Settings | None) -> dict[str, Any] | None:
+    """``rest.security`` (R4 capabilitystatement-definitions.html#CapabilityStatement.rest.security):
+    SMART on FHIR bearer tokens, unless authentication is off (development)."""
+    if settings is None or settings.auth == "off":
+        return None
+    uris = [
+        {"url": name, "valueUri": value}
+        for name, value in (("authorize", settings.authorization_endpoint), ("token", settings.token_endpoint))
+        if value
+    ]
+    security: dict[str, Any] = {
+        "cors": bool(getattr(settings, "cors_origins", None)),
+        "service": [{"coding": [SMART_SERVICE], "text": "OAuth2 bearer tokens (JWT) with SMART v1/v2 scopes"}],
+        "description": "Every interaction needs a bearer token; see /fhir/.well-known/smart-configuration.",
+    }
+    if uris:
+        security["extension"] = [{"url": OAUTH_URIS, "extension": uris}]
+    return security
+
+
+def capability_statement(base_url: str, settings: Settings | None = None) -> dict[str, Any]:
     """The server's CapabilityStatement for a given base URL."""
     # The route table imports this handler, so it is looked up when a statement is built.
     from fhirbridge.rest.routes import interactions, supports_conditional
@@ -100,20 +127,24 @@ def capability_statement(base_url: str) -> dict[str, Any]:
     type_interactions = sorted(interactions("type") | interactions("instance"))
     resources = []
     for resource_type in STORED_TYPES:
+        server_written = resource_type in SERVER_WRITTEN
+        codes = [code for code in type_interactions if not (server_written and code in _WRITES)]
         resources.append(
             _without_empty(
                 {
                     "type": resource_type,
                     "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
                     "supportedProfile": _profiles_of(resource_type),
-                    "interaction": [{"code": code} for code in type_interactions],
+                    "interaction": [{"code": code} for code in codes],
                     "versioning": "versioned-update",
                     "readHistory": True,
-                    "updateCreate": True,
-                    "conditionalCreate": supports_conditional("create"),
+                    "updateCreate": not server_written,
+                    "conditionalCreate": supports_conditional("create") and not server_written,
                     "conditionalRead": "full-support",
-                    "conditionalUpdate": supports_conditional("update"),
-                    "conditionalDelete": "single" if supports_conditional("delete") else "not-supported",
+                    "conditionalUpdate": supports_conditional("update") and not server_written,
+                    "conditionalDelete": "single"
+                    if supports_conditional("delete") and not server_written
+                    else "not-supported",
                     "referencePolicy": ["literal", "logical", "enforced", "local"],
                     "searchInclude": _includes(resource_type),
                     "searchRevInclude": _revincludes(resource_type),
@@ -141,20 +172,23 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
         "rest": [
-            {
-                "mode": "server",
-                "documentation": "Every write is validated (structure, required bindings, reference types, "
-                "referential integrity); rejections are OperationOutcomes naming the element.",
-                "resource": resources + _conformance_resources(),
-                "interaction": [{"code": code} for code in sorted(interactions("system") - {"capabilities"})],
-            }
+            _without_empty(
+                {
+                    "mode": "server",
+                    "security": _security(settings),
+                    "documentation": "Every write is validated (structure, required bindings, reference types, "
+                    "referential integrity); rejections are OperationOutcomes naming the element.",
+                    "resource": resources + _conformance_resources(),
+                    "interaction": [{"code": code} for code in sorted(interactions("system") - {"capabilities"})],
+                }
+            )
         ],
     }
 
 
 async def capabilities(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     """GET [base]/metadata, with an ETag that changes when the statement does."""
-    body = dumps(capability_statement(request.base_url))
+    body = dumps(capability_statement(request.base_url, ctx.settings))
     tag = f'W/"{hashlib.sha256(body).hexdigest()[:16]}"'
     if request.headers.get("if-none-match") == tag:
         return FhirResponse(304, headers={"ETag": tag})

@@ -1,0 +1,160 @@
+"""What the access policy needs to know about one patient, read once per request.
+
+- the **care relation**: the care units (and the caregivers they belong to) and the people on
+  the patient's CareTeams and named on their CarePlans (author, contributors);
+- **consent** to share (samtycke, PDL 6 kap.): an active FHIR Consent that permits a recipient
+  (``provision.actor`` with role ``IRCP``, an Organization or a RelatedPerson);
+- **blocks** (spärr, PDL 4 kap. 4 §, 6 kap. 2 §): an active Consent that denies, naming with role
+  ``CST`` (custodian) the unit whose information is blocked for everyone outside it;
+- **emergency access** (nödåtkomst, PDL 6 kap. 3 §): open grants, which are AuditEvents of
+  subtype ``emergency-access`` whose ``period`` has not ended (see :mod:`fhirbridge.access.emergency`).
+
+Role codes are from http://terminology.hl7.org/CodeSystem/v3-ParticipationType.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fhirbridge.contract.care_network import Resources, content, load_care_network, load_plans, resolve
+from fhirbridge.search.dates import first_instant, first_instant_after
+from fhirbridge.search.query import parse_query
+
+if TYPE_CHECKING:
+    from fhirbridge.repository import FhirRepository
+
+RECIPIENT = "IRCP"
+CUSTODIAN = "CST"
+AUDIT_SUBTYPES = "https://fhirbridge.se/fhir/CodeSystem/audit-subtype"
+EMERGENCY_ACCESS = "emergency-access"
+MOST = 1000
+"""The most teams, plans, consents or grants read for one patient."""
+
+
+@dataclass(frozen=True)
+class EmergencyGrant:
+    subject: str
+    unit: str | None
+    reason: str
+    ends: int
+
+
+@dataclass
+class PatientFacts:
+    patient_id: str
+    has_care_network: bool = False
+    care_units: set[str] = field(default_factory=set)
+    members: set[str] = field(default_factory=set)
+    consented: set[str] = field(default_factory=set)
+    blocked: set[str] = field(default_factory=set)
+    emergency: list[EmergencyGrant] = field(default_factory=list)
+    owners: dict[str, set[str]] = field(default_factory=dict)
+    """``CarePlan/x``, ``Goal/y``, ``CareTeam/z`` → the units (with their caregivers) whose information it is."""
+    resolved: Resources = field(default_factory=dict)
+
+
+def in_force(period: Any, now: int) -> bool:
+    if not isinstance(period, dict):
+        return True
+    begins, ends = first_instant(period.get("start")), first_instant_after(period.get("end"))
+    return (begins is None or begins <= now) and (ends is None or now < ends)
+
+
+def units_of(reference: str | None, resolved: Resources) -> set[str]:
+    """The Organization a person or unit reference stands for, and every unit above it."""
+    found: set[str] = set()
+    current = reference
+    if current is not None and current.startswith("PractitionerRole/"):
+        role = resolved.get(current) or {}
+        current = (role.get("organization") or {}).get("reference")
+    while isinstance(current, str) and current.startswith("Organization/") and current not in found:
+        found.add(current)
+        current = ((resolved.get(current) or {}).get("partOf") or {}).get("reference")
+    return found
+
+
+async def load_facts(repository: FhirRepository, system: Any, patient_id: str, now: int) -> PatientFacts:
+    """Everything above for one patient, read as the server itself (``system``)."""
+    facts = PatientFacts(patient_id)
+    network = await load_care_network(repository, system, patient_id, None, MOST)
+    plans, plan_resolved = await load_plans(repository, system, patient_id, None, MOST)
+    facts.resolved = {**network.resolved, **plan_resolved}
+    facts.has_care_network = bool(network.teams or plans)
+    for team in network.teams:
+        if team.get("status") in ("inactive", "entered-in-error"):
+            continue
+        owners = units_of((team.get("managingOrganization") or [{}])[0].get("reference"), facts.resolved)
+        facts.owners[f"CareTeam/{team.get('id')}"] = owners
+        facts.care_units |= owners
+        for participant in team.get("participant", []):
+            for key in ("member", "onBehalfOf"):
+                reference = (participant.get(key) or {}).get("reference")
+                if isinstance(reference, str):
+                    facts.members.add(reference)
+                    facts.care_units |= units_of(reference, facts.resolved)
+    for plan in plans:
+        if plan.get("status") == "entered-in-error":
+            continue
+        author = (plan.get("author") or {}).get("reference")
+        named = [author, *[c.get("reference") for c in plan.get("contributor", [])]]
+        owners = units_of(author, facts.resolved)
+        facts.owners[f"CarePlan/{plan.get('id')}"] = owners
+        for goal in plan.get("goal", []):
+            facts.owners.setdefault(str(goal.get("reference")), set()).update(owners)
+        for reference in named:
+            if isinstance(reference, str):
+                facts.members.add(reference)
+                facts.care_units |= units_of(reference, facts.resolved)
+    await _read_consents(repository, system, facts, now)
+    await _read_grants(repository, system, facts, now)
+    return facts
+
+
+async def caller_units(repository: FhirRepository, system: Any, unit: str | None) -> set[str]:
+    """The caller's unit and every unit above it (a caregiver's consent covers its units)."""
+    if unit is None:
+        return set()
+    resolved: Resources = {}
+    await resolve(repository, system, [unit], resolved)
+    return units_of(unit, resolved) | {unit}
+
+
+async def _search(
+    repository: FhirRepository, system: Any, resource_type: str, pairs: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    query = parse_query(resource_type, [*pairs, ("_total", "none")], strict=True, default_count=MOST, max_count=MOST)
+    page = await repository.search(system, query, None)
+    return [content(record) for record in page.matches]
+
+
+def _roles(actor: dict[str, Any]) -> set[str]:
+    return {str(c.get("code")) for c in (actor.get("role") or {}).get("coding", []) if isinstance(c, dict)}
+
+
+async def _read_consents(repository: FhirRepository, system: Any, facts: PatientFacts, now: int) -> None:
+    for consent in await _search(repository, system, "Consent", [("patient", f"Patient/{facts.patient_id}")]):
+        provision = consent.get("provision") or {}
+        if consent.get("status") != "active" or not in_force(provision.get("period"), now):
+            continue
+        for actor in provision.get("actor", []):
+            reference = (actor.get("reference") or {}).get("reference")
+            if not isinstance(reference, str):
+                continue
+            if provision.get("type") == "permit" and CUSTODIAN not in _roles(actor):
+                facts.consented.add(reference)
+            elif provision.get("type") == "deny" and CUSTODIAN in _roles(actor):
+                facts.blocked.add(reference)
+
+
+async def _read_grants(repository: FhirRepository, system: Any, facts: PatientFacts, now: int) -> None:
+    pairs = [("patient", f"Patient/{facts.patient_id}"), ("subtype", f"{AUDIT_SUBTYPES}|{EMERGENCY_ACCESS}")]
+    for event in await _search(repository, system, "AuditEvent", pairs):
+        ends = first_instant_after((event.get("period") or {}).get("end"))
+        agent = (event.get("agent") or [{}])[0]
+        subject = (agent.get("who") or {}).get("reference")
+        if ends is None or ends <= now or not isinstance(subject, str):
+            continue
+        unit = next((str(a["who"]["reference"]) for a in event.get("agent", [])[1:] if "who" in a), None)
+        reason = str((event.get("purposeOfEvent") or [{}])[0].get("text") or "")
+        facts.emergency.append(EmergencyGrant(subject, unit, reason, ends))

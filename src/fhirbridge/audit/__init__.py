@@ -1,0 +1,1 @@
+"""The access log: an AuditEvent for every read, search, write and operation."""

@@ -1,0 +1,1 @@
+"""Authentication (OAuth2 bearer JWTs) and SMART scopes."""

@@ -1,0 +1,144 @@
+"""Bearer access tokens: verified JWTs (RFC 7519, RFC 6750) turned into an :class:`Identity`.
+
+A token is accepted when its issuer is one of ``auth_issuers``, it is signed (RS256 or ES256,
+RFC 7518 §3.3/§3.4) by one of that issuer's current keys, its ``aud`` names this server, and
+``exp`` (required), ``nbf`` and ``iat`` hold within the configured clock skew.  Everything
+else is a 401 whose ``WWW-Authenticate`` says why (RFC 6750 §3).
+
+The claims read, beyond the registered ones: ``scope`` (SMART scopes; ``scp`` too),
+``client_id`` (or ``azp``), ``fhirUser`` (the person: Practitioner, PractitionerRole, Patient
+or RelatedPerson), ``patient`` (the patient in context, SMART launch context) and
+``organization`` (the care unit the caller acts for, an Organization reference: our own claim,
+documented in docs/security.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import jwt
+
+from fhirbridge.auth.jwks import SIGNING_ALGORITHMS, KeySet
+from fhirbridge.auth.scopes import Scopes
+from fhirbridge.config import Settings
+from fhirbridge.errors import FhirError, Issue
+from fhirbridge.identity import Identity
+
+REALM = "fhirbridge"
+PERSON_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
+
+
+def unauthenticated(description: str | None = None) -> FhirError:
+    """401 with the RFC 6750 §3 challenge: no error code when no token came at all."""
+    challenge = f'Bearer realm="{REALM}"'
+    if description is not None:
+        challenge += f', error="invalid_token", error_description="{description}"'
+    message = f"The access token is refused: {description}" if description else "This needs a bearer access token"
+    return FhirError(401, [Issue("error", "login", message)], {"WWW-Authenticate": challenge})
+
+
+def insufficient_scope(needed: str, message: str) -> FhirError:
+    """403 for a valid token without the scope an interaction needs (RFC 6750 §3.1)."""
+    challenge = f'Bearer realm="{REALM}", error="insufficient_scope", scope="{needed}"'
+    return FhirError(403, [Issue("error", "forbidden", message)], {"WWW-Authenticate": challenge})
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against the configured issuers."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self.key_sets = {
+            trusted.issuer: KeySet(trusted.jwks, settings.auth_jwks_cache_seconds, http)
+            for trusted in settings.auth_issuers
+        }
+
+    async def identify(self, authorization: str | None, audiences: list[str]) -> Identity:
+        """The identity behind an ``Authorization`` header, or a 401."""
+        if not authorization:
+            raise unauthenticated()
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthenticated("not a bearer token")
+        return identity_from_claims(await self.verify(token.strip(), audiences))
+
+    async def verify(self, token: str, audiences: list[str]) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise unauthenticated("not a well-formed JWT") from None
+        algorithm = header.get("alg")
+        if algorithm not in SIGNING_ALGORITHMS:
+            raise unauthenticated(f"signature algorithm {algorithm!r} is not accepted (RS256, ES256)")
+        issuer = unverified.get("iss")
+        key_set = self.key_sets.get(issuer) if isinstance(issuer, str) else None
+        if key_set is None:
+            raise unauthenticated("the issuer is not trusted")
+        kid = header.get("kid")
+        keys = await key_set.candidates(kid if isinstance(kid, str) else None, algorithm)
+        if not keys:
+            raise unauthenticated("no signing key of the issuer matches")
+        problem = "the signature does not verify"
+        for key in keys:
+            try:
+                return jwt.decode(
+                    token,
+                    key=key.key,
+                    algorithms=[algorithm],
+                    audience=audiences,
+                    issuer=issuer,
+                    leeway=self.settings.auth_clock_skew_seconds,
+                    options={"require": ["exp", "iss", "aud", "sub"]},
+                )
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.ExpiredSignatureError:
+                raise unauthenticated("the token has expired") from None
+            except jwt.ImmatureSignatureError:
+                raise unauthenticated("the token is not valid yet") from None
+            except jwt.InvalidAudienceError:
+                raise unauthenticated("the token is not meant for this server (aud)") from None
+            except jwt.MissingRequiredClaimError as missing:
+                raise unauthenticated(f"the token has no {missing.claim} claim") from None
+            except jwt.PyJWTError as exc:
+                problem = _plain(exc)
+        raise unauthenticated(problem)
+
+
+def _plain(exc: Exception) -> str:
+    return str(exc).replace('"', "'")[:200] or type(exc).__name__
+
+
+def _reference(value: Any, types: tuple[str, ...]) -> str | None:
+    """``Type/id`` from a relative or absolute reference of one of ``types``."""
+    if not isinstance(value, str):
+        return None
+    parts = value.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] in types and parts[-1]:
+        return f"{parts[-2]}/{parts[-1]}"
+    return None
+
+
+def identity_from_claims(claims: dict[str, Any]) -> Identity:
+    """Who the verified token speaks for: a patient (or their relative), a user, or a system."""
+    scope = claims.get("scope", claims.get("scp", ""))
+    scopes = Scopes.parse(" ".join(scope) if isinstance(scope, list) else str(scope))
+    client_id = claims.get("client_id") or claims.get("azp")
+    person = _reference(claims.get("fhirUser"), PERSON_TYPES)
+    organization = claims.get("organization")
+    unit = _reference(organization, ("Organization",)) or (
+        f"Organization/{organization}" if isinstance(organization, str) and "/" not in organization else None
+    )
+    patient = claims.get("patient") if isinstance(claims.get("patient"), str) else None
+    client = str(client_id) if client_id else None
+    if person is not None and person.startswith(("Patient/", "RelatedPerson/")):
+        if person.startswith("Patient/"):
+            patient = person.removeprefix("Patient/")
+        return Identity("patient", person, unit, scopes.only("patient"), client, patient)
+    if person is not None:
+        return Identity("user", person, unit, scopes.only("user"), client)
+    if patient is not None and "patient" in scopes.contexts():
+        return Identity("patient", f"Patient/{patient}", unit, scopes.only("patient"), client, patient)
+    return Identity("system", client or str(claims["sub"]), unit, scopes.only("system"), client)

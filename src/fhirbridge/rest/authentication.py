@@ -1,0 +1,56 @@
+"""Who is asking, for every route that reads or writes patient data.
+
+With ``FHIRBRIDGE_AUTH=jwt`` (the default) the ``Authorization: Bearer`` token is verified
+(:mod:`fhirbridge.auth.tokens`) and its identity goes with the request into storage and
+search.  An ``X-Provenance`` header (R4 http.html#provenance) may still describe the change
+(activity, reason, policy), but the agent recorded is always the token's.  With
+``FHIRBRIDGE_AUTH=off`` (development only) every caller is :data:`~fhirbridge.identity.DEVELOPER`,
+and may say who it is with ``X-Provenance``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import replace
+from typing import Any
+
+from starlette.requests import Request
+
+from fhirbridge.auth.tokens import TokenVerifier
+from fhirbridge.config import Settings
+from fhirbridge.identity import DEVELOPER, Identity
+from fhirbridge.writes.provenance import parse_x_provenance
+
+CLIENT_DESCRIBES = ("activity", "reason", "policy", "location", "signature")
+"""What a client with a token may still say about its change in ``X-Provenance``."""
+
+
+async def authenticate(request: Request, settings: Settings, local_base: str, *, writes: bool) -> Identity:
+    """The caller's identity, fresh for this request (its access memory is the request's own);
+    a 401 when the token is missing or refused."""
+    claimed = _x_provenance(request, local_base) if writes else None
+    if settings.auth == "off":
+        agent = ((claimed or {}).get("agent") or [{}])[0]
+        return replace(
+            DEVELOPER,
+            subject=(agent.get("who") or {}).get("reference") or DEVELOPER.subject,
+            on_behalf_of=(agent.get("onBehalfOf") or {}).get("reference"),
+            claimed_provenance=claimed,
+            decisions={},
+        )
+    verifier: TokenVerifier = request.app.state.tokens
+    audiences = settings.auth_audience or [local_base]
+    identity = await verifier.identify(request.headers.get("authorization"), audiences)
+    if claimed is not None:
+        kept = {key: value for key, value in claimed.items() if key in CLIENT_DESCRIBES}
+        identity = replace(identity, claimed_provenance={"resourceType": "Provenance", **kept}, decisions={})
+    return identity
+
+
+def _x_provenance(request: Request, local_base: str) -> dict[str, Any] | None:
+    header = request.headers.get("x-provenance")
+    if header is None:
+        return None
+    with contextlib.suppress(UnicodeError):  # HTTP hands header bytes over as Latin-1; clients send UTF-8
+        header = header.encode("latin-1").decode("utf-8")
+    return parse_x_provenance(header, local_base)
