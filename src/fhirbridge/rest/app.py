@@ -224,6 +224,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         for method, path, document in adapter.documents:
             app.add_api_route(path, document, methods=[method], include_in_schema=False)
+
+    @app.get(FHIR_PREFIX + "/.well-known/smart-configuration", tags=["FHIR"], summary="SMART configuration")
+    async def smart_configuration_endpoint() -> JSONResponse:
+        return JSONResponse(smart_configuration(settings), headers={"Cache-Control": "public, max-age=3600"})
+
+    # registered before the FHIR routes, whose /{type}/{id} would take it
+
     for route in ROUTES:
         app.add_api_route(
             FHIR_PREFIX + route.path,
@@ -234,10 +241,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             openapi_extra=_openapi_parameters(route),
             response_class=Response,
         )
-
-    @app.get(FHIR_PREFIX + "/.well-known/smart-configuration", tags=["FHIR"], summary="SMART configuration")
-    async def smart_configuration_endpoint() -> JSONResponse:
-        return JSONResponse(smart_configuration(settings), headers={"Cache-Control": "public, max-age=3600"})
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -65,6 +65,8 @@ class UnitOfWork:
     ) -> None:
         self.conn = conn
         self.guard = guard
+        """Checks the caller's own writes; what the server's rules write in :meth:`finish`
+        (a Provenance, a signal) is the server's, and not checked against the caller."""
         self.identity = identity
         self.now = now
         self.local_base = local_base
@@ -193,6 +195,7 @@ class UnitOfWork:
     async def finish(self) -> None:
         """Let the listeners check and record their part, then check referential integrity
         (of what the listeners wrote too)."""
+        self.guard = None
         for listener in self.listeners:  # each sees what the ones before it wrote
             await listener(self, list(self.events))
         issues = await self._missing_targets()

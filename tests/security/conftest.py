@@ -1,0 +1,57 @@
+"""A deployment with authentication on (``FHIRBRIDGE_AUTH=jwt``), on both database kinds,
+trusting one issuer whose keys (RSA and EC) are generated for the session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from fhirbridge.config import Settings, TrustedIssuer
+from fhirbridge.rest.app import create_app
+from tests.conftest import BASE
+from tests.security.tokens import ISSUER, SigningKey, ec_key, rsa_key, write_jwks
+
+
+@pytest.fixture(scope="session")
+def rsa() -> SigningKey:
+    return rsa_key()
+
+
+@pytest.fixture(scope="session")
+def ec() -> SigningKey:
+    return ec_key()
+
+
+@pytest.fixture
+def jwks_file(tmp_path: Path, rsa: SigningKey, ec: SigningKey) -> Path:
+    return write_jwks(tmp_path / "jwks.json", rsa, ec)
+
+
+@pytest.fixture
+def secure_settings(database_url: str, jwks_file: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        auto_migrate=False,
+        outbox_worker="off",
+        auth="jwt",
+        auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks=str(jwks_file))],
+        audit_flush_seconds=30,
+    )
+
+
+@pytest.fixture
+async def secure_app(secure_settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(secure_settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def anyone(secure_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client without credentials; tests add their own Authorization header."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=secure_app), base_url=BASE) as http:
+        yield http

@@ -1,0 +1,165 @@
+"""Authentication (RFC 6750, RFC 7519): which tokens are refused, and how."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+import respx
+from fastapi import FastAPI
+
+from fhirbridge.config import Settings, TrustedIssuer
+from fhirbridge.rest.app import create_app
+from fhirbridge.rest.smart import AuthenticationSettingsError
+from tests.conftest import BASE
+from tests.security.tokens import AUDIENCE, ISSUER, SigningKey, bearer, ec_key, jwks, mint, rsa_key
+
+READER = "system/*.rs"
+
+
+def refused(response: httpx.Response, why: str | None) -> None:
+    assert response.status_code == 401, response.text
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="fhirbridge"')
+    assert response.json()["resourceType"] == "OperationOutcome"
+    if why is None:
+        assert "error=" not in challenge
+    else:
+        assert 'error="invalid_token"' in challenge and why in challenge, challenge
+
+
+async def test_no_token_is_a_401_with_a_bearer_challenge(anyone: httpx.AsyncClient) -> None:
+    refused(await anyone.get("/fhir/Patient"), None)
+    refused(await anyone.get("/fhir/Patient", headers={"Authorization": "Basic dXNlcjpwdw=="}), "not a bearer")
+    refused(await anyone.get("/fhir/Patient", headers=bearer("not.a.jwt")), "well-formed")
+
+
+async def test_rs256_and_es256_tokens_from_the_trusted_issuer_are_accepted(
+    anyone: httpx.AsyncClient, rsa: SigningKey, ec: SigningKey
+) -> None:
+    for key in (rsa, ec):
+        response = await anyone.get("/fhir/Patient", headers=bearer(mint(key, scope=READER)))
+        assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        ({"iss": "https://evil.test/realms/vard"}, "issuer is not trusted"),
+        ({"aud": "https://other-server.test/fhir"}, "not meant for this server"),
+        ({"exp": int(time.time()) - 3600}, "expired"),
+        ({"nbf": int(time.time()) + 3600}, "not valid yet"),
+        ({"exp": None}, "no exp claim"),
+    ],
+)
+async def test_wrong_issuer_audience_and_times_are_refused(
+    anyone: httpx.AsyncClient, rsa: SigningKey, claims: dict[str, object], why: str
+) -> None:
+    refused(await anyone.get("/fhir/Patient", headers=bearer(mint(rsa, scope=READER, **claims))), why)
+
+
+async def test_a_small_clock_skew_is_tolerated(anyone: httpx.AsyncClient, rsa: SigningKey) -> None:
+    token = mint(rsa, scope=READER, exp=int(time.time()) - 20)  # the default leeway is 60 s
+    assert (await anyone.get("/fhir/Patient", headers=bearer(token))).status_code == 200
+
+
+async def test_a_forged_signature_is_refused(anyone: httpx.AsyncClient, rsa: SigningKey) -> None:
+    impostor = rsa_key(kid=rsa.kid)  # same key id, another key
+    refused(await anyone.get("/fhir/Patient", headers=bearer(mint(impostor, scope=READER))), "signature")
+    genuine = mint(rsa, scope=READER)
+    head, body, signature = genuine.split(".")
+    tampered_body = jwt.utils.base64url_encode(
+        jwt.utils.base64url_decode(body).replace(b'"test-client"', b'"evil-client"')
+    ).decode()
+    refused(await anyone.get("/fhir/Patient", headers=bearer(f"{head}.{tampered_body}.{signature}")), "signature")
+
+
+async def test_symmetric_and_unsigned_tokens_are_refused(anyone: httpx.AsyncClient, rsa: SigningKey) -> None:
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": int(time.time()) + 300, "scope": READER}
+    public_pem = rsa.public_jwk()["n"]  # the classic attack: the public key used as an HMAC secret
+    hs256 = jwt.encode(claims, public_pem, algorithm="HS256", headers={"kid": rsa.kid})
+    refused(await anyone.get("/fhir/Patient", headers=bearer(hs256)), "not accepted")
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    refused(await anyone.get("/fhir/Patient", headers=bearer(unsigned)), "not accepted")
+
+
+async def test_an_unknown_key_id_is_refused(anyone: httpx.AsyncClient, rsa: SigningKey) -> None:
+    refused(
+        await anyone.get("/fhir/Patient", headers=bearer(mint(rsa, header_kid="nobody", scope=READER))),
+        "no signing key",
+    )
+
+
+@pytest.mark.parametrize(
+    ("scope", "method", "path", "status"),
+    [
+        ("system/Patient.rs", "GET", "/fhir/Patient", 200),
+        ("system/Patient.read", "GET", "/fhir/Patient", 200),  # SMART v1
+        ("system/Patient.r", "GET", "/fhir/Patient", 403),  # read is not search (v2)
+        ("system/CarePlan.rs", "GET", "/fhir/Patient", 403),
+        ("system/Patient.rs", "POST", "/fhir/Patient", 403),
+        ("system/Patient.c", "POST", "/fhir/Patient", 201),
+        ("system/Patient.write", "POST", "/fhir/Patient", 201),  # SMART v1
+        ("system/Patient.cruds?identifier=x", "GET", "/fhir/Patient", 403),  # a narrowed scope grants nothing here
+        ("user/*.cruds", "GET", "/fhir/Patient", 403),  # user scopes without fhirUser: a system with no system scope
+    ],
+)
+async def test_scopes_are_enforced_per_interaction(
+    anyone: httpx.AsyncClient, rsa: SigningKey, scope: str, method: str, path: str, status: int
+) -> None:
+    body = {"resourceType": "Patient", "name": [{"family": "Scopesson"}]} if method == "POST" else None
+    response = await anyone.request(method, path, json=body, headers=bearer(mint(rsa, scope=scope)))
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+
+
+async def test_the_public_documents_need_no_token(anyone: httpx.AsyncClient) -> None:
+    statement = await anyone.get("/fhir/metadata")
+    assert statement.status_code == 200
+    security = statement.json()["rest"][0]["security"]
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    smart = await anyone.get("/fhir/.well-known/smart-configuration")
+    assert smart.status_code == 200
+    configuration = smart.json()
+    assert configuration["issuer"] == ISSUER
+    assert {"permission-v2", "permission-v1", "context-standalone-patient"} <= set(configuration["capabilities"])
+    assert "S256" in configuration["code_challenge_methods_supported"]
+    assert (await anyone.get("/fhir/StructureDefinition")).status_code == 200
+    assert (
+        await anyone.get("/riv/clinicalprocess/activityprevention/actoutcome/GetCarePlans/2/rivtabp21?wsdl")
+    ).status_code in (200, 404)
+
+
+async def test_rotated_keys_are_fetched_from_the_jwks_url(database_url: str) -> None:
+    old, new = rsa_key("2026-old"), ec_key("2026-new")
+    settings = Settings(
+        database_url=database_url,
+        auto_migrate=False,
+        outbox_worker="off",
+        auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks="https://idp.region.test/jwks")],
+    )
+    app: FastAPI = create_app(settings)
+    with respx.mock(assert_all_called=False) as idp:
+        keys = idp.get("https://idp.region.test/jwks")
+        keys.return_value = httpx.Response(200, json=jwks(old))
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http,
+        ):
+            assert (await http.get("/fhir/Patient", headers=bearer(mint(old, scope=READER)))).status_code == 200
+            assert (await http.get("/fhir/Patient", headers=bearer(mint(old, scope=READER)))).status_code == 200
+            assert keys.call_count == 1  # cached
+            keys.return_value = httpx.Response(200, json=jwks(old, new))  # the issuer rotates
+            fetcher = app.state.tokens.key_sets[ISSUER]
+            fetcher._fetched_at -= 60  # the refetch guard against made-up key ids has passed
+            assert (await http.get("/fhir/Patient", headers=bearer(mint(new, scope=READER)))).status_code == 200
+            assert keys.call_count == 2
+
+
+async def test_authentication_on_without_a_trusted_issuer_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(AuthenticationSettingsError, match="FHIRBRIDGE_AUTH_ISSUERS"):
+        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}"))

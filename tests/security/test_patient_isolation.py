@@ -1,0 +1,143 @@
+"""A patient's token reaches that patient's data only, by every route there is."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.security.tokens import SigningKey
+from tests.security.world import World, build_world, patient_token
+from tests.support.api import match_ids
+
+GET_CARE_PLANS = "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21"
+
+
+@pytest.fixture
+async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
+    return await build_world(anyone, rsa)
+
+
+def every_id(bundle: dict[str, object]) -> set[str]:
+    return {e["resource"]["id"] for e in bundle.get("entry", [])}  # type: ignore[attr-defined, index]
+
+
+async def test_a_patient_reads_their_own_plan_but_not_another_patients(
+    anyone: httpx.AsyncClient, world: World, ec: SigningKey
+) -> None:
+    anna = patient_token(ec, world, "anna")
+    assert (await anyone.get(f"/fhir/CarePlan/{world['anna-plan']}", headers=anna)).status_code == 200
+    assert (await anyone.get(f"/fhir/Patient/{world['anna']}", headers=anna)).status_code == 200
+    for path in (
+        f"/fhir/CarePlan/{world['bertil-plan']}",
+        f"/fhir/CarePlan/{world['bertil-plan']}/_history/1",
+        f"/fhir/Patient/{world['bertil']}",
+        f"/fhir/Goal/{world['bertil-goal']}",
+        f"/fhir/CareTeam/{world['bertil-team']}",
+        f"/fhir/Patient/{world['bertil']}/$fixed-contacts",
+        f"/fhir/CarePlan/{world['bertil-plan']}/$revisions",
+        f"/fhir/CarePlan/{world['bertil-plan']}/$validate",
+        f"/overview/{world['bertil']}",
+    ):
+        response = await anyone.get(path, headers=anna)
+        assert response.status_code == 404, f"{path}: {response.status_code} {response.text[:200]}"
+
+
+async def test_searches_includes_and_chains_stay_in_the_patients_compartment(
+    anyone: httpx.AsyncClient, world: World, ec: SigningKey
+) -> None:
+    anna = patient_token(ec, world, "anna")
+    searches = [
+        ("/fhir/CarePlan", {}),
+        ("/fhir/CarePlan", {"subject": f"Patient/{world['bertil']}"}),
+        ("/fhir/CarePlan", {"subject:Patient.identifier": world.numbers["bertil"]}),
+        ("/fhir/Patient", {"identifier": world.numbers["bertil"]}),
+        ("/fhir/Patient", {"_id": world["bertil"]}),
+        ("/fhir/Patient", {"_revinclude": "CarePlan:subject"}),
+        ("/fhir/CareTeam", {"_include": "CareTeam:subject"}),
+        ("/fhir/Goal", {}),
+        ("/fhir/RelatedPerson", {}),
+        ("/fhir/Provenance", {}),
+        ("/fhir/Patient", {"_has:CarePlan:subject:status": "active"}),
+    ]
+    bertils = {world[name] for name in ("bertil", "bertil-plan", "bertil-goal", "bertil-team", "bertil-relative")}
+    for path, params in searches:
+        response = await anyone.get(path, params=params, headers=anna)
+        assert response.status_code == 200, f"{path} {params}: {response.text[:300]}"
+        assert not every_id(response.json()) & bertils, f"{path} {params} leaked Bertil's data"
+    own = await anyone.get("/fhir/CarePlan", headers=anna)
+    assert set(match_ids(own.json())) == {world["anna-plan"]}  # the NOPATIENT plan is hidden too
+
+
+async def test_histories_hold_only_the_patients_own_versions(
+    anyone: httpx.AsyncClient, world: World, ec: SigningKey
+) -> None:
+    anna = patient_token(ec, world, "anna")
+    for path in ("/fhir/_history", "/fhir/CarePlan/_history", "/fhir/Patient/_history"):
+        response = await anyone.get(path, params={"_count": "100"}, headers=anna)
+        assert response.status_code == 200, response.text
+        seen = every_id(response.json())
+        assert world["bertil-plan"] not in seen and world["bertil"] not in seen, path
+        assert world["anna-internal-plan"] not in seen, path
+    response = await anyone.get(f"/fhir/CarePlan/{world['bertil-plan']}/_history", headers=anna)
+    assert response.status_code == 404  # for Anna, Bertil's plan does not exist
+
+
+async def test_transactions_and_batches_cannot_reach_another_patient(
+    anyone: httpx.AsyncClient, world: World, ec: SigningKey
+) -> None:
+    anna = patient_token(ec, world, "anna", scope="patient/*.cruds")
+    reads = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"request": {"method": "GET", "url": f"CarePlan/{world['bertil-plan']}"}},
+            {"request": {"method": "GET", "url": f"CarePlan?subject=Patient/{world['bertil']}"}},
+            {"request": {"method": "GET", "url": f"CarePlan/{world['anna-plan']}"}},
+        ],
+    }
+    answer = (await anyone.post("/fhir", json=reads, headers=anna)).json()
+    statuses = [e["response"]["status"][:3] for e in answer["entry"]]
+    assert statuses == ["404", "200", "200"], statuses
+    assert answer["entry"][1]["resource"].get("total", 0) == 0
+    write = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Goal",
+                    "lifecycleStatus": "active",
+                    "description": {"text": "x"},
+                    "subject": {"reference": f"Patient/{world['bertil']}"},
+                },
+                "request": {"method": "POST", "url": "Goal"},
+            }
+        ],
+    }
+    assert (await anyone.post("/fhir", json=write, headers=anna)).status_code == 403
+    update = {
+        "resourceType": "Goal",
+        "id": world["bertil-goal"],
+        "lifecycleStatus": "cancelled",
+        "description": {"text": "x"},
+        "subject": {"reference": f"Patient/{world['anna']}"},
+    }
+    assert (await anyone.put(f"/fhir/Goal/{world['bertil-goal']}", json=update, headers=anna)).status_code == 403
+    assert (await anyone.delete(f"/fhir/Goal/{world['bertil-goal']}", headers=anna)).status_code == 403
+
+
+async def test_the_adapters_obey_the_same_rules(anyone: httpx.AsyncClient, world: World, ec: SigningKey) -> None:
+    anna = patient_token(ec, world, "anna")
+    mine = await anyone.get(f"/overview/{world['anna']}", headers={**anna, "Accept": "application/json"})
+    assert mine.status_code == 200, mine.text
+    assert "Intern planering" not in mine.text  # not approved for the patient
+    envelope = f"""<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
+      xmlns:add="http://www.w3.org/2005/08/addressing"
+      xmlns:r="urn:riv:clinicalprocess:logistics:logistics:GetCarePlansResponder:2"
+      xmlns:c="urn:riv:clinicalprocess:logistics:logistics:2">
+      <soap:Header><add:To>SE2321000198-E0000000001</add:To></soap:Header>
+      <soap:Body><r:GetCarePlans><r:patientId><c:id>{world.numbers["bertil"]}</c:id>
+      <c:type>1.2.752.129.2.1.3.1</c:type></r:patientId></r:GetCarePlans></soap:Body></soap:Envelope>"""
+    answer = await anyone.post(GET_CARE_PLANS, content=envelope, headers={**anna, "Content-Type": "text/xml"})
+    assert "Intern planering" not in answer.text and world["bertil-plan"] not in answer.text
+    assert "<carePlan" not in answer.text.replace("carePlanType", "")
