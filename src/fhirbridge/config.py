@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH
+
 
 class Settings(BaseSettings):
     """Every knob the service has; see the README's configuration table."""
@@ -23,6 +25,9 @@ class Settings(BaseSettings):
     )
     auto_migrate: bool = Field(True, description="Run database migrations at start (always safe; advisory-locked)")
     max_body_bytes: int = Field(10 * 1024 * 1024, description="Largest accepted request body")
+    max_json_depth: int = Field(
+        DEFAULT_MAX_DEPTH, ge=2, le=512, description="Most levels of arrays and objects a request body may nest"
+    )
     max_bundle_entries: int = Field(1000, ge=1, description="Most entries in one batch or transaction Bundle")
     default_page_size: int = Field(20, ge=1)
     max_page_size: int = Field(1000, ge=1)

@@ -33,8 +33,8 @@ from fhirbridge.notifications.delivery import running_worker
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
-from fhirbridge.rest.negotiation import ResponseFormat, check_request_body_type, response_format
-from fhirbridge.rest.render import DEFAULT_FORMAT, render, render_error
+from fhirbridge.rest.negotiation import check_request_body_type, response_format
+from fhirbridge.rest.render import error_format, render, render_error
 from fhirbridge.rest.routes import ROUTES, Route
 from fhirbridge.storage.database import open_database
 from fhirbridge.storage.migrations import upgrade_async
@@ -116,6 +116,7 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
             query=params.multi_items(),
             headers={key.lower(): value for key, value in request.headers.items()},
             body=body,
+            max_json_depth=context.settings.max_json_depth,
         )
         return render(await route.handler(context, fhir_request), fmt)
 
@@ -143,19 +144,10 @@ def _openapi_parameters(route: Route) -> dict[str, Any]:
     return extra
 
 
-def _error_format(request: Request) -> ResponseFormat:
-    """The format the client asked for, if we speak it; FHIR JSON otherwise (a 406 itself, say)."""
-    try:
-        params = request.query_params
-        return response_format(request.headers.get("accept"), params.get("_format"), params.get("_pretty"))
-    except FhirError:
-        return DEFAULT_FORMAT
-
-
 def _issue_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> Response:
-    return render_error(FhirError(status, [Issue("error", code, message)], headers or {}), _error_format(request))
+    return render_error(FhirError(status, [Issue("error", code, message)], headers or {}), error_format(request))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -223,7 +215,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, exc: FhirError) -> Response:
         log.info("%s %s -> %s", request.method, request.url.path, exc)
-        return render_error(exc, _error_format(request))
+        return render_error(exc, error_format(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -235,7 +227,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return render_error(bad_request(f"The request is malformed: {exc.errors()[:1]}"), _error_format(request))
+        return render_error(bad_request(f"The request is malformed: {exc.errors()[:1]}"), error_format(request))
 
     @app.exception_handler(Exception)
     async def server_fault(request: Request, exc: Exception) -> Response:
