@@ -89,8 +89,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # Tests deliver notifications themselves (tests/notifications), or start the worker on purpose.
-    return Settings(database_url=database_url, auto_migrate=False, outbox_worker="off")
+    # Tests deliver notifications themselves (tests/notifications), or start the worker on purpose;
+    # they are not throttled, except in tests/rest/test_rate_limit.py.
+    return Settings(database_url=database_url, auto_migrate=False, outbox_worker="off", rate_limit_per_second=0)
 
 
 @pytest.fixture

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     outbox_max_age_hours: float = Field(
         72, gt=0, description="How long a notification is retried before it is given up"
     )
+    rate_limit_per_second: float = Field(
+        50, ge=0, description="Requests a second one client may make on average (token bucket refill); 0 turns it off"
+    )
+    rate_limit_burst: int = Field(200, ge=1, description="Requests one client may make at once before it is limited")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

@@ -34,6 +34,7 @@ from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
 from fhirbridge.rest.negotiation import check_request_body_type, response_format
+from fhirbridge.rest.rate_limit import RateLimit, RateLimiter
 from fhirbridge.rest.render import error_format, render, render_error
 from fhirbridge.rest.routes import ROUTES, Route
 from fhirbridge.storage.database import open_database
@@ -182,7 +183,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         redirect_slashes=False,
     )
+    # Added innermost first: security headers go on every answer, a 429 included.
     app.add_middleware(TrailingSlash)
+    if settings.rate_limit_per_second > 0:
+        app.add_middleware(RateLimit, limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
     app.add_middleware(SecurityHeaders)
     for adapter in adapters():
         for method, path, adapter_endpoint in adapter.routes:
