@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH
 
@@ -54,7 +55,20 @@ class Settings(BaseSettings):
         50, ge=0, description="Requests a second one client may make on average (token bucket refill); 0 turns it off"
     )
     rate_limit_burst: int = Field(200, ge=1, description="Requests one client may make at once before it is limited")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins of browser apps allowed to call the API (comma-separated or a JSON list; * for any)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: Any) -> Any:
+        """``https://a.se,https://b.se`` or ``["https://a.se"]`` from the environment."""
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [o.strip() for o in text.split(",") if o.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -30,6 +30,7 @@ from fhirbridge.errors import FhirError, Issue, bad_request, method_not_allowed,
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
+from fhirbridge.rest.cors import allow_cross_origin
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
@@ -183,10 +184,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         redirect_slashes=False,
     )
-    # Added innermost first: security headers go on every answer, a 429 included.
+    # Added innermost first: security headers go on every answer, CORS headers on a 429 too.
     app.add_middleware(TrailingSlash)
     if settings.rate_limit_per_second > 0:
         app.add_middleware(RateLimit, limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
+    allow_cross_origin(app, settings.cors_origins)
     app.add_middleware(SecurityHeaders)
     for adapter in adapters():
         for method, path, adapter_endpoint in adapter.routes:
