@@ -26,7 +26,7 @@ from fhirbridge.adapters.registry import adapters
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.conformance.registry import CONFORMANCE_TYPES
 from fhirbridge.contract.rules import repository_for
-from fhirbridge.errors import FhirError, Issue, bad_request, method_not_allowed, not_found, payload_too_large
+from fhirbridge.errors import FhirError, Issue, invalid, method_not_allowed, not_found, payload_too_large
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
@@ -152,6 +152,22 @@ def _issue_response(
     return render_error(FhirError(status, [Issue("error", code, message)], headers or {}), error_format(request))
 
 
+_PARAMETER_KINDS = {"query": "query parameter", "path": "path segment", "header": "header", "cookie": "cookie"}
+
+
+def malformed_request(exc: RequestValidationError) -> FhirError:
+    """A 400 naming each parameter FastAPI refused, without echoing pydantic's internals (its
+    error types, messages, documentation links or the input it was given)."""
+    issues = []
+    for problem in exc.errors()[:10]:
+        location = [str(part) for part in problem.get("loc", ())]
+        kind = _PARAMETER_KINDS.get(location[0], "element") if location else "element"
+        name = ".".join(location[1:]) or "the request"
+        what = "is required" if problem.get("type") == "missing" else "has a value of the wrong form"
+        issues.append(Issue("error", "invalid", f"The {kind} {name} {what}", (name,)))
+    return invalid(issues or [Issue("error", "invalid", "The request is malformed")])
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for ``settings`` (default: the environment)."""
     settings = settings or get_settings()
@@ -233,7 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return render_error(bad_request(f"The request is malformed: {exc.errors()[:1]}"), error_format(request))
+        return render_error(malformed_request(exc), error_format(request))
 
     @app.exception_handler(Exception)
     async def server_fault(request: Request, exc: Exception) -> Response:
