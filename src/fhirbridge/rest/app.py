@@ -13,7 +13,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +34,7 @@ from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
 from fhirbridge.rest.negotiation import check_request_body_type, response_format
+from fhirbridge.rest.openapi import openapi_extra
 from fhirbridge.rest.rate_limit import RateLimit, RateLimiter
 from fhirbridge.rest.render import error_format, render, render_error
 from fhirbridge.rest.routes import ROUTES, Route
@@ -128,24 +128,6 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def _openapi_parameters(route: Route) -> dict[str, Any]:
-    parameters: list[dict[str, Any]] = []
-    if "{type}" in route.path:
-        parameters.append(
-            {"name": "type", "in": "path", "required": True, "schema": {"type": "string", "enum": list(STORED_TYPES)}}
-        )
-    for name in ("id", "vid"):
-        if "{" + name + "}" in route.path:
-            parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
-    extra: dict[str, Any] = {"parameters": parameters}
-    if route.takes_body:
-        extra["requestBody"] = {
-            "required": True,
-            "content": {"application/fhir+json": {"schema": {"type": "object", "required": ["resourceType"]}}},
-        }
-    return extra
-
-
 def _issue_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> Response:
@@ -216,7 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             methods=[route.method],
             summary=route.summary,
             tags=["FHIR"],
-            openapi_extra=_openapi_parameters(route),
+            openapi_extra=openapi_extra(route),
             response_class=Response,
         )
 
