@@ -3,6 +3,7 @@
 #               (development mode: authentication off, said loudly at start)
 #   make test   set up .venv and run the whole test suite (SQLite and PostgreSQL)
 #   make lint   ruff and mypy
+#   make fuzz   the fuzz tests (tests/fuzz) with FUZZ_EXAMPLES examples per operation (CI runs fewer)
 #   make bench  the benchmarks (see docs/benchmarks.md)
 #   make profiles           rebuild profiles/ from the FSH sources (node and npm needed)
 #   make validate-profiles  check profiles/ and the demo data with Medplum's validator (node, npm)
@@ -13,8 +14,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+FUZZ_EXAMPLES ?= 200
 
-.PHONY: install run serve demo test lint format check bench profiles validate-profiles clean
+.PHONY: install run serve demo test fuzz lint format check bench profiles validate-profiles clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fhirbridge needs Python 3.11 or newer")'
@@ -37,6 +39,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+fuzz: $(STAMP)
+	FHIRBRIDGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider tests/fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts alembic

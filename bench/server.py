@@ -73,7 +73,14 @@ class ServiceProcess:
         return self.process.pid
 
     def start(self, timeout_s: float = 120) -> ServiceProcess:
-        env = {**os.environ, "FHIRBRIDGE_DATABASE_URL": self.database_url, "FHIRBRIDGE_AUTH": "off"}
+        # Unthrottled and without authentication: the load generator is one client, and the figures
+        # measure the service itself.
+        env = {
+            **os.environ,
+            "FHIRBRIDGE_DATABASE_URL": self.database_url,
+            "FHIRBRIDGE_RATE_LIMIT_PER_SECOND": "0",
+            "FHIRBRIDGE_AUTH": "off",
+        }
         self._log = self.log_path.open("wb")
         command = [fhirbridge_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
         self.process = subprocess.Popen(command, env=env, cwd=REPOSITORY, stdout=self._log, stderr=subprocess.STDOUT)

@@ -89,8 +89,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # Tests deliver notifications themselves (tests/notifications), or start the worker on purpose.
-    return Settings(database_url=database_url, auto_migrate=False, outbox_worker="off", auth="off")
+    # Tests deliver notifications themselves (tests/notifications), or start the worker on purpose;
+    # they are not throttled, except in tests/rest/test_rate_limit.py; the audit log is written when
+    # AuditEvents are searched and at shutdown, so that it never moves a history a test compares.
+    return Settings(
+        database_url=database_url,
+        auto_migrate=False,
+        outbox_worker="off",
+        rate_limit_per_second=0,
+        auth="off",
+        audit_flush_seconds=3600,
+    )
 
 
 @pytest.fixture

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH
 
 
 class TrustedIssuer(BaseModel):
@@ -30,6 +33,9 @@ class Settings(BaseSettings):
     )
     auto_migrate: bool = Field(True, description="Run database migrations at start (always safe; advisory-locked)")
     max_body_bytes: int = Field(10 * 1024 * 1024, description="Largest accepted request body")
+    max_json_depth: int = Field(
+        DEFAULT_MAX_DEPTH, ge=2, le=512, description="Most levels of arrays and objects a request body may nest"
+    )
     max_bundle_entries: int = Field(1000, ge=1, description="Most entries in one batch or transaction Bundle")
     default_page_size: int = Field(20, ge=1)
     max_page_size: int = Field(1000, ge=1)
@@ -52,6 +58,14 @@ class Settings(BaseSettings):
     outbox_max_age_hours: float = Field(
         72, gt=0, description="How long a notification is retried before it is given up"
     )
+    rate_limit_per_second: float = Field(
+        50, ge=0, description="Requests a second one client may make on average (token bucket refill); 0 turns it off"
+    )
+    rate_limit_burst: int = Field(200, ge=1, description="Requests one client may make at once before it is limited")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins of browser apps allowed to call the API (comma-separated or a JSON list; * for any)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     auth: Literal["jwt", "off"] = Field(
         "jwt",
@@ -72,6 +86,15 @@ class Settings(BaseSettings):
         240, ge=1, description="Longest emergency access (nödåtkomst) one request may open"
     )
     audit_flush_seconds: float = Field(0.2, gt=0, description="How often buffered AuditEvents are written")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: Any) -> Any:
+        """``https://a.se,https://b.se`` or ``["https://a.se"]`` from the environment."""
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [o.strip() for o in text.split(",") if o.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -40,6 +40,7 @@ def secure_settings(database_url: str, jwks_file: Path) -> Settings:
         auth="jwt",
         auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks=str(jwks_file))],
         audit_flush_seconds=30,
+        rate_limit_per_second=0,
     )
 
 

@@ -140,6 +140,7 @@ async def test_rotated_keys_are_fetched_from_the_jwks_url(database_url: str) -> 
         database_url=database_url,
         auto_migrate=False,
         outbox_worker="off",
+        rate_limit_per_second=0,
         auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks="https://idp.region.test/jwks")],
     )
     app: FastAPI = create_app(settings)

@@ -10,7 +10,6 @@ import httpx
 
 from tests.security.tokens import SigningKey, bearer, mint
 from tests.support import builders
-from tests.support.api import create
 
 NOT_FOR_PATIENT = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "NOPATIENT"}
 PERSONNUMMER = "http://electronichealth.se/identifier/personnummer"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -65,6 +66,19 @@ async def pages(client: httpx.AsyncClient, url: str, params: dict[str, str] | No
 async def history(client: httpx.AsyncClient, path: str, **params: str) -> list[dict[str, Any]]:
     """All entries of a history (``Patient/1/_history``, ``Patient/_history``, ``_history``)."""
     return [entry for page in await pages(client, f"/fhir/{path}", params) for entry in page.get("entry", [])]
+
+
+def history_mark(bundle: dict[str, Any]) -> tuple[Any, ...]:
+    """What a page of ``GET /fhir/_history?_count=1`` says about the database: how many versions
+    it holds and the latest one.  Equal marks before and after a request: it wrote nothing."""
+    entries = bundle.get("entry") or [None]
+    return bundle.get("total"), json.dumps(entries[0], sort_keys=True)
+
+
+async def system_history_mark(client: httpx.AsyncClient) -> tuple[Any, ...]:
+    response = await client.get("/fhir/_history", params={"_count": "1"})
+    assert response.status_code == 200, response.text
+    return history_mark(response.json())
 
 
 @asynccontextmanager

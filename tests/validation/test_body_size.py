@@ -18,7 +18,9 @@ LIMIT = 16 * 1024
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """The shared fixture, with a body limit small enough to cross cheaply."""
-    return Settings(database_url=database_url, auto_migrate=False, max_body_bytes=LIMIT, auth="off")
+    return Settings(
+        database_url=database_url, auto_migrate=False, max_body_bytes=LIMIT, rate_limit_per_second=0, auth="off"
+    )
 
 
 def oversized_patient() -> bytes:

@@ -12,7 +12,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -28,17 +27,20 @@ from fhirbridge.auth.tokens import TokenVerifier
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.conformance.registry import CONFORMANCE_TYPES
 from fhirbridge.contract.rules import repository_for
-from fhirbridge.errors import FhirError, Issue, bad_request, method_not_allowed, not_found, payload_too_large
+from fhirbridge.errors import FhirError, Issue, invalid, method_not_allowed, not_found, payload_too_large
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
 from fhirbridge.repository import FhirRepository
 from fhirbridge.rest.audited import audited_call
+from fhirbridge.rest.cors import allow_cross_origin
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
-from fhirbridge.rest.negotiation import ResponseFormat, check_request_body_type, response_format
-from fhirbridge.rest.render import DEFAULT_FORMAT, render, render_error
+from fhirbridge.rest.negotiation import check_request_body_type, response_format
+from fhirbridge.rest.openapi import openapi_extra
+from fhirbridge.rest.rate_limit import RateLimit, RateLimiter
+from fhirbridge.rest.render import error_format, render, render_error
 from fhirbridge.rest.routes import ROUTES, Route
 from fhirbridge.rest.smart import announce_authentication, check_authentication_settings, smart_configuration
 from fhirbridge.storage.database import open_database
@@ -126,6 +128,7 @@ def _fhir_request(request: Request, route: Route, base: str, identity: Identity,
         query=request.query_params.multi_items(),
         headers={key.lower(): value for key, value in request.headers.items()},
         body=body,
+        max_json_depth=request.app.state.context.settings.max_json_depth,
     )
 
 
@@ -145,37 +148,26 @@ def _adapter_endpoint(adapter: Adapter, endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
-def _openapi_parameters(route: Route) -> dict[str, Any]:
-    parameters: list[dict[str, Any]] = []
-    if "{type}" in route.path:
-        parameters.append(
-            {"name": "type", "in": "path", "required": True, "schema": {"type": "string", "enum": list(STORED_TYPES)}}
-        )
-    for name in ("id", "vid"):
-        if "{" + name + "}" in route.path:
-            parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
-    extra: dict[str, Any] = {"parameters": parameters}
-    if route.takes_body:
-        extra["requestBody"] = {
-            "required": True,
-            "content": {"application/fhir+json": {"schema": {"type": "object", "required": ["resourceType"]}}},
-        }
-    return extra
-
-
-def _error_format(request: Request) -> ResponseFormat:
-    """The format the client asked for, if we speak it; FHIR JSON otherwise (a 406 itself, say)."""
-    try:
-        params = request.query_params
-        return response_format(request.headers.get("accept"), params.get("_format"), params.get("_pretty"))
-    except FhirError:
-        return DEFAULT_FORMAT
-
-
 def _issue_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> Response:
-    return render_error(FhirError(status, [Issue("error", code, message)], headers or {}), _error_format(request))
+    return render_error(FhirError(status, [Issue("error", code, message)], headers or {}), error_format(request))
+
+
+_PARAMETER_KINDS = {"query": "query parameter", "path": "path segment", "header": "header", "cookie": "cookie"}
+
+
+def malformed_request(exc: RequestValidationError) -> FhirError:
+    """A 400 naming each parameter FastAPI refused, without echoing pydantic's internals (its
+    error types, messages, documentation links or the input it was given)."""
+    issues = []
+    for problem in exc.errors()[:10]:
+        location = [str(part) for part in problem.get("loc", ())]
+        kind = _PARAMETER_KINDS.get(location[0], "element") if location else "element"
+        name = ".".join(location[1:]) or "the request"
+        what = "is required" if problem.get("type") == "missing" else "has a value of the wrong form"
+        issues.append(Issue("error", "invalid", f"The {kind} {name} {what}", (name,)))
+    return invalid(issues or [Issue("error", "invalid", "The request is malformed")])
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -215,7 +207,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         redirect_slashes=False,
     )
+    # Added innermost first: security headers go on every answer, CORS headers on a 429 too.
     app.add_middleware(TrailingSlash)
+    if settings.rate_limit_per_second > 0:
+        app.add_middleware(RateLimit, limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
+    allow_cross_origin(app, settings.cors_origins)
     app.add_middleware(SecurityHeaders)
     for adapter in adapters():
         for method, path, adapter_endpoint in adapter.routes:
@@ -238,7 +234,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             methods=[route.method],
             summary=route.summary,
             tags=["FHIR"],
-            openapi_extra=_openapi_parameters(route),
+            openapi_extra=openapi_extra(route),
             response_class=Response,
         )
 
@@ -259,7 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, exc: FhirError) -> Response:
         log.info("%s %s -> %s", request.method, request.url.path, exc)
-        return render_error(exc, _error_format(request))
+        return render_error(exc, error_format(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -271,7 +267,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return render_error(bad_request(f"The request is malformed: {exc.errors()[:1]}"), _error_format(request))
+        return render_error(malformed_request(exc), error_format(request))
 
     @app.exception_handler(Exception)
     async def server_fault(request: Request, exc: Exception) -> Response:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fhirbridge.errors import bad_request
+from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH, parse_body
 from fhirbridge.identity import Identity
 
 ReturnPreference = Literal["minimal", "representation", "OperationOutcome"]
@@ -62,6 +63,7 @@ class FhirRequest:
     query: list[tuple[str, str]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    max_json_depth: int = DEFAULT_MAX_DEPTH
 
     @property
     def prefer(self) -> Prefer:
@@ -88,6 +90,11 @@ class FhirRequest:
     def criteria(self) -> list[tuple[str, str]]:
         """The query without the parameters that only shape the response."""
         return [(k, v) for k, v in self.query if k not in ("_format", "_pretty")]
+
+    def json_body(self) -> Any:
+        """The body as JSON: a 400 when it is empty, malformed or nested deeper than
+        ``max_json_depth`` (R4 security.html: hostile input)."""
+        return parse_body(self.body or b"", self.max_json_depth)
 
     def if_match(self) -> int | None:
         """The version in ``If-Match`` (``W/"3"``); a malformed header is a 400."""

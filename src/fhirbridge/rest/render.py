@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 from fhirbridge.errors import FhirError
 from fhirbridge.fhir.jsonio import dumps, pretty_print
 from fhirbridge.fhir.outcome import operation_outcome
 from fhirbridge.rest.messages import FhirResponse
-from fhirbridge.rest.negotiation import FHIR_JSON, ResponseFormat
+from fhirbridge.rest.negotiation import FHIR_JSON, ResponseFormat, response_format
 
 DEFAULT_FORMAT = ResponseFormat(FHIR_JSON, pretty=False)
 _NO_BODY = frozenset({204, 304})
@@ -29,6 +30,15 @@ def render(response: FhirResponse, fmt: ResponseFormat) -> Response:
     if body:
         headers["Content-Type"] = fmt.content_type
     return Response(content=body, status_code=response.status, headers=headers)
+
+
+def error_format(request: Request) -> ResponseFormat:
+    """The format the client asked for, if we speak it; FHIR JSON otherwise (a 406 itself, say)."""
+    try:
+        params = request.query_params
+        return response_format(request.headers.get("accept"), params.get("_format"), params.get("_pretty"))
+    except FhirError:
+        return DEFAULT_FORMAT
 
 
 def render_error(error: FhirError, fmt: ResponseFormat = DEFAULT_FORMAT) -> Response:

@@ -6,6 +6,7 @@ primitive regular expressions (dates, ids, URIs) that the JSON-form walker leave
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from typing import Any
 
@@ -13,6 +14,8 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from fhirbridge.errors import Issue, error
+
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -46,6 +49,9 @@ def check_structure(resource: dict[str, Any]) -> list[Issue]:
             message = str(problem.get("msg", "invalid value")).removeprefix("Value error, ")
             issues.append(error("structure", message, _fhirpath(resource_type, tuple(problem.get("loc", ())))))
         return issues
-    except (ValueError, TypeError) as exc:  # model-level checks that raise outside pydantic's wrapper
+    except ValueError as exc:  # model-level rules that raise outside pydantic's wrapper say what is wrong
         return [error("structure", str(exc), resource_type)]
+    except TypeError:  # the model tripped over the input itself: its message is about Python, not FHIR
+        log.warning("the R4 model of %s failed on a resource", resource_type, exc_info=True)
+        return [error("structure", f"The {resource_type} does not fit the FHIR R4 model", resource_type)]
     return []

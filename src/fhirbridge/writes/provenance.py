@@ -26,7 +26,7 @@ import orjson
 
 from fhirbridge.errors import FhirError, bad_request
 from fhirbridge.fhir.instants import format_instant
-from fhirbridge.fhir.jsonio import loads
+from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH, loads_limited
 from fhirbridge.identity import Identity
 from fhirbridge.validation.pipeline import validate_resource
 from fhirbridge.writes.events import WriteEvent
@@ -115,7 +115,7 @@ def parse_x_provenance(header: str, local_base: str | None) -> dict[str, Any]:
     agent's ``who`` and ``onBehalfOf``) are checked like any other when the write happens.
     """
     try:
-        claimed = loads(header)
+        claimed = loads_limited(header, DEFAULT_MAX_DEPTH, "The X-Provenance header")
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"The X-Provenance header is not valid JSON: {exc}", "X-Provenance") from None
     if not isinstance(claimed, dict) or claimed.get("resourceType") != "Provenance":

@@ -6,7 +6,6 @@ from typing import Any
 
 from fhirbridge.errors import not_found
 from fhirbridge.fhir.instants import http_date
-from fhirbridge.fhir.jsonio import parse_body
 from fhirbridge.fhir.outcome import information
 from fhirbridge.fhir.references import is_valid_id
 from fhirbridge.rest.messages import FhirRequest, FhirResponse, etag
@@ -29,7 +28,7 @@ def require_id(resource_type: str, resource_id: str) -> None:
 
 
 def parse_and_validate(request: FhirRequest, resource_type: str, url_id: str | None) -> ValidatedResource:
-    body: Any = parse_body(request.body or b"")
+    body: Any = request.json_body()
     return validate_resource(body, resource_type, url_id=url_id, local_base=request.base_url)
 
 

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fhirbridge.errors import FhirError, Issue, bad_request, error, method_not_allowed, not_found, precondition_failed
 from fhirbridge.fhir.instants import format_instant
-from fhirbridge.fhir.jsonio import dumps, loads, parse_body
+from fhirbridge.fhir.jsonio import dumps, loads
 from fhirbridge.fhir.outcome import operation_outcome
 from fhirbridge.fhir.references import is_valid_id, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
@@ -128,7 +128,7 @@ def _parse_entry(index: int, raw: Any, base_url: str) -> Entry:
 
 
 def _parse_bundle(request: FhirRequest, max_entries: int) -> tuple[str, list[Any]]:
-    bundle = parse_body(request.body or b"")
+    bundle = request.json_body()
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise bad_request("POST to the base URL takes a Bundle of type batch or transaction", "Bundle")
     kind = bundle.get("type")
@@ -400,6 +400,7 @@ async def _dispatch(ctx: ServiceContext, outer: FhirRequest, request: dict[str, 
         query=parse_qsl(parts.query, keep_blank_values=True),
         headers=headers,
         body=dumps(resource) if resource is not None else None,
+        max_json_depth=outer.max_json_depth,
     )
     return await route.handler(ctx, entry_request)
 

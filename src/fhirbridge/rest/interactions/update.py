@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fhirbridge.errors import bad_request
-from fhirbridge.fhir.jsonio import parse_body
 from fhirbridge.rest.interactions.common import require_id, write_response
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
@@ -31,7 +30,7 @@ async def update(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     if request.criteria():
         raise bad_request("PUT to [type]/[id] takes no search parameters", "url")
     require_id(resource_type, resource_id)
-    body = parse_body(request.body or b"")
+    body = request.json_body()
     validated = validate_resource(body, resource_type, url_id=resource_id, local_base=request.base_url)
     if_match = request.if_match()
 
@@ -47,7 +46,7 @@ async def conditional_update(ctx: ServiceContext, request: FhirRequest) -> FhirR
     criteria = request.criteria()
     if not criteria:
         raise bad_request("A conditional update needs search criteria: PUT [type]?identifier=system|value", "url")
-    body = parse_body(request.body or b"")
+    body = request.json_body()
     body_id = body.get("id") if isinstance(body, dict) else None
     if body_id is not None and not isinstance(body_id, str):
         raise bad_request("The resource id must be a string", f"{resource_type}.id")

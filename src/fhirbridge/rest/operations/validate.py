@@ -22,7 +22,7 @@ from typing import Any
 from fhirbridge.conformance.validator import validate_profiles
 from fhirbridge.contract.goal_rule import patient_goal_issue
 from fhirbridge.errors import FhirError, Issue, bad_request, error, not_found
-from fhirbridge.fhir.jsonio import loads, parse_body
+from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.outcome import operation_outcome
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.interactions.context import ServiceContext
@@ -52,7 +52,7 @@ async def _arguments(
     profile, mode = request.query_value("profile"), request.query_value("mode")
     resource: Any = None
     if request.body:
-        body = parse_body(request.body)
+        body = request.json_body()
         if isinstance(body, dict) and body.get("resourceType") == "Parameters":
             parameters = body.get("parameter", [])
             if not isinstance(parameters, list) or not all(isinstance(p, dict) for p in parameters):
