@@ -1,6 +1,8 @@
 # fhirbridge: a slim, non-root image. Build: docker build -t fhirbridge .
 # Run on SQLite (data in the /data volume):   docker run -p 8080:8080 -v fhirbridge-data:/data fhirbridge
 # Run on PostgreSQL (several replicas):       docker run -p 8080:8080 -e FHIRBRIDGE_DATABASE_URL=postgresql://user:pw@db:5432/fhir fhirbridge
+# Every run needs its token issuer:            -e FHIRBRIDGE_AUTH_ISSUERS='[{"issuer":"https://idp/realm","jwks":"https://idp/realm/certs"}]'
+#                                              (FHIRBRIDGE_AUTH=off only for a local demo; docs/security.md)
 
 FROM python:3.11-slim AS build
 WORKDIR /src
