@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from fhirbridge.access.policy import SERVER_WRITTEN, AccessPolicy
 from fhirbridge.auth.scopes import Permission
-from fhirbridge.errors import Issue, conflict, gone
+from fhirbridge.errors import FhirError, Issue, conflict, gone
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.identity import Identity
 from fhirbridge.search.includes import Included, record, resolve_includes
@@ -74,9 +74,17 @@ class FhirRepository:
         return record if await self.policy.check_read(identity, record) is not None else None
 
     async def referrers(self, identity: Identity, resource_type: str, resource_id: str) -> list[tuple[str, str, str]]:
-        """Live resources that refer to this one (what would block its deletion)."""
+        """Live resources that refer to this one (what would block its deletion), as far as the
+        caller may see them."""
         async with self.database.reader() as conn:
-            return await store.referrers(conn, resource_type, resource_id)
+            found = await store.referrers(conn, resource_type, resource_id)
+            if identity.unrestricted:
+                return found
+            records = [await store.read_current(conn, t, i) for t, i, _ in found]
+        visible = {
+            (r.resource_type, r.resource_id) for r in await self.policy.visible(identity, [r for r in records if r])
+        }
+        return [item for item in found if (item[0], item[1]) in visible]
 
     async def vread(
         self, identity: Identity, resource_type: str, resource_id: str, version: int
@@ -127,8 +135,8 @@ class FhirRepository:
         matches = await self.policy.visible(identity, page.matches, "s")
         included = await self.policy.visible(identity, page.included, "rs")
         total = page.total
-        hides_count = query.count == 0 and identity.kind != "patient" and not identity.unrestricted
-        if len(matches) != len(page.matches) or hides_count:
+        trusted_count = identity.unrestricted or (identity.kind == "system" and identity.on_behalf_of is None)
+        if not trusted_count:  # a count over what the caller may not see would tell of it
             total = None
         return SearchPage(matches, included, page.next_cursor, total, page.warnings)
 
@@ -203,7 +211,14 @@ class FhirRepository:
             try:
                 async with self.database.transaction() as conn:
                     unit = UnitOfWork(
-                        conn, identity, now_us(), local_base, self.listeners, self.enrichers, guard=self._guard
+                        conn,
+                        identity,
+                        now_us(),
+                        local_base,
+                        self.listeners,
+                        self.enrichers,
+                        guard=self._guard,
+                        sees=self._sees,
                     )
                     result = await work(unit)
                     await unit.finish()
@@ -211,6 +226,17 @@ class FhirRepository:
             except WriteRace as race:
                 log.info("write race (attempt %d): %s", attempt, race)
         raise conflict("The resource is being changed by others at this moment; try again")
+
+    @staticmethod
+    async def _sees(unit: UnitOfWork, record: StoredResource) -> bool:
+        """Whether the unit's caller may see ``record`` (judged on the write's own connection)."""
+        if unit.identity.unrestricted:
+            return True
+        inside = AccessPolicy(FhirRepository(PinnedDatabase(unit.conn)))
+        try:
+            return await inside.check_read(unit.identity, record) is not None
+        except FhirError:
+            return False
 
     @staticmethod
     async def _guard(

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fhirbridge.config import Settings, TrustedIssuer
 from fhirbridge.rest.app import create_app
 from tests.conftest import BASE
-from tests.security.tokens import ISSUER, SigningKey, ec_key, rsa_key, write_jwks
+from tests.security.tokens import AUDIENCE, ISSUER, SigningKey, ec_key, rsa_key, write_jwks
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +41,7 @@ def secure_settings(database_url: str, jwks_file: Path) -> Settings:
         auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks=str(jwks_file))],
         audit_flush_seconds=30,
         rate_limit_per_second=0,
+        auth_audience=[AUDIENCE],
     )
 
 

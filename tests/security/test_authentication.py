@@ -141,6 +141,7 @@ async def test_rotated_keys_are_fetched_from_the_jwks_url(database_url: str) -> 
         auto_migrate=False,
         outbox_worker="off",
         rate_limit_per_second=0,
+        auth_audience=[AUDIENCE],
         auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks="https://idp.region.test/jwks")],
     )
     app: FastAPI = create_app(settings)
@@ -161,6 +162,14 @@ async def test_rotated_keys_are_fetched_from_the_jwks_url(database_url: str) -> 
             assert keys.call_count == 2
 
 
-async def test_authentication_on_without_a_trusted_issuer_refuses_to_start(tmp_path: Path) -> None:
+async def test_authentication_on_without_a_trusted_issuer_or_audience_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(AuthenticationSettingsError, match="FHIRBRIDGE_AUTH_ISSUERS"):
         create_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}"))
+    issuers = [TrustedIssuer(issuer=ISSUER, jwks=str(tmp_path / "jwks.json"))]
+    with pytest.raises(AuthenticationSettingsError, match="audience"):
+        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", auth_issuers=issuers))
+
+
+async def test_the_audience_never_comes_from_the_host_header(anyone: httpx.AsyncClient, rsa: SigningKey) -> None:
+    token = mint(rsa, scope=READER, aud="http://evil.test/fhir")
+    refused(await anyone.get("/fhir/Patient", headers={**bearer(token), "Host": "evil.test"}), "not meant")

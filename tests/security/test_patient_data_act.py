@@ -220,7 +220,32 @@ async def test_an_outsider_cannot_write_into_a_patients_plans(
         "managingOrganization": [{"reference": f"Organization/{world['outsider']}"}],
     }
     assert (await anyone.post("/fhir/CareTeam", json=team, headers=stranger)).status_code == 403
-    newcomer = await anyone.post("/fhir/Patient", json=builders.patient(), headers=stranger)
-    assert newcomer.status_code == 201  # a new patient: the first care relation may be made
-    first_team = dict(team, subject={"reference": f"Patient/{newcomer.json()['id']}"})
-    assert (await anyone.post("/fhir/CareTeam", json=first_team, headers=stranger)).status_code == 201
+    newcomer = await admin_writes(anyone, rsa, builders.patient())
+    first_team = dict(team, subject={"reference": f"Patient/{newcomer['id']}"})
+    assert (await anyone.post("/fhir/CareTeam", json=first_team, headers=stranger)).status_code == 403
+    await admin_writes(anyone, rsa, first_team)  # the first care relation comes from the region's systems
+    directory = await anyone.get(f"/fhir/Organization/{world['outsider']}", headers=stranger)
+    moved = dict(directory.json(), partOf={"reference": f"Organization/{world['hospital']}"})
+    assert (
+        await anyone.put(f"/fhir/Organization/{world['outsider']}", json=moved, headers=stranger)
+    ).status_code == 403
+
+
+async def test_what_is_hidden_is_not_counted_named_or_told(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    stranger = user_token(rsa, world, "stranger", "outsider")
+    counted = await anyone.get("/fhir/Patient", params={"_total": "accurate", "_count": "1"}, headers=stranger)
+    assert "total" not in counted.json()
+    refused = await anyone.get(f"/fhir/Goal/{world['bertil-goal']}", headers=stranger)
+    assert refused.status_code == 403 and world["bertil"] not in refused.text
+    anna = patient_token(rsa, world, "anna", scope="patient/*.cruds")
+    probe = await anyone.get(f"/fhir/Patient/{world['bertil']}/$validate", params={"mode": "delete"}, headers=anna)
+    assert world["bertil-plan"] not in probe.text
+    admin = bearer(mint(rsa, scope=ADMIN_SCOPE))
+    plan = (await anyone.get(f"/fhir/CarePlan/{world['bertil-plan']}", headers=admin)).json()
+    without_goal = {key: value for key, value in plan.items() if key != "goal"}
+    assert (await anyone.put(f"/fhir/CarePlan/{plan['id']}", json=without_goal, headers=admin)).status_code == 200
+    assert (await anyone.delete(f"/fhir/Goal/{world['bertil-goal']}", headers=admin)).status_code in (200, 204)
+    history = await anyone.get("/fhir/_history", params={"_count": "500"}, headers=anna)
+    assert world["bertil-goal"] not in history.text  # nor the Provenance of Bertil's deleted goal

@@ -57,13 +57,14 @@ async def test_searches_includes_and_chains_stay_in_the_patients_compartment(
         ("/fhir/Goal", {}),
         ("/fhir/RelatedPerson", {}),
         ("/fhir/Provenance", {}),
-        ("/fhir/Patient", {"_has:CarePlan:subject:status": "active"}),
     ]
     bertils = {world[name] for name in ("bertil", "bertil-plan", "bertil-goal", "bertil-team", "bertil-relative")}
     for path, params in searches:
         response = await anyone.get(path, params=params, headers=anna)
         assert response.status_code == 200, f"{path} {params}: {response.text[:300]}"
         assert not every_id(response.json()) & bertils, f"{path} {params} leaked Bertil's data"
+    has = await anyone.get("/fhir/Patient", params={"_has:CarePlan:subject:_security": "NOPATIENT"}, headers=anna)
+    assert has.status_code == 403  # _has would match on data the patient may not see
     own = await anyone.get("/fhir/CarePlan", headers=anna)
     assert set(match_ids(own.json())) == {world["anna-plan"]}  # the NOPATIENT plan is hidden too
 
@@ -115,6 +116,24 @@ async def test_transactions_and_batches_cannot_reach_another_patient(
         ],
     }
     assert (await anyone.post("/fhir", json=write, headers=anna)).status_code == 403
+    reader = patient_token(ec, world, "anna", scope="patient/*.rs")
+    probe = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Goal",
+                    "lifecycleStatus": "active",
+                    "description": {"text": "x"},
+                    "subject": {"reference": f"Patient/{world['anna']}"},
+                },
+                "request": {"method": "POST", "url": "Goal", "ifNoneExist": f"subject=Patient/{world['bertil']}"},
+            }
+        ],
+    }
+    answer = await anyone.post("/fhir", json=probe, headers=reader)
+    assert "bertil vill" not in answer.text and world["bertil-goal"] not in answer.text
     update = {
         "resourceType": "Goal",
         "id": world["bertil-goal"],

@@ -32,7 +32,7 @@ from fhirbridge.errors import FhirError, Issue, method_not_allowed
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.identity import SYSTEM, Identity
-from fhirbridge.search.query import SearchQuery, with_clause
+from fhirbridge.search.query import Clause, SearchQuery, with_clause
 from fhirbridge.storage.records import StoredResource
 
 if TYPE_CHECKING:
@@ -41,8 +41,12 @@ if TYPE_CHECKING:
 NOT_FOR_PATIENT = ("http://terminology.hl7.org/CodeSystem/v3-ActCode", "NOPATIENT")
 SERVER_WRITTEN = frozenset({"AuditEvent"})
 SYSTEMS_ONLY = frozenset({"Subscription"})
+WRITTEN_BY_SYSTEMS = frozenset({"Subscription", "Organization", "PractitionerRole", "Practitioner"})
+"""Who works where decides who may see what: the directory (synchronised from HSA) is written
+by systems, never by a user's token."""
+UNKNOWN_PATIENT = "-unknown-"
 _CONTEXT: dict[str, Context] = {"patient": "patient", "user": "user", "system": "system"}
-EMERGENCY_HINT = "emergency access (POST Patient/{id}/$emergency-access with a reason) is possible"
+EMERGENCY_HINT = "emergency access (POST Patient/[id]/$emergency-access with a reason) is possible"
 
 
 def forbidden(message: str) -> FhirError:
@@ -93,7 +97,12 @@ class AccessPolicy:
     # -- searches ------------------------------------------------------------------------
     def restrict(self, identity: Identity, query: SearchQuery) -> SearchQuery:
         """A patient's search never leaves their compartment."""
-        if identity.unrestricted or identity.kind != "patient" or identity.patient is None:
+        if identity.unrestricted:
+            return query
+        service = identity.kind == "system" and identity.on_behalf_of is None
+        if not service and any(_reverse_chained(clause) for clause in query.clauses):
+            raise forbidden("_has is not available to this caller: it would search data it may not see")
+        if identity.kind != "patient" or identity.patient is None:
             return query
         if query.resource_type == "Patient":
             return with_clause(query, "_id", identity.patient)
@@ -176,8 +185,12 @@ class AccessPolicy:
             if not kind or not target_id:
                 continue
             stored = await self.repository.read(SYSTEM, kind, target_id)
-            if stored is not None and stored.content is not None:
-                found |= patients_of(kind, loads(stored.content)) or frozenset()
+            if stored is not None and stored.content is None and stored.version > 1:  # deleted: its last content
+                stored = await self.repository.vread(SYSTEM, kind, target_id, stored.version - 1)
+            if stored is None or stored.content is None:
+                found.add(UNKNOWN_PATIENT)  # whose it was cannot be told: hidden from all but services
+                continue
+            found |= patients_of(kind, loads(stored.content)) or frozenset()
         return frozenset(found)
 
     async def _patient_access(
@@ -232,7 +245,8 @@ class AccessPolicy:
         facts = await load_facts(self.repository, SYSTEM, patient_id, now_us())
         units = await self._caller_units(identity)
         blocked = {unit for unit in facts.blocked if unit not in units}
-        decision = PatientDecision(False, "", blocked=blocked, facts=facts, may_establish=not facts.has_care_network)
+        first = not facts.has_care_network and identity.kind == "system"  # a system starts the first care relation
+        decision = PatientDecision(False, "", blocked=blocked, facts=facts, may_establish=first)
         if identity.kind == "system" and identity.on_behalf_of is None:
             decision.allowed, decision.basis = True, "service"
         elif units & facts.care_units or identity.subject in facts.members:
@@ -252,8 +266,8 @@ class AccessPolicy:
                 decision.allowed, decision.basis, decision.emergency_reason = True, "emergency", grant.reason
             else:
                 decision.basis = (
-                    f"You have no care relation with Patient/{patient_id} and no consent from the patient "
-                    f"for your unit; {EMERGENCY_HINT.replace('{id}', patient_id)}"
+                    "You have no care relation with this patient and no consent from the patient for your "
+                    f"unit; {EMERGENCY_HINT}"
                 )
         return decision
 
@@ -278,7 +292,7 @@ class AccessPolicy:
         if identity.unrestricted:
             return
         self.require_scope(identity, resource_type, permission)
-        if resource_type in SYSTEMS_ONLY and identity.kind != "system":
+        if resource_type in WRITTEN_BY_SYSTEMS and identity.kind != "system":
             raise forbidden(f"Only a system may change {resource_type} resources")
         old = loads(previous.content) if previous is not None and previous.content is not None else None
         patients: set[str] = set()
@@ -292,9 +306,20 @@ class AccessPolicy:
             if decision.hide_unapproved and old is not None and resource_type == "CarePlan" and _unapproved(old):
                 raise forbidden("This plan is not approved for the patient")
             if old is not None and decision.blocked and decision.facts is not None:
-                owners = decision.facts.owners.get(f"{resource_type}/{previous.resource_id if previous else ''}")
-                if owners and owners & decision.blocked:
+                reference = f"{resource_type}/{previous.resource_id if previous else ''}"
+                owners = decision.facts.owners.get(reference) or self._owners(old, decision.facts)
+                if owners & decision.blocked:
                     raise forbidden("The patient has blocked (spärr) this information from your unit")
+
+
+def _reverse_chained(clause: Clause) -> bool:
+    """Whether a clause is, or chains into, a ``_has`` (which matches on the referring resources)."""
+    current: Clause | None = clause
+    while current is not None:
+        if current.has_type is not None:
+            return True
+        current = current.chained
+    return False
 
 
 def _unapproved(resource: dict[str, Any]) -> bool:

@@ -39,7 +39,7 @@ async def authenticate(request: Request, settings: Settings, local_base: str, *,
             decisions={},
         )
     verifier: TokenVerifier = request.app.state.tokens
-    audiences = settings.auth_audience or [local_base]
+    audiences = settings.auth_audience or [str(settings.base_url).rstrip("/")]  # never the Host header
     identity = await verifier.identify(request.headers.get("authorization"), audiences)
     if claimed is not None:
         kept = {key: value for key, value in claimed.items() if key in CLIENT_DESCRIBES}

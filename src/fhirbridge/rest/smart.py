@@ -56,6 +56,11 @@ def check_authentication_settings(settings: Settings) -> None:
             '[{"issuer": "https://idp.example/realm", "jwks": "https://idp.example/realm/jwks"}], '
             "or FHIRBRIDGE_AUTH=off for local development only"
         )
+    if settings.auth == "jwt" and not (settings.auth_audience or settings.base_url):
+        raise AuthenticationSettingsError(
+            "FHIRBRIDGE_AUTH=jwt needs the tokens' audience: set FHIRBRIDGE_BASE_URL (the public …/fhir "
+            "address) or FHIRBRIDGE_AUTH_AUDIENCE; it is never taken from a request's Host header"
+        )
 
 
 def announce_authentication(settings: Settings) -> None:

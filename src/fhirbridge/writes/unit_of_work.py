@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fhirbridge.errors import Issue, bad_request, conflict, error, invalid, precondition_failed
+from fhirbridge.errors import FhirError, Issue, bad_request, conflict, error, invalid, precondition_failed
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
@@ -62,11 +62,15 @@ class UnitOfWork:
         enrichers: tuple[WriteEnricher, ...] = (),
         *,
         guard: WriteGuard | None = None,
+        sees: Callable[[UnitOfWork, StoredResource], Awaitable[bool]] | None = None,
     ) -> None:
         self.conn = conn
         self.guard = guard
         """Checks the caller's own writes; what the server's rules write in :meth:`finish`
         (a Provenance, a signal) is the server's, and not checked against the caller."""
+        self.sees = sees
+        """Whether the caller may see a resource a conditional interaction matched: a match
+        they may not see is refused, never returned or changed."""
         self.identity = identity
         self.now = now
         self.local_base = local_base
@@ -152,7 +156,15 @@ class UnitOfWork:
         key = resource_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(criteria))
         await self.conn.advisory_lock(key)
         sql, args = compile_match_ids(query, self.conn.dialect, self.local_base, limit=limit)
-        return [row[0] for row in await self.conn.fetch(sql, *args)]
+        found = [row[0] for row in await self.conn.fetch(sql, *args)]
+        if self.guard is not None and self.sees is not None:
+            for resource_id in found:
+                record = await store.read_current(self.conn, resource_type, resource_id)
+                if record is not None and not await self.sees(self, record):
+                    raise FhirError(
+                        403, [error("forbidden", "The conditional criteria match resources you may not see")]
+                    )
+        return found
 
     async def matches(self, resource_type: str, criteria: list[tuple[str, str]], resource_id: str) -> bool:
         """Whether the resource, as this transaction sees it, matches search criteria (a
@@ -205,6 +217,8 @@ class UnitOfWork:
             referring = await store.referrers(self.conn, resource_type, resource_id)
             if referring:
                 names = ", ".join(f"{t}/{i} ({path})" for t, i, path in referring)
+                if not self.identity.unrestricted:  # other patients' resources are not named
+                    names = f"{len(referring)} other resource(s)"
                 raise conflict(
                     f"{resource_type}/{resource_id} cannot be deleted: it is still referred to by {names}. "
                     "Delete or change those first."
