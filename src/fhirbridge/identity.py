@@ -46,11 +46,6 @@ class Identity:
     def is_relative(self) -> bool:
         return self.kind == "patient" and (self.subject or "").startswith("RelatedPerson/")
 
-    def describe(self) -> str:
-        """Who, for logs and audit: the person or client, and the unit."""
-        who = self.subject or self.client_id or self.kind
-        return f"{who} for {self.on_behalf_of}" if self.on_behalf_of else who
-
 
 ANONYMOUS = Identity(kind="anonymous")
 """A caller without a token: may read nothing but the server's public documents."""

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from fhirbridge.access.policy import SERVER_WRITTEN, AccessPolicy
 from fhirbridge.auth.scopes import Permission
-from fhirbridge.errors import FhirError, Issue, conflict, gone
+from fhirbridge.errors import Issue, conflict, gone
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.identity import Identity
 from fhirbridge.search.includes import Included, record, resolve_includes
@@ -112,19 +112,12 @@ class FhirRepository:
                 before_seq=before_seq,
                 limit=limit,
             )
-        shown = []
-        for entry in entries:
-            version = StoredResource(
-                entry.resource_type,
-                entry.resource_id,
-                entry.version,
-                entry.last_updated,
-                entry.content is None,
-                entry.content,
-            )
-            if await self.policy.visible(identity, [version], "rs"):
-                shown.append(entry)
-        return shown
+        versions = [
+            StoredResource(e.resource_type, e.resource_id, e.version, e.last_updated, e.content is None, e.content)
+            for e in entries
+        ]
+        shown = {id(version) for version in await self.policy.visible(identity, versions, "rs")}
+        return [entry for entry, version in zip(entries, versions, strict=True) if id(version) in shown]
 
     async def search(self, identity: Identity, query: SearchQuery, local_base: str | None) -> SearchPage:
         """One page of matches with its includes (R4 search.html), as much as the caller may see.
@@ -232,11 +225,7 @@ class FhirRepository:
         """Whether the unit's caller may see ``record`` (judged on the write's own connection)."""
         if unit.identity.unrestricted:
             return True
-        inside = AccessPolicy(FhirRepository(PinnedDatabase(unit.conn)))
-        try:
-            return await inside.check_read(unit.identity, record) is not None
-        except FhirError:
-            return False
+        return bool(await _policy_inside(unit).visible(unit.identity, [record], "r"))
 
     @staticmethod
     async def _guard(
@@ -250,5 +239,10 @@ class FhirRepository:
         what the transaction wrote so far (a new patient's first care team) counts."""
         if unit.identity.unrestricted and resource_type not in SERVER_WRITTEN:
             return
-        inside = AccessPolicy(FhirRepository(PinnedDatabase(unit.conn)))
-        await inside.check_write(unit.identity, permission, resource_type, resource, previous)
+        await _policy_inside(unit).check_write(unit.identity, permission, resource_type, resource, previous)
+
+
+def _policy_inside(unit: UnitOfWork) -> AccessPolicy:
+    """The access policy reading on a write's own connection: what the transaction wrote so far
+    counts, and no second connection is taken from the pool."""
+    return AccessPolicy(FhirRepository(PinnedDatabase(unit.conn)))

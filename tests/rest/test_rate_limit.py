@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -123,3 +125,21 @@ async def test_a_rate_of_zero_turns_the_limit_off(database_url: str) -> None:
     async with throttled_app(database_url, 0, 1) as app, from_address(app, "192.0.2.1") as client:
         statuses = {(await client.get("/fhir/metadata")).status_code for _ in range(20)}
         assert statuses == {200}
+
+
+async def test_two_clients_behind_one_address_have_a_bucket_each(database_url: str) -> None:
+    """The key is the token's client (unverified, so paired with the address): one greedy
+    integration behind a shared proxy address does not throttle another."""
+    unsigned = "eyJhbGciOiJub25lIn0"  # {"alg":"none"}: the limiter reads claims, it does not trust them
+    tokens = {
+        name: f"{unsigned}.{base64.urlsafe_b64encode(json.dumps({'client_id': name}).encode()).decode().rstrip('=')}."
+        for name in ("cosmic", "millennium")
+    }
+    async with throttled_app(database_url, 0.5, 2) as app, from_address(app, "192.0.2.9") as client:
+        greedy = {"Authorization": f"Bearer {tokens['cosmic']}"}
+        for _ in range(2):
+            await client.get("/fhir/metadata", headers=greedy)
+        assert (await client.get("/fhir/metadata", headers=greedy)).status_code == 429
+        other = {"Authorization": f"Bearer {tokens['millennium']}"}
+        assert (await client.get("/fhir/metadata", headers=other)).status_code == 200
+        assert (await client.get("/fhir/metadata", headers={"Authorization": "Bearer x.y"})).status_code == 200

@@ -15,7 +15,7 @@ from fhirbridge.config import Settings, TrustedIssuer
 from fhirbridge.rest.app import create_app
 from fhirbridge.rest.smart import AuthenticationSettingsError
 from tests.conftest import BASE
-from tests.security.tokens import AUDIENCE, ISSUER, SigningKey, bearer, ec_key, jwks, mint, rsa_key
+from tests.security.tokens import AUDIENCE, ISSUER, SigningKey, bearer, ec_key, jwks, mint, rsa_key, write_jwks
 
 READER = "system/*.rs"
 
@@ -31,10 +31,13 @@ def refused(response: httpx.Response, why: str | None) -> None:
         assert 'error="invalid_token"' in challenge and why in challenge, challenge
 
 
-async def test_no_token_is_a_401_with_a_bearer_challenge(anyone: httpx.AsyncClient) -> None:
+async def test_no_token_is_a_401_with_a_bearer_challenge(anyone: httpx.AsyncClient, rsa: SigningKey) -> None:
     refused(await anyone.get("/fhir/Patient"), None)
     refused(await anyone.get("/fhir/Patient", headers={"Authorization": "Basic dXNlcjpwdw=="}), "not a bearer")
     refused(await anyone.get("/fhir/Patient", headers=bearer("not.a.jwt")), "well-formed")
+    log = await anyone.get("/fhir/AuditEvent", params={"outcome": "4"}, headers=bearer(mint(rsa, scope="system/*.rs")))
+    refusals = [e["resource"] for e in log.json()["entry"]]
+    assert len(refusals) == 3 and all(e["outcomeDesc"].startswith("HTTP 401") for e in refusals)
 
 
 async def test_rs256_and_es256_tokens_from_the_trusted_issuer_are_accepted(
@@ -173,3 +176,13 @@ async def test_authentication_on_without_a_trusted_issuer_or_audience_refuses_to
 async def test_the_audience_never_comes_from_the_host_header(anyone: httpx.AsyncClient, rsa: SigningKey) -> None:
     token = mint(rsa, scope=READER, aud="http://evil.test/fhir")
     refused(await anyone.get("/fhir/Patient", headers={**bearer(token), "Host": "evil.test"}), "not meant")
+
+
+async def test_a_key_added_to_the_jwks_file_is_picked_up_by_its_key_id(
+    anyone: httpx.AsyncClient, secure_app: FastAPI, jwks_file: Path, rsa: SigningKey, ec: SigningKey
+) -> None:
+    newcomer = ec_key("added-later")
+    assert (await anyone.get("/fhir/Patient", headers=bearer(mint(rsa, scope=READER)))).status_code == 200
+    write_jwks(jwks_file, rsa, ec, newcomer)
+    secure_app.state.tokens.key_sets[ISSUER]._fetched_at -= 60  # past the guard against made-up key ids
+    assert (await anyone.get("/fhir/Patient", headers=bearer(mint(newcomer, scope=READER)))).status_code == 200

@@ -160,3 +160,8 @@ async def test_the_adapters_obey_the_same_rules(anyone: httpx.AsyncClient, world
     answer = await anyone.post(GET_CARE_PLANS, content=envelope, headers={**anna, "Content-Type": "text/xml"})
     assert "Intern planering" not in answer.text and world["bertil-plan"] not in answer.text
     assert "<carePlan" not in answer.text.replace("carePlanType", "")
+    log = await anyone.get(
+        "/fhir/AuditEvent", params={"agent": f"Patient/{world['anna']}", "_count": "200"}, headers=anna
+    )
+    operations = {coding["code"] for e in log.json()["entry"] for coding in e["resource"]["subtype"]}
+    assert {"overview-1177", "npo-get-care-plans"} <= operations  # the adapters' answers are logged too

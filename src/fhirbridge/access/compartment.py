@@ -14,8 +14,6 @@ from fhirbridge.fhir.definitions import definitions
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.search.parameters import search_parameters
 
-NOT_PATIENT_DATA: frozenset[str] = frozenset()
-
 
 def compartment_types() -> frozenset[str]:
     """Resource types that can belong to a patient."""

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fhirbridge.contract.care_network import Resources, content, load_care_network, load_plans, resolve
+from fhirbridge.contract.care_network import Resources, load_care_network, load_plans, resolve, search_contents
+from fhirbridge.identity import Identity
 from fhirbridge.search.dates import first_instant, first_instant_after
-from fhirbridge.search.query import parse_query
 
 if TYPE_CHECKING:
     from fhirbridge.repository import FhirRepository
@@ -53,6 +53,17 @@ class PatientFacts:
     """``CarePlan/x``, ``Goal/y``, ``CareTeam/z`` → the units (with their caregivers) whose information it is."""
     resolved: Resources = field(default_factory=dict)
 
+    def owners_of(self, reference: str, resource: dict[str, Any] | None) -> set[str]:
+        """The units whose information a resource of this patient is: its plan's or team's, or
+        for a Communication, its sender's."""
+        owners = self.owners.get(reference)
+        if owners:
+            return owners
+        if resource is not None and resource.get("resourceType") == "Communication":
+            sender = (resource.get("sender") or {}).get("reference")
+            return units_of(sender, self.resolved) if isinstance(sender, str) else set()
+        return set()
+
 
 def in_force(period: Any, now: int) -> bool:
     if not isinstance(period, dict):
@@ -74,7 +85,7 @@ def units_of(reference: str | None, resolved: Resources) -> set[str]:
     return found
 
 
-async def load_facts(repository: FhirRepository, system: Any, patient_id: str, now: int) -> PatientFacts:
+async def load_facts(repository: FhirRepository, system: Identity, patient_id: str, now: int) -> PatientFacts:
     """Everything above for one patient, read as the server itself (``system``)."""
     facts = PatientFacts(patient_id)
     network = await load_care_network(repository, system, patient_id, None, MOST)
@@ -111,7 +122,7 @@ async def load_facts(repository: FhirRepository, system: Any, patient_id: str, n
     return facts
 
 
-async def caller_units(repository: FhirRepository, system: Any, unit: str | None) -> set[str]:
+async def caller_units(repository: FhirRepository, system: Identity, unit: str | None) -> set[str]:
     """The caller's unit and every unit above it (a caregiver's consent covers its units)."""
     if unit is None:
         return set()
@@ -120,20 +131,15 @@ async def caller_units(repository: FhirRepository, system: Any, unit: str | None
     return units_of(unit, resolved) | {unit}
 
 
-async def _search(
-    repository: FhirRepository, system: Any, resource_type: str, pairs: list[tuple[str, str]]
-) -> list[dict[str, Any]]:
-    query = parse_query(resource_type, [*pairs, ("_total", "none")], strict=True, default_count=MOST, max_count=MOST)
-    page = await repository.search(system, query, None)
-    return [content(record) for record in page.matches]
-
-
 def _roles(actor: dict[str, Any]) -> set[str]:
     return {str(c.get("code")) for c in (actor.get("role") or {}).get("coding", []) if isinstance(c, dict)}
 
 
-async def _read_consents(repository: FhirRepository, system: Any, facts: PatientFacts, now: int) -> None:
-    for consent in await _search(repository, system, "Consent", [("patient", f"Patient/{facts.patient_id}")]):
+async def _read_consents(repository: FhirRepository, system: Identity, facts: PatientFacts, now: int) -> None:
+    consents, _ = await search_contents(
+        repository, system, "Consent", [("patient", f"Patient/{facts.patient_id}")], None, MOST
+    )
+    for consent in consents:
         provision = consent.get("provision") or {}
         if consent.get("status") != "active" or not in_force(provision.get("period"), now):
             continue
@@ -147,9 +153,10 @@ async def _read_consents(repository: FhirRepository, system: Any, facts: Patient
                 facts.blocked.add(reference)
 
 
-async def _read_grants(repository: FhirRepository, system: Any, facts: PatientFacts, now: int) -> None:
+async def _read_grants(repository: FhirRepository, system: Identity, facts: PatientFacts, now: int) -> None:
     pairs = [("patient", f"Patient/{facts.patient_id}"), ("subtype", f"{AUDIT_SUBTYPES}|{EMERGENCY_ACCESS}")]
-    for event in await _search(repository, system, "AuditEvent", pairs):
+    events, _ = await search_contents(repository, system, "AuditEvent", pairs, None, MOST)
+    for event in events:
         ends = first_instant_after((event.get("period") or {}).get("end"))
         agent = (event.get("agent") or [{}])[0]
         subject = (agent.get("who") or {}).get("reference")

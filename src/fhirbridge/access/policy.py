@@ -24,13 +24,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fhirbridge.access.compartment import compartment_search_parameter, compartment_types, patients_of
-from fhirbridge.access.facts import PatientFacts, caller_units, load_facts, units_of
+from fhirbridge.access.facts import PatientFacts, caller_units, load_facts
 from fhirbridge.audit.events import seen_by
 from fhirbridge.auth.scopes import Context, Permission
 from fhirbridge.auth.tokens import insufficient_scope
+from fhirbridge.contract.codes import not_for_patient
 from fhirbridge.errors import FhirError, Issue, method_not_allowed
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
+from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.search.query import Clause, SearchQuery, with_clause
 from fhirbridge.storage.records import StoredResource
@@ -38,19 +40,31 @@ from fhirbridge.storage.records import StoredResource
 if TYPE_CHECKING:
     from fhirbridge.repository import FhirRepository
 
-NOT_FOR_PATIENT = ("http://terminology.hl7.org/CodeSystem/v3-ActCode", "NOPATIENT")
 SERVER_WRITTEN = frozenset({"AuditEvent"})
-SYSTEMS_ONLY = frozenset({"Subscription"})
+SEEN_BY_SYSTEMS_ONLY = frozenset({"Subscription"})
 WRITTEN_BY_SYSTEMS = frozenset({"Subscription", "Organization", "PractitionerRole", "Practitioner"})
 """Who works where decides who may see what: the directory (synchronised from HSA) is written
 by systems, never by a user's token."""
 UNKNOWN_PATIENT = "-unknown-"
-_CONTEXT: dict[str, Context] = {"patient": "patient", "user": "user", "system": "system"}
 EMERGENCY_HINT = "emergency access (POST Patient/[id]/$emergency-access with a reason) is possible"
 
 
 def forbidden(message: str) -> FhirError:
     return FhirError(403, [Issue("error", "forbidden", message)])
+
+
+class Refused(FhirError):
+    """A 403 for one patient's data, carrying the patients, so that the attempt is logged with them."""
+
+    def __init__(self, message: str, patients: frozenset[str]) -> None:
+        super().__init__(403, [Issue("error", "forbidden", message)])
+        self.patients = patients
+
+
+def _context(identity: Identity) -> Context | None:
+    """The scope context a caller's grants count in (a patient's system scopes count for nothing)."""
+    kind = identity.kind
+    return kind if kind in ("patient", "user", "system") else None
 
 
 @dataclass
@@ -85,13 +99,13 @@ class AccessPolicy:
     def require_scope(self, identity: Identity, resource_type: str, permission: Permission) -> None:
         """403 with ``insufficient_scope`` unless the token allows ``permission`` on the type."""
         if not self._scoped(identity, resource_type, permission):
-            needed = f"{_CONTEXT.get(identity.kind, 'system')}/{resource_type}.{permission}"
+            needed = f"{_context(identity) or 'system'}/{resource_type}.{permission}"
             raise insufficient_scope(needed, f"The access token's scopes do not allow this ({needed} is needed)")
 
     def _scoped(self, identity: Identity, resource_type: str, permission: Permission) -> bool:
         if identity.unrestricted:
             return True
-        context = _CONTEXT.get(identity.kind)
+        context = _context(identity)
         return context is not None and identity.scopes.allows(context, resource_type, permission)
 
     # -- searches ------------------------------------------------------------------------
@@ -118,10 +132,10 @@ class AccessPolicy:
         them; a user or system refused for the Patient Data Act gets a 403 that says why."""
         try:
             return await self._access(identity, record, permissions)
-        except FhirError:
+        except Refused as refusal:
             seen = seen_by(identity)
-            if seen is not None and record.content is not None:  # the attempt is logged with the patient
-                seen.patients |= await self._patients(identity, record.resource_type, loads(record.content))
+            if seen is not None:  # the attempt is logged with the patient
+                seen.patients |= refusal.patients
             if identity.kind == "patient":
                 return None
             raise
@@ -156,16 +170,14 @@ class AccessPolicy:
         if record.content is None:  # a deletion in a history: shown only where no patient is involved
             return None if resource_type in compartment_types() else Access(frozenset(), (), ())
         resource = loads(record.content)
-        if resource_type in SYSTEMS_ONLY and identity.kind != "system":
+        if resource_type in SEEN_BY_SYSTEMS_ONLY and identity.kind != "system":
             return None
         if resource_type == "AuditEvent" and not self._sees_audit(identity, resource):
             return None
         patients = await self._patients(identity, resource_type, resource)
         if not patients:
-            access = Access(frozenset(), (), ())
-        else:
-            access = await self._patient_access(identity, record, resource, patients)
-        return access
+            return Access(frozenset(), (), ())
+        return await self._patient_access(identity, record, resource, patients)
 
     def _sees_audit(self, identity: Identity, event: dict[str, Any]) -> bool:
         if identity.kind == "system":
@@ -179,19 +191,25 @@ class AccessPolicy:
             return patients_of(resource_type, resource) or frozenset()
         found: set[str] = set()
         for target in resource.get("target", []):
-            reference = str(target.get("reference", "")).split("/_history/")[0]
-            kind, _, target_id = reference.rpartition("/")
-            kind = kind.rsplit("/", 1)[-1]
-            if not kind or not target_id:
-                continue
-            stored = await self.repository.read(SYSTEM, kind, target_id)
-            if stored is not None and stored.content is None and stored.version > 1:  # deleted: its last content
-                stored = await self.repository.vread(SYSTEM, kind, target_id, stored.version - 1)
-            if stored is None or stored.content is None:
-                found.add(UNKNOWN_PATIENT)  # whose it was cannot be told: hidden from all but services
-                continue
-            found |= patients_of(kind, loads(stored.content)) or frozenset()
+            parsed = parse_reference(str(target.get("reference", "")))
+            if parsed is not None and parsed.resource_type and parsed.resource_id:
+                found |= await self._target_patients(identity, parsed.resource_type, parsed.resource_id)
         return frozenset(found)
+
+    async def _target_patients(self, identity: Identity, resource_type: str, resource_id: str) -> frozenset[str]:
+        """Whose data a Provenance target is (its last content if it was deleted), read once per
+        request however many Provenances name it."""
+        memo: dict[str, frozenset[str]] = identity.decisions.setdefault("targets", {})
+        key = f"{resource_type}/{resource_id}"
+        if key not in memo:
+            stored = await self.repository.read(SYSTEM, resource_type, resource_id)
+            if stored is not None and stored.content is None and stored.version > 1:
+                stored = await self.repository.vread(SYSTEM, resource_type, resource_id, stored.version - 1)
+            if stored is None or stored.content is None:
+                memo[key] = frozenset({UNKNOWN_PATIENT})  # whose it was cannot be told: hidden from all but services
+            else:
+                memo[key] = patients_of(resource_type, loads(stored.content)) or frozenset()
+        return memo[key]
 
     async def _patient_access(
         self, identity: Identity, record: StoredResource, resource: dict[str, Any], patients: frozenset[str]
@@ -200,25 +218,13 @@ class AccessPolicy:
         reference = f"{record.resource_type}/{record.resource_id}"
         for patient_id in sorted(patients):
             decision = await self.decide(identity, patient_id)
-            if not decision.allowed:
-                raise forbidden(decision.basis)
-            if decision.blocked and decision.facts is not None:
-                owners = decision.facts.owners.get(reference) or self._owners(resource, decision.facts)
-                if owners & decision.blocked:
-                    raise forbidden(f"The patient has blocked (spärr) this information from {reference}'s unit")
-            if decision.hide_unapproved and record.resource_type == "CarePlan" and _unapproved(resource):
-                raise forbidden("This plan is not approved for the patient")
+            refusal = decision.basis if not decision.allowed else _withheld(decision, reference, resource)
+            if refusal is not None:
+                raise Refused(refusal, patients)
             bases.append(decision.basis)
             if decision.emergency_reason is not None:
                 reasons.append(decision.emergency_reason)
         return Access(patients, tuple(bases), tuple(reasons))
-
-    @staticmethod
-    def _owners(resource: dict[str, Any], facts: PatientFacts) -> set[str]:
-        sender = (
-            (resource.get("sender") or {}).get("reference") if resource.get("resourceType") == "Communication" else None
-        )
-        return units_of(sender, facts.resolved) if isinstance(sender, str) else set()
 
     # -- the Patient Data Act ------------------------------------------------------------
     async def decide(self, identity: Identity, patient_id: str) -> PatientDecision:
@@ -303,13 +309,10 @@ class AccessPolicy:
             decision = await self._decide(identity, patient_id)  # afresh: the transaction may have changed it
             if not (decision.allowed or decision.may_establish):
                 raise forbidden(decision.basis)
-            if decision.hide_unapproved and old is not None and resource_type == "CarePlan" and _unapproved(old):
-                raise forbidden("This plan is not approved for the patient")
-            if old is not None and decision.blocked and decision.facts is not None:
-                reference = f"{resource_type}/{previous.resource_id if previous else ''}"
-                owners = decision.facts.owners.get(reference) or self._owners(old, decision.facts)
-                if owners & decision.blocked:
-                    raise forbidden("The patient has blocked (spärr) this information from your unit")
+            if previous is not None and old is not None:  # what the caller may not see, they may not change
+                refusal = _withheld(decision, f"{resource_type}/{previous.resource_id}", old)
+                if refusal is not None:
+                    raise forbidden(refusal)
 
 
 def _reverse_chained(clause: Clause) -> bool:
@@ -322,6 +325,12 @@ def _reverse_chained(clause: Clause) -> bool:
     return False
 
 
-def _unapproved(resource: dict[str, Any]) -> bool:
-    labels = {(s.get("system"), s.get("code")) for s in (resource.get("meta") or {}).get("security", [])}
-    return NOT_FOR_PATIENT in labels
+def _withheld(decision: PatientDecision, reference: str, resource: dict[str, Any]) -> str | None:
+    """Why a resource of a patient the caller may otherwise reach is kept from them: a block of
+    its unit's information, or a plan not approved for the patient; None when it is not."""
+    facts = decision.facts
+    if decision.blocked and facts is not None and facts.owners_of(reference, resource) & decision.blocked:
+        return f"The patient has blocked (spärr) this information from {reference}'s unit"
+    if decision.hide_unapproved and resource.get("resourceType") == "CarePlan" and not_for_patient(resource):
+        return "This plan is not approved for the patient"
+    return None

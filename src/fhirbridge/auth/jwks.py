@@ -3,7 +3,8 @@
 Keys are cached for ``auth_jwks_cache_seconds``.  A token signed with a key id we do not know
 makes the cache fetch again (at most every :data:`REFETCH_AFTER_UNKNOWN_SECONDS`), so an
 issuer's rotated keys are picked up without a restart and a flood of made-up key ids cannot
-make us hammer the issuer.  A file is read again when it changes.
+make us hammer the issuer.  A file is looked at on the same schedule, and parsed again only
+when it has changed.
 """
 
 from __future__ import annotations
@@ -47,20 +48,27 @@ class KeySet:
         return self.source.startswith(("https://", "http://"))
 
     async def candidates(self, kid: str | None, algorithm: str) -> list[jwt.PyJWK]:
-        """The keys that may have signed a token with this ``kid`` and ``alg``."""
-        await self._refresh(force=False)
+        """The keys that may have signed a token with this ``kid`` and ``alg``; the key set is
+        only read again when it is older than the cache time, or for a key id it lacks."""
+        if self._age() >= self.cache_seconds:
+            await self._refresh()
         found = _matching(self._keys, kid, algorithm)
-        if not found and time.monotonic() - self._fetched_at > REFETCH_AFTER_UNKNOWN_SECONDS:
-            await self._refresh(force=True)  # rotated keys
+        if not found and self._age() > REFETCH_AFTER_UNKNOWN_SECONDS:
+            await self._refresh()  # rotated keys
             found = _matching(self._keys, kid, algorithm)
         return found
 
-    async def _refresh(self, *, force: bool) -> None:
+    def _age(self) -> float:
+        return time.monotonic() - self._fetched_at
+
+    async def _refresh(self) -> None:
+        """Read the key set once, however many requests ask for it at the same moment."""
+        asked_at = self._fetched_at
         async with self._lock:
+            if self._fetched_at != asked_at:  # another request has just read it
+                return
             if not self.is_url:
                 self._read_file()
-                return
-            if not force and time.monotonic() - self._fetched_at < self.cache_seconds:
                 return
             try:
                 client = self.http or httpx.AsyncClient()

@@ -23,6 +23,7 @@ from fhirbridge.auth.jwks import SIGNING_ALGORITHMS, KeySet
 from fhirbridge.auth.scopes import Scopes
 from fhirbridge.config import Settings
 from fhirbridge.errors import FhirError, Issue
+from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import Identity
 
 REALM = "fhirbridge"
@@ -113,12 +114,10 @@ def _plain(exc: Exception) -> str:
 
 def _reference(value: Any, types: tuple[str, ...]) -> str | None:
     """``Type/id`` from a relative or absolute reference of one of ``types``."""
-    if not isinstance(value, str):
+    parsed = parse_reference(value) if isinstance(value, str) else None
+    if parsed is None or parsed.resource_type not in types or not parsed.resource_id:
         return None
-    parts = value.rstrip("/").split("/")
-    if len(parts) >= 2 and parts[-2] in types and parts[-1]:
-        return f"{parts[-2]}/{parts[-1]}"
-    return None
+    return f"{parsed.resource_type}/{parsed.resource_id}"
 
 
 def identity_from_claims(claims: dict[str, Any]) -> Identity:

@@ -72,8 +72,21 @@ async def _patients(
     limit: int,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """A patient's live resources of one type (``subject``), and what the includes brought."""
-    pairs = [("subject", f"Patient/{patient_id}"), *includes, ("_total", "none")]
-    query = parse_query(resource_type, pairs, strict=True, default_count=limit, max_count=limit)
+    return await search_contents(
+        repository, identity, resource_type, [("subject", f"Patient/{patient_id}"), *includes], base_url, limit
+    )
+
+
+async def search_contents(
+    repository: FhirRepository,
+    identity: Identity,
+    resource_type: str,
+    pairs: list[tuple[str, str]],
+    base_url: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], Resources]:
+    """The first ``limit`` matches of a search as JSON, and its included resources by reference."""
+    query = parse_query(resource_type, [*pairs, ("_total", "none")], strict=True, default_count=limit, max_count=limit)
     page = await repository.search(identity, query, base_url)
     found = [content(record) for record in page.matches]
     return found, {f"{r.resource_type}/{r.resource_id}": content(r) for r in page.included}

@@ -7,6 +7,8 @@ clinicians and patients use.
 
 from __future__ import annotations
 
+from typing import Any
+
 CANONICAL_BASE = "https://fhirbridge.se/fhir"
 
 PLAN_TYPE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/plan-type"
@@ -93,6 +95,14 @@ def concept(system: str, table: dict[str, str], code: str) -> dict[str, object]:
 
 
 CONTRACT_CODE = "patientkontrakt"
+NOT_FOR_PATIENT = ("http://terminology.hl7.org/CodeSystem/v3-ActCode", "NOPATIENT")
+"""The security label of a plan not approved for the patient (hidden from them and their relatives)."""
+
+
+def not_for_patient(resource: dict[str, Any]) -> bool:
+    """Whether ``meta.security`` labels the resource :data:`NOT_FOR_PATIENT`."""
+    labels = {(s.get("system"), s.get("code")) for s in (resource.get("meta") or {}).get("security", [])}
+    return NOT_FOR_PATIENT in labels
 
 
 def is_contract(resource: dict[str, object]) -> bool:

@@ -99,12 +99,10 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
         ) as call:
             if resource_type == "AuditEvent" and context.audit is not None:
                 await context.audit.flush()  # the log is complete up to this question
-            body = None
             if route.takes_body:
                 check_request_body_type(request.headers.get("content-type"))
-                body = await read_body(request, context.settings.max_body_bytes)
-            elif route.method == "POST":
-                body = await read_body(request, context.settings.max_body_bytes)
+            reads_body = route.takes_body or route.method == "POST"  # an operation's Parameters
+            body = await read_body(request, context.settings.max_body_bytes) if reads_body else None
             fhir_request = _fhir_request(request, route, base, call.identity, body)
             response = render(await route.handler(context, fhir_request), fmt)
             call.status = response.status_code

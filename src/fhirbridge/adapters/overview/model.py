@@ -22,6 +22,7 @@ from fhirbridge.contract.codes import (
     PLAN_TYPE_SYSTEM,
     PLAN_TYPES,
     is_contract,
+    not_for_patient,
 )
 from fhirbridge.contract.people import display_name, person_of
 from fhirbridge.fhir.instants import to_datetime
@@ -29,7 +30,6 @@ from fhirbridge.search.dates import LOCAL_ZONE, first_instant
 
 HIDDEN_STATUSES = frozenset({"entered-in-error", "revoked", "draft"})
 """Not shown to the patient: plans in error, withdrawn, or not yet agreed (a draft)."""
-NOT_FOR_PATIENT = ("http://terminology.hl7.org/CodeSystem/v3-ActCode", "NOPATIENT")
 WEEKDAYS = {"mon": "mån", "tue": "tis", "wed": "ons", "thu": "tors", "fri": "fre", "sat": "lör", "sun": "sön"}
 
 
@@ -90,8 +90,7 @@ class Overview:
 
 
 def visible_to_patient(plan: dict[str, Any]) -> bool:
-    labels = {(s.get("system"), s.get("code")) for s in (plan.get("meta") or {}).get("security", [])}
-    return NOT_FOR_PATIENT not in labels and plan.get("status") not in HIDDEN_STATUSES
+    return not not_for_patient(plan) and plan.get("status") not in HIDDEN_STATUSES
 
 
 def overview(

@@ -110,7 +110,7 @@ def _security(settings: Settings | None) -> dict[str, Any] | None:
         if value
     ]
     security: dict[str, Any] = {
-        "cors": bool(getattr(settings, "cors_origins", None)),
+        "cors": bool(settings.cors_origins),
         "service": [{"coding": [SMART_SERVICE], "text": "OAuth2 bearer tokens (JWT) with SMART v1/v2 scopes"}],
         "description": "Every interaction needs a bearer token; see /fhir/.well-known/smart-configuration.",
     }

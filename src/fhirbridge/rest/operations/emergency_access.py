@@ -19,7 +19,6 @@ from fhirbridge.audit.events import Seen, audit_event
 from fhirbridge.contract.codes import CANONICAL_BASE
 from fhirbridge.errors import bad_request, not_found
 from fhirbridge.fhir.instants import format_instant, now_us
-from fhirbridge.fhir.jsonio import parse_body
 from fhirbridge.identity import SYSTEM
 from fhirbridge.rest.interactions.common import require_id
 from fhirbridge.rest.interactions.context import ServiceContext
@@ -72,7 +71,7 @@ def _arguments(request: FhirRequest, most_minutes: int) -> tuple[str, int]:
     reason: Any = request.query_value("reason")
     minutes: Any = request.query_value("minutes")
     if request.body:
-        body = parse_body(request.body)
+        body = request.json_body()
         if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
             raise bad_request("The body must be a Parameters resource", "Parameters")
         parameters = body.get("parameter")
