@@ -2,8 +2,10 @@
 
 Writing one AuditEvent per read in the read's own request would double the database work of
 every read; the log instead collects them and writes each batch in one transaction, every
-``audit_flush_seconds`` and at shutdown.  An emergency access is written at once, before it
-is granted.  A search of AuditEvents first writes what is pending, so a patient's own access
+``audit_flush_seconds`` and at shutdown, letting requests run between events so that a batch
+never stalls them.  When :data:`MOST_PENDING` wait, the request adding one waits for them to be
+written (memory stays bounded, nothing is dropped).  An emergency access is written at once,
+before it is granted.  A search of AuditEvents first writes what is pending, so a patient's own access
 log is complete up to their question.  Clients can never write AuditEvents (the access policy
 refuses it), so the log is append-only.
 """
@@ -25,6 +27,9 @@ from fhirbridge.writes.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 BATCH = 500
+MOST_PENDING = 2000
+"""Past this many unwritten events a request waits for the log to catch up: memory stays
+bounded and no event is dropped when requests come faster than the log can be written."""
 
 
 class AuditLog:
@@ -34,8 +39,10 @@ class AuditLog:
         self._pending: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
 
-    def add(self, event: dict[str, Any]) -> None:
+    async def add(self, event: dict[str, Any]) -> None:
         self._pending.append(event)
+        if len(self._pending) >= MOST_PENDING:
+            await self.flush()
 
     async def write_now(self, event: dict[str, Any]) -> str:
         """Write one event at once (an emergency access); its id."""
@@ -58,6 +65,7 @@ class AuditLog:
         async def work(unit: UnitOfWork) -> None:
             for event_id, event in events:
                 await unit.create(ValidatedResource("AuditEvent", event, ()), event_id)
+                await asyncio.sleep(0)  # let requests run between events: a batch must not stall them
 
         await self.repository.write(SYSTEM, None, work)
 

@@ -68,7 +68,7 @@ async def audited_call(
     finally:
         if context.audit is not None:
             searched = interaction.startswith(("search", "history"))
-            context.audit.add(
+            await context.audit.add(
                 audit_event(
                     call.identity,
                     interaction=interaction,
