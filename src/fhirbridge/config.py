@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     base_url: str | None = Field(
         None, description="Public base URL of the FHIR endpoint (…/fhir); derived from each request when unset"
     )
+    base_url_aliases: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Other base URLs of the FHIR endpoint (comma-separated or a JSON list): references to them are "
+        "stored as relative references",
+    )
     auto_migrate: bool = Field(True, description="Run database migrations at start (always safe; advisory-locked)")
     max_body_bytes: int = Field(10 * 1024 * 1024, description="Largest accepted request body")
     max_json_depth: int = Field(
@@ -87,9 +92,9 @@ class Settings(BaseSettings):
     )
     audit_flush_seconds: float = Field(0.2, gt=0, description="How often buffered AuditEvents are written")
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "base_url_aliases", mode="before")
     @classmethod
-    def _origin_list(cls, value: Any) -> Any:
+    def _comma_list(cls, value: Any) -> Any:
         """``https://a.se,https://b.se`` or ``["https://a.se"]`` from the environment."""
         if isinstance(value, str):
             text = value.strip()

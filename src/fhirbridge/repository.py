@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fhirbridge.access.policy import SERVER_WRITTEN, AccessPolicy
+from fhirbridge.access.compartment import SERVER_WRITTEN
+from fhirbridge.access.policy import AccessPolicy
 from fhirbridge.auth.scopes import Permission
 from fhirbridge.errors import Issue, conflict, gone
 from fhirbridge.fhir.instants import now_us
@@ -50,10 +51,13 @@ class FhirRepository:
         database: Database,
         listeners: tuple[WriteListener, ...] = (),
         enrichers: tuple[WriteEnricher, ...] = (),
+        other_bases: tuple[str, ...] = (),
     ) -> None:
         self.database = database
         self.listeners = listeners
         self.enrichers = enrichers
+        self.other_bases = other_bases
+        """Base URLs of this server besides the request's own (references to them are made relative)."""
         self.policy = AccessPolicy(self)
 
     async def ping(self) -> None:
@@ -212,6 +216,8 @@ class FhirRepository:
                         self.enrichers,
                         guard=self._guard,
                         sees=self._sees,
+                        names=self._names,
+                        other_bases=self.other_bases,
                     )
                     result = await work(unit)
                     await unit.finish()
@@ -226,6 +232,13 @@ class FhirRepository:
         if unit.identity.unrestricted:
             return True
         return bool(await _policy_inside(unit).visible(unit.identity, [record], "r"))
+
+    @staticmethod
+    async def _names(unit: UnitOfWork, patient_id: str) -> bool:
+        """Whether the unit's caller may write about the patient (judged on the write's connection)."""
+        if unit.identity.unrestricted:
+            return True
+        return await _policy_inside(unit).may_write_for(unit.identity, patient_id)
 
     @staticmethod
     async def _guard(

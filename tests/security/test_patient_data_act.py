@@ -20,8 +20,8 @@ ADMIN_SCOPE = "system/*.cruds"
 
 
 @pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
+async def world(anyone: httpx.AsyncClient, rsa: SigningKey, reference_form: str) -> World:
+    return await build_world(anyone, rsa, reference_form)
 
 
 async def admin_writes(client: httpx.AsyncClient, key: SigningKey, resource: dict[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,8 @@ GET_CARE_PLANS = "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtab
 
 
 @pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
+async def world(anyone: httpx.AsyncClient, rsa: SigningKey, reference_form: str) -> World:
+    return await build_world(anyone, rsa, reference_form)
 
 
 def every_id(bundle: dict[str, object]) -> set[str]:

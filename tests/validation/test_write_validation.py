@@ -167,9 +167,24 @@ async def test_an_absolute_reference_to_this_server_is_checked_like_a_local_one(
     outcome(await client.post("/fhir/CarePlan", json=body), 422)
 
 
-async def test_a_reference_to_another_server_is_accepted_as_is(client: httpx.AsyncClient) -> None:
+async def test_a_patient_on_another_server_is_refused(client: httpx.AsyncClient) -> None:
+    """Nobody here can tell whose data a plan about another server's patient is (issue 11)."""
     body = builders.care_plan("x", subject={"reference": "https://fhir.region.example/fhir/Patient/4711"})
-    assert (await client.post("/fhir/CarePlan", json=body)).status_code == 201
+    rejected = outcome(await client.post("/fhir/CarePlan", json=body), 422)
+    assert expressions(rejected) == ["CarePlan.subject.reference"]
+    assert await history(client, "CarePlan/_history") == []
+
+
+async def test_a_reference_to_another_server_that_names_no_patient_is_accepted_as_is(
+    client: httpx.AsyncClient, patient: dict
+) -> None:
+    elsewhere = "https://fhir.region.example/fhir/Practitioner/4711"
+    body = builders.care_plan(
+        patient["id"], activity=[{"detail": {"status": "scheduled", "performer": [{"reference": elsewhere}]}}]
+    )
+    created = await client.post("/fhir/CarePlan", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["activity"][0]["detail"]["performer"][0]["reference"] == elsewhere
 
 
 async def test_a_reference_to_a_deleted_resource_is_rejected(client: httpx.AsyncClient, patient: dict) -> None:
@@ -183,9 +198,13 @@ async def test_a_reference_to_a_missing_version_is_rejected(client: httpx.AsyncC
     assert expressions(rejected) == ["CarePlan.subject.reference"]
 
 
-async def test_a_logical_reference_by_identifier_is_accepted(client: httpx.AsyncClient, patient: dict) -> None:
+async def test_a_logical_reference_by_identifier_is_resolved_to_the_patient(
+    client: httpx.AsyncClient, patient: dict
+) -> None:
     subject = {"identifier": patient["identifier"][0], "display": "Tolvan Tolvansson"}
-    assert (await client.post("/fhir/CarePlan", json=builders.care_plan("x", subject=subject))).status_code == 201
+    created = await client.post("/fhir/CarePlan", json=builders.care_plan("x", subject=subject))
+    assert created.status_code == 201, created.text
+    assert created.json()["subject"] == {"reference": f"Patient/{patient['id']}", **subject}
 
 
 async def test_a_conditional_reference_outside_a_transaction_is_rejected(client: httpx.AsyncClient) -> None:

@@ -1,20 +1,37 @@
 """Whose data a resource is: its patients by the R4 Patient compartment
-(compartmentdefinition-patient.html), read with the same compiled expressions as search.
+(compartmentdefinition-patient.html), read from every patient link
+(:mod:`fhirbridge.patients.links`) and from the resources it contains.
 
-A reference of type Patient counts whether it is relative or absolute: over-counting can only
-hide more.  A Provenance belongs to the patients of its targets, which is looked up by the
-policy (the compartment definition only knows a Provenance whose target is the Patient).
+The write path stores every patient reference as a literal ``Patient/[id]``
+(:mod:`fhirbridge.writes.references`).  A patient link in any other form (data written before
+that rule, or loaded around it) may name a patient nobody can tell: it counts as
+:data:`UNKNOWN_PATIENT`, whom no patient, relative or care unit reaches, so that the resource is
+hidden from all but the region's own services until ``fhirbridge db repair`` resolves it.
+A Provenance belongs to the patients of its targets, which the policy looks up.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from fhirbridge.fhir.definitions import definitions
 from fhirbridge.fhir.references import parse_reference
-from fhirbridge.search.parameters import search_parameters
+from fhirbridge.patients.links import (
+    DIRECTORY_SYSTEMS,
+    PATIENT_IDENTITY_SYSTEMS,
+    SUBJECT_LINKS,
+    patient_links,
+)
+
+UNKNOWN_PATIENT = "-unknown-"
+"""A patient named in a form that cannot be placed: hidden from all but services."""
+SERVER_WRITTEN = frozenset({"AuditEvent"})
+"""Types only the server writes (clients get 405): their patients are their literal references,
+and a client application named by identifier among their agents is no patient."""
 
 
+@cache
 def compartment_types() -> frozenset[str]:
     """Resource types that can belong to a patient."""
     members = definitions().compartments["patient"]
@@ -22,33 +39,60 @@ def compartment_types() -> frozenset[str]:
 
 
 def patients_of(resource_type: str, resource: dict[str, Any]) -> frozenset[str] | None:
-    """The ids of the patients whose compartment holds ``resource``; None for a type outside
-    the compartment (Practitioner, Organization, …)."""
+    """The ids of the patients whose compartment holds ``resource`` (with :data:`UNKNOWN_PATIENT`
+    for a patient link that cannot be placed); None for a type outside the compartment
+    (Practitioner, Organization, …) that contains nothing of a patient's."""
     if resource_type == "Patient":
         return frozenset({str(resource.get("id"))})
-    params = definitions().compartments["patient"].get(resource_type)
-    if not params:
-        return None
     found: set[str] = set()
-    by_code = search_parameters(resource_type)
-    for code in params:
-        param = by_code.get(code)
-        if param is None:
+    literal_only = resource_type in SERVER_WRITTEN
+    for link in patient_links(resource_type):
+        subject = link.path in SUBJECT_LINKS
+        for node in link.evaluate(resource):
+            named = named_patients(node, subject=subject)
+            found |= named - {UNKNOWN_PATIENT} if literal_only else named
+    contained = resource.get("contained")
+    for item in contained if isinstance(contained, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
             continue
-        for node in param.evaluate(resource):
-            patient = _patient_id(node)
-            if patient is not None:
-                found.add(patient)
+        if item["resourceType"] == "Patient":
+            found.add(UNKNOWN_PATIENT)  # a contained Patient has no record of its own
+        else:
+            found |= patients_of(item["resourceType"], item) or frozenset()
+    if not found and resource_type not in compartment_types():
+        return None
     return frozenset(found)
 
 
-def _patient_id(node: Any) -> str | None:
-    if not isinstance(node, dict) or not isinstance(node.get("reference"), str):
-        return None
-    parsed = parse_reference(node["reference"])
-    if parsed is None or parsed.resource_type != "Patient" or not parsed.resource_id:
-        return None
-    return parsed.resource_id
+def named_patients(node: Any, *, subject: bool) -> set[str]:
+    """The patient one Reference on a patient link names: ``{id}`` for ``Patient/id``,
+    :data:`UNKNOWN_PATIENT` for a form that may name a patient but cannot be placed, nothing
+    for a reference to something else.  ``subject``: the element says whom the resource is about."""
+    if not isinstance(node, dict):
+        return set()
+    declared = node.get("type")
+    may_be_patient = declared in (None, "Patient")
+    text = node.get("reference")
+    if isinstance(text, str):
+        parsed = parse_reference(text)
+        if parsed is None or parsed.kind == "contained":
+            return set()
+        if parsed.kind == "local":
+            return {parsed.resource_id} if parsed.resource_type == "Patient" and parsed.resource_id else set()
+        if parsed.resource_type == "Patient" or (parsed.resource_type is None and may_be_patient):
+            return {UNKNOWN_PATIENT}  # another server's, or this one's by a form the write path would have made local
+        return set()
+    identifier = node.get("identifier")
+    if isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
+        system = identifier.get("system")
+        if declared == "Patient" or (declared is None and system not in DIRECTORY_SYSTEMS):
+            return {UNKNOWN_PATIENT}
+        if system in PATIENT_IDENTITY_SYSTEMS and declared not in ("Practitioner", "RelatedPerson"):
+            return {UNKNOWN_PATIENT}
+        return set()
+    if declared == "Patient" or (declared is None and subject):
+        return {UNKNOWN_PATIENT}
+    return set()
 
 
 def compartment_search_parameter(resource_type: str) -> str | None:

@@ -23,7 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fhirbridge.access.compartment import compartment_search_parameter, compartment_types, patients_of
+from fhirbridge.access.compartment import (
+    SERVER_WRITTEN,
+    UNKNOWN_PATIENT,
+    compartment_search_parameter,
+    compartment_types,
+    patients_of,
+)
 from fhirbridge.access.facts import PatientFacts, caller_units, load_facts
 from fhirbridge.audit.events import seen_by
 from fhirbridge.auth.scopes import Context, Permission
@@ -40,12 +46,10 @@ from fhirbridge.storage.records import StoredResource
 if TYPE_CHECKING:
     from fhirbridge.repository import FhirRepository
 
-SERVER_WRITTEN = frozenset({"AuditEvent"})
 SEEN_BY_SYSTEMS_ONLY = frozenset({"Subscription"})
 WRITTEN_BY_SYSTEMS = frozenset({"Subscription", "Organization", "PractitionerRole", "Practitioner"})
 """Who works where decides who may see what: the directory (synchronised from HSA) is written
 by systems, never by a user's token."""
-UNKNOWN_PATIENT = "-unknown-"
 EMERGENCY_HINT = "emergency access (POST Patient/[id]/$emergency-access with a reason) is possible"
 
 
@@ -187,13 +191,16 @@ class AccessPolicy:
         return not identity.is_relative
 
     async def _patients(self, identity: Identity, resource_type: str, resource: dict[str, Any]) -> frozenset[str]:
+        found = set(patients_of(resource_type, resource) or ())
         if resource_type != "Provenance":
-            return patients_of(resource_type, resource) or frozenset()
-        found: set[str] = set()
+            return frozenset(found)
         for target in resource.get("target", []):
-            parsed = parse_reference(str(target.get("reference", "")))
+            text = target.get("reference") if isinstance(target, dict) else None
+            parsed = parse_reference(text) if isinstance(text, str) else None
             if parsed is not None and parsed.resource_type and parsed.resource_id:
                 found |= await self._target_patients(identity, parsed.resource_type, parsed.resource_id)
+            elif parsed is None or parsed.kind != "contained":
+                found.add(UNKNOWN_PATIENT)  # what it is the history of cannot be told
         return frozenset(found)
 
     async def _target_patients(self, identity: Identity, resource_type: str, resource_id: str) -> frozenset[str]:
@@ -284,6 +291,12 @@ class AccessPolicy:
         return units
 
     # -- writes --------------------------------------------------------------------------
+    async def may_write_for(self, identity: Identity, patient_id: str) -> bool:
+        """Whether the caller may write about the patient at all (a reference by identifier
+        resolves only to such a Patient)."""
+        decision = await self._decide(identity, patient_id)
+        return decision.allowed or decision.may_establish
+
     async def check_write(
         self,
         identity: Identity,
@@ -305,6 +318,10 @@ class AccessPolicy:
         for content in (resource, old):
             if content is not None:
                 patients |= await self._patients(identity, resource_type, content)
+        if not patients and identity.kind == "patient" and resource_type in compartment_types():
+            raise forbidden(
+                f"A patient's token writes only resources about the patient; this {resource_type} names none"
+            )
         for patient_id in sorted(patients):
             decision = await self._decide(identity, patient_id)  # afresh: the transaction may have changed it
             if not (decision.allowed or decision.may_establish):

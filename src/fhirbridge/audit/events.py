@@ -67,7 +67,7 @@ def agents(identity: Identity, client_address: str | None, emergency: bool) -> l
     if subject.startswith(_REFERENCE_TYPES):
         person["who"] = {"reference": subject}
     else:
-        person["who"] = {"identifier": {"system": CLIENTS, "value": subject}, "display": subject}
+        person["who"] = {"type": "Device", "identifier": {"system": CLIENTS, "value": subject}, "display": subject}
     if identity.client_id:
         person["altId"] = identity.client_id
     if client_address:

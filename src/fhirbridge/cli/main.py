@@ -2,6 +2,8 @@
 
     fhirbridge serve [--host 127.0.0.1] [--port 8080]
     fhirbridge db upgrade
+    fhirbridge db check
+    fhirbridge db repair
     fhirbridge load PATH [PATH ...]
     fhirbridge demo [--patients 12]
     fhirbridge worker
@@ -15,11 +17,17 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fhirbridge import __version__
 from fhirbridge.config import get_settings
 from fhirbridge.rest.smart import check_authentication_settings
+
+if TYPE_CHECKING:
+    from fhirbridge.maintenance.references import Finding
+    from fhirbridge.repository import FhirRepository
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -46,6 +54,65 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=args.access_log,
     )
     return 0
+
+
+def _db_check(args: argparse.Namespace) -> int:
+    """List stored resources whose patient the access policy cannot place; 1 when there are any."""
+
+    async def check(repository: FhirRepository) -> int:
+        found = await _findings(repository)
+        for finding in found:
+            print(finding.reference)
+            for problem in finding.problems:
+                print(f"  - {problem}")
+        print(f"{len(found)} resource(s) name a patient in a form the access policy cannot place")
+        if found:
+            print("run `fhirbridge db repair` to resolve them through the write path")
+        return 1 if found else 0
+
+    return asyncio.run(_with_repository(check))
+
+
+def _db_repair(args: argparse.Namespace) -> int:
+    """Write every found resource again through the write path; 1 when some could not be repaired."""
+    from fhirbridge.maintenance import references
+
+    async def run(repository: FhirRepository) -> int:
+        report = await references.repair(repository, get_settings().base_url, await _findings(repository))
+        print(f"{len(report.repaired)} repaired, {len(report.left)} could not be repaired")
+        for finding, reason in report.left:
+            print(f"  {finding.reference}: {reason}")
+        return 1 if report.left else 0
+
+    return asyncio.run(_with_repository(run))
+
+
+async def _findings(repository: FhirRepository) -> list[Finding]:
+    from tqdm import tqdm
+
+    from fhirbridge.maintenance import references
+
+    settings = get_settings()
+    bases = tuple(base for base in (settings.base_url, *settings.base_url_aliases) if base)
+    total = await references.count(repository)
+    with tqdm(total=total, desc="checking", unit="res", file=sys.stderr, disable=None) as bar:
+        return [finding async for finding in references.find(repository, bases, bar.update)]
+
+
+async def _with_repository(work: Callable[[FhirRepository], Awaitable[int]]) -> int:
+    """Run ``work`` on the deployment's repository (every contract rule on), migrating first."""
+    from fhirbridge.contract.rules import repository_for
+    from fhirbridge.storage.database import open_database
+    from fhirbridge.storage.migrations import upgrade_async
+
+    settings = get_settings()
+    if settings.auto_migrate:
+        await upgrade_async(settings.database_url)
+    database = await open_database(settings.database_url, pool_size=4)
+    try:
+        return await work(repository_for(database, settings))
+    finally:
+        await database.close()
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -157,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(run=_db_upgrade)
+    db_commands.add_parser(
+        "check", help="list stored resources whose patient the access policy cannot place (exit 1 if any)"
+    ).set_defaults(run=_db_check)
+    db_commands.add_parser(
+        "repair", help="resolve those references through the write path; list what could not be resolved"
+    ).set_defaults(run=_db_repair)
 
     load = commands.add_parser("load", help="load FHIR resources from Bundles, NDJSON or JSON files (or folders)")
     load.add_argument("paths", nargs="+")

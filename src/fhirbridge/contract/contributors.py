@@ -38,4 +38,4 @@ def add_revising_unit(identity: Identity, validated: ValidatedResource) -> Valid
     enriched = copy.copy(resource)
     enriched["contributor"] = [*contributors, {"reference": unit}]
     found = FoundReference(f"CarePlan.contributor[{len(contributors)}]", parsed, ("Organization",))
-    return ValidatedResource("CarePlan", enriched, (*validated.references, found))
+    return ValidatedResource("CarePlan", enriched, (*validated.references, found), validated.sites)

@@ -14,8 +14,9 @@ both succeed.  A violation is a 409 whose OperationOutcome names the current hol
 
 Only *new* assignments are judged (active now, not active in the version replaced), so an
 edit of a team that was appointed under a laxer policy is not blocked by its old members.
-Teams whose subject is not a local Patient reference cannot be related across teams and are
-not checked.
+Whatever form the client named the patient in, the write path has made the team's subject a
+literal ``Patient/[id]`` before this rule runs (:mod:`fhirbridge.writes.references`), or
+refused it.
 """
 
 from __future__ import annotations

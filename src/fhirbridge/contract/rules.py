@@ -44,4 +44,5 @@ def contract_enrichers() -> tuple[WriteEnricher, ...]:
 
 def repository_for(database: Database, settings: Settings) -> FhirRepository:
     """The repository with every contract rule of this deployment."""
-    return FhirRepository(database, contract_listeners(settings), contract_enrichers())
+    bases = tuple(base for base in (settings.base_url, *settings.base_url_aliases) if base)
+    return FhirRepository(database, contract_listeners(settings), contract_enrichers(), other_bases=bases)

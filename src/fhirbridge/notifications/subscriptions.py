@@ -90,7 +90,7 @@ def activate(identity: Identity, validated: ValidatedResource) -> ValidatedResou
         )
     if status == "off":
         return validated
-    return ValidatedResource("Subscription", dict(subscription, status="active"), validated.references)
+    return ValidatedResource("Subscription", dict(subscription, status="active"), validated.references, validated.sites)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,44 @@ async def live_referrers_by_param(
     return [StoredResource(source_type, row[1], row[2], row[3], False, row[4], pk=row[0]) for row in rows]
 
 
+async def carrying_identifier(
+    conn: Connection, resource_type: str, system: str | None, value: str, *, limit: int
+) -> list[StoredResource]:
+    """Live resources of a type whose ``identifier`` index row holds ``value`` (in ``system``,
+    when given), oldest first.  The index keeps a prefix of long values (callers pass the
+    indexed form and compare the content)."""
+    args: list[object] = [resource_type, value]
+    system_clause = ""
+    if system is not None:
+        args.append(system)
+        system_clause = f" AND t.system = ${len(args)}"
+    args.append(limit)
+    rows = await conn.fetch(
+        "SELECT DISTINCT r.pk, r.res_id, r.version, r.last_updated, r.content FROM idx_token t "
+        "JOIN resources r ON r.pk = t.res_pk "
+        f"WHERE t.res_type = $1 AND t.param = 'identifier' AND t.code = $2{system_clause} AND NOT r.deleted "
+        f"ORDER BY r.pk LIMIT ${len(args)}",
+        *args,
+    )
+    return [StoredResource(resource_type, row[1], row[2], row[3], False, row[4], pk=row[0]) for row in rows]
+
+
+async def live_after(conn: Connection, after_pk: int, limit: int) -> list[StoredResource]:
+    """Live resources in key order after ``after_pk``: a walk over everything stored, a page
+    at a time."""
+    rows = await conn.fetch(
+        "SELECT pk, res_type, res_id, version, last_updated, content FROM resources "
+        "WHERE pk > $1 AND NOT deleted ORDER BY pk LIMIT $2",
+        after_pk,
+        limit,
+    )
+    return [StoredResource(row[1], row[2], row[3], row[4], False, row[5], pk=row[0]) for row in rows]
+
+
+async def count_live(conn: Connection) -> int:
+    return int(await conn.fetchval("SELECT COUNT(*) FROM resources WHERE NOT deleted"))
+
+
 async def history(
     conn: Connection,
     *,

@@ -25,7 +25,14 @@ from decimal import Decimal
 from typing import Any
 
 from fhirbridge.errors import Issue, error
-from fhirbridge.fhir.definitions import MANY, PRIMITIVE_JSON_KINDS, Definitions, ElementSpec, definitions
+from fhirbridge.fhir.definitions import (
+    MANY,
+    PRIMITIVE_JSON_KINDS,
+    Definitions,
+    ElementSpec,
+    TypeDefinition,
+    definitions,
+)
 from fhirbridge.fhir.references import ParsedReference, parse_reference
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -47,10 +54,24 @@ class FoundReference:
     """The resource types the element may refer to (empty: any)."""
 
 
+@dataclass(frozen=True)
+class ReferenceSite:
+    """Where a ``Reference`` element sits, whatever form it takes (literal, logical, display only)."""
+
+    path: str
+    """Its FHIRPath in the resource, for error messages: ``CarePlan.contained[0].subject``."""
+    element: str
+    """The element it is, from the type of the resource that holds it, without indices:
+    ``Goal.subject`` for the one above when ``contained[0]`` is a Goal."""
+    targets: tuple[str, ...] = ()
+    """The resource types the element may refer to (empty: any)."""
+
+
 @dataclass
 class FormReport:
     issues: list[Issue] = field(default_factory=list)
     references: list[FoundReference] = field(default_factory=list)
+    sites: list[ReferenceSite] = field(default_factory=list)
 
 
 class _Walker:
@@ -59,6 +80,8 @@ class _Walker:
         self.local_base = local_base
         self.report = FormReport()
         self._contained_ids: list[set[str]] = []
+        self._holders: list[tuple[str, str]] = []
+        """The resources being walked (the resource, then a contained one): type and path."""
 
     def fail(self, code: str, message: str, path: str) -> None:
         self.report.issues.append(error(code, message, path))
@@ -78,6 +101,13 @@ class _Walker:
             )
             return
         here: str = path or table.name
+        self._holders.append((table.name, here))
+        try:
+            self._resource_body(value, table, here, contained=contained)
+        finally:
+            self._holders.pop()
+
+    def _resource_body(self, value: dict[str, Any], table: TypeDefinition, here: str, *, contained: bool) -> None:
         if contained:
             if "contained" in value:
                 self.fail(
@@ -283,6 +313,9 @@ class _Walker:
         declared = value.get("type")
         allowed = spec.targets
         any_type = not allowed or "Resource" in allowed
+        holder_type, holder_path = self._holders[-1]
+        element = holder_type + re.sub(r"\[\d+\]", "", path[len(holder_path) :])
+        self.report.sites.append(ReferenceSite(path, element, () if any_type else allowed))
         if isinstance(declared, str) and "/" not in declared:
             if declared not in self.defs.resource_type_names:
                 self.fail("value", f"Reference.type '{declared}' is not a resource type", f"{path}.type")

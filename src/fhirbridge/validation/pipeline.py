@@ -18,7 +18,7 @@ from typing import Any
 from fhirbridge.conformance.validator import validate_profiles
 from fhirbridge.errors import Issue, bad_request, error, invalid
 from fhirbridge.fhir.references import is_valid_id
-from fhirbridge.validation.json_form import FoundReference, check_json_form
+from fhirbridge.validation.json_form import FoundReference, ReferenceSite, check_json_form
 from fhirbridge.validation.structure import check_structure
 from fhirbridge.validation.swedish_identifiers import check_swedish_identifiers
 
@@ -30,6 +30,9 @@ class ValidatedResource:
     resource_type: str
     resource: dict[str, Any]
     references: tuple[FoundReference, ...]
+    sites: tuple[ReferenceSite, ...] = ()
+    """Every Reference element, whatever its form; the write path normalises the ones that can
+    name a patient or a care relation (:mod:`fhirbridge.writes.references`)."""
 
 
 def check_envelope(body: Any, expected_type: str) -> dict[str, Any]:
@@ -101,4 +104,4 @@ def validate_resource(
         rule_issues += [issue for issue in validate_profiles(resource) if issue.severity in ("error", "fatal")]
     if rule_issues:
         raise invalid(rule_issues, status=422)
-    return ValidatedResource(expected_type, resource, tuple(report.references))
+    return ValidatedResource(expected_type, resource, tuple(report.references), tuple(report.sites))

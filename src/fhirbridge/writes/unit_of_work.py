@@ -21,6 +21,7 @@ from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
 from fhirbridge.search.index import extract_index
+from fhirbridge.search.normalize import indexed
 from fhirbridge.search.query import parse_query
 from fhirbridge.search.sql import compile_match_ids
 from fhirbridge.storage import store, versions
@@ -29,6 +30,7 @@ from fhirbridge.storage.records import MAX_VERSION, StoredResource
 from fhirbridge.validation.pipeline import ValidatedResource
 from fhirbridge.writes.canonical import canonical_bytes, same_content, with_server_fields
 from fhirbridge.writes.events import WriteAction, WriteEnricher, WriteEvent, WriteListener
+from fhirbridge.writes.references import normalise_references
 
 Outcome = Literal["created", "updated", "unchanged", "deleted", "absent", "existing"]
 WriteGuard = Callable[
@@ -36,6 +38,9 @@ WriteGuard = Callable[
 ]
 """The access policy's check of one write: the unit, the SMART permission (create, update,
 delete), the resource type, the new content (None for a deletion) and the version replaced."""
+IDENTIFIER_MATCHES = 10
+"""The most resources read to resolve one identifier (more than one is ambiguous anyway, but
+some may be hidden from the writer)."""
 UNCHECKED_REFERENCES = frozenset({"AuditEvent"})
 """Types whose references are records of what was there, not dependencies: an AuditEvent may
 name a deleted or foreign resource, and must never keep one from being deleted."""
@@ -63,6 +68,8 @@ class UnitOfWork:
         *,
         guard: WriteGuard | None = None,
         sees: Callable[[UnitOfWork, StoredResource], Awaitable[bool]] | None = None,
+        names: Callable[[UnitOfWork, str], Awaitable[bool]] | None = None,
+        other_bases: tuple[str, ...] = (),
     ) -> None:
         self.conn = conn
         self.guard = guard
@@ -71,9 +78,14 @@ class UnitOfWork:
         self.sees = sees
         """Whether the caller may see a resource a conditional interaction matched: a match
         they may not see is refused, never returned or changed."""
+        self.names = names
+        """Whether the caller may write about a patient: a reference by identifier resolves only
+        to such a Patient (:mod:`fhirbridge.writes.references`)."""
         self.identity = identity
         self.now = now
         self.local_base = local_base
+        self.bases = tuple(base.rstrip("/") for base in (local_base, *other_bases) if base)
+        """Every base URL this server answers to: references under them are made relative."""
         self.listeners = listeners
         self.enrichers = enrichers
         self.events: list[WriteEvent] = []
@@ -89,6 +101,7 @@ class UnitOfWork:
 
         A transaction assigns ``resource_id`` itself, so that other entries can refer to it."""
         rid = resource_id or str(uuid.uuid4())
+        validated = await normalise_references(validated, self)
         if self.guard is not None:
             await self.guard(self, "c", validated.resource_type, validated.resource, None)
         validated = self._enrich(validated)
@@ -103,7 +116,8 @@ class UnitOfWork:
         ``if_match`` is the version the client last saw: anything else is 412 (R4
         http.html#concurrency).  An update that changes nothing but server fields keeps
         the current version, so repeated syncs do not pile up identical versions."""
-        validated = self._enrich(validated)  # before the comparison: a re-sent body is then "unchanged"
+        # Normalised and enriched before the comparison, so that a re-sent body is "unchanged".
+        validated = self._enrich(await normalise_references(validated, self))
         lock = self.conn.dialect.lock_for_no_key_update
         current = await store.read_current(self.conn, validated.resource_type, resource_id, lock=lock)
         if self.guard is not None:
@@ -142,6 +156,20 @@ class UnitOfWork:
     async def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
         """The current version as this transaction sees it."""
         return await store.read_current(self.conn, resource_type, resource_id)
+
+    # -- what reference normalisation asks (writes.references.ReferenceResolver) -------------
+    async def carrying(self, resource_type: str, system: str | None, value: str) -> list[str]:
+        """Ids of the live resources of a type that carry the identifier (compared in full)."""
+        rows = await store.carrying_identifier(
+            self.conn, resource_type, indexed(system), indexed(value) or value, limit=IDENTIFIER_MATCHES
+        )
+        return [record.resource_id for record in rows if _carries(record, system, value)]
+
+    async def may_name(self, patient_id: str) -> bool:
+        """Whether the caller may write about the patient (the server's own writes may)."""
+        if self.guard is None or self.names is None:
+            return True
+        return await self.names(self, patient_id)
 
     # -- conditional interactions ------------------------------------------------------
     async def find(self, resource_type: str, criteria: list[tuple[str, str]], *, limit: int = 2) -> list[str]:
@@ -304,6 +332,16 @@ class UnitOfWork:
             ):
                 issues.append(error("not-found", f"{resource_type}/{rid} has no version {version}", where))
         return issues
+
+
+def _carries(record: StoredResource, system: str | None, value: str) -> bool:
+    identifiers = loads(record.content or b"{}").get("identifier")
+    return any(
+        isinstance(identifier, dict)
+        and identifier.get("value") == value
+        and (system is None or identifier.get("system") == system)
+        for identifier in (identifiers if isinstance(identifiers, list) else [])
+    )
 
 
 def _version(text: str) -> int:

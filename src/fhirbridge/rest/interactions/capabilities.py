@@ -10,7 +10,7 @@ import hashlib
 from typing import Any
 
 from fhirbridge import FHIR_VERSION, __version__
-from fhirbridge.access.policy import SERVER_WRITTEN
+from fhirbridge.access.compartment import SERVER_WRITTEN
 from fhirbridge.config import Settings
 from fhirbridge.conformance.registry import CONFORMANCE_TYPES, registry
 from fhirbridge.fhir.jsonio import dumps

@@ -344,7 +344,9 @@ async def _transaction(ctx: ServiceContext, request: FhirRequest, raw_entries: l
                     resource = _rewrite(entry.validated.resource, mapping)
                     resource["id"] = entry.target_id
                     references = _resolved(entry.validated.references, mapping, request.base_url)
-                    entry.validated = ValidatedResource(entry.resource_type, resource, references)
+                    entry.validated = ValidatedResource(
+                        entry.resource_type, resource, references, entry.validated.sites
+                    )
                 await _apply(unit, entry)
             except FhirError as exc:
                 raise _entry_error(entry.index, entry.method, entry.url, exc) from None

@@ -1,0 +1,1 @@
+"""Operations on stored data that the CLI runs: checks and repairs (``fhirbridge db …``)."""

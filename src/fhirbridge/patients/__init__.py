@@ -1,0 +1,1 @@
+"""Who a resource is about: the patient links of every type, and a person's one Patient."""
