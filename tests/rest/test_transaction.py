@@ -9,6 +9,7 @@ import httpx
 
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM
 from tests.support import builders
+from tests.support.contracts import contract_world
 
 
 def urn() -> str:
@@ -229,3 +230,21 @@ async def test_a_uuid_reference_to_the_wrong_type_is_refused(client: httpx.Async
     assert response.status_code == 400
     assert response.json()["issue"][0]["expression"] == ["Bundle.entry[0].resource.subject.reference"]
     assert await count(client, "CarePlan") == 0
+
+
+async def test_a_uuid_reference_is_checked_against_the_profiles_once_rewritten(client: httpx.AsyncClient) -> None:
+    """The contract profile narrows CarePlan.author (no RelatedPerson), which the base R4 type
+    allows: the profile's targetProfile is checked again after urn:uuid references are rewritten."""
+    world = await contract_world(client)
+    relative = urn()
+    plan = dict(world["contract"], author={"reference": relative})
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [post(urn(), plan), post(relative, builders.related_person(world["patient"]["id"]))],
+    }
+    response = await client.post("/fhir", json=bundle)
+    assert response.status_code == 422, response.text
+    assert "Bundle.entry[0].resource.author.reference" in response.json()["issue"][0]["expression"]
+    assert await count(client, "CarePlan") == 0
+    assert await count(client, "RelatedPerson") == 0

@@ -23,7 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fhirbridge.errors import FhirError, Issue, bad_request, error, method_not_allowed, not_found, precondition_failed
+from fhirbridge.conformance.validator import validate_profiles
+from fhirbridge.errors import (
+    FhirError,
+    Issue,
+    bad_request,
+    error,
+    invalid,
+    method_not_allowed,
+    not_found,
+    precondition_failed,
+)
 from fhirbridge.fhir.instants import format_instant
 from fhirbridge.fhir.jsonio import dumps, loads
 from fhirbridge.fhir.outcome import operation_outcome
@@ -188,6 +198,21 @@ def _resolved(
     return tuple(out)
 
 
+def _rewritten(entry: Entry, mapping: dict[str, str], local_base: str) -> ValidatedResource:
+    """The entry's resource with its fullUrl and conditional references rewritten; when any
+    was, the profiles' reference checks (``targetProfile``) are run again on the result."""
+    assert entry.validated is not None
+    assert entry.resource_type is not None
+    resource = _rewrite(entry.validated.resource, mapping)
+    resource["id"] = entry.target_id
+    references = _resolved(entry.validated.references, mapping, local_base)
+    if any(found.parsed.text in mapping for found in entry.validated.references):
+        problems = [issue for issue in validate_profiles(resource) if issue.severity in ("error", "fatal")]
+        if problems:
+            raise invalid(problems, status=422)
+    return ValidatedResource(entry.resource_type, resource, references, entry.validated.sites)
+
+
 async def _resolve(unit: UnitOfWork, entry: Entry) -> None:
     """Decide which resource an entry creates, changes or deletes (step 1)."""
     assert entry.resource_type is not None
@@ -341,12 +366,7 @@ async def _transaction(ctx: ServiceContext, request: FhirRequest, raw_entries: l
                         text = found.parsed.text
                         if found.parsed.kind == "conditional" and text not in mapping:
                             mapping[text] = await _resolve_conditional_reference(unit, text)
-                    resource = _rewrite(entry.validated.resource, mapping)
-                    resource["id"] = entry.target_id
-                    references = _resolved(entry.validated.references, mapping, request.base_url)
-                    entry.validated = ValidatedResource(
-                        entry.resource_type, resource, references, entry.validated.sites
-                    )
+                    entry.validated = _rewritten(entry, mapping, request.base_url)
                 await _apply(unit, entry)
             except FhirError as exc:
                 raise _entry_error(entry.index, entry.method, entry.url, exc) from None
