@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH
+from fhirbridge.notifications.endpoints import allowed_host
 
 
 class TrustedIssuer(BaseModel):
@@ -63,6 +65,11 @@ class Settings(BaseSettings):
     outbox_max_age_hours: float = Field(
         72, gt=0, description="How long a notification is retried before it is given up"
     )
+    subscription_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts (host or host:port) Subscriptions may call although their addresses are internal "
+        "(comma-separated or a JSON list); outside development mode they too need https",
+    )
     rate_limit_per_second: float = Field(
         50, ge=0, description="Requests a second one client may make on average (token bucket refill); 0 turns it off"
     )
@@ -92,13 +99,24 @@ class Settings(BaseSettings):
     )
     audit_flush_seconds: float = Field(0.2, gt=0, description="How often buffered AuditEvents are written")
 
-    @field_validator("cors_origins", "base_url_aliases", mode="before")
+    @field_validator("cors_origins", "subscription_allowed_hosts", "base_url_aliases", mode="before")
     @classmethod
-    def _comma_list(cls, value: Any) -> Any:
-        """``https://a.se,https://b.se`` or ``["https://a.se"]`` from the environment."""
+    def _text_list(cls, value: Any) -> Any:
+        """``https://a.se,https://b.se`` or ``["https://a.se"]`` from the environment (``[::1]:8443``
+        is an IPv6 host, not JSON)."""
         if isinstance(value, str):
             text = value.strip()
-            return json.loads(text) if text.startswith("[") else [o.strip() for o in text.split(",") if o.strip()]
+            if text.startswith("["):
+                with contextlib.suppress(ValueError):
+                    return json.loads(text)
+            return [o.strip() for o in text.split(",") if o.strip()]
+        return value
+
+    @field_validator("subscription_allowed_hosts")
+    @classmethod
+    def _allowed_hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            allowed_host(entry)  # a ValueError names the entry at start, not at the first delivery
         return value
 
 

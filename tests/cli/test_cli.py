@@ -110,6 +110,10 @@ def test_worker_delivers_what_the_outbox_owes_and_stops_on_sigterm(
     server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    # A receiver on this machine: development mode (http) and the allow-list, for the load and the worker.
+    monkeypatch.setenv("FHIRBRIDGE_AUTH", "off")
+    monkeypatch.setenv("FHIRBRIDGE_SUBSCRIPTION_ALLOWED_HOSTS", f"127.0.0.1:{server.server_address[1]}")
+    get_settings.cache_clear()
     practitioner = dict(builders.practitioner(), id="karin")
     patient = dict(builders.patient(), id="tolvan")
     subscription = dict(
@@ -123,9 +127,7 @@ def test_worker_delivers_what_the_outbox_owes_and_stops_on_sigterm(
     path.write_text("\n".join(json.dumps(r) for r in (practitioner, patient, subscription, message)) + "\n")
     assert run("load", str(path)) == 0
 
-    environment = dict(
-        os.environ, FHIRBRIDGE_DATABASE_URL=database, FHIRBRIDGE_OUTBOX_POLL_SECONDS="0.1", FHIRBRIDGE_AUTH="off"
-    )
+    environment = dict(os.environ, FHIRBRIDGE_DATABASE_URL=database, FHIRBRIDGE_OUTBOX_POLL_SECONDS="0.1")
     command = [str(Path(sys.executable).parent / "fhirbridge"), "worker"]
     worker = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

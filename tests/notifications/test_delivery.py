@@ -1,21 +1,30 @@
 """The outbox delivers at least once: retries with backoff, survives a restart and a receiver
-that is down for an hour, and never announces a change that was rolled back."""
+that is down for an hour, and never announces a change that was rolled back; and it sends
+nothing to an endpoint the endpoint rule refuses (tried with a real receiver on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import AsyncIterator
+from ipaddress import ip_address
 from typing import Any
 
 import httpx
+import pytest
 import respx
 from fastapi import FastAPI
 
 from fhirbridge.config import Settings
 from fhirbridge.fhir.instants import now_us
-from fhirbridge.notifications import outbox
+from fhirbridge.identity import SYSTEM
+from fhirbridge.notifications import egress, outbox
 from fhirbridge.notifications.delivery import LONGEST_PAUSE, OutboxWorker, pause_after
+from fhirbridge.notifications.endpoints import IPAddress
+from fhirbridge.repository import FhirRepository
 from fhirbridge.rest.app import create_app
 from fhirbridge.storage.database import Database
+from fhirbridge.validation.pipeline import validate_resource
 from tests.support import builders
 from tests.support.api import BASE, create, patient_and_practitioner
 
@@ -213,3 +222,95 @@ async def test_an_unexpected_failure_is_retried_not_stuck(
     assert row is not None and row[0] == 1 and "boom" in row[1]
     clock.now += pause_after(1)
     assert await worker.deliver_due() == 1
+
+
+class Receiver:
+    """A rest-hook receiver on 127.0.0.1 that answers 204 and remembers each request line."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.port = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.requests.append(head.split(b"\r\n", 1)[0].decode())
+        writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiving = Receiver()
+    server = await asyncio.start_server(receiving.serve, "127.0.0.1", 0)
+    receiving.port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield receiving
+
+
+async def _deliver_once(database: Database, settings: Settings) -> int:
+    worker = OutboxWorker.for_settings(database, settings)
+    try:
+        return await worker.deliver_due()
+    finally:
+        await worker.close()
+
+
+async def _last_error(database: Database) -> str:
+    async with database.reader() as conn:
+        row = await conn.fetchrow("SELECT delivered, last_error FROM outbox")
+    assert row is not None and row[0] is None  # not delivered: still owed, retried like a failing receiver
+    return str(row[1])
+
+
+async def test_an_allow_listed_loopback_receiver_gets_its_notification(settings: Settings, receiver: Receiver) -> None:
+    allowing = settings.model_copy(update={"subscription_allowed_hosts": [f"127.0.0.1:{receiver.port}"]})
+    service = create_app(allowing)
+    async with (
+        service.router.lifespan_context(service),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=service), base_url=BASE) as client,
+    ):
+        patient, karin = await patient_and_practitioner(client)
+        await create(client, builders.messages_to(karin["id"], f"http://127.0.0.1:{receiver.port}/hook"))
+        await create(client, builders.communication(patient["id"], karin["id"]))
+        assert await _deliver_once(_database(service), allowing) == 1
+    assert receiver.requests == ["POST /hook HTTP/1.1"]
+
+
+async def test_a_name_that_resolves_to_an_internal_address_is_not_contacted(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def resolve(host: str, port: int) -> list[IPAddress]:
+        return [ip_address("127.0.0.1")]  # where the receiver listens: it must hear nothing
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    patient, karin = await patient_and_practitioner(client)
+    await create(client, builders.messages_to(karin["id"], f"http://hooks.region.example:{receiver.port}/hook"))
+    await create(client, builders.communication(patient["id"], karin["id"]))
+    with caplog.at_level(logging.WARNING, logger="fhirbridge.notifications"):
+        assert await _deliver_once(_database(app), settings) == 0
+    assert receiver.requests == []
+    assert "EndpointRefused: hooks.region.example resolves to 127.0.0.1, a loopback address" in await _last_error(
+        _database(app)
+    )
+    logged = [r for r in caplog.records if "EndpointRefused" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].levelno == logging.WARNING  # once, as a failing receiver is
+
+
+async def test_a_subscription_stored_before_the_rule_is_refused_before_any_request(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, receiver: Receiver
+) -> None:
+    patient, karin = await patient_and_practitioner(client)
+    endpoint = f"http://127.0.0.1:{receiver.port}/hook"
+    old = dict(builders.messages_to(karin["id"], endpoint), status="active")  # written without the server's check
+    validated = validate_resource(old, "Subscription", url_id=None, local_base=None)
+    await FhirRepository(_database(app)).write(SYSTEM, None, lambda unit: unit.create(validated))
+    await create(client, builders.communication(patient["id"], karin["id"]))
+    assert await _deliver_once(_database(app), settings) == 0
+    assert receiver.requests == []
+    assert "EndpointRefused: The endpoint's host 127.0.0.1 is a loopback address" in await _last_error(_database(app))

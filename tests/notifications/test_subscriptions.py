@@ -166,3 +166,60 @@ async def test_turning_a_subscription_off_or_past_its_end_stops_notifications(
     assert await outbox.pending(app.state.context.repository.database) == 1
     assert await _worker(app).deliver_due() == 0  # and what was owed to the subscription now off is given up
     assert hook.call_count == 0
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://localhost/hook",
+        "http://2130706433/hook",
+        "http://0.0.0.0/hook",
+        "http://[::]/hook",
+        "http://10.0.0.1/hook",
+        "http://172.16.5.4/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://[fe80::1]/hook",
+        "http://[fd00::1]/hook",
+        "http://100.64.0.1/hook",
+        "http://224.0.0.1/hook",
+        "https://planner:hemligt@journal.region.example/hook",
+        "gopher://127.0.0.1:6379/_FLUSHALL",
+    ],
+)
+async def test_an_endpoint_the_rule_forbids_is_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, endpoint: str
+) -> None:
+    body = builders.subscription("Communication?recipient=Practitioner/karin", endpoint)
+    rejected = outcome(await client.post("/fhir/Subscription", json=body), 422)
+    assert expressions(rejected) == ["Subscription.channel.endpoint"]
+    assert await history(client, "Subscription/_history") == []
+
+
+async def test_an_update_to_a_forbidden_endpoint_keeps_the_subscription_as_it_was(client: httpx.AsyncClient) -> None:
+    stored = await create(client, builders.subscription("Communication?recipient=Practitioner/karin", HOOK))
+    moved = dict(stored, channel=dict(stored["channel"], endpoint="http://169.254.169.254/latest/"))
+    rejected = outcome(await client.put(f"/fhir/Subscription/{stored['id']}", json=moved), 422)
+    assert expressions(rejected) == ["Subscription.channel.endpoint"]
+    current = (await client.get(f"/fhir/Subscription/{stored['id']}")).json()
+    assert current["meta"]["versionId"] == "1" and current["channel"]["endpoint"] == HOOK
+
+
+async def test_a_forbidden_endpoint_in_a_transaction_refuses_the_whole_bundle(client: httpx.AsyncClient) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": builders.patient(), "request": {"method": "POST", "url": "Patient"}},
+            {
+                "resource": builders.subscription("Patient?gender=male", "http://[::ffff:a9fe:a9fe]/"),
+                "request": {"method": "POST", "url": "Subscription"},
+            },
+        ],
+    }
+    rejected = outcome(await client.post("/fhir", json=bundle), 422)
+    assert expressions(rejected) == ["Bundle.entry[1].resource.channel.endpoint"]
+    assert await history(client, "_history") == []

@@ -180,7 +180,7 @@ def _worker(args: argparse.Namespace) -> int:
     """Deliver subscription notifications until interrupted (several may run on PostgreSQL)."""
     import signal
 
-    from fhirbridge.notifications.delivery import SECOND, OutboxWorker
+    from fhirbridge.notifications.delivery import OutboxWorker
     from fhirbridge.storage.database import open_database
     from fhirbridge.storage.migrations import upgrade_async
     from fhirbridge.storage.urls import parse_database_url
@@ -191,7 +191,7 @@ def _worker(args: argparse.Namespace) -> int:
         if settings.auto_migrate:
             await upgrade_async(settings.database_url)
         database = await open_database(settings.database_url, pool_size=4)
-        worker = OutboxWorker(database, max_age_us=int(settings.outbox_max_age_hours * 3600 * SECOND))
+        worker = OutboxWorker.for_settings(database, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

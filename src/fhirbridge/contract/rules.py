@@ -6,12 +6,15 @@ demo`` and the benchmarks' seeding enforce the same rules: :func:`repository_for
 
 from __future__ import annotations
 
+from functools import partial
+
 from fhirbridge.audit.events import AuditedWrites
 from fhirbridge.config import Settings
 from fhirbridge.contract.contributors import add_revising_unit
 from fhirbridge.contract.fixed_contact_rule import FixedContactPolicy, FixedContactRule
 from fhirbridge.contract.goal_rule import PatientGoalRule
 from fhirbridge.contract.signal import FixedContactSignal
+from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.subscriptions import SubscriptionNotifier, activate
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage.database import Database
@@ -37,12 +40,12 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
     )
 
 
-def contract_enrichers() -> tuple[WriteEnricher, ...]:
-    """What the server adds to resources before storing them."""
-    return (add_revising_unit, activate)
+def contract_enrichers(settings: Settings) -> tuple[WriteEnricher, ...]:
+    """What the server adds to resources before storing them (and the Subscriptions it activates)."""
+    return (add_revising_unit, partial(activate, endpoints=EndpointPolicy.from_settings(settings)))
 
 
 def repository_for(database: Database, settings: Settings) -> FhirRepository:
     """The repository with every contract rule of this deployment."""
     bases = tuple(base for base in (settings.base_url, *settings.base_url_aliases) if base)
-    return FhirRepository(database, contract_listeners(settings), contract_enrichers(), other_bases=bases)
+    return FhirRepository(database, contract_listeners(settings), contract_enrichers(settings), other_bases=bases)

@@ -10,6 +10,11 @@ receiver that is down for an hour gets its notifications within minutes of comin
 ``max_age`` (three days by default) the notification is given up and its row says why.  The
 worker runs inside the service by default or on its own (``fhirbridge worker``); several
 workers share the outbox safely (see :mod:`.outbox`).
+
+Every request goes through :func:`.egress.checked_client` after the endpoint is judged again by
+the rule of this deployment (:mod:`.endpoints`): a refused delivery sends nothing and is
+recorded and retried like a failing receiver, so it shows in the log and in the outbox row's
+``last_error``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from fhirbridge.config import Settings
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.notifications import outbox
+from fhirbridge.notifications.egress import EndpointRefused, checked_client
+from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification
 from fhirbridge.notifications.subscriptions import subscription_is_live
 from fhirbridge.storage import store
@@ -53,14 +60,24 @@ class OutboxWorker:
         *,
         max_age_us: int,
         clock: Callable[[], int] = now_us,
-        client: httpx.AsyncClient | None = None,
+        endpoints: EndpointPolicy | None = None,
         batch: int = 20,
     ) -> None:
         self.database = database
         self.max_age_us = max_age_us
         self.clock = clock
-        self.client = client or httpx.AsyncClient(timeout=TIMEOUT_SECONDS)
+        self.endpoints = endpoints or EndpointPolicy()
+        self.client = checked_client(self.endpoints, TIMEOUT_SECONDS)
         self.batch = batch
+
+    @classmethod
+    def for_settings(cls, database: Database, settings: Settings) -> OutboxWorker:
+        """The worker of a deployment: its retry horizon and its endpoint rule."""
+        return cls(
+            database,
+            max_age_us=int(settings.outbox_max_age_hours * 3600 * SECOND),
+            endpoints=EndpointPolicy.from_settings(settings),
+        )
 
     async def deliver_due(self) -> int:
         """Send every notification due now (in batches); returns how many were delivered."""
@@ -125,6 +142,9 @@ class OutboxWorker:
     async def _send(self, notification: Notification, channel: dict[str, Any]) -> httpx.Response:
         """Send with the subscription's channel as it is now (a rotated token, a moved endpoint)."""
         endpoint = str(channel.get("endpoint", notification.endpoint))
+        refusal = endpoint_refusal(endpoint, self.endpoints)
+        if refusal is not None:
+            raise EndpointRefused(refusal)
         headers = dict(_header(line) for line in channel.get("header", []) if ":" in line)
         payload = channel.get("payload")
         if payload is None:
@@ -150,7 +170,7 @@ async def running_worker(database: Database, settings: Settings) -> AsyncIterato
     if settings.outbox_worker != "inprocess":
         yield None
         return
-    worker = OutboxWorker(database, max_age_us=int(settings.outbox_max_age_hours * 3600 * SECOND))
+    worker = OutboxWorker.for_settings(database, settings)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop, settings.outbox_poll_seconds), name="fhirbridge-outbox")
     try:

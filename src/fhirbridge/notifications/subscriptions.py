@@ -9,9 +9,9 @@ resource no longer matches any search.
 
 :func:`activate` is the server's half of the Subscription life cycle: a client submits a
 Subscription as ``requested`` (or ``off``), the server checks what it can honour (rest-hook
-channel, an http(s) endpoint, no payload or ``application/fhir+json``, criteria it can search)
-and sets it ``active``; what it cannot honour is refused with an OperationOutcome naming the
-element.
+channel, an endpoint the endpoint rule allows (:mod:`.endpoints`), no payload or
+``application/fhir+json``, criteria it can search) and sets it ``active``; what it cannot
+honour is refused with an OperationOutcome naming the element.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import httpx
-
 from fhirbridge.errors import FhirError, bad_request, unprocessable
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
+from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification, enqueue
 from fhirbridge.search.dates import first_instant
 from fhirbridge.search.query import parse_query
@@ -60,21 +59,18 @@ def split_criteria(criteria: str) -> tuple[str, list[tuple[str, str]]]:
     return resource_type, pairs
 
 
-def activate(identity: Identity, validated: ValidatedResource) -> ValidatedResource:
-    """A write enricher: check a Subscription the server is asked to honour and make it active."""
+def activate(identity: Identity, validated: ValidatedResource, *, endpoints: EndpointPolicy) -> ValidatedResource:
+    """A write enricher (with the deployment's ``endpoints`` rule bound): check a Subscription
+    the server is asked to honour and make it active."""
     if validated.resource_type != "Subscription":
         return validated
     subscription = validated.resource
     channel = subscription.get("channel", {})
     if channel.get("type") != "rest-hook":
         raise unprocessable("This server delivers rest-hook subscriptions only", "Subscription.channel.type")
-    endpoint = str(channel.get("endpoint", ""))
-    try:
-        url = httpx.URL(endpoint)
-    except (httpx.InvalidURL, ValueError):
-        url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise unprocessable("A rest-hook endpoint is an http: or https: URL", "Subscription.channel.endpoint")
+    refusal = endpoint_refusal(str(channel.get("endpoint", "")), endpoints)
+    if refusal is not None:
+        raise unprocessable(refusal, "Subscription.channel.endpoint")
     for index, header in enumerate(channel.get("header", [])):
         name, colon, value = str(header).partition(":")
         if not colon or not name.strip() or not _TOKEN.fullmatch(name.strip()) or not value.isascii():
