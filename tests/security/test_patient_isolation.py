@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.security.tokens import SigningKey
-from tests.security.world import World, build_world, patient_token
+from tests.security.world import World, build_world, patient_token, user_token
 from tests.support.api import match_ids
 
 GET_CARE_PLANS = "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21"
@@ -165,3 +165,26 @@ async def test_the_adapters_obey_the_same_rules(anyone: httpx.AsyncClient, world
     )
     operations = {coding["code"] for e in log.json()["entry"] for coding in e["resource"]["subtype"]}
     assert {"overview-1177", "npo-get-care-plans"} <= operations  # the adapters' answers are logged too
+
+
+async def test_a_resource_about_a_patient_cannot_be_taken_out_of_every_compartment(
+    anyone: httpx.AsyncClient, world: World, ec: SigningKey, rsa: SigningKey
+) -> None:
+    anna = patient_token(ec, world, "anna", scope="patient/*.cruds")
+    doctor = user_token(rsa, world, "doctor", "hospital")
+    goal = (await anyone.get(f"/fhir/Goal/{world['anna-goal']}", headers=anna)).json()
+    nobodys = dict(goal, subject={"display": "Ingen särskild"}, expressedBy={"display": "Ingen"})
+    for headers in (anna, doctor):
+        response = await anyone.put(f"/fhir/Goal/{goal['id']}", json=nobodys, headers=headers)
+        assert response.status_code in (403, 422), response.text
+    as_group = dict(goal, subject={"type": "Group", "display": "Gruppen"})
+    for headers in (anna, doctor):
+        assert (await anyone.put(f"/fhir/Goal/{goal['id']}", json=as_group, headers=headers)).status_code == 403
+    appointment = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "participant": [{"actor": {"display": "Anna"}, "status": "accepted"}],
+    }
+    assert (await anyone.post("/fhir/Appointment", json=appointment, headers=anna)).status_code == 403
+    unchanged = await anyone.get(f"/fhir/Goal/{goal['id']}", headers=anna)
+    assert unchanged.json()["meta"]["versionId"] == goal["meta"]["versionId"]

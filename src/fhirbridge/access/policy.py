@@ -314,15 +314,17 @@ class AccessPolicy:
         if resource_type in WRITTEN_BY_SYSTEMS and identity.kind != "system":
             raise forbidden(f"Only a system may change {resource_type} resources")
         old = loads(previous.content) if previous is not None and previous.content is not None else None
-        patients: set[str] = set()
-        for content in (resource, old):
-            if content is not None:
-                patients |= await self._patients(identity, resource_type, content)
-        if not patients and identity.kind == "patient" and resource_type in compartment_types():
-            raise forbidden(
-                f"A patient's token writes only resources about the patient; this {resource_type} names none"
-            )
-        for patient_id in sorted(patients):
+        new_patients = await self._patients(identity, resource_type, resource) if resource is not None else frozenset()
+        old_patients = await self._patients(identity, resource_type, old) if old is not None else frozenset()
+        if resource is not None and not new_patients and resource_type in compartment_types():
+            service = identity.kind == "system" and identity.on_behalf_of is None
+            if identity.kind == "patient":
+                raise forbidden(
+                    f"A patient's token writes only resources about the patient; this {resource_type} names none"
+                )
+            if old_patients and not service:  # it would leave every compartment, and be seen by all
+                raise forbidden(f"This {resource_type} is about a patient; an update may not take every patient away")
+        for patient_id in sorted(new_patients | old_patients):
             decision = await self._decide(identity, patient_id)  # afresh: the transaction may have changed it
             if not (decision.allowed or decision.may_establish):
                 raise forbidden(decision.basis)

@@ -106,9 +106,9 @@ def node_at(resource: dict[str, Any], path: str) -> Any:
 async def normalise_references(validated: ValidatedResource, resolver: ReferenceResolver) -> ValidatedResource:
     """The resource with its references normalised (see the module's docstring); raises a 422
     naming every element it refuses."""
-    if not validated.sites:
-        return validated
     resource = validated.resource
+    if not validated.sites and "contained" not in resource:
+        return validated
     issues = _contained_patients(validated.resource_type, resource)
     changes: dict[str, str] = {}
     for site in validated.sites:
