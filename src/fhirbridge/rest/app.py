@@ -99,10 +99,10 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
         ) as call:
             if resource_type == "AuditEvent" and context.audit is not None:
                 await context.audit.flush()  # the log is complete up to this question
-            if route.takes_body:
-                check_request_body_type(request.headers.get("content-type"))
             reads_body = route.takes_body or route.method == "POST"  # an operation's Parameters
             body = await read_body(request, context.settings.max_body_bytes) if reads_body else None
+            if route.takes_body or (body and route.operation is not None):  # POST _search reads a form
+                check_request_body_type(request.headers.get("content-type"), has_body=bool(body))
             fhir_request = _fhir_request(request, route, base, call.identity, body)
             response = render(await route.handler(context, fhir_request), fmt)
             call.status = response.status_code
