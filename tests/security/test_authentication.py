@@ -142,6 +142,26 @@ async def test_a_person_on_this_server_is_a_user_relative_or_absolute(
     assert (await anyone.get("/fhir/Practitioner", headers=bearer(token))).status_code == 200
 
 
+async def test_the_overview_refuses_a_browser_with_a_page_and_an_app_with_an_outcome(
+    anyone: httpx.AsyncClient, rsa: SigningKey
+) -> None:
+    without_scope = bearer(mint(rsa, scope="system/Patient.rs"))
+    for headers, status, words in (({}, 401, "logga in"), (without_scope, 403, "behörighet")):
+        page = await anyone.get("/overview/p1", headers={**headers, "Accept": "text/html,*/*;q=0.8"})
+        assert page.status_code == status and page.headers["content-type"].startswith("text/html")
+        assert '<html lang="sv">' in page.text and words in page.text
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert page.headers["www-authenticate"].startswith("Bearer")
+        for asking in ({"Accept": "application/json"}, {"Accept": "application/fhir+json"}, {"_format": "json"}):
+            accept, query = ({}, asking) if "_format" in asking else (asking, {})
+            answer = await anyone.get("/overview/p1", params=query, headers={**headers, **accept})
+            assert answer.status_code == status and "json" in answer.headers["content-type"]
+            body = answer.json()
+            assert body["resourceType"] == "OperationOutcome", body
+            assert body["issue"][0]["code"] == ("login" if status == 401 else "forbidden")
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
 async def test_a_small_clock_skew_is_tolerated(anyone: httpx.AsyncClient, rsa: SigningKey) -> None:
     token = mint(rsa, scope=READER, exp=int(time.time()) - 20)  # the default leeway is 60 s
     assert (await anyone.get("/fhir/Patient", headers=bearer(token))).status_code == 200

@@ -131,17 +131,23 @@ def _fhir_request(request: Request, route: Route, base: str, identity: Identity,
 
 
 def _adapter_endpoint(adapter: Adapter, endpoint: Endpoint) -> Endpoint:
-    """An adapter's endpoint behind authentication, its read scope and the audit log."""
+    """An adapter's endpoint behind authentication, its read scope and the audit log; its
+    refusals answered as the adapter answers them."""
 
     async def guarded(request: Request) -> Response:
         base = base_url(request, request.app.state.context.settings)
-        async with audited_call(
-            request, base, interaction="operation", operation=adapter.name, scope=(adapter.reads, "r")
-        ) as call:
-            request.state.identity = call.identity
-            response = await endpoint(request)
-            call.status = response.status_code
-            return response
+        try:
+            async with audited_call(
+                request, base, interaction="operation", operation=adapter.name, scope=(adapter.reads, "r")
+            ) as call:
+                request.state.identity = call.identity
+                response = await endpoint(request)
+                call.status = response.status_code
+                return response
+        except FhirError as refusal:
+            if adapter.refusal is None:
+                raise
+            return adapter.refusal(request, refusal)
 
     return guarded
 
