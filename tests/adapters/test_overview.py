@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from fhirbridge.demo.generator import demo_resources
 from fhirbridge.loading import Loader, SourcedResource
 
+FHIR_JSON = "application/fhir+json"
 SECTIONS = [
     "Det här är viktigt för mig och mina mål",
     "Min nästa tid och nästa steg",
@@ -22,6 +24,15 @@ SECTIONS = [
     "Mina andra planer",
     "Senast ändrad",
 ]
+
+
+def outcome_of(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The OperationOutcome an app gets for an error, in a JSON type it accepts."""
+    assert response.status_code == status, response.text
+    assert "json" in response.headers["content-type"]
+    body: dict[str, Any] = json.loads(response.text)
+    assert body["resourceType"] == "OperationOutcome"
+    return body
 
 
 @pytest.fixture
@@ -83,10 +94,44 @@ async def test_texts_are_escaped(client: httpx.AsyncClient, demo: None) -> None:
     assert "<script>" not in page and "&lt;script&gt;" in page
 
 
-async def test_an_unknown_patient_is_404(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/overview/finns-inte")).status_code == 404
-    response = await client.get("/overview/finns-inte", headers={"Accept": "application/json"})
-    assert response.status_code == 404 and json.loads(response.text)["error"]
+@pytest.mark.parametrize("patient", ["finns-inte", "ogiltigt_id"])
+async def test_an_unknown_patient_is_404_as_a_page_or_an_outcome(client: httpx.AsyncClient, patient: str) -> None:
+    page = await client.get(f"/overview/{patient}", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert '<html lang="sv">' in page.text and "Det finns ingen sådan patient." in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    for headers, params in (
+        ({"Accept": "application/json"}, {}),
+        ({"Accept": FHIR_JSON}, {}),
+        ({}, {"_format": "json"}),
+    ):
+        response = await client.get(f"/overview/{patient}", headers=headers, params=params)
+        body = outcome_of(response, 404)
+        assert body["issue"][0]["code"] == "not-found"
+
+
+async def test_a_kind_of_answer_the_overview_cannot_give_is_406(client: httpx.AsyncClient, demo: None) -> None:
+    for headers, params in (({"Accept": "application/xml"}, {}), ({}, {"_format": "xml"})):
+        response = await client.get("/overview/demo-patient-00001", headers=headers, params=params)
+        assert outcome_of(response, 406)["issue"][0]["code"] == "not-supported"
+
+
+@pytest.mark.parametrize(
+    ("accept", "kind"),
+    [
+        (None, "text/html"),
+        ("*/*", "text/html"),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "text/html"),
+        ("application/json", "application/json"),
+        (f"{FHIR_JSON}, text/html;q=0.5", "application/json"),
+    ],
+)
+async def test_browsers_get_the_page_and_apps_json(
+    client: httpx.AsyncClient, demo: None, accept: str | None, kind: str
+) -> None:
+    headers = {"Accept": accept} if accept else {}
+    response = await client.get("/overview/demo-patient-00001", headers=headers)
+    assert response.status_code == 200 and response.headers["content-type"].startswith(kind)
 
 
 async def test_who_holds_another_plan_is_a_name(client: httpx.AsyncClient, demo: None) -> None:

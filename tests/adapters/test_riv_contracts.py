@@ -60,3 +60,35 @@ async def test_a_request_for_another_logical_address_is_a_fault(
 async def test_this_systems_logical_address_is_answered(client: httpx.AsyncClient) -> None:
     response = await client.post(get_care_plans.PATH, content=_envelope("SE2321000198-FHIRBRIDGE"))
     assert response.status_code == 200
+
+
+LAUGHS = b"""<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">
+<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><lolz>&lol3;</lolz>"""
+MALFORMED = {
+    "not XML": (b"inte xml alls", "not well-formed"),
+    "empty": (b"", "not well-formed"),
+    "cut short": (_envelope("SE2321000198-FHIRBRIDGE")[:120], "not well-formed"),
+    "tags that do not match": (b"<soap:Envelope xmlns:soap='x'><a></b></soap:Envelope>", "not well-formed"),
+    "invalid UTF-8": (b'<?xml version="1.0" encoding="UTF-8"?><a>\xff\xfe</a>', "not well-formed"),
+    "an undeclared prefix": (b"<soap:Envelope><soap:Body/></soap:Envelope>", "not well-formed"),
+    "an external entity": (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+        "document type",
+    ),
+    "entity expansion": (LAUGHS, "document type"),
+    "another namespace": (_envelope(None).replace(SOAP.encode(), b"http://www.w3.org/2003/05/soap-envelope"), SOAP),
+}
+PARSER_WORDS = ("line", "column", "libxml", "lxml", "tag", "entity", "expected", "xmlparse", "etc/passwd")
+
+
+@pytest.mark.parametrize("path", CONTRACTS)
+async def test_a_fault_never_carries_the_parsers_words(client: httpx.AsyncClient, path: str) -> None:
+    for name, (body, reason) in MALFORMED.items():
+        response = await client.post(path, content=body, headers={"Content-Type": "text/xml; charset=utf-8"})
+        assert response.status_code == 500, name
+        fault = etree.fromstring(response.content).find(f"{{{SOAP}}}Body/{{{SOAP}}}Fault")
+        assert fault is not None and fault.findtext("faultcode") == "soap:Client", name
+        text = fault.findtext("faultstring")
+        assert reason in text, f"{name}: {text}"
+        assert not [word for word in PARSER_WORDS if word in text.lower()], f"{name}: {text}"

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.support import builders
-from tests.support.api import network_client, outcome
+from tests.support.api import expressions, network_client, outcome
 
 FAULT = "BUG: a server fault (500) on client input"
 
@@ -98,10 +98,13 @@ async def test_hostile_bodies_on_create_are_never_a_fault(wire: httpx.AsyncClien
 async def test_hostile_bodies_on_update_are_400_and_change_nothing(wire: httpx.AsyncClient, patient: dict) -> None:
     url = f"/fhir/Patient/{patient['id']}"
     bodies = {"invalid": b"{bad", "array": b"[]", "empty": b"", "other type": b'{"resourceType": "Practitioner"}'}
+    fhir_json = {"Content-Type": "application/fhir+json"}
     cases = {}
     for name, body in bodies.items():
-        cases[f"PUT id, {name}"] = wire.put(url, content=body, headers={"Content-Type": "application/fhir+json"})
-        cases[f"PUT criteria, {name}"] = wire.put("/fhir/Patient", params={"identifier": "x"}, content=body)
+        cases[f"PUT id, {name}"] = wire.put(url, content=body, headers=fhir_json)
+        cases[f"PUT criteria, {name}"] = wire.put(
+            "/fhir/Patient", params={"identifier": "x"}, content=body, headers=fhir_json
+        )
     await all_answered(cases, allowed=(400,))
     assert (await wire.get(url)).json() == patient
 
@@ -131,6 +134,31 @@ async def test_impossible_ids_are_refused_on_every_instance_interaction(wire: ht
         cases[f"DELETE {label}"] = wire.delete(url)
         cases[f"PUT {label}"] = wire.put(url, json=dict(builders.patient(), id=resource_id))
     await all_answered(cases)
+
+
+IMPOSSIBLE_IDS = {"x" * 65: "x" * 65, "a_b": "a_b", "a%20b": "a b", "%C3%A5": "å", "*": "*"}
+"""Ids that reach an instance-level route (as sent in the URL: as the server reads them)."""
+
+
+async def test_an_impossible_id_is_400_for_a_write_and_404_for_a_read(wire: httpx.AsyncClient) -> None:
+    # A write names the id it wants; one no resource can have is a malformed request.  A read
+    # asks whether something exists: it does not (R4 http.html#read).
+    for sent, resource_id in IMPOSSIBLE_IDS.items():
+        url = f"/fhir/Patient/{sent}"
+        put = outcome(await wire.put(url, json=dict(builders.patient(), id=resource_id)), 400)
+        assert expressions(put) == ["Patient.id"] and "is not a FHIR id" in put["issue"][0]["diagnostics"]
+        assert expressions(outcome(await wire.delete(url), 400)) == ["Patient.id"]
+        for read in (url, f"{url}/_history", f"{url}/_history/1"):
+            outcome(await wire.get(read), 404)
+    entries = [
+        {"request": {"method": "DELETE", "url": "Patient/a_b"}},
+        {"resource": dict(builders.patient(), id="x" * 65), "request": {"method": "PUT", "url": f"Patient/{'x' * 65}"}},
+    ]
+    for index, entry in enumerate(entries):
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+        refused = outcome(await wire.post("/fhir", json=bundle), 400)
+        assert expressions(refused) == ["Bundle.entry[0].request.url"], index
+    assert (await wire.get("/fhir/_history")).json().get("entry") is None
 
 
 async def test_vread_of_impossible_versions_is_404(wire: httpx.AsyncClient, patient: dict) -> None:

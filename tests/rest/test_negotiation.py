@@ -102,6 +102,30 @@ async def test_a_request_body_format_not_understood_is_415_and_nothing_is_writte
     assert await history(client, "_history") == []
 
 
+async def test_a_body_without_a_content_type_is_415_and_nothing_is_written(client: httpx.AsyncClient) -> None:
+    patient = builders.patient()
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    parameters = {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": patient}]}
+    sent = [
+        ("POST", "/fhir/Patient", patient),
+        ("PUT", "/fhir/Patient/p1", dict(patient, id="p1")),
+        ("PUT", "/fhir/Patient?identifier=x", patient),
+        ("POST", "/fhir", bundle),
+        ("POST", "/fhir/Patient/$validate", patient),
+        ("POST", "/fhir/Patient/p1/$fixed-contacts", parameters),
+    ]
+    for method, url, body in sent:
+        response = await client.request(method, url, content=json.dumps(body).encode())
+        refused = outcome(response, 415)
+        assert "Content-Type" in refused["issue"][0]["diagnostics"], url
+    assert await history(client, "_history") == []
+
+
+async def test_an_operation_without_a_body_needs_no_content_type(client: httpx.AsyncClient, patient: dict) -> None:
+    response = await client.post(f"/fhir/Patient/{patient['id']}/$fixed-contacts")
+    assert response.status_code == 200, response.text
+
+
 async def test_unsupported_body_type_on_post_search_is_415(client: httpx.AsyncClient) -> None:
     response = await client.post("/fhir/Patient/_search", json={"name": "Öberg"})
     outcome(response, 415)

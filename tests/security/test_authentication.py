@@ -15,7 +15,18 @@ from fhirbridge.config import Settings, TrustedIssuer
 from fhirbridge.rest.app import create_app
 from fhirbridge.rest.smart import AuthenticationSettingsError
 from tests.conftest import BASE
-from tests.security.tokens import AUDIENCE, ISSUER, SigningKey, bearer, ec_key, jwks, mint, rsa_key, write_jwks
+from tests.security.tokens import (
+    AUDIENCE,
+    ISSUER,
+    NULL,
+    SigningKey,
+    bearer,
+    ec_key,
+    jwks,
+    mint,
+    rsa_key,
+    write_jwks,
+)
 
 READER = "system/*.rs"
 
@@ -62,6 +73,93 @@ async def test_wrong_issuer_audience_and_times_are_refused(
     anyone: httpx.AsyncClient, rsa: SigningKey, claims: dict[str, object], why: str
 ) -> None:
     refused(await anyone.get("/fhir/Patient", headers=bearer(mint(rsa, scope=READER, **claims))), why)
+
+
+NOT_NUMBERS = {
+    "a string": str(int(time.time()) + 300),
+    "true": True,
+    "null": NULL,
+    "a list": [int(time.time()) + 300],
+    "an object": {"seconds": int(time.time()) + 300},
+    "NaN": float("nan"),
+    "infinity": float("inf"),
+}
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+async def test_time_claims_that_are_not_numbers_are_refused(
+    anyone: httpx.AsyncClient, rsa: SigningKey, claim: str
+) -> None:
+    for kind, value in NOT_NUMBERS.items():
+        response = await anyone.get("/fhir/Patient", headers=bearer(mint(rsa, scope=READER, **{claim: value})))
+        assert response.status_code == 401, f"{claim} {kind}: {response.status_code}"
+        refused(response, f"the {claim} claim is not a NumericDate")
+
+
+async def test_fractional_time_claims_are_numbers_too(anyone: httpx.AsyncClient, rsa: SigningKey) -> None:
+    now = time.time()
+    token = mint(rsa, scope=READER, iat=now, nbf=now - 0.5, exp=now + 300.25)
+    assert (await anyone.get("/fhir/Patient", headers=bearer(token))).status_code == 200
+
+
+PERSON_CLAIMS = {
+    "fhirUser": [
+        "Patient/",
+        "Device/1",
+        "Organization/1",
+        "https://other.region.se/fhir/Practitioner/1",
+        "Practitioner/a_b",
+        "Practitioner/1/_history/2",
+        "urn:uuid:6f1c3b9e-2f4e-4a8e-9a51-0c8a3c1f2d7e",
+        "#p1",
+        "",
+        42,
+        ["Practitioner/1"],
+        NULL,
+    ],
+    "organization": ["Organization/a b", "Patient/1", "https://other.region.se/fhir/Organization/1", 42, NULL],
+    "patient": ["a_b", 42, ["p1"], NULL],
+}
+
+
+@pytest.mark.parametrize("claim", PERSON_CLAIMS)
+async def test_a_token_that_says_who_it_is_in_a_form_we_cannot_read_is_refused(
+    anyone: httpx.AsyncClient, rsa: SigningKey, claim: str
+) -> None:
+    # With system scopes: were the claim ignored, the caller would pass as a trusted system.
+    for value in PERSON_CLAIMS[claim]:
+        token = mint(rsa, scope=f"{READER} user/*.rs patient/*.rs", **{claim: value})
+        response = await anyone.get("/fhir/Patient", headers=bearer(token))
+        assert response.status_code == 401, f"{claim}={value!r}: {response.status_code}"
+        refused(response, f"the {claim} claim is not")
+
+
+@pytest.mark.parametrize("person", ["Practitioner/karin", f"{AUDIENCE}/Practitioner/karin"])
+async def test_a_person_on_this_server_is_a_user_relative_or_absolute(
+    anyone: httpx.AsyncClient, rsa: SigningKey, person: str
+) -> None:
+    token = mint(rsa, scope="user/Practitioner.rs", fhirUser=person, organization="Organization/vc-norrtull")
+    assert (await anyone.get("/fhir/Practitioner", headers=bearer(token))).status_code == 200
+
+
+async def test_the_overview_refuses_a_browser_with_a_page_and_an_app_with_an_outcome(
+    anyone: httpx.AsyncClient, rsa: SigningKey
+) -> None:
+    without_scope = bearer(mint(rsa, scope="system/Patient.rs"))
+    for headers, status, words in (({}, 401, "logga in"), (without_scope, 403, "behörighet")):
+        page = await anyone.get("/overview/p1", headers={**headers, "Accept": "text/html,*/*;q=0.8"})
+        assert page.status_code == status and page.headers["content-type"].startswith("text/html")
+        assert '<html lang="sv">' in page.text and words in page.text
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert page.headers["www-authenticate"].startswith("Bearer")
+        for asking in ({"Accept": "application/json"}, {"Accept": "application/fhir+json"}, {"_format": "json"}):
+            accept, query = ({}, asking) if "_format" in asking else (asking, {})
+            answer = await anyone.get("/overview/p1", params=query, headers={**headers, **accept})
+            assert answer.status_code == status and "json" in answer.headers["content-type"]
+            body = answer.json()
+            assert body["resourceType"] == "OperationOutcome", body
+            assert body["issue"][0]["code"] == ("login" if status == 401 else "forbidden")
+            assert answer.headers["www-authenticate"].startswith("Bearer")
 
 
 async def test_a_small_clock_skew_is_tolerated(anyone: httpx.AsyncClient, rsa: SigningKey) -> None:

@@ -45,8 +45,13 @@ def write_jwks(path: Path, *keys: SigningKey) -> Path:
     return path
 
 
+NULL: Any = object()
+"""A claim value sent as JSON null (None removes the claim)."""
+
+
 def mint(key: SigningKey, *, header_kid: str | None = None, **claims: Any) -> str:
-    """A signed access token; ``claims`` override sensible defaults (None removes a claim)."""
+    """A signed access token; ``claims`` override sensible defaults (None removes a claim,
+    :data:`NULL` sends it as null)."""
     now = int(time.time())
     body: dict[str, Any] = {
         "iss": ISSUER,
@@ -58,7 +63,7 @@ def mint(key: SigningKey, *, header_kid: str | None = None, **claims: Any) -> st
         "client_id": "test-client",
     }
     body.update(claims)
-    body = {name: value for name, value in body.items() if value is not None}
+    body = {name: None if value is NULL else value for name, value in body.items() if value is not None}
     return jwt.encode(body, key.private, algorithm=key.algorithm, headers={"kid": header_kid or key.kid})
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import fhirbridge
+from fhirbridge.errors import FhirError
 from fhirbridge.identity import Identity
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -37,6 +38,9 @@ class Adapter:
     """The resource type whose read scope a caller needs (what the answer is mostly made of)."""
     documents: tuple[tuple[str, str, Endpoint], ...] = ()
     """Routes that serve public documents (a WSDL and its schemas): no caller needed."""
+    refusal: Callable[[Request, FhirError], Response] | None = None
+    """How the adapter answers a refusal or error of its routes (401, 403, 404…) in its own
+    kind of answer; None: as the FHIR API does, with an OperationOutcome."""
 
 
 def caller(request: Request) -> Identity:

@@ -2,18 +2,23 @@
 
 A token is accepted when its issuer is one of ``auth_issuers``, it is signed (RS256 or ES256,
 RFC 7518 §3.3/§3.4) by one of that issuer's current keys, its ``aud`` names this server, and
-``exp`` (required), ``nbf`` and ``iat`` hold within the configured clock skew.  Everything
-else is a 401 whose ``WWW-Authenticate`` says why (RFC 6750 §3).
+``exp`` (required), ``nbf`` and ``iat`` are numbers (NumericDate, RFC 7519 §2) and hold within
+the configured clock skew.  Everything else is a 401 whose ``WWW-Authenticate`` says why
+(RFC 6750 §3).
 
 The claims read, beyond the registered ones: ``scope`` (SMART scopes; ``scp`` too),
 ``client_id`` (or ``azp``), ``fhirUser`` (the person: Practitioner, PractitionerRole, Patient
 or RelatedPerson), ``patient`` (the patient in context, SMART launch context) and
 ``organization`` (the care unit the caller acts for, an Organization reference: our own claim,
-documented in docs/security.md).
+documented in docs/security.md).  A ``fhirUser``, ``organization`` or ``patient`` claim that is
+present must be well formed (``fhirUser`` a person on this server): a token that says who its
+caller is in a way we cannot read is refused, never taken for a system's.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -23,11 +28,12 @@ from fhirbridge.auth.jwks import SIGNING_ALGORITHMS, KeySet
 from fhirbridge.auth.scopes import Scopes
 from fhirbridge.config import Settings
 from fhirbridge.errors import FhirError, Issue
-from fhirbridge.fhir.references import parse_reference
+from fhirbridge.fhir.references import is_valid_id, parse_reference
 from fhirbridge.identity import Identity
 
 REALM = "fhirbridge"
 PERSON_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
+TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
 def unauthenticated(description: str | None = None) -> FhirError:
@@ -62,7 +68,9 @@ class TokenVerifier:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthenticated("not a bearer token")
-        return identity_from_claims(await self.verify(token.strip(), audiences))
+        claims = await self.verify(token.strip(), audiences)
+        base = self.settings.base_url
+        return identity_from_claims(claims, servers=[*audiences, *([base] if base else [])])
 
     async def verify(self, token: str, audiences: list[str]) -> dict[str, Any]:
         try:
@@ -70,6 +78,9 @@ class TokenVerifier:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise unauthenticated("not a well-formed JWT") from None
+        for claim in TIME_CLAIMS:
+            if claim in unverified and not _is_numeric_date(unverified[claim]):
+                raise unauthenticated(f"the {claim} claim is not a NumericDate (a number of seconds)")
         algorithm = header.get("alg")
         if algorithm not in SIGNING_ALGORITHMS:
             raise unauthenticated(f"signature algorithm {algorithm!r} is not accepted (RS256, ES256)")
@@ -112,25 +123,54 @@ def _plain(exc: Exception) -> str:
     return str(exc).replace('"', "'")[:200] or type(exc).__name__
 
 
-def _reference(value: Any, types: tuple[str, ...]) -> str | None:
-    """``Type/id`` from a relative or absolute reference of one of ``types``."""
-    parsed = parse_reference(value) if isinstance(value, str) else None
-    if parsed is None or parsed.resource_type not in types or not parsed.resource_id:
+def _is_numeric_date(value: Any) -> bool:
+    """A JSON number (RFC 7519 §2 NumericDate): not a string, boolean, null, list, NaN or infinity."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def _reference(claims: dict[str, Any], claim: str, types: tuple[str, ...], servers: Iterable[str]) -> str | None:
+    """``Type/id`` from a relative reference of one of ``types``, or an absolute one on this
+    server (one of ``servers``); None without the claim; a 401 when it is anything else."""
+    if claim not in claims:
         return None
+    value = claims[claim]
+    parsed = parse_reference(value) if isinstance(value, str) else None
+    ours = parsed is not None and (
+        parsed.kind == "local" or (parsed.kind == "absolute" and parsed.base in {s.rstrip("/") for s in servers})
+    )
+    if parsed is None or not ours or parsed.resource_type not in types or parsed.version is not None:
+        raise unauthenticated(f"the {claim} claim is not a reference to a {' or '.join(types)} of this server")
     return f"{parsed.resource_type}/{parsed.resource_id}"
 
 
-def identity_from_claims(claims: dict[str, Any]) -> Identity:
-    """Who the verified token speaks for: a patient (or their relative), a user, or a system."""
+def _unit(claims: dict[str, Any], servers: Iterable[str]) -> str | None:
+    """The ``organization`` claim: an Organization reference, or the bare id of one."""
+    organization = claims.get("organization")
+    if isinstance(organization, str) and is_valid_id(organization):
+        return f"Organization/{organization}"
+    return _reference(claims, "organization", ("Organization",), servers)
+
+
+def _patient(claims: dict[str, Any]) -> str | None:
+    """The ``patient`` claim (SMART launch context): a Patient's id."""
+    patient = claims.get("patient")
+    if "patient" in claims and not (isinstance(patient, str) and is_valid_id(patient)):
+        raise unauthenticated("the patient claim is not the id of a Patient")
+    return patient
+
+
+def identity_from_claims(claims: dict[str, Any], servers: Iterable[str] = ()) -> Identity:
+    """Who the verified token speaks for: a patient (or their relative), a user, or a system.
+    ``servers`` are the absolute bases (``https://fhir.region.se/fhir``) that are this server."""
     scope = claims.get("scope", claims.get("scp", ""))
     scopes = Scopes.parse(" ".join(scope) if isinstance(scope, list) else str(scope))
     client_id = claims.get("client_id") or claims.get("azp")
-    person = _reference(claims.get("fhirUser"), PERSON_TYPES)
-    organization = claims.get("organization")
-    unit = _reference(organization, ("Organization",)) or (
-        f"Organization/{organization}" if isinstance(organization, str) and "/" not in organization else None
-    )
-    patient = claims.get("patient") if isinstance(claims.get("patient"), str) else None
+    servers = list(servers)
+    person = _reference(claims, "fhirUser", PERSON_TYPES, servers)
+    unit = _unit(claims, servers)
+    patient = _patient(claims)
     client = str(client_id) if client_id else None
     if person is not None and person.startswith(("Patient/", "RelatedPerson/")):
         if person.startswith("Patient/"):

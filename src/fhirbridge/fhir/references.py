@@ -15,6 +15,8 @@ from typing import Literal
 ReferenceKind = Literal["local", "absolute", "contained", "urn", "conditional"]
 
 ID_PATTERN = r"[A-Za-z0-9\-\.]{1,64}"
+ID_RULE = "1 to 64 characters of A-Z, a-z, 0-9, '-' and '.'"
+"""R4 datatypes.html#id, in words for the clients whose ids break it."""
 _RESTFUL = re.compile(
     rf"^(?:(?P<base>https?://[^?#\s]+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_PATTERN})(?:/_history/(?P<vid>{ID_PATTERN}))?$"
 )
@@ -23,6 +25,10 @@ _URN = re.compile(
     r"^urn:(?:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|oid:[0-2](?:\.(?:0|[1-9]\d*))+)$"
 )
 _ID = re.compile(rf"^{ID_PATTERN}$")
+_ADDRESS_SHAPED = re.compile(
+    r"^(?:(?P<base>https?://[^?#\s]+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[^/?#]*)(?:/_history/(?P<vid>[^/?#]*))?$"
+)
+"""``Type/id`` and its absolute and versioned forms with any id: to say what is wrong with the id."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,37 @@ class ParsedReference:
 
 def is_valid_id(value: str) -> bool:
     return _ID.match(value) is not None
+
+
+def quoted(value: str, limit: int = 100) -> str:
+    """``value`` in quotes for a message, shortened when it is long (a hostile id may be huge)."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def id_problem(resource_id: str) -> str | None:
+    """Why ``resource_id`` cannot be the id of a resource, or None when it can."""
+    return None if is_valid_id(resource_id) else f"{quoted(resource_id)} is not a FHIR id ({ID_RULE})"
+
+
+def is_on_server(text: str, local_base: str | None) -> bool:
+    """Whether ``text`` is an absolute URL under this server's FHIR base."""
+    return local_base is not None and text.startswith(local_base.rstrip("/") + "/")
+
+
+def reference_problem(text: str, local_base: str | None = None) -> str:
+    """Why ``text`` is not a reference FHIR allows, or, under this server's base, names no
+    resource here; for the client's OperationOutcome."""
+    shaped = _ADDRESS_SHAPED.match(text)
+    if shaped is not None:
+        for part in ("id", "vid"):
+            value = shaped.group(part)
+            problem = id_problem(value) if value is not None else None
+            if problem is not None:
+                what = "the version" if part == "vid" else "the id"
+                return f"{quoted(text)} names no resource: {what} {problem}"
+    if is_on_server(text, local_base):
+        return f"{quoted(text)} is an address on this server that names no resource ([base]/Type/id)"
+    return f"{quoted(text)} is not a valid reference (Type/id, an absolute URL, #id or urn:)"
 
 
 def parse_reference(text: str, local_base: str | None = None) -> ParsedReference | None:

@@ -99,10 +99,10 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
         ) as call:
             if resource_type == "AuditEvent" and context.audit is not None:
                 await context.audit.flush()  # the log is complete up to this question
-            if route.takes_body:
-                check_request_body_type(request.headers.get("content-type"))
             reads_body = route.takes_body or route.method == "POST"  # an operation's Parameters
             body = await read_body(request, context.settings.max_body_bytes) if reads_body else None
+            if route.takes_body or (body and route.operation is not None):  # POST _search reads a form
+                check_request_body_type(request.headers.get("content-type"), has_body=bool(body))
             fhir_request = _fhir_request(request, route, base, call.identity, body)
             response = render(await route.handler(context, fhir_request), fmt)
             call.status = response.status_code
@@ -131,17 +131,23 @@ def _fhir_request(request: Request, route: Route, base: str, identity: Identity,
 
 
 def _adapter_endpoint(adapter: Adapter, endpoint: Endpoint) -> Endpoint:
-    """An adapter's endpoint behind authentication, its read scope and the audit log."""
+    """An adapter's endpoint behind authentication, its read scope and the audit log; its
+    refusals answered as the adapter answers them."""
 
     async def guarded(request: Request) -> Response:
         base = base_url(request, request.app.state.context.settings)
-        async with audited_call(
-            request, base, interaction="operation", operation=adapter.name, scope=(adapter.reads, "r")
-        ) as call:
-            request.state.identity = call.identity
-            response = await endpoint(request)
-            call.status = response.status_code
-            return response
+        try:
+            async with audited_call(
+                request, base, interaction="operation", operation=adapter.name, scope=(adapter.reads, "r")
+            ) as call:
+                request.state.identity = call.identity
+                response = await endpoint(request)
+                call.status = response.status_code
+                return response
+        except FhirError as refusal:
+            if adapter.refusal is None:
+                raise
+            return adapter.refusal(request, refusal)
 
     return guarded
 

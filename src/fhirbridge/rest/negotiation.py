@@ -1,7 +1,8 @@
 """Content negotiation (R4 http.html#mime-type): JSON in and out, and honest refusals.
 
 The service speaks FHIR JSON only.  ``_format`` overrides ``Accept``; a format it does not
-speak is 406 for the response and 415 for a request body, each with an OperationOutcome.
+speak is 406 for the response and 415 for a request body (as is a body without a
+``Content-Type``), each with an OperationOutcome.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class ResponseFormat:
         return f"{self.media_type}; charset=utf-8"
 
 
-def _media_ranges(accept: str) -> list[tuple[str, float, dict[str, str]]]:
+def media_ranges(accept: str) -> list[tuple[str, float, dict[str, str]]]:
+    """The media ranges of an ``Accept`` header (RFC 9110 §12.5.1), most wanted first."""
     ranges = []
     for item in accept.split(","):
         parts = [p.strip() for p in item.split(";") if p.strip()]
@@ -61,7 +63,7 @@ def response_format(accept: str | None, format_param: str | None, pretty_param: 
         return ResponseFormat(media_type, pretty)
     if not accept:
         return ResponseFormat(FHIR_JSON, pretty)
-    for media_type, quality, params in _media_ranges(accept):
+    for media_type, quality, params in media_ranges(accept):
         if quality <= 0:
             continue
         version = params.get("fhirversion")
@@ -76,9 +78,12 @@ def response_format(accept: str | None, format_param: str | None, pretty_param: 
     )
 
 
-def check_request_body_type(content_type: str | None) -> None:
-    """A body must be FHIR JSON; a missing Content-Type is read as JSON."""
+def check_request_body_type(content_type: str | None, *, has_body: bool) -> None:
+    """A body must be declared FHIR JSON (or JSON): another type, or none at all, is 415, so
+    that nothing a client sends is read as something it did not say it is."""
     if not content_type:
+        if has_body:
+            raise unsupported_media_type(f"A request body needs a Content-Type: send {FHIR_JSON}")
         return
     media_type, _, params = content_type.partition(";")
     if media_type.strip().lower() not in JSON_TYPES:

@@ -12,6 +12,10 @@ R4 json.html and the base StructureDefinitions say what ``fhir.resources`` does 
 * Contained resources (R4 references.html#contained): no nested ``contained``, every
   internal reference resolves to a contained resource.
 * Narrative safety (invariants txt-1 and txt-2): XHTML ``div`` without active content.
+* FHIR's own limits: a ``string`` (and ``code``, ``id``, ``markdown``, which are strings) of
+  at most 1 MB (R4 datatypes.html#string), counted as 1024 * 1024 bytes of UTF-8; ids
+  (R4 datatypes.html#id) in references, and addresses under this server's base that name a
+  resource.
 
 Every issue's ``expression`` is the FHIRPath of the offending element, such as
 ``CarePlan.activity[0].detail.status``.
@@ -33,9 +37,11 @@ from fhirbridge.fhir.definitions import (
     TypeDefinition,
     definitions,
 )
-from fhirbridge.fhir.references import ParsedReference, parse_reference
+from fhirbridge.fhir.references import ParsedReference, is_on_server, parse_reference, reference_problem
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+MAX_STRING_BYTES = 1024 * 1024
+"""R4 datatypes.html#string: "strings SHALL NOT exceed 1MB in size", here bytes of UTF-8."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _UNSAFE_XHTML = re.compile(
     r"<\s*(script|iframe|object|embed|form|input|button|style|link|meta|base|frame|frameset|applet)\b"
@@ -72,6 +78,8 @@ class FormReport:
     issues: list[Issue] = field(default_factory=list)
     references: list[FoundReference] = field(default_factory=list)
     sites: list[ReferenceSite] = field(default_factory=list)
+    too_long: list[Issue] = field(default_factory=list)
+    """Well-formed strings over FHIR's size limit: the resource is read, but not accepted (422)."""
 
 
 class _Walker:
@@ -278,6 +286,11 @@ class _Walker:
         if _CONTROL.search(value):
             self.fail("value", "Strings must not contain control characters other than tab, CR and LF", path)
             return
+        if self._is_string(type_code) and _too_long(value):
+            self.report.too_long.append(
+                error("too-long", f"A FHIR {type_code} may hold at most 1 MB ({MAX_STRING_BYTES} bytes of UTF-8)", path)
+            )
+            return
         if type_code == "xhtml":
             self.narrative(value, path)
         elif type_code == "code" and spec.value_set is not None:
@@ -287,6 +300,9 @@ class _Walker:
                     ", ".join(sorted(codes.codes)) if len(codes.codes) <= 12 else f"the value set {spec.value_set}"
                 )
                 self.fail("code-invalid", f"'{value}' is not a valid code here; allowed: {allowed}", path)
+
+    def _is_string(self, type_code: str) -> bool:
+        return type_code == "string" or self.defs.types[type_code].base == "string"
 
     def narrative(self, value: str, path: str) -> None:
         if not value.lstrip().startswith("<div") or "http://www.w3.org/1999/xhtml" not in value:
@@ -324,12 +340,10 @@ class _Walker:
         if not isinstance(text, str):
             return
         parsed = parse_reference(text, self.local_base)
-        if parsed is None:
-            self.fail(
-                "value",
-                f"'{text}' is not a valid reference (Type/id, an absolute URL, #id or urn:)",
-                f"{path}.reference",
-            )
+        if parsed is None or (
+            parsed.kind == "absolute" and parsed.resource_type is None and is_on_server(text, self.local_base)
+        ):
+            self.fail("value", reference_problem(text, self.local_base), f"{path}.reference")
             return
         if parsed.kind == "contained":
             known = self._contained_ids[-1] if self._contained_ids else set()
@@ -351,6 +365,12 @@ class _Walker:
                 self.fail("invalid", f"Reference.type '{declared}' contradicts the reference {text}", f"{path}.type")
                 return
         self.report.references.append(FoundReference(path, parsed, () if any_type else allowed))
+
+
+def _too_long(value: str) -> bool:
+    """More than 1 MB of UTF-8; a string of at most a quarter of that many characters needs no
+    counting (no character takes more than four bytes)."""
+    return len(value) > MAX_STRING_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES
 
 
 def check_json_form(resource: Any, local_base: str | None = None) -> FormReport:

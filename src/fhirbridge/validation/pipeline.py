@@ -3,7 +3,8 @@
 Order (cheapest and clearest first): the body is a resource of the type the URL names, with
 the id the URL names (R4 http.html#update); its JSON form, cardinality, required bindings
 and reference target types (:mod:`.json_form`); then structure and primitive formats
-(:mod:`.structure`).  Then the business rules, which answer 422: Swedish identifiers
+(:mod:`.structure`).  Then what is well formed but not accepted, which answers 422: strings
+over FHIR's 1 MB limit (:mod:`.json_form`), Swedish identifiers
 (:mod:`.swedish_identifiers`) and the profiles that apply
 (:mod:`fhirbridge.conformance.validator`: those claimed in ``meta.profile``, and the
 contract profile for every contract CarePlan).  Referential integrity needs the database
@@ -17,7 +18,7 @@ from typing import Any
 
 from fhirbridge.conformance.validator import validate_profiles
 from fhirbridge.errors import Issue, bad_request, error, invalid
-from fhirbridge.fhir.references import is_valid_id
+from fhirbridge.fhir.references import ID_RULE, is_valid_id
 from fhirbridge.validation.json_form import FoundReference, ReferenceSite, check_json_form
 from fhirbridge.validation.structure import check_structure
 from fhirbridge.validation.swedish_identifiers import check_swedish_identifiers
@@ -79,7 +80,7 @@ def validate_resource(
                 f"The resource id {body_id!r} does not match the id in the URL ({url_id})", f"{expected_type}.id"
             )
         if not isinstance(body_id, str) or not is_valid_id(body_id):
-            raise bad_request("An id is 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", f"{expected_type}.id")
+            raise bad_request(f"An id is {ID_RULE}", f"{expected_type}.id")
     try:
         report = check_json_form(resource, local_base)
         # What the server builds itself (a Provenance, a signal's Communication) from validated
@@ -99,7 +100,7 @@ def validate_resource(
         ]
     if issues:
         raise invalid(issues)
-    rule_issues = check_swedish_identifiers(resource)
+    rule_issues = report.too_long + check_swedish_identifiers(resource)
     if check_profiles and not built_by_server:
         rule_issues += [issue for issue in validate_profiles(resource) if issue.severity in ("error", "fatal")]
     if rule_issues:

@@ -41,11 +41,22 @@ def render(overview: Overview, texts: dict[str, str]) -> str:
         body.append(f"<p>{escape(texts['noContract'])}</p>")
     for number, contract in enumerate(overview.contracts, 1):
         body.append(_contract(contract, texts, number, several=len(overview.contracts) > 1))
+    return _document(title, "".join(body))
+
+
+def error_page(status: int, texts: dict[str, str]) -> str:
+    """A plain page that says, in Swedish, why the overview cannot be shown."""
+    title = texts["errorTitle"]
+    message = texts.get(f"error{status}", texts["error"])
+    return _document(title, f"<h1>{escape(title)}</h1><p>{escape(message)}</p>")
+
+
+def _document(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html><html lang="sv"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
-        f"<body><main>{''.join(body)}</main></body></html>"
+        f"<body><main>{body}</main></body></html>"
     )
 
 

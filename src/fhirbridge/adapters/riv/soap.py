@@ -3,7 +3,8 @@
 Requests are parsed without DTDs, entities or network access (a hostile envelope cannot read
 files or make the server fetch anything).  The ``LogicalAddress`` header names the source
 system's address that the platform routed the call to.  Faults are SOAP 1.1 faults with a
-plain message, never a stack trace.
+plain message of our own: never a stack trace, nor the XML parser's words (which quote the
+request back and name the library).
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ def parse_request(body: bytes) -> tuple[str | None, etree._Element]:
     """The ``LogicalAddress`` (if any) and the one element in the SOAP Body."""
     try:
         root = etree.fromstring(body, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise SoapFault(f"The request is not well-formed XML: {exc.msg}") from None
+    except etree.XMLSyntaxError:
+        raise SoapFault("The request is not well-formed XML: send one SOAP 1.1 Envelope in UTF-8") from None
     if root.getroottree().docinfo.doctype:
         raise SoapFault("A SOAP request must not carry a document type declaration")
     if root.tag != f"{{{SOAP}}}Envelope":
-        raise SoapFault("The request is not a SOAP 1.1 Envelope")
+        raise SoapFault(f"The request is not a SOAP 1.1 Envelope (an Envelope element in the namespace {SOAP})")
     address = root.findtext(f"{{{SOAP}}}Header/{{{ADDRESSING}}}LogicalAddress")
     body_element = root.find(f"{{{SOAP}}}Body")
     children = [child for child in body_element if isinstance(child.tag, str)] if body_element is not None else []

@@ -177,7 +177,10 @@ def capability_statement(base_url: str, settings: Settings | None = None) -> dic
                     "mode": "server",
                     "security": _security(settings),
                     "documentation": "Every write is validated (structure, required bindings, reference types, "
-                    "referential integrity); rejections are OperationOutcomes naming the element.",
+                    "referential integrity, strings of at most 1 MB of UTF-8, ids of 1-64 A-Z a-z 0-9 - .); "
+                    "rejections are OperationOutcomes naming the element. An update or delete of an id no "
+                    "resource can have is 400, a read of one 404. Bodies need Content-Type "
+                    "application/fhir+json (or application/json): 415 otherwise.",
                     "resource": resources + _conformance_resources(),
                     "interaction": [{"code": code} for code in sorted(interactions("system") - {"capabilities"})],
                 }

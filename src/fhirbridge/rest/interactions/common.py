@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhirbridge.errors import not_found
+from fhirbridge.errors import bad_request, not_found
 from fhirbridge.fhir.instants import http_date
 from fhirbridge.fhir.outcome import information
-from fhirbridge.fhir.references import is_valid_id
+from fhirbridge.fhir.references import id_problem, is_valid_id
 from fhirbridge.rest.messages import FhirRequest, FhirResponse, etag
 from fhirbridge.storage.records import StoredResource
 from fhirbridge.validation.pipeline import ValidatedResource, validate_resource
@@ -22,9 +22,17 @@ def location(request: FhirRequest, record: StoredResource) -> str:
 
 
 def require_id(resource_type: str, resource_id: str) -> None:
-    """An id that cannot exist is simply not found (R4 http.html#read)."""
+    """An id that cannot exist is simply not found by a read (R4 http.html#read)."""
     if not is_valid_id(resource_id):
         raise not_found(f"{resource_type}/{resource_id} is not a valid id and does not exist")
+
+
+def require_writable_id(resource_type: str, resource_id: str) -> None:
+    """An update or delete naming an id that no resource can have is a malformed request
+    (400), as it is in a transaction entry (R4 datatypes.html#id)."""
+    problem = id_problem(resource_id)
+    if problem is not None:
+        raise bad_request(f"The URL's id {problem}", f"{resource_type}.id")
 
 
 def parse_and_validate(request: FhirRequest, resource_type: str, url_id: str | None) -> ValidatedResource:

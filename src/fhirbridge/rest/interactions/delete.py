@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fhirbridge.errors import bad_request, precondition_failed
 from fhirbridge.fhir.outcome import information
-from fhirbridge.rest.interactions.common import require_id
+from fhirbridge.rest.interactions.common import require_writable_id
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse, etag
 from fhirbridge.writes.unit_of_work import UnitOfWork, WriteResult
@@ -25,7 +25,7 @@ async def delete(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     resource_type, resource_id = request.address()
     if request.criteria():
         raise bad_request("DELETE [type]/[id] takes no search parameters", "url")
-    require_id(resource_type, resource_id)
+    require_writable_id(resource_type, resource_id)
 
     async def work(unit: UnitOfWork) -> WriteResult:
         return await unit.delete(resource_type, resource_id)

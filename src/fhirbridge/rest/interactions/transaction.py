@@ -37,7 +37,7 @@ from fhirbridge.errors import (
 from fhirbridge.fhir.instants import format_instant
 from fhirbridge.fhir.jsonio import dumps, loads
 from fhirbridge.fhir.outcome import operation_outcome
-from fhirbridge.fhir.references import is_valid_id, parse_reference
+from fhirbridge.fhir.references import id_problem, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse, etag, etag_version
@@ -116,8 +116,9 @@ def _parse_entry(index: int, raw: Any, base_url: str) -> Entry:
             raise bad_request(f"{method} {url} is not a write this server supports", f"{where}.request.url")
     if method == "DELETE" and (resource_type not in STORED_TYPES or (resource_id is None and not criteria)):
         raise bad_request(f"DELETE {url} needs a type and an id or search criteria", f"{where}.request.url")
-    if resource_id is not None and method in ("PUT", "DELETE") and not is_valid_id(resource_id):
-        raise bad_request(f"{resource_id!r} is not a valid id", f"{where}.request.url")
+    problem = id_problem(resource_id) if resource_id is not None and method in ("PUT", "DELETE") else None
+    if problem is not None:
+        raise bad_request(f"The URL's id {problem}", f"{where}.request.url")
     if_none_exist = request.get("ifNoneExist")
     full_url = raw.get("fullUrl")
     return Entry(

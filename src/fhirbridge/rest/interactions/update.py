@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fhirbridge.errors import bad_request
-from fhirbridge.rest.interactions.common import require_id, write_response
+from fhirbridge.rest.interactions.common import require_writable_id, write_response
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
 from fhirbridge.validation.pipeline import validate_resource
@@ -29,7 +29,7 @@ async def update(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     resource_type, resource_id = request.address()
     if request.criteria():
         raise bad_request("PUT to [type]/[id] takes no search parameters", "url")
-    require_id(resource_type, resource_id)
+    require_writable_id(resource_type, resource_id)
     body = request.json_body()
     validated = validate_resource(body, resource_type, url_id=resource_id, local_base=request.base_url)
     if_match = request.if_match()
