@@ -133,11 +133,14 @@ async def test_an_address_on_this_server_that_names_no_resource_is_400(client: h
     assert expressions(refused) == ["CarePlan.subject.reference"]
 
 
-async def test_a_url_on_another_server_is_not_ours_to_judge(client: httpx.AsyncClient) -> None:
+async def test_a_url_on_another_server_is_not_ours_to_judge(client: httpx.AsyncClient, patient: dict) -> None:
     # R4 references.html: only a URL of the form [base]/[type]/[id] is a RESTful reference; this
     # one is not, so it is a plain URL of another system (which we cannot resolve either way).
+    elsewhere = {"reference": "https://other.region.se/fhir/Practitioner/x_y"}
+    await create(client, builders.care_plan(patient["id"], author=elsewhere))
+    # Where it would name the patient, nobody here could tell whose data the plan is (issue 11).
     plan = builders.care_plan("unused", subject={"reference": "https://other.region.se/fhir/Patient/x_y"})
-    await create(client, plan)
+    assert expressions(outcome(await client.post("/fhir/CarePlan", json=plan), 422)) == ["CarePlan.subject.reference"]
 
 
 @pytest.mark.parametrize("bad_id", BAD_IDS.values(), ids=BAD_IDS.keys())
