@@ -8,6 +8,7 @@ write transaction (:class:`~fhirbridge.writes.unit_of_work.UnitOfWork` calls it)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -128,14 +129,20 @@ class FhirRepository:
 
         A patient's search is kept to their compartment; other callers' pages leave out what
         they may not see, and then give no total (a count would tell of what is hidden)."""
-        page = await self._search(self.policy.restrict(identity, query), local_base)
+        query = self.policy.restrict(identity, query)
+        if identity.unrestricted:
+            return await self._search(query, local_base)
+        # The includes follow the visible matches only: a hidden match must not bring its
+        # care team's people and units along (or tell by them that it exists).
+        page = await self._search(dataclasses.replace(query, includes=[]), local_base)
         matches = await self.policy.visible(identity, page.matches, "s")
-        included = await self.policy.visible(identity, page.included, "rs")
+        found = await self._includes(query, matches)
+        included = await self.policy.visible(identity, found.resources, "rs")
         total = page.total
         trusted_count = identity.unrestricted or (identity.kind == "system" and identity.on_behalf_of is None)
         if not trusted_count:  # a count over what the caller may not see would tell of it
             total = None
-        return SearchPage(matches, included, page.next_cursor, total, page.warnings)
+        return SearchPage(matches, included, page.next_cursor, total, page.warnings + found.warnings)
 
     async def _search(self, query: SearchQuery, local_base: str | None) -> SearchPage:
         """Without ``_sort`` pages follow the resource key; a sorted result that needs more than
@@ -181,6 +188,13 @@ class FhirRepository:
         next_cursor = f"s{snapshot_id}.{rows[query.count - 1][0]}" if len(rows) > query.count and query.count else None
         return await self._finish(query, matches, next_cursor, total)
 
+    async def _includes(self, query: SearchQuery, matches: list[StoredResource]) -> Included:
+        """What the query's ``_include``/``_revinclude`` bring for ``matches``, in a snapshot of its own."""
+        if not query.includes or not matches:
+            return Included()
+        async with self.database.reader(snapshot=True, heavy=True) as conn:
+            return await resolve_includes(conn, query.includes, matches)
+
     async def _finish(
         self,
         query: SearchQuery,
@@ -190,13 +204,10 @@ class FhirRepository:
         conn: Connection | None = None,
     ) -> SearchPage:
         """The page with its includes, read on ``conn`` (the page's own snapshot) when given."""
-        included = Included()
-        if query.includes and matches:
-            if conn is not None:
-                included = await resolve_includes(conn, query.includes, matches)
-            else:
-                async with self.database.reader(snapshot=True, heavy=True) as own:
-                    included = await resolve_includes(own, query.includes, matches)
+        if conn is not None and query.includes and matches:
+            included = await resolve_includes(conn, query.includes, matches)
+        else:
+            included = await self._includes(query, matches)
         return SearchPage(matches, included.resources, next_cursor, total, included.warnings)
 
     async def write(self, identity: Identity, local_base: str | None, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
@@ -217,6 +228,8 @@ class FhirRepository:
                         guard=self._guard,
                         sees=self._sees,
                         names=self._names,
+                        narrow=self._narrow,
+                        knows=self._knows,
                         other_bases=self.other_bases,
                     )
                     result = await work(unit)
@@ -232,6 +245,15 @@ class FhirRepository:
         if unit.identity.unrestricted:
             return True
         return bool(await _policy_inside(unit).visible(unit.identity, [record], "r"))
+
+    def _narrow(self, unit: UnitOfWork, query: SearchQuery) -> SearchQuery:
+        """The unit's conditional criteria as its caller may search."""
+        return self.policy.restrict(unit.identity, query)
+
+    @staticmethod
+    async def _knows(unit: UnitOfWork, record: StoredResource) -> bool:
+        """Whether ``record`` exists for the unit's caller (judged on the write's own connection)."""
+        return unit.identity.unrestricted or await _policy_inside(unit).knows(unit.identity, record)
 
     @staticmethod
     async def _names(unit: UnitOfWork, patient_id: str) -> bool:

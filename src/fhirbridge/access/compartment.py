@@ -46,13 +46,15 @@ def patients_of(resource_type: str, resource: dict[str, Any]) -> frozenset[str] 
         return frozenset({str(resource.get("id"))})
     found: set[str] = set()
     literal_only = resource_type in SERVER_WRITTEN
+    contained = resource.get("contained")
+    contained = contained if isinstance(contained, list) else []
+    inside = frozenset(str(item.get("id")) for item in contained if isinstance(item, dict))
     for link in patient_links(resource_type):
         subject = link.path in SUBJECT_LINKS
         for node in link.evaluate(resource):
-            named = named_patients(node, subject=subject)
+            named = named_patients(node, subject=subject, contained=inside)
             found |= named - {UNKNOWN_PATIENT} if literal_only else named
-    contained = resource.get("contained")
-    for item in contained if isinstance(contained, list) else []:
+    for item in contained:
         if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
             continue
         if item["resourceType"] == "Patient":
@@ -64,10 +66,11 @@ def patients_of(resource_type: str, resource: dict[str, Any]) -> frozenset[str] 
     return frozenset(found)
 
 
-def named_patients(node: Any, *, subject: bool) -> set[str]:
+def named_patients(node: Any, *, subject: bool, contained: frozenset[str] = frozenset()) -> set[str]:
     """The patient one Reference on a patient link names: ``{id}`` for ``Patient/id``,
-    :data:`UNKNOWN_PATIENT` for a form that may name a patient but cannot be placed, nothing
-    for a reference to something else.  ``subject``: the element says whom the resource is about."""
+    :data:`UNKNOWN_PATIENT` for a form that may name a patient but cannot be placed (one that
+    does not even parse included), nothing for a reference to something else.  ``subject``: the
+    element says whom the resource is about; ``contained``: the ids of the contained resources."""
     if not isinstance(node, dict):
         return set()
     declared = node.get("type")
@@ -75,8 +78,10 @@ def named_patients(node: Any, *, subject: bool) -> set[str]:
     text = node.get("reference")
     if isinstance(text, str):
         parsed = parse_reference(text)
-        if parsed is None or parsed.kind == "contained":
-            return set()
+        if parsed is None:
+            return {UNKNOWN_PATIENT} if may_be_patient else set()
+        if parsed.kind == "contained":
+            return set() if parsed.resource_id in contained else {UNKNOWN_PATIENT}
         if parsed.kind == "local":
             return {parsed.resource_id} if parsed.resource_type == "Patient" and parsed.resource_id else set()
         if parsed.resource_type == "Patient" or (parsed.resource_type is None and may_be_patient):

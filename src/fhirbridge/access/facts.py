@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fhirbridge.contract.care_network import Resources, load_care_network, load_plans, resolve, search_contents
+from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import Identity
 from fhirbridge.search.dates import first_instant, first_instant_after
 
@@ -30,6 +31,8 @@ AUDIT_SUBTYPES = "https://fhirbridge.se/fhir/CodeSystem/audit-subtype"
 EMERGENCY_ACCESS = "emergency-access"
 MOST = 1000
 """The most teams, plans, consents or grants read for one patient."""
+UNIT_DEPTH = 6
+"""The most levels of units below a blocked caregiver that are followed."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class PatientFacts:
     owners: dict[str, set[str]] = field(default_factory=dict)
     """``CarePlan/x``, ``Goal/y``, ``CareTeam/z`` → the units (with their caregivers) whose information it is."""
     resolved: Resources = field(default_factory=dict)
+    blocked_people: dict[str, set[str]] = field(default_factory=dict)
+    """``Practitioner/x`` → the blocked units they work in (through their PractitionerRoles):
+    what a practitioner of a blocked unit wrote in their own name is that unit's information."""
 
     def owners_of(self, reference: str, resource: dict[str, Any] | None) -> set[str]:
         """The units whose information a resource of this patient is: its plan's or team's, or
@@ -61,8 +67,13 @@ class PatientFacts:
             return owners
         if resource is not None and resource.get("resourceType") == "Communication":
             sender = (resource.get("sender") or {}).get("reference")
-            return units_of(sender, self.resolved) if isinstance(sender, str) else set()
+            return self.units_behind(sender) if isinstance(sender, str) else set()
         return set()
+
+    def units_behind(self, reference: str | None) -> set[str]:
+        """The units a person or unit reference stands for (:func:`units_of`), and for a
+        practitioner named in their own name, the blocked units they work in."""
+        return units_of(reference, self.resolved) | self.blocked_people.get(str(reference), set())
 
 
 def in_force(period: Any, now: int) -> bool:
@@ -88,6 +99,10 @@ def units_of(reference: str | None, resolved: Resources) -> set[str]:
 async def load_facts(repository: FhirRepository, system: Identity, patient_id: str, now: int) -> PatientFacts:
     """Everything above for one patient, read as the server itself (``system``)."""
     facts = PatientFacts(patient_id)
+    await _read_consents(repository, system, facts, now)
+    await _read_grants(repository, system, facts, now)
+    if facts.blocked:
+        await _read_blocked_people(repository, system, facts)
     network = await load_care_network(repository, system, patient_id, None, MOST)
     plans, plan_resolved = await load_plans(repository, system, patient_id, None, MOST)
     facts.resolved = {**network.resolved, **plan_resolved}
@@ -95,7 +110,7 @@ async def load_facts(repository: FhirRepository, system: Identity, patient_id: s
     for team in network.teams:
         if team.get("status") in ("inactive", "entered-in-error"):
             continue
-        owners = units_of((team.get("managingOrganization") or [{}])[0].get("reference"), facts.resolved)
+        owners = facts.units_behind((team.get("managingOrganization") or [{}])[0].get("reference"))
         facts.owners[f"CareTeam/{team.get('id')}"] = owners
         facts.care_units |= owners
         for participant in team.get("participant", []):
@@ -109,7 +124,7 @@ async def load_facts(repository: FhirRepository, system: Identity, patient_id: s
             continue
         author = (plan.get("author") or {}).get("reference")
         named = [author, *[c.get("reference") for c in plan.get("contributor", [])]]
-        owners = units_of(author, facts.resolved)
+        owners = facts.units_behind(author)
         facts.owners[f"CarePlan/{plan.get('id')}"] = owners
         for goal in plan.get("goal", []):
             facts.owners.setdefault(str(goal.get("reference")), set()).update(owners)
@@ -117,9 +132,30 @@ async def load_facts(repository: FhirRepository, system: Identity, patient_id: s
             if isinstance(reference, str):
                 facts.members.add(reference)
                 facts.care_units |= units_of(reference, facts.resolved)
-    await _read_consents(repository, system, facts, now)
-    await _read_grants(repository, system, facts, now)
     return facts
+
+
+async def _read_blocked_people(repository: FhirRepository, system: Identity, facts: PatientFacts) -> None:
+    """Who works in each blocked unit or in a unit below it (their PractitionerRoles)."""
+    for blocked in sorted(facts.blocked):
+        units, pending = {blocked}, [blocked]
+        for _ in range(UNIT_DEPTH):
+            if not pending:
+                break
+            below, _ = await search_contents(
+                repository, system, "Organization", [("partof", ",".join(pending))], None, MOST
+            )
+            pending = [
+                f"Organization/{unit.get('id')}" for unit in below if f"Organization/{unit.get('id')}" not in units
+            ]
+            units.update(pending)
+        roles, _ = await search_contents(
+            repository, system, "PractitionerRole", [("organization", ",".join(sorted(units)))], None, MOST
+        )
+        for role in roles:
+            practitioner = _local_reference((role.get("practitioner") or {}).get("reference"))
+            if practitioner is not None:
+                facts.blocked_people.setdefault(practitioner, set()).add(blocked)
 
 
 async def caller_units(repository: FhirRepository, system: Identity, unit: str | None) -> set[str]:
@@ -140,17 +176,39 @@ async def _read_consents(repository: FhirRepository, system: Identity, facts: Pa
         repository, system, "Consent", [("patient", f"Patient/{facts.patient_id}")], None, MOST
     )
     for consent in consents:
-        provision = consent.get("provision") or {}
-        if consent.get("status") != "active" or not in_force(provision.get("period"), now):
+        if consent.get("status") != "active":
             continue
-        for actor in provision.get("actor", []):
-            reference = (actor.get("reference") or {}).get("reference")
-            if not isinstance(reference, str):
+        for provision, nested in _provisions(consent.get("provision")):
+            if not in_force(provision.get("period"), now):
                 continue
-            if provision.get("type") == "permit" and CUSTODIAN not in _roles(actor):
-                facts.consented.add(reference)
-            elif provision.get("type") == "deny" and CUSTODIAN in _roles(actor):
-                facts.blocked.add(reference)
+            for actor in provision.get("actor", []):
+                reference = _local_reference((actor.get("reference") or {}).get("reference"))
+                if reference is None:
+                    continue
+                custodian = CUSTODIAN in _roles(actor)
+                if provision.get("type") == "deny" and custodian:
+                    facts.blocked.add(reference)  # a block counts at any depth
+                elif provision.get("type") == "permit" and not custodian and not nested:
+                    facts.consented.add(reference)  # a permit only at the top: a nested one is an exception
+
+
+def _provisions(provision: Any, nested: bool = False) -> list[tuple[dict[str, Any], bool]]:
+    """A Consent's provision and the ones nested in it (R4 Consent.provision.provision), each
+    with whether it is nested."""
+    if not isinstance(provision, dict):
+        return []
+    found = [(provision, nested)]
+    for inner in provision.get("provision", []) if isinstance(provision.get("provision"), list) else []:
+        found += _provisions(inner, True)
+    return found
+
+
+def _local_reference(text: Any) -> str | None:
+    """``Type/id`` of a local reference, without a version; None for anything else."""
+    parsed = parse_reference(text) if isinstance(text, str) else None
+    if parsed is None or parsed.kind != "local" or not parsed.resource_type or not parsed.resource_id:
+        return None
+    return f"{parsed.resource_type}/{parsed.resource_id}"
 
 
 async def _read_grants(repository: FhirRepository, system: Identity, facts: PatientFacts, now: int) -> None:

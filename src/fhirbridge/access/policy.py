@@ -38,7 +38,7 @@ from fhirbridge.contract.codes import not_for_patient
 from fhirbridge.errors import FhirError, Issue, method_not_allowed
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
-from fhirbridge.fhir.references import parse_reference
+from fhirbridge.fhir.references import ParsedReference, parse_reference
 from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.search.query import Clause, SearchQuery, with_clause
 from fhirbridge.storage.records import StoredResource
@@ -50,6 +50,8 @@ SEEN_BY_SYSTEMS_ONLY = frozenset({"Subscription"})
 WRITTEN_BY_SYSTEMS = frozenset({"Subscription", "Organization", "PractitionerRole", "Practitioner"})
 """Who works where decides who may see what: the directory (synchronised from HSA) is written
 by systems, never by a user's token."""
+WRITING_BASES = frozenset({"own", "care-relation", "service", "unrestricted"})
+READ_ONLY = "Your access to this patient ({basis}) is for reading; writing needs a care relation"
 EMERGENCY_HINT = "emergency access (POST Patient/[id]/$emergency-access with a reason) is possible"
 
 
@@ -169,7 +171,7 @@ class AccessPolicy:
         if identity.unrestricted:
             return Access(frozenset(), (), ())
         resource_type = record.resource_type
-        if not any(self._scoped(identity, resource_type, p) for p in permissions):  # type: ignore[arg-type]
+        if permissions and not any(self._scoped(identity, resource_type, p) for p in permissions):  # type: ignore[arg-type]
             return None
         if record.content is None:  # a deletion in a history: shown only where no patient is involved
             return None if resource_type in compartment_types() else Access(frozenset(), (), ())
@@ -178,16 +180,41 @@ class AccessPolicy:
             return None
         if resource_type == "AuditEvent" and not self._sees_audit(identity, resource):
             return None
+        if resource_type == "Provenance" and not await self._sees_targets(identity, resource):
+            return None
         patients = await self._patients(identity, resource_type, resource)
         if not patients:
             return Access(frozenset(), (), ())
         return await self._patient_access(identity, record, resource, patients)
 
+    async def knows(self, identity: Identity, record: StoredResource) -> bool:
+        """Whether the resource exists for the caller, whatever their scopes: a patient's token
+        may not refer to another patient's resources (it would tell that they exist)."""
+        try:
+            return await self._judge(identity, record, "") is not None
+        except FhirError:
+            return False
+
+    async def _sees_targets(self, identity: Identity, provenance: dict[str, Any]) -> bool:
+        """A Provenance tells of the versions it names: it is seen only by those who may see each
+        of them (a plan not approved for the patient, a blocked unit's plan: neither is its history)."""
+        for target in provenance.get("target", []):
+            parsed = _local(target)
+            if parsed is None or parsed.resource_type == "Provenance":
+                continue
+            stored = await self._target_version(identity, parsed)
+            if stored is not None and await self._judge(identity, stored, "") is None:
+                return False
+        return True
+
     def _sees_audit(self, identity: Identity, event: dict[str, Any]) -> bool:
+        """The region's services read the whole log; a system acting for a unit, the unit's own
+        entries; a user, their own; a patient, the entries about them (checked as their data)."""
+        agents = {(a.get("who") or {}).get("reference") for a in event.get("agent", []) if isinstance(a, dict)}
         if identity.kind == "system":
-            return True
+            return identity.on_behalf_of is None or identity.on_behalf_of in agents
         if identity.kind == "user":
-            return any((a.get("who") or {}).get("reference") == identity.subject for a in event.get("agent", []))
+            return identity.subject in agents
         return not identity.is_relative
 
     async def _patients(self, identity: Identity, resource_type: str, resource: dict[str, Any]) -> frozenset[str]:
@@ -195,27 +222,33 @@ class AccessPolicy:
         if resource_type != "Provenance":
             return frozenset(found)
         for target in resource.get("target", []):
-            text = target.get("reference") if isinstance(target, dict) else None
-            parsed = parse_reference(text) if isinstance(text, str) else None
-            if parsed is not None and parsed.resource_type and parsed.resource_id:
-                found |= await self._target_patients(identity, parsed.resource_type, parsed.resource_id)
-            elif parsed is None or parsed.kind != "contained":
+            parsed = _local(target)
+            if parsed is not None:
+                stored = await self._target_version(identity, parsed)
+                content = loads(stored.content) if stored is not None and stored.content is not None else None
+                if content is None:
+                    found.add(UNKNOWN_PATIENT)  # whose it was cannot be told: hidden from all but services
+                else:
+                    found |= patients_of(str(parsed.resource_type), content) or frozenset()
+            elif not (isinstance(target, dict) and str(target.get("reference", "")).startswith("#")):
                 found.add(UNKNOWN_PATIENT)  # what it is the history of cannot be told
         return frozenset(found)
 
-    async def _target_patients(self, identity: Identity, resource_type: str, resource_id: str) -> frozenset[str]:
-        """Whose data a Provenance target is (its last content if it was deleted), read once per
-        request however many Provenances name it."""
-        memo: dict[str, frozenset[str]] = identity.decisions.setdefault("targets", {})
-        key = f"{resource_type}/{resource_id}"
+    async def _target_version(self, identity: Identity, parsed: ParsedReference) -> StoredResource | None:
+        """The version a Provenance target names (the current one when it names none; the last
+        content of a deleted resource), read once per request however many Provenances name it."""
+        memo: dict[str, StoredResource | None] = identity.decisions.setdefault("targets", {})
+        key = f"{parsed.resource_type}/{parsed.resource_id}/{parsed.version}"
         if key not in memo:
-            stored = await self.repository.read(SYSTEM, resource_type, resource_id)
-            if stored is not None and stored.content is None and stored.version > 1:
-                stored = await self.repository.vread(SYSTEM, resource_type, resource_id, stored.version - 1)
-            if stored is None or stored.content is None:
-                memo[key] = frozenset({UNKNOWN_PATIENT})  # whose it was cannot be told: hidden from all but services
+            resource_type, resource_id = str(parsed.resource_type), str(parsed.resource_id)
+            version = int(parsed.version) if parsed.version and parsed.version.isdigit() else None
+            if version is not None:
+                stored = await self.repository.vread(SYSTEM, resource_type, resource_id, version)
             else:
-                memo[key] = patients_of(resource_type, loads(stored.content)) or frozenset()
+                stored = await self.repository.read(SYSTEM, resource_type, resource_id)
+                if stored is not None and stored.content is None and stored.version > 1:
+                    stored = await self.repository.vread(SYSTEM, resource_type, resource_id, stored.version - 1)
+            memo[key] = stored
         return memo[key]
 
     async def _patient_access(
@@ -294,8 +327,7 @@ class AccessPolicy:
     async def may_write_for(self, identity: Identity, patient_id: str) -> bool:
         """Whether the caller may write about the patient at all (a reference by identifier
         resolves only to such a Patient)."""
-        decision = await self._decide(identity, patient_id)
-        return decision.allowed or decision.may_establish
+        return _writes(await self._decide(identity, patient_id))
 
     async def check_write(
         self,
@@ -311,27 +343,78 @@ class AccessPolicy:
         if identity.unrestricted:
             return
         self.require_scope(identity, resource_type, permission)
-        if resource_type in WRITTEN_BY_SYSTEMS and identity.kind != "system":
-            raise forbidden(f"Only a system may change {resource_type} resources")
-        old = loads(previous.content) if previous is not None and previous.content is not None else None
+        service = identity.kind == "system" and identity.on_behalf_of is None
+        if resource_type in WRITTEN_BY_SYSTEMS and not service:
+            raise forbidden(f"Only the region's own systems (no care unit) may change {resource_type} resources")
+        old = await self._last_content(previous)
         new_patients = await self._patients(identity, resource_type, resource) if resource is not None else frozenset()
         old_patients = await self._patients(identity, resource_type, old) if old is not None else frozenset()
         if resource is not None and not new_patients and resource_type in compartment_types():
-            service = identity.kind == "system" and identity.on_behalf_of is None
             if identity.kind == "patient":
                 raise forbidden(
                     f"A patient's token writes only resources about the patient; this {resource_type} names none"
                 )
             if old_patients and not service:  # it would leave every compartment, and be seen by all
                 raise forbidden(f"This {resource_type} is about a patient; an update may not take every patient away")
+        if resource_type == "Consent" and old is not None and not (service or _own(identity, old_patients)):
+            raise forbidden(
+                "A consent or a block (spärr) is changed or withdrawn only by the patient, or by the region"
+            )
+        changes_identity = resource is not None and _identities(resource) != _identities(old or {})
+        if resource_type == "Patient" and identity.kind == "patient" and changes_identity:
+            raise forbidden("A patient's identifiers (personnummer, reserve number) are not changed by the patient")
         for patient_id in sorted(new_patients | old_patients):
             decision = await self._decide(identity, patient_id)  # afresh: the transaction may have changed it
-            if not (decision.allowed or decision.may_establish):
-                raise forbidden(decision.basis)
-            if previous is not None and old is not None:  # what the caller may not see, they may not change
+            if not _writes(decision):
+                raise forbidden(decision.basis if not decision.allowed else READ_ONLY.format(basis=decision.basis))
+            if old is not None and previous is not None:  # what the caller may not see, they may not change
                 refusal = _withheld(decision, f"{resource_type}/{previous.resource_id}", old)
                 if refusal is not None:
                     raise forbidden(refusal)
+
+    async def _last_content(self, previous: StoredResource | None) -> dict[str, Any] | None:
+        """The content a write replaces: the current version's, or, for a deleted resource, the
+        last one it had (its id is not free for another patient's data)."""
+        if previous is None:
+            return None
+        if previous.content is not None:
+            return dict(loads(previous.content))
+        if previous.version > 1:
+            last = await self.repository.vread(
+                SYSTEM, previous.resource_type, previous.resource_id, previous.version - 1
+            )
+            if last is not None and last.content is not None:
+                return dict(loads(last.content))
+        return None
+
+
+def _local(target: Any) -> ParsedReference | None:
+    """A Reference to a resource on this server (``Type/id``, maybe versioned); None otherwise."""
+    text = target.get("reference") if isinstance(target, dict) else None
+    parsed = parse_reference(text) if isinstance(text, str) else None
+    if parsed is None or parsed.kind != "local" or not parsed.resource_type or not parsed.resource_id:
+        return None
+    return parsed
+
+
+def _writes(decision: PatientDecision) -> bool:
+    """Whether a standing lets the caller write: their own data, a care relation, the region's
+    services, or a first care relation; consent, a relative's share and emergency access are
+    for reading (PDL 6 kap.), so none of them can make itself a lasting care relation."""
+    return decision.may_establish or (decision.allowed and decision.basis in WRITING_BASES)
+
+
+def _own(identity: Identity, patients: frozenset[str]) -> bool:
+    return identity.kind == "patient" and not identity.is_relative and patients == {identity.patient}
+
+
+def _identities(patient: dict[str, Any]) -> list[tuple[Any, Any]]:
+    identifiers = patient.get("identifier")
+    return sorted(
+        (str(i.get("system")), str(i.get("value")))
+        for i in (identifiers if isinstance(identifiers, list) else [])
+        if isinstance(i, dict)
+    )
 
 
 def _reverse_chained(clause: Clause) -> bool:

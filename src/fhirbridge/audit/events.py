@@ -9,6 +9,7 @@ search by its query string (``entity.query``), which is the question asked, not 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,18 @@ def seen_by(identity: Identity) -> Seen | None:
 def outcome_code(status: int) -> str:
     """0 success, 4 minor failure (the client's), 8 serious failure (the server's)."""
     return "0" if status < 400 else "4" if status < 500 else "8"
+
+
+_PERSON_NUMBER = re.compile(r"(?<![0-9])(?:[0-9]{2})?[0-9]{6}(?:[-+ ]|%2[Bb]|%20)?[0-9]{4}(?![0-9])")
+MASK = "[personnummer]"
+
+
+def masked(query: str) -> str:
+    """The query with every personnummer or samordningsnummer (10 or 12 digits, with or without
+    a separator) replaced by :data:`MASK`: the log names the patients a request reached in
+    ``entity.what``, and a query may name others (a combined lookup) whom a reader of the
+    log may not know of."""
+    return _PERSON_NUMBER.sub(MASK, query)
 
 
 def agents(identity: Identity, client_address: str | None, emergency: bool) -> list[dict[str, Any]]:
@@ -113,7 +126,7 @@ def audit_event(
             {
                 "type": {"system": ENTITY_TYPE, "code": "2"},
                 "role": {"system": OBJECT_ROLE, "code": "24"},
-                "query": base64.b64encode(query.encode()).decode(),
+                "query": base64.b64encode(masked(query).encode()).decode(),
             }
         )
     event: dict[str, Any] = {

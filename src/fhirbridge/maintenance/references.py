@@ -53,6 +53,10 @@ def problems_of(resource_type: str, resource: dict[str, Any], bases: tuple[str, 
         for index, item in enumerate(resource.get("contained") or [])
         if isinstance(item, dict) and item.get("resourceType") == "Patient"
     ]
+    contained = resource.get("contained")
+    inside = frozenset(
+        str(c.get("id")) for c in (contained if isinstance(contained, list) else []) if isinstance(c, dict)
+    )
     for site in check_json_form(resource).sites:
         node = node_at(resource, site.path)
         if not isinstance(node, dict):
@@ -65,7 +69,7 @@ def problems_of(resource_type: str, resource: dict[str, Any], bases: tuple[str, 
         elif (
             resource_type not in SERVER_WRITTEN
             and is_patient_link(site.element)
-            and UNKNOWN_PATIENT in named_patients(node, subject=site.element in SUBJECT_LINKS)
+            and UNKNOWN_PATIENT in named_patients(node, subject=site.element in SUBJECT_LINKS, contained=inside)
         ):
             problems.append(f"{site.path}: names its patient {_shown(node)}, not as Patient/[id]")
     return problems

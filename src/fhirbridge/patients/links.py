@@ -97,6 +97,12 @@ def patient_links(resource_type: str) -> tuple[LinkElement, ...]:
     return tuple(LinkElement(path, compile_expression(path, resource_type)) for path in paths)
 
 
+def is_network_link(element: str) -> bool:
+    """Whether an element is one the care relation is read from (a consent's nested
+    provisions count as its provision)."""
+    return re.sub(r"(\.provision)+", ".provision", element) in NETWORK_LINKS
+
+
 @cache
 def patient_link_paths(resource_type: str) -> frozenset[str]:
     return frozenset(link.path for link in patient_links(resource_type))

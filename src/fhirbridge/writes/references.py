@@ -40,9 +40,9 @@ from fhirbridge.fhir.references import ParsedReference, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.patients.links import (
     DIRECTORY_SYSTEMS,
-    NETWORK_LINKS,
     PATIENT_IDENTITY_SYSTEMS,
     SUBJECT_LINKS,
+    is_network_link,
     patient_link_paths,
 )
 from fhirbridge.validation.json_form import FoundReference, ReferenceSite
@@ -121,7 +121,7 @@ async def normalise_references(validated: ValidatedResource, resolver: Reference
             if local is not None:
                 changes[site.path] = text = local
         patient_link = is_patient_link(site.element)
-        if not patient_link and site.element not in NETWORK_LINKS:
+        if not patient_link and not is_network_link(site.element):
             continue
         judged = _Site(site, node, patient_link, resolver)
         if isinstance(text, str):

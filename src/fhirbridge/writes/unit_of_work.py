@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fhirbridge.errors import FhirError, Issue, bad_request, conflict, error, invalid, precondition_failed
+from fhirbridge.errors import Issue, bad_request, conflict, error, invalid, precondition_failed
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
 from fhirbridge.search.index import extract_index
 from fhirbridge.search.normalize import indexed
-from fhirbridge.search.query import parse_query
+from fhirbridge.search.query import SearchQuery, parse_query
 from fhirbridge.search.sql import compile_match_ids
 from fhirbridge.storage import store, versions
 from fhirbridge.storage.database import Connection
@@ -38,6 +38,9 @@ WriteGuard = Callable[
 ]
 """The access policy's check of one write: the unit, the SMART permission (create, update,
 delete), the resource type, the new content (None for a deletion) and the version replaced."""
+CONDITIONAL_SCAN = 100
+"""The most matches of conditional criteria read for a restricted caller, who sees only those
+they may see (the rest do not match for them)."""
 IDENTIFIER_MATCHES = 10
 """The most resources read to resolve one identifier (more than one is ambiguous anyway, but
 some may be hidden from the writer)."""
@@ -69,6 +72,8 @@ class UnitOfWork:
         guard: WriteGuard | None = None,
         sees: Callable[[UnitOfWork, StoredResource], Awaitable[bool]] | None = None,
         names: Callable[[UnitOfWork, str], Awaitable[bool]] | None = None,
+        narrow: Callable[[UnitOfWork, SearchQuery], SearchQuery] | None = None,
+        knows: Callable[[UnitOfWork, StoredResource], Awaitable[bool]] | None = None,
         other_bases: tuple[str, ...] = (),
     ) -> None:
         self.conn = conn
@@ -77,7 +82,13 @@ class UnitOfWork:
         (a Provenance, a signal) is the server's, and not checked against the caller."""
         self.sees = sees
         """Whether the caller may see a resource a conditional interaction matched: a match
-        they may not see is refused, never returned or changed."""
+        they may not see does not match for them, so it is never returned, changed, or told of."""
+        self.narrow = narrow
+        self.knows = knows
+        """Whether a resource exists for the caller (whatever their scopes): a patient's
+        reference to another patient's resource is answered as a reference to nothing."""
+        """The caller's conditional criteria as the access policy lets them search (a patient's
+        kept to their compartment, ``_has`` refused)."""
         self.names = names
         """Whether the caller may write about a patient: a reference by identifier resolves only
         to such a Patient (:mod:`fhirbridge.writes.references`)."""
@@ -181,18 +192,24 @@ class UnitOfWork:
         query = parse_query(resource_type, criteria, strict=True, default_count=limit, max_count=limit)
         if not query.clauses:
             raise invalid([error("required", "A conditional interaction needs search criteria", "criteria")])
+        judged = self.guard is not None and self.sees is not None
+        if judged and self.narrow is not None:
+            query = self.narrow(self, query)
         key = resource_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(criteria))
         await self.conn.advisory_lock(key)
-        sql, args = compile_match_ids(query, self.conn.dialect, self.local_base, limit=limit)
+        scanned = CONDITIONAL_SCAN if judged else limit
+        sql, args = compile_match_ids(query, self.conn.dialect, self.local_base, limit=scanned)
         found = [row[0] for row in await self.conn.fetch(sql, *args)]
-        if self.guard is not None and self.sees is not None:
-            for resource_id in found:
-                record = await store.read_current(self.conn, resource_type, resource_id)
-                if record is not None and not await self.sees(self, record):
-                    raise FhirError(
-                        403, [error("forbidden", "The conditional criteria match resources you may not see")]
-                    )
-        return found
+        if not judged or self.sees is None:
+            return found
+        visible: list[str] = []
+        for resource_id in found:  # what the caller may not see does not match: no answer tells of it
+            record = await store.read_current(self.conn, resource_type, resource_id)
+            if record is not None and await self.sees(self, record):
+                visible.append(resource_id)
+                if len(visible) == limit:
+                    break
+        return visible
 
     async def matches(self, resource_type: str, criteria: list[tuple[str, str]], resource_id: str) -> bool:
         """Whether the resource, as this transaction sees it, matches search criteria (a
@@ -235,10 +252,11 @@ class UnitOfWork:
     async def finish(self) -> None:
         """Let the listeners check and record their part, then check referential integrity
         (of what the listeners wrote too)."""
+        unknown = await self._unknown_to_caller() if self.guard is not None else set()
         self.guard = None
         for listener in self.listeners:  # each sees what the ones before it wrote
             await listener(self, list(self.events))
-        issues = await self._missing_targets()
+        issues = await self._missing_targets(unknown)
         if issues:
             raise invalid(issues, status=422)
         for resource_type, resource_id in self._deleted:
@@ -310,9 +328,25 @@ class UnitOfWork:
         prefix = self.locations.get((resource_type, resource_id))
         return prefix + path[len(resource_type) :] if prefix else path
 
-    async def _missing_targets(self) -> list[Issue]:
+    async def _unknown_to_caller(self) -> set[tuple[str, str]]:
+        """The targets of a patient's (or relative's) references that do not exist for them:
+        another patient's resources (answered as missing, so a write cannot tell of them)."""
+        if self.knows is None or self.identity.kind != "patient":
+            return set()
+        written = {(event.record.resource_type, event.record.resource_id) for event in self.events}
+        targets = [*self._expected, *((t, i) for t, i, _ in self._expected_versions)]
+        unknown = set()
+        for resource_type, rid in targets:
+            if resource_type not in STORED_TYPES or (resource_type, rid) in written:
+                continue
+            record = await store.read_current(self.conn, resource_type, rid)
+            if record is not None and not record.deleted and not await self.knows(self, record):
+                unknown.add((resource_type, rid))
+        return unknown
+
+    async def _missing_targets(self, unknown: set[tuple[str, str]]) -> list[Issue]:
         stored = {target for target in self._expected if target[0] in STORED_TYPES}
-        live = await versions.live_targets(self.conn, stored)
+        live = await versions.live_targets(self.conn, stored) - unknown
         issues: list[Issue] = []
         for (resource_type, rid), places in sorted(self._expected.items()):
             if resource_type not in STORED_TYPES:
@@ -326,9 +360,9 @@ class UnitOfWork:
                 continue
             issues.extend(error("not-found", message, where) for where in places)
         for (resource_type, rid, version), where in self._expected_versions.items():
-            if (
-                resource_type in STORED_TYPES
-                and await store.read_version(self.conn, resource_type, rid, version) is None
+            if resource_type in STORED_TYPES and (
+                (resource_type, rid) in unknown
+                or await store.read_version(self.conn, resource_type, rid, version) is None
             ):
                 issues.append(error("not-found", f"{resource_type}/{rid} has no version {version}", where))
         return issues
