@@ -124,7 +124,7 @@ class FhirRepository:
 
         A patient's search is kept to their compartment; other callers' pages leave out what
         they may not see, and then give no total (a count would tell of what is hidden)."""
-        page = await self._search(self.policy.restrict(identity, query), local_base)
+        page = await self._search(await self.policy.restrict(identity, query), local_base)
         matches = await self.policy.visible(identity, page.matches, "s")
         included = await self.policy.visible(identity, page.included, "rs")
         total = page.total

@@ -27,16 +27,8 @@ REGIONAL = "urn:oid:1.2.752.97.3.1.3"
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        auto_migrate=False,
-        outbox_worker="off",
-        rate_limit_per_second=0,
-        auth="off",
-        audit_flush_seconds=3600,
-        reserve_number_systems=[REGIONAL],
-    )
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"reserve_number_systems": [REGIONAL]})
 
 
 def _person(system: str, value: str, **extra: Any) -> dict[str, Any]:

@@ -16,6 +16,8 @@ import asyncpg
 import pytest
 
 from fhirbridge.identity import SYSTEM
+from fhirbridge.patients.check import check_identities
+from fhirbridge.patients.identity import IdentitySystems
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage import identities
 from fhirbridge.storage.database import Database, WriteRace, open_database
@@ -83,6 +85,8 @@ async def test_the_migration_refuses_while_patients_share_a_number(empty_url: st
     async with opened(empty_url) as database:
         for patient in (one, two, three):
             await _put(FhirRepository(database), patient)
+        found = (await check_identities(database, IdentitySystems())).shared  # fhirbridge db check, before
+        assert [(n.value, n.patient_ids) for n in found] == [(number, ("identified", "reserve-registered"))]
 
     with pytest.raises(MigrationRefused) as refused:
         await asyncio.to_thread(upgrade, empty_url)

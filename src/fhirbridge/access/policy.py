@@ -34,6 +34,7 @@ from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import SYSTEM, Identity
+from fhirbridge.patients.survivors import person_ids, surviving_patient
 from fhirbridge.search.query import Clause, SearchQuery, with_clause
 from fhirbridge.storage.records import StoredResource
 
@@ -109,8 +110,9 @@ class AccessPolicy:
         return context is not None and identity.scopes.allows(context, resource_type, permission)
 
     # -- searches ------------------------------------------------------------------------
-    def restrict(self, identity: Identity, query: SearchQuery) -> SearchQuery:
-        """A patient's search never leaves their compartment."""
+    async def restrict(self, identity: Identity, query: SearchQuery) -> SearchQuery:
+        """A patient's search never leaves their compartment (all of it, when their records were
+        merged: every Patient id of the person)."""
         if identity.unrestricted:
             return query
         service = identity.kind == "system" and identity.on_behalf_of is None
@@ -118,12 +120,15 @@ class AccessPolicy:
             raise forbidden("_has is not available to this caller: it would search data it may not see")
         if identity.kind != "patient" or identity.patient is None:
             return query
+        if "person" not in identity.decisions:
+            identity.decisions["person"] = sorted(await person_ids(self.repository, identity.patient))
+        own: list[str] = identity.decisions["person"]
         if query.resource_type == "Patient":
-            return with_clause(query, "_id", identity.patient)
+            return with_clause(query, "_id", ",".join(own))
         if query.resource_type in compartment_types():
             param = compartment_search_parameter(query.resource_type)
             if param is not None:
-                return with_clause(query, param, f"Patient/{identity.patient}")
+                return with_clause(query, param, ",".join(f"Patient/{patient_id}" for patient_id in own))
         return query
 
     # -- reads ---------------------------------------------------------------------------
@@ -237,8 +242,10 @@ class AccessPolicy:
     async def _decide(self, identity: Identity, patient_id: str) -> PatientDecision:
         if identity.unrestricted:
             return PatientDecision(True, "unrestricted")
+        patient_id = await surviving_patient(self.repository, patient_id)  # merged records are one person
         if identity.kind == "patient":
-            if identity.patient != patient_id:
+            own = await surviving_patient(self.repository, identity.patient) if identity.patient else None
+            if own != patient_id:
                 return PatientDecision(False, "A patient's token reaches only that patient's data")
             if not identity.is_relative:
                 return PatientDecision(True, "own", hide_unapproved=True)

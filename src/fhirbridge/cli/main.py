@@ -2,6 +2,7 @@
 
     fhirbridge serve [--host 127.0.0.1] [--port 8080]
     fhirbridge db upgrade
+    fhirbridge db check
     fhirbridge load PATH [PATH ...]
     fhirbridge demo [--patients 12]
     fhirbridge worker
@@ -49,13 +50,52 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from fhirbridge.storage.migrations import upgrade
+    from fhirbridge.storage.migrations import MigrationRefused, upgrade
     from fhirbridge.storage.urls import parse_database_url
 
     settings = get_settings()
-    upgrade(settings.database_url)
+    try:
+        upgrade(settings.database_url)
+    except MigrationRefused as refused:
+        print(f"fhirbridge: the database was not upgraded.\n{refused}", file=sys.stderr)
+        return 1
     print(f"database schema is current: {parse_database_url(settings.database_url).describe()}")
     return 0
+
+
+def _db_check(args: argparse.Namespace) -> int:
+    """Report Patients that share a number, and replaced Patients whose records have not moved."""
+    from fhirbridge.contract.rules import identity_systems
+    from fhirbridge.patients.check import check_identities
+    from fhirbridge.storage.database import open_database
+
+    settings = get_settings()
+    systems = identity_systems(settings)
+
+    async def check() -> int:
+        database = await open_database(settings.database_url, pool_size=2)
+        try:
+            report = await check_identities(database, systems)
+        finally:
+            await database.close()
+        if report.clean:
+            print("one Patient per person: no number is shared, and every replaced Patient's records have moved")
+            return 0
+        if report.shared:
+            print(f"{len(report.shared)} number(s) held by several active Patients:")
+            for number in report.shared:
+                print(f"  {number.describe(systems)}")
+            print("  link each group: POST Patient/$merge with source-patient = each duplicate and target-patient")
+            print("  = the Patient to keep (or correct a mistyped number)")
+        if report.unfinished:
+            print(f"{len(report.unfinished)} replaced Patient(s) that resources still refer to:")
+            for link in report.unfinished:
+                replaced = f"Patient/{link.patient_id} (replaced by Patient/{link.replaced_by})"
+                print(f"  {replaced}: {link.referrers} resource(s)")
+            print("  POST Patient/$merge with the same source-patient and target-patient moves them")
+        return 1
+
+    return asyncio.run(check())
 
 
 async def _load_items(items: object, total: int | None, description: str, batch_size: int) -> int:
@@ -157,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(run=_db_upgrade)
+    db_commands.add_parser(
+        "check", help="list Patients that share a personnummer, samordningsnummer or reserve number"
+    ).set_defaults(run=_db_check)
 
     load = commands.add_parser("load", help="load FHIR resources from Bundles, NDJSON or JSON files (or folders)")
     load.add_argument("paths", nargs="+")

@@ -84,15 +84,21 @@ def held_numbers(patient: dict[str, Any] | None, systems: IdentitySystems) -> li
     return person_numbers(patient, systems)
 
 
+def local_patient_id(reference: Any, local_base: str | None) -> str | None:
+    """The id of the Patient on this server a plain (unversioned) reference names, if it does."""
+    parsed = parse_reference(reference, local_base) if isinstance(reference, str) else None
+    if parsed is None or parsed.kind != "local" or parsed.resource_type != "Patient" or parsed.version is not None:
+        return None
+    return parsed.resource_id
+
+
 def _linked(patient: dict[str, Any], link_type: str, local_base: str | None) -> list[str]:
     ids = []
     for link in patient.get("link") or []:
-        if not isinstance(link, dict) or link.get("type") != link_type:
-            continue
-        reference = (link.get("other") or {}).get("reference")
-        parsed = parse_reference(reference, local_base) if isinstance(reference, str) else None
-        if parsed is not None and parsed.kind == "local" and parsed.resource_type == "Patient" and parsed.resource_id:
-            ids.append(parsed.resource_id)
+        if isinstance(link, dict) and link.get("type") == link_type:
+            patient_id = local_patient_id((link.get("other") or {}).get("reference"), local_base)
+            if patient_id:
+                ids.append(patient_id)
     return ids
 
 

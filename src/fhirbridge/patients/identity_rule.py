@@ -58,9 +58,18 @@ class OnePatientPerPerson:
         issues = []
         for number, patient_id in sorted(claims):  # one order, so that two claimers cannot deadlock
             holder = await identities.claim(unit.conn, number.system, number.value, patient_id)
-            if holder != patient_id:
+            if holder == patient_id:
+                continue
+            if await self._still_holds(unit, holder, number):
                 issues.append(await self._conflict(unit, number, patient_id, holder))
+            else:  # a row left by a write that bypassed this rule (a bulk load, a link made by hand)
+                await identities.reassign(unit.conn, number.system, number.value, patient_id)
         return issues
+
+    async def _still_holds(self, unit: UnitOfWork, holder: str, number: PersonNumber) -> bool:
+        record = await unit.read("Patient", holder)
+        patient = loads(record.content) if record is not None and record.content is not None else None
+        return any(n[:2] == number[:2] for n in held_numbers(patient, self.systems))
 
     async def _conflict(self, unit: UnitOfWork, number: PersonNumber, patient_id: str, holder: str) -> Issue:
         name = self.systems.name(number.system)

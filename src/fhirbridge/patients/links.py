@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fhirbridge.errors import Issue, error
 from fhirbridge.fhir.jsonio import loads
-from fhirbridge.fhir.references import parse_reference
-from fhirbridge.patients.identity import replaced_by, replaces
+from fhirbridge.patients.identity import local_patient_id, replaced_by, replaces
 from fhirbridge.storage import identities, store
 from fhirbridge.writes.events import WriteEvent
 
@@ -133,17 +132,9 @@ async def referrers(unit: UnitOfWork, patient_id: str) -> list[str]:
 def patient_references(node: Any, path: str, local_base: str | None) -> Iterator[tuple[str, str]]:
     """(path, Patient id) of every plain local reference to a Patient in a resource."""
     if isinstance(node, dict):
-        reference = node.get("reference")
-        if isinstance(reference, str):
-            parsed = parse_reference(reference, local_base)
-            if (
-                parsed is not None
-                and parsed.kind == "local"
-                and parsed.resource_type == "Patient"
-                and parsed.resource_id
-                and parsed.version is None
-            ):
-                yield f"{path}.reference", parsed.resource_id
+        patient_id = local_patient_id(node.get("reference"), local_base)
+        if patient_id:
+            yield f"{path}.reference", patient_id
         for key, child in node.items():
             if isinstance(child, dict | list):
                 yield from patient_references(child, f"{path}.{key}", local_base)

@@ -24,6 +24,11 @@ SHARED_CANDIDATES = (
 """Live Patients that share some identifier with another, by the search index: a superset of
 those sharing a number (inactive ones and other systems included), for the caller to judge.
 Plain SQL without parameters, so that the migration and ``fhirbridge db check`` run the same."""
+LINKED = (
+    "SELECT DISTINCT r.res_id, r.content FROM idx_reference i JOIN resources r ON r.pk = i.res_pk "
+    "WHERE i.res_type = 'Patient' AND i.param = 'link' AND NOT r.deleted ORDER BY r.res_id"
+)
+"""Live Patients with a link to another Patient (replaced ones among them)."""
 _CLAIM = (
     "INSERT INTO patient_identities (system, value, patient_id) VALUES ($1, $2, $3) "
     "ON CONFLICT (system, value) DO NOTHING RETURNING patient_id"
@@ -47,6 +52,18 @@ async def claim(conn: Connection, system: str, value: str, patient_id: str) -> s
     if holder is None:  # the holder let go between the two statements: decide afresh
         raise WriteRace(f"the holder of {system}|{value} changed while it was claimed")
     return str(holder)
+
+
+async def reassign(conn: Connection, system: str, value: str, patient_id: str) -> None:
+    """Give the number to ``patient_id`` (its recorded holder no longer holds it)."""
+    await conn.execute(
+        "UPDATE patient_identities SET patient_id = $3 WHERE system = $1 AND value = $2", system, value, patient_id
+    )
+
+
+async def contents(conn: Connection, sql: str) -> list[tuple[str, bytes]]:
+    """(id, content) of the Patients one of the queries above finds."""
+    return [(str(row[0]), bytes(row[1])) for row in await conn.fetch(sql) if row[1] is not None]
 
 
 async def holder(conn: Connection, system: str, value: str) -> str | None:

@@ -22,6 +22,7 @@ from fhirbridge.contract.codes import is_contract
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import is_valid_id
+from fhirbridge.patients.survivors import surviving_patient
 from fhirbridge.search.query import parse_query
 
 PATH = "/overview/{patient_id}"
@@ -39,6 +40,9 @@ async def endpoint(request: Request) -> Response:
         return HTMLResponse(
             f'<!DOCTYPE html><html lang="sv"><title>Saknas</title><main><p>{message}</p></main></html>', 404
         )
+    survivor = await surviving_patient(ctx.repository, patient_id)  # a merged record shows its person's plans
+    if survivor != patient_id:
+        patient_id, record = survivor, await ctx.repository.read(caller(request), "Patient", survivor) or record
     base = fhir_base(request)
     limit = ctx.settings.max_page_size
     plans, resolved = await load_plans(ctx.repository, caller(request), patient_id, base, limit)
