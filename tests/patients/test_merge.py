@@ -6,6 +6,7 @@ rule changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -14,18 +15,14 @@ from fastapi import FastAPI
 from lxml import etree
 
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, GOAL_KIND_SYSTEM, GOAL_KINDS, concept
-from fhirbridge.identity import SYSTEM
 from fhirbridge.patients.check import UnfinishedLink, check_identities
 from fhirbridge.patients.identity import IdentitySystems
 from fhirbridge.patients.merge import LIFECYCLE
-from fhirbridge.repository import FhirRepository
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM, RESERVNUMMER_SYSTEM
-from fhirbridge.validation.pipeline import validate_resource
-from fhirbridge.writes.unit_of_work import UnitOfWork
 from tests.adapters import test_get_care_managers as care_managers
 from tests.adapters import test_get_care_plans as care_plans
 from tests.support import builders
-from tests.support.api import create, expressions, history, match_ids, outcome
+from tests.support.api import create, expressions, history, match_ids, outcome, write_as_before
 from tests.support.contracts import contract
 
 RESERVE = "98240301AA06"
@@ -265,12 +262,8 @@ async def test_a_link_made_by_hand_is_completed_by_merging(
     old, new = world["unknown"], world["known"]
     linked = dict(old, active=False, link=[{"other": {"reference": f"Patient/{new['id']}"}, "type": "replaced-by"}])
 
-    async def by_hand(unit: UnitOfWork) -> None:
-        validated = validate_resource(dict(linked), "Patient", url_id=old["id"], local_base=None)
-        await unit.update(validated, old["id"])
-
     database = app.state.context.repository.database
-    await FhirRepository(database).write(SYSTEM, None, by_hand)
+    await write_as_before(database, linked)
     outcome(await client.post("/fhir/Goal", json=builders.goal(old["id"])), 422)
     report = await check_identities(database, IdentitySystems())
     assert report.unfinished == [UnfinishedLink(old["id"], new["id"], 4)]  # team, goal, plan, the signal
@@ -301,3 +294,25 @@ async def test_the_capability_statement_says_what_merge_is(client: httpx.AsyncCl
         "outcome",
         "result",
     }
+
+
+async def test_writes_racing_a_merge_move_with_it_or_are_refused(
+    app: FastAPI, client: httpx.AsyncClient, world: dict[str, Any]
+) -> None:
+    """The merge locks the source for update, and a write that refers to a Patient waits for
+    that lock: nothing is left behind on the replaced record."""
+    old, new = world["unknown"]["id"], world["known"]["id"]
+    goal = builders.goal(old)
+    results = await asyncio.gather(
+        *(client.post("/fhir/Goal", json=goal) for _ in range(5)),
+        merge(client, old, new),
+        *(client.post("/fhir/Goal", json=goal) for _ in range(5)),
+    )
+    merged, written = results[5], [*results[:5], *results[6:]]
+    assert merged.status_code == 200, merged.text
+    assert {r.status_code for r in written} <= {201, 422}
+    assert (await check_identities(app.state.context.repository.database, IdentitySystems())).clean
+    for response in written:
+        if response.status_code == 201:
+            goal = (await client.get(f"/fhir/Goal/{response.json()['id']}")).json()
+            assert goal["subject"] == {"reference": f"Patient/{new}"}

@@ -10,23 +10,19 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
 
-from fhirbridge.identity import SYSTEM
 from fhirbridge.patients.check import check_identities
 from fhirbridge.patients.identity import IdentitySystems
-from fhirbridge.repository import FhirRepository
 from fhirbridge.storage import identities
 from fhirbridge.storage.database import Database, WriteRace, open_database
 from fhirbridge.storage.migrations import MigrationRefused, upgrade
 from fhirbridge.storage.urls import parse_database_url
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM
-from fhirbridge.validation.pipeline import validate_resource
-from fhirbridge.writes.unit_of_work import UnitOfWork
 from tests.support import builders
+from tests.support.api import write_as_before
 
 BEFORE = "0005"
 
@@ -66,16 +62,6 @@ async def opened(url: str) -> AsyncIterator[Database]:
         await database.close()
 
 
-async def _put(repository: FhirRepository, patient: dict[str, Any]) -> None:
-    """A write as the version before this one made it: no identity rule."""
-
-    async def work(unit: UnitOfWork) -> None:
-        validated = validate_resource(dict(patient), "Patient", url_id=patient["id"], local_base=None)
-        await unit.update(validated, patient["id"])
-
-    await repository.write(SYSTEM, None, work)
-
-
 async def test_the_migration_refuses_while_patients_share_a_number(empty_url: str) -> None:
     await asyncio.to_thread(upgrade, empty_url, BEFORE)
     number, other = builders.personnummer(), builders.personnummer()
@@ -84,7 +70,7 @@ async def test_the_migration_refuses_while_patients_share_a_number(empty_url: st
     three = dict(builders.patient(other), id="someone-else")
     async with opened(empty_url) as database:
         for patient in (one, two, three):
-            await _put(FhirRepository(database), patient)
+            await write_as_before(database, patient)
         found = (await check_identities(database, IdentitySystems())).shared  # fhirbridge db check, before
         assert [(n.value, n.patient_ids) for n in found] == [(number, ("identified", "reserve-registered"))]
 
@@ -98,7 +84,7 @@ async def test_the_migration_refuses_while_patients_share_a_number(empty_url: st
     # Linked as the message says (with the version that runs now), the migration runs.
     replaced = dict(one, active=False, link=[{"other": {"reference": "Patient/identified"}, "type": "replaced-by"}])
     async with opened(empty_url) as database:
-        await _put(FhirRepository(database), replaced)
+        await write_as_before(database, replaced)
     await asyncio.to_thread(upgrade, empty_url)
     async with opened(empty_url) as database, database.reader() as conn:
         assert await identities.holder(conn, PERSONNUMMER_SYSTEM, number) == "identified"
