@@ -43,6 +43,7 @@ from fhirbridge.contract.codes import (
 from fhirbridge.demo.catalogue import CLINICIANS, FAMILY, GIVEN_FEMALE, GIVEN_MALE, SCENARIOS
 from fhirbridge.demo.generator import CONTRACT_IDENTIFIER_SYSTEM
 from fhirbridge.fhir.instants import now_us
+from fhirbridge.patients.identity import IdentitySystems, held_numbers
 from fhirbridge.search.index import extract_index
 from fhirbridge.storage.urls import parse_database_url
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM, gender_of, make_personnummer
@@ -176,6 +177,7 @@ class Rows:
     reference: list[tuple[Any, ...]] = field(default_factory=list)
     uri: list[tuple[Any, ...]] = field(default_factory=list)
     links: list[tuple[Any, ...]] = field(default_factory=list)
+    identities: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 TABLES = {
@@ -187,8 +189,9 @@ TABLES = {
     "idx_reference": ("res_pk", "res_type", "param", "target_type", "target_id", "target_url"),
     "idx_uri": ("res_pk", "res_type", "param", "value"),
     "resource_links": ("res_pk", "path", "target_type", "target_id"),
+    "patient_identities": ("system", "value", "patient_id"),
 }
-_FIELDS = ("resources", "versions", "token", "string", "date", "reference", "uri", "links")
+_FIELDS = ("resources", "versions", "token", "string", "date", "reference", "uri", "links", "identities")
 
 
 def rows_for(resources: list[Resource], first_pk: int, stamp: int) -> Rows:
@@ -215,6 +218,8 @@ def rows_for(resources: list[Resource], first_pk: int, stamp: int) -> Rows:
             for found in report.references
             if found.parsed.kind == "local" and found.parsed.resource_id
         ]
+        if kind == "Patient":
+            rows.identities += [(n.system, n.value, rid) for n in held_numbers(stored, IdentitySystems())]
     return rows
 
 

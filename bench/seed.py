@@ -106,8 +106,9 @@ def contract_resources(contracts: int, *, today: date | None = None) -> list[Res
     rng = random.Random(SEED)
     day = today or date.today()
     resources = [*organisations(), *clinicians()]
+    taken: set[str] = set()
     for index in range(1, contracts + 1):
-        resources.extend(patient_contract(index, day, rng))
+        resources.extend(patient_contract(index, day, rng, taken))
     return resources
 
 

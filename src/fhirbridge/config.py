@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins of browser apps allowed to call the API (comma-separated or a JSON list; * for any)",
     )
+    reserve_number_systems: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Identifier systems of regional reserve numbers (comma-separated or a JSON list): like "
+        "personnummer, samordningsnummer and the national reserve number, each value names one person",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     auth: Literal["jwt", "off"] = Field(
         "jwt",
@@ -99,7 +104,9 @@ class Settings(BaseSettings):
     )
     audit_flush_seconds: float = Field(0.2, gt=0, description="How often buffered AuditEvents are written")
 
-    @field_validator("cors_origins", "subscription_allowed_hosts", "base_url_aliases", mode="before")
+    @field_validator(
+        "cors_origins", "subscription_allowed_hosts", "base_url_aliases", "reserve_number_systems", mode="before"
+    )
     @classmethod
     def _text_list(cls, value: Any) -> Any:
         """``https://a.se,https://b.se`` or ``["https://a.se"]`` from the environment (``[::1]:8443``

@@ -33,6 +33,10 @@ from fhirbridge.writes.unit_of_work import UnitOfWork
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 WRITE_ATTEMPTS = 5
+FILL_PAGE = 100
+"""Rows read at a time to fill a restricted caller's page past what they may not see."""
+FILL_SCAN = 2000
+"""The most rows read for one restricted caller's page."""
 
 
 @dataclass(frozen=True)
@@ -129,13 +133,16 @@ class FhirRepository:
 
         A patient's search is kept to their compartment; other callers' pages leave out what
         they may not see, and then give no total (a count would tell of what is hidden)."""
-        query = self.policy.restrict(identity, query)
+        query = await self.policy.restrict(identity, query)
         if identity.unrestricted:
             return await self._search(query, local_base)
         # The includes follow the visible matches only: a hidden match must not bring its
         # care team's people and units along (or tell by them that it exists).
-        page = await self._search(dataclasses.replace(query, includes=[]), local_base)
-        matches = await self.policy.visible(identity, page.matches, "s")
+        if query.sort or query.snapshot is not None or query.count == 0:
+            page = await self._search(dataclasses.replace(query, includes=[]), local_base)
+            matches = await self.policy.visible(identity, page.matches, "s")
+        else:
+            page, matches = await self._visible_page(identity, query, local_base)
         found = await self._includes(query, matches)
         included = await self.policy.visible(identity, found.resources, "rs")
         total = page.total
@@ -143,6 +150,26 @@ class FhirRepository:
         if not trusted_count:  # a count over what the caller may not see would tell of it
             total = None
         return SearchPage(matches, included, page.next_cursor, total, page.warnings + found.warnings)
+
+    async def _visible_page(
+        self, identity: Identity, query: SearchQuery, local_base: str | None
+    ) -> tuple[SearchPage, list[StoredResource]]:
+        """A page of ``query.count`` matches the caller may see, read in key order past those
+        they may not, with a ``next`` link only when a further match they may see exists (or
+        :data:`FILL_SCAN` rows were read without deciding it): neither a short page nor a link
+        tells of hidden matches."""
+        first = await self._search(dataclasses.replace(query, includes=[]), local_base)
+        kept = await self.policy.visible(identity, first.matches, "s")
+        raw = dataclasses.replace(query, includes=[], total="none", count=max(query.count, FILL_PAGE))
+        cursor, scanned = first.next_cursor, len(first.matches)
+        while cursor is not None and len(kept) <= query.count and scanned < FILL_SCAN:
+            page = await self._search(dataclasses.replace(raw, keyset_cursor=int(cursor[1:])), local_base)
+            kept += await self.policy.visible(identity, page.matches, "s")
+            cursor, scanned = page.next_cursor, scanned + len(page.matches)
+        matches = kept[: query.count]
+        if len(kept) > query.count:
+            cursor = f"k{matches[-1].pk}"
+        return dataclasses.replace(first, next_cursor=cursor), matches
 
     async def _search(self, query: SearchQuery, local_base: str | None) -> SearchPage:
         """Without ``_sort`` pages follow the resource key; a sorted result that needs more than
@@ -246,9 +273,10 @@ class FhirRepository:
             return True
         return bool(await _policy_inside(unit).visible(unit.identity, [record], "r"))
 
-    def _narrow(self, unit: UnitOfWork, query: SearchQuery) -> SearchQuery:
-        """The unit's conditional criteria as its caller may search."""
-        return self.policy.restrict(unit.identity, query)
+    @staticmethod
+    async def _narrow(unit: UnitOfWork, query: SearchQuery) -> SearchQuery:
+        """The unit's conditional criteria as its caller may search (judged on the write's connection)."""
+        return await _policy_inside(unit).restrict(unit.identity, query)
 
     @staticmethod
     async def _knows(unit: UnitOfWork, record: StoredResource) -> bool:

@@ -48,3 +48,14 @@ def test_each_contract_has_every_part_the_agreement_asks_for() -> None:
             a for a in contract["activity"] if a["detail"]["code"]["coding"][0]["code"] == "nasta-kontakt"
         )
         assert next_contact["detail"]["scheduledPeriod"]["start"] > "2026-11-22"
+
+
+def test_every_demo_patient_is_another_person() -> None:
+    """One person, one Patient: the demo (and the benchmarks' seed) never repeats a number."""
+    numbers = [
+        identifier["value"]
+        for resource in demo_resources(20_000, today=date(2026, 11, 22))
+        if resource["resourceType"] == "Patient"
+        for identifier in resource["identifier"]
+    ]
+    assert len(numbers) == len(set(numbers)) == 20_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.adapters.test_get_care_plans import request as care_plans_request
 from tests.security.tokens import SigningKey
 from tests.security.world import World, build_world, patient_token, user_token
 from tests.support.api import match_ids
@@ -150,15 +151,14 @@ async def test_the_adapters_obey_the_same_rules(anyone: httpx.AsyncClient, world
     mine = await anyone.get(f"/overview/{world['anna']}", headers={**anna, "Accept": "application/json"})
     assert mine.status_code == 200, mine.text
     assert "Intern planering" not in mine.text  # not approved for the patient
-    envelope = f"""<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
-      xmlns:add="http://www.w3.org/2005/08/addressing"
-      xmlns:r="urn:riv:clinicalprocess:logistics:logistics:GetCarePlansResponder:2"
-      xmlns:c="urn:riv:clinicalprocess:logistics:logistics:2">
-      <soap:Header><add:To>SE2321000198-E0000000001</add:To></soap:Header>
-      <soap:Body><r:GetCarePlans><r:patientId><c:id>{world.numbers["bertil"]}</c:id>
-      <c:type>1.2.752.129.2.1.3.1</c:type></r:patientId></r:GetCarePlans></soap:Body></soap:Envelope>"""
-    answer = await anyone.post(GET_CARE_PLANS, content=envelope, headers={**anna, "Content-Type": "text/xml"})
-    assert "Intern planering" not in answer.text and world["bertil-plan"] not in answer.text
+    headers = {**anna, "Content-Type": "text/xml"}
+    own = await anyone.post(GET_CARE_PLANS, content=care_plans_request(world.numbers["anna"]), headers=headers)
+    assert own.status_code == 200, own.text
+    assert "<carePlan" in own.text.replace("carePlanType", "")  # the answer holds her own contract
+    assert "Intern planering" not in own.text  # not approved for the patient
+    answer = await anyone.post(GET_CARE_PLANS, content=care_plans_request(world.numbers["bertil"]), headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert world["bertil-plan"] not in answer.text
     assert "<carePlan" not in answer.text.replace("carePlanType", "")
     log = await anyone.get(
         "/fhir/AuditEvent", params={"agent": f"Patient/{world['anna']}", "_count": "200"}, headers=anna

@@ -10,6 +10,12 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from fhirbridge.identity import SYSTEM
+from fhirbridge.repository import FhirRepository
+from fhirbridge.storage.database import Database
+from fhirbridge.validation.pipeline import validate_resource
+from fhirbridge.writes.unit_of_work import UnitOfWork
+
 BASE = "http://fhirbridge.test"
 
 
@@ -95,3 +101,14 @@ async def patient_and_practitioner(client: httpx.AsyncClient) -> tuple[dict[str,
     from tests.support import builders
 
     return await create(client, builders.patient()), await create(client, builders.practitioner())
+
+
+async def write_as_before(database: Database, resource: dict[str, Any]) -> None:
+    """Store a resource with an id as a version without this one's write rules could: no
+    identity rule, no link rule (a bulk load, a link made by hand before the upgrade)."""
+
+    async def work(unit: UnitOfWork) -> None:
+        kind, resource_id = resource["resourceType"], resource["id"]
+        await unit.update(validate_resource(dict(resource), kind, url_id=resource_id, local_base=None), resource_id)
+
+    await FhirRepository(database).write(SYSTEM, None, work)

@@ -175,3 +175,14 @@ def consent(
         },
         **extra,
     }
+
+
+def merge_parameters(source_id: str, target_id: str) -> dict[str, Any]:
+    """The Parameters of ``Patient/$merge``: the source Patient is replaced by the target."""
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "source-patient", "valueReference": {"reference": f"Patient/{source_id}"}},
+            {"name": "target-patient", "valueReference": {"reference": f"Patient/{target_id}"}},
+        ],
+    }

@@ -1,6 +1,6 @@
 """Whose data a resource is: its patients by the R4 Patient compartment
 (compartmentdefinition-patient.html), read from every patient link
-(:mod:`fhirbridge.patients.links`) and from the resources it contains.
+(:mod:`fhirbridge.patients.link_elements`) and from the resources it contains.
 
 The write path stores every patient reference as a literal ``Patient/[id]``
 (:mod:`fhirbridge.writes.references`).  A patient link in any other form (data written before
@@ -17,7 +17,7 @@ from typing import Any
 
 from fhirbridge.fhir.definitions import definitions
 from fhirbridge.fhir.references import parse_reference
-from fhirbridge.patients.links import (
+from fhirbridge.patients.link_elements import (
     DIRECTORY_SYSTEMS,
     PATIENT_IDENTITY_SYSTEMS,
     SUBJECT_LINKS,

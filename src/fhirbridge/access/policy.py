@@ -40,6 +40,7 @@ from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import ParsedReference, parse_reference
 from fhirbridge.identity import SYSTEM, Identity
+from fhirbridge.patients.survivors import person_ids, surviving_patient
 from fhirbridge.search.query import Clause, SearchQuery, with_clause
 from fhirbridge.storage.records import StoredResource
 
@@ -115,8 +116,9 @@ class AccessPolicy:
         return context is not None and identity.scopes.allows(context, resource_type, permission)
 
     # -- searches ------------------------------------------------------------------------
-    def restrict(self, identity: Identity, query: SearchQuery) -> SearchQuery:
-        """A patient's search never leaves their compartment."""
+    async def restrict(self, identity: Identity, query: SearchQuery) -> SearchQuery:
+        """A patient's search never leaves their compartment (all of it, when their records were
+        merged: every Patient id of the person)."""
         if identity.unrestricted:
             return query
         service = identity.kind == "system" and identity.on_behalf_of is None
@@ -124,12 +126,15 @@ class AccessPolicy:
             raise forbidden("_has is not available to this caller: it would search data it may not see")
         if identity.kind != "patient" or identity.patient is None:
             return query
+        if "person" not in identity.decisions:
+            identity.decisions["person"] = sorted(await person_ids(self.repository, identity.patient))
+        own: list[str] = identity.decisions["person"]
         if query.resource_type == "Patient":
-            return with_clause(query, "_id", identity.patient)
+            return with_clause(query, "_id", ",".join(own))
         if query.resource_type in compartment_types():
             param = compartment_search_parameter(query.resource_type)
             if param is not None:
-                return with_clause(query, param, f"Patient/{identity.patient}")
+                return with_clause(query, param, ",".join(f"Patient/{patient_id}" for patient_id in own))
         return query
 
     # -- reads ---------------------------------------------------------------------------
@@ -277,8 +282,10 @@ class AccessPolicy:
     async def _decide(self, identity: Identity, patient_id: str) -> PatientDecision:
         if identity.unrestricted:
             return PatientDecision(True, "unrestricted")
+        patient_id = await surviving_patient(self.repository, patient_id)  # merged records are one person
         if identity.kind == "patient":
-            if identity.patient != patient_id:
+            own = await surviving_patient(self.repository, identity.patient) if identity.patient else None
+            if own != patient_id:
                 return PatientDecision(False, "A patient's token reaches only that patient's data")
             if not identity.is_relative:
                 return PatientDecision(True, "own", hide_unapproved=True)
@@ -356,7 +363,11 @@ class AccessPolicy:
                 )
             if old_patients and not service:  # it would leave every compartment, and be seen by all
                 raise forbidden(f"This {resource_type} is about a patient; an update may not take every patient away")
-        if resource_type == "Consent" and old is not None and not (service or _own(identity, old_patients)):
+        if (
+            resource_type == "Consent"
+            and old is not None
+            and not (service or _own(identity, old_patients) or await self._moved_by_merge(old, resource))
+        ):
             raise forbidden(
                 "A consent or a block (spärr) is changed or withdrawn only by the patient, or by the region"
             )
@@ -371,6 +382,18 @@ class AccessPolicy:
                 refusal = _withheld(decision, f"{resource_type}/{previous.resource_id}", old)
                 if refusal is not None:
                     raise forbidden(refusal)
+
+    async def _moved_by_merge(self, old: dict[str, Any], new: dict[str, Any] | None) -> bool:
+        """Whether a change only moves a resource from a Patient to the one that replaced it (a
+        merge), changing nothing else: a consent or block goes with its person, and stays as it was."""
+        if new is None:
+            return False
+        before, after = _local(old.get("patient")), _local(new.get("patient"))
+        if before is None or after is None or before.resource_type != "Patient" or after.resource_type != "Patient":
+            return False
+        if {**old, "patient": None, "meta": None} != {**new, "patient": None, "meta": None, "id": old.get("id")}:
+            return False
+        return await surviving_patient(self.repository, str(before.resource_id)) == after.resource_id
 
     async def _last_content(self, previous: StoredResource | None) -> dict[str, Any] | None:
         """The content a write replaces: the current version's, or, for a deleted resource, the

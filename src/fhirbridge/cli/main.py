@@ -57,20 +57,54 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _db_check(args: argparse.Namespace) -> int:
-    """List stored resources whose patient the access policy cannot place; 1 when there are any."""
+    """Report Patients that share a number, replaced Patients whose records have not moved, and
+    stored resources whose patient the access policy cannot place; 1 when anything is found.
+    Runs on any schema version (before an upgrade that refuses, too)."""
+    identities = asyncio.run(_check_identities())
+    references = asyncio.run(_with_repository(_check_references, migrate=False))
+    return max(identities, references)
 
-    async def check(repository: FhirRepository) -> int:
-        found = await _findings(repository)
-        for finding in found:
-            print(finding.reference)
-            for problem in finding.problems:
-                print(f"  - {problem}")
-        print(f"{len(found)} resource(s) name a patient in a form the access policy cannot place")
-        if found:
-            print("run `fhirbridge db repair` to resolve them through the write path")
-        return 1 if found else 0
 
-    return asyncio.run(_with_repository(check))
+async def _check_identities() -> int:
+    from fhirbridge.contract.rules import identity_systems
+    from fhirbridge.patients.check import check_identities
+    from fhirbridge.storage.database import open_database
+
+    settings = get_settings()
+    systems = identity_systems(settings)
+    database = await open_database(settings.database_url, pool_size=2)
+    try:
+        report = await check_identities(database, systems)
+    finally:
+        await database.close()
+    if report.clean:
+        print("one Patient per person: no number is shared, and every replaced Patient's records have moved")
+        return 0
+    if report.shared:
+        print(f"{len(report.shared)} number(s) held by several active Patients:")
+        for number in report.shared:
+            print(f"  {number.describe(systems)}")
+        print("  link each group: POST Patient/$merge with source-patient = each duplicate and target-patient")
+        print("  = the Patient to keep (or correct a mistyped number)")
+    if report.unfinished:
+        print(f"{len(report.unfinished)} replaced Patient(s) that resources still refer to:")
+        for link in report.unfinished:
+            replaced = f"Patient/{link.patient_id} (replaced by Patient/{link.replaced_by})"
+            print(f"  {replaced}: {link.referrers} resource(s)")
+        print("  POST Patient/$merge with the same source-patient and target-patient moves them")
+    return 1
+
+
+async def _check_references(repository: FhirRepository) -> int:
+    found = await _findings(repository)
+    for finding in found:
+        print(finding.reference)
+        for problem in finding.problems:
+            print(f"  - {problem}")
+    print(f"{len(found)} resource(s) name a patient in a form the access policy cannot place")
+    if found:
+        print("run `fhirbridge db repair` to resolve them through the write path")
+    return 1 if found else 0
 
 
 def _db_repair(args: argparse.Namespace) -> int:
@@ -99,14 +133,15 @@ async def _findings(repository: FhirRepository) -> list[Finding]:
         return [finding async for finding in references.find(repository, bases, bar.update)]
 
 
-async def _with_repository(work: Callable[[FhirRepository], Awaitable[int]]) -> int:
-    """Run ``work`` on the deployment's repository (every contract rule on), migrating first."""
+async def _with_repository(work: Callable[[FhirRepository], Awaitable[int]], *, migrate: bool = True) -> int:
+    """Run ``work`` on the deployment's repository (every contract rule on), migrating first
+    unless told not to (or ``FHIRBRIDGE_AUTO_MIGRATE`` is off)."""
     from fhirbridge.contract.rules import repository_for
     from fhirbridge.storage.database import open_database
     from fhirbridge.storage.migrations import upgrade_async
 
     settings = get_settings()
-    if settings.auto_migrate:
+    if migrate and settings.auto_migrate:
         await upgrade_async(settings.database_url)
     database = await open_database(settings.database_url, pool_size=4)
     try:
@@ -116,11 +151,15 @@ async def _with_repository(work: Callable[[FhirRepository], Awaitable[int]]) -> 
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from fhirbridge.storage.migrations import upgrade
+    from fhirbridge.storage.migrations import MigrationRefused, upgrade
     from fhirbridge.storage.urls import parse_database_url
 
     settings = get_settings()
-    upgrade(settings.database_url)
+    try:
+        upgrade(settings.database_url)
+    except MigrationRefused as refused:
+        print(f"fhirbridge: the database was not upgraded.\n{refused}", file=sys.stderr)
+        return 1
     print(f"database schema is current: {parse_database_url(settings.database_url).describe()}")
     return 0
 
@@ -225,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="migrate the schema to the newest version").set_defaults(run=_db_upgrade)
     db_commands.add_parser(
-        "check", help="list stored resources whose patient the access policy cannot place (exit 1 if any)"
+        "check",
+        help="list Patients that share a personnummer, samordningsnummer or reserve number, replaced Patients whose "
+        "records have not moved, and stored resources whose patient the access policy cannot place (exit 1 if any)",
     ).set_defaults(run=_db_check)
     db_commands.add_parser(
         "repair", help="resolve those references through the write path; list what could not be resolved"

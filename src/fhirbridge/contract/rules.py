@@ -16,6 +16,8 @@ from fhirbridge.contract.goal_rule import PatientGoalRule
 from fhirbridge.contract.signal import FixedContactSignal
 from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.subscriptions import SubscriptionNotifier, activate
+from fhirbridge.patients.identity import IdentitySystems
+from fhirbridge.patients.identity_rule import OnePatientPerPerson
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage.database import Database
 from fhirbridge.writes.events import WriteEnricher, WriteListener
@@ -24,13 +26,14 @@ from fhirbridge.writes.provenance import ProvenanceRecorder
 
 def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
     """The write listeners of a deployment, in the order they run before commit: the rules
-    first, then what records the change (the signal, its Provenance), and last the outbox,
-    which sees everything the others wrote."""
+    first (who the patient is, before anything about them), then what records the change (the
+    signal, its Provenance), and last the outbox, which sees everything the others wrote."""
     policy = FixedContactPolicy(
         care_contacts_per_patient=settings.fixed_care_contacts_per_patient,
         doctors_per_patient=settings.fixed_doctors_per_patient,
     )
     return (
+        OnePatientPerPerson(identity_systems(settings)),
         PatientGoalRule(),
         FixedContactRule(policy),
         FixedContactSignal(),
@@ -38,6 +41,11 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
         SubscriptionNotifier(),
         AuditedWrites(),
     )
+
+
+def identity_systems(settings: Settings) -> IdentitySystems:
+    """The identifier systems whose values name one person, in this deployment."""
+    return IdentitySystems(frozenset(settings.reserve_number_systems))
 
 
 def contract_enrichers(settings: Settings) -> tuple[WriteEnricher, ...]:

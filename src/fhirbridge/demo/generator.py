@@ -144,13 +144,23 @@ def _role_ref(person: Clinician) -> dict[str, str]:
     return _ref("PractitionerRole", f"role-{person.key}", f"{person.given} {person.family}, {CARE_ROLES[person.role]}")
 
 
-def patient_contract(index: int, today: date, rng: random.Random) -> list[Resource]:
-    """Everything one demo patient's contract consists of, in an order that loads cleanly."""
+def patient_contract(index: int, today: date, rng: random.Random, taken: set[str] | None = None) -> list[Resource]:
+    """Everything one demo patient's contract consists of, in an order that loads cleanly.
+
+    ``taken`` holds the numbers earlier patients got: one person, one Patient, so a number that
+    is taken gives way to the next serial of the same sex (without drawing from ``rng``, so the
+    patients before stay as they were)."""
     scenario: Scenario = SCENARIOS[index % len(SCENARIOS)]
     female = rng.random() < 0.55
     birth = date(rng.randint(1932, 1962), rng.randint(1, 12), rng.randint(1, 28))
     samordning = index % 17 == 16
-    number = make_personnummer(birth, rng.randrange(0, 1000) // 2 * 2 + (0 if female else 1), samordning=samordning)
+    serial = rng.randrange(0, 1000) // 2 * 2 + (0 if female else 1)
+    number = make_personnummer(birth, serial, samordning=samordning)
+    while taken is not None and number in taken:
+        serial = (serial + 2) % 1000
+        number = make_personnummer(birth, serial, samordning=samordning)
+    if taken is not None:
+        taken.add(number)
     given = rng.choice(GIVEN_FEMALE if female else GIVEN_MALE)
     family = rng.choice(FAMILY)
     name = f"{given} {family}"
@@ -449,5 +459,6 @@ def demo_resources(patients: int = 12, *, seed: int = 2026, today: date | None =
     day = today or datetime.now(STOCKHOLM).date()
     yield from organisations()
     yield from clinicians()
+    taken: set[str] = set()
     for index in range(1, patients + 1):
-        yield from patient_contract(index, day, rng)
+        yield from patient_contract(index, day, rng, taken)

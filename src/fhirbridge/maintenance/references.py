@@ -20,7 +20,7 @@ from fhirbridge.errors import FhirError
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import SYSTEM
-from fhirbridge.patients.links import SUBJECT_LINKS
+from fhirbridge.patients.link_elements import SUBJECT_LINKS
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage import store
 from fhirbridge.validation.json_form import check_json_form

@@ -1,1 +1,2 @@
-"""Who a resource is about: the patient links of every type, and a person's one Patient."""
+"""Patients as people: who a resource is about (the patient links of every type), one Patient per person
+(personnummer, samordningsnummer, reserve numbers), and merging."""

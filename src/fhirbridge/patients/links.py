@@ -1,114 +1,176 @@
-"""The elements through which a resource names a patient, and those the care network is built from.
+"""Replaced Patients stay replaced, and nothing new is filed under them (R4 patient.html#links).
 
-A *patient link* is an element that puts a resource in the Patient compartment (R4
-compartmentdefinition-patient.html): the elements behind the compartment's search parameters
-(``CarePlan.subject``, ``CareTeam.participant.member``, ``Appointment.participant.actor``, …),
-taken *without* their ``where(resolve() is Patient)`` filter, because a reference that does not
-say what it points at may still name a patient.  A *network link* is an element the care
-relation is read from (:mod:`fhirbridge.access.facts`): care team members, authors and
-contributors, managing and parent organizations, consent actors.
+A ``replaced-by`` link says "this Patient must no longer be used; use that one".  Once a merge
+(:mod:`.merge`) has moved a Patient's records to the one that replaces it, two rules keep it so:
 
-Both tables are used by the write path, which makes every such reference literal
-(:mod:`fhirbridge.writes.references`), and by the access policy, which fails closed on a stored
-reference that is not (:mod:`fhirbridge.access.compartment`).
+* **Links change together with what they mean.**  A ``replaced-by`` link is set (or pointed
+  elsewhere) only when the target links back with ``replaces``, is not itself replaced, and
+  nothing but Patients and Provenances still refers to the replaced one; a ``replaces`` link
+  only when the other Patient says it is replaced by this one; and a replaced Patient never
+  becomes unreplaced (a wrong link is corrected by merging it again, into the right Patient).
+  ``Patient/$merge`` does all of it in one transaction; a client may too, in a transaction
+  Bundle.
+* **No writes under a replaced Patient**: a resource that refers to one is refused (422, naming
+  the Patient to use), so that a patient's contract, care team, fixed care contact and access
+  rules are never split again.  Provenances and AuditEvents, which record the past, may name it.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from fhirbridge.fhir.definitions import definitions
-from fhirbridge.search.fhirpath import Evaluator, compile_expression, split_top_level
-from fhirbridge.search.parameters import search_parameters
-from fhirbridge.sweden.identifiers import (
-    HSA_SYSTEM,
-    PERSONNUMMER_SYSTEM,
-    RESERVNUMMER_SYSTEM,
-    SAMORDNINGSNUMMER_SYSTEM,
-)
+from fhirbridge.errors import Issue, error
+from fhirbridge.fhir.jsonio import loads
+from fhirbridge.patients.identity import local_patient_id, replaced_by, replaces
+from fhirbridge.storage import identities, store
+from fhirbridge.writes.events import WriteEvent
 
-PATIENT_IDENTITY_SYSTEMS = frozenset({PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, RESERVNUMMER_SYSTEM})
-"""Identifier systems that only ever identify a person as a patient."""
-DIRECTORY_SYSTEMS = frozenset({HSA_SYSTEM})
-"""Identifier systems of people and units in care (HSA): never a patient."""
+if TYPE_CHECKING:
+    from fhirbridge.writes.unit_of_work import UnitOfWork
 
-SUBJECT_LINKS = frozenset(
-    {
-        "CarePlan.subject",
-        "CareTeam.subject",
-        "Goal.subject",
-        "RelatedPerson.patient",
-        "Consent.patient",
-        "Communication.subject",
-        "Provenance.target",
-    }
-)
-"""Patient links that say whom the resource is about: one that names nobody in particular (a
-display text without a type) would leave the resource outside every compartment."""
-
-NETWORK_LINKS = frozenset(
-    {
-        "CareTeam.participant.member",
-        "CareTeam.participant.onBehalfOf",
-        "CareTeam.managingOrganization",
-        "CarePlan.author",
-        "CarePlan.contributor",
-        "CarePlan.careTeam",
-        "Organization.partOf",
-        "PractitionerRole.practitioner",
-        "PractitionerRole.organization",
-        "Consent.provision.actor.reference",
-        "Communication.sender",
-    }
-)
-
-_WHERE = re.compile(r"\.where\([^()]*(?:\([^()]*\)[^()]*)*\)")
+RECORDS_OF_THE_PAST = frozenset({"Patient", "Provenance", "AuditEvent"})
+"""Types that may still name a replaced Patient: its successor's ``replaces`` link, and records."""
+MERGE_HINT = "POST Patient/$merge (source-patient, target-patient) links two Patients and moves the records"
+MOST_REFERRERS = 10_000
 
 
-@dataclass(frozen=True)
-class LinkElement:
-    """One patient link of a resource type."""
-
-    path: str
-    """The element, from the resource type, without indices: ``CarePlan.activity.detail.performer``."""
-    evaluate: Evaluator
-    """The Reference objects at that element of a resource."""
+def where(unit: UnitOfWork, resource_type: str, resource_id: str, path: str) -> str:
+    """``path`` (``Patient.link``) as it sits in the request (``Bundle.entry[2].resource.link``)."""
+    prefix = unit.locations.get((resource_type, resource_id))
+    return prefix + path[len(resource_type) :] if prefix else path
 
 
-@cache
-def patient_links(resource_type: str) -> tuple[LinkElement, ...]:
-    """The patient links of a type (empty for types outside the compartment, and for Patient,
-    which is its own compartment)."""
-    if resource_type == "Patient":
-        return ()
-    codes = definitions().compartments["patient"].get(resource_type) or []
-    by_code = search_parameters(resource_type)
-    paths: list[str] = []
-    for code in codes:
-        param = by_code.get(code)
-        if param is None:
+async def link_issues(
+    unit: UnitOfWork, changes: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]
+) -> list[Issue]:
+    """What is wrong with the links of the Patients a unit wrote: ``changes`` maps each id to its
+    content before the unit (None: new) and after it (None: deleted)."""
+    issues: list[Issue] = []
+    for patient_id, (before, after) in sorted(changes.items()):
+        if after is None:
+            continue  # a deletion is judged by referential integrity: links keep linked Patients
+        at = where(unit, "Patient", patient_id, "Patient.link")
+        was = replaced_by(before, unit.local_base) if before is not None else None
+        now = replaced_by(after, unit.local_base)
+        if was is not None and now is None:
+            issues.append(
+                error(
+                    "business-rule",
+                    f"Patient/{patient_id} is replaced by Patient/{was} and stays replaced; a wrong link is "
+                    f"corrected by merging Patient/{patient_id} into the right Patient ({MERGE_HINT})",
+                    at,
+                )
+            )
+        elif now is not None and now != was:
+            issues += await _replaced_by_issues(unit, patient_id, now, at)
+        old_replaces = set(replaces(before, unit.local_base)) if before is not None else set()
+        new_replaces = set(replaces(after, unit.local_base))
+        for other in sorted(new_replaces ^ old_replaces):
+            other_record = await unit.read("Patient", other)
+            other_content = loads(other_record.content) if other_record and other_record.content else {}
+            says = replaced_by(other_content, unit.local_base) == patient_id
+            if says != (other in new_replaces):
+                state = "is not" if other in new_replaces else "is still"
+                issues.append(
+                    error(
+                        "business-rule",
+                        f"Patient/{other} {state} replaced by Patient/{patient_id}, so Patient/{patient_id}'s "
+                        f"replaces links cannot say otherwise ({MERGE_HINT})",
+                        at,
+                    )
+                )
+    return issues
+
+
+async def _replaced_by_issues(unit: UnitOfWork, patient_id: str, successor: str, at: str) -> list[Issue]:
+    if successor == patient_id:
+        return [error("business-rule", f"Patient/{patient_id} cannot replace itself", at)]
+    record = await unit.read("Patient", successor)
+    if record is None or record.content is None:
+        return [error("not-found", f"Patient/{successor} does not exist", at)]
+    target = loads(record.content)
+    further = replaced_by(target, unit.local_base)
+    if further is not None:
+        return [
+            error(
+                "business-rule",
+                f"Patient/{successor} is itself replaced by Patient/{further}: link to Patient/{further}",
+                at,
+            )
+        ]
+    issues = []
+    if patient_id not in replaces(target, unit.local_base):
+        issues.append(
+            error(
+                "business-rule",
+                f"Patient/{patient_id} can be replaced by Patient/{successor} only when Patient/{successor} "
+                f"says it replaces Patient/{patient_id} ({MERGE_HINT})",
+                at,
+            )
+        )
+    remaining = await referrers(unit, patient_id)
+    if remaining:
+        named = ", ".join(remaining[:10]) + (" …" if len(remaining) > 10 else "")
+        issues.append(
+            error(
+                "business-rule",
+                f"Patient/{patient_id} cannot be replaced while {len(remaining)} resource(s) still refer to it "
+                f"({named}); {MERGE_HINT}",
+                at,
+            )
+        )
+    return issues
+
+
+async def referrers(unit: UnitOfWork, patient_id: str) -> list[str]:
+    """``Type/id`` of the live resources that refer to the Patient and would move with it."""
+    found = await store.referrers(unit.conn, "Patient", patient_id, limit=MOST_REFERRERS)
+    return sorted({f"{t}/{i}" for t, i, _ in found if t not in RECORDS_OF_THE_PAST})
+
+
+def patient_references(node: Any, path: str, local_base: str | None) -> Iterator[tuple[str, str]]:
+    """(path, Patient id) of every plain local reference to a Patient in a resource."""
+    if isinstance(node, dict):
+        patient_id = local_patient_id(node.get("reference"), local_base)
+        if patient_id:
+            yield f"{path}.reference", patient_id
+        for key, child in node.items():
+            if isinstance(child, dict | list):
+                yield from patient_references(child, f"{path}.{key}", local_base)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from patient_references(item, f"{path}[{index}]", local_base)
+
+
+async def replaced_reference_issues(unit: UnitOfWork, events: Sequence[WriteEvent]) -> list[Issue]:
+    """A 422 issue for every reference a write makes to a replaced Patient.
+
+    The referred Patients are read key-share-locked (PostgreSQL): a merge locks the Patient it
+    replaces for update, so a write racing it waits, and then sees it replaced."""
+    places: dict[str, list[str]] = {}
+    for event in events:
+        record, resource = event.record, event.resource
+        if resource is None or record.resource_type in RECORDS_OF_THE_PAST:
             continue
-        for part in split_top_level(param.expression, "|"):
-            path = _WHERE.sub("", part.strip()).strip().strip("()").strip()
-            if path not in paths:
-                paths.append(path)
-    return tuple(LinkElement(path, compile_expression(path, resource_type)) for path in paths)
-
-
-def is_network_link(element: str) -> bool:
-    """Whether an element is one the care relation is read from (a consent's nested
-    provisions count as its provision)."""
-    return re.sub(r"(\.provision)+", ".provision", element) in NETWORK_LINKS
-
-
-@cache
-def patient_link_paths(resource_type: str) -> frozenset[str]:
-    return frozenset(link.path for link in patient_links(resource_type))
-
-
-def element_path(path: str) -> str:
-    """A FHIRPath with its indices taken out: ``CarePlan.activity[0].detail.performer[1]`` →
-    ``CarePlan.activity.detail.performer``."""
-    return re.sub(r"\[\d+\]", "", path)
+        for path, patient_id in patient_references(resource, record.resource_type, unit.local_base):
+            places.setdefault(patient_id, []).append(where(unit, record.resource_type, record.resource_id, path))
+    if not places:
+        return []
+    contents = await identities.patient_contents(unit.conn, places, lock=unit.conn.dialect.lock_for_key_share)
+    issues = []
+    for patient_id, content in sorted(contents.items()):
+        if b"replaced-by" not in content:  # the common case, without parsing the Patient
+            continue
+        successor = replaced_by(loads(content), unit.local_base)
+        if successor is not None:
+            issues += [
+                error(
+                    "business-rule",
+                    f"Patient/{patient_id} is replaced by Patient/{successor} (the same person, merged): "
+                    f"refer to Patient/{successor}",
+                    place,
+                )
+                for place in places[patient_id]
+            ]
+    return issues

@@ -25,7 +25,7 @@ from fhirbridge.rest.interactions import (
 )
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
-from fhirbridge.rest.operations import emergency_access, fixed_contacts, revisions, validate
+from fhirbridge.rest.operations import emergency_access, fixed_contacts, merge, revisions, validate
 
 Handler = Callable[[ServiceContext, FhirRequest], Awaitable[FhirResponse]]
 Level = Literal["system", "type", "instance"]
@@ -175,6 +175,19 @@ ROUTES: tuple[Route, ...] = (
         "Emergency access (nödåtkomst): a reason, a time limit, always audited",
         operation=emergency_access.NAME,
         definition=emergency_access.DEFINITION,
+        operation_types=("Patient",),
+        fixed_type="Patient",
+    ),
+    Route(
+        "POST",
+        f"/Patient/${merge.NAME}",
+        merge.merge,
+        "operation",
+        "type",
+        "Merge two Patients of one person: the source is replaced, its records move to the target",
+        takes_body=True,
+        operation=merge.NAME,
+        definition=merge.DEFINITION,
         operation_types=("Patient",),
         fixed_type="Patient",
     ),

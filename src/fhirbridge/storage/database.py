@@ -31,6 +31,9 @@ class Dialect:
     """Taken before a delete: it waits for writers that are referring to the row."""
     lock_for_no_key_update: str
     """Taken before an update: it does not wait for writers that only refer to the row."""
+    lock_for_key_share: str
+    """Taken on a row a writer refers to: it waits only for a writer that took ``lock_for_update``
+    (a merge of the Patient, say), never for updates."""
 
     def in_list(self, placeholder: str) -> str:
         """``column <in_list>`` matching any element of a list parameter."""
@@ -39,8 +42,8 @@ class Dialect:
         return f"IN (SELECT value FROM json_each({placeholder}))"
 
 
-POSTGRESQL = Dialect("postgresql", " FOR UPDATE", " FOR NO KEY UPDATE")
-SQLITE = Dialect("sqlite", "", "")
+POSTGRESQL = Dialect("postgresql", " FOR UPDATE", " FOR NO KEY UPDATE", " FOR KEY SHARE")
+SQLITE = Dialect("sqlite", "", "", "")
 
 
 class Connection(Protocol):

@@ -11,6 +11,10 @@ from alembic.config import Config
 import fhirbridge
 
 
+class MigrationRefused(Exception):
+    """A migration that will not run on this data; its message says why and what to do."""
+
+
 def alembic_directory() -> Path:
     """The migrations: packaged inside the wheel, or the repository's ``alembic/`` folder."""
     packaged = Path(fhirbridge.__file__).parent / "_alembic"

@@ -9,6 +9,10 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
   through it, so that the pages neither skip nor repeat (R4 search.html#paging).
 * ``outbox`` holds the notifications that writes owe to subscribers (R4 subscription.html),
   written in the same transaction as the change and delivered afterwards, at least once.
+* ``patient_identities`` holds the personnummer, samordningsnummer and reserve numbers of every
+  Patient that stands for a person now (see :mod:`fhirbridge.patients.identity`), one row per
+  number: its unique key is what keeps one person from becoming two Patients.  It is written
+  in the same transaction as the Patient.
 * ``idx_*`` hold the search index of each current resource, one table per search parameter
   type (R4 search.html#ptypes); ``resource_links`` every local reference, for referential
   integrity.  They are rewritten in the same transaction as the resource.
@@ -203,6 +207,16 @@ Index(
     postgresql_where=_OWED,
     sqlite_where=_OWED,
 )
+
+patient_identities = Table(
+    "patient_identities",
+    metadata,
+    Column("system", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("patient_id", String(ID_LENGTH), nullable=False),
+    UniqueConstraint("system", "value", name="uq_patient_identities_system_value"),
+)
+Index("ix_patient_identities_patient", patient_identities.c.patient_id)
 
 INDEXED: tuple[Table, ...] = (idx_token, idx_string, idx_date, idx_reference, idx_uri, resource_links)
 """The tables that hold a current resource's search index and links, rewritten with it."""

@@ -11,7 +11,7 @@ every resource here before the policy, the rules and the store see it:
 
 1. A reference to this server by an absolute URL under any of its base URLs becomes relative,
    wherever it stands.
-2. On a *patient link* (:mod:`fhirbridge.patients.links`):
+2. On a *patient link* (:mod:`fhirbridge.patients.link_elements`):
 
    - a logical reference (``identifier``, no ``reference``) that may name a Patient is resolved
      to the one Patient carrying that identifier whom the writer may reach: the literal
@@ -38,7 +38,7 @@ from fhirbridge.conformance.validator import validate_profiles
 from fhirbridge.errors import Issue, error, invalid
 from fhirbridge.fhir.references import ParsedReference, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
-from fhirbridge.patients.links import (
+from fhirbridge.patients.link_elements import (
     DIRECTORY_SYSTEMS,
     PATIENT_IDENTITY_SYSTEMS,
     SUBJECT_LINKS,

@@ -72,7 +72,7 @@ class UnitOfWork:
         guard: WriteGuard | None = None,
         sees: Callable[[UnitOfWork, StoredResource], Awaitable[bool]] | None = None,
         names: Callable[[UnitOfWork, str], Awaitable[bool]] | None = None,
-        narrow: Callable[[UnitOfWork, SearchQuery], SearchQuery] | None = None,
+        narrow: Callable[[UnitOfWork, SearchQuery], Awaitable[SearchQuery]] | None = None,
         knows: Callable[[UnitOfWork, StoredResource], Awaitable[bool]] | None = None,
         other_bases: tuple[str, ...] = (),
     ) -> None:
@@ -194,7 +194,7 @@ class UnitOfWork:
             raise invalid([error("required", "A conditional interaction needs search criteria", "criteria")])
         judged = self.guard is not None and self.sees is not None
         if judged and self.narrow is not None:
-            query = self.narrow(self, query)
+            query = await self.narrow(self, query)
         key = resource_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(criteria))
         await self.conn.advisory_lock(key)
         scanned = CONDITIONAL_SCAN if judged else limit

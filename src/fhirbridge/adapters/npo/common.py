@@ -11,6 +11,7 @@ from starlette.requests import Request
 from fhirbridge.adapters.registry import caller
 from fhirbridge.adapters.riv.soap import SoapFault
 from fhirbridge.fhir.instants import now_us, to_datetime
+from fhirbridge.patients.survivors import surviving_patient
 from fhirbridge.search.dates import LOCAL_ZONE, first_instant
 from fhirbridge.search.query import parse_query
 from fhirbridge.sweden.identifiers import HSA_SYSTEM, identifier_problem
@@ -62,7 +63,9 @@ def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Ele
 def person_system(table: dict[str, Any], oid: str, number: str) -> str:
     """The FHIR identifier system of a RIV-TA person id, after checking the number."""
     if not oid or not number:
-        raise InvalidRequest("patientId needs the number and the OID of personnummer or samordningsnummer")
+        raise InvalidRequest(
+            "patientId needs the number and the OID of personnummer, samordningsnummer or national reserve number"
+        )
     system = table["fhirPersonSystems"].get(oid)
     if system is None:
         raise InvalidRequest(
@@ -75,11 +78,12 @@ def person_system(table: dict[str, Any], oid: str, number: str) -> str:
 
 
 async def find_patient(request: Request, system: str, number: str) -> str | None:
-    """The id of the patient with this identifier on this server, if any."""
+    """The id of the patient with this identifier on this server, if any: the Patient that
+    stands for the person now, when the one carrying the number was merged into another."""
     ctx = request.app.state.context
     query = parse_query("Patient", [("identifier", f"{system}|{number}")], strict=True, default_count=2, max_count=2)
     page = await ctx.repository.search(caller(request), query, fhir_base(request))
-    return page.matches[0].resource_id if page.matches else None
+    return await surviving_patient(ctx.repository, page.matches[0].resource_id) if page.matches else None
 
 
 def fhir_base(request: Request) -> str:

@@ -26,6 +26,7 @@ from fhirbridge.errors import FhirError, not_acceptable, not_found
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import is_valid_id
+from fhirbridge.patients.survivors import surviving_patient
 from fhirbridge.rest.negotiation import JSON_TYPES, media_ranges
 from fhirbridge.rest.render import error_format, render_error
 from fhirbridge.search.query import parse_query
@@ -75,6 +76,9 @@ async def endpoint(request: Request) -> Response:
     record = await ctx.repository.read(caller(request), "Patient", patient_id) if is_valid_id(patient_id) else None
     if record is None or record.deleted or record.content is None:
         raise not_found(f"Patient/{patient_id} does not exist")
+    survivor = await surviving_patient(ctx.repository, patient_id)  # a merged record shows its person's plans
+    if survivor != patient_id:
+        patient_id, record = survivor, await ctx.repository.read(caller(request), "Patient", survivor) or record
     base = fhir_base(request)
     limit = ctx.settings.max_page_size
     plans, resolved = await load_plans(ctx.repository, caller(request), patient_id, base, limit)

@@ -14,6 +14,7 @@ from fhirbridge.contract.care_network import load_care_network
 from fhirbridge.contract.codes import CANONICAL_BASE
 from fhirbridge.errors import gone, not_found
 from fhirbridge.fhir.instants import now_us
+from fhirbridge.patients.survivors import surviving_patient
 from fhirbridge.rest.interactions.common import require_id
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
@@ -31,6 +32,10 @@ async def fixed_contacts(ctx: ServiceContext, request: FhirRequest) -> FhirRespo
     if patient.deleted:
         raise gone(f"Patient/{patient_id} was deleted")
     network = await load_care_network(
-        ctx.repository, request.identity, patient_id, request.base_url, ctx.settings.max_page_size
+        ctx.repository,
+        request.identity,
+        await surviving_patient(ctx.repository, patient_id),  # a merged record answers for its person
+        request.base_url,
+        ctx.settings.max_page_size,
     )
     return FhirResponse(200, resource=as_parameters(care_contacts(network.teams, network.resolved, now_us())))
