@@ -15,7 +15,7 @@ Three questions, in order (docs/security.md has the whole model):
 Contracts labelled ``NOPATIENT`` (not approved for the patient) are hidden from the patient and
 their relatives.  AuditEvents are written by the server only; a patient sees their own, a user
 the ones about themselves, a system with an AuditEvent scope all.  Subscriptions (which make the
-server call out) belong to systems only.
+server call out) belong to the service that created them (:mod:`fhirbridge.notifications.owners`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import ParsedReference, parse_reference
 from fhirbridge.identity import SYSTEM, Identity
+from fhirbridge.notifications import owners
 from fhirbridge.patients.survivors import person_ids, surviving_patient
 from fhirbridge.search.query import Clause, SearchQuery, with_clause
 from fhirbridge.storage.records import StoredResource
@@ -47,7 +48,6 @@ from fhirbridge.storage.records import StoredResource
 if TYPE_CHECKING:
     from fhirbridge.repository import FhirRepository
 
-SEEN_BY_SYSTEMS_ONLY = frozenset({"Subscription"})
 WRITTEN_BY_SYSTEMS = frozenset({"Subscription", "Organization", "PractitionerRole", "Practitioner"})
 """Who works where decides who may see what: the directory (synchronised from HSA) is written
 by systems, never by a user's token."""
@@ -121,6 +121,8 @@ class AccessPolicy:
         merged: every Patient id of the person)."""
         if identity.unrestricted:
             return query
+        if query.resource_type == "Subscription":
+            query = owners.only_own(identity, query)
         service = identity.kind == "system" and identity.on_behalf_of is None
         if not service and any(_reverse_chained(clause) for clause in query.clauses):
             raise forbidden("_has is not available to this caller: it would search data it may not see")
@@ -178,10 +180,11 @@ class AccessPolicy:
         resource_type = record.resource_type
         if permissions and not any(self._scoped(identity, resource_type, p) for p in permissions):  # type: ignore[arg-type]
             return None
-        if record.content is None:  # a deletion in a history: shown only where no patient is involved
-            return None if resource_type in compartment_types() else Access(frozenset(), (), ())
+        if record.content is None:  # a deletion in a history: shown only where no patient or owner is involved
+            hidden = resource_type in compartment_types() or resource_type == "Subscription"
+            return None if hidden else Access(frozenset(), (), ())
         resource = loads(record.content)
-        if resource_type in SEEN_BY_SYSTEMS_ONLY and identity.kind != "system":
+        if resource_type == "Subscription" and not owners.holds(identity, resource):
             return None
         if resource_type == "AuditEvent" and not self._sees_audit(identity, resource):
             return None
@@ -354,6 +357,8 @@ class AccessPolicy:
         if resource_type in WRITTEN_BY_SYSTEMS and not service:
             raise forbidden(f"Only the region's own systems (no care unit) may change {resource_type} resources")
         old = await self._last_content(previous)
+        if resource_type == "Subscription" and (refusal := owners.write_refusal(identity, old)) is not None:
+            raise forbidden(refusal)
         new_patients = await self._patients(identity, resource_type, resource) if resource is not None else frozenset()
         old_patients = await self._patients(identity, resource_type, old) if old is not None else frozenset()
         if resource is not None and not new_patients and resource_type in compartment_types():

@@ -38,7 +38,7 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
         FixedContactRule(policy),
         FixedContactSignal(),
         ProvenanceRecorder(),
-        SubscriptionNotifier(),
+        SubscriptionNotifier(development=settings.auth == "off"),
         AuditedWrites(),
     )
 

@@ -115,6 +115,15 @@ async def give_up(database: Database, pk: int, now: int, error: str) -> None:
         )
 
 
+async def give_up_owed(conn: Connection, subscription_ids: Sequence[str], now: int, reason: str) -> None:
+    """In the caller's transaction, give up what is still owed to these Subscriptions."""
+    await conn.executemany(
+        "UPDATE outbox SET failed = $2, last_error = $3 WHERE subscription_id = $1 "
+        "AND delivered IS NULL AND failed IS NULL",
+        [(subscription_id, now, reason) for subscription_id in subscription_ids],
+    )
+
+
 async def pending(database: Database) -> int:
     """How many notifications are still owed (neither delivered nor given up)."""
     async with database.reader() as conn:

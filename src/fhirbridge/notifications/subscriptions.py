@@ -4,14 +4,18 @@ A Subscription names its interest as ``criteria``, a search URL (``Communication
 PractitionerRole/role-karin-lind``).  :class:`SubscriptionNotifier`, the last write listener,
 checks every resource the transaction created or updated against every active Subscription of
 its type by running the criteria as a search restricted to that resource, in the same
-transaction, and records one outbox row per match.  Deletions are not announced: a deleted
-resource no longer matches any search.
+transaction, and records one outbox row per match that the Subscription's owner may see: the
+access policy judges the new version as the owner (:mod:`.owners`) on the write's connection,
+so a block (spärr) written in the same transaction counts.  Deletions are not announced: a
+deleted resource no longer matches any search.  A deleted Subscription's notifications still
+owed are given up with it, so that nobody who later writes a Subscription of that id gets them.
 
 :func:`activate` is the server's half of the Subscription life cycle: a client submits a
 Subscription as ``requested`` (or ``off``), the server checks what it can honour (rest-hook
 channel, an endpoint the endpoint rule allows (:mod:`.endpoints`), no payload or
-``application/fhir+json``, criteria it can search) and sets it ``active``; what it cannot
-honour is refused with an OperationOutcome naming the element.
+``application/fhir+json``, criteria it can search and the token may read) and sets it
+``active``, recording its owner; what it cannot honour is refused with an OperationOutcome
+naming the element.
 """
 
 from __future__ import annotations
@@ -23,14 +27,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from fhirbridge.access.policy import AccessPolicy
+from fhirbridge.auth.tokens import insufficient_scope
 from fhirbridge.errors import FhirError, bad_request, unprocessable
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
+from fhirbridge.notifications import owners
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
-from fhirbridge.notifications.outbox import Notification, enqueue
+from fhirbridge.notifications.outbox import Notification, enqueue, give_up_owed
+from fhirbridge.repository import FhirRepository
 from fhirbridge.search.dates import first_instant
 from fhirbridge.search.query import parse_query
+from fhirbridge.storage.database import PinnedDatabase
+from fhirbridge.storage.records import StoredResource
 from fhirbridge.validation.pipeline import ValidatedResource
 from fhirbridge.writes.events import WriteEvent
 
@@ -61,10 +71,10 @@ def split_criteria(criteria: str) -> tuple[str, list[tuple[str, str]]]:
 
 def activate(identity: Identity, validated: ValidatedResource, *, endpoints: EndpointPolicy) -> ValidatedResource:
     """A write enricher (with the deployment's ``endpoints`` rule bound): check a Subscription
-    the server is asked to honour and make it active."""
+    the server is asked to honour, record its owner and make it active."""
     if validated.resource_type != "Subscription":
         return validated
-    subscription = validated.resource
+    subscription = owners.with_owner(identity, validated.resource)
     channel = subscription.get("channel", {})
     if channel.get("type") != "rest-hook":
         raise unprocessable("This server delivers rest-hook subscriptions only", "Subscription.channel.type")
@@ -77,58 +87,78 @@ def activate(identity: Identity, validated: ValidatedResource, *, endpoints: End
             raise unprocessable("A channel header is 'Name: value' in ASCII", f"Subscription.channel.header[{index}]")
     if channel.get("payload") not in (None, *PAYLOADS):
         raise unprocessable("The payload can be absent or application/fhir+json", "Subscription.channel.payload")
-    split_criteria(str(subscription.get("criteria", "")))
+    resource_type, _ = split_criteria(str(subscription.get("criteria", "")))
+    if owners.is_service(identity) and not identity.scopes.allows("system", resource_type, "r"):
+        needed = f"system/{resource_type}.r"
+        raise insufficient_scope(needed, f"A Subscription is sent what its criteria match: {needed} is needed")
     status = subscription.get("status")
     if status not in ("requested", "active", "off"):
         raise unprocessable(
             "A client submits a Subscription as requested or off; the server sets active and error",
             "Subscription.status",
         )
-    if status == "off":
-        return validated
-    return ValidatedResource("Subscription", dict(subscription, status="active"), validated.references, validated.sites)
+    if status != "off":
+        subscription = dict(subscription, status="active")
+    return ValidatedResource("Subscription", subscription, validated.references, validated.sites)
 
 
 @dataclass(frozen=True)
 class _Interest:
     subscription_id: str
+    resource_type: str
     criteria: list[tuple[str, str]]
     channel: dict[str, Any]
     ends: int | None
+    owner: str | None
+    """The owning client; None in development mode, where the owner is the development identity."""
 
 
 class SubscriptionNotifier:
-    """The last write listener: one outbox row per (active Subscription, matching change).
+    """The last write listener: one outbox row per (active Subscription, matching change its
+    owner may see).
 
     The active Subscriptions are kept per resource type between writes and read again only
     when a Subscription has changed (their count or the sum of their versions moved: every
     create, update and delete moves one, whatever order they commit in), so a write of a type
-    nobody subscribes to costs one small query."""
+    nobody subscribes to costs one small query.
 
-    def __init__(self) -> None:
+    ``development`` (``FHIRBRIDGE_AUTH=off``): every Subscription is the development identity's,
+    which sees everything; otherwise one without a recorded owner is sent nothing."""
+
+    def __init__(self, *, development: bool = False) -> None:
+        self.development = development
         self._generation: tuple[int, int] | None = None
         self._by_type: dict[str, list[_Interest]] = {}
 
     async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
+        gone = [
+            e.record.resource_id for e in events if e.action == "delete" and e.record.resource_type == "Subscription"
+        ]
+        if gone:
+            await give_up_owed(unit.conn, gone, unit.now, "the subscription was deleted")
         changed = [e for e in events if e.action != "delete" and e.record.resource_type != "Subscription"]
         if not changed:
             return
         by_type = await self._interests(unit)
+        owners_see = _OwnersSight(unit)
         owed = []
-        for event in changed:
-            for interest in by_type.get(event.record.resource_type, []):
-                if await unit.matches(event.record.resource_type, interest.criteria, event.record.resource_id):
-                    owed.append(
-                        Notification(
-                            subscription_id=interest.subscription_id,
-                            resource_type=event.record.resource_type,
-                            resource_id=event.record.resource_id,
-                            version=event.record.version,
-                            endpoint=interest.channel["endpoint"],
-                            headers=tuple(interest.channel.get("header", [])),
-                            payload=interest.channel.get("payload"),
-                        )
+        for record in (event.record for event in changed):
+            for interest in by_type.get(record.resource_type, []):
+                if not await unit.matches(record.resource_type, interest.criteria, record.resource_id):
+                    continue
+                if not await owners_see(interest, record):  # what the owner may not see, it is not sent
+                    continue
+                owed.append(
+                    Notification(
+                        subscription_id=interest.subscription_id,
+                        resource_type=record.resource_type,
+                        resource_id=record.resource_id,
+                        version=record.version,
+                        endpoint=interest.channel["endpoint"],
+                        headers=tuple(interest.channel.get("header", [])),
+                        payload=interest.channel.get("payload"),
                     )
+                )
         if owed:
             await enqueue(unit.conn, owed, unit.now)
 
@@ -143,22 +173,50 @@ class SubscriptionNotifier:
             )
             by_type: dict[str, list[_Interest]] = {}
             for subscription_id, content in rows:
-                subscription = loads(content)
-                if subscription.get("status") != "active":
-                    continue
-                try:
-                    resource_type, criteria = split_criteria(str(subscription.get("criteria", "")))
-                except FhirError:  # stored when its criteria still parsed: it must not fail others' writes
-                    log.warning("Subscription/%s has criteria this server cannot search; skipped", subscription_id)
-                    continue
-                ends = first_instant(subscription.get("end"))
-                interest = _Interest(subscription_id, criteria, subscription["channel"], ends)
-                by_type.setdefault(resource_type, []).append(interest)
+                interest = self._interest(subscription_id, loads(content))
+                if interest is not None:
+                    by_type.setdefault(interest.resource_type, []).append(interest)
             self._by_type, self._generation = by_type, generation
         return {
             resource_type: [i for i in interests if i.ends is None or unit.now < i.ends]
             for resource_type, interests in self._by_type.items()
         }
+
+    def _interest(self, subscription_id: str, subscription: dict[str, Any]) -> _Interest | None:
+        """What an active Subscription wants, and for whom; None when it is owed nothing."""
+        if subscription.get("status") != "active":
+            return None
+        try:
+            resource_type, criteria = split_criteria(str(subscription.get("criteria", "")))
+        except FhirError:  # stored when its criteria still parsed: it must not fail others' writes
+            log.warning("Subscription/%s has criteria this server cannot search; skipped", subscription_id)
+            return None
+        owner = None if self.development else owners.owner_of(subscription)
+        if owner is None and not self.development:
+            log.warning("Subscription/%s has no recorded owner; it is sent nothing", subscription_id)
+            return None
+        ends = first_instant(subscription.get("end"))
+        return _Interest(subscription_id, resource_type, criteria, subscription["channel"], ends, owner)
+
+
+class _OwnersSight:
+    """Whether a Subscription's owner may see a resource version, judged by the access policy on
+    the write's own connection, each owner's standing with a patient looked up once per write."""
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self.unit = unit
+        self._policy: AccessPolicy | None = None
+        self._identities: dict[tuple[str, str], Identity] = {}
+
+    async def __call__(self, interest: _Interest, record: StoredResource) -> bool:
+        if interest.owner is None:  # development mode
+            return True
+        key = (interest.owner, interest.resource_type)
+        if key not in self._identities:
+            self._identities[key] = owners.owner_identity(*key)
+        if self._policy is None:
+            self._policy = AccessPolicy(FhirRepository(PinnedDatabase(self.unit.conn)))
+        return bool(await self._policy.visible(self._identities[key], [record], "r"))
 
 
 def subscription_is_live(subscription: dict[str, Any] | None, now_us: int) -> bool:
