@@ -174,7 +174,7 @@ async def test_a_unit_system_cannot_read_or_redirect_another_units_subscription(
         outcome(await anyone.put(f"/fhir/Subscription/{feed_id}", json=hijacked, headers=other), 403)
         outcome(await anyone.delete(f"/fhir/Subscription/{feed_id}", headers=other), 403)
         conditional = await anyone.delete("/fhir/Subscription", params={"status": "active"}, headers=other)
-        outcome(conditional, 403)  # a match they may not see is refused, never changed
+        assert conditional.status_code in (200, 204), conditional.text  # a match they may not see does not match
     kept = (await anyone.get(f"/fhir/Subscription/{feed_id}", headers=service(rsa))).json()
     assert kept["meta"]["versionId"] == "1" and kept["channel"] == feed["channel"]
 
@@ -255,7 +255,7 @@ async def test_a_deleted_subscriptions_owed_notifications_go_to_nobody_who_takes
     assert await owed(secure_app) == []
     body = dict(builders.subscription("Communication?recipient=Practitioner/karin", "https://attacker.example.org"))
     taken = await anyone.put(f"/fhir/Subscription/{feed}", json=dict(body, id=feed), headers=service(rsa, "other"))
-    assert taken.status_code in (200, 201), taken.text
+    outcome(taken, 403)  # a deleted resource's id stays with whose it was
     assert await owed(secure_app) == []
     old = await anyone.get(f"/fhir/Subscription/{feed}/_history/1", headers=service(rsa, "other"))
     assert old.status_code == 404  # the earlier owner's version (and its channel) stays theirs
