@@ -96,11 +96,20 @@ def units_of(reference: str | None, resolved: Resources) -> set[str]:
     return found
 
 
-async def load_facts(repository: FhirRepository, system: Identity, patient_id: str, now: int) -> PatientFacts:
-    """Everything above for one patient, read as the server itself (``system``)."""
+async def load_facts(
+    repository: FhirRepository, system: Identity, patient_id: str, now: int, *, care: bool = True
+) -> PatientFacts:
+    """Everything above for one patient, read as the server itself (``system``).
+
+    ``care=False`` is for callers whose standing does not rest on a care relation (the
+    region's services, relatives): only the consents are read, and the care network only when
+    a block makes it matter (whose information each plan is)."""
     facts = PatientFacts(patient_id)
     await _read_consents(repository, system, facts, now)
-    await _read_grants(repository, system, facts, now)
+    if not care and not facts.blocked:
+        return facts
+    if care:
+        await _read_grants(repository, system, facts, now)
     if facts.blocked:
         await _read_blocked_people(repository, system, facts)
     network = await load_care_network(repository, system, patient_id, None, MOST)

@@ -292,18 +292,19 @@ class AccessPolicy:
                 return PatientDecision(False, "A patient's token reaches only that patient's data")
             if not identity.is_relative:
                 return PatientDecision(True, "own", hide_unapproved=True)
-            facts = await load_facts(self.repository, SYSTEM, patient_id, now_us())
+            facts = await load_facts(self.repository, SYSTEM, patient_id, now_us(), care=False)
             if identity.subject in facts.consented:
                 return PatientDecision(True, "shared", hide_unapproved=True, facts=facts)
             return PatientDecision(False, "The patient has not shared their plans with you")
         if identity.kind not in ("user", "system"):
             return PatientDecision(False, "An authenticated caller is needed")
-        facts = await load_facts(self.repository, SYSTEM, patient_id, now_us())
+        service = identity.kind == "system" and identity.on_behalf_of is None
+        facts = await load_facts(self.repository, SYSTEM, patient_id, now_us(), care=not service)
         units = await self._caller_units(identity)
         blocked = {unit for unit in facts.blocked if unit not in units}
         first = not facts.has_care_network and identity.kind == "system"  # a system starts the first care relation
-        decision = PatientDecision(False, "", blocked=blocked, facts=facts, may_establish=first)
-        if identity.kind == "system" and identity.on_behalf_of is None:
+        decision = PatientDecision(False, "", blocked=blocked, facts=facts, may_establish=first and not service)
+        if service:
             decision.allowed, decision.basis = True, "service"
         elif units & facts.care_units or identity.subject in facts.members:
             decision.allowed, decision.basis = True, "care-relation"
