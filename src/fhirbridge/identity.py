@@ -39,6 +39,9 @@ class Identity:
     """The client's own account of the change, an ``X-Provenance`` Provenance (R4
     http.html#provenance): with a token only its activity and reason are kept, the agent is the
     token's; in development mode the whole claim is recorded."""
+    operation: str | None = field(default=None, compare=False, hash=False)
+    """The operation the caller's writes are part of (``merge``): some changes are made only by
+    an operation that keeps them consistent (a Patient's numbers and links move in a merge)."""
     decisions: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
     """Per-request memory of the access policy (one patient's care relation is looked up once)."""
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from fhirbridge.access.compartment import SERVER_WRITTEN
@@ -20,7 +22,7 @@ from fhirbridge.auth.scopes import Permission
 from fhirbridge.errors import Issue, conflict, gone
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.identity import Identity
-from fhirbridge.search.includes import Included, record, resolve_includes
+from fhirbridge.search.includes import Included, Keep, record, resolve_includes
 from fhirbridge.search.query import SearchQuery
 from fhirbridge.search.snapshots import create_snapshot, snapshot_page, snapshot_total
 from fhirbridge.search.sql import compile_count, compile_page, compile_sorted
@@ -138,18 +140,18 @@ class FhirRepository:
             return await self._search(query, local_base)
         # The includes follow the visible matches only: a hidden match must not bring its
         # care team's people and units along (or tell by them that it exists).
-        if query.sort or query.snapshot is not None or query.count == 0:
+        if query.count == 0:
             page = await self._search(dataclasses.replace(query, includes=[]), local_base)
-            matches = await self.policy.visible(identity, page.matches, "s")
+            matches: list[StoredResource] = []
+        elif query.sort or query.snapshot is not None:
+            page, matches = await self._visible_sorted_page(identity, query, local_base)
         else:
             page, matches = await self._visible_page(identity, query, local_base)
-        found = await self._includes(query, matches)
-        included = await self.policy.visible(identity, found.resources, "rs")
-        total = page.total
-        trusted_count = identity.unrestricted or (identity.kind == "system" and identity.on_behalf_of is None)
-        if not trusted_count:  # a count over what the caller may not see would tell of it
-            total = None
-        return SearchPage(matches, included, page.next_cursor, total, page.warnings + found.warnings)
+        found = await self._includes(query, matches, keep=partial(self.policy.visible, identity, permissions="rs"))
+        included = found.resources
+        # No total: a count over what the caller may not see (another patient's, a blocked
+        # unit's) would tell of it.
+        return SearchPage(matches, included, page.next_cursor, None, page.warnings + found.warnings)
 
     async def _visible_page(
         self, identity: Identity, query: SearchQuery, local_base: str | None
@@ -170,6 +172,47 @@ class FhirRepository:
         if len(kept) > query.count:
             cursor = f"k{matches[-1].pk}"
         return dataclasses.replace(first, next_cursor=cursor), matches
+
+    async def _visible_sorted_page(
+        self, identity: Identity, query: SearchQuery, local_base: str | None
+    ) -> tuple[SearchPage, list[StoredResource]]:
+        """:meth:`_visible_page` for a sorted search: the first page as a sorted query, and
+        when more than a page matches, the snapshot read past what the caller may not see."""
+        if query.snapshot is not None:
+            snapshot_id, after = query.snapshot
+        else:
+            async with self.database.reader(heavy=True) as conn:
+                sql, args = compile_sorted(query, conn.dialect, local_base, limit=query.count + 1)
+                first = [record(row) for row in await conn.fetch(sql, *args)]
+            if len(first) <= query.count:
+                found = await self.policy.visible(identity, first, "s")
+                return SearchPage(found, [], None, None, []), found
+            async with self.database.transaction(heavy=True) as conn:
+                snapshot_id, _ = await create_snapshot(conn, query, local_base, now_us())
+            after = 0
+        kept: list[tuple[int, StoredResource]] = []
+        scanned, exhausted = 0, False
+        while len(kept) <= query.count and scanned < FILL_SCAN:
+            async with self.database.reader(snapshot=True, heavy=True) as conn:
+                if await snapshot_total(conn, snapshot_id, query.resource_type) is None:
+                    raise gone("This page of search results has expired; run the search again")
+                page = await snapshot_page(conn, snapshot_id, after, FILL_PAGE)
+            read = [(position, record(row)) for position, row in page]
+            shown = {id(r) for r in await self.policy.visible(identity, [r for _, r in read], "s")}
+            kept += [(position, r) for position, r in read if id(r) in shown]
+            scanned += len(page)
+            if len(page) < FILL_PAGE:
+                exhausted = True
+                break
+            after = page[-1][0]
+        matches = kept[: query.count]
+        cursor = None
+        if len(kept) > query.count:
+            cursor = f"s{snapshot_id}.{matches[-1][0]}"
+        elif not exhausted:
+            cursor = f"s{snapshot_id}.{after}"
+        found = [r for _, r in matches]
+        return SearchPage(found, [], cursor, None, []), found
 
     async def _search(self, query: SearchQuery, local_base: str | None) -> SearchPage:
         """Without ``_sort`` pages follow the resource key; a sorted result that needs more than
@@ -215,12 +258,12 @@ class FhirRepository:
         next_cursor = f"s{snapshot_id}.{rows[query.count - 1][0]}" if len(rows) > query.count and query.count else None
         return await self._finish(query, matches, next_cursor, total)
 
-    async def _includes(self, query: SearchQuery, matches: list[StoredResource]) -> Included:
-        """What the query's ``_include``/``_revinclude`` bring for ``matches``, in a snapshot of its own."""
+    async def _includes(self, query: SearchQuery, matches: list[StoredResource], keep: Keep | None = None) -> Included:
+        """What the query's ``_include``/``_revinclude`` bring for ``matches`` (each round read on
+        its own connection, and filtered by ``keep`` before it is iterated from)."""
         if not query.includes or not matches:
             return Included()
-        async with self.database.reader(snapshot=True, heavy=True) as conn:
-            return await resolve_includes(conn, query.includes, matches)
+        return await resolve_includes(partial(self.database.reader, heavy=True), query.includes, matches, keep)
 
     async def _finish(
         self,
@@ -232,7 +275,7 @@ class FhirRepository:
     ) -> SearchPage:
         """The page with its includes, read on ``conn`` (the page's own snapshot) when given."""
         if conn is not None and query.includes and matches:
-            included = await resolve_includes(conn, query.includes, matches)
+            included = await resolve_includes(partial(_same, conn), query.includes, matches)
         else:
             included = await self._includes(query, matches)
         return SearchPage(matches, included.resources, next_cursor, total, included.warnings)
@@ -303,6 +346,12 @@ class FhirRepository:
         if unit.identity.unrestricted and resource_type not in SERVER_WRITTEN:
             return
         await _policy_inside(unit).check_write(unit.identity, permission, resource_type, resource, previous)
+
+
+@asynccontextmanager
+async def _same(conn: Connection) -> AsyncIterator[Connection]:
+    """A connection already open, as an include round's ``connect`` (a page's own snapshot)."""
+    yield conn
 
 
 def _policy_inside(unit: UnitOfWork) -> AccessPolicy:

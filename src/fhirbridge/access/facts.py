@@ -17,7 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fhirbridge.contract.care_network import Resources, load_care_network, load_plans, resolve, search_contents
+from fhirbridge.contract.care_network import (
+    Resources,
+    load_care_network,
+    load_plans,
+    resolve,
+    search_contents,
+    unversioned,
+)
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import Identity
 from fhirbridge.search.dates import first_instant, first_instant_after
@@ -46,7 +53,6 @@ class EmergencyGrant:
 @dataclass
 class PatientFacts:
     patient_id: str
-    has_care_network: bool = False
     care_units: set[str] = field(default_factory=set)
     members: set[str] = field(default_factory=set)
     consented: set[str] = field(default_factory=set)
@@ -60,20 +66,38 @@ class PatientFacts:
     what a practitioner of a blocked unit wrote in their own name is that unit's information."""
 
     def owners_of(self, reference: str, resource: dict[str, Any] | None) -> set[str]:
-        """The units whose information a resource of this patient is: its plan's or team's, or
-        for a Communication, its sender's."""
-        owners = self.owners.get(reference)
-        if owners:
-            return owners
-        if resource is not None and resource.get("resourceType") == "Communication":
-            sender = (resource.get("sender") or {}).get("reference")
-            return self.units_behind(sender) if isinstance(sender, str) else set()
-        return set()
+        """The units whose information a resource of this patient is: a plan's author's, a
+        team's managing units', a Communication's sender's (read from the version at hand, so a
+        deleted or retracted one, or an old version, counts too), and a Goal's plans'."""
+        owners = set(self.owners.get(reference) or ())
+        for unit in owning_references(resource):
+            owners |= self.units_behind(unit)
+        return owners
 
     def units_behind(self, reference: str | None) -> set[str]:
         """The units a person or unit reference stands for (:func:`units_of`), and for a
         practitioner named in their own name, the blocked units they work in."""
-        return units_of(reference, self.resolved) | self.blocked_people.get(str(reference), set())
+        if reference is None:
+            return set()
+        reference = unversioned(reference)
+        return units_of(reference, self.resolved) | self.blocked_people.get(reference, set())
+
+
+def owning_references(resource: dict[str, Any] | None) -> list[str]:
+    """The people and units whose information a resource is, as references: a CarePlan's
+    author, a CareTeam's managing organisations, a Communication's sender."""
+    if resource is None:
+        return []
+    kind = resource.get("resourceType")
+    if kind == "CarePlan":
+        found = [resource.get("author")]
+    elif kind == "CareTeam":
+        found = list(resource.get("managingOrganization") or [])
+    elif kind == "Communication":
+        found = [resource.get("sender")]
+    else:
+        return []
+    return [str(r["reference"]) for r in found if isinstance(r, dict) and isinstance(r.get("reference"), str)]
 
 
 def in_force(period: Any, now: int) -> bool:
@@ -84,16 +108,21 @@ def in_force(period: Any, now: int) -> bool:
 
 
 def units_of(reference: str | None, resolved: Resources) -> set[str]:
-    """The Organization a person or unit reference stands for, and every unit above it."""
+    """The Organization a person or unit reference stands for, and every unit above it (any
+    local form of the references: versioned ones too)."""
     found: set[str] = set()
-    current = reference
+    current = unversioned(reference) if reference is not None else None
     if current is not None and current.startswith("PractitionerRole/"):
         role = resolved.get(current) or {}
-        current = (role.get("organization") or {}).get("reference")
+        current = _text((role.get("organization") or {}).get("reference"))
     while isinstance(current, str) and current.startswith("Organization/") and current not in found:
         found.add(current)
-        current = ((resolved.get(current) or {}).get("partOf") or {}).get("reference")
+        current = _text(((resolved.get(current) or {}).get("partOf") or {}).get("reference"))
     return found
+
+
+def _text(reference: Any) -> str | None:
+    return unversioned(reference) if isinstance(reference, str) else None
 
 
 async def load_facts(
@@ -115,12 +144,11 @@ async def load_facts(
     network = await load_care_network(repository, system, patient_id, None, MOST)
     plans, plan_resolved = await load_plans(repository, system, patient_id, None, MOST)
     facts.resolved = {**network.resolved, **plan_resolved}
-    facts.has_care_network = bool(network.teams or plans)
     for team in network.teams:
-        if team.get("status") in ("inactive", "entered-in-error"):
-            continue
-        owners = facts.units_behind((team.get("managingOrganization") or [{}])[0].get("reference"))
+        owners = set().union(*(facts.units_behind(unit) for unit in owning_references(team)))
         facts.owners[f"CareTeam/{team.get('id')}"] = owners
+        if team.get("status") in ("inactive", "entered-in-error"):
+            continue  # whose information it was still counts; a care relation it no longer gives
         facts.care_units |= owners
         for participant in team.get("participant", []):
             for key in ("member", "onBehalfOf"):
@@ -129,14 +157,15 @@ async def load_facts(
                     facts.members.add(reference)
                     facts.care_units |= units_of(reference, facts.resolved)
     for plan in plans:
-        if plan.get("status") == "entered-in-error":
-            continue
         author = (plan.get("author") or {}).get("reference")
         named = [author, *[c.get("reference") for c in plan.get("contributor", [])]]
-        owners = facts.units_behind(author)
+        owners = facts.units_behind(author) if isinstance(author, str) else set()
         facts.owners[f"CarePlan/{plan.get('id')}"] = owners
         for goal in plan.get("goal", []):
-            facts.owners.setdefault(str(goal.get("reference")), set()).update(owners)
+            if isinstance(goal.get("reference"), str):
+                facts.owners.setdefault(unversioned(goal["reference"]), set()).update(owners)
+        if plan.get("status") == "entered-in-error":
+            continue
         for reference in named:
             if isinstance(reference, str):
                 facts.members.add(reference)

@@ -30,10 +30,11 @@ from fhirbridge.access.compartment import (
     compartment_types,
     patients_of,
 )
-from fhirbridge.access.facts import PatientFacts, caller_units, load_facts
+from fhirbridge.access.facts import PatientFacts, caller_units, load_facts, owning_references
 from fhirbridge.audit.events import seen_by
 from fhirbridge.auth.scopes import Context, Permission
 from fhirbridge.auth.tokens import insufficient_scope
+from fhirbridge.contract.care_network import resolve, search_contents
 from fhirbridge.contract.codes import not_for_patient
 from fhirbridge.errors import FhirError, Issue, method_not_allowed
 from fhirbridge.fhir.instants import now_us
@@ -41,6 +42,7 @@ from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import ParsedReference, parse_reference
 from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.notifications import owners
+from fhirbridge.patients.link_elements import is_patient_reference_parameter
 from fhirbridge.patients.survivors import person_ids, surviving_patient
 from fhirbridge.search.query import Clause, SearchQuery, with_clause
 from fhirbridge.storage.records import StoredResource
@@ -51,6 +53,11 @@ if TYPE_CHECKING:
 WRITTEN_BY_SYSTEMS = frozenset({"Subscription", "Organization", "PractitionerRole", "Practitioner"})
 """Who works where decides who may see what: the directory (synchronised from HSA) is written
 by systems, never by a user's token."""
+MOST_PLANS = 100
+"""The most plans read to tell whether a Goal belongs only to plans not approved for the patient."""
+WRITTEN_BY_CARE = frozenset({"CareTeam", "CarePlan"})
+"""The care network and the contract itself: a patient's token does not write them (that would
+make any unit their caregiver); the patient's own goals and messages it does."""
 WRITING_BASES = frozenset({"own", "care-relation", "service", "unrestricted"})
 READ_ONLY = "Your access to this patient ({basis}) is for reading; writing needs a care relation"
 EMERGENCY_HINT = "emergency access (POST Patient/[id]/$emergency-access with a reason) is possible"
@@ -84,8 +91,6 @@ class PatientDecision:
     blocked: set[str] = field(default_factory=set)
     hide_unapproved: bool = False
     emergency_reason: str | None = None
-    may_establish: bool = False
-    """No care network yet: a write may create the first care relation."""
     facts: PatientFacts | None = None
 
 
@@ -123,9 +128,16 @@ class AccessPolicy:
             return query
         if query.resource_type == "Subscription":
             query = owners.only_own(identity, query)
-        service = identity.kind == "system" and identity.on_behalf_of is None
-        if not service and any(_reverse_chained(clause) for clause in query.clauses):
-            raise forbidden("_has is not available to this caller: it would search data it may not see")
+        if any(_reverse_chained(clause) for clause in query.clauses):
+            raise forbidden("_has is not available with an access token: it would search data the caller may not see")
+        for clause in query.clauses:
+            hidden_hop = _hidden_hop(clause)
+            if hidden_hop is not None:
+                raise forbidden(
+                    f"The chained search through {hidden_hop} is not available with an access token: it would "
+                    "test resources the caller may not see. Chain to a Patient through its patient link "
+                    "(subject:Patient.identifier=…) or to the directory (Practitioner, Organization)"
+                )
         if identity.kind != "patient" or identity.patient is None:
             return query
         if "person" not in identity.decisions:
@@ -192,6 +204,8 @@ class AccessPolicy:
             return None
         patients = await self._patients(identity, resource_type, resource)
         if not patients:
+            if resource_type == "AuditEvent" and identity.kind == "patient":
+                return None  # a patient reads the log of their own data, not others' lookups
             return Access(frozenset(), (), ())
         return await self._patient_access(identity, record, resource, patients)
 
@@ -266,7 +280,7 @@ class AccessPolicy:
         reference = f"{record.resource_type}/{record.resource_id}"
         for patient_id in sorted(patients):
             decision = await self.decide(identity, patient_id)
-            refusal = decision.basis if not decision.allowed else _withheld(decision, reference, resource)
+            refusal = decision.basis if not decision.allowed else await self._withheld(decision, reference, resource)
             if refusal is not None:
                 raise Refused(refusal, patients)
             bases.append(decision.basis)
@@ -302,11 +316,10 @@ class AccessPolicy:
         facts = await load_facts(self.repository, SYSTEM, patient_id, now_us(), care=not service)
         units = await self._caller_units(identity)
         blocked = {unit for unit in facts.blocked if unit not in units}
-        first = not facts.has_care_network and identity.kind == "system"  # a system starts the first care relation
-        decision = PatientDecision(False, "", blocked=blocked, facts=facts, may_establish=first and not service)
+        decision = PatientDecision(False, "", blocked=blocked, facts=facts)
         if service:
             decision.allowed, decision.basis = True, "service"
-        elif units & facts.care_units or identity.subject in facts.members:
+        elif units & facts.care_units or (identity.kind == "user" and identity.subject in facts.members):
             decision.allowed, decision.basis = True, "care-relation"
         elif units & facts.consented:
             decision.allowed, decision.basis = True, "consent"
@@ -377,15 +390,21 @@ class AccessPolicy:
             raise forbidden(
                 "A consent or a block (spärr) is changed or withdrawn only by the patient, or by the region"
             )
-        changes_identity = resource is not None and _identities(resource) != _identities(old or {})
-        if resource_type == "Patient" and identity.kind == "patient" and changes_identity:
-            raise forbidden("A patient's identifiers (personnummer, reserve number) are not changed by the patient")
+        merging = identity.operation == "merge" and identity.kind != "patient"
+        changes_person = resource is not None and _identity_of(resource) != _identity_of(old or {})
+        if resource_type == "Patient" and changes_person and not (service or merging):
+            raise forbidden(
+                "A Patient's identifiers and links (who the person is) are set by the region's population "
+                "register integration, or moved by Patient/$merge"
+            )
+        if resource_type in WRITTEN_BY_CARE and identity.kind == "patient":
+            raise forbidden(f"A {resource_type} is written by the care team; a patient proposes changes to it")
         for patient_id in sorted(new_patients | old_patients):
             decision = await self._decide(identity, patient_id)  # afresh: the transaction may have changed it
             if not _writes(decision):
                 raise forbidden(decision.basis if not decision.allowed else READ_ONLY.format(basis=decision.basis))
             if old is not None and previous is not None:  # what the caller may not see, they may not change
-                refusal = _withheld(decision, f"{resource_type}/{previous.resource_id}", old)
+                refusal = await self._withheld(decision, f"{resource_type}/{previous.resource_id}", old)
                 if refusal is not None:
                     raise forbidden(refusal)
 
@@ -400,6 +419,29 @@ class AccessPolicy:
         if {**old, "patient": None, "meta": None} != {**new, "patient": None, "meta": None, "id": old.get("id")}:
             return False
         return await surviving_patient(self.repository, str(before.resource_id)) == after.resource_id
+
+    async def _withheld(self, decision: PatientDecision, reference: str, resource: dict[str, Any]) -> str | None:
+        """Why a resource of a patient the caller may otherwise reach is kept from them: a block of
+        its unit's information, or a plan not approved for the patient; None when it is not."""
+        facts = decision.facts
+        if decision.blocked and facts is not None:
+            await resolve(self.repository, SYSTEM, owning_references(resource), facts.resolved)
+            if facts.owners_of(reference, resource) & decision.blocked:
+                return f"The patient has blocked (spärr) this information from {reference}'s unit"
+        if decision.hide_unapproved and resource.get("resourceType") == "CarePlan" and not_for_patient(resource):
+            return "This plan is not approved for the patient"
+        if (
+            decision.hide_unapproved
+            and resource.get("resourceType") == "Goal"
+            and await self._unapproved_goal(reference)
+        ):
+            return "This goal belongs to a plan not approved for the patient"
+        return None
+
+    async def _unapproved_goal(self, reference: str) -> bool:
+        """Whether a Goal belongs only to plans not approved for the patient."""
+        plans, _ = await search_contents(self.repository, SYSTEM, "CarePlan", [("goal", reference)], None, MOST_PLANS)
+        return bool(plans) and all(not_for_patient(plan) for plan in plans)
 
     async def _last_content(self, previous: StoredResource | None) -> dict[str, Any] | None:
         """The content a write replaces: the current version's, or, for a deleted resource, the
@@ -427,23 +469,49 @@ def _local(target: Any) -> ParsedReference | None:
 
 
 def _writes(decision: PatientDecision) -> bool:
-    """Whether a standing lets the caller write: their own data, a care relation, the region's
-    services, or a first care relation; consent, a relative's share and emergency access are
-    for reading (PDL 6 kap.), so none of them can make itself a lasting care relation."""
-    return decision.may_establish or (decision.allowed and decision.basis in WRITING_BASES)
+    """Whether a standing lets the caller write: their own data, a care relation, or the region's
+    services (who also start a patient's first care relation); consent, a relative's share and
+    emergency access are for reading (PDL 6 kap.), so none of them can make itself a lasting
+    care relation."""
+    return decision.allowed and decision.basis in WRITING_BASES
 
 
 def _own(identity: Identity, patients: frozenset[str]) -> bool:
     return identity.kind == "patient" and not identity.is_relative and patients == {identity.patient}
 
 
-def _identities(patient: dict[str, Any]) -> list[tuple[Any, Any]]:
-    identifiers = patient.get("identifier")
-    return sorted(
-        (str(i.get("system")), str(i.get("value")))
-        for i in (identifiers if isinstance(identifiers, list) else [])
-        if isinstance(i, dict)
+def _identity_of(patient: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Who a Patient is: its identifiers and its links to other Patients."""
+    identifiers, links = patient.get("identifier"), patient.get("link")
+    return (
+        sorted(
+            (str(i.get("system")), str(i.get("value")))
+            for i in (identifiers if isinstance(identifiers, list) else [])
+            if isinstance(i, dict)
+        ),
+        sorted(
+            (str(link.get("type")), str((link.get("other") or {}).get("reference")))
+            for link in (links if isinstance(links, list) else [])
+            if isinstance(link, dict)
+        ),
     )
+
+
+def _hidden_hop(clause: Clause) -> str | None:
+    """The first link of a chain that could reach a resource its searcher may not see (whose
+    match the chain would still test): any link to patient data, except the link by which a
+    resource names its own patient (``CarePlan?subject:Patient.identifier``), whose Patient is
+    seen with it."""
+    current: Clause | None = clause
+    while current is not None and current.chained is not None:
+        parameter = current.parameter
+        source = parameter.resource_type if parameter is not None else ""
+        own_patient = parameter is not None and is_patient_reference_parameter(parameter)
+        for target in current.target_types:
+            if target in compartment_types() and not (target == "Patient" and own_patient):
+                return f"{source}.{current.code} to {target}"
+        current = current.chained
+    return None
 
 
 def _reverse_chained(clause: Clause) -> bool:
@@ -454,14 +522,3 @@ def _reverse_chained(clause: Clause) -> bool:
             return True
         current = current.chained
     return False
-
-
-def _withheld(decision: PatientDecision, reference: str, resource: dict[str, Any]) -> str | None:
-    """Why a resource of a patient the caller may otherwise reach is kept from them: a block of
-    its unit's information, or a plan not approved for the patient; None when it is not."""
-    facts = decision.facts
-    if decision.blocked and facts is not None and facts.owners_of(reference, resource) & decision.blocked:
-        return f"The patient has blocked (spärr) this information from {reference}'s unit"
-    if decision.hide_unapproved and resource.get("resourceType") == "CarePlan" and not_for_patient(resource):
-        return "This plan is not approved for the patient"
-    return None

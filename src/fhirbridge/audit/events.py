@@ -62,22 +62,34 @@ def outcome_code(status: int) -> str:
     return "0" if status < 400 else "4" if status < 500 else "8"
 
 
-_PERSON_NUMBER = re.compile(r"(?<![0-9])(?:[0-9]{2})?[0-9]{6}(?:[-+ ]|%2[Bb]|%20)?[0-9]{4}(?![0-9])")
+_PERSON_NUMBER = re.compile(
+    r"(?:(?<![0-9A-Za-z-])|(?<=%7C)|(?<=%7c)|(?<=%2C)|(?<=%2c))"  # a value of its own, not part of an id
+    r"(?:[0-9]{2})?[0-9]{6}(?:[-+ ]|%2[Bb]|%20)?[0-9]{4}(?![0-9A-Za-z])"
+)
 MASK = "[personnummer]"
+_SYSTEM_AND_VALUE = re.compile(r"^(?P<system>.*(?:\||%7C))?.*$", re.IGNORECASE)
+_IDENTIFIER_PARAMETER = re.compile(r"(?P<name>(?:^|(?<=&))[^=&]*identifier[^=&]*)=(?P<values>[^&]*)", re.IGNORECASE)
 
 
 def masked(query: str) -> str:
     """The query with every personnummer or samordningsnummer (10 or 12 digits, with or without
-    a separator) replaced by :data:`MASK`: the log names the patients a request reached in
-    ``entity.what``, and a query may name others (a combined lookup) whom a reader of the
-    log may not know of."""
-    return _PERSON_NUMBER.sub(MASK, query)
+    a separator) replaced by :data:`MASK`, and the value of every identifier parameter
+    (``identifier=system|value``, ``subject:Patient.identifier=…``) by ``[identifier]`` (its
+    system kept): the log names the patients a request reached in ``entity.what``, and a query
+    may name others (a combined lookup) whom a reader of the log may not know of."""
+    return _IDENTIFIER_PARAMETER.sub(_mask_identifier, _PERSON_NUMBER.sub(MASK, query))
+
+
+def _mask_identifier(match: re.Match[str]) -> str:
+    """``name=system|value,…`` with each value masked and its system kept."""
+    values = [_SYSTEM_AND_VALUE.sub(r"\g<system>[identifier]", value) for value in match.group("values").split(",")]
+    return match.group("name") + "=" + ",".join(values)
 
 
 def agents(identity: Identity, client_address: str | None, emergency: bool) -> list[dict[str, Any]]:
     person: dict[str, Any] = {"requestor": True}
     subject = identity.subject or identity.kind
-    if subject.startswith(_REFERENCE_TYPES):
+    if identity.kind != "system" and subject.startswith(_REFERENCE_TYPES):  # a client is never a person
         person["who"] = {"reference": subject}
     else:
         person["who"] = {"type": "Device", "identifier": {"system": CLIENTS, "value": subject}, "display": subject}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fhirbridge.fhir.jsonio import loads
+from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import Identity
 from fhirbridge.search.query import parse_query
 from fhirbridge.storage.records import StoredResource
@@ -99,7 +100,7 @@ async def resolve(repository: FhirRepository, identity: Identity, references: li
     seen: set[str] = set()
     pending = [*references, *resolved]
     while pending:
-        reference = pending.pop()
+        reference = unversioned(pending.pop())
         if reference in seen:
             continue
         seen.add(reference)
@@ -113,6 +114,14 @@ async def resolve(repository: FhirRepository, identity: Identity, references: li
             resolved[reference] = content(record)
         resource = resolved[reference]
         pending += [str(resource[key].get("reference")) for key in FOLLOWED if isinstance(resource.get(key), dict)]
+
+
+def unversioned(reference: str) -> str:
+    """``Type/id`` for a local reference in any form (``Type/id/_history/2``); the text otherwise."""
+    parsed = parse_reference(reference)
+    if parsed is None or parsed.kind != "local" or not parsed.resource_type or not parsed.resource_id:
+        return reference
+    return f"{parsed.resource_type}/{parsed.resource_id}"
 
 
 def content(record: StoredResource) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from fhirbridge.errors import FhirError
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import SYSTEM
-from fhirbridge.patients.link_elements import SUBJECT_LINKS
+from fhirbridge.patients.link_elements import SUBJECT_LINKS, is_network_link
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage import store
 from fhirbridge.validation.json_form import check_json_form
 from fhirbridge.validation.pipeline import validate_resource
-from fhirbridge.writes.references import is_patient_link, local_form, node_at
+from fhirbridge.writes.references import is_patient_link, local_form, node_at, unversioned_form
 from fhirbridge.writes.unit_of_work import UnitOfWork, WriteResult
 
 PAGE = 500
@@ -62,8 +62,11 @@ def problems_of(resource_type: str, resource: dict[str, Any], bases: tuple[str, 
         if not isinstance(node, dict):
             continue
         text = node.get("reference")
+        linked = is_patient_link(site.element) or is_network_link(site.element)
         if isinstance(text, str) and local_form(text, bases) is not None:
             problems.append(f"{site.path}: {text} is this server by an absolute URL")
+        elif isinstance(text, str) and linked and site.element != "Provenance.target" and unversioned_form(text):
+            problems.append(f"{site.path}: {text} names a version, not the resource")
         elif site.element == "Provenance.target" and not _literal(text):
             problems.append(f"{site.path}: names what it is the history of {_shown(node)}, not as [type]/[id]")
         elif (

@@ -21,7 +21,7 @@ from functools import cache
 
 from fhirbridge.fhir.definitions import definitions
 from fhirbridge.search.fhirpath import Evaluator, compile_expression, split_top_level
-from fhirbridge.search.parameters import search_parameters
+from fhirbridge.search.parameters import SearchParameter, search_parameters
 from fhirbridge.sweden.identifiers import (
     HSA_SYSTEM,
     PERSONNUMMER_SYSTEM,
@@ -77,6 +77,18 @@ class LinkElement:
     """The Reference objects at that element of a resource."""
 
 
+def element_paths(expression: str) -> list[str]:
+    """The element paths of a search parameter's expression, without ``where(…)`` filters."""
+    return [_WHERE.sub("", part.strip()).strip().strip("()").strip() for part in split_top_level(expression, "|")]
+
+
+def is_patient_reference_parameter(parameter: SearchParameter) -> bool:
+    """Whether a reference search parameter reads only patient links of its type (``CarePlan``'s
+    ``subject`` or ``patient``): what it leads to is the resource's own patient."""
+    links = patient_link_paths(parameter.resource_type)
+    return bool(links) and all(path in links for path in element_paths(parameter.expression))
+
+
 @cache
 def patient_links(resource_type: str) -> tuple[LinkElement, ...]:
     """The patient links of a type (empty for types outside the compartment, and for Patient,
@@ -90,8 +102,7 @@ def patient_links(resource_type: str) -> tuple[LinkElement, ...]:
         param = by_code.get(code)
         if param is None:
             continue
-        for part in split_top_level(param.expression, "|"):
-            path = _WHERE.sub("", part.strip()).strip().strip("()").strip()
+        for path in element_paths(param.expression):
             if path not in paths:
                 paths.append(path)
     return tuple(LinkElement(path, compile_expression(path, resource_type)) for path in paths)

@@ -99,7 +99,9 @@ async def merge_patients(unit: UnitOfWork, source_id: str, target_id: str) -> Me
     earlier = replaced_by(source, unit.local_base)
     corrected = earlier if earlier not in (None, target_id) else None
     unit.identity = replace(
-        unit.identity, claimed_provenance=merge_provenance(unit.identity, source_id, target_id, corrected)
+        unit.identity,
+        claimed_provenance=merge_provenance(unit.identity, source_id, target_id, corrected),
+        operation="merge",
     )
     numbers: list[Any] = source.get("identifier", [])
     if corrected is not None:  # the source's numbers went to the wrong Patient: as they were before

@@ -9,6 +9,8 @@ turns up or the limits are reached.  Only live resources are included, each once
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from fhirbridge.errors import Issue
@@ -70,18 +72,29 @@ async def _reverse(conn: Connection, include: Include, targets: list[StoredResou
     return found
 
 
-async def resolve_includes(conn: Connection, includes: list[Include], matches: list[StoredResource]) -> Included:
-    """The resources that the includes add to a page of ``matches``."""
+Connect = Callable[[], AbstractAsyncContextManager[Connection]]
+Keep = Callable[[list[StoredResource]], Awaitable[list[StoredResource]]]
+
+
+async def resolve_includes(
+    connect: Connect, includes: list[Include], matches: list[StoredResource], keep: Keep | None = None
+) -> Included:
+    """The resources that the includes add to a page of ``matches``.
+
+    Each round reads on a connection of its own from ``connect``; ``keep`` (the access policy)
+    filters what a round found before the next round iterates from it, so that ``:iterate``
+    never walks through a resource the caller may not see."""
     result = Included()
     seen = {(m.resource_type, m.resource_id) for m in matches}
     frontier = list(matches)
     for iteration in range(MAX_ITERATIONS):
         new: list[StoredResource] = []
-        for include in includes:
-            if iteration > 0 and not include.iterate:
-                continue
-            follow = _reverse if include.reverse else _forward
-            new.extend(await follow(conn, include, frontier))
+        async with connect() as conn:
+            for include in includes:
+                if iteration > 0 and not include.iterate:
+                    continue
+                follow = _reverse if include.reverse else _forward
+                new.extend(await follow(conn, include, frontier))
         frontier = []
         for resource in new:
             key = (resource.resource_type, resource.resource_id)
@@ -89,6 +102,8 @@ async def resolve_includes(conn: Connection, includes: list[Include], matches: l
                 continue
             seen.add(key)
             frontier.append(resource)
+        if keep is not None:
+            frontier = await keep(frontier)
         if len(result.resources) + len(frontier) > MAX_INCLUDED:
             frontier = frontier[: MAX_INCLUDED - len(result.resources)]
             result.resources.extend(frontier)

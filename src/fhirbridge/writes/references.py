@@ -10,7 +10,8 @@ inside transactions, after ``urn:uuid`` and conditional references are rewritten
 every resource here before the policy, the rules and the store see it:
 
 1. A reference to this server by an absolute URL under any of its base URLs becomes relative,
-   wherever it stands.
+   wherever it stands; on a patient or network link a versioned one names the resource
+   (``Patient/1/_history/2`` becomes ``Patient/1``), except a Provenance's targets.
 2. On a *patient link* (:mod:`fhirbridge.patients.link_elements`):
 
    - a logical reference (``identifier``, no ``reference``) that may name a Patient is resolved
@@ -50,6 +51,8 @@ from fhirbridge.validation.pipeline import ValidatedResource
 
 DIRECTORY_TYPES = ("Practitioner", "PractitionerRole", "Organization")
 """What an HSA-id names."""
+VERSIONED_LINKS = frozenset({"Provenance.target"})
+"""Patient links that name a version on purpose (what a Provenance is the history of)."""
 PERSON_TYPES = ("Patient", "Practitioner", "RelatedPerson")
 """What a personnummer may name."""
 
@@ -67,6 +70,12 @@ class ReferenceResolver(Protocol):
     async def may_name(self, patient_id: str) -> bool:
         """Whether the writer may write about this patient."""
 
+    async def has_version(self, reference: str) -> bool:
+        """Whether a local versioned reference (``Type/id/_history/v``) names a stored version."""
+
+    async def may_refer(self, resource_type: str, resource_id: str) -> bool:
+        """Whether the resource exists for the writer (another patient's does not)."""
+
 
 def is_patient_link(element: str) -> bool:
     return element in patient_link_paths(element.split(".", 1)[0])
@@ -81,6 +90,16 @@ def local_form(text: str, bases: tuple[str, ...]) -> str | None:
         return None
     local = f"{parsed.resource_type}/{parsed.resource_id}"
     return local + (f"/_history/{parsed.version}" if parsed.version else "")
+
+
+def unversioned_form(text: str) -> str | None:
+    """``Type/id`` for a local ``Type/id/_history/v``; None for anything else.  Whom a resource
+    is about, and who is in its care network, is a resource, not one of its versions: a merge
+    moves it, a block names it, and the care relation is read from it."""
+    parsed = parse_reference(text)
+    if parsed is None or parsed.kind != "local" or parsed.version is None:
+        return None
+    return f"{parsed.resource_type}/{parsed.resource_id}"
 
 
 def _same_base(url: str) -> str:
@@ -126,6 +145,11 @@ async def normalise_references(validated: ValidatedResource, resolver: Reference
         judged = _Site(site, node, patient_link, resolver)
         if isinstance(text, str):
             issue = await judged.literal(text)
+            whole = unversioned_form(text) if site.element not in VERSIONED_LINKS else None
+            if whole is not None:
+                changes[site.path] = whole
+                if issue is None and not await resolver.has_version(text):
+                    issue = error("not-found", f"{text} does not exist on this server", f"{site.path}.reference")
         else:
             issue, resolved = await judged.logical()
             if resolved is not None:
@@ -188,7 +212,7 @@ class _Site:
         value = self.identifier.get("value")
         if not isinstance(value, str):
             return None
-        if parsed.resource_type == "Patient" and not await self.resolver.may_name(parsed.resource_id):
+        if not await self._may_refer(parsed.resource_type, parsed.resource_id):
             return None  # the access policy refuses it; saying more would tell whose identifier it is
         system = self.identifier.get("system")
         found = await self.resolver.carrying(parsed.resource_type, system if isinstance(system, str) else None, value)
@@ -200,6 +224,11 @@ class _Site:
             "the identifier must name the same resource",
             f"{self.where}.identifier",
         )
+
+    async def _may_refer(self, resource_type: str, resource_id: str) -> bool:
+        if resource_type == "Patient":
+            return await self.resolver.may_name(resource_id)
+        return await self.resolver.may_refer(resource_type, resource_id)
 
     async def logical(self) -> tuple[Issue | None, str | None]:
         """A reference without ``reference``: resolved (the literal to add), refused, or left."""
@@ -233,8 +262,8 @@ class _Site:
         matches: list[str] = []
         for resource_type in types:
             for resource_id in await self.resolver.carrying(resource_type, system, value):
-                if resource_type == "Patient" and not await self.resolver.may_name(resource_id):
-                    continue
+                if not await self._may_refer(resource_type, resource_id):
+                    continue  # what the writer may not reach does not carry it, as far as they can tell
                 matches.append(f"{resource_type}/{resource_id}")
         shown = f"{system}|{value}" if system else value
         if len(matches) > 1:

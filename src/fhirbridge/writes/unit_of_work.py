@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from fhirbridge.errors import Issue, bad_request, conflict, error, invalid, precondition_failed
 from fhirbridge.fhir.jsonio import loads
+from fhirbridge.fhir.references import parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
 from fhirbridge.search.index import extract_index
@@ -175,6 +176,21 @@ class UnitOfWork:
             self.conn, resource_type, indexed(system), indexed(value) or value, limit=IDENTIFIER_MATCHES
         )
         return [record.resource_id for record in rows if _carries(record, system, value)]
+
+    async def has_version(self, reference: str) -> bool:
+        """Whether a local versioned reference names a version this transaction can see."""
+        parsed = parse_reference(reference)
+        if parsed is None or not parsed.resource_type or not parsed.resource_id or parsed.version is None:
+            return False
+        version = _version(parsed.version)
+        return await store.read_version(self.conn, parsed.resource_type, parsed.resource_id, version) is not None
+
+    async def may_refer(self, resource_type: str, resource_id: str) -> bool:
+        """Whether the resource exists for the caller (the server's own writes reach everything)."""
+        if self.guard is None or self.knows is None:
+            return True
+        record = await store.read_current(self.conn, resource_type, resource_id)
+        return record is not None and await self.knows(self, record)
 
     async def may_name(self, patient_id: str) -> bool:
         """Whether the caller may write about the patient (the server's own writes may)."""
