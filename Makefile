@@ -4,7 +4,9 @@
 #   make test   set up .venv and run the whole test suite (SQLite and PostgreSQL)
 #   make lint   ruff and mypy
 #   make fuzz   the fuzz tests (tests/fuzz) with FUZZ_EXAMPLES examples per operation (CI runs fewer)
-#   make bench  the benchmarks (see docs/benchmarks.md)
+#   make bench  the benchmarks, in production mode: tokens from the bench's own issuer, the access
+#               policy and the access log (BENCH_ARGS="--mode production,development" adds
+#               development mode beside it; see docs/benchmarks.md)
 #   make profiles           rebuild profiles/ from the FSH sources (node and npm needed)
 #   make validate-profiles  check profiles/ and the demo data with Medplum's validator (node, npm)
 

@@ -1,7 +1,9 @@
 """Machine facts, the results table, and the files under ``bench/results/``.
 
-Each scenario's figure is the median over its repeats (of requests/s, p50 and p99
-separately); errors are summed over the repeats, because any error makes a run invalid.
+Each scenario's figure is the median over its repeats (of requests/s, p50, p99 and the
+slowest request, separately); errors are summed over the repeats, because any error makes a
+run invalid.  Where a scenario ran in both modes, a second table gives production mode's
+requests/s as a share of development mode's, both measured in the same run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from typing import Any
 from bench.loadgen import RunResult
 
 RESULTS = Path(__file__).resolve().parent / "results"
+MODE_MEANING = {
+    "production": "production (bearer tokens from the bench's own issuer, the access policy, the access log)",
+    "development": "development (FHIRBRIDGE_AUTH=off, no token; the access log is written)",
+}
 
 
 @dataclass
@@ -28,6 +34,7 @@ class RunFigures:
     rate: float
     p50_ms: float
     p99_ms: float
+    max_ms: float
     requests: int
     errors: int
     statuses: dict[str, int]
@@ -47,6 +54,7 @@ class RunFigures:
             rate=result.rate,
             p50_ms=result.percentile_ms(0.5),
             p99_ms=result.percentile_ms(0.99),
+            max_ms=result.max_ms,
             requests=result.requests,
             errors=result.errors,
             statuses={str(status): count for status, count in sorted(result.statuses.items())}
@@ -62,7 +70,8 @@ class RunFigures:
 
     def line(self) -> str:
         return (
-            f"{self.rate:,.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, {self.errors} errors; "
+            f"{self.rate:,.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, max {self.max_ms:.1f} ms, "
+            f"{self.errors} errors; "
             f"cores: server {self.server_cores:.2f}"
             + ("" if self.database_cores is None else f", db {self.database_cores:.2f}")
             + f", generator {self.generator_cores:.2f}, others {self.other_cores:.2f}"
@@ -77,6 +86,7 @@ def generator_us_per_request(result: RunResult) -> float:
 @dataclass
 class ScenarioResult:
     backend: str
+    mode: str
     scenario: str
     description: str
     runs: list[RunFigures] = field(default_factory=list)
@@ -124,6 +134,7 @@ _COLUMNS = (
     ("rate", 0),
     ("p50_ms", 1),
     ("p99_ms", 1),
+    ("max_ms", 1),
     ("server_cores", 2),
     ("database_cores", 2),
     ("generator_cores", 2),
@@ -136,20 +147,39 @@ def _cell(value: float | None, digits: int) -> str:
 
 
 def markdown_table(results: list[ScenarioResult]) -> str:
-    """backend | scenario | req/s | p50 ms | p99 ms | errors, plus where the CPU went: cores
-    used by the server, PostgreSQL, the generator, and everything else on the machine."""
+    """backend | mode | scenario | req/s | p50 ms | p99 ms | max ms | errors, plus where the
+    CPU went: cores used by the server, PostgreSQL, the generator, and everything else on the
+    machine."""
     lines = [
-        "| backend | scenario | req/s | p50 ms | p99 ms | errors | server cores | db cores | generator cores "
-        "| other cores |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| backend | mode | scenario | req/s | p50 ms | p99 ms | max ms | errors | server cores | db cores "
+        "| generator cores | other cores |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
         cells = [_cell(result.median(name), digits) for name, digits in _COLUMNS]
         lines.append(
-            f"| {result.backend} | {result.scenario} | {' | '.join(cells[:3])} | {result.errors} | "
-            f"{' | '.join(cells[3:])} |"
+            f"| {result.backend} | {result.mode} | {result.scenario} | {' | '.join(cells[:4])} | {result.errors} | "
+            f"{' | '.join(cells[4:])} |"
         )
     return "\n".join(lines)
+
+
+def mode_ratios(results: list[ScenarioResult]) -> str | None:
+    """Production mode's median requests/s over development mode's, per backend and scenario
+    measured in both (None when no scenario was)."""
+    by_mode = {(r.backend, r.scenario, r.mode): r for r in results}
+    lines = [
+        "| backend | scenario | production req/s | development req/s | production ÷ development |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for result in results:
+        other = by_mode.get((result.backend, result.scenario, "development"))
+        if result.mode != "production" or other is None:
+            continue
+        production, development = result.median("rate") or 0.0, other.median("rate") or 0.0
+        ratio = f"{production / development:.2f}×" if development else "-"
+        lines.append(f"| {result.backend} | {result.scenario} | {production:,.0f} | {development:,.0f} | {ratio} |")
+    return "\n".join(lines) if len(lines) > 2 else None
 
 
 def write_results(
@@ -203,10 +233,14 @@ def markdown_report(
         "- one uvicorn worker; the load generator runs on the same cores as the server (and PostgreSQL)",
         f"- {settings['contracts']:,} contracts per backend, concurrency {settings['concurrency']}, "
         f"{settings['duration']} s per run after {settings['warmup']} s warm-up, median of {settings['repeats']} runs",
+        f"- modes: {', '.join(MODE_MEANING[name] for name in settings['mode'])}",
     ]
     for name, figure in ceilings.items():
         lines.append(f"- {name}: {figure}")
     for backend, figure in seeding.items():
         lines.append(f"- seeding {backend}: {figure}")
     lines += ["", markdown_table(results), ""]
+    ratios = mode_ratios(results)
+    if ratios is not None:
+        lines += ["Production mode as a share of development mode, measured in the same run:", "", ratios, ""]
     return "\n".join(lines)

@@ -1,21 +1,27 @@
 """Throughput and latency of one fhirbridge worker, on SQLite and on PostgreSQL.
 
-    .venv/bin/python -m bench.run [--backends sqlite,postgresql] [--contracts 10000]
-        [--concurrency 16] [--duration 10] [--warmup 2] [--repeats 3]
-        [--scenarios read,create,update,include,chain,transaction] [--seeder loader|bulk] [--profile]
+    .venv/bin/python -m bench.run [--mode production|development|production,development]
+        [--backends sqlite,postgresql] [--contracts 10000] [--seeder loader|bulk]
+        [--scenarios read,read-user,include,create,update-if-match,transaction,update,chain]
+        [--concurrency 16] [--duration 10] [--warmup 2] [--repeats 3] [--latency] [--profile]
 
-For each backend: a fresh database seeded with ``--contracts`` patient contracts through the
-project's own write path (:mod:`bench.seed`), the real service started as a separate
-process with one worker (:mod:`bench.server`), then every scenario (:mod:`bench.scenarios`)
-driven at a fixed concurrency for a fixed time after a warm-up, ``--repeats`` times, by the
-asyncio load generator (:mod:`bench.loadgen`).  Before that, the generator's own ceiling is
-measured against a do-nothing server (:mod:`bench.nullserver`), and the service's
-``GET /healthz`` rate shows what the framework alone costs per request.
+For each backend: a fresh database seeded with ``--contracts`` patient contracts
+(:mod:`bench.seed`), the real service started as a separate process with one worker for
+each mode (:mod:`bench.server`, :mod:`bench.modes`: production, with bearer tokens from the
+bench's own issuer, the access policy and the access log, is the default), then every
+scenario (:mod:`bench.scenarios`) driven at a fixed concurrency for a fixed time after a
+warm-up, ``--repeats`` times, by the asyncio load generator (:mod:`bench.loadgen`).  With
+two modes, both services run side by side on the same database and each repeat measures one
+mode right after the other (alternating which goes first), so the two are compared on the
+same machine in the same minute.  Before that, the generator's own ceiling is measured
+against a do-nothing server (:mod:`bench.nullserver`); the service's ``GET /healthz`` rate,
+before and after the scenarios, shows what the framework alone costs per request and how
+busy the machine was.
 
 Prints a Markdown table of medians (:mod:`bench.report`) and writes it, with the machine's
 facts and every run's figures, to ``bench/results/<date>-<time>.{md,json}``.  Any non-2xx
 response is an error and makes the command exit 1.  With ``--profile``, each scenario gets
-one more run, not counted, with py-spy sampling the server (:mod:`bench.profile`).
+one more run per mode, not counted, with py-spy sampling the server (:mod:`bench.profile`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,11 @@ import argparse
 import gc
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -35,6 +45,7 @@ import uvloop
 
 from bench import cpu
 from bench.loadgen import LoadGenerator, Meter, Request, RequestFactory, RunResult
+from bench.modes import MODES, Issuer, Mode, mode
 from bench.profile import Recording, format_summary
 from bench.report import (
     RESULTS,
@@ -43,9 +54,10 @@ from bench.report import (
     generator_us_per_request,
     machine_facts,
     markdown_table,
+    mode_ratios,
     write_results,
 )
-from bench.scenarios import BUILDERS, SCENARIOS, Scenario
+from bench.scenarios import BUILDERS, ISSUE_12, SCENARIOS, Scenario
 from bench.seed import Backend, fresh_backend, seed, seed_bulk
 from bench.server import REPOSITORY, ServiceProcess, free_port, wait_until_ready
 
@@ -65,13 +77,20 @@ def _names(text: str, allowed: tuple[str, ...]) -> list[str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument(
+        "--mode",
+        type=lambda t: _names(t, MODES),
+        default=["production"],
+        help="production (bearer tokens, access policy, access log; the default), development "
+        "(FHIRBRIDGE_AUTH=off), or production,development: both, run by run",
+    )
+    parser.add_argument(
         "--backends", type=lambda t: _names(t, BACKENDS), default=list(BACKENDS), help="sqlite,postgresql"
     )
     parser.add_argument(
         "--scenarios",
         type=lambda t: _names(t, SCENARIOS),
-        default=["read", "create", "update"],
-        help=",".join(SCENARIOS) + " (default read,create,update)",
+        default=list(ISSUE_12),
+        help=",".join(SCENARIOS) + f" (default {','.join(ISSUE_12)}: issue 12's table)",
     )
     parser.add_argument(
         "--seeder",
@@ -95,20 +114,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def measure(
-    port: int, concurrency: int, factory: RequestFactory, duration: float, warmup: float, meters: dict[str, Meter]
+    port: int,
+    concurrency: int,
+    factory: RequestFactory,
+    duration: float,
+    warmup: float,
+    meters: dict[str, Meter],
+    credentials: Mapping[str, str] | None = None,
 ) -> RunResult:
     """One run of the load generator on a fresh uvloop event loop."""
     gc.collect()
     gc.freeze()  # keep the generator's collector off the seeded data while it measures
     try:
-        generator = LoadGenerator(HOST, port, concurrency)
+        generator = LoadGenerator(HOST, port, concurrency, credentials)
         return uvloop.run(generator.run(factory, duration_s=duration, warmup_s=warmup, meters=meters))
     finally:
         gc.unfreeze()
 
 
+_HEALTHZ = Request("GET", "/healthz")
+
+
 def _healthz(n: int) -> Request:
-    return "GET", "/healthz", None
+    return _HEALTHZ
 
 
 def generator_ceiling(concurrency: int, duration: float) -> str:
@@ -144,41 +172,59 @@ def healthz_rate(port: int, concurrency: int, duration: float, meters: dict[str,
     result = measure(port, concurrency, _healthz, duration, 1, meters)
     return (
         f"{result.rate:,.0f} req/s, p50 {result.percentile_ms(0.5):.2f} ms, p99 {result.percentile_ms(0.99):.2f} ms, "
-        f"{result.errors} errors; server {result.cores['server']:.2f} cores, "
-        f"generator {result.cores['generator']:.2f} cores"
+        f"max {result.max_ms:.1f} ms, {result.errors} errors; server {result.cores['server']:.2f} cores, "
+        f"generator {result.cores['generator']:.2f} cores, machine busy {result.cores['machine']:.2f} cores"
     )
 
 
+@dataclass
+class Target:
+    """The service running in one mode, and the CPU meters that watch it."""
+
+    mode: Mode
+    service: ServiceProcess
+    meters: dict[str, Meter]
+
+    def measure(self, scenario: Scenario, concurrency: int, duration: float, warmup: float) -> RunResult:
+        credentials = self.mode.credentials(scenario.callers)  # minted for this run: an hour to live
+        return measure(self.service.port, concurrency, scenario.factory, duration, warmup, self.meters, credentials)
+
+
 def run_scenario(
-    service: ServiceProcess,
+    targets: list[Target],
     scenario: Scenario,
     backend: str,
     args: argparse.Namespace,
-    meters: dict[str, Meter],
     concurrency: int | None = None,
-) -> ScenarioResult:
-    """``--repeats`` measured runs, then (with ``--profile``) one more under py-spy, not counted."""
+) -> list[ScenarioResult]:
+    """``--repeats`` measured runs in every mode, the modes one right after the other in each
+    repeat (who goes first alternates); then (with ``--profile``) one more per mode under
+    py-spy, not counted."""
     concurrency = concurrency or args.concurrency
     name = scenario.name if concurrency == args.concurrency else f"{scenario.name} (c={concurrency})"
-    result = ScenarioResult(backend, name, scenario.description)
+    results = {id(t): ScenarioResult(backend, t.mode.name, name, scenario.description) for t in targets}
     for repeat in range(1, args.repeats + 1):
-        figures = RunFigures.of(
-            measure(service.port, concurrency, scenario.factory, args.duration, args.warmup, meters)
-        )
-        result.runs.append(figures)
-        print(f"  {backend} {name} run {repeat}: {figures.line()}", flush=True)
-        for sample in figures.error_samples:
-            print(f"    error: {sample}", flush=True)
+        for target in targets if repeat % 2 else targets[::-1]:
+            figures = RunFigures.of(target.measure(scenario, concurrency, args.duration, args.warmup))
+            results[id(target)].runs.append(figures)
+            print(f"  {backend} {target.mode.name} {name} run {repeat}: {figures.line()}", flush=True)
+            for sample in figures.error_samples:
+                print(f"    error: {sample}", flush=True)
     if args.profile and concurrency == args.concurrency:
-        recording = Recording(service.pid, args.duration, args.log_dir / f"profile-{backend}-{scenario.name}.txt")
-        measure(service.port, args.concurrency, scenario.factory, args.duration, 0, meters)
-        recording.wait()
-        print(format_summary(f"{backend} {scenario.name}", recording.output), flush=True)
-    return result
+        for target in targets:
+            label = f"{backend}-{target.mode.name}-{scenario.name}"
+            recording = Recording(target.service.pid, args.duration, args.log_dir / f"profile-{label}.txt")
+            target.measure(scenario, args.concurrency, args.duration, 0)
+            recording.wait()
+            print(format_summary(label, recording.output), flush=True)
+    return [results[id(t)] for t in targets]
 
 
-def bench_backend(backend: Backend, args: argparse.Namespace) -> tuple[list[ScenarioResult], str, str]:
-    """Seed, start the service, run every scenario; the results, the seeding and /healthz figures."""
+def bench_backend(
+    backend: Backend, modes: list[Mode], args: argparse.Namespace
+) -> tuple[list[ScenarioResult], str, dict[str, str]]:
+    """Seed, start the service in every mode, run every scenario; the results, the seeding and
+    the /healthz controls."""
     if args.seeder == "bulk":
         data = uvloop.run(seed_bulk(backend, args.contracts))
         how = "written directly by bench/bulk.py"
@@ -190,23 +236,40 @@ def bench_backend(backend: Backend, args: argparse.Namespace) -> tuple[list[Scen
         f"({data.resources / data.seconds:,.0f} resources/s {how})"
     )
     print(f"seeded {backend.name}: {seeding}", flush=True)
-    with ServiceProcess(backend.url, args.log_dir / f"server-{backend.name}.log") as service:
-        meters: dict[str, Meter] = {
-            "server": lambda: cpu.process_cpu_seconds(service.pid),
-            "machine": cpu.machine_busy_seconds,
-        }
-        if backend.postmaster_pid is not None:
-            postmaster = backend.postmaster_pid
-            meters["database"] = lambda: cpu.tree_cpu_seconds(postmaster)
-        healthz = healthz_rate(service.port, args.concurrency, min(args.duration, 5), meters)
-        print(f"{backend.name} GET /healthz: {healthz}", flush=True)
+    controls: dict[str, str] = {}
+    with ExitStack() as stack:
+        targets = []
+        for each in modes:
+            log = args.log_dir / f"server-{backend.name}-{each.name}.log"
+            service = stack.enter_context(ServiceProcess(backend.url, log, each.environment))
+            targets.append(Target(each, service, _meters(service, backend)))
+        control = min(args.duration, 5)
+        for target in targets:
+            label = f"{backend.name} {target.mode.name} GET /healthz"
+            controls[label] = healthz_rate(target.service.port, args.concurrency, control, target.meters)
+            print(f"{label}: {controls[label]}", flush=True)
         results = []
         for name in args.scenarios:
             scenario = BUILDERS[name](data)
-            results.append(run_scenario(service, scenario, backend.name, args, meters))
+            results += run_scenario(targets, scenario, backend.name, args)
             if args.latency:
-                results.append(run_scenario(service, scenario, backend.name, args, meters, concurrency=1))
-    return results, seeding, healthz
+                results += run_scenario(targets, scenario, backend.name, args, concurrency=1)
+        label = f"{backend.name} {targets[0].mode.name} GET /healthz after the scenarios"
+        controls[label] = healthz_rate(targets[0].service.port, args.concurrency, control, targets[0].meters)
+        print(f"{label}: {controls[label]}", flush=True)
+    return results, seeding, controls
+
+
+def _meters(service: ServiceProcess, backend: Backend) -> dict[str, Meter]:
+    """CPU seconds of the service, of PostgreSQL (every backend process), and of the machine."""
+    meters: dict[str, Meter] = {
+        "server": lambda: cpu.process_cpu_seconds(service.pid),
+        "machine": cpu.machine_busy_seconds,
+    }
+    if backend.postmaster_pid is not None:
+        postmaster = backend.postmaster_pid
+        meters["database"] = lambda: cpu.tree_cpu_seconds(postmaster)
+    return meters
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,12 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generator ceiling: {ceilings['generator ceiling']}", flush=True)
     seeding: dict[str, str] = {}
     results: list[ScenarioResult] = []
-    for name in args.backends:
-        with fresh_backend(name) as backend:
-            backend_results, seeding[name], ceilings[f"{name} GET /healthz"] = bench_backend(backend, args)
-            results += backend_results
+    with tempfile.TemporaryDirectory(prefix="fhirbridge-bench-issuer-") as keys:
+        issuer = Issuer(Path(keys))
+        modes = [mode(name, issuer) for name in args.mode]
+        for name in args.backends:
+            with fresh_backend(name) as backend:
+                backend_results, seeding[name], controls = bench_backend(backend, modes, args)
+                results += backend_results
+                ceilings.update(controls)
     print()
     print(markdown_table(results))
+    ratios = mode_ratios(results)
+    if ratios is not None:
+        print(f"\nProduction mode as a share of development mode, measured in the same run:\n\n{ratios}")
     settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
     json_path, md_path = write_results(stamp, facts, settings, ceilings, seeding, results)
     elapsed = time.perf_counter() - started

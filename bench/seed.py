@@ -60,15 +60,17 @@ class Backend:
 
 @dataclass
 class SeededData:
-    """What the scenarios need from the seeding: contract CarePlans as they were stored, and
-    patients with their personnummer (all of them, or a sample of a bulk seed)."""
+    """What the scenarios need from the seeding: contract CarePlans as they were stored (their
+    subject and author name the patient and a clinician on the patient's care team), and the
+    patients' personnummer (all of them, or a sample of a bulk seed)."""
 
     contracts: list[Resource] = field(default_factory=list)
-    patient_ids: list[str] = field(default_factory=list)
     personnummer: list[str] = field(default_factory=list)
     resources: int = 0
     seconds: float = 0.0
     seeder: str = "loader"
+    versions: dict[str, int] = field(default_factory=dict)
+    """The version the last update stored, by contract id (absent: still the seeded version 1)."""
 
     @property
     def contract_ids(self) -> list[str]:
@@ -118,7 +120,6 @@ async def seed(backend: Backend, contracts: int, *, batch_size: int = 1000) -> S
     patients = [r for r in resources if r["resourceType"] == "Patient"]
     data = SeededData(
         contracts=[r for r in resources if r["resourceType"] == "CarePlan" and r["id"].startswith("demo-contract-")],
-        patient_ids=[r["id"] for r in patients],
         personnummer=[r["identifier"][0]["value"] for r in patients],
         resources=len(resources),
     )
@@ -164,7 +165,6 @@ async def seed_bulk(backend: Backend, contracts: int) -> SeededData:
     compact = {index: compact_contract(index, today) for index in sample}
     return SeededData(
         contracts=[resources[-1] for resources in compact.values()],
-        patient_ids=[resources[0]["id"] for resources in compact.values()],
         personnummer=[personnummer_of(index) for index in compact],
         resources=len(shared) + contracts * CONTRACT_SIZE,
         seconds=seconds,

@@ -1,9 +1,9 @@
 """The service under test, as a separate process: ``fhirbridge serve`` with one worker.
 
 It runs exactly as an operator would start it (uvicorn, uvloop and httptools from
-``uvicorn[standard]``, no access log), against the database URL it is given, with its
-output in a log file.  The benchmark waits for ``/readyz`` (the database answers) before
-sending load.
+``uvicorn[standard]``, no HTTP access log), against the database URL it is given, in the
+environment of a mode (:mod:`bench.modes`: authentication on or off), with its output in a
+log file.  The benchmark waits for ``/readyz`` (the database answers) before sending load.
 """
 
 from __future__ import annotations
@@ -58,11 +58,14 @@ def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes
 
 
 class ServiceProcess:
-    """``with ServiceProcess(url, log) as service: service.port, service.pid``."""
+    """``with ServiceProcess(url, log, environment) as service: service.port, service.pid``."""
 
-    def __init__(self, database_url: str, log_path: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, database_url: str, log_path: Path, environment: dict[str, str], *, port: int | None = None
+    ) -> None:
         self.database_url = database_url
         self.log_path = log_path
+        self.environment = environment
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -73,13 +76,12 @@ class ServiceProcess:
         return self.process.pid
 
     def start(self, timeout_s: float = 120) -> ServiceProcess:
-        # Unthrottled and without authentication: the load generator is one client, and the figures
-        # measure the service itself.
+        # Unthrottled: the load generator is one client sending thousands of requests a second.
         env = {
             **os.environ,
+            **self.environment,
             "FHIRBRIDGE_DATABASE_URL": self.database_url,
             "FHIRBRIDGE_RATE_LIMIT_PER_SECOND": "0",
-            "FHIRBRIDGE_AUTH": "off",
         }
         self._log = self.log_path.open("wb")
         command = [fhirbridge_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]

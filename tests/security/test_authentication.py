@@ -10,7 +10,9 @@ import jwt
 import pytest
 import respx
 from fastapi import FastAPI
+from lxml import etree
 
+from fhirbridge.adapters.npo import get_care_managers, get_care_plans
 from fhirbridge.config import Settings, TrustedIssuer
 from fhirbridge.rest.app import create_app
 from fhirbridge.rest.smart import AuthenticationSettingsError
@@ -230,9 +232,17 @@ async def test_the_public_documents_need_no_token(anyone: httpx.AsyncClient) -> 
     assert {"permission-v2", "permission-v1", "context-standalone-patient"} <= set(configuration["capabilities"])
     assert "S256" in configuration["code_challenge_methods_supported"]
     assert (await anyone.get("/fhir/StructureDefinition")).status_code == 200
-    assert (
-        await anyone.get("/riv/clinicalprocess/activityprevention/actoutcome/GetCarePlans/2/rivtabp21?wsdl")
-    ).status_code in (200, 404)
+
+
+@pytest.mark.parametrize("path", [get_care_plans.PATH, get_care_managers.PATH])
+async def test_the_riv_contracts_are_public_and_their_service_is_not(anyone: httpx.AsyncClient, path: str) -> None:
+    wsdl = await anyone.get(path, params={"wsdl": ""})
+    assert wsdl.status_code == 200, wsdl.text
+    definitions = etree.fromstring(wsdl.content)
+    assert definitions.tag == "{http://schemas.xmlsoap.org/wsdl/}definitions"
+    schema = next(definitions.iter("{http://www.w3.org/2001/XMLSchema}import")).get("schemaLocation")
+    assert (await anyone.get(schema)).status_code == 200, schema
+    assert (await anyone.post(path, content=b"<x/>", headers={"Content-Type": "text/xml"})).status_code == 401
 
 
 async def test_rotated_keys_are_fetched_from_the_jwks_url(database_url: str) -> None:
