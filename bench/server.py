@@ -60,10 +60,18 @@ def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes
 class ServiceProcess:
     """``with ServiceProcess(url, log) as service: service.port, service.pid``."""
 
-    def __init__(self, database_url: str, log_path: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        log_path: Path,
+        *,
+        port: int | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
         self.database_url = database_url
         self.log_path = log_path
         self.port = port or free_port()
+        self.environment = environment or {}
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -73,13 +81,14 @@ class ServiceProcess:
         return self.process.pid
 
     def start(self, timeout_s: float = 120) -> ServiceProcess:
-        # Unthrottled and without authentication: the load generator is one client, and the figures
-        # measure the service itself.
+        # Unthrottled and without authentication unless ``environment`` says otherwise: the load
+        # generator is one client, and the figures measure the service itself.
         env = {
             **os.environ,
             "FHIRBRIDGE_DATABASE_URL": self.database_url,
             "FHIRBRIDGE_RATE_LIMIT_PER_SECOND": "0",
             "FHIRBRIDGE_AUTH": "off",
+            **self.environment,
         }
         self._log = self.log_path.open("wb")
         command = [fhirbridge_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]

@@ -102,7 +102,12 @@ class Settings(BaseSettings):
     emergency_access_max_minutes: int = Field(
         240, ge=1, description="Longest emergency access (nödåtkomst) one request may open"
     )
-    audit_flush_seconds: float = Field(0.2, gt=0, description="How often buffered AuditEvents are written")
+    audit_flush_seconds: float = Field(
+        0.2,
+        gt=0,
+        description="The most time a request's AuditEvent waits unwritten after the request was answered "
+        "(what a killed process can lose); requests wait rather than let it grow",
+    )
 
     @field_validator(
         "cors_origins", "subscription_allowed_hosts", "base_url_aliases", "reserve_number_systems", mode="before"
