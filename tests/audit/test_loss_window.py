@@ -104,6 +104,8 @@ async def test_kill_9_mid_load_loses_no_record_of_a_read_answered_before_the_bou
         "FHIRBRIDGE_AUTH_ISSUERS": json.dumps([{"issuer": ISSUER, "jwks": str(jwks)}]),
         "FHIRBRIDGE_AUTH_AUDIENCE": json.dumps([AUDIENCE]),
         "FHIRBRIDGE_OUTBOX_WORKER": "off",
+        # the default limit, which one client's load must stay under
+        "FHIRBRIDGE_RATE_LIMIT_PER_SECOND": str(Settings.model_fields["rate_limit_per_second"].default),
     }
     token = mint(key, scope="system/*.cruds", client_id="region-integration")
     service = ServiceProcess(database_url, tmp_path / "server.log", environment=environment).start()

@@ -40,7 +40,7 @@ from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
 from fhirbridge.rest.negotiation import check_request_body_type, response_format
 from fhirbridge.rest.openapi import openapi_extra
-from fhirbridge.rest.rate_limit import RateLimit, RateLimiter
+from fhirbridge.rest.rate_limit import RateLimit, RateLimits
 from fhirbridge.rest.render import error_format, render, render_error
 from fhirbridge.rest.routes import ROUTES, Route
 from fhirbridge.rest.smart import announce_authentication, check_authentication_settings, smart_configuration
@@ -182,6 +182,7 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
     process's choice, see :func:`serve`)."""
     settings = settings or get_settings()
     check_authentication_settings(settings)
+    rate_limits = RateLimits(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -204,6 +205,10 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
             gc.freeze()
         log.info("fhirbridge %s serving FHIR R4 on %s", __version__, target.describe())
         announce_authentication(settings)
+        if settings.auth == "off":
+            log.warning(rate_limits.describe())  # development mode says what it does
+        else:
+            log.info(rate_limits.describe())
         try:
             async with running_worker(database, settings), audit.running():
                 yield
@@ -221,8 +226,8 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
     )
     # Added innermost first: security headers go on every answer, CORS headers on a 429 too.
     app.add_middleware(TrailingSlash)
-    if settings.rate_limit_per_second > 0:
-        app.add_middleware(RateLimit, limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
+    if rate_limits.on:
+        app.add_middleware(RateLimit, limits=rate_limits)
     allow_cross_origin(app, settings.cors_origins)
     app.add_middleware(SecurityHeaders)
     for adapter in adapters():
