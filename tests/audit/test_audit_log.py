@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import pytest
 from fastapi import FastAPI
 
 from fhirbridge.audit import log
 from fhirbridge.audit.events import Seen, audit_event
-from fhirbridge.audit.log import AuditLog
+from fhirbridge.audit.log import AuditLog, BatchTimes
 from fhirbridge.errors import FhirError
 from fhirbridge.fhir.instants import now_us
-from fhirbridge.identity import DEVELOPER, SYSTEM
+from fhirbridge.identity import DEVELOPER, SYSTEM, Identity
 from fhirbridge.search.query import parse_query
 
 BOUND = 0.2
+T = TypeVar("T")
 
 
 def event(number: int) -> dict[str, Any]:
@@ -60,13 +61,13 @@ class Gate:
         self.failures = 0
         self._write = audit_log._write
 
-    async def write(self, events: list[tuple[str, dict[str, Any]]]) -> float:
+    async def write(self, events: list[tuple[str, dict[str, Any]]], deadline: float | None = None) -> BatchTimes:
         self.started.set()
         await self.opened.wait()
         if self.failures:
             self.failures -= 1
             raise ConnectionError("the database is away")
-        return await self._write(events)
+        return await self._write(events, deadline)
 
     async def holds_up(self, waiting: Coroutine[Any, Any, None]) -> None:
         """``waiting`` does not end while the database does not answer, and does once it has."""
@@ -91,10 +92,10 @@ async def test_an_event_is_gathered_into_a_batch_and_written_within_the_bound(
     committed = asyncio.get_running_loop().create_future()
     write = audit_log._write
 
-    async def noting_the_commit(events: list[tuple[str, dict[str, Any]]]) -> float:
-        writing_seconds = await write(events)
+    async def noting_the_commit(events: list[tuple[str, dict[str, Any]]], deadline: float | None = None) -> BatchTimes:
+        times = await write(events, deadline)
         committed.set_result(time.monotonic())
-        return writing_seconds
+        return times
 
     monkeypatch.setattr(audit_log, "_write", noting_the_commit)
     added = time.monotonic()
@@ -157,15 +158,39 @@ async def test_flush_writes_what_was_added_and_waits_for_the_batch_being_written
 async def test_when_the_database_is_slow_to_take_a_write_every_request_waits_for_its_own_event(
     app: FastAPI, audit_log: AuditLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write = audit_log._write
+    write = audit_log.repository.write
 
-    async def slow_to_begin(events: list[tuple[str, dict[str, Any]]]) -> float:
+    async def slow_to_begin(identity: Identity, local_base: str | None, work: Callable[[Any], Awaitable[T]]) -> T:
         await asyncio.sleep(BOUND * log.WRITE * 1.5)  # as when other writers hold SQLite's one writer
-        return await write(events)
+        return await write(identity, local_base, work)
 
-    monkeypatch.setattr(audit_log, "_write", slow_to_begin)
+    monkeypatch.setattr(audit_log.repository, "write", slow_to_begin)
     await audit_log.add(event(1))
     await audit_log.flush()
     assert audit_log.capacity() == 0  # not even one event could be written in time
     await audit_log.add(event(2))
     assert await written_events(app) == 2
+
+
+async def test_a_batch_lets_requests_run_between_its_events_unless_it_falls_behind(
+    audit_log: AuditLog, database_url: str
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's writes wait for the server, and requests run meanwhile whatever the batch does")
+    turns = 0
+
+    async def request() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    running = asyncio.create_task(request())
+    await asyncio.sleep(0)
+    try:
+        for deadline, let_in in ((time.monotonic() + 60, True), (time.monotonic(), False)):
+            before = turns
+            await audit_log._write([(f"turns-{let_in}-{n}", event(n)) for n in range(100)], deadline)
+            assert (turns > before) is let_in
+    finally:
+        running.cancel()

@@ -11,23 +11,25 @@ keeps true like this:
 * a batch starts when its oldest event has waited :data:`GATHER` of B since it was added
   (just before its answer), or at once when a full batch or a waiting request is there;
 * a batch holds at most as many events as recent batches show can be written in
-  :data:`WRITE` of B (:class:`BatchCosts`: the longest time recent batches took to get the
-  database's write transaction and commit it, and their longest time per event, with the
-  requests that ran between the events);
+  :data:`WRITE` of B (:class:`BatchCosts`: the longest time they took to get and commit the
+  write transaction, and their average time per event for the writing itself);
+* a batch lets requests run between its events every :data:`SLICE_SECONDS` while it keeps to
+  that schedule, and finishes without them when it falls behind;
 * a request whose event would not fit into the next batch, or that comes while the oldest
-  unwritten event is already late or a batch too large to keep the bound is being written, is
-  answered only once its own event is written (back-pressure).  It waits for nothing else and
-  holds no lock while it waits.  When not even one event can be written in time (other writers
-  keep SQLite's one writer busy), every request waits for its own, in batches as large as the
-  waiting requests make them.
+  unwritten event has waited three quarters of B or a batch too large to keep the bound is
+  being written, is answered only once its own event is written (back-pressure).  It waits
+  for nothing else and holds no lock while it waits.  When not even one event can be written
+  in time (other writers keep SQLite's one writer busy), every request waits for its own, in
+  batches as large as the waiting requests make them.
 
 An event answered without waiting therefore waits at most for the batch being written when it
 came (≤ WRITE) and then for its own, which starts ≤ GATHER after the oldest event waiting came
 and takes ≤ WRITE: half of B.  The other half is the margin for what no estimate foresees: a
 batch slower than the recent ones, a timer that fires late because the machine is busy (on two
-cores shared with other work, the event loop or a database round trip was seen 30-90 ms late).
-A service starved of CPU for longer than the margin stretches the window by as much, and so
-does a database that stops taking writes (an unreachable PostgreSQL, a long write transaction
+cores shared with the load and the database, the event loop or a database round trip was seen
+30-90 ms late; over 100 ms now and then when other test runs shared the cores too).  A service
+starved of CPU for longer than the margin stretches the window by as much, and so does a
+database that stops taking writes (an unreachable PostgreSQL, a long write transaction
 holding SQLite's one writer): the events answered before the log was seen to fall behind wait
 for as long as that lasts; the requests after them wait too, instead of the window growing.
 
@@ -66,9 +68,7 @@ events answered before their write (at most one batch) bound the memory the log 
 FIRST_COST_SECONDS = 0.001
 """The cost of writing one event assumed before any batch has been measured."""
 SLICE_SECONDS = 0.002
-"""How long a batch writes before it lets requests run: short enough not to stall them, long
-enough that a batch's time is mostly its own writing, not the requests' turns (which would make
-it unpredictable under load)."""
+"""How long a batch writes before it lets requests run, as long as it keeps to its deadline."""
 MEASURED_BATCHES = 8
 """How many recent batches the costs are taken from."""
 
@@ -89,24 +89,37 @@ def log_unavailable() -> FhirError:
     return FhirError(503, [issue], {"Retry-After": "1"})
 
 
+@dataclass(frozen=True)
+class BatchTimes:
+    """Where one batch's time went."""
+
+    events: int
+    fixed: float
+    """Getting the write transaction and committing it (waiting for SQLite's writer included)."""
+    own: float
+    """Writing the events themselves, without the requests that ran between them."""
+
+
 class BatchCosts:
-    """What writing recent batches took: the time to get the write transaction and to commit it,
-    and the time per event, the longest of each (a slow moment must count, not be averaged away:
-    the events answered on the estimate are the ones a kill would lose)."""
+    """What recent batches took: the longest time to get and commit the write transaction (one
+    slow wait for the database must count, not be averaged away), and the average time of the
+    writing itself per event, which hardly depends on how busy the service is."""
 
     def __init__(self) -> None:
-        self._batches: deque[tuple[float, float, int]] = deque(maxlen=MEASURED_BATCHES)
+        self._batches: deque[BatchTimes] = deque(maxlen=MEASURED_BATCHES)
 
-    def note(self, fixed_seconds: float, writing_seconds: float, events: int) -> None:
-        self._batches.append((fixed_seconds, writing_seconds, events))
+    def note(self, times: BatchTimes) -> None:
+        self._batches.append(times)
+
+    def fixed(self) -> float:
+        return max((batch.fixed for batch in self._batches), default=0.0)
 
     def events_within(self, seconds: float) -> int:
-        """How many events one batch can write within ``seconds`` (0: not even one)."""
-        if not self._batches:
-            return int(seconds / FIRST_COST_SECONDS)
-        fixed = max(batch[0] for batch in self._batches)
-        per_event = max(batch[1] / batch[2] for batch in self._batches)
-        return max(0, int((seconds - fixed) / max(per_event, 1e-6)))
+        """How many events one batch can write within ``seconds``, if it must without letting
+        requests run between them (0: not even one)."""
+        events = sum(batch.events for batch in self._batches)
+        per_event = sum(batch.own for batch in self._batches) / events if events else FIRST_COST_SECONDS
+        return max(0, int((seconds - self.fixed()) / max(per_event, 1e-6)))
 
 
 class AuditLog:
@@ -142,7 +155,7 @@ class AuditLog:
         position = len(self._pending)
         capacity = self.capacity()
         oldest = self._oldest_in_batch if self._oldest_in_batch is not None else self._pending[0].added
-        if position <= capacity and self._batch_fits and now - oldest <= self.bound * (GATHER + WRITE):
+        if position <= capacity and self._batch_fits and now - oldest <= self.bound * (1 - WRITE):
             self._promised = max(self._promised, position)
             if position in (1, capacity):
                 self._wake.set()  # a first event to schedule, or a full batch to start
@@ -183,9 +196,9 @@ class AuditLog:
         self._promised = max(0, self._promised - size)
         self._oldest_in_batch = batch[0].added
         self._batch_fits = size <= capacity
-        started = time.monotonic()
+        deadline = time.monotonic() + self.bound * WRITE - self.costs.fixed()
         try:
-            writing_seconds = await self._write([(str(uuid.uuid4()), entry.event) for entry in batch])
+            times = await self._write([(str(uuid.uuid4()), entry.event) for entry in batch], deadline)
         except BaseException as failure:
             self._pending.extendleft(reversed(batch))
             self._promised += size
@@ -197,25 +210,35 @@ class AuditLog:
         finally:
             self._oldest_in_batch = None
             self._batch_fits = True
-        self.costs.note(time.monotonic() - started - writing_seconds, writing_seconds, size)
+        self.costs.note(times)
         for entry in batch:
             entry.written = True
             if entry.answer is not None and not entry.answer.done():
                 entry.answer.set_result(None)
 
-    async def _write(self, events: list[tuple[str, dict[str, Any]]]) -> float:
-        """Write ``events`` in one transaction; the seconds spent writing them inside it."""
+    async def _write(self, events: list[tuple[str, dict[str, Any]]], deadline: float | None = None) -> BatchTimes:
+        """Write ``events`` in one transaction.  Requests run between them every
+        :data:`SLICE_SECONDS`, unless the rest of the batch could then not be written by
+        ``deadline``: a batch that falls behind finishes without letting requests in."""
 
-        async def work(unit: UnitOfWork) -> float:
-            began = resumed = time.monotonic()
-            for event_id, event in events:
+        async def work(unit: UnitOfWork) -> tuple[float, float]:
+            entered = resumed = time.monotonic()
+            own = turn = 0.0  # the events' own time; how long the requests' last turn took
+            for done, (event_id, event) in enumerate(events, 1):
+                began = time.monotonic()
                 await unit.create(ValidatedResource("AuditEvent", event, ()), event_id)
-                if time.monotonic() - resumed >= SLICE_SECONDS:
+                now = time.monotonic()
+                own += now - began
+                rest = own / done * (len(events) - done)
+                if now - resumed >= SLICE_SECONDS and (deadline is None or now + turn + 2 * rest < deadline):
                     await asyncio.sleep(0)  # let requests run: a batch must not stall them
                     resumed = time.monotonic()
-            return time.monotonic() - began
+                    turn = resumed - now
+            return time.monotonic() - entered, own
 
-        return await self.repository.write(SYSTEM, None, work)
+        started = time.monotonic()
+        inside, own = await self.repository.write(SYSTEM, None, work)
+        return BatchTimes(len(events), time.monotonic() - started - inside, own)
 
     async def _due(self) -> None:
         """Return when the next batch should start: its oldest event has waited GATHER of the
