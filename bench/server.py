@@ -79,9 +79,9 @@ class ServiceProcess:
         # Unthrottled: the load generator is one client sending thousands of requests a second.
         env = {
             **os.environ,
-            **self.environment,
             "FHIRBRIDGE_DATABASE_URL": self.database_url,
             "FHIRBRIDGE_RATE_LIMIT_PER_SECOND": "0",
+            **self.environment,
         }
         self._log = self.log_path.open("wb")
         command = [fhirbridge_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]

@@ -7,7 +7,7 @@ import json
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH
@@ -19,6 +19,18 @@ class TrustedIssuer(BaseModel):
 
     issuer: str = Field(description="The token's `iss`, exactly")
     jwks: str = Field(description="Its signing keys: a JWKS URL (https://…) or a JWKS file path")
+
+
+class ClientRateLimit(BaseModel):
+    """One client's own rate limit (``FHIRBRIDGE_RATE_LIMITS``); a plain number is ``per_second``."""
+
+    per_second: float = Field(ge=0, description="Requests a second on average; 0: not limited")
+    burst: int | None = Field(None, ge=1, description="Requests at once; one second's worth when unset")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_number(cls, value: Any) -> Any:
+        return {"per_second": value} if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 class Settings(BaseSettings):
@@ -71,9 +83,21 @@ class Settings(BaseSettings):
         "(comma-separated or a JSON list); outside development mode they too need https",
     )
     rate_limit_per_second: float = Field(
-        50, ge=0, description="Requests a second one client may make on average (token bucket refill); 0 turns it off"
+        5000,
+        ge=0,
+        description="Requests a second one client (the verified client id of its token) may make on average "
+        "(token bucket refill); 0 turns rate limiting off",
     )
-    rate_limit_burst: int = Field(200, ge=1, description="Requests one client may make at once before it is limited")
+    rate_limit_burst: int = Field(5000, ge=1, description="Requests one client may make at once before it is limited")
+    rate_limit_anonymous_per_second: float = Field(
+        50, ge=0, description="Requests a second from one address without a valid token (401s among them); 0: no limit"
+    )
+    rate_limit_anonymous_burst: int = Field(200, ge=1, description="Such requests one address may make at once")
+    rate_limits: dict[str, ClientRateLimit] = Field(
+        default_factory=dict,
+        description='Limits of named clients, by client id: {"region-integration": 10000} (a second, bursts of one '
+        'second\'s worth) or {"cosmic": {"per_second": 500, "burst": 2000}}; 0 a second: not limited',
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins of browser apps allowed to call the API (comma-separated or a JSON list; * for any)",
@@ -102,7 +126,12 @@ class Settings(BaseSettings):
     emergency_access_max_minutes: int = Field(
         240, ge=1, description="Longest emergency access (nödåtkomst) one request may open"
     )
-    audit_flush_seconds: float = Field(0.2, gt=0, description="How often buffered AuditEvents are written")
+    audit_flush_seconds: float = Field(
+        0.2,
+        gt=0,
+        description="The most time a request's AuditEvent waits unwritten after the request was answered "
+        "(what a killed process can lose); requests wait rather than let it grow",
+    )
 
     @field_validator(
         "cors_origins", "subscription_allowed_hosts", "base_url_aliases", "reserve_number_systems", mode="before"

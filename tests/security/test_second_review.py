@@ -2,10 +2,11 @@
 the first review, tests/security/test_review_attacks.py).
 
 Kept as regression tests: each states what must happen when an attacker tries it (a refusal
-that tells nothing either way passes as well as an equal answer).  The attackers: a patient's token (Anna), a relative's token, a clinician of an
-unrelated unit (the stranger at "outsider"), a clinician with consent only or with emergency
-access, a clinician of a blocked unit (the doctor at "hospital"), a system token acting for an
-unrelated unit, and another service's client.
+that tells nothing either way passes as well as an equal answer).  The attackers: a patient's
+token (Anna), a relative's token, a clinician of an unrelated unit (the stranger at
+"outsider"), a clinician with consent only or with emergency access, a clinician of a blocked
+unit (the doctor at "hospital"), a system token acting for an unrelated unit, and another
+service's client.
 """
 
 from __future__ import annotations

@@ -61,14 +61,17 @@ class TokenVerifier:
             for trusted in settings.auth_issuers
         }
 
-    async def identify(self, authorization: str | None, audiences: list[str]) -> Identity:
-        """The identity behind an ``Authorization`` header, or a 401."""
+    async def claims(self, authorization: str | None, audiences: list[str]) -> dict[str, Any]:
+        """The verified claims of an ``Authorization`` header's bearer token, or a 401."""
         if not authorization:
             raise unauthenticated()
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthenticated("not a bearer token")
-        claims = await self.verify(token.strip(), audiences)
+        return await self.verify(token.strip(), audiences)
+
+    def identity(self, claims: dict[str, Any], audiences: list[str]) -> Identity:
+        """Who verified ``claims`` speak for (a 401 when they say it in a way we cannot read)."""
         base = self.settings.base_url
         return identity_from_claims(claims, servers=[*audiences, *([base] if base else [])])
 

@@ -44,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.auth == "off":
         print("  WARNING: authentication is OFF (FHIRBRIDGE_AUTH=off): development with demo data only", flush=True)
     uvicorn.run(
-        "fhirbridge.rest.app:create_app",
+        "fhirbridge.rest.app:serve",
         factory=True,
         host=args.host,
         port=args.port,

@@ -14,10 +14,11 @@ import contextlib
 from dataclasses import replace
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from fhirbridge.auth.tokens import TokenVerifier
 from fhirbridge.config import Settings
+from fhirbridge.errors import FhirError
 from fhirbridge.identity import DEVELOPER, Identity
 from fhirbridge.writes.provenance import parse_x_provenance
 
@@ -39,12 +40,34 @@ async def authenticate(request: Request, settings: Settings, local_base: str, *,
             decisions={},
         )
     verifier: TokenVerifier = request.app.state.tokens
-    audiences = settings.auth_audience or [str(settings.base_url).rstrip("/")]  # never the Host header
-    identity = await verifier.identify(request.headers.get("authorization"), audiences)
+    identity = verifier.identity(await verified_claims(request, settings), audiences(settings))
     if claimed is not None:
         kept = {key: value for key, value in claimed.items() if key in CLIENT_DESCRIBES}
         identity = replace(identity, claimed_provenance={"resourceType": "Provenance", **kept}, decisions={})
     return identity
+
+
+def audiences(settings: Settings) -> list[str]:
+    """The token audiences this server accepts: configured, never the Host header."""
+    return settings.auth_audience or [str(settings.base_url).rstrip("/")]
+
+
+async def verified_claims(connection: HTTPConnection, settings: Settings) -> dict[str, Any]:
+    """The claims of the caller's bearer token, verified, or the 401 (503) refusing it.
+
+    A token is verified once per request, by whoever asks first: the rate limit, which counts a
+    request against the verified client, then authentication."""
+    checked: dict[str, Any] | FhirError | None = getattr(connection.state, "verified_token", None)
+    if checked is None:
+        verifier: TokenVerifier = connection.app.state.tokens
+        try:
+            checked = await verifier.claims(connection.headers.get("authorization"), audiences(settings))
+        except FhirError as refusal:
+            checked = refusal
+        connection.state.verified_token = checked
+    if isinstance(checked, FhirError):
+        raise checked
+    return checked
 
 
 def _x_provenance(request: Request, local_base: str) -> dict[str, Any] | None:
