@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 from fhirbridge.access.compartment import SERVER_WRITTEN
 from fhirbridge.access.policy import AccessPolicy
 from fhirbridge.auth.scopes import Permission
-from fhirbridge.errors import Issue, conflict, gone
+from fhirbridge.errors import Issue, bad_request, conflict, gone
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.identity import Identity
 from fhirbridge.search.includes import Included, Keep, record, resolve_includes
 from fhirbridge.search.query import SearchQuery
-from fhirbridge.search.snapshots import create_snapshot, snapshot_page, snapshot_total
+from fhirbridge.search.snapshots import create_snapshot, snapshot_page, snapshot_row, snapshot_total
 from fhirbridge.search.sql import compile_count, compile_page, compile_sorted
 from fhirbridge.storage import store
 from fhirbridge.storage.database import Connection, Database, PinnedDatabase, WriteRace
@@ -114,21 +114,31 @@ class FhirRepository:
         before_seq: int | None,
         limit: int,
     ) -> list[HistoryEntry]:
-        async with self.database.reader(heavy=True) as conn:
-            entries = await store.history(
-                conn,
-                resource_type=resource_type,
-                resource_id=resource_id,
-                since=since,
-                before_seq=before_seq,
-                limit=limit,
-            )
-        versions = [
-            StoredResource(e.resource_type, e.resource_id, e.version, e.last_updated, e.content is None, e.content)
-            for e in entries
-        ]
-        shown = {id(version) for version in await self.policy.visible(identity, versions, "rs")}
-        return [entry for entry, version in zip(entries, versions, strict=True) if id(version) in shown]
+        """Up to ``limit`` versions the caller may see, newest first (R4 http.html#history),
+        read past the ones they may not (so that a short page tells nothing of them)."""
+        shown: list[HistoryEntry] = []
+        scanned = 0
+        batch = limit if identity.unrestricted else max(limit, FILL_PAGE)
+        while len(shown) < limit and scanned < FILL_SCAN:
+            async with self.database.reader(heavy=True) as conn:
+                entries = await store.history(
+                    conn,
+                    resource_type=resource_type,
+                    resource_id=resource_id,
+                    since=since,
+                    before_seq=before_seq,
+                    limit=batch,
+                )
+            versions = [
+                StoredResource(e.resource_type, e.resource_id, e.version, e.last_updated, e.content is None, e.content)
+                for e in entries
+            ]
+            visible = {id(version) for version in await self.policy.visible(identity, versions, "rs")}
+            shown += [entry for entry, version in zip(entries, versions, strict=True) if id(version) in visible]
+            if len(entries) < batch or identity.unrestricted:
+                break
+            scanned, before_seq = scanned + len(entries), entries[-1].seq
+        return shown[:limit]
 
     async def search(self, identity: Identity, query: SearchQuery, local_base: str | None) -> SearchPage:
         """One page of matches with its includes (R4 search.html), as much as the caller may see.
@@ -179,7 +189,15 @@ class FhirRepository:
         """:meth:`_visible_page` for a sorted search: the first page as a sorted query, and
         when more than a page matches, the snapshot read past what the caller may not see."""
         if query.snapshot is not None:
-            snapshot_id, after = query.snapshot
+            snapshot_id, _ = query.snapshot
+            if query.snapshot_after_row is None:  # a position would let a caller count hidden rows
+                raise bad_request("_cursor is not a page this server handed out to you", "_cursor")
+            async with self.database.reader(heavy=True) as conn:
+                found_row = await snapshot_row(conn, snapshot_id, query.snapshot_after_row)
+            # Only a row the caller was shown continues a page: any other would tell that it matches.
+            if found_row is None or not await self.policy.visible(identity, [record(found_row[1])], "s"):
+                raise bad_request("_cursor is not a page this server handed out to you", "_cursor")
+            after = found_row[0]
         else:
             async with self.database.reader(heavy=True) as conn:
                 sql, args = compile_sorted(query, conn.dialect, local_base, limit=query.count + 1)
@@ -190,29 +208,30 @@ class FhirRepository:
             async with self.database.transaction(heavy=True) as conn:
                 snapshot_id, _ = await create_snapshot(conn, query, local_base, now_us())
             after = 0
-        kept: list[tuple[int, StoredResource]] = []
+        kept: list[StoredResource] = []
         scanned, exhausted = 0, False
         while len(kept) <= query.count and scanned < FILL_SCAN:
             async with self.database.reader(snapshot=True, heavy=True) as conn:
                 if await snapshot_total(conn, snapshot_id, query.resource_type) is None:
                     raise gone("This page of search results has expired; run the search again")
                 page = await snapshot_page(conn, snapshot_id, after, FILL_PAGE)
-            read = [(position, record(row)) for position, row in page]
-            shown = {id(r) for r in await self.policy.visible(identity, [r for _, r in read], "s")}
-            kept += [(position, r) for position, r in read if id(r) in shown]
+            read = [record(row) for _, row in page]
+            kept += await self.policy.visible(identity, read, "s")
             scanned += len(page)
             if len(page) < FILL_PAGE:
                 exhausted = True
                 break
             after = page[-1][0]
-        matches = kept[: query.count]
-        cursor = None
-        if len(kept) > query.count:
-            cursor = f"s{snapshot_id}.{matches[-1][0]}"
-        elif not exhausted:
-            cursor = f"s{snapshot_id}.{after}"
-        found = [r for _, r in matches]
-        return SearchPage(found, [], cursor, None, []), found
+        found = kept[: query.count]
+        # The cursor names the row to continue after by its resource, not its position, which
+        # would count the rows hidden from the caller.
+        cursor = f"s{snapshot_id}.r{found[-1].pk}" if len(kept) > query.count else None
+        warnings = []
+        if not exhausted and cursor is None:
+            warnings.append(
+                Issue("warning", "too-costly", f"The search read {FILL_SCAN} rows without filling the page; narrow it")
+            )
+        return SearchPage(found, [], cursor, None, warnings), found
 
     async def _search(self, query: SearchQuery, local_base: str | None) -> SearchPage:
         """Without ``_sort`` pages follow the resource key; a sorted result that needs more than

@@ -593,7 +593,7 @@ async def test_a_unit_system_without_a_care_relation_cannot_merge_two_people(
     merged = await anyone.post(
         "/fhir/Patient/$merge", json=builders.merge_parameters(second["id"], first["id"]), headers=outsider
     )
-    assert merged.status_code == 403, merged.text[:300]
+    assert merged.status_code in (403, 404), merged.text[:300]
 
 
 async def test_a_system_client_named_like_a_care_team_member_is_not_that_member(
@@ -715,7 +715,7 @@ async def test_a_reader_with_consent_cannot_merge_the_patient_into_a_patient_of_
         merged = await anyone.post(
             "/fhir/Patient/$merge", json=builders.merge_parameters(source, target), headers=outsider
         )
-        assert merged.status_code in (403, 422), merged.text[:300]
+        assert merged.status_code in (403, 404, 422), merged.text[:300]
     assert (await anyone.get(f"/fhir/CarePlan/{world['bertil-plan']}", headers=outsider)).status_code == 403
 
 

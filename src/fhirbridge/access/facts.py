@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from fhirbridge.repository import FhirRepository
 
 RECIPIENT = "IRCP"
+RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 CUSTODIAN = "CST"
 AUDIT_SUBTYPES = "https://fhirbridge.se/fhir/CodeSystem/audit-subtype"
 EMERGENCY_ACCESS = "emergency-access"
@@ -50,12 +51,37 @@ class EmergencyGrant:
     ends: int
 
 
+@dataclass(frozen=True)
+class Share:
+    """One consent's reach: the resource types it shares (None: all), less its exceptions."""
+
+    types: frozenset[str] | None
+    excluded: frozenset[str]
+    nothing: bool = False
+
+    def covers(self, resource_type: str) -> bool:
+        if self.nothing or resource_type in self.excluded:
+            return False
+        return self.types is None or resource_type in self.types
+
+
+ALWAYS_SHARED = frozenset({"Patient"})
+"""Who the patient is goes with anything shared about them."""
+
+
+def shared_types(shares: list[Share], resource_type: str) -> bool:
+    """Whether any of a recipient's consents covers a type."""
+    return resource_type in ALWAYS_SHARED or any(share.covers(resource_type) for share in shares)
+
+
 @dataclass
 class PatientFacts:
     patient_id: str
     care_units: set[str] = field(default_factory=set)
     members: set[str] = field(default_factory=set)
     consented: set[str] = field(default_factory=set)
+    shares: dict[str, list[Share]] = field(default_factory=dict)
+    """What each consented recipient may read (the patient may limit a consent to some kinds of data)."""
     blocked: set[str] = field(default_factory=set)
     emergency: list[EmergencyGrant] = field(default_factory=list)
     owners: dict[str, set[str]] = field(default_factory=dict)
@@ -85,16 +111,25 @@ class PatientFacts:
 
 def owning_references(resource: dict[str, Any] | None) -> list[str]:
     """The people and units whose information a resource is, as references: a CarePlan's
-    author, a CareTeam's managing organisations, a Communication's sender."""
+    author, a CareTeam's managing organisations, a Goal's author (who expressed it), an
+    Appointment's participants, a Communication's sender and recipients, a Provenance's agents."""
     if resource is None:
         return []
     kind = resource.get("resourceType")
+    found: list[Any]
     if kind == "CarePlan":
         found = [resource.get("author")]
     elif kind == "CareTeam":
         found = list(resource.get("managingOrganization") or [])
+    elif kind == "Goal":
+        found = [resource.get("expressedBy")]
+    elif kind == "Appointment":
+        found = [p.get("actor") for p in resource.get("participant") or [] if isinstance(p, dict)]
     elif kind == "Communication":
-        found = [resource.get("sender")]
+        found = [resource.get("sender"), *(resource.get("recipient") or [])]
+    elif kind == "Provenance":
+        agents = [a for a in resource.get("agent") or [] if isinstance(a, dict)]
+        found = [a.get(key) for a in agents for key in ("who", "onBehalfOf")]
     else:
         return []
     return [str(r["reference"]) for r in found if isinstance(r, dict) and isinstance(r.get("reference"), str)]
@@ -228,6 +263,37 @@ async def _read_consents(repository: FhirRepository, system: Identity, facts: Pa
                     facts.blocked.add(reference)  # a block counts at any depth
                 elif provision.get("type") == "permit" and not custodian and not nested:
                     facts.consented.add(reference)  # a permit only at the top: a nested one is an exception
+                    facts.shares.setdefault(reference, []).append(_share(provision, now))
+
+
+def _share(permit: dict[str, Any], now: int) -> Share:
+    """What one permit lets its recipients read: the resource types in its ``class`` (all when
+    it names none), less those its nested deny provisions in force take out (all of them when
+    a nested deny names no type)."""
+    allowed = _types(permit)
+    excluded: set[str] = set()
+    everything = False
+    for provision, nested in _provisions(permit):
+        if nested and provision.get("type") == "deny" and in_force(provision.get("period"), now):
+            types = _types(provision)
+            if types is None:
+                everything = True
+            else:
+                excluded |= types
+    return Share(allowed, frozenset(excluded), everything)
+
+
+def _types(provision: dict[str, Any]) -> frozenset[str] | None:
+    classes = [c for c in provision.get("class", []) if isinstance(c, dict) and c.get("system") == RESOURCE_TYPES]
+    return frozenset(str(c.get("code")) for c in classes) if classes else None
+
+
+def blocks(consent: dict[str, Any]) -> bool:
+    """Whether a Consent holds a block (a deny provision naming a custodian, at any depth)."""
+    return any(
+        provision.get("type") == "deny" and any(CUSTODIAN in _roles(actor) for actor in provision.get("actor", []))
+        for provision, _ in _provisions(consent.get("provision"))
+    )
 
 
 def _provisions(provision: Any, nested: bool = False) -> list[tuple[dict[str, Any], bool]]:

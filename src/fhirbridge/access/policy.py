@@ -30,7 +30,15 @@ from fhirbridge.access.compartment import (
     compartment_types,
     patients_of,
 )
-from fhirbridge.access.facts import PatientFacts, caller_units, load_facts, owning_references
+from fhirbridge.access.facts import (
+    PatientFacts,
+    Share,
+    blocks,
+    caller_units,
+    load_facts,
+    owning_references,
+    shared_types,
+)
 from fhirbridge.audit.events import seen_by
 from fhirbridge.auth.scopes import Context, Permission
 from fhirbridge.auth.tokens import insufficient_scope
@@ -89,6 +97,8 @@ class PatientDecision:
     basis: str
     """``own``, ``shared``, ``care-relation``, ``consent``, ``emergency``, ``service`` or why not."""
     blocked: set[str] = field(default_factory=set)
+    shares: list[Share] | None = None
+    """For a consent or a relative's share: what it covers (None: no limit of that kind)."""
     hide_unapproved: bool = False
     emergency_reason: str | None = None
     facts: PatientFacts | None = None
@@ -183,7 +193,8 @@ class AccessPolicy:
         seen = seen_by(identity)
         if access is not None and seen is not None:
             reference = f"{record.resource_type}/{record.resource_id}/_history/{record.version}"
-            seen.note(reference, access.patients, access.emergency_reasons)
+            private = record.content is not None and not_for_patient(loads(record.content))
+            seen.note(reference, access.patients, access.emergency_reasons, not_for_patient=private)
         return access
 
     async def _judge(self, identity: Identity, record: StoredResource, permissions: str) -> Access | None:
@@ -200,7 +211,7 @@ class AccessPolicy:
             return None
         if resource_type == "AuditEvent" and not self._sees_audit(identity, resource):
             return None
-        if resource_type == "Provenance" and not await self._sees_targets(identity, resource):
+        if resource_type == "Provenance" and not await self._sees_all(identity, resource.get("target", [])):
             return None
         patients = await self._patients(identity, resource_type, resource)
         if not patients:
@@ -217,15 +228,19 @@ class AccessPolicy:
         except FhirError:
             return False
 
-    async def _sees_targets(self, identity: Identity, provenance: dict[str, Any]) -> bool:
-        """A Provenance tells of the versions it names: it is seen only by those who may see each
-        of them (a plan not approved for the patient, a blocked unit's plan: neither is its history)."""
-        for target in provenance.get("target", []):
-            parsed = _local(target)
-            if parsed is None or parsed.resource_type == "Provenance":
+    async def _sees_all(self, identity: Identity, references: list[Any]) -> bool:
+        """Whether the caller may see every version a record names: a Provenance (the history of
+        those versions) or an access-log entry (who read them) tells of each, so a plan not
+        approved for the patient, or a blocked unit's plan, keeps its records out of view too."""
+        for reference in references:
+            parsed = _local(reference)
+            if parsed is None or parsed.resource_type in ("Provenance", "AuditEvent", "Patient"):
                 continue
             stored = await self._target_version(identity, parsed)
-            if stored is not None and await self._judge(identity, stored, "") is None:
+            try:
+                if stored is not None and await self._judge(identity, stored, "") is None:
+                    return False
+            except Refused:
                 return False
         return True
 
@@ -308,7 +323,8 @@ class AccessPolicy:
                 return PatientDecision(True, "own", hide_unapproved=True)
             facts = await load_facts(self.repository, SYSTEM, patient_id, now_us(), care=False)
             if identity.subject in facts.consented:
-                return PatientDecision(True, "shared", hide_unapproved=True, facts=facts)
+                shares = facts.shares.get(str(identity.subject), [])
+                return PatientDecision(True, "shared", hide_unapproved=True, facts=facts, shares=shares)
             return PatientDecision(False, "The patient has not shared their plans with you")
         if identity.kind not in ("user", "system"):
             return PatientDecision(False, "An authenticated caller is needed")
@@ -323,7 +339,10 @@ class AccessPolicy:
             decision.allowed, decision.basis = True, "care-relation"
         elif units & facts.consented:
             decision.allowed, decision.basis = True, "consent"
-        else:
+            decision.shares = [
+                share for unit in sorted(units & facts.consented) for share in facts.shares.get(unit, [])
+            ]
+        elif identity.kind == "user":  # emergency access is a person's, opened by them
             grant = next(
                 (
                     g
@@ -334,11 +353,11 @@ class AccessPolicy:
             )
             if grant is not None:
                 decision.allowed, decision.basis, decision.emergency_reason = True, "emergency", grant.reason
-            else:
-                decision.basis = (
-                    "You have no care relation with this patient and no consent from the patient for your "
-                    f"unit; {EMERGENCY_HINT}"
-                )
+        if not decision.allowed:
+            decision.basis = (
+                "You have no care relation with this patient and no consent from the patient for your "
+                f"unit; {EMERGENCY_HINT}"
+            )
         return decision
 
     async def _caller_units(self, identity: Identity) -> set[str]:
@@ -426,10 +445,20 @@ class AccessPolicy:
         facts = decision.facts
         if decision.blocked and facts is not None:
             await resolve(self.repository, SYSTEM, owning_references(resource), facts.resolved)
-            if facts.owners_of(reference, resource) & decision.blocked:
+            owners = facts.owners_of(reference, resource)
+            if not owners:  # nobody's by its content: whoever wrote it (a Goal outside any plan)
+                writers = await self._writers(reference)
+                await resolve(self.repository, SYSTEM, writers, facts.resolved)
+                owners = set().union(*(facts.units_behind(writer) for writer in writers))
+            if owners & decision.blocked:
                 return f"The patient has blocked (spärr) this information from {reference}'s unit"
-        if decision.hide_unapproved and resource.get("resourceType") == "CarePlan" and not_for_patient(resource):
-            return "This plan is not approved for the patient"
+        kind = str(resource.get("resourceType"))
+        if decision.shares is not None and not shared_types(decision.shares, kind):
+            return f"The patient has not shared {kind} resources with you"
+        if resource.get("resourceType") == "Consent" and decision.basis not in ("own", "service") and blocks(resource):
+            return "A block (spärr) is the patient's: it is not shown to those it keeps information from"
+        if decision.hide_unapproved and not_for_patient(resource):
+            return "This is not approved for the patient"
         if (
             decision.hide_unapproved
             and resource.get("resourceType") == "Goal"
@@ -437,6 +466,17 @@ class AccessPolicy:
         ):
             return "This goal belongs to a plan not approved for the patient"
         return None
+
+    async def _writers(self, reference: str) -> list[str]:
+        """Who wrote a resource (any version), by its Provenances' agents: what a blocked unit
+        wrote is its information wherever it stands (a Goal outside any plan, or left by a
+        deleted plan)."""
+        if reference.split("/", 1)[0] in ("Provenance", "AuditEvent", "Patient"):
+            return []
+        provenances, _ = await search_contents(
+            self.repository, SYSTEM, "Provenance", [("target", reference)], None, MOST_PLANS
+        )
+        return [unit for provenance in provenances for unit in owning_references(provenance)]
 
     async def _unapproved_goal(self, reference: str) -> bool:
         """Whether a Goal belongs only to plans not approved for the patient."""

@@ -9,13 +9,13 @@ search by its query string (``entity.query``), which is the question asked, not 
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fhirbridge.access.compartment import patients_of
 from fhirbridge.access.facts import AUDIT_SUBTYPES
+from fhirbridge.contract.codes import NOT_FOR_PATIENT, not_for_patient
 from fhirbridge.fhir.instants import format_instant
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.identity import Identity
@@ -44,11 +44,23 @@ class Seen:
     """Versioned references (``CarePlan/1/_history/3``)."""
     patients: set[str] = field(default_factory=set)
     emergency_reasons: set[str] = field(default_factory=set)
+    not_for_patient: set[str] = field(default_factory=set)
+    """Those of :attr:`resources` labelled not for the patient: logged in an entry of their own,
+    kept from the patient as they are."""
 
-    def note(self, reference: str, patients: frozenset[str], emergency_reasons: tuple[str, ...] = ()) -> None:
+    def note(
+        self,
+        reference: str,
+        patients: frozenset[str],
+        emergency_reasons: tuple[str, ...] = (),
+        *,
+        not_for_patient: bool = False,
+    ) -> None:
         self.resources.append(reference)
         self.patients |= patients
         self.emergency_reasons.update(emergency_reasons)
+        if not_for_patient:
+            self.not_for_patient.add(reference)
 
 
 def seen_by(identity: Identity) -> Seen | None:
@@ -62,28 +74,28 @@ def outcome_code(status: int) -> str:
     return "0" if status < 400 else "4" if status < 500 else "8"
 
 
-_PERSON_NUMBER = re.compile(
-    r"(?:(?<![0-9A-Za-z-])|(?<=%7C)|(?<=%7c)|(?<=%2C)|(?<=%2c))"  # a value of its own, not part of an id
-    r"(?:[0-9]{2})?[0-9]{6}(?:[-+ ]|%2[Bb]|%20)?[0-9]{4}(?![0-9A-Za-z])"
+SHAPE_PARAMETERS = frozenset(
+    {"_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total", "_format", "_pretty", "_cursor"}
 )
-MASK = "[personnummer]"
-_SYSTEM_AND_VALUE = re.compile(r"^(?P<system>.*(?:\||%7C))?.*$", re.IGNORECASE)
-_IDENTIFIER_PARAMETER = re.compile(r"(?P<name>(?:^|(?<=&))[^=&]*identifier[^=&]*)=(?P<values>[^&]*)", re.IGNORECASE)
+"""Parameters that shape a result and name nobody: kept as they are in a logged query."""
+MASK = "[value]"
+NOT_FOR_PATIENT_LABEL = {"system": NOT_FOR_PATIENT[0], "code": NOT_FOR_PATIENT[1]}
 
 
 def masked(query: str) -> str:
-    """The query with every personnummer or samordningsnummer (10 or 12 digits, with or without
-    a separator) replaced by :data:`MASK`, and the value of every identifier parameter
-    (``identifier=system|value``, ``subject:Patient.identifier=…``) by ``[identifier]`` (its
-    system kept): the log names the patients a request reached in ``entity.what``, and a query
-    may name others (a combined lookup) whom a reader of the log may not know of."""
-    return _IDENTIFIER_PARAMETER.sub(_mask_identifier, _PERSON_NUMBER.sub(MASK, query))
-
-
-def _mask_identifier(match: re.Match[str]) -> str:
-    """``name=system|value,…`` with each value masked and its system kept."""
-    values = [_SYSTEM_AND_VALUE.sub(r"\g<system>[identifier]", value) for value in match.group("values").split(",")]
-    return match.group("name") + "=" + ",".join(values)
+    """The query as the access log keeps it: which parameters were asked, and the values only
+    of those that shape the result (:data:`SHAPE_PARAMETERS`); every other value (a personnummer,
+    a name, a birth date, another patient's id) is :data:`MASK`.  The patients a request
+    reached are named in ``entity.what``; a search's terms may name others, whom a reader of the
+    log (the patient, in their own log) may not know of."""
+    parts = []
+    for part in query.split("&"):
+        name, equals, value = part.partition("=")
+        if not equals:
+            parts.append(name)
+            continue
+        parts.append(f"{name}={value if name.split(':')[0] in SHAPE_PARAMETERS else MASK}")
+    return "&".join(parts)
 
 
 def agents(identity: Identity, client_address: str | None, emergency: bool) -> list[dict[str, Any]]:
@@ -103,6 +115,44 @@ def agents(identity: Identity, client_address: str | None, emergency: bool) -> l
     if identity.on_behalf_of is not None:
         found.append({"who": {"reference": identity.on_behalf_of}, "requestor": False})
     return found
+
+
+def audit_events(
+    identity: Identity,
+    *,
+    interaction: str,
+    operation: str | None,
+    status: int,
+    message: str | None,
+    seen: Seen,
+    query: str | None,
+    client_address: str | None,
+    now_us: int,
+) -> list[dict[str, Any]]:
+    """The AuditEvents of one request: one, and a second naming what it touched that is not
+    for the patient (labelled so itself), so that the patient's own log shows every access to
+    their data and nothing of what is kept from them."""
+
+    def entry(resources: list[str], logged_query: str | None) -> dict[str, Any]:
+        part = Seen(resources, seen.patients, seen.emergency_reasons)
+        return audit_event(
+            identity,
+            interaction=interaction,
+            operation=operation,
+            status=status,
+            message=message,
+            seen=part,
+            query=logged_query,
+            client_address=client_address,
+            now_us=now_us,
+        )
+
+    events = [entry([r for r in seen.resources if r not in seen.not_for_patient], query)]
+    if seen.not_for_patient:
+        private = entry([r for r in seen.resources if r in seen.not_for_patient], None)
+        private["meta"] = {"security": [NOT_FOR_PATIENT_LABEL]}
+        events.append(private)
+    return events
 
 
 def audit_event(
@@ -177,4 +227,8 @@ class AuditedWrites:
             if content is None and event.previous is not None and event.previous.content is not None:
                 content = loads(event.previous.content)
             patients = patients_of(record.resource_type, content) if content is not None else None
-            seen.note(f"{record.resource_type}/{record.resource_id}/_history/{record.version}", patients or frozenset())
+            seen.note(
+                f"{record.resource_type}/{record.resource_id}/_history/{record.version}",
+                patients or frozenset(),
+                not_for_patient=content is not None and not_for_patient(content),
+            )

@@ -163,14 +163,19 @@ async def replaced_reference_issues(unit: UnitOfWork, events: Sequence[WriteEven
         if b"replaced-by" not in content:  # the common case, without parsing the Patient
             continue
         successor = replaced_by(loads(content), unit.local_base)
-        if successor is not None:
-            issues += [
-                error(
-                    "business-rule",
-                    f"Patient/{patient_id} is replaced by Patient/{successor} (the same person, merged): "
-                    f"refer to Patient/{successor}",
-                    place,
-                )
-                for place in places[patient_id]
-            ]
+        if successor is None:
+            continue
+        if not await unit.caller_may_name(successor):
+            # Whom another person was merged into is theirs to know: the write is judged as if the
+            # record were any other (the access policy refuses it wherever it would name the patient).
+            continue
+        issues += [
+            error(
+                "business-rule",
+                f"Patient/{patient_id} is replaced by Patient/{successor} (the same person, merged): "
+                f"refer to Patient/{successor}",
+                place,
+            )
+            for place in places[patient_id]
+        ]
     return issues

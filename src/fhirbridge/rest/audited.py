@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from fhirbridge.audit.events import Seen, audit_event
+from fhirbridge.audit.events import Seen, audit_events
 from fhirbridge.auth.scopes import Permission
 from fhirbridge.errors import FhirError
 from fhirbridge.fhir.instants import now_us
@@ -68,16 +68,15 @@ async def audited_call(
     finally:
         if context.audit is not None:
             searched = interaction.startswith(("search", "history"))
-            await context.audit.add(
-                audit_event(
-                    call.identity,
-                    interaction=interaction,
-                    operation=operation,
-                    status=call.status,
-                    message=call.message,
-                    seen=call.seen,
-                    query=str(request.url.query) if searched else None,
-                    client_address=request.client.host if request.client else None,
-                    now_us=now_us(),
-                )
-            )
+            for event in audit_events(
+                call.identity,
+                interaction=interaction,
+                operation=operation,
+                status=call.status,
+                message=call.message,
+                seen=call.seen,
+                query=str(request.url.query) if searched else None,
+                client_address=request.client.host if request.client else None,
+                now_us=now_us(),
+            ):
+                await context.audit.add(event)

@@ -37,6 +37,7 @@ _COMMA = re.compile(r"(?<!\\),")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _KEYSET_CURSOR = re.compile(r"^k(\d{1,18})$")
 _SNAPSHOT_CURSOR = re.compile(r"^s([0-9a-f]{32})\.(\d{1,9})$")
+_SNAPSHOT_ROW_CURSOR = re.compile(r"^s([0-9a-f]{32})\.r(\d{1,18})$")
 MAX_CURSOR = 2**63 - 1
 TotalMode = Literal["none", "estimate", "accurate"]
 
@@ -92,6 +93,9 @@ class SearchQuery:
     count: int = 20
     keyset_cursor: int | None = None
     snapshot: tuple[str, int] | None = None
+    snapshot_after_row: int | None = None
+    """With ``snapshot``: continue after the row of this resource key (a restricted caller's
+    page, whose cursor must not count the rows hidden from them), not after a position."""
     total: TotalMode = "none"
     sort: list[SortKey] = field(default_factory=list)
     includes: list[Include] = field(default_factory=list)
@@ -266,6 +270,8 @@ def _result_parameter(query: SearchQuery, name: str, value: str, max_count: int)
             query.keyset_cursor = int(match.group(1))
         elif match := _SNAPSHOT_CURSOR.match(value):
             query.snapshot = (match.group(1), int(match.group(2)))
+        elif match := _SNAPSHOT_ROW_CURSOR.match(value):
+            query.snapshot, query.snapshot_after_row = (match.group(1), 0), int(match.group(2))
         else:
             raise bad_request("_cursor is not a page this server handed out", "_cursor")
     elif base == "_total":

@@ -52,3 +52,14 @@ async def snapshot_page(conn: Connection, snapshot_id: str, after: int, limit: i
         limit,
     )
     return [(int(row[0]), row[1:]) for row in rows]
+
+
+async def snapshot_row(conn: Connection, snapshot_id: str, res_pk: int) -> tuple[int, Row] | None:
+    """The position of a live resource's row in a snapshot, and the resource; None when there is none."""
+    row = await conn.fetchrow(
+        f"SELECT s.position, {SELECT_COLUMNS} FROM search_snapshot_rows s JOIN resources r ON r.pk = s.res_pk "
+        "WHERE s.snapshot_id = $1 AND s.res_pk = $2 AND NOT r.deleted",
+        snapshot_id,
+        res_pk,
+    )
+    return None if row is None else (int(row[0]), row[1:])

@@ -148,7 +148,10 @@ async def normalise_references(validated: ValidatedResource, resolver: Reference
             whole = unversioned_form(text) if site.element not in VERSIONED_LINKS else None
             if whole is not None:
                 changes[site.path] = whole
-                if issue is None and not await resolver.has_version(text):
+                resource_type, _, resource_id = whole.partition("/")
+                # Only what the writer may reach has versions to count; the rest is refused as a whole.
+                known = await judged.may_refer_to(resource_type, resource_id)
+                if issue is None and known and not await resolver.has_version(text):
                     issue = error("not-found", f"{text} does not exist on this server", f"{site.path}.reference")
         else:
             issue, resolved = await judged.logical()
@@ -212,7 +215,7 @@ class _Site:
         value = self.identifier.get("value")
         if not isinstance(value, str):
             return None
-        if not await self._may_refer(parsed.resource_type, parsed.resource_id):
+        if not await self.may_refer_to(parsed.resource_type, parsed.resource_id):
             return None  # the access policy refuses it; saying more would tell whose identifier it is
         system = self.identifier.get("system")
         found = await self.resolver.carrying(parsed.resource_type, system if isinstance(system, str) else None, value)
@@ -225,7 +228,7 @@ class _Site:
             f"{self.where}.identifier",
         )
 
-    async def _may_refer(self, resource_type: str, resource_id: str) -> bool:
+    async def may_refer_to(self, resource_type: str, resource_id: str) -> bool:
         if resource_type == "Patient":
             return await self.resolver.may_name(resource_id)
         return await self.resolver.may_refer(resource_type, resource_id)
@@ -262,7 +265,7 @@ class _Site:
         matches: list[str] = []
         for resource_type in types:
             for resource_id in await self.resolver.carrying(resource_type, system, value):
-                if not await self._may_refer(resource_type, resource_id):
+                if not await self.may_refer_to(resource_type, resource_id):
                     continue  # what the writer may not reach does not carry it, as far as they can tell
                 matches.append(f"{resource_type}/{resource_id}")
         shown = f"{system}|{value}" if system else value

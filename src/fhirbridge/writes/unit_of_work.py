@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fhirbridge.errors import Issue, bad_request, conflict, error, invalid, precondition_failed
+from fhirbridge.errors import FhirError, Issue, bad_request, conflict, error, invalid, precondition_failed
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
@@ -155,6 +155,8 @@ class UnitOfWork:
         """Mark a resource deleted (R4 http.html#delete); history keeps every version."""
         lock = self.conn.dialect.lock_for_update
         current = await store.read_current(self.conn, resource_type, resource_id, lock=lock)
+        if await self._hidden_from_patient(current):
+            return WriteResult("absent", None)  # another patient's resource does not exist for them
         if self.guard is not None:
             await self.guard(self, "d", resource_type, None, current)
         if current is None or current.deleted or current.pk is None:
@@ -164,6 +166,12 @@ class UnitOfWork:
         self._deleted.append((resource_type, resource_id))
         self.events.append(WriteEvent("delete", record, current, self.identity))
         return WriteResult("deleted", record)
+
+    async def _hidden_from_patient(self, record: StoredResource | None) -> bool:
+        """Whether a live resource is one a patient's (or relative's) token may not know of."""
+        if record is None or record.deleted or self.guard is None or self.knows is None:
+            return False
+        return self.identity.kind == "patient" and not await self.knows(self, record)
 
     async def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
         """The current version as this transaction sees it."""
@@ -191,6 +199,13 @@ class UnitOfWork:
             return True
         record = await store.read_current(self.conn, resource_type, resource_id)
         return record is not None and await self.knows(self, record)
+
+    async def caller_may_name(self, patient_id: str) -> bool:
+        """Whether the unit's caller may write about the patient, also while the server's own
+        rules run (what a rule's refusal may tell them)."""
+        if self.identity.unrestricted or self.names is None:
+            return True
+        return await self.names(self, patient_id)
 
     async def may_name(self, patient_id: str) -> bool:
         """Whether the caller may write about the patient (the server's own writes may)."""
@@ -257,6 +272,9 @@ class UnitOfWork:
             return str(uuid.uuid4())
         existing = await self.read(resource_type, body_id)
         if existing is not None and not existing.deleted:
+            if self.guard is not None and self.sees is not None and not await self.sees(self, existing):
+                # a resource the caller may not see is not told of
+                raise FhirError(403, [error("forbidden", f"You may not write {resource_type}/{body_id}")])
             raise conflict(
                 f"Nothing matches the criteria, but {resource_type}/{body_id} exists and does not match them; "
                 "a conditional update never overwrites it",
@@ -280,7 +298,7 @@ class UnitOfWork:
             if referring:
                 names = ", ".join(f"{t}/{i} ({path})" for t, i, path in referring)
                 if not self.identity.unrestricted:  # other patients' resources are not named
-                    names = f"{len(referring)} other resource(s)"
+                    names = "other resources"
                 raise conflict(
                     f"{resource_type}/{resource_id} cannot be deleted: it is still referred to by {names}. "
                     "Delete or change those first."

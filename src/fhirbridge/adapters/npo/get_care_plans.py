@@ -102,8 +102,7 @@ def _care_plan(
     sub(person, f"{_C}id", patient[0])
     sub(person, f"{_C}type", patient[1])
     _accountable(header, plan, resolved)
-    approved = not _not_for_patient(plan, table) and plan.get("status") != "draft"  # a draft is not yet agreed
-    sub(header, f"{_C}approvedForPatient", "true" if approved else "false")
+    sub(header, f"{_C}approvedForPatient", "true" if approved_for_patient(plan, table) else "false")
     reason = table["nullifiedStatuses"].get(plan.get("status"))
     if reason:
         sub(header, f"{_C}nullified", "true")
@@ -225,7 +224,10 @@ async def _answer(request: Request, element: etree._Element, table: dict[str, An
     repository = request.app.state.context.repository
     plans, resolved = await load_plans(repository, caller(request), patient_id, fhir_base(request), MAX_PLANS)
     kept = []
+    for_the_patient = caller(request).kind == "patient"
     for plan in plans:
+        if for_the_patient and not approved_for_patient(plan, table):
+            continue  # what the answer would mark as not for the patient is not given to them
         day = riv_date(plan.get("created") or (plan.get("meta") or {}).get("lastUpdated"))
         if start and not (start <= day <= end):
             continue
@@ -233,6 +235,11 @@ async def _answer(request: Request, element: etree._Element, table: dict[str, An
             continue
         kept.append(plan)
     return care_plans_response(kept, resolved, (number, oid), table)
+
+
+def approved_for_patient(plan: dict[str, Any], table: dict[str, Any]) -> bool:
+    """``approvedForPatient``: not labelled not-for-the-patient, and agreed (a draft is not yet)."""
+    return not _not_for_patient(plan, table) and plan.get("status") != "draft"
 
 
 ADAPTER = rivta_adapter(

@@ -20,7 +20,7 @@ from typing import Any
 
 from fhirbridge.access.policy import forbidden
 from fhirbridge.contract.codes import CANONICAL_BASE
-from fhirbridge.errors import FhirError, Issue, bad_request, unprocessable
+from fhirbridge.errors import FhirError, Issue, bad_request, not_found, unprocessable
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.outcome import operation_outcome
 from fhirbridge.fhir.references import parse_reference
@@ -49,6 +49,9 @@ async def merge(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     async def work(unit: UnitOfWork) -> Merged:
         for role in ROLES:
             named[role] = await _patient(unit, arguments, role)
+        for role in ROLES:  # before anything about either is compared (or told): the caller's standing
+            if not await unit.may_name(named[role]):
+                raise not_found(f"The {role} parameters name no Patient that you may write about")
         return await merge_patients(unit, named["source"], named["target"])
 
     try:
@@ -95,7 +98,7 @@ async def _patient(unit: UnitOfWork, arguments: Arguments, role: str) -> str:
         parsed = parse_reference(str(reference["reference"]), unit.local_base)
         if parsed is None or parsed.kind != "local" or parsed.resource_type != "Patient" or not parsed.resource_id:
             raise bad_request(f"{role}-patient must refer to a Patient on this server", f"{role}-patient")
-        candidates = {parsed.resource_id}
+        candidates = {parsed.resource_id} if await unit.may_name(parsed.resource_id) else set()
     elif f"{role}-patient" in arguments and not identifiers:
         raise bad_request(f"{role}-patient is a Reference to a Patient", f"{role}-patient")
     for identifier in identifiers:
@@ -104,7 +107,9 @@ async def _patient(unit: UnitOfWork, arguments: Arguments, role: str) -> str:
         criteria = [("identifier", f"{identifier['system']}|{identifier['value']}")]
         found = set(await unit.find("Patient", criteria, limit=2))
         candidates = found if candidates is None else candidates & found
-    if not candidates or len(candidates) > 1:
+    if not candidates:
+        raise not_found(f"The {role} parameters name no Patient that you may write about")
+    if len(candidates) > 1:
         raise unprocessable(f"The {role} parameters do not name exactly one Patient", f"{role}-patient")
     return candidates.pop()
 
