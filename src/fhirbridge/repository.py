@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from fhirbridge.access.compartment import SERVER_WRITTEN
+from fhirbridge.access.kept import KeptFacts
 from fhirbridge.access.policy import AccessPolicy
 from fhirbridge.auth.scopes import Permission
 from fhirbridge.errors import Issue, bad_request, conflict, gone
@@ -65,7 +66,7 @@ class FhirRepository:
         self.enrichers = enrichers
         self.other_bases = other_bases
         """Base URLs of this server besides the request's own (references to them are made relative)."""
-        self.policy = AccessPolicy(self)
+        self.policy = AccessPolicy(self, KeptFacts())
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""

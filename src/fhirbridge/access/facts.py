@@ -37,6 +37,7 @@ RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 CUSTODIAN = "CST"
 AUDIT_SUBTYPES = "https://fhirbridge.se/fhir/CodeSystem/audit-subtype"
 EMERGENCY_ACCESS = "emergency-access"
+MAX_INSTANT = 2**63 - 1
 MOST = 1000
 """The most teams, plans, consents or grants read for one patient."""
 UNIT_DEPTH = 6
@@ -87,6 +88,9 @@ class PatientFacts:
     owners: dict[str, set[str]] = field(default_factory=dict)
     """``CarePlan/x``, ``Goal/y``, ``CareTeam/z`` → the units (with their caregivers) whose information it is."""
     resolved: Resources = field(default_factory=dict)
+    valid_until: int = MAX_INSTANT
+    """The first instant after which a consent, block or grant read here starts or ends: what
+    was read holds until then (or until a write raises the patient's epoch)."""
     blocked_people: dict[str, set[str]] = field(default_factory=dict)
     """``Practitioner/x`` → the blocked units they work in (through their PractitionerRoles):
     what a practitioner of a blocked unit wrote in their own name is that unit's information."""
@@ -135,10 +139,15 @@ def owning_references(resource: dict[str, Any] | None) -> list[str]:
     return [str(r["reference"]) for r in found if isinstance(r, dict) and isinstance(r.get("reference"), str)]
 
 
-def in_force(period: Any, now: int) -> bool:
+def in_force(period: Any, now: int, facts: PatientFacts | None = None) -> bool:
+    """Whether ``now`` lies in ``period``; a boundary still to come shortens ``facts.valid_until``."""
     if not isinstance(period, dict):
         return True
     begins, ends = first_instant(period.get("start")), first_instant_after(period.get("end"))
+    if facts is not None:
+        for boundary in (begins, ends):
+            if boundary is not None and boundary > now:
+                facts.valid_until = min(facts.valid_until, boundary)
     return (begins is None or begins <= now) and (ends is None or now < ends)
 
 
@@ -252,7 +261,7 @@ async def _read_consents(repository: FhirRepository, system: Identity, facts: Pa
         if consent.get("status") != "active":
             continue
         for provision, nested in _provisions(consent.get("provision")):
-            if not in_force(provision.get("period"), now):
+            if not in_force(provision.get("period"), now, facts):
                 continue
             for actor in provision.get("actor", []):
                 reference = _local_reference((actor.get("reference") or {}).get("reference"))
@@ -263,10 +272,10 @@ async def _read_consents(repository: FhirRepository, system: Identity, facts: Pa
                     facts.blocked.add(reference)  # a block counts at any depth
                 elif provision.get("type") == "permit" and not custodian and not nested:
                     facts.consented.add(reference)  # a permit only at the top: a nested one is an exception
-                    facts.shares.setdefault(reference, []).append(_share(provision, now))
+                    facts.shares.setdefault(reference, []).append(_share(provision, now, facts))
 
 
-def _share(permit: dict[str, Any], now: int) -> Share:
+def _share(permit: dict[str, Any], now: int, facts: PatientFacts) -> Share:
     """What one permit lets its recipients read: the resource types in its ``class`` (all when
     it names none), less those its nested deny provisions in force take out (all of them when
     a nested deny names no type)."""
@@ -274,7 +283,7 @@ def _share(permit: dict[str, Any], now: int) -> Share:
     excluded: set[str] = set()
     everything = False
     for provision, nested in _provisions(permit):
-        if nested and provision.get("type") == "deny" and in_force(provision.get("period"), now):
+        if nested and provision.get("type") == "deny" and in_force(provision.get("period"), now, facts):
             types = _types(provision)
             if types is None:
                 everything = True
@@ -324,6 +333,7 @@ async def _read_grants(repository: FhirRepository, system: Identity, facts: Pati
         subject = (agent.get("who") or {}).get("reference")
         if ends is None or ends <= now or not isinstance(subject, str):
             continue
+        facts.valid_until = min(facts.valid_until, ends)
         unit = next((str(a["who"]["reference"]) for a in event.get("agent", [])[1:] if "who" in a), None)
         reason = str((event.get("purposeOfEvent") or [{}])[0].get("text") or "")
         facts.emergency.append(EmergencyGrant(subject, unit, reason, ends))

@@ -39,6 +39,7 @@ from fhirbridge.access.facts import (
     owning_references,
     shared_types,
 )
+from fhirbridge.access.kept import Kept, KeptFacts
 from fhirbridge.audit.events import seen_by
 from fhirbridge.auth.scopes import Context, Permission
 from fhirbridge.auth.tokens import insufficient_scope
@@ -53,6 +54,7 @@ from fhirbridge.notifications import owners
 from fhirbridge.patients.link_elements import is_patient_reference_parameter
 from fhirbridge.patients.survivors import person_ids, surviving_patient
 from fhirbridge.search.query import Clause, SearchQuery, with_clause
+from fhirbridge.storage.epochs import DIRECTORY, patient_scope, read_epochs
 from fhirbridge.storage.records import StoredResource
 
 if TYPE_CHECKING:
@@ -114,8 +116,11 @@ class Access:
 
 
 class AccessPolicy:
-    def __init__(self, repository: FhirRepository) -> None:
+    def __init__(self, repository: FhirRepository, kept: KeptFacts | None = None) -> None:
         self.repository = repository
+        self.kept = kept
+        """What is kept between requests (:mod:`fhirbridge.access.kept`); None inside a write,
+        which judges afresh on its own connection."""
 
     # -- scopes --------------------------------------------------------------------------
     def require_scope(self, identity: Identity, resource_type: str, permission: Permission) -> None:
@@ -314,14 +319,15 @@ class AccessPolicy:
     async def _decide(self, identity: Identity, patient_id: str) -> PatientDecision:
         if identity.unrestricted:
             return PatientDecision(True, "unrestricted")
-        patient_id = await surviving_patient(self.repository, patient_id)  # merged records are one person
+        standing = await self._standing(patient_id)
+        patient_id = standing.survivor  # merged records are one person
         if identity.kind == "patient":
-            own = await surviving_patient(self.repository, identity.patient) if identity.patient else None
+            own = (await self._standing(identity.patient)).survivor if identity.patient else None
             if own != patient_id:
                 return PatientDecision(False, "A patient's token reaches only that patient's data")
             if not identity.is_relative:
                 return PatientDecision(True, "own", hide_unapproved=True)
-            facts = await load_facts(self.repository, SYSTEM, patient_id, now_us(), care=False)
+            facts = await self._facts(standing, care=False)
             if identity.subject in facts.consented:
                 shares = facts.shares.get(str(identity.subject), [])
                 return PatientDecision(True, "shared", hide_unapproved=True, facts=facts, shares=shares)
@@ -329,8 +335,8 @@ class AccessPolicy:
         if identity.kind not in ("user", "system"):
             return PatientDecision(False, "An authenticated caller is needed")
         service = identity.kind == "system" and identity.on_behalf_of is None
-        facts = await load_facts(self.repository, SYSTEM, patient_id, now_us(), care=not service)
-        units = await self._caller_units(identity)
+        facts = await self._facts(standing, care=not service)
+        units = await self._caller_units(identity, standing.epochs[-1])
         blocked = {unit for unit in facts.blocked if unit not in units}
         decision = PatientDecision(False, "", blocked=blocked, facts=facts)
         if service:
@@ -360,11 +366,47 @@ class AccessPolicy:
             )
         return decision
 
-    async def _caller_units(self, identity: Identity) -> set[str]:
+    async def _caller_units(self, identity: Identity, directory_epoch: int) -> set[str]:
         if "units" not in identity.decisions:
-            identity.decisions["units"] = await caller_units(self.repository, SYSTEM, identity.on_behalf_of)
+            unit = identity.on_behalf_of
+            known = self.kept.units.get(unit) if self.kept is not None and unit is not None else None
+            if known is not None and known[0] == directory_epoch:
+                identity.decisions["units"] = set(known[1])
+            else:
+                identity.decisions["units"] = await caller_units(self.repository, SYSTEM, unit)
+                if self.kept is not None and unit is not None:
+                    self.kept.units[unit] = (directory_epoch, frozenset(identity.decisions["units"]))
         units: set[str] = identity.decisions["units"]
         return units
+
+    async def _standing(self, patient_id: str) -> Kept:
+        """Who the patient is now, with what is kept about them while their epochs stand."""
+        scopes = [patient_scope(patient_id), DIRECTORY]
+        if self.kept is None:
+            return Kept((0, 0), await surviving_patient(self.repository, patient_id))
+        kept = self.kept.get(patient_id)
+        if kept is not None and kept.survivor != patient_id:
+            scopes.insert(1, patient_scope(kept.survivor))
+        async with self.repository.database.reader() as conn:
+            epochs = await read_epochs(conn, scopes)
+        if kept is not None and kept.epochs == epochs:
+            return kept
+        survivor = await surviving_patient(self.repository, patient_id)
+        if survivor != patient_id and len(scopes) == 2:
+            async with self.repository.database.reader() as conn:
+                epochs = await read_epochs(conn, [scopes[0], patient_scope(survivor), DIRECTORY])
+        kept = Kept(epochs, survivor)
+        self.kept.put(patient_id, kept)
+        return kept
+
+    async def _facts(self, standing: Kept, *, care: bool) -> PatientFacts:
+        """What the policy reads about the (surviving) patient, kept while it holds."""
+        now = now_us()
+        facts = standing.facts.get(care)
+        if facts is None or now >= facts.valid_until or self.kept is None:
+            facts = await load_facts(self.repository, SYSTEM, standing.survivor, now, care=care)
+            standing.facts[care] = facts
+        return facts
 
     # -- writes --------------------------------------------------------------------------
     async def may_write_for(self, identity: Identity, patient_id: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from fhirbridge.access.epochs import AccessEpochs
 from fhirbridge.audit.events import AuditedWrites
 from fhirbridge.config import Settings
 from fhirbridge.contract.contributors import add_revising_unit
@@ -40,6 +41,7 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
         ProvenanceRecorder(),
         SubscriptionNotifier(development=settings.auth == "off"),
         AuditedWrites(),
+        AccessEpochs(),
     )
 
 

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from fhirbridge import __version__
+from fhirbridge.access.epochs import AccessEpochs
 from fhirbridge.adapters.registry import Adapter, Endpoint, adapters
 from fhirbridge.audit.log import AuditLog
 from fhirbridge.auth.scopes import INTERACTION_PERMISSION, Permission
@@ -196,7 +197,8 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
             statement_timeout_ms=settings.statement_timeout_ms,
         )
         repository = repository_for(database, settings)
-        audit = AuditLog(FhirRepository(database), settings.audit_flush_seconds)  # no contract rules apply
+        # No contract rules apply to the log; an emergency grant (an AuditEvent) raises its patient's epoch.
+        audit = AuditLog(FhirRepository(database, (AccessEpochs(),)), settings.audit_flush_seconds)
         app.state.context = ServiceContext(repository, settings, audit)
         app.state.tokens = TokenVerifier(settings)
         for resource_type in STORED_TYPES:  # built now (0.2-0.5 s), not by the first requests and log batch

@@ -17,6 +17,9 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
   type (R4 search.html#ptypes); ``resource_links`` every local reference, for referential
   integrity.  They are rewritten in the same transaction as the resource.
 
+* ``access_epochs`` counts the changes to what the access policy reads about each patient (its
+  consents, care network, emergency grants, merges) and to the directory.
+
 Times are integer microseconds since the epoch (UTC); content is canonical FHIR JSON bytes,
 served as stored.
 """
@@ -217,6 +220,16 @@ patient_identities = Table(
     UniqueConstraint("system", "value", name="uq_patient_identities_system_value"),
 )
 Index("ix_patient_identities_patient", patient_identities.c.patient_id)
+
+access_epochs = Table(
+    "access_epochs",
+    metadata,
+    Column("scope", String(2 * ID_LENGTH), primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
+)
+"""A counter per patient (``Patient/<id>``) and one for the directory (``directory``), raised in
+the same transaction as every write that can change who may see that patient's data: the
+access policy keeps what it read about a patient while the counters stay where they were."""
 
 INDEXED: tuple[Table, ...] = (idx_token, idx_string, idx_date, idx_reference, idx_uri, resource_links)
 """The tables that hold a current resource's search index and links, rewritten with it."""

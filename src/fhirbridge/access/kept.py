@@ -1,0 +1,50 @@
+"""What the access policy keeps between requests about each patient: who they are now (after
+merges) and what :func:`~fhirbridge.access.facts.load_facts` read, valid while the patient's and
+the directory's access epochs (:mod:`fhirbridge.storage.epochs`) stay where they were, and no
+consent, block or grant read has begun or ended since.  One query for the epochs replaces the
+several that load the facts; a write anywhere (on any instance) raises the epochs in its own
+transaction, so nothing kept outlives the change that makes it wrong.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from fhirbridge.access.facts import PatientFacts
+
+MOST_KEPT = 20_000
+"""Patients kept at once (least recently used first out)."""
+
+
+@dataclass
+class Kept:
+    epochs: tuple[int, ...]
+    """The epochs of the patient, their survivor (when merged) and the directory, when read."""
+    survivor: str
+    facts: dict[bool, PatientFacts] = field(default_factory=dict)
+    """By ``care`` (see :func:`~fhirbridge.access.facts.load_facts`)."""
+
+
+class KeptFacts:
+    """A bounded map from patient id to :class:`Kept`."""
+
+    def __init__(self, most: int = MOST_KEPT) -> None:
+        self.most = most
+        self._entries: OrderedDict[str, Kept] = OrderedDict()
+        self.units: dict[str, tuple[int, frozenset[str]]] = {}
+        """A caller's unit → (the directory epoch, the unit and every unit above it)."""
+
+    def get(self, patient_id: str) -> Kept | None:
+        kept = self._entries.get(patient_id)
+        if kept is not None:
+            self._entries.move_to_end(patient_id)
+        return kept
+
+    def put(self, patient_id: str, kept: Kept) -> None:
+        self._entries[patient_id] = kept
+        self._entries.move_to_end(patient_id)
+        while len(self._entries) > self.most:
+            self._entries.popitem(last=False)
+        if len(self.units) > self.most:
+            self.units.clear()

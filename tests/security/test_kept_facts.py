@@ -1,0 +1,107 @@
+"""What the access policy keeps between requests (access/kept.py) never outlives the change
+that makes it wrong: a block, a consent, a care team or an emergency grant written on one
+instance applies at once on another sharing the database, and a consent whose period ends
+stops opening the patient's data at that instant."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from fhirbridge.config import Settings
+from fhirbridge.rest.app import create_app
+from tests.conftest import BASE
+from tests.security.tokens import SigningKey, bearer, mint
+from tests.security.world import World, build_world, user_token
+from tests.support import builders
+
+ADMIN = "system/*.cruds"
+
+
+@pytest.fixture
+async def other(secure_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A second instance of the service on the same database (as behind a load balancer)."""
+    application: FastAPI = create_app(secure_settings)
+    transport = httpx.ASGITransport(app=application)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=transport, base_url=BASE) as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
+    return await build_world(anyone, rsa)
+
+
+async def test_a_block_written_on_one_instance_applies_at_once_on_another(
+    anyone: httpx.AsyncClient, other: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    admin = bearer(mint(rsa, scope=ADMIN))
+    stranger = user_token(rsa, world, "stranger", "outsider")
+    plan = f"/fhir/CarePlan/{world['anna-plan']}"
+    consent = builders.consent(world["anna"], f"Organization/{world['outsider']}")
+    assert (await anyone.post("/fhir/Consent", json=consent, headers=admin)).status_code == 201
+    for _ in range(3):  # kept on the second instance
+        assert (await other.get(plan, headers=stranger)).status_code == 200
+    block = builders.consent(world["anna"], f"Organization/{world['hospital']}", provision="deny", role="CST")
+    assert (await anyone.post("/fhir/Consent", json=block, headers=admin)).status_code == 201
+    assert (await other.get(plan, headers=stranger)).status_code == 403
+
+
+async def test_a_withdrawn_consent_and_a_new_care_relation_apply_at_once_on_another_instance(
+    anyone: httpx.AsyncClient, other: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    admin = bearer(mint(rsa, scope=ADMIN))
+    stranger = user_token(rsa, world, "stranger", "outsider")
+    helper = user_token(rsa, world, "helper", "other-outsider")
+    plan = f"/fhir/CarePlan/{world['bertil-plan']}"
+    created = await anyone.post(
+        "/fhir/Consent", json=builders.consent(world["bertil"], f"Organization/{world['outsider']}"), headers=admin
+    )
+    assert (await other.get(plan, headers=stranger)).status_code == 200
+    assert (await other.get(plan, headers=helper)).status_code == 403
+    withdrawn = dict(created.json(), status="inactive")
+    assert (await anyone.put(f"/fhir/Consent/{withdrawn['id']}", json=withdrawn, headers=admin)).status_code == 200
+    assert (await other.get(plan, headers=stranger)).status_code == 403
+    team = {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "subject": {"reference": f"Patient/{world['bertil']}"},
+        "managingOrganization": [{"reference": f"Organization/{world['other-outsider']}"}],
+    }
+    assert (await anyone.post("/fhir/CareTeam", json=team, headers=admin)).status_code == 201
+    assert (await other.get(plan, headers=helper)).status_code == 200
+
+
+async def test_an_emergency_grant_opens_at_once_and_a_consent_closes_when_its_period_ends(
+    anyone: httpx.AsyncClient, other: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    admin = bearer(mint(rsa, scope=ADMIN))
+    helper = user_token(rsa, world, "helper", "other-outsider")
+    plan = f"/fhir/CarePlan/{world['anna-plan']}"
+    assert (await other.get(plan, headers=helper)).status_code == 403
+    grant = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "reason", "valueString": "Medvetslös på akuten"},
+            {"name": "minutes", "valueInteger": 5},
+        ],
+    }
+    opened = await anyone.post(f"/fhir/Patient/{world['anna']}/$emergency-access", json=grant, headers=helper)
+    assert opened.status_code in (200, 201), opened.text
+    assert (await other.get(plan, headers=helper)).status_code == 200
+    stranger = user_token(rsa, world, "stranger", "outsider")
+    ends = (datetime.now(UTC) + timedelta(seconds=2)).isoformat(timespec="seconds")
+    brief = builders.consent(world["anna"], f"Organization/{world['outsider']}")
+    brief["provision"]["period"] = {"end": ends}
+    assert (await anyone.post("/fhir/Consent", json=brief, headers=admin)).status_code == 201
+    assert (await other.get(plan, headers=stranger)).status_code == 200
+    await asyncio.sleep(3)
+    assert (await other.get(plan, headers=stranger)).status_code == 403
