@@ -83,7 +83,8 @@ class FhirRepository:
     async def _readable(self, identity: Identity, record: StoredResource | None) -> StoredResource | None:
         if record is None:
             return record
-        return record if await self.policy.check_read(identity, record) is not None else None
+        access = await self.policy.check_read(identity, record)
+        return access.view(record) if access is not None else None
 
     async def referrers(self, identity: Identity, resource_type: str, resource_id: str) -> list[tuple[str, str, str]]:
         """Live resources that refer to this one (what would block its deletion), as far as the

@@ -59,9 +59,13 @@ class Share:
     types: frozenset[str] | None
     excluded: frozenset[str]
     nothing: bool = False
+    only: frozenset[str] | None = None
+    """``provision.data``: the resources shared (``CarePlan/1``), when the consent names them."""
 
-    def covers(self, resource_type: str) -> bool:
+    def covers(self, resource_type: str, reference: str) -> bool:
         if self.nothing or resource_type in self.excluded:
+            return False
+        if self.only is not None and reference not in self.only:
             return False
         return self.types is None or resource_type in self.types
 
@@ -70,9 +74,9 @@ ALWAYS_SHARED = frozenset({"Patient"})
 """Who the patient is goes with anything shared about them."""
 
 
-def shared_types(shares: list[Share], resource_type: str) -> bool:
-    """Whether any of a recipient's consents covers a type."""
-    return resource_type in ALWAYS_SHARED or any(share.covers(resource_type) for share in shares)
+def shared(shares: list[Share], resource_type: str, reference: str) -> bool:
+    """Whether any of a recipient's consents covers a resource."""
+    return resource_type in ALWAYS_SHARED or any(share.covers(resource_type, reference) for share in shares)
 
 
 @dataclass
@@ -97,11 +101,16 @@ class PatientFacts:
 
     def owners_of(self, reference: str, resource: dict[str, Any] | None) -> set[str]:
         """The units whose information a resource of this patient is: a plan's author's, a
-        team's managing units', a Communication's sender's (read from the version at hand, so a
-        deleted or retracted one, or an old version, counts too), and a Goal's plans'."""
+        team's managing units', a Communication's sender's and recipients' and those of the plans
+        it is about (read from the version at hand, so a deleted or retracted one, or an old
+        version, counts too), and a Goal's plans'."""
         owners = set(self.owners.get(reference) or ())
         for unit in owning_references(resource):
             owners |= self.units_behind(unit)
+        if resource is not None and resource.get("resourceType") == "Communication":
+            for about in resource.get("about") or []:  # a message about a unit's plan is that unit's too
+                if isinstance(about, dict) and isinstance(about.get("reference"), str):
+                    owners |= self.owners.get(unversioned(about["reference"]), set())
         return owners
 
     def units_behind(self, reference: str | None) -> set[str]:
@@ -285,16 +294,27 @@ def _share(permit: dict[str, Any], now: int, facts: PatientFacts) -> Share:
     for provision, nested in _provisions(permit):
         if nested and provision.get("type") == "deny" and in_force(provision.get("period"), now, facts):
             types = _types(provision)
-            if types is None:
+            if not types:  # no class, or only classes this server cannot honour: the exception takes all
                 everything = True
             else:
                 excluded |= types
-    return Share(allowed, frozenset(excluded), everything)
+    data = permit.get("data")
+    only = None
+    if isinstance(data, list) and data:
+        only = frozenset(
+            unversioned(str((item.get("reference") or {}).get("reference"))) for item in data if isinstance(item, dict)
+        )
+    return Share(allowed, frozenset(excluded), everything, only)
 
 
 def _types(provision: dict[str, Any]) -> frozenset[str] | None:
-    classes = [c for c in provision.get("class", []) if isinstance(c, dict) and c.get("system") == RESOURCE_TYPES]
-    return frozenset(str(c.get("code")) for c in classes) if classes else None
+    """The resource types a provision's ``class`` names: None when it names no class; a class
+    of another kind (a MIME type, a profile) is one this server cannot honour, so it shares
+    nothing rather than everything."""
+    classes = [c for c in provision.get("class", []) if isinstance(c, dict)]
+    if not classes:
+        return None
+    return frozenset(str(c.get("code")) for c in classes if c.get("system") == RESOURCE_TYPES)
 
 
 def blocks(consent: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ server call out) belong to the service that created them (:mod:`fhirbridge.notif
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,9 +38,10 @@ from fhirbridge.access.facts import (
     caller_units,
     load_facts,
     owning_references,
-    shared_types,
+    shared,
 )
 from fhirbridge.access.kept import Kept, KeptFacts
+from fhirbridge.access.search_rules import search_refusal
 from fhirbridge.audit.events import seen_by
 from fhirbridge.auth.scopes import Context, Permission
 from fhirbridge.auth.tokens import insufficient_scope
@@ -47,13 +49,12 @@ from fhirbridge.contract.care_network import resolve, search_contents
 from fhirbridge.contract.codes import not_for_patient
 from fhirbridge.errors import FhirError, Issue, method_not_allowed
 from fhirbridge.fhir.instants import now_us
-from fhirbridge.fhir.jsonio import loads
+from fhirbridge.fhir.jsonio import dumps, loads
 from fhirbridge.fhir.references import ParsedReference, parse_reference
 from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.notifications import owners
-from fhirbridge.patients.link_elements import is_patient_reference_parameter
 from fhirbridge.patients.survivors import person_ids, surviving_patient
-from fhirbridge.search.query import Clause, SearchQuery, with_clause
+from fhirbridge.search.query import SearchQuery, with_clause
 from fhirbridge.storage.epochs import DIRECTORY, patient_scope, read_epochs
 from fhirbridge.storage.records import StoredResource
 
@@ -113,6 +114,12 @@ class Access:
     patients: frozenset[str]
     bases: tuple[str, ...]
     emergency_reasons: tuple[str, ...]
+    shown: bytes | None = None
+    """The content as this caller sees it, when it is not the stored one (a patient's own log
+    entry without the names of what is kept from them)."""
+
+    def view(self, record: StoredResource) -> StoredResource:
+        return record if self.shown is None else dataclasses.replace(record, content=self.shown)
 
 
 class AccessPolicy:
@@ -143,16 +150,9 @@ class AccessPolicy:
             return query
         if query.resource_type == "Subscription":
             query = owners.only_own(identity, query)
-        if any(_reverse_chained(clause) for clause in query.clauses):
-            raise forbidden("_has is not available with an access token: it would search data the caller may not see")
-        for clause in query.clauses:
-            hidden_hop = _hidden_hop(clause)
-            if hidden_hop is not None:
-                raise forbidden(
-                    f"The chained search through {hidden_hop} is not available with an access token: it would "
-                    "test resources the caller may not see. Chain to a Patient through its patient link "
-                    "(subject:Patient.identifier=…) or to the directory (Practitioner, Organization)"
-                )
+        refusal = search_refusal(query)
+        if refusal is not None:
+            raise forbidden(refusal)
         if identity.kind != "patient" or identity.patient is None:
             return query
         if "person" not in identity.decisions:
@@ -187,10 +187,11 @@ class AccessPolicy:
         kept = []
         for record in records:
             try:
-                if await self._access(identity, record, permissions) is not None:
-                    kept.append(record)
+                access = await self._access(identity, record, permissions)
             except FhirError:
                 continue
+            if access is not None:
+                kept.append(access.view(record))
         return kept
 
     async def _access(self, identity: Identity, record: StoredResource, permissions: str) -> Access | None:
@@ -198,9 +199,30 @@ class AccessPolicy:
         seen = seen_by(identity)
         if access is not None and seen is not None:
             reference = f"{record.resource_type}/{record.resource_id}/_history/{record.version}"
-            private = record.content is not None and not_for_patient(loads(record.content))
+            private = identity.kind != "patient" and await self._kept_from_patient(identity, record)
             seen.note(reference, access.patients, access.emergency_reasons, not_for_patient=private)
         return access
+
+    async def _kept_from_patient(self, identity: Identity, record: StoredResource, depth: int = 0) -> bool:
+        """Whether the patient may not see a version (so that their own access log does not
+        name it): labelled not for the patient, a Goal only such plans hold, or a Provenance of
+        either."""
+        if record.content is None:
+            return False
+        resource = loads(record.content)
+        if not_for_patient(resource):
+            return True
+        if record.resource_type == "Goal":
+            return await self._unapproved_goal(f"Goal/{record.resource_id}")
+        if record.resource_type == "Provenance" and depth == 0:
+            for target in resource.get("target", []):
+                parsed = _local(target)
+                if parsed is None or parsed.resource_type not in ("CarePlan", "Goal"):
+                    continue
+                stored = await self._target_version(identity, parsed)
+                if stored is not None and await self._kept_from_patient(identity, stored, depth + 1):
+                    return True
+        return False
 
     async def _judge(self, identity: Identity, record: StoredResource, permissions: str) -> Access | None:
         if identity.unrestricted:
@@ -223,7 +245,44 @@ class AccessPolicy:
             if resource_type == "AuditEvent" and identity.kind == "patient":
                 return None  # a patient reads the log of their own data, not others' lookups
             return Access(frozenset(), (), ())
-        return await self._patient_access(identity, record, resource, patients)
+        access = await self._patient_access(identity, record, resource, patients)
+        if resource_type == "AuditEvent" and identity.kind == "patient":
+            return dataclasses.replace(access, shown=await self._patients_view(identity, resource))
+        if resource_type == "CarePlan" and resource.get("contributor"):
+            return dataclasses.replace(access, shown=await self._without_blocked_units(identity, resource, patients))
+        return access
+
+    async def _without_blocked_units(
+        self, identity: Identity, plan: dict[str, Any], patients: frozenset[str]
+    ) -> bytes | None:
+        """A plan as a caller outside a blocked unit reads it: without that unit among the
+        contributors (that it worked on the patient's plan is its information too)."""
+        contributors = [c for c in plan.get("contributor", []) if isinstance(c, dict)]
+        kept = contributors
+        for patient_id in sorted(patients):
+            decision = await self.decide(identity, patient_id)
+            facts = decision.facts
+            if not decision.blocked or facts is None:
+                continue
+            named = [str(c.get("reference")) for c in kept if isinstance(c.get("reference"), str)]
+            await resolve(self.repository, SYSTEM, named, facts.resolved)
+            kept = [
+                c
+                for c in kept
+                if not (isinstance(c.get("reference"), str) and facts.units_behind(c["reference"]) & decision.blocked)
+            ]
+        if len(kept) == len(contributors):
+            return None
+        return dumps({**plan, "contributor": kept} if kept else {k: v for k, v in plan.items() if k != "contributor"})
+
+    async def _patients_view(self, identity: Identity, event: dict[str, Any]) -> bytes | None:
+        """A log entry as the patient reads it: without the entities they may not see (a plan not
+        approved for them, its goals and their history), whenever those became hidden."""
+        entities = [e for e in event.get("entity", []) if isinstance(e, dict)]
+        kept = [e for e in entities if await self._sees_all(identity, [e.get("what")], histories=True)]
+        if len(kept) == len(entities):
+            return None
+        return dumps({**event, "entity": kept} if kept else {k: v for k, v in event.items() if k != "entity"})
 
     async def knows(self, identity: Identity, record: StoredResource) -> bool:
         """Whether the resource exists for the caller, whatever their scopes: a patient's token
@@ -233,13 +292,15 @@ class AccessPolicy:
         except FhirError:
             return False
 
-    async def _sees_all(self, identity: Identity, references: list[Any]) -> bool:
+    async def _sees_all(self, identity: Identity, references: list[Any], *, histories: bool = False) -> bool:
         """Whether the caller may see every version a record names: a Provenance (the history of
         those versions) or an access-log entry (who read them) tells of each, so a plan not
-        approved for the patient, or a blocked unit's plan, keeps its records out of view too."""
+        approved for the patient, or a blocked unit's plan, keeps its records out of view too.
+        ``histories``: Provenances named are judged too (a log entry naming one)."""
         for reference in references:
             parsed = _local(reference)
-            if parsed is None or parsed.resource_type in ("Provenance", "AuditEvent", "Patient"):
+            skipped = ("AuditEvent", "Patient") if histories else ("Provenance", "AuditEvent", "Patient")
+            if parsed is None or parsed.resource_type in skipped:
                 continue
             stored = await self._target_version(identity, parsed)
             try:
@@ -330,7 +391,10 @@ class AccessPolicy:
             facts = await self._facts(standing, care=False)
             if identity.subject in facts.consented:
                 shares = facts.shares.get(str(identity.subject), [])
-                return PatientDecision(True, "shared", hide_unapproved=True, facts=facts, shares=shares)
+                blocked = set(facts.blocked)  # a relative is outside every unit: every block holds
+                return PatientDecision(
+                    True, "shared", blocked=blocked, hide_unapproved=True, facts=facts, shares=shares
+                )
             return PatientDecision(False, "The patient has not shared their plans with you")
         if identity.kind not in ("user", "system"):
             return PatientDecision(False, "An authenticated caller is needed")
@@ -495,7 +559,7 @@ class AccessPolicy:
             if owners & decision.blocked:
                 return f"The patient has blocked (spärr) this information from {reference}'s unit"
         kind = str(resource.get("resourceType"))
-        if decision.shares is not None and not shared_types(decision.shares, kind):
+        if decision.shares is not None and not shared(decision.shares, kind, reference):
             return f"The patient has not shared {kind} resources with you"
         if resource.get("resourceType") == "Consent" and decision.basis not in ("own", "service") and blocks(resource):
             return "A block (spärr) is the patient's: it is not shown to those it keeps information from"
@@ -577,30 +641,3 @@ def _identity_of(patient: dict[str, Any]) -> tuple[list[tuple[str, str]], list[t
             if isinstance(link, dict)
         ),
     )
-
-
-def _hidden_hop(clause: Clause) -> str | None:
-    """The first link of a chain that could reach a resource its searcher may not see (whose
-    match the chain would still test): any link to patient data, except the link by which a
-    resource names its own patient (``CarePlan?subject:Patient.identifier``), whose Patient is
-    seen with it."""
-    current: Clause | None = clause
-    while current is not None and current.chained is not None:
-        parameter = current.parameter
-        source = parameter.resource_type if parameter is not None else ""
-        own_patient = parameter is not None and is_patient_reference_parameter(parameter)
-        for target in current.target_types:
-            if target in compartment_types() and not (target == "Patient" and own_patient):
-                return f"{source}.{current.code} to {target}"
-        current = current.chained
-    return None
-
-
-def _reverse_chained(clause: Clause) -> bool:
-    """Whether a clause is, or chains into, a ``_has`` (which matches on the referring resources)."""
-    current: Clause | None = clause
-    while current is not None:
-        if current.has_type is not None:
-            return True
-        current = current.chained
-    return False

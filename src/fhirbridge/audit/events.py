@@ -222,6 +222,8 @@ class AuditedWrites:
         if seen is None:
             return
         for event in events:
+            if event.by_server:  # the server's own records of the change (a Provenance, a signal)
+                continue
             record = event.record
             content = event.resource
             if content is None and event.previous is not None and event.previous.content is not None:

@@ -92,13 +92,20 @@ class FixedContactRule:
                 if key != person:
                     others.setdefault(key, assignment)
             if len(others) >= self.policy.limit(candidate.role):
-                issues.append(self._conflict(patient_id, candidate, list(others.values()), place))
+                shown = {team.resource_id: await unit.caller_knows(team) for team in teams}
+                issues.append(self._conflict(patient_id, candidate, list(others.values()), place, shown))
         return issues
 
-    def _conflict(self, patient_id: str, candidate: Assignment, holders: list[Assignment], place: str) -> Issue:
+    def _conflict(
+        self, patient_id: str, candidate: Assignment, holders: list[Assignment], place: str, shown: dict[str, bool]
+    ) -> Issue:
         name = role_name(candidate.role)
         limit = self.policy.limit(candidate.role)
-        named = "; ".join(holder.describe() for holder in holders)
+        # A holder is named only to a caller who may see the team (a blocked unit's stays unnamed).
+        named = "; ".join(
+            holder.describe() if shown.get(str(holder.care_team_id), False) else "in a care team you may not see"
+            for holder in holders
+        )
         allowed = "one" if limit == 1 else str(limit)
         return Issue(
             "error",

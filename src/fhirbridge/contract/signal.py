@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fhirbridge.contract.codes import is_contract
+from fhirbridge.contract.codes import NOT_FOR_PATIENT, is_contract, not_for_patient
 from fhirbridge.contract.fixed_contact_rule import People, local_patient
 from fhirbridge.contract.fixed_contacts import FIXED_CARE_CONTACT, active_assignments
 from fhirbridge.contract.fixed_contacts import member_key as normalise
@@ -96,8 +96,10 @@ def _communication(
         "payload": [{"contentString": f"{topic}: {title} (version {event.record.version}), av {by}."}],
     }
     sender = unit.identity.subject
-    if sender and "/" in sender:
+    if sender and "/" in sender and unit.identity.kind != "system":
         communication["sender"] = {"reference": sender}
+    if not_for_patient(plan):  # a message about what the patient may not see is not for them either
+        communication["meta"] = {"security": [{"system": NOT_FOR_PATIENT[0], "code": NOT_FOR_PATIENT[1]}]}
     return communication
 
 

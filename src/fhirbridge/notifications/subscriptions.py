@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from fhirbridge.access.policy import AccessPolicy
+from fhirbridge.access.search_rules import search_refusal
 from fhirbridge.auth.tokens import insufficient_scope
-from fhirbridge.errors import FhirError, bad_request, unprocessable
+from fhirbridge.errors import FhirError, bad_request, error, unprocessable
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
@@ -87,7 +88,11 @@ def activate(identity: Identity, validated: ValidatedResource, *, endpoints: End
             raise unprocessable("A channel header is 'Name: value' in ASCII", f"Subscription.channel.header[{index}]")
     if channel.get("payload") not in (None, *PAYLOADS):
         raise unprocessable("The payload can be absent or application/fhir+json", "Subscription.channel.payload")
-    resource_type, _ = split_criteria(str(subscription.get("criteria", "")))
+    resource_type, pairs = split_criteria(str(subscription.get("criteria", "")))
+    if not identity.unrestricted:  # what a search may not ask, a feed may not either
+        refusal = search_refusal(parse_query(resource_type, pairs, strict=True, default_count=1, max_count=1))
+        if refusal is not None:
+            raise FhirError(403, [error("forbidden", refusal, "Subscription.criteria")])
     if owners.is_service(identity) and not identity.scopes.allows("system", resource_type, "r"):
         needed = f"system/{resource_type}.r"
         raise insufficient_scope(needed, f"A Subscription is sent what its criteria match: {needed} is needed")

@@ -33,6 +33,8 @@ class WriteEvent:
     previous: StoredResource | None
     identity: Identity
     resource: dict[str, Any] | None = None
+    by_server: bool = False
+    """Written by the server's own rules before commit (a Provenance, a signal), not by the caller."""
 
 
 class WriteListener(Protocol):

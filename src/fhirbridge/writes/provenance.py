@@ -49,6 +49,7 @@ def provenance_for(
         event
         for event in events
         if event.record.resource_type != "Provenance"
+        and not event.by_server  # the server's own records (a signal) are not the caller's change
         and (template is not None or event.record.resource_type in TRACKED_TYPES)
     ]
     if not changed:

@@ -104,6 +104,8 @@ class UnitOfWork:
         self._expected: dict[tuple[str, str], list[str]] = defaultdict(list)
         self._expected_versions: dict[tuple[str, str, int], str] = {}
         self._deleted: list[tuple[str, str]] = []
+        self._finishing = False
+        """Set once the caller's own writes are done and the server's rules write (see :meth:`finish`)."""
         self.locations: dict[tuple[str, str], str] = {}
         """Where each resource sits in the request (``Bundle.entry[2].resource``), for error paths."""
 
@@ -164,7 +166,7 @@ class UnitOfWork:
         record = StoredResource(resource_type, resource_id, current.version + 1, self.now, True, None, pk=current.pk)
         await versions.save_deletion(self.conn, record, current.pk)
         self._deleted.append((resource_type, resource_id))
-        self.events.append(WriteEvent("delete", record, current, self.identity))
+        self.events.append(WriteEvent("delete", record, current, self.identity, by_server=self._finishing))
         return WriteResult("deleted", record)
 
     async def _hidden_from_patient(self, record: StoredResource | None) -> bool:
@@ -199,6 +201,11 @@ class UnitOfWork:
             return True
         record = await store.read_current(self.conn, resource_type, resource_id)
         return record is not None and await self.knows(self, record)
+
+    async def caller_knows(self, record: StoredResource) -> bool:
+        """Whether the unit's caller may know of a resource, also while the server's own rules
+        run (what a rule's refusal may name)."""
+        return self.identity.unrestricted or self.knows is None or await self.knows(self, record)
 
     async def caller_may_name(self, patient_id: str) -> bool:
         """Whether the unit's caller may write about the patient, also while the server's own
@@ -288,6 +295,7 @@ class UnitOfWork:
         (of what the listeners wrote too)."""
         unknown = await self._unknown_to_caller() if self.guard is not None else set()
         self.guard = None
+        self._finishing = True
         for listener in self.listeners:  # each sees what the ones before it wrote
             await listener(self, list(self.events))
         issues = await self._missing_targets(unknown)
@@ -333,7 +341,7 @@ class UnitOfWork:
         )
         stored = StoredResource(resource_type, resource_id, version, self.now, False, content, pk=pk)
         action: WriteAction = "create" if previous is None or previous.deleted else "update"
-        self.events.append(WriteEvent(action, stored, previous, self.identity, resource))
+        self.events.append(WriteEvent(action, stored, previous, self.identity, resource, by_server=self._finishing))
         return stored
 
     def _links(self, validated: ValidatedResource, resource_type: str, resource_id: str) -> list[tuple[str, str, str]]:
@@ -363,12 +371,15 @@ class UnitOfWork:
         return prefix + path[len(resource_type) :] if prefix else path
 
     async def _unknown_to_caller(self) -> set[tuple[str, str]]:
-        """The targets of a patient's (or relative's) references that do not exist for them:
-        another patient's resources (answered as missing, so a write cannot tell of them)."""
-        if self.knows is None or self.identity.kind != "patient":
+        """The targets that do not exist for the caller: for a patient's (or relative's) token
+        every reference to another patient's resource, for anyone a reference to a version of a
+        resource they may not see (answered as missing, so a write cannot tell of them)."""
+        if self.knows is None or self.identity.unrestricted:
             return set()
         written = {(event.record.resource_type, event.record.resource_id) for event in self.events}
-        targets = [*self._expected, *((t, i) for t, i, _ in self._expected_versions)]
+        versioned = [(t, i) for t, i, _ in self._expected_versions]
+        # A patient's every reference; anyone's reference to a version (which would count versions).
+        targets = [*self._expected, *versioned] if self.identity.kind == "patient" else versioned
         unknown = set()
         for resource_type, rid in targets:
             if resource_type not in STORED_TYPES or (resource_type, rid) in written:
