@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fhirbridge.access.compartment import SERVER_WRITTEN
 from fhirbridge.access.kept import KeptFacts
@@ -301,11 +301,20 @@ class FhirRepository:
             included = await self._includes(query, matches)
         return SearchPage(matches, included.resources, next_cursor, total, included.warnings)
 
-    async def write(self, identity: Identity, local_base: str | None, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async def write(
+        self,
+        identity: Identity,
+        local_base: str | None,
+        work: Callable[[UnitOfWork], Awaitable[T]],
+        *,
+        dry_run: bool = False,
+    ) -> T:
         """Run ``work`` in one write transaction, then the pre-commit checks, then commit.
 
         A lost race with another writer (a unique key, a deadlock) runs the whole unit again:
-        the second attempt sees the winner's data and decides afresh (a 412, an update)."""
+        the second attempt sees the winner's data and decides afresh (a 412, an update).
+        A ``dry_run`` (``$validate``) runs all of it, every rule and listener, and rolls back:
+        what it answers is what the write would have answered."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 async with self.database.transaction() as conn:
@@ -322,10 +331,15 @@ class FhirRepository:
                         narrow=self._narrow,
                         knows=self._knows,
                         other_bases=self.other_bases,
+                        dry_run=dry_run,
                     )
                     result = await work(unit)
                     await unit.finish()
+                    if dry_run:
+                        raise _RolledBack(result)
                     return result
+            except _RolledBack as rolled_back:
+                return cast(T, rolled_back.result)
             except WriteRace as race:
                 log.info("write race (attempt %d): %s", attempt, race)
         raise conflict("The resource is being changed by others at this moment; try again")
@@ -367,6 +381,14 @@ class FhirRepository:
         if unit.identity.unrestricted and resource_type not in SERVER_WRITTEN:
             return
         await _policy_inside(unit).check_write(unit.identity, permission, resource_type, resource, previous)
+
+
+class _RolledBack(Exception):
+    """Leaves a dry run's transaction by rollback, carrying what the write would have returned."""
+
+    def __init__(self, result: object) -> None:
+        super().__init__("dry run")
+        self.result = result
 
 
 @asynccontextmanager

@@ -219,7 +219,7 @@ class AuditedWrites:
 
     async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
         seen = seen_by(unit.identity)
-        if seen is None:
+        if seen is None or unit.dry_run:  # a dry run's versions never exist
             return
         for event in events:
             if event.by_server:  # the server's own records of the change (a Provenance, a signal)

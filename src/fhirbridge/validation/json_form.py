@@ -1,6 +1,6 @@
 """The FHIR JSON form of a resource, checked against the official element tables.
 
-R4 json.html and the base StructureDefinitions say what ``fhir.resources`` does not check:
+R4 json.html and the base StructureDefinitions, checked in one walk of the resource:
 
 * JSON kinds: ``true`` not ``"true"``, numbers not strings, no ``null``, no empty objects,
   arrays or strings; arrays exactly where the element repeats; no unknown elements; at most
@@ -11,6 +11,9 @@ R4 json.html and the base StructureDefinitions say what ``fhir.resources`` does 
 * Reference target types (R4 references.html): ``CarePlan.subject`` names a Patient or Group.
 * Contained resources (R4 references.html#contained): no nested ``contained``, every
   internal reference resolves to a contained resource.
+* Primitive forms (R4 datatypes.html#primitive): dates, times, codes, ids, URIs, OIDs, UUIDs
+  and base64 by their official expressions, dates by the calendar
+  (:mod:`fhirbridge.fhir.primitives`).
 * Narrative safety (invariants txt-1 and txt-2): XHTML ``div`` without active content.
 * FHIR's own limits: a ``string`` (and ``code``, ``id``, ``markdown``, which are strings) of
   at most 1 MB (R4 datatypes.html#string), counted as 1024 * 1024 bytes of UTF-8; ids
@@ -37,6 +40,7 @@ from fhirbridge.fhir.definitions import (
     TypeDefinition,
     definitions,
 )
+from fhirbridge.fhir.primitives import form_problem
 from fhirbridge.fhir.references import ParsedReference, is_on_server, parse_reference, reference_problem
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -290,6 +294,10 @@ class _Walker:
             self.report.too_long.append(
                 error("too-long", f"A FHIR {type_code} may hold at most 1 MB ({MAX_STRING_BYTES} bytes of UTF-8)", path)
             )
+            return
+        problem = form_problem(type_code, value)
+        if problem is not None:
+            self.fail("value", problem, path)
             return
         if type_code == "xhtml":
             self.narrative(value, path)

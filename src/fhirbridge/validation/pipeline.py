@@ -1,9 +1,10 @@
 """The validation every write goes through, in one place.
 
 Order (cheapest and clearest first): the body is a resource of the type the URL names, with
-the id the URL names (R4 http.html#update); its JSON form, cardinality, required bindings
-and reference target types (:mod:`.json_form`); then structure and primitive formats
-(:mod:`.structure`).  Then what is well formed but not accepted, which answers 422: strings
+the id the URL names (R4 http.html#update); its JSON form, cardinality, required bindings,
+reference target types and primitive forms (:mod:`.json_form`, from the official R4 element
+tables and :mod:`fhirbridge.fhir.primitives`), in one walk: one validator, no second pass by
+typed models (issue 12).  Then what is well formed but not accepted, which answers 422: strings
 over FHIR's 1 MB limit (:mod:`.json_form`), Swedish identifiers
 (:mod:`.swedish_identifiers`) and the profiles that apply
 (:mod:`fhirbridge.conformance.validator`: those claimed in ``meta.profile``, and the
@@ -20,7 +21,6 @@ from fhirbridge.conformance.validator import validate_profiles
 from fhirbridge.errors import Issue, bad_request, error, invalid
 from fhirbridge.fhir.references import ID_RULE, is_valid_id
 from fhirbridge.validation.json_form import FoundReference, ReferenceSite, check_json_form
-from fhirbridge.validation.structure import check_structure
 from fhirbridge.validation.swedish_identifiers import check_swedish_identifiers
 
 
@@ -83,9 +83,7 @@ def validate_resource(
             raise bad_request(f"An id is {ID_RULE}", f"{expected_type}.id")
     try:
         report = check_json_form(resource, local_base)
-        # What the server builds itself (a Provenance, a signal's Communication) from validated
-        # parts needs its references found and its JSON form checked, not the model's pass.
-        issues: list[Issue] = report.issues or ([] if built_by_server else check_structure(resource))
+        issues: list[Issue] = report.issues
     except RecursionError:
         raise bad_request("The resource is nested too deeply to be a FHIR resource", code="too-costly") from None
     if not bundle_references:

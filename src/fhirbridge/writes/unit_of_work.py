@@ -76,8 +76,11 @@ class UnitOfWork:
         narrow: Callable[[UnitOfWork, SearchQuery], Awaitable[SearchQuery]] | None = None,
         knows: Callable[[UnitOfWork, StoredResource], Awaitable[bool]] | None = None,
         other_bases: tuple[str, ...] = (),
+        dry_run: bool = False,
     ) -> None:
         self.conn = conn
+        self.dry_run = dry_run
+        """Rolled back whatever happens (``$validate``): listeners record nothing outside it."""
         self.guard = guard
         """Checks the caller's own writes; what the server's rules write in :meth:`finish`
         (a Provenance, a signal) is the server's, and not checked against the caller."""

@@ -5,11 +5,12 @@
 * ``GET [base]/{type}/{id}/$validate`` validates the stored resource;
 * ``profile`` and ``mode`` may also be URL parameters.
 
-It runs the checks of a single resource that a write runs (JSON form, bindings, reference
-types, structure, Swedish identifiers, the applicable profiles and a requested one, the
-contract's patient goal, local references) without writing anything.  The rules that need the
-write itself are not run: the fixed-contact limit across care teams (a 409 at write time) and a
-Subscription's activation.  It answers 200 with an OperationOutcome: its errors,
+It is a dry run of the real write: the resource's own checks (JSON form, bindings, reference
+types, structure, Swedish identifiers, the applicable profiles and a requested one), then the
+write itself in its own transaction (the reference rule, the access policy, the contract rules:
+the patient's goal, one fixed care contact, one Patient per person; referential integrity),
+rolled back at the end, so it answers what a create or update would answer and writes nothing.
+It answers 200 with an OperationOutcome: its errors,
 its warnings (extensible bindings, unknown profiles), or one informational issue when all is
 well.  ``mode=create`` ignores the id, ``update`` requires the URL's, ``delete`` reports
 whether resources still refer to the one named.
@@ -20,14 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 from fhirbridge.conformance.validator import validate_profiles
-from fhirbridge.contract.goal_rule import patient_goal_issue
 from fhirbridge.errors import FhirError, Issue, bad_request, error, not_found
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.outcome import operation_outcome
-from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
 from fhirbridge.validation.pipeline import validate_resource
+from fhirbridge.writes.unit_of_work import UnitOfWork, WriteResult
 
 NAME = "validate"
 DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
@@ -93,8 +93,9 @@ async def _write_issues(
     profile: str | None,
     mode: str,
 ) -> list[Issue]:
+    """What the resource's own checks find (with their warnings and a requested profile), and
+    what the write itself answers, run as a dry run and rolled back."""
     url_id = request.resource_id if mode == "update" else None
-    issues: list[Issue] = []
     try:
         validated = validate_resource(
             dict(resource) if isinstance(resource, dict) else resource,
@@ -105,25 +106,19 @@ async def _write_issues(
         )
     except FhirError as refusal:
         return refusal.issues  # the resource is not even well formed: profiles would only repeat it
-    issues += validate_profiles(validated.resource, [profile] if profile else None)
+    issues = validate_profiles(validated.resource, [profile] if profile else None)
+    # The write would stop at a profile's error; the dry run goes on past it, so that one
+    # answer names every rule the resource breaks, each as the write would name it.
 
-    async def read_goal(goal_id: str) -> dict[str, Any] | None:
-        record = await ctx.repository.read(request.identity, "Goal", goal_id)
-        return None if record is None or record.content is None else dict(loads(record.content))
+    async def work(unit: UnitOfWork) -> WriteResult:
+        if url_id is None:
+            return await unit.create(validated)
+        return await unit.update(validated, url_id)
 
-    goal_issue = await patient_goal_issue(validated.resource, read_goal, request.base_url)
-    if goal_issue is not None:
-        issues.append(goal_issue)
-    for found in validated.references:
-        parsed = found.parsed
-        if parsed.kind != "local" or parsed.resource_type is None or parsed.resource_id is None:
-            continue
-        if parsed.resource_type not in STORED_TYPES:
-            continue
-        target = await ctx.repository.read(request.identity, parsed.resource_type, parsed.resource_id)
-        if target is None or target.deleted:
-            where = f"{found.path}.reference"
-            issues.append(error("not-found", f"{parsed.resource_type}/{parsed.resource_id} does not exist", where))
+    try:
+        await ctx.repository.write(request.identity, request.base_url, work, dry_run=True)
+    except FhirError as refusal:
+        issues += refusal.issues
     return issues
 
 
