@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from fhirbridge.search.index import IndexRows
+    from fhirbridge.storage.records import StoredResource
 
 Row = Sequence[Any]
 
@@ -46,10 +50,32 @@ POSTGRESQL = Dialect("postgresql", " FOR UPDATE", " FOR NO KEY UPDATE", " FOR KE
 SQLITE = Dialect("sqlite", "", "", "")
 
 
+class VersionWriter(Protocol):
+    """How an engine writes a version, a deletion, and finds live reference targets
+    (:mod:`fhirbridge.storage.versions`), each in one round trip."""
+
+    async def save(
+        self,
+        record: StoredResource,
+        previous_pk: int | None,
+        method: str,
+        rows: IndexRows,
+        links: list[tuple[str, str, str]],
+    ) -> int: ...
+
+    async def delete(self, record: StoredResource, pk: int) -> None: ...
+
+    async def live(self, targets: set[tuple[str, str]]) -> set[tuple[str, str]]: ...
+
+
 class Connection(Protocol):
     """One database connection, inside a transaction or a read."""
 
     dialect: Dialect
+
+    @property
+    def versions(self) -> VersionWriter:
+        """This engine's writer of versions, on this connection."""
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
 

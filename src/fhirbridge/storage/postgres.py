@@ -16,6 +16,7 @@ import asyncpg
 
 from fhirbridge.errors import FhirError, Issue
 from fhirbridge.storage.database import POSTGRESQL, Row, WriteRace
+from fhirbridge.storage.versions_postgres import PostgresVersions
 
 _TIMEOUT = asyncpg.QueryCanceledError
 
@@ -51,6 +52,7 @@ class PostgresConnection:
 
     def __init__(self, raw: asyncpg.Connection) -> None:
         self._raw = raw
+        self.versions = PostgresVersions(self)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         try:

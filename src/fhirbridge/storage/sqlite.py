@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fhirbridge.storage.database import SQLITE, Row, WriteRace
+from fhirbridge.storage.versions_sqlite import SqliteVersions
 
 T = TypeVar("T")
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -70,6 +71,7 @@ class SqliteConnection:
     def __init__(self, raw: sqlite3.Connection, executor: ThreadPoolExecutor | None) -> None:
         self._raw = raw
         self._executor = executor
+        self.versions = SqliteVersions(self.call)
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
