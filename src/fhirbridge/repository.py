@@ -327,6 +327,7 @@ class FhirRepository:
                         self.enrichers,
                         guard=self._guard,
                         sees=self._sees,
+                        view=self._view,
                         names=self._names,
                         narrow=self._narrow,
                         knows=self._knows,
@@ -347,9 +348,15 @@ class FhirRepository:
     @staticmethod
     async def _sees(unit: UnitOfWork, record: StoredResource) -> bool:
         """Whether the unit's caller may see ``record`` (judged on the write's own connection)."""
+        return await FhirRepository._view(unit, record) is not None
+
+    @staticmethod
+    async def _view(unit: UnitOfWork, record: StoredResource) -> StoredResource | None:
+        """``record`` as the unit's caller sees it, or None (judged on the write's own connection)."""
         if unit.identity.unrestricted:
-            return True
-        return bool(await _policy_inside(unit).visible(unit.identity, [record], "r"))
+            return record
+        shown = await _policy_inside(unit).visible(unit.identity, [record], "r")
+        return shown[0] if shown else None
 
     @staticmethod
     async def _narrow(unit: UnitOfWork, query: SearchQuery) -> SearchQuery:

@@ -14,6 +14,7 @@ reviewed commit are the findings, the ones that pass record what was tried and h
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from typing import Any
 
@@ -92,7 +93,9 @@ async def test_a_plan_later_marked_not_for_the_patient_is_not_read_through_its_e
         f"/fhir/Provenance?target=CarePlan/{plan['id']}",
     ):
         answer = await anyone.get(path, headers=anna)
-        if answer.status_code == 200 and (plan["id"] in answer.text or "demens" in answer.text):
+        # a search's own links repeat what Anna asked (the plan's id in her query): not a leak
+        shown = {k: v for k, v in answer.json().items() if k != "link"} if answer.status_code == 200 else {}
+        if plan["id"] in json.dumps(shown) or "demens" in json.dumps(shown, ensure_ascii=False):
             told.append(path)
     assert not told, f"Anna reads the plan not approved for her through: {told}"
 
@@ -275,6 +278,81 @@ async def test_if_none_exist_does_not_answer_a_plan_with_the_blocked_unit_among_
     again = await anyone.post("/fhir/CarePlan", json=body, headers={**outsider, "If-None-Exist": f"_id={plan['id']}"})
     assert again.status_code in (200, 201), again.text[:300]
     assert f"Organization/{world['hospital']}" not in again.text, "If-None-Exist names the blocked unit"
+
+
+# -- the fixes, beyond what the findings tried ------------------------------------------------------
+
+
+async def test_more_active_consents_than_are_read_keep_every_other_units_information(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The variant the status filter does not stop: the outsider, with its own care relation,
+    records active consents (for its own unit) until Anna's block is past the bound.  What the
+    block covers cannot then be told, so the policy fails closed: the outsider sees its own unit's
+    care team, not the hospital's plan, and the region can still read and withdraw the consents."""
+    monkeypatch.setattr("fhirbridge.access.facts.MOST", 5)  # the bound, small enough to reach here
+    team = await outsider_team(anyone, rsa, world)
+    outsider = stranger(rsa, world)
+    flood = [
+        {
+            "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+            "resource": builders.consent(world["anna"], f"Organization/{world['outsider']}"),
+            "request": {"method": "POST", "url": "Consent"},
+        }
+        for _ in range(6)  # with the block, two more than the bound: one more is read to tell there are more
+    ]
+    written = await anyone.post(
+        "/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": flood}, headers=outsider
+    )
+    assert written.status_code == 200, written.text[:500]
+    await admin_post(
+        anyone, rsa, builders.consent(world["anna"], f"Organization/{world['hospital']}", provision="deny", role="CST")
+    )
+    refused = await anyone.get(f"/fhir/CarePlan/{world['anna-plan']}", headers=outsider)
+    assert refused.status_code == 403 and "cannot be told" in refused.text, refused.text[:300]
+    assert (await anyone.get(f"/fhir/CareTeam/{team['id']}", headers=outsider)).status_code == 200
+    service = await anyone.get("/fhir/Consent", params={"patient": f"Patient/{world['anna']}"}, headers=admin(rsa))
+    assert service.status_code == 200 and len(service.json().get("entry", [])) == 7
+
+
+async def test_a_transactions_if_none_exist_answers_the_callers_view_and_refuses_an_audit_event(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """A transaction entry with ``ifNoneExist`` that matches answers what a read would (the plan
+    without the blocked unit), and one that would create an AuditEvent is a 405 before matching."""
+    team = await outsider_team(anyone, rsa, world)
+    plan = await admin_post(
+        anyone,
+        rsa,
+        builders.care_plan(
+            world["anna"],
+            title="Vårdcentralens plan",
+            author={"reference": f"PractitionerRole/{world['stranger-role']}"},
+            careTeam=[{"reference": f"CareTeam/{team['id']}"}, {"reference": f"CareTeam/{world['anna-team']}"}],
+            contributor=[{"reference": f"Organization/{world['hospital']}"}],
+        ),
+    )
+    await consent_and_block(anyone, rsa, world)
+    outsider = stranger(rsa, world)
+    body = {k: v for k, v in plan.items() if k not in ("id", "meta")}
+    entry = {"resource": body, "request": {"method": "POST", "url": "CarePlan", "ifNoneExist": f"_id={plan['id']}"}}
+    for kind in ("transaction", "batch"):
+        answer = await anyone.post(
+            "/fhir", json={"resourceType": "Bundle", "type": kind, "entry": [entry]}, headers=outsider
+        )
+        assert answer.status_code == 200, answer.text[:300]
+        assert answer.json()["entry"][0]["response"]["status"].startswith("200"), answer.text[:300]
+        assert world["hospital"] not in answer.text and world["anna-team"] not in answer.text, kind
+    anna = patient_token(ec, world, "anna", scope="patient/*.cruds")
+    log = await annas_log(anyone, ec, world)
+    probe = {
+        "resource": probe_event(world),
+        "request": {"method": "POST", "url": "AuditEvent", "ifNoneExist": f"_id={log[0]['id']}"},
+    }
+    answer = await anyone.post(
+        "/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": [probe]}, headers=anna
+    )
+    assert answer.status_code == 405, answer.text[:300]
 
 
 # -- held: the access epochs (item 1) --------------------------------------------------------------

@@ -39,7 +39,8 @@ AUDIT_SUBTYPES = "https://fhirbridge.se/fhir/CodeSystem/audit-subtype"
 EMERGENCY_ACCESS = "emergency-access"
 MAX_INSTANT = 2**63 - 1
 MOST = 1000
-"""The most teams, plans, consents or grants read for one patient."""
+"""The most teams, plans, active consents or grants read for one patient; one more is read to
+tell whether there are more (:attr:`PatientFacts.cut`), and the policy then fails closed."""
 UNIT_DEPTH = 6
 """The most levels of units below a blocked caregiver that are followed."""
 
@@ -98,6 +99,16 @@ class PatientFacts:
     blocked_people: dict[str, set[str]] = field(default_factory=dict)
     """``Practitioner/x`` → the blocked units they work in (through their PractitionerRoles):
     what a practitioner of a blocked unit wrote in their own name is that unit's information."""
+    cut: set[str] = field(default_factory=set)
+    """What had more than :data:`MOST` to read (``Consent``, ``CarePlan``, ``CareTeam``, the units
+    and roles of a blocked unit), so that not all of it was read."""
+
+    @property
+    def unsure(self) -> bool:
+        """Whether what blocks cover cannot be told: a block may be among the consents not read,
+        or whose information a goal, message or practitioner is may be in what was not read while
+        a block holds.  The policy then keeps every unit's information from all outside it."""
+        return "Consent" in self.cut or bool(self.blocked and self.cut)
 
     def owners_of(self, reference: str, resource: dict[str, Any] | None) -> set[str]:
         """The units whose information a resource of this patient is: a plan's author's, a
@@ -188,14 +199,18 @@ async def load_facts(
     a block makes it matter (whose information each plan is)."""
     facts = PatientFacts(patient_id)
     await _read_consents(repository, system, facts, now)
-    if not care and not facts.blocked:
+    if not care and not facts.blocked and not facts.cut:
         return facts
     if care:
         await _read_grants(repository, system, facts, now)
     if facts.blocked:
         await _read_blocked_people(repository, system, facts)
-    network = await load_care_network(repository, system, patient_id, None, MOST)
-    plans, plan_resolved = await load_plans(repository, system, patient_id, None, MOST)
+    network = await load_care_network(repository, system, patient_id, None, MOST + 1)
+    plans, plan_resolved = await load_plans(repository, system, patient_id, None, MOST + 1)
+    if len(network.teams) > MOST:
+        facts.cut.add("CareTeam")
+    if len(plans) > MOST:
+        facts.cut.add("CarePlan")
     facts.resolved = {**network.resolved, **plan_resolved}
     for team in network.teams:
         owners = set().union(*(facts.units_behind(unit) for unit in owning_references(team)))
@@ -234,15 +249,19 @@ async def _read_blocked_people(repository: FhirRepository, system: Identity, fac
             if not pending:
                 break
             below, _ = await search_contents(
-                repository, system, "Organization", [("partof", ",".join(pending))], None, MOST
+                repository, system, "Organization", [("partof", ",".join(pending))], None, MOST + 1
             )
+            if len(below) > MOST:
+                facts.cut.add("Organization")
             pending = [
                 f"Organization/{unit.get('id')}" for unit in below if f"Organization/{unit.get('id')}" not in units
             ]
             units.update(pending)
         roles, _ = await search_contents(
-            repository, system, "PractitionerRole", [("organization", ",".join(sorted(units)))], None, MOST
+            repository, system, "PractitionerRole", [("organization", ",".join(sorted(units)))], None, MOST + 1
         )
+        if len(roles) > MOST:
+            facts.cut.add("PractitionerRole")
         for role in roles:
             practitioner = _local_reference((role.get("practitioner") or {}).get("reference"))
             if practitioner is not None:
@@ -263,9 +282,12 @@ def _roles(actor: dict[str, Any]) -> set[str]:
 
 
 async def _read_consents(repository: FhirRepository, system: Identity, facts: PatientFacts, now: int) -> None:
-    consents, _ = await search_contents(
-        repository, system, "Consent", [("patient", f"Patient/{facts.patient_id}")], None, MOST
-    )
+    """The patient's active Consents (filtered in the query: proposed, rejected or withdrawn ones,
+    however many, push none of them out); more than :data:`MOST` active ones are cut."""
+    pairs = [("patient", f"Patient/{facts.patient_id}"), ("status", "active")]
+    consents, _ = await search_contents(repository, system, "Consent", pairs, None, MOST + 1)
+    if len(consents) > MOST:
+        facts.cut.add("Consent")
     for consent in consents:
         if consent.get("status") != "active":
             continue
@@ -345,7 +367,14 @@ def _local_reference(text: Any) -> str | None:
 
 
 async def _read_grants(repository: FhirRepository, system: Identity, facts: PatientFacts, now: int) -> None:
-    pairs = [("patient", f"Patient/{facts.patient_id}"), ("subtype", f"{AUDIT_SUBTYPES}|{EMERGENCY_ACCESS}")]
+    """The open emergency grants, read newest first: a grant still open was opened at most the
+    longest grant ago, so older ones, however many, do not push it out.  A grant only opens
+    access, so one not read refuses (fails closed)."""
+    pairs = [
+        ("patient", f"Patient/{facts.patient_id}"),
+        ("subtype", f"{AUDIT_SUBTYPES}|{EMERGENCY_ACCESS}"),
+        ("_sort", "-date"),
+    ]
     events, _ = await search_contents(repository, system, "AuditEvent", pairs, None, MOST)
     for event in events:
         ends = first_instant_after((event.get("period") or {}).get("end"))

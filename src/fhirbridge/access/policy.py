@@ -21,6 +21,8 @@ server call out) belong to the service that created them (:mod:`fhirbridge.notif
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ from fhirbridge.access.compartment import (
     patients_of,
 )
 from fhirbridge.access.facts import (
+    MOST,
     PatientFacts,
     Share,
     blocks,
@@ -51,6 +54,7 @@ from fhirbridge.errors import FhirError, Issue, method_not_allowed
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import dumps, loads
 from fhirbridge.fhir.references import ParsedReference, parse_reference
+from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.notifications import owners
 from fhirbridge.patients.survivors import person_ids, surviving_patient
@@ -70,6 +74,17 @@ WRITTEN_BY_CARE = frozenset({"CareTeam", "CarePlan"})
 """The care network and the contract itself: a patient's token does not write them (that would
 make any unit their caregiver); the patient's own goals and messages it does."""
 WRITING_BASES = frozenset({"own", "care-relation", "service", "unrestricted"})
+NOBODYS = frozenset({"Patient", "Consent"})
+"""Who the patient is and what they consented to or blocked: no unit's information (so that the
+region can still read and withdraw consents while :data:`UNSURE` holds)."""
+UNSURE = (
+    f"More active consents, care teams, plans or Provenances are recorded for this patient than the access policy "
+    f"reads ({MOST}), so what the patient's blocks (spärr) cover cannot be told: only what is shown to be your own "
+    "unit's information is open to you until the region has reviewed them"
+)
+NAMED = re.compile(r"\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:/_history/[0-9]+)?")
+"""A resource named in words (``CarePlan/1``, ``CarePlan/1/_history/2``)."""
+UNNAMED = "[a resource]"
 READ_ONLY = "Your access to this patient ({basis}) is for reading; writing needs a care relation"
 EMERGENCY_HINT = "emergency access (POST Patient/[id]/$emergency-access with a reason) is possible"
 
@@ -105,6 +120,11 @@ class PatientDecision:
     hide_unapproved: bool = False
     emergency_reason: str | None = None
     facts: PatientFacts | None = None
+    units: set[str] = field(default_factory=set)
+    """The caller's unit and those above it."""
+    unsure: bool = False
+    """What the patient's blocks cover cannot be told (:attr:`PatientFacts.unsure`): every unit's
+    information is kept from all outside it."""
 
 
 @dataclass(frozen=True)
@@ -248,41 +268,110 @@ class AccessPolicy:
         access = await self._patient_access(identity, record, resource, patients)
         if resource_type == "AuditEvent" and identity.kind == "patient":
             return dataclasses.replace(access, shown=await self._patients_view(identity, resource))
-        if resource_type == "CarePlan" and resource.get("contributor"):
+        if resource_type == "CarePlan":
             return dataclasses.replace(access, shown=await self._without_blocked_units(identity, resource, patients))
         return access
 
     async def _without_blocked_units(
         self, identity: Identity, plan: dict[str, Any], patients: frozenset[str]
     ) -> bytes | None:
-        """A plan as a caller outside a blocked unit reads it: without that unit among the
-        contributors (that it worked on the patient's plan is its information too)."""
-        contributors = [c for c in plan.get("contributor", []) if isinstance(c, dict)]
-        kept = contributors
+        """A plan as a caller outside a blocked unit reads it: without what names that unit (that
+        it worked on the patient's plan is its information too): its people and units among the
+        contributors and the activities' performers, its care teams, the goals and activities that
+        are its information.  While what blocks cover cannot be told (``unsure``), every unit but
+        the caller's own counts as blocked here."""
+        decisions = []
         for patient_id in sorted(patients):
             decision = await self.decide(identity, patient_id)
-            facts = decision.facts
-            if not decision.blocked or facts is None:
-                continue
-            named = [str(c.get("reference")) for c in kept if isinstance(c.get("reference"), str)]
-            await resolve(self.repository, SYSTEM, named, facts.resolved)
-            kept = [
-                c
-                for c in kept
-                if not (isinstance(c.get("reference"), str) and facts.units_behind(c["reference"]) & decision.blocked)
-            ]
-        if len(kept) == len(contributors):
+            if (decision.blocked or decision.unsure) and decision.facts is not None:
+                decisions.append(decision)
+        if not decisions:
             return None
-        return dumps({**plan, "contributor": kept} if kept else {k: v for k, v in plan.items() if k != "contributor"})
+
+        async def hidden(item: Any) -> bool:
+            text = item.get("reference") if isinstance(item, dict) else None
+            if not isinstance(text, str):
+                return False
+            return any([await self._names_blocked(identity, decision, text) for decision in decisions])
+
+        async def kept(items: Any) -> Any:
+            return [item for item in items if not await hidden(item)] if isinstance(items, list) else items
+
+        shown = await _pruned(plan, dict.fromkeys(("contributor", "careTeam", "goal"), kept))
+        activities = []
+        for activity in plan.get("activity") or []:
+            if isinstance(activity, dict):
+                activity = await _pruned(activity, {"outcomeReference": kept})
+                if await hidden(activity.get("reference")):
+                    activity = {k: v for k, v in activity.items() if k != "reference"}
+                if isinstance(activity.get("detail"), dict):
+                    activity["detail"] = await _pruned(activity["detail"], {"performer": kept, "goal": kept})
+            activities.append(activity)
+        if "activity" in plan:
+            shown["activity"] = activities
+        return None if shown == plan else dumps(shown)
+
+    async def _names_blocked(self, identity: Identity, decision: PatientDecision, text: str) -> bool:
+        """Whether a reference in a plan names what a block keeps from the caller: a person or
+        unit of a blocked unit, or a resource (a care team, a goal, an appointment) that is the
+        unit's information."""
+        facts = decision.facts
+        parsed = _local({"reference": text})
+        if facts is None or parsed is None:
+            return False
+        reference = f"{parsed.resource_type}/{parsed.resource_id}"
+        if parsed.resource_type in ("Practitioner", "PractitionerRole", "Organization"):
+            await resolve(self.repository, SYSTEM, [reference], facts.resolved)
+            behind = facts.units_behind(reference)
+            return bool(behind & decision.blocked or (decision.unsure and behind - decision.units))
+        if parsed.resource_type in ("Patient", "RelatedPerson"):
+            return False
+        stored = await self._target_version(identity, parse_reference(reference) or parsed)
+        content = loads(stored.content) if stored is not None and stored.content is not None else None
+        if content is None:
+            return False
+        return await self._block_refusal(decision, reference, content) is not None
 
     async def _patients_view(self, identity: Identity, event: dict[str, Any]) -> bytes | None:
         """A log entry as the patient reads it: without the entities they may not see (a plan not
-        approved for them, its goals and their history), whenever those became hidden."""
+        approved for them, its goals and their history), whenever those became hidden, and with
+        what it says of the outcome (a refusal's reason) not naming them either."""
         entities = [e for e in event.get("entity", []) if isinstance(e, dict)]
         kept = [e for e in entities if await self._sees_all(identity, [e.get("what")], histories=True)]
-        if len(kept) == len(entities):
+        description = event.get("outcomeDesc")
+        told = await self._unnamed(identity, description) if isinstance(description, str) else description
+        if len(kept) == len(entities) and told == description:
             return None
-        return dumps({**event, "entity": kept} if kept else {k: v for k, v in event.items() if k != "entity"})
+        shown = {**event, "entity": kept} if kept else {k: v for k, v in event.items() if k != "entity"}
+        if told != description:
+            shown["outcomeDesc"] = told
+        return dumps(shown)
+
+    async def _unnamed(self, identity: Identity, text: str) -> str:
+        """``text`` (a logged refusal's words) with every resource it names that the patient may
+        not see replaced by :data:`UNNAMED`."""
+        parts, end = [], 0
+        for match in NAMED.finditer(text):
+            named = match.group(0)
+            # an id may end in a dot, and so may a sentence: whichever it is, it must not be told
+            candidates = {named, named.rstrip(".")} - {""}
+            if any([not await self._may_be_named(identity, candidate) for candidate in candidates]):
+                parts += [text[end : match.start()], UNNAMED]
+                end = match.end()
+        return "".join([*parts, text[end:]])
+
+    async def _may_be_named(self, identity: Identity, text: str) -> bool:
+        """Whether a patient's log may name a resource: one that does not exist, or one they may see."""
+        parsed = _local({"reference": text})
+        if parsed is None or parsed.resource_type not in STORED_TYPES or parsed.resource_type == "AuditEvent":
+            return True
+        stored = await self._target_version(identity, parsed)
+        if stored is None:
+            return True
+        try:
+            return await self._judge(identity, stored, "") is not None
+        except FhirError:
+            return False
 
     async def knows(self, identity: Identity, record: StoredResource) -> bool:
         """Whether the resource exists for the caller, whatever their scopes: a patient's token
@@ -337,6 +426,20 @@ class AccessPolicy:
                 found.add(UNKNOWN_PATIENT)  # what it is the history of cannot be told
         return frozenset(found)
 
+    async def _unapproved_now(self, identity: Identity, record: StoredResource) -> bool:
+        """Whether a resource is labelled not for the patient as it is now (its last content, when
+        it was deleted): a plan labelled so later hides every earlier version too, as a block
+        does, and with them their Provenances and the log entries naming them."""
+        parsed = parse_reference(f"{record.resource_type}/{record.resource_id}")
+        if parsed is None:
+            return False
+        current = await self._target_version(identity, parsed)
+        if current is None or current.content is None:
+            return False
+        if current.version == record.version and record.content is not None:
+            return not_for_patient(loads(record.content))
+        return not_for_patient(loads(current.content))
+
     async def _target_version(self, identity: Identity, parsed: ParsedReference) -> StoredResource | None:
         """The version a Provenance target names (the current one when it names none; the last
         content of a deleted resource), read once per request however many Provenances name it."""
@@ -359,9 +462,16 @@ class AccessPolicy:
     ) -> Access:
         bases, reasons = [], []
         reference = f"{record.resource_type}/{record.resource_id}"
+        labelled: bool | None = None
         for patient_id in sorted(patients):
             decision = await self.decide(identity, patient_id)
-            refusal = decision.basis if not decision.allowed else await self._withheld(decision, reference, resource)
+            if decision.allowed and decision.hide_unapproved and labelled is None:
+                labelled = await self._unapproved_now(identity, record)
+            refusal = (
+                decision.basis
+                if not decision.allowed
+                else await self._withheld(decision, reference, resource, labelled=bool(labelled))
+            )
             if refusal is not None:
                 raise Refused(refusal, patients)
             bases.append(decision.basis)
@@ -393,7 +503,13 @@ class AccessPolicy:
                 shares = facts.shares.get(str(identity.subject), [])
                 blocked = set(facts.blocked)  # a relative is outside every unit: every block holds
                 return PatientDecision(
-                    True, "shared", blocked=blocked, hide_unapproved=True, facts=facts, shares=shares
+                    True,
+                    "shared",
+                    blocked=blocked,
+                    hide_unapproved=True,
+                    facts=facts,
+                    shares=shares,
+                    unsure=facts.unsure,
                 )
             return PatientDecision(False, "The patient has not shared their plans with you")
         if identity.kind not in ("user", "system"):
@@ -402,7 +518,7 @@ class AccessPolicy:
         facts = await self._facts(standing, care=not service)
         units = await self._caller_units(identity, standing.epochs[-1])
         blocked = {unit for unit in facts.blocked if unit not in units}
-        decision = PatientDecision(False, "", blocked=blocked, facts=facts)
+        decision = PatientDecision(False, "", blocked=blocked, facts=facts, units=units, unsure=facts.unsure)
         if service:
             decision.allowed, decision.basis = True, "service"
         elif units & facts.care_units or (identity.kind == "user" and identity.subject in facts.members):
@@ -545,25 +661,21 @@ class AccessPolicy:
             return False
         return await surviving_patient(self.repository, str(before.resource_id)) == after.resource_id
 
-    async def _withheld(self, decision: PatientDecision, reference: str, resource: dict[str, Any]) -> str | None:
+    async def _withheld(
+        self, decision: PatientDecision, reference: str, resource: dict[str, Any], *, labelled: bool = False
+    ) -> str | None:
         """Why a resource of a patient the caller may otherwise reach is kept from them: a block of
-        its unit's information, or a plan not approved for the patient; None when it is not."""
-        facts = decision.facts
-        if decision.blocked and facts is not None:
-            await resolve(self.repository, SYSTEM, owning_references(resource), facts.resolved)
-            owners = facts.owners_of(reference, resource)
-            if not owners:  # nobody's by its content: whoever wrote it (a Goal outside any plan)
-                writers = await self._writers(reference)
-                await resolve(self.repository, SYSTEM, writers, facts.resolved)
-                owners = set().union(*(facts.units_behind(writer) for writer in writers))
-            if owners & decision.blocked:
-                return f"The patient has blocked (spärr) this information from {reference}'s unit"
+        its unit's information, or a plan not approved for the patient (``labelled``: its last
+        content is labelled so, whatever the version at hand says); None when it is not."""
+        refusal = await self._block_refusal(decision, reference, resource)
+        if refusal is not None:
+            return refusal
         kind = str(resource.get("resourceType"))
         if decision.shares is not None and not shared(decision.shares, kind, reference):
             return f"The patient has not shared {kind} resources with you"
         if resource.get("resourceType") == "Consent" and decision.basis not in ("own", "service") and blocks(resource):
             return "A block (spärr) is the patient's: it is not shown to those it keeps information from"
-        if decision.hide_unapproved and not_for_patient(resource):
+        if decision.hide_unapproved and (labelled or not_for_patient(resource)):
             return "This is not approved for the patient"
         if (
             decision.hide_unapproved
@@ -573,16 +685,41 @@ class AccessPolicy:
             return "This goal belongs to a plan not approved for the patient"
         return None
 
-    async def _writers(self, reference: str) -> list[str]:
+    async def _block_refusal(self, decision: PatientDecision, reference: str, resource: dict[str, Any]) -> str | None:
+        """Why a block keeps a resource from the caller: it is a blocked unit's information, or
+        what blocks cover cannot be told (:attr:`PatientFacts.unsure`, or more Provenances than
+        are read name nobody's) and it is not shown to be the caller's own unit's."""
+        facts = decision.facts
+        if facts is None or not (decision.blocked or decision.unsure):
+            return None
+        await resolve(self.repository, SYSTEM, owning_references(resource), facts.resolved)
+        owners = facts.owners_of(reference, resource)
+        complete = True
+        if not owners:  # nobody's by its content: whoever wrote it (a Goal outside any plan)
+            writers, complete = await self._writers(reference)
+            await resolve(self.repository, SYSTEM, writers, facts.resolved)
+            owners = set().union(*(facts.units_behind(writer) for writer in writers))
+        if owners & decision.blocked:
+            return f"The patient has blocked (spärr) this information from {reference}'s unit"
+        if not complete:
+            return UNSURE
+        kind = resource.get("resourceType")
+        if decision.unsure and kind not in NOBODYS and (not owners or owners - decision.units):
+            return UNSURE
+        return None
+
+    async def _writers(self, reference: str) -> tuple[list[str], bool]:
         """Who wrote a resource (any version), by its Provenances' agents: what a blocked unit
         wrote is its information wherever it stands (a Goal outside any plan, or left by a
-        deleted plan)."""
+        deleted plan); and whether every Provenance was read (at most :data:`MOST_PLANS`)."""
         if reference.split("/", 1)[0] in ("Provenance", "AuditEvent", "Patient"):
-            return []
+            return [], True
         provenances, _ = await search_contents(
-            self.repository, SYSTEM, "Provenance", [("target", reference)], None, MOST_PLANS
+            self.repository, SYSTEM, "Provenance", [("target", reference)], None, MOST_PLANS + 1
         )
-        return [unit for provenance in provenances for unit in owning_references(provenance)]
+        return [unit for provenance in provenances for unit in owning_references(provenance)], len(
+            provenances
+        ) <= MOST_PLANS
 
     async def _unapproved_goal(self, reference: str) -> bool:
         """Whether a Goal belongs only to plans not approved for the patient."""
@@ -603,6 +740,18 @@ class AccessPolicy:
             if last is not None and last.content is not None:
                 return dict(loads(last.content))
         return None
+
+
+async def _pruned(element: dict[str, Any], keep: dict[str, Callable[[Any], Awaitable[Any]]]) -> dict[str, Any]:
+    """``element`` with the lists it holds under ``keep``'s keys filtered, and a list left empty
+    taken out (FHIR has no empty lists)."""
+    shown = dict(element)
+    for key, filtered in keep.items():
+        if key in element:
+            shown[key] = await filtered(element[key])
+            if shown[key] == [] and element[key] != []:
+                del shown[key]
+    return shown
 
 
 def _local(target: Any) -> ParsedReference | None:

@@ -75,6 +75,7 @@ class UnitOfWork:
         names: Callable[[UnitOfWork, str], Awaitable[bool]] | None = None,
         narrow: Callable[[UnitOfWork, SearchQuery], Awaitable[SearchQuery]] | None = None,
         knows: Callable[[UnitOfWork, StoredResource], Awaitable[bool]] | None = None,
+        view: Callable[[UnitOfWork, StoredResource], Awaitable[StoredResource | None]] | None = None,
         other_bases: tuple[str, ...] = (),
         dry_run: bool = False,
     ) -> None:
@@ -87,6 +88,9 @@ class UnitOfWork:
         self.sees = sees
         """Whether the caller may see a resource a conditional interaction matched: a match
         they may not see does not match for them, so it is never returned, changed, or told of."""
+        self.view = view
+        """A resource as the caller sees it (the view a read gives: a patient's log entry without
+        what is kept from them, a plan without a blocked unit), or None when it is hidden."""
         self.narrow = narrow
         self.knows = knows
         """Whether a resource exists for the caller (whatever their scopes): a patient's
@@ -224,6 +228,31 @@ class UnitOfWork:
         return await self.names(self, patient_id)
 
     # -- conditional interactions ------------------------------------------------------
+    async def create_match(self, resource_type: str, criteria: list[tuple[str, str]]) -> str | None:
+        """The one resource a conditional create's ``If-None-Exist`` matches (R4
+        http.html#ccreate), or None: several are 412.
+
+        A conditional create is a create: whether the caller may create this type at all (an
+        AuditEvent, written by the server only, is 405) is asked before anything is matched, so
+        that no match answers what the caller could not have written."""
+        if self.guard is not None:
+            await self.guard(self, "c", resource_type, None, None)
+        found = await self.find(resource_type, criteria)
+        if len(found) > 1:
+            raise precondition_failed(
+                f"If-None-Exist matched several {resource_type} resources; make the criteria more selective",
+                "If-None-Exist",
+            )
+        return found[0] if found else None
+
+    async def shown(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        """The current version as the caller sees it (what a conditional create that matched
+        answers: the same view a read gives them)."""
+        record = await self.read(resource_type, resource_id)
+        if record is None or self.guard is None or self.view is None:
+            return record
+        return await self.view(self, record)
+
     async def find(self, resource_type: str, criteria: list[tuple[str, str]], *, limit: int = 2) -> list[str]:
         """Ids matching the criteria of a conditional interaction (R4 http.html#cond-update).
 

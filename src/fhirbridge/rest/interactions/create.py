@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from fhirbridge.errors import bad_request, precondition_failed
+from fhirbridge.errors import bad_request
 from fhirbridge.rest.interactions.common import parse_and_validate, write_response
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
@@ -28,16 +28,9 @@ async def create(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
 
     async def work(unit: UnitOfWork) -> WriteResult:
         if criteria is not None:
-            found = await unit.find(validated.resource_type, criteria)
-            if len(found) > 1:
-                raise precondition_failed(
-                    f"If-None-Exist matched several {validated.resource_type} resources; "
-                    "make the criteria more selective",
-                    "If-None-Exist",
-                )
-            if found:
-                existing = await unit.read(validated.resource_type, found[0])
-                return WriteResult("existing", existing)
+            found = await unit.create_match(validated.resource_type, criteria)
+            if found is not None:  # answered as the caller sees it, as a read would answer it
+                return WriteResult("existing", await unit.shown(validated.resource_type, found))
         return await unit.create(validated)
 
     result = await ctx.repository.write(request.identity, request.base_url, work)

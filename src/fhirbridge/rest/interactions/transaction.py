@@ -219,11 +219,9 @@ async def _resolve(unit: UnitOfWork, entry: Entry) -> None:
     assert entry.resource_type is not None
     if entry.method == "POST":
         if entry.if_none_exist:
-            found = await unit.find(entry.resource_type, entry.if_none_exist)
-            if len(found) > 1:
-                raise precondition_failed("ifNoneExist matches several resources", "request.ifNoneExist")
-            if found:
-                entry.target_id, entry.existing = found[0], True
+            match = await unit.create_match(entry.resource_type, entry.if_none_exist)
+            if match is not None:
+                entry.target_id, entry.existing = match, True
                 return
         entry.target_id = str(uuid.uuid4())
     elif entry.criteria and entry.method == "PUT":
@@ -261,7 +259,8 @@ async def _apply(unit: UnitOfWork, entry: Entry) -> None:
             entry.result = WriteResult("absent", None)
     elif entry.method == "POST":
         if entry.existing:
-            entry.result = WriteResult("existing", await unit.read(entry.resource_type, entry.target_id or ""))
+            # answered as the caller sees it, as a read would answer it
+            entry.result = WriteResult("existing", await unit.shown(entry.resource_type, entry.target_id or ""))
         else:
             assert entry.validated is not None
             entry.result = await unit.create(entry.validated, entry.target_id)
