@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fhirbridge.access.guarded import GuardedRepository
 from fhirbridge.errors import FhirError, bad_request, error
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import SYSTEM, Identity
-from fhirbridge.repository import FhirRepository
 from fhirbridge.validation.pipeline import ValidatedResource, validate_resource
 from fhirbridge.writes.unit_of_work import UnitOfWork
 
@@ -107,7 +107,7 @@ class Loader:
 
     def __init__(
         self,
-        repository: FhirRepository,
+        repository: GuardedRepository,
         *,
         identity: Identity = SYSTEM,
         batch_size: int = 100,

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from fhirbridge.access.guarded import GuardedRepository
 from fhirbridge.cli.main import main
 from fhirbridge.config import get_settings
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.maintenance import references
-from fhirbridge.repository import FhirRepository
 from fhirbridge.search.index import extract_index
 from fhirbridge.storage import versions
 from fhirbridge.storage.database import Database, open_database
@@ -34,8 +34,8 @@ async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
     return await build_world(anyone, rsa)
 
 
-def repository_of(app: FastAPI) -> FhirRepository:
-    repository: FhirRepository = app.state.context.repository
+def repository_of(app: FastAPI) -> GuardedRepository:
+    repository: GuardedRepository = app.state.context.repository
     return repository
 
 

@@ -30,7 +30,7 @@ from fhirbridge.identity import Identity
 from fhirbridge.search.dates import first_instant, first_instant_after
 
 if TYPE_CHECKING:
-    from fhirbridge.repository import FhirRepository
+    from fhirbridge.reads import Reads
 
 RECIPIENT = "IRCP"
 RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
@@ -190,7 +190,7 @@ def _text(reference: Any) -> str | None:
 
 
 async def load_facts(
-    repository: FhirRepository, system: Identity, patient_id: str, now: int, *, care: bool = True
+    repository: Reads, system: Identity, patient_id: str, now: int, *, care: bool = True
 ) -> PatientFacts:
     """Everything above for one patient, read as the server itself (``system``).
 
@@ -241,7 +241,7 @@ async def load_facts(
     return facts
 
 
-async def _read_blocked_people(repository: FhirRepository, system: Identity, facts: PatientFacts) -> None:
+async def _read_blocked_people(repository: Reads, system: Identity, facts: PatientFacts) -> None:
     """Who works in each blocked unit or in a unit below it (their PractitionerRoles)."""
     for blocked in sorted(facts.blocked):
         units, pending = {blocked}, [blocked]
@@ -268,7 +268,7 @@ async def _read_blocked_people(repository: FhirRepository, system: Identity, fac
                 facts.blocked_people.setdefault(practitioner, set()).add(blocked)
 
 
-async def caller_units(repository: FhirRepository, system: Identity, unit: str | None) -> set[str]:
+async def caller_units(repository: Reads, system: Identity, unit: str | None) -> set[str]:
     """The caller's unit and every unit above it (a caregiver's consent covers its units)."""
     if unit is None:
         return set()
@@ -281,7 +281,7 @@ def _roles(actor: dict[str, Any]) -> set[str]:
     return {str(c.get("code")) for c in (actor.get("role") or {}).get("coding", []) if isinstance(c, dict)}
 
 
-async def _read_consents(repository: FhirRepository, system: Identity, facts: PatientFacts, now: int) -> None:
+async def _read_consents(repository: Reads, system: Identity, facts: PatientFacts, now: int) -> None:
     """The patient's active Consents (filtered in the query: proposed, rejected or withdrawn ones,
     however many, push none of them out); more than :data:`MOST` active ones are cut."""
     pairs = [("patient", f"Patient/{facts.patient_id}"), ("status", "active")]
@@ -366,7 +366,7 @@ def _local_reference(text: Any) -> str | None:
     return f"{parsed.resource_type}/{parsed.resource_id}"
 
 
-async def _read_grants(repository: FhirRepository, system: Identity, facts: PatientFacts, now: int) -> None:
+async def _read_grants(repository: Reads, system: Identity, facts: PatientFacts, now: int) -> None:
     """The open emergency grants, read newest first: a grant still open was opened at most the
     longest grant ago, so older ones, however many, do not push it out.  A grant only opens
     access, so one not read refuses (fails closed)."""

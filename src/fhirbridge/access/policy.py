@@ -63,7 +63,7 @@ from fhirbridge.storage.epochs import DIRECTORY, patient_scope, read_epochs
 from fhirbridge.storage.records import StoredResource
 
 if TYPE_CHECKING:
-    from fhirbridge.repository import FhirRepository
+    from fhirbridge.reads import Reads
 
 WRITTEN_BY_SYSTEMS = frozenset({"Subscription", "Organization", "PractitionerRole", "Practitioner"})
 """Who works where decides who may see what: the directory (synchronised from HSA) is written
@@ -143,7 +143,7 @@ class Access:
 
 
 class AccessPolicy:
-    def __init__(self, repository: FhirRepository, kept: KeptFacts | None = None) -> None:
+    def __init__(self, repository: Reads, kept: KeptFacts | None = None) -> None:
         self.repository = repository
         self.kept = kept
         """What is kept between requests (:mod:`fhirbridge.access.kept`); None inside a write,

@@ -26,8 +26,8 @@ from fhirbridge.config import get_settings
 from fhirbridge.rest.smart import check_authentication_settings
 
 if TYPE_CHECKING:
+    from fhirbridge.access.guarded import GuardedRepository
     from fhirbridge.maintenance.references import Finding
-    from fhirbridge.repository import FhirRepository
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -95,7 +95,7 @@ async def _check_identities() -> int:
     return 1
 
 
-async def _check_references(repository: FhirRepository) -> int:
+async def _check_references(repository: GuardedRepository) -> int:
     found = await _findings(repository)
     for finding in found:
         print(finding.reference)
@@ -111,7 +111,7 @@ def _db_repair(args: argparse.Namespace) -> int:
     """Write every found resource again through the write path; 1 when some could not be repaired."""
     from fhirbridge.maintenance import references
 
-    async def run(repository: FhirRepository) -> int:
+    async def run(repository: GuardedRepository) -> int:
         report = await references.repair(repository, get_settings().base_url, await _findings(repository))
         print(f"{len(report.repaired)} repaired, {len(report.left)} could not be repaired")
         for finding, reason in report.left:
@@ -121,7 +121,7 @@ def _db_repair(args: argparse.Namespace) -> int:
     return asyncio.run(_with_repository(run))
 
 
-async def _findings(repository: FhirRepository) -> list[Finding]:
+async def _findings(repository: GuardedRepository) -> list[Finding]:
     from tqdm import tqdm
 
     from fhirbridge.maintenance import references
@@ -133,7 +133,7 @@ async def _findings(repository: FhirRepository) -> list[Finding]:
         return [finding async for finding in references.find(repository, bases, bar.update)]
 
 
-async def _with_repository(work: Callable[[FhirRepository], Awaitable[int]], *, migrate: bool = True) -> int:
+async def _with_repository(work: Callable[[GuardedRepository], Awaitable[int]], *, migrate: bool = True) -> int:
     """Run ``work`` on the deployment's repository (every contract rule on), migrating first
     unless told not to (or ``FHIRBRIDGE_AUTO_MIGRATE`` is off)."""
     from fhirbridge.contract.rules import repository_for

@@ -19,7 +19,7 @@ from fhirbridge.search.query import parse_query
 from fhirbridge.storage.records import StoredResource
 
 if TYPE_CHECKING:
-    from fhirbridge.repository import FhirRepository
+    from fhirbridge.reads import Reads
 
 Resources = dict[str, dict[str, Any]]
 RESOLVABLE = ("Practitioner", "PractitionerRole", "Organization")
@@ -35,7 +35,7 @@ class CareNetwork:
 
 
 async def load_care_network(
-    repository: FhirRepository, identity: Identity, patient_id: str, base_url: str | None, limit: int
+    repository: Reads, identity: Identity, patient_id: str, base_url: str | None, limit: int
 ) -> CareNetwork:
     includes = [
         ("_include", "CareTeam:participant"),
@@ -51,7 +51,7 @@ async def load_care_network(
 
 
 async def load_plans(
-    repository: FhirRepository, identity: Identity, patient_id: str, base_url: str | None, limit: int
+    repository: Reads, identity: Identity, patient_id: str, base_url: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], Resources]:
     """The patient's live CarePlans, and their Goals, authors and contributors (with the people
     and units behind them)."""
@@ -66,7 +66,7 @@ async def load_plans(
 async def _patients(
     resource_type: str,
     includes: list[tuple[str, str]],
-    repository: FhirRepository,
+    repository: Reads,
     identity: Identity,
     patient_id: str,
     base_url: str | None,
@@ -79,7 +79,7 @@ async def _patients(
 
 
 async def search_contents(
-    repository: FhirRepository,
+    repository: Reads,
     identity: Identity,
     resource_type: str,
     pairs: list[tuple[str, str]],
@@ -93,7 +93,7 @@ async def search_contents(
     return found, {f"{r.resource_type}/{r.resource_id}": content(r) for r in page.included}
 
 
-async def resolve(repository: FhirRepository, identity: Identity, references: list[str], resolved: Resources) -> None:
+async def resolve(repository: Reads, identity: Identity, references: list[str], resolved: Resources) -> None:
     """Read into ``resolved`` every Practitioner, PractitionerRole and Organization that
     ``references`` (and the resources already in ``resolved``) lead to, following a role to its
     practitioner and unit, and a unit to the caregiver it belongs to."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 
 from fhirbridge.access.epochs import AccessEpochs
+from fhirbridge.access.guarded import GuardedRepository
 from fhirbridge.audit.events import AuditedWrites
 from fhirbridge.config import Settings
 from fhirbridge.contract.contributors import add_revising_unit
@@ -55,7 +56,9 @@ def contract_enrichers(settings: Settings) -> tuple[WriteEnricher, ...]:
     return (add_revising_unit, partial(activate, endpoints=EndpointPolicy.from_settings(settings)))
 
 
-def repository_for(database: Database, settings: Settings) -> FhirRepository:
+def repository_for(database: Database, settings: Settings) -> GuardedRepository:
     """The repository with every contract rule of this deployment."""
     bases = tuple(base for base in (settings.base_url, *settings.base_url_aliases) if base)
-    return FhirRepository(database, contract_listeners(settings), contract_enrichers(settings), other_bases=bases)
+    return GuardedRepository(
+        FhirRepository(database, contract_listeners(settings), contract_enrichers(settings), other_bases=bases)
+    )

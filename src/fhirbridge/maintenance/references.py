@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhirbridge.access.compartment import SERVER_WRITTEN, UNKNOWN_PATIENT, named_patients
+from fhirbridge.access.guarded import GuardedRepository
 from fhirbridge.errors import FhirError
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import SYSTEM
 from fhirbridge.patients.link_elements import SUBJECT_LINKS, is_network_link
-from fhirbridge.repository import FhirRepository
 from fhirbridge.storage import store
 from fhirbridge.validation.json_form import check_json_form
 from fhirbridge.validation.pipeline import validate_resource
@@ -79,7 +79,7 @@ def problems_of(resource_type: str, resource: dict[str, Any], bases: tuple[str, 
 
 
 async def find(
-    repository: FhirRepository, bases: tuple[str, ...], progress: Callable[[int], object] | None = None
+    repository: GuardedRepository, bases: tuple[str, ...], progress: Callable[[int], object] | None = None
 ) -> AsyncIterator[Finding]:
     """Every live resource with :func:`problems_of`, read a page at a time (bounded memory)."""
     after = 0
@@ -97,12 +97,12 @@ async def find(
             progress(len(page))
 
 
-async def count(repository: FhirRepository) -> int:
+async def count(repository: GuardedRepository) -> int:
     async with repository.database.reader(heavy=True) as conn:
         return await store.count_live(conn)
 
 
-async def repair(repository: FhirRepository, base: str | None, findings: list[Finding]) -> RepairReport:
+async def repair(repository: GuardedRepository, base: str | None, findings: list[Finding]) -> RepairReport:
     """Write each found resource again through the write path, as the server."""
     report = RepairReport()
     for finding in findings:

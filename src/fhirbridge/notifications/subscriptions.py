@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from fhirbridge.access.guarded import policy_on
 from fhirbridge.access.policy import AccessPolicy
 from fhirbridge.access.search_rules import search_refusal
 from fhirbridge.auth.tokens import insufficient_scope
@@ -37,10 +38,8 @@ from fhirbridge.identity import Identity
 from fhirbridge.notifications import owners
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification, enqueue, give_up_owed
-from fhirbridge.repository import FhirRepository
 from fhirbridge.search.dates import first_instant
 from fhirbridge.search.query import parse_query
-from fhirbridge.storage.database import PinnedDatabase
 from fhirbridge.storage.records import StoredResource
 from fhirbridge.validation.pipeline import ValidatedResource
 from fhirbridge.writes.events import WriteEvent
@@ -220,7 +219,7 @@ class _OwnersSight:
         if key not in self._identities:
             self._identities[key] = owners.owner_identity(*key)
         if self._policy is None:
-            self._policy = AccessPolicy(FhirRepository(PinnedDatabase(self.unit.conn)))
+            self._policy = policy_on(self.unit)
         return bool(await self._policy.visible(self._identities[key], [record], "r"))
 
 

@@ -17,14 +17,14 @@ from fhirbridge.identity import SYSTEM
 from fhirbridge.patients.identity import replaced_by, replaces
 
 if TYPE_CHECKING:
-    from fhirbridge.repository import FhirRepository
+    from fhirbridge.reads import Reads
 
 MOST_LINKS = 16
 """How far a chain of merges is followed (a merge refuses a target that is itself replaced,
 so chains stay short)."""
 
 
-async def _patient(repository: FhirRepository, patient_id: str) -> dict[str, Any] | None:
+async def _patient(repository: Reads, patient_id: str) -> dict[str, Any] | None:
     record = await repository.read(SYSTEM, "Patient", patient_id)
     if record is None or record.content is None:
         return None
@@ -32,7 +32,7 @@ async def _patient(repository: FhirRepository, patient_id: str) -> dict[str, Any
     return patient
 
 
-async def surviving_patient(repository: FhirRepository, patient_id: str) -> str:
+async def surviving_patient(repository: Reads, patient_id: str) -> str:
     """The id of the Patient that stands for this person now (``patient_id`` itself unless it
     was replaced)."""
     current = patient_id
@@ -45,7 +45,7 @@ async def surviving_patient(repository: FhirRepository, patient_id: str) -> str:
     return current
 
 
-async def person_ids(repository: FhirRepository, patient_id: str) -> frozenset[str]:
+async def person_ids(repository: Reads, patient_id: str) -> frozenset[str]:
     """Every Patient id of this person: the surviving one and all it (transitively) replaces."""
     survivor = await surviving_patient(repository, patient_id)
     found, pending = {survivor}, [survivor]

@@ -51,6 +51,19 @@ name a deleted or foreign resource, and must never keep one from being deleted."
 
 
 @dataclass(frozen=True)
+class WriteChecks:
+    """The caller's part in a write, judged by the access layer (:mod:`fhirbridge.access.guarded`):
+    storage writes whatever it is given, and a unit without checks is the server's own."""
+
+    guard: WriteGuard
+    sees: Callable[[UnitOfWork, StoredResource], Awaitable[bool]]
+    view: Callable[[UnitOfWork, StoredResource], Awaitable[StoredResource | None]]
+    names: Callable[[UnitOfWork, str], Awaitable[bool]]
+    narrow: Callable[[UnitOfWork, SearchQuery], Awaitable[SearchQuery]]
+    knows: Callable[[UnitOfWork, StoredResource], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
 class WriteResult:
     """What a write did; ``record`` is the version now current (None when nothing existed)."""
 

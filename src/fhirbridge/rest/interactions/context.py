@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fhirbridge.access.guarded import GuardedRepository
 from fhirbridge.config import Settings
-from fhirbridge.repository import FhirRepository
 
 if TYPE_CHECKING:
     from fhirbridge.audit.log import AuditLog
@@ -14,6 +14,6 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ServiceContext:
-    repository: FhirRepository
+    repository: GuardedRepository
     settings: Settings
     audit: AuditLog | None = None

@@ -1,0 +1,272 @@
+"""Storage as a caller may see it: every read, search, history and write judged by the access
+policy, in one place (docs/security.md).
+
+:class:`GuardedRepository` wraps the storage (:class:`fhirbridge.repository.FhirRepository`,
+which knows no caller) with the same questions asked *by someone*: every method takes the
+caller's :class:`~fhirbridge.identity.Identity`.  Reads and versions a caller may not know of
+are None, a refusal under the Patient Data Act a 403; pages are filled past what the caller may
+not see and carry no total; every write passes the policy's checks inside its own transaction
+(:class:`~fhirbridge.writes.unit_of_work.WriteChecks`, judged on the write's connection, so
+that what the transaction wrote so far counts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from fhirbridge.access.compartment import SERVER_WRITTEN
+from fhirbridge.access.kept import KeptFacts
+from fhirbridge.access.policy import AccessPolicy
+from fhirbridge.auth.scopes import Permission
+from fhirbridge.errors import Issue, bad_request
+from fhirbridge.identity import Identity
+from fhirbridge.repository import FhirRepository, SearchPage
+from fhirbridge.search.includes import record
+from fhirbridge.search.query import SearchQuery
+from fhirbridge.storage.database import Database, PinnedDatabase
+from fhirbridge.storage.records import HistoryEntry, StoredResource
+from fhirbridge.writes.events import WriteEnricher, WriteListener
+from fhirbridge.writes.unit_of_work import UnitOfWork, WriteChecks
+
+T = TypeVar("T")
+FILL_PAGE = 100
+"""Rows read at a time to fill a restricted caller's page past what they may not see."""
+FILL_SCAN = 2000
+"""The most rows read for one restricted caller's page."""
+
+
+class GuardedRepository:
+    """The storage, asked on behalf of a caller."""
+
+    def __init__(self, store: FhirRepository, kept: KeptFacts | None = None) -> None:
+        self.store = store
+        self.policy = AccessPolicy(self, kept if kept is not None else KeptFacts())
+
+    @property
+    def database(self) -> Database:
+        return self.store.database
+
+    @property
+    def listeners(self) -> tuple[WriteListener, ...]:
+        return self.store.listeners
+
+    @listeners.setter
+    def listeners(self, listeners: tuple[WriteListener, ...]) -> None:
+        self.store.listeners = listeners
+
+    @property
+    def enrichers(self) -> tuple[WriteEnricher, ...]:
+        return self.store.enrichers
+
+    async def ping(self) -> None:
+        """Raise when the database does not answer."""
+        await self.store.ping()
+
+    async def read(self, identity: Identity, resource_type: str, resource_id: str) -> StoredResource | None:
+        """The current version, deleted or not (R4 http.html#read); None when the caller may
+        not know of it, a 403 when the Patient Data Act refuses a user."""
+        return await self._readable(identity, await self.store.read(resource_type, resource_id))
+
+    async def vread(
+        self, identity: Identity, resource_type: str, resource_id: str, version: int
+    ) -> StoredResource | None:
+        return await self._readable(identity, await self.store.vread(resource_type, resource_id, version))
+
+    async def _readable(self, identity: Identity, record: StoredResource | None) -> StoredResource | None:
+        if record is None:
+            return record
+        access = await self.policy.check_read(identity, record)
+        return access.view(record) if access is not None else None
+
+    async def referrers(self, identity: Identity, resource_type: str, resource_id: str) -> list[tuple[str, str, str]]:
+        """Live resources that refer to this one (what would block its deletion), as far as the
+        caller may see them."""
+        found = await self.store.referrers(resource_type, resource_id)
+        if identity.unrestricted:
+            return [item for item, _ in found]
+        records = [current for _, current in found if current is not None]
+        visible = {(r.resource_type, r.resource_id) for r in await self.policy.visible(identity, records)}
+        return [item for item, _ in found if (item[0], item[1]) in visible]
+
+    async def history(
+        self,
+        identity: Identity,
+        *,
+        resource_type: str | None,
+        resource_id: str | None,
+        since: int | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> list[HistoryEntry]:
+        """Up to ``limit`` versions the caller may see, newest first (R4 http.html#history),
+        read past the ones they may not (so that a short page tells nothing of them)."""
+        shown: list[HistoryEntry] = []
+        scanned = 0
+        batch = limit if identity.unrestricted else max(limit, FILL_PAGE)
+        while len(shown) < limit and scanned < FILL_SCAN:
+            entries = await self.store.history(
+                resource_type=resource_type, resource_id=resource_id, since=since, before_seq=before_seq, limit=batch
+            )
+            versions = [
+                StoredResource(e.resource_type, e.resource_id, e.version, e.last_updated, e.content is None, e.content)
+                for e in entries
+            ]
+            visible = {id(version) for version in await self.policy.visible(identity, versions, "rs")}
+            shown += [entry for entry, version in zip(entries, versions, strict=True) if id(version) in visible]
+            if len(entries) < batch or identity.unrestricted:
+                break
+            scanned, before_seq = scanned + len(entries), entries[-1].seq
+        return shown[:limit]
+
+    async def search(self, identity: Identity, query: SearchQuery, local_base: str | None) -> SearchPage:
+        """One page of matches with its includes (R4 search.html), as much as the caller may see.
+
+        A patient's search is kept to their compartment; other callers' pages leave out what
+        they may not see, and then give no total (a count would tell of what is hidden)."""
+        query = await self.policy.restrict(identity, query)
+        if identity.unrestricted:
+            return await self.store.search(query, local_base)
+        # The includes follow the visible matches only: a hidden match must not bring its
+        # care team's people and units along (or tell by them that it exists).
+        if query.count == 0:
+            page = await self.store.search(dataclasses.replace(query, includes=[]), local_base)
+            matches: list[StoredResource] = []
+        elif query.sort or query.snapshot is not None:
+            page, matches = await self._visible_sorted_page(identity, query, local_base)
+        else:
+            page, matches = await self._visible_page(identity, query, local_base)
+        found = await self.store.includes(query, matches, keep=partial(self.policy.visible, identity, permissions="rs"))
+        # No total: a count over what the caller may not see (another patient's, a blocked
+        # unit's) would tell of it.
+        return SearchPage(matches, found.resources, page.next_cursor, None, page.warnings + found.warnings)
+
+    async def _visible_page(
+        self, identity: Identity, query: SearchQuery, local_base: str | None
+    ) -> tuple[SearchPage, list[StoredResource]]:
+        """A page of ``query.count`` matches the caller may see, read in key order past those
+        they may not, with a ``next`` link only when a further match they may see exists (or
+        :data:`FILL_SCAN` rows were read without deciding it): neither a short page nor a link
+        tells of hidden matches."""
+        first = await self.store.search(dataclasses.replace(query, includes=[]), local_base)
+        kept = await self.policy.visible(identity, first.matches, "s")
+        raw = dataclasses.replace(query, includes=[], total="none", count=max(query.count, FILL_PAGE))
+        cursor, scanned = first.next_cursor, len(first.matches)
+        while cursor is not None and len(kept) <= query.count and scanned < FILL_SCAN:
+            page = await self.store.search(dataclasses.replace(raw, keyset_cursor=int(cursor[1:])), local_base)
+            kept += await self.policy.visible(identity, page.matches, "s")
+            cursor, scanned = page.next_cursor, scanned + len(page.matches)
+        matches = kept[: query.count]
+        if len(kept) > query.count:
+            cursor = f"k{matches[-1].pk}"
+        return dataclasses.replace(first, next_cursor=cursor), matches
+
+    async def _visible_sorted_page(
+        self, identity: Identity, query: SearchQuery, local_base: str | None
+    ) -> tuple[SearchPage, list[StoredResource]]:
+        """:meth:`_visible_page` for a sorted search: the first page as a sorted query, and
+        when more than a page matches, the snapshot read past what the caller may not see."""
+        if query.snapshot is not None:
+            snapshot_id, _ = query.snapshot
+            if query.snapshot_after_row is None:  # a position would let a caller count hidden rows
+                raise bad_request("_cursor is not a page this server handed out to you", "_cursor")
+            found_row = await self.store.snapshot_row(snapshot_id, query.snapshot_after_row)
+            # Only a row the caller was shown continues a page: any other would tell that it matches.
+            if found_row is None or not await self.policy.visible(identity, [record(found_row[1])], "s"):
+                raise bad_request("_cursor is not a page this server handed out to you", "_cursor")
+            after = found_row[0]
+        else:
+            first = await self.store.sorted_rows(query, local_base, query.count + 1)
+            if len(first) <= query.count:
+                found = await self.policy.visible(identity, first, "s")
+                return SearchPage(found, [], None, None, []), found
+            snapshot_id = await self.store.new_snapshot(query, local_base)
+            after = 0
+        kept: list[StoredResource] = []
+        scanned, exhausted = 0, False
+        while len(kept) <= query.count and scanned < FILL_SCAN:
+            page = await self.store.snapshot_rows(snapshot_id, query.resource_type, after, FILL_PAGE)
+            kept += await self.policy.visible(identity, [row for _, row in page], "s")
+            scanned += len(page)
+            if len(page) < FILL_PAGE:
+                exhausted = True
+                break
+            after = page[-1][0]
+        found = kept[: query.count]
+        # The cursor names the row to continue after by its resource, not its position, which
+        # would count the rows hidden from the caller.
+        cursor = f"s{snapshot_id}.r{found[-1].pk}" if len(kept) > query.count else None
+        warnings = []
+        if not exhausted and cursor is None:
+            warnings.append(
+                Issue("warning", "too-costly", f"The search read {FILL_SCAN} rows without filling the page; narrow it")
+            )
+        return SearchPage(found, [], cursor, None, warnings), found
+
+    async def write(
+        self,
+        identity: Identity,
+        local_base: str | None,
+        work: Callable[[UnitOfWork], Awaitable[T]],
+        *,
+        dry_run: bool = False,
+    ) -> T:
+        """Run ``work`` in one write transaction with the access policy's checks of the
+        caller's writes (:meth:`fhirbridge.repository.FhirRepository.write`)."""
+        return await self.store.write(identity, local_base, work, dry_run=dry_run, checks=CHECKS)
+
+
+def policy_on(unit: UnitOfWork) -> AccessPolicy:
+    """The access policy reading on a write's own connection: what the transaction wrote so far
+    counts, and no second connection is taken from the pool."""
+    return AccessPolicy(GuardedRepository(FhirRepository(PinnedDatabase(unit.conn))))
+
+
+async def _view(unit: UnitOfWork, record: StoredResource) -> StoredResource | None:
+    """``record`` as the unit's caller sees it, or None (judged on the write's own connection)."""
+    if unit.identity.unrestricted:
+        return record
+    shown = await policy_on(unit).visible(unit.identity, [record], "r")
+    return shown[0] if shown else None
+
+
+async def _sees(unit: UnitOfWork, record: StoredResource) -> bool:
+    """Whether the unit's caller may see ``record`` (judged on the write's own connection)."""
+    return await _view(unit, record) is not None
+
+
+async def _narrow(unit: UnitOfWork, query: SearchQuery) -> SearchQuery:
+    """The unit's conditional criteria as its caller may search (judged on the write's connection)."""
+    return await policy_on(unit).restrict(unit.identity, query)
+
+
+async def _knows(unit: UnitOfWork, record: StoredResource) -> bool:
+    """Whether ``record`` exists for the unit's caller (judged on the write's own connection)."""
+    return unit.identity.unrestricted or await policy_on(unit).knows(unit.identity, record)
+
+
+async def _names(unit: UnitOfWork, patient_id: str) -> bool:
+    """Whether the unit's caller may write about the patient (judged on the write's connection)."""
+    if unit.identity.unrestricted:
+        return True
+    return await policy_on(unit).may_write_for(unit.identity, patient_id)
+
+
+async def _guard(
+    unit: UnitOfWork,
+    permission: Permission,
+    resource_type: str,
+    resource: dict[str, Any] | None,
+    previous: StoredResource | None,
+) -> None:
+    """The access policy's say on one write, judged on the write's own connection, so that
+    what the transaction wrote so far (a new patient's first care team) counts."""
+    if unit.identity.unrestricted and resource_type not in SERVER_WRITTEN:
+        return
+    await policy_on(unit).check_write(unit.identity, permission, resource_type, resource, previous)
+
+
+CHECKS = WriteChecks(guard=_guard, sees=_sees, view=_view, names=_names, narrow=_narrow, knows=_knows)
+"""The policy's checks of every write a caller makes."""
