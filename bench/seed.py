@@ -35,7 +35,7 @@ from fhirbridge.config import get_settings
 from fhirbridge.contract.rules import repository_for
 from fhirbridge.demo.generator import clinicians, organisations, patient_contract
 from fhirbridge.loading import Loader, SourcedResource
-from fhirbridge.storage.database import open_database
+from fhirbridge.storage.engines import open_database
 from fhirbridge.storage.migrations import upgrade
 
 SEED = 2026

@@ -29,7 +29,7 @@ from bench.server import ServiceProcess
 
 from fhirbridge.config import Settings
 from fhirbridge.fhir.jsonio import loads
-from fhirbridge.storage.database import open_database
+from fhirbridge.storage.engines import open_database
 from tests.security.tokens import AUDIENCE, ISSUER, bearer, mint, rsa_key, write_jwks
 from tests.support import builders
 

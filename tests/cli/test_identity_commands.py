@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fhirbridge.config import get_settings
-from fhirbridge.storage.database import open_database
+from fhirbridge.storage.engines import open_database
 from fhirbridge.storage.migrations import upgrade
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM
 from tests.cli.test_cli import run

@@ -21,7 +21,8 @@ from fhirbridge.fhir.instants import now_us
 from fhirbridge.maintenance import references
 from fhirbridge.search.index import extract_index
 from fhirbridge.storage import versions
-from fhirbridge.storage.database import Database, open_database
+from fhirbridge.storage.database import Database
+from fhirbridge.storage.engines import open_database
 from fhirbridge.storage.records import StoredResource
 from tests.conftest import BASE
 from tests.security.tokens import SigningKey, bearer, mint

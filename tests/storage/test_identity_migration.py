@@ -17,7 +17,8 @@ import pytest
 from fhirbridge.patients.check import check_identities
 from fhirbridge.patients.identity import IdentitySystems
 from fhirbridge.storage import identities
-from fhirbridge.storage.database import Database, WriteRace, open_database
+from fhirbridge.storage.database import Database, WriteRace
+from fhirbridge.storage.engines import open_database
 from fhirbridge.storage.migrations import MigrationRefused, upgrade
 from fhirbridge.storage.urls import parse_database_url
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM

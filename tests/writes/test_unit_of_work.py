@@ -10,7 +10,8 @@ import pytest
 from fhirbridge.errors import FhirError, conflict
 from fhirbridge.identity import SYSTEM
 from fhirbridge.repository import FhirRepository
-from fhirbridge.storage.database import Database, open_database
+from fhirbridge.storage.database import Database
+from fhirbridge.storage.engines import open_database
 from fhirbridge.validation.pipeline import validate_resource
 from fhirbridge.writes.events import WriteEvent
 from fhirbridge.writes.unit_of_work import UnitOfWork, WriteResult

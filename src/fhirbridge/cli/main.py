@@ -68,7 +68,7 @@ def _db_check(args: argparse.Namespace) -> int:
 async def _check_identities() -> int:
     from fhirbridge.contract.rules import identity_systems
     from fhirbridge.patients.check import check_identities
-    from fhirbridge.storage.database import open_database
+    from fhirbridge.storage.engines import open_database
 
     settings = get_settings()
     systems = identity_systems(settings)
@@ -137,7 +137,7 @@ async def _with_repository(work: Callable[[GuardedRepository], Awaitable[int]], 
     """Run ``work`` on the deployment's repository (every contract rule on), migrating first
     unless told not to (or ``FHIRBRIDGE_AUTO_MIGRATE`` is off)."""
     from fhirbridge.contract.rules import repository_for
-    from fhirbridge.storage.database import open_database
+    from fhirbridge.storage.engines import open_database
     from fhirbridge.storage.migrations import upgrade_async
 
     settings = get_settings()
@@ -169,7 +169,7 @@ async def _load_items(items: object, total: int | None, description: str, batch_
 
     from fhirbridge.contract.rules import repository_for
     from fhirbridge.loading import Loader
-    from fhirbridge.storage.database import open_database
+    from fhirbridge.storage.engines import open_database
     from fhirbridge.storage.migrations import upgrade_async
 
     settings = get_settings()
@@ -220,7 +220,7 @@ def _worker(args: argparse.Namespace) -> int:
     import signal
 
     from fhirbridge.notifications.delivery import OutboxWorker
-    from fhirbridge.storage.database import open_database
+    from fhirbridge.storage.engines import open_database
     from fhirbridge.storage.migrations import upgrade_async
     from fhirbridge.storage.urls import parse_database_url
 

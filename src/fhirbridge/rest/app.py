@@ -46,7 +46,7 @@ from fhirbridge.rest.render import error_format, render, render_error
 from fhirbridge.rest.routes import ROUTES, Route
 from fhirbridge.rest.smart import announce_authentication, check_authentication_settings, smart_configuration
 from fhirbridge.search.parameters import search_parameters
-from fhirbridge.storage.database import open_database
+from fhirbridge.storage.engines import open_database
 from fhirbridge.storage.migrations import upgrade_async
 from fhirbridge.storage.urls import parse_database_url
 

@@ -107,26 +107,6 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
-async def open_database(
-    url: str, *, pool_size: int = 16, read_threads: int = 4, statement_timeout_ms: int = 30_000
-) -> Database:
-    """Open the database a ``FHIRBRIDGE_DATABASE_URL`` names (schema must be migrated)."""
-    from fhirbridge.storage.urls import parse_database_url
-
-    target = parse_database_url(url)
-    if target.kind == "postgresql":
-        from fhirbridge.storage.postgres import PostgresDatabase
-
-        assert target.postgres_dsn is not None
-        return await PostgresDatabase.open(
-            target.postgres_dsn, pool_size=pool_size, statement_timeout_ms=statement_timeout_ms
-        )
-    from fhirbridge.storage.sqlite import SqliteDatabase
-
-    assert target.sqlite_path is not None
-    return SqliteDatabase(target.sqlite_path, read_threads=read_threads)
-
-
 class PinnedDatabase:
     """A :class:`Database` whose readers and transactions are all one open connection: reads
     made in the middle of a write transaction (the access policy's) see what it wrote so far,

@@ -7,7 +7,7 @@ trip, the index rows passed as one array per column (see docs/benchmarks.md).  R
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger
 
@@ -16,8 +16,13 @@ from fhirbridge.storage.records import StoredResource
 from fhirbridge.storage.schema import INDEX_TABLES, INDEXED
 from fhirbridge.storage.version_rows import Link, columns, row_groups, value_columns
 
-if TYPE_CHECKING:
-    from fhirbridge.storage.database import Connection
+
+class _Statements(Protocol):
+    """What the writer needs of its connection (the engine's own, which carries this writer)."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]: ...
+
+    async def fetchval(self, sql: str, *args: Any) -> Any: ...
 
 
 def _pg_index_inserts(first: int) -> tuple[str, int]:
@@ -68,7 +73,7 @@ _PG_DELETE = (
 class PostgresVersions:
     """The version writer of one PostgreSQL connection."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: _Statements) -> None:
         self.conn = conn
 
     async def save(
