@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -294,3 +295,24 @@ async def test_a_key_added_to_the_jwks_file_is_picked_up_by_its_key_id(
     write_jwks(jwks_file, rsa, ec, newcomer)
     secure_app.state.tokens.key_sets[ISSUER]._fetched_at -= 60  # past the guard against made-up key ids
     assert (await anyone.get("/fhir/Patient", headers=bearer(mint(newcomer, scope=READER)))).status_code == 200
+
+
+async def test_a_token_seen_before_is_refused_once_it_expires(anyone: httpx.AsyncClient, rsa: SigningKey) -> None:
+    """Verified tokens are remembered, but never past their ``exp`` (plus the clock skew)."""
+    token = mint(rsa, scope=READER, exp=int(time.time()) - 58)  # within the 60 s skew for two seconds
+    assert (await anyone.get("/fhir/Patient", headers=bearer(token))).status_code == 200
+    assert (await anyone.get("/fhir/Patient", headers=bearer(token))).status_code == 200  # remembered
+    await asyncio.sleep(3)
+    refused(await anyone.get("/fhir/Patient", headers=bearer(token)), "expired")
+
+
+async def test_a_token_seen_before_is_refused_once_its_key_is_removed(
+    anyone: httpx.AsyncClient, secure_app: FastAPI, jwks_file: Path, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """A key the issuer removed verifies nothing, also not a token it verified before."""
+    token = mint(rsa, scope=READER)
+    assert (await anyone.get("/fhir/Patient", headers=bearer(token))).status_code == 200
+    write_jwks(jwks_file, ec)  # the issuer drops the RSA key
+    secure_app.state.tokens.key_sets[ISSUER]._fetched_at = float("-inf")  # the key cache's time is up
+    refused(await anyone.get("/fhir/Patient", headers=bearer(token)), "no signing key")
+    assert (await anyone.get("/fhir/Patient", headers=bearer(mint(ec, scope=READER)))).status_code == 200

@@ -39,6 +39,9 @@ class KeySet:
         self.cache_seconds = cache_seconds
         self.http = http
         self._keys: list[jwt.PyJWK] = []
+        self._document: bytes | None = None
+        self.generation = 0
+        """Raised whenever the keys change: what was verified with older keys is verified again."""
         self._fetched_at = float("-inf")
         self._file_stamp: tuple[float, int] | None = None
         self._lock = asyncio.Lock()
@@ -57,6 +60,20 @@ class KeySet:
             await self._refresh()  # rotated keys
             found = _matching(self._keys, kid, algorithm)
         return found
+
+    async def current_generation(self) -> int:
+        """The keys' generation now, the key set read again first when it is older than the
+        cache time (as :meth:`candidates` would)."""
+        if self._age() >= self.cache_seconds:
+            await self._refresh()
+        return self.generation
+
+    def _take(self, document: bytes) -> None:
+        """Use the keys of ``document`` (unchanged keys keep their generation)."""
+        if document != self._document:
+            self._keys = _parse(document)
+            self._document = document
+            self.generation += 1
 
     def _age(self) -> float:
         return time.monotonic() - self._fetched_at
@@ -78,7 +95,7 @@ class KeySet:
                     if self.http is None:
                         await client.aclose()
                 response.raise_for_status()
-                self._keys = _parse(response.content)
+                self._take(response.content)
                 self._fetched_at = time.monotonic()
             except (httpx.HTTPError, ValueError) as exc:
                 log.warning("cannot fetch signing keys from %s: %s", self.source, exc)
@@ -92,7 +109,7 @@ class KeySet:
             stat = path.stat()
             stamp = (stat.st_mtime, stat.st_size)
             if stamp != self._file_stamp:
-                self._keys = _parse(path.read_bytes())
+                self._take(path.read_bytes())
                 self._file_stamp = stamp
             self._fetched_at = time.monotonic()
         except (OSError, ValueError) as exc:

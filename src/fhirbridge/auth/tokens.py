@@ -18,7 +18,10 @@ caller is in a way we cannot read is refused, never taken for a system's.
 from __future__ import annotations
 
 import math
+import time
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -34,6 +37,20 @@ from fhirbridge.identity import Identity
 REALM = "fhirbridge"
 PERSON_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
 TIME_CLAIMS = ("exp", "nbf", "iat")
+VERIFIED_KEPT = 10_000
+"""Verified tokens remembered at most (the least recently used are forgotten first)."""
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """A token whose signature verified: its claims, until when they hold, and by which keys."""
+
+    claims: dict[str, Any]
+    issuer: str
+    generation: int
+    valid_from: float
+    valid_until: float
+    """``exp`` plus the clock skew: as PyJWT judges it, the token holds while now is before."""
 
 
 def unauthenticated(description: str | None = None) -> FhirError:
@@ -60,6 +77,7 @@ class TokenVerifier:
             trusted.issuer: KeySet(trusted.jwks, settings.auth_jwks_cache_seconds, http)
             for trusted in settings.auth_issuers
         }
+        self._verified: OrderedDict[tuple[str, tuple[str, ...]], _Verified] = OrderedDict()
 
     async def claims(self, authorization: str | None, audiences: list[str]) -> dict[str, Any]:
         """The verified claims of an ``Authorization`` header's bearer token, or a 401."""
@@ -76,6 +94,43 @@ class TokenVerifier:
         return identity_from_claims(claims, servers=[*audiences, *([base] if base else [])])
 
     async def verify(self, token: str, audiences: list[str]) -> dict[str, Any]:
+        """The claims of ``token`` once its signature, issuer, audience and times hold.
+
+        A token seen before is not verified again while its times hold and its issuer's keys
+        are the ones that verified it (a removed or rotated key makes it verified afresh): the
+        same bytes verify the same way, and checking a signature costs more than the rest of
+        a read's authentication (RS256 on every request)."""
+        key = (token, tuple(audiences))
+        seen = self._verified.get(key)
+        if seen is not None:
+            now = time.time()
+            key_set = self.key_sets.get(seen.issuer)
+            if (
+                seen.valid_from <= now < seen.valid_until
+                and key_set is not None
+                and await key_set.current_generation() == seen.generation
+            ):
+                if key in self._verified:
+                    self._verified.move_to_end(key)
+                return dict(seen.claims)
+            self._verified.pop(key, None)
+        claims, generation = await self._verify(token, audiences)
+        leeway = self.settings.auth_clock_skew_seconds
+        starts = [int(claims[name]) for name in ("nbf", "iat") if name in claims]  # as PyJWT reads them
+        self._verified[key] = _Verified(
+            dict(claims),
+            claims["iss"],
+            generation,
+            float(max(starts) - leeway) if starts else float("-inf"),
+            int(claims["exp"]) + leeway,
+        )
+        if len(self._verified) > VERIFIED_KEPT:
+            self._verified.popitem(last=False)
+        return claims
+
+    async def _verify(self, token: str, audiences: list[str]) -> tuple[dict[str, Any], int]:
+        """The verified claims, and the generation of the issuer's keys before they were read
+        (a refresh meanwhile makes the next use verify again: never a newer mark than the keys)."""
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -92,13 +147,14 @@ class TokenVerifier:
         if key_set is None:
             raise unauthenticated("the issuer is not trusted")
         kid = header.get("kid")
+        generation = key_set.generation
         keys = await key_set.candidates(kid if isinstance(kid, str) else None, algorithm)
         if not keys:
             raise unauthenticated("no signing key of the issuer matches")
         problem = "the signature does not verify"
         for key in keys:
             try:
-                return jwt.decode(
+                claims: dict[str, Any] = jwt.decode(
                     token,
                     key=key.key,
                     algorithms=[algorithm],
@@ -107,6 +163,7 @@ class TokenVerifier:
                     leeway=self.settings.auth_clock_skew_seconds,
                     options={"require": ["exp", "iss", "aud", "sub"]},
                 )
+                return claims, generation
             except jwt.InvalidSignatureError:
                 continue
             except jwt.ExpiredSignatureError:
