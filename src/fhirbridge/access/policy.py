@@ -645,7 +645,12 @@ class AccessPolicy:
             if not _writes(decision):
                 raise forbidden(decision.basis if not decision.allowed else READ_ONLY.format(basis=decision.basis))
             if old is not None and previous is not None:  # what the caller may not see, they may not change
-                refusal = await self._withheld(decision, f"{resource_type}/{previous.resource_id}", old)
+                reference = f"{resource_type}/{previous.resource_id}"
+                refusal = await self._withheld(decision, reference, old)
+                if refusal is not None and identity.kind == "patient":
+                    # what a read keeps from a patient or relative does not exist for them: the
+                    # reason (a plan not approved for them) is not told either
+                    raise forbidden(f"You may not write {reference}")
                 if refusal is not None:
                     raise forbidden(refusal)
 
