@@ -22,6 +22,8 @@ from fhirbridge.access.kept import KeptFacts
 from fhirbridge.access.policy import AccessPolicy
 from fhirbridge.auth.scopes import Permission
 from fhirbridge.errors import Issue, bad_request
+from fhirbridge.fhir.jsonio import loads
+from fhirbridge.fhir.references import named_targets
 from fhirbridge.identity import Identity
 from fhirbridge.repository import FhirRepository, SearchPage
 from fhirbridge.search.includes import record
@@ -83,13 +85,21 @@ class GuardedRepository:
 
     async def referrers(self, identity: Identity, resource_type: str, resource_id: str) -> list[tuple[str, str, str]]:
         """Live resources that refer to this one (what would block its deletion), as far as the
-        caller may see them."""
+        caller may see them: none when the caller may not know of this one, and a referrer only
+        when its view (a plan read from outside a blocked unit) still holds the reference."""
         found = await self.store.referrers(resource_type, resource_id)
         if identity.unrestricted:
             return [item for item, _ in found]
+        target = await self.store.read(resource_type, resource_id)
+        if target is None or not await self.policy.knows(identity, target):
+            return []
         records = [current for _, current in found if current is not None]
-        visible = {(r.resource_type, r.resource_id) for r in await self.policy.visible(identity, records)}
-        return [item for item, _ in found if (item[0], item[1]) in visible]
+        holding = {
+            (shown.resource_type, shown.resource_id)
+            for shown in await self.policy.visible(identity, records)
+            if shown.content is not None and (resource_type, resource_id) in named_targets(loads(shown.content))
+        }
+        return [item for item, _ in found if (item[0], item[1]) in holding]
 
     async def history(
         self,
