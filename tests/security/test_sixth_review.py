@@ -405,3 +405,23 @@ async def test_held_if_none_exist_does_not_match_the_patients_goal_kept_from_her
         "/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": [entry]}, headers=anna
     )
     assert bundle.status_code == 200 and hidden["id"] not in bundle.text, bundle.text[:300]
+
+
+async def test_held_a_revinclude_is_judged_by_the_parameter_the_view_still_holds(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """The fix of finding 1 judges an include on the view's own index rows, by the include's
+    parameter: a plan whose view names the outsider's role as its author (not as a performer)
+    is not brought by ``_revinclude=CarePlan:performer`` from that role and the hidden doctor's
+    together, while ``_revinclude=CarePlan:subject`` from Anna still brings it."""
+    plan = await outsiders_plan(anyone, rsa, world)
+    outsider = stranger(rsa, world)
+    both = f"{world['doctor-role']},{world['stranger-role']}"
+    performer = await anyone.get(
+        "/fhir/PractitionerRole", params={"_id": both, "_revinclude": "CarePlan:performer"}, headers=outsider
+    )
+    assert performer.status_code == 200 and f"CarePlan/{plan['id']}" not in returned(performer), performer.text[:300]
+    subject = await anyone.get(
+        "/fhir/Patient", params={"_id": world["anna"], "_revinclude": "CarePlan:subject"}, headers=outsider
+    )
+    assert f"CarePlan/{plan['id']}" in returned(subject), subject.text[:300]
