@@ -20,8 +20,11 @@ from typing import Any, TypeVar
 from fhirbridge.access.compartment import SERVER_WRITTEN
 from fhirbridge.access.kept import KeptFacts
 from fhirbridge.access.policy import AccessPolicy
+from fhirbridge.access.views import still_matches, told_includes
 from fhirbridge.auth.scopes import Permission
 from fhirbridge.errors import Issue, bad_request
+from fhirbridge.fhir.jsonio import loads
+from fhirbridge.fhir.references import named_targets
 from fhirbridge.identity import Identity
 from fhirbridge.repository import FhirRepository, SearchPage
 from fhirbridge.search.includes import record
@@ -83,13 +86,21 @@ class GuardedRepository:
 
     async def referrers(self, identity: Identity, resource_type: str, resource_id: str) -> list[tuple[str, str, str]]:
         """Live resources that refer to this one (what would block its deletion), as far as the
-        caller may see them."""
+        caller may see them: none when the caller may not know of this one, and a referrer only
+        when its view (a plan read from outside a blocked unit) still holds the reference."""
         found = await self.store.referrers(resource_type, resource_id)
         if identity.unrestricted:
             return [item for item, _ in found]
+        target = await self.store.read(resource_type, resource_id)
+        if target is None or not await self.policy.knows(identity, target):
+            return []
         records = [current for _, current in found if current is not None]
-        visible = {(r.resource_type, r.resource_id) for r in await self.policy.visible(identity, records)}
-        return [item for item, _ in found if (item[0], item[1]) in visible]
+        holding = {
+            (shown.resource_type, shown.resource_id)
+            for shown in await self.policy.visible(identity, records)
+            if shown.content is not None and (resource_type, resource_id) in named_targets(loads(shown.content))
+        }
+        return [item for item, _ in found if (item[0], item[1]) in holding]
 
     async def history(
         self,
@@ -141,7 +152,26 @@ class GuardedRepository:
         found = await self.store.includes(query, matches, keep=partial(self.policy.visible, identity, permissions="rs"))
         # No total: a count over what the caller may not see (another patient's, a blocked
         # unit's) would tell of it.
-        return SearchPage(matches, found.resources, page.next_cursor, None, page.warnings + found.warnings)
+        return SearchPage(
+            matches,
+            told_includes(query, matches, found.resources),
+            page.next_cursor,
+            None,
+            page.warnings + found.warnings,
+        )
+
+    async def _matching(
+        self, identity: Identity, query: SearchQuery, records: list[StoredResource]
+    ) -> list[StoredResource]:
+        """The matches the caller may see, as they see them, less those whose view (a plan read
+        from outside a blocked unit) no longer holds what a reference clause matched on: the
+        match would tell what the view keeps from them (:mod:`fhirbridge.access.views`)."""
+        stored = {(r.resource_type, r.resource_id, r.version): r for r in records}
+        return [
+            view
+            for view in await self.policy.visible(identity, records, "s")
+            if still_matches(query, view, stored[(view.resource_type, view.resource_id, view.version)])
+        ]
 
     async def _visible_page(
         self, identity: Identity, query: SearchQuery, local_base: str | None
@@ -151,12 +181,12 @@ class GuardedRepository:
         :data:`FILL_SCAN` rows were read without deciding it): neither a short page nor a link
         tells of hidden matches."""
         first = await self.store.search(dataclasses.replace(query, includes=[]), local_base)
-        kept = await self.policy.visible(identity, first.matches, "s")
+        kept = await self._matching(identity, query, first.matches)
         raw = dataclasses.replace(query, includes=[], total="none", count=max(query.count, FILL_PAGE))
         cursor, scanned = first.next_cursor, len(first.matches)
         while cursor is not None and len(kept) <= query.count and scanned < FILL_SCAN:
             page = await self.store.search(dataclasses.replace(raw, keyset_cursor=int(cursor[1:])), local_base)
-            kept += await self.policy.visible(identity, page.matches, "s")
+            kept += await self._matching(identity, query, page.matches)
             cursor, scanned = page.next_cursor, scanned + len(page.matches)
         matches = kept[: query.count]
         if len(kept) > query.count:
@@ -174,13 +204,13 @@ class GuardedRepository:
                 raise bad_request("_cursor is not a page this server handed out to you", "_cursor")
             found_row = await self.store.snapshot_row(snapshot_id, query.snapshot_after_row)
             # Only a row the caller was shown continues a page: any other would tell that it matches.
-            if found_row is None or not await self.policy.visible(identity, [record(found_row[1])], "s"):
+            if found_row is None or not await self._matching(identity, query, [record(found_row[1])]):
                 raise bad_request("_cursor is not a page this server handed out to you", "_cursor")
             after = found_row[0]
         else:
             first = await self.store.sorted_rows(query, local_base, query.count + 1)
             if len(first) <= query.count:
-                found = await self.policy.visible(identity, first, "s")
+                found = await self._matching(identity, query, first)
                 return SearchPage(found, [], None, None, []), found
             snapshot_id = await self.store.new_snapshot(query, local_base)
             after = 0
@@ -188,7 +218,7 @@ class GuardedRepository:
         scanned, exhausted = 0, False
         while len(kept) <= query.count and scanned < FILL_SCAN:
             page = await self.store.snapshot_rows(snapshot_id, query.resource_type, after, FILL_PAGE)
-            kept += await self.policy.visible(identity, [row for _, row in page], "s")
+            kept += await self._matching(identity, query, [row for _, row in page])
             scanned += len(page)
             if len(page) < FILL_PAGE:
                 exhausted = True

@@ -53,7 +53,7 @@ from fhirbridge.contract.codes import not_for_patient
 from fhirbridge.errors import FhirError, Issue, method_not_allowed
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import dumps, loads
-from fhirbridge.fhir.references import ParsedReference, parse_reference
+from fhirbridge.fhir.references import ParsedReference, named_targets, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.notifications import owners
@@ -268,18 +268,21 @@ class AccessPolicy:
         access = await self._patient_access(identity, record, resource, patients)
         if resource_type == "AuditEvent" and identity.kind == "patient":
             return dataclasses.replace(access, shown=await self._patients_view(identity, resource))
-        if resource_type == "CarePlan":
+        if resource_type in ("CarePlan", "CareTeam"):
             return dataclasses.replace(access, shown=await self._without_blocked_units(identity, resource, patients))
         return access
 
     async def _without_blocked_units(
-        self, identity: Identity, plan: dict[str, Any], patients: frozenset[str]
+        self, identity: Identity, resource: dict[str, Any], patients: frozenset[str]
     ) -> bytes | None:
-        """A plan as a caller outside a blocked unit reads it: without what names that unit (that
-        it worked on the patient's plan is its information too): its people and units among the
-        contributors and the activities' performers, its care teams, the goals and activities that
-        are its information.  While what blocks cover cannot be told (``unsure``), every unit but
-        the caller's own counts as blocked here."""
+        """A plan or care team as a caller outside a blocked unit reads it: without what names
+        that unit (that it worked on the patient's plan, or is on their care team, is its
+        information too).  The whole resource is walked, contained resources and extensions
+        included, and every Reference that names the unit's people or units, or a resource that
+        is its information (a care team, a goal, a plan, an appointment), is taken out, with what
+        holds it only for it: an extension, a care team's participant, a contained resource (and
+        the references to it).  While what blocks cover cannot be told (``unsure``), every unit
+        but the caller's own counts as blocked here."""
         decisions = []
         for patient_id in sorted(patients):
             decision = await self.decide(identity, patient_id)
@@ -287,29 +290,37 @@ class AccessPolicy:
                 decisions.append(decision)
         if not decisions:
             return None
+        judged: dict[str, bool] = {}
+        gone: set[str] = set()  # contained resources taken out, as "#id"
 
-        async def hidden(item: Any) -> bool:
-            text = item.get("reference") if isinstance(item, dict) else None
-            if not isinstance(text, str):
-                return False
-            return any([await self._names_blocked(identity, decision, text) for decision in decisions])
+        async def hidden(text: str) -> bool:
+            if text.startswith("#"):
+                return text in gone
+            if text not in judged:
+                judged[text] = any([await self._names_blocked(identity, decision, text) for decision in decisions])
+            return judged[text]
 
-        async def kept(items: Any) -> Any:
-            return [item for item in items if not await hidden(item)] if isinstance(items, list) else items
+        async def names(element: Any) -> bool:
+            """Whether a Reference anywhere in ``element`` is to be taken out."""
+            for kind, target in sorted(named_targets(element)):
+                if await hidden(f"{kind}/{target}"):
+                    return True
+            return False
 
-        shown = await _pruned(plan, dict.fromkeys(("contributor", "careTeam", "goal"), kept))
-        activities = []
-        for activity in plan.get("activity") or []:
-            if isinstance(activity, dict):
-                activity = await _pruned(activity, {"outcomeReference": kept})
-                if await hidden(activity.get("reference")):
-                    activity = {k: v for k, v in activity.items() if k != "reference"}
-                if isinstance(activity.get("detail"), dict):
-                    activity["detail"] = await _pruned(activity["detail"], {"performer": kept, "goal": kept})
-            activities.append(activity)
-        if "activity" in plan:
-            shown["activity"] = activities
-        return None if shown == plan else dumps(shown)
+        shown = dict(resource)
+        contained = resource.get("contained")
+        if isinstance(contained, list):
+            kept = []
+            for item in contained:
+                if await names(item):
+                    gone.add(f"#{item.get('id')}" if isinstance(item, dict) else "#")
+                else:
+                    kept.append(item)
+            shown["contained"] = kept
+            if contained and not kept:
+                del shown["contained"]
+        shown = await _filtered(shown, hidden)
+        return None if shown == resource else dumps(shown)
 
     async def _names_blocked(self, identity: Identity, decision: PatientDecision, text: str) -> bool:
         """Whether a reference in a plan names what a block keeps from the caller: a person or
@@ -645,7 +656,12 @@ class AccessPolicy:
             if not _writes(decision):
                 raise forbidden(decision.basis if not decision.allowed else READ_ONLY.format(basis=decision.basis))
             if old is not None and previous is not None:  # what the caller may not see, they may not change
-                refusal = await self._withheld(decision, f"{resource_type}/{previous.resource_id}", old)
+                reference = f"{resource_type}/{previous.resource_id}"
+                refusal = await self._withheld(decision, reference, old)
+                if refusal is not None and identity.kind == "patient":
+                    # what a read keeps from a patient or relative does not exist for them: the
+                    # reason (a plan not approved for them) is not told either
+                    raise forbidden(f"You may not write {reference}")
                 if refusal is not None:
                     raise forbidden(refusal)
 
@@ -742,16 +758,35 @@ class AccessPolicy:
         return None
 
 
-async def _pruned(element: dict[str, Any], keep: dict[str, Callable[[Any], Awaitable[Any]]]) -> dict[str, Any]:
-    """``element`` with the lists it holds under ``keep``'s keys filtered, and a list left empty
-    taken out (FHIR has no empty lists)."""
-    shown = dict(element)
-    for key, filtered in keep.items():
-        if key in element:
-            shown[key] = await filtered(element[key])
-            if shown[key] == [] and element[key] != []:
-                del shown[key]
-    return shown
+WHOLE = frozenset({"participant"})
+"""Elements taken out whole when a Reference in them is: a care team's participant (its role
+would tell of the member taken out)."""
+GONE = object()
+
+
+async def _filtered(element: Any, hidden: Callable[[str], Awaitable[bool]], key: str = "") -> Any:
+    """``element`` without the References ``hidden`` holds: a Reference in a list is taken out
+    of it, one held by an element is taken out of it, and an extension whose value it was, or an
+    element of :data:`WHOLE`, goes with it; lists and elements left empty go too (FHIR has none).
+    :data:`GONE` when the whole element goes."""
+    if isinstance(element, list):
+        items = [await _filtered(item, hidden, key) for item in element]
+        kept = [item for item in items if item is not GONE]
+        return GONE if element and not kept else kept
+    if not isinstance(element, dict):
+        return element
+    text = element.get("reference")
+    if isinstance(text, str) and await hidden(text):
+        return GONE
+    shown = {}
+    for name, value in element.items():
+        filtered = await _filtered(value, hidden, name)
+        if filtered is GONE:
+            if name.startswith("value") or key in WHOLE:
+                return GONE  # an extension without its value, a participant without its member
+            continue
+        shown[name] = filtered
+    return GONE if element and not shown else shown
 
 
 def _local(target: Any) -> ParsedReference | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 ReferenceKind = Literal["local", "absolute", "contained", "urn", "conditional"]
 
@@ -102,3 +102,22 @@ def parse_reference(text: str, local_base: str | None = None) -> ParsedReference
         # An absolute URL to something that is not a RESTful FHIR address (a document, a web page).
         return ParsedReference("absolute", text)
     return None
+
+
+def named_targets(element: Any) -> set[tuple[str, str]]:
+    """Every resource (``(type, id)``) a Reference anywhere in ``element`` names by address
+    (relative, absolute or versioned), contained resources and extensions included: what a
+    resource, as shown, tells of others."""
+    found: set[tuple[str, str]] = set()
+    stack = [element]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            text = item.get("reference")
+            parsed = parse_reference(text) if isinstance(text, str) else None
+            if parsed is not None and parsed.resource_type and parsed.resource_id:
+                found.add((parsed.resource_type, parsed.resource_id))
+            stack.extend(item.values())
+    return found

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from fhirbridge.audit.events import masked
 from fhirbridge.conformance.validator import validate_profiles
 from fhirbridge.errors import (
     FhirError,
@@ -73,7 +74,11 @@ class Entry:
 
 
 def _entry_error(index: int, method: str, url: str, exc: FhirError) -> FhirError:
-    """The same error, with every issue pointing into ``Bundle.entry[index]``."""
+    """The same error, with every issue pointing into ``Bundle.entry[index]``, and the entry's URL
+    quoted as the access log keeps a query (:func:`fhirbridge.audit.events.masked`): a refusal's
+    words are logged with the patients it reached, who may not read another's personnummer there."""
+    path, asked, query = url.partition("?")
+    url = path + asked + masked(query)  # the words reach the access log: no search value in them
     issues = []
     for issue in exc.issues:
         expressions = tuple(
