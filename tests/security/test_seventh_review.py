@@ -1,0 +1,274 @@
+"""A seventh, independent review (after 9f50421: searches answered by the caller's view,
+access/views.py; the whole-resource walk of plans and care teams read from outside a blocked unit).
+
+Production mode (JWT, real signed tokens) on a real SQLite file.  The attackers: Anna's patient
+token, her relative's, and a clinician of an unrelated unit (the stranger at "outsider").
+The ones that fail on the reviewed commit are findings (severity in the docstring); the ones that
+pass record what was tried and held.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from fhirbridge.sweden.identifiers import HSA_SYSTEM
+from tests.security.test_review_attacks import admin, admin_post, anna_writer
+from tests.security.test_second_review import stranger
+from tests.security.test_sixth_review import outsiders_plan
+from tests.security.test_third_review import relative
+from tests.security.tokens import SigningKey
+from tests.security.world import World, build_world, patient_token
+from tests.support import builders
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
+    return await build_world(anyone, rsa)
+
+
+def returned(answer: httpx.Response) -> list[str]:
+    """The resources a search page returned (matches and includes), as ``Type/id``."""
+    if answer.status_code != 200 or not answer.headers.get("content-type", "").startswith("application/fhir+json"):
+        return []
+    return [
+        f"{e['resource']['resourceType']}/{e['resource'].get('id')}"
+        for e in answer.json().get("entry", [])
+        if "resource" in e
+    ]
+
+
+def bertils(world: World) -> list[str]:
+    """What of Bertil's must never reach Anna's token: his ids, his personnummer, his goal's words."""
+    return [
+        world["bertil"],
+        world["bertil-plan"],
+        world["bertil-goal"],
+        world["bertil-team"],
+        world["bertil-relative"],
+        world.numbers["bertil"],
+        "bertil vill",
+    ]
+
+
+def leaks(world: World, answer: httpx.Response, asked: str = "") -> list[str]:
+    """Bertil's secrets in an answer, beyond what the request itself named (an echo tells nothing)."""
+    return [secret for secret in bertils(world) if secret in answer.text and secret not in asked]
+
+
+async def test_held_a_patient_reaches_nothing_of_another_patient_on_any_read_route(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """Held.  Every read route, with Bertil's ids in every place a patient can put them."""
+    anna = patient_token(rsa, world, "anna", scope="patient/*.cruds")
+    b, plan, goal, team = world["bertil"], world["bertil-plan"], world["bertil-goal"], world["bertil-team"]
+    number = world.numbers["bertil"]
+    gets = [
+        f"/fhir/Patient/{b}",
+        f"/fhir/Patient/{b}/_history",
+        f"/fhir/Patient/{b}/_history/1",
+        f"/fhir/CarePlan/{plan}/_history/1",
+        f"/fhir/CarePlan/{plan}/$validate",
+        f"/fhir/Goal/{goal}/$validate",
+        f"/fhir/CarePlan/{plan}/$revisions",
+        f"/fhir/Patient/{b}/$fixed-contacts",
+        f"/fhir/CarePlan?_id={plan}",
+        f"/fhir/CarePlan?_id={plan}&_summary=count",
+        f"/fhir/CarePlan?_id={plan}&_total=accurate",
+        f"/fhir/CarePlan?_id={plan}&_elements=id",
+        f"/fhir/CarePlan?_id={plan}&_summary=true",
+        f"/fhir/CarePlan?_id={plan}&_format=json",
+        f"/fhir/CarePlan?_sort=-_lastUpdated&_count=1",
+        f"/fhir/CarePlan?_sort=-_lastUpdated&_count=1&_include=CarePlan:goal&_include:iterate=Goal:subject",
+        "/fhir/CarePlan?_include=*&_revinclude=*",
+        f"/fhir/Patient?_revinclude=CarePlan:subject&_revinclude:iterate=Goal:patient&_include:iterate=*",
+        f"/fhir/Patient?identifier={number}",
+        f"/fhir/Patient?_id={b}",
+        f"/fhir/Patient?link=Patient/{b}",
+        f"/fhir/RelatedPerson?_id={world['bertil-relative']}",
+        f"/fhir/RelatedPerson?patient.identifier={number}",
+        f"/fhir/Goal?_id={goal}",
+        f"/fhir/Goal?patient=Patient/{b}",
+        f"/fhir/CareTeam?_id={team}&_include=CareTeam:participant",
+        f"/fhir/Provenance?target=CarePlan/{plan}",
+        f"/fhir/Provenance?_revinclude=*",
+        f"/fhir/AuditEvent?entity=CarePlan/{plan}",
+        f"/fhir/AuditEvent?patient=Patient/{b}",
+        f"/fhir/AuditEvent?_include=AuditEvent:entity",
+        f"/fhir/CarePlan?subject:Patient.identifier={number}",
+        f"/fhir/CarePlan?patient:missing=false",
+        f"/fhir/CarePlan?_id:not={world['anna-plan']}",
+        "/fhir/CarePlan/_history",
+        "/fhir/Goal/_history",
+        "/fhir/_history",
+        "/fhir/_history?_count=1000",
+        f"/overview/{b}",
+    ]
+    told = {}
+    for url in gets:
+        answer = await anyone.get(url, headers=anna)
+        assert answer.status_code < 500, (url, answer.status_code, answer.text[:300])
+        if leaks(world, answer, url):
+            told[url] = (answer.status_code, leaks(world, answer, url))
+    for url, body in (
+        ("/fhir/CarePlan/_search", {"_id": plan}),
+        ("/fhir/Goal/_search", {"patient": f"Patient/{b}"}),
+    ):
+        answer = await anyone.post(url, data=body, headers=anna)
+        assert answer.status_code < 500, (url, answer.status_code, answer.text[:300])
+        if leaks(world, answer, json.dumps(body)):
+            told[url] = (answer.status_code, leaks(world, answer, json.dumps(body)))
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"request": {"method": "GET", "url": url.removeprefix("/fhir/")}}
+            for url in gets
+            if url.startswith("/fhir/")
+        ],
+    }
+    answer = await anyone.post("/fhir", json=batch, headers=anna)
+    assert answer.status_code < 500, answer.text[:300]
+    for asked, entry in zip(batch["entry"], answer.json().get("entry", []), strict=True):
+        url = asked["request"]["url"]
+        shown = httpx.Response(200, text=json.dumps(entry))
+        if leaks(world, shown, url):
+            told[f"batch {url}"] = leaks(world, shown, url)
+    assert not told, json.dumps(told, indent=1)
+
+
+HSA = HSA_SYSTEM
+HOSPITAL_HSA = "SE2321000198-E0000000101"
+
+
+async def test_a_plan_read_from_outside_does_not_name_the_blocked_unit_by_its_hsa_id(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """MEDIUM.  Route: GET /fhir/CarePlan/{id} (and every search, NPÖ, overview that reads the
+    same view).  The whole-resource walk of ae8c96b takes out References that *address* the
+    blocked unit's people or units (``named_targets``: ``reference`` strings only).  The reference
+    rule resolves a logical reference (``Reference.identifier`` only, the HSA-id, the usual way a
+    Swedish integration names a unit) on patient and network links only; everywhere else
+    (``note.authorReference``, ``supportingInfo``, an extension's ``valueReference``) it is stored
+    as written, and a contained Organization or PractitionerRole that *carries* the unit's HSA-id
+    (referred to as ``#h``) names nothing by address either.  So the outsider's (or Anna's
+    relative's) view of the outsider's plan still names the blocked hospital, by its HSA-id and
+    name, in each of these places: exactly what the block keeps from them.  Fix: in
+    ``_without_blocked_units`` judge a logical Reference by its identifier (resolve an HSA-id
+    to the directory entry, or, fail closed, take out every logical Reference to a directory type
+    and every contained directory resource while a block holds), or resolve logical references to
+    directory types on every element when they are written."""
+    unit = {"identifier": {"system": HSA, "value": HOSPITAL_HSA}, "display": "Medicinkliniken"}
+    plan = await outsiders_plan(
+        anyone,
+        rsa,
+        world,
+        contained=[
+            {
+                "resourceType": "Organization",
+                "id": "h",
+                "identifier": [{"system": HSA, "value": HOSPITAL_HSA}],
+                "name": "Medicinkliniken",
+            }
+        ],
+        note=[{"authorReference": unit, "text": "Remiss skickad"}],
+        supportingInfo=[unit, {"reference": "#h"}],
+        extension=[{"url": "http://example.org/fhir/StructureDefinition/consulted", "valueReference": unit}],
+        category=[{"text": "vård"}],
+    )
+    stored = (await anyone.get(f"/fhir/CarePlan/{plan['id']}", headers=admin(rsa))).json()
+    assert HOSPITAL_HSA in json.dumps(stored)  # the writer's plan, as stored, names the hospital
+    await admin_post(anyone, rsa, builders.consent(world["anna"], f"RelatedPerson/{world['anna-relative']}"))
+    told = {}
+    for who, headers in (("outsider", stranger(rsa, world)), ("relative", relative(ec, world))):
+        read = await anyone.get(f"/fhir/CarePlan/{plan['id']}", headers=headers)
+        assert read.status_code == 200, (who, read.text[:300])
+        shown = read.json()
+        places = [
+            name
+            for name in ("contained", "note", "supportingInfo", "extension")
+            if HOSPITAL_HSA in json.dumps(shown.get(name, ""))
+        ]
+        if places:
+            told[who] = places
+    assert not told, f"the blocked hospital is named by its HSA-id in the plan's view: {told}"
+
+
+async def test_held_odd_search_input_on_a_filtered_view_is_no_fault_and_tells_nothing(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """Held.  The view re-check of access/views.py on odd clauses (empty, contained, identifier,
+    missing, typed, many values) and odd include forms, by the outsider and Anna's relative, on a
+    plan whose view a block filters (with contained resources, nested extensions, a contained
+    resource without the id FHIR wants): no 5xx, and no match or include tells of the hospital."""
+    nested = {
+        "url": "http://example.org/fhir/StructureDefinition/outer",
+        "extension": [
+            {
+                "url": "inner",
+                "extension": [
+                    {"url": "deep", "valueReference": {"reference": f"PractitionerRole/{world['doctor-role']}"}}
+                ],
+            },
+            {"url": "kept", "valueString": "x"},
+        ],
+    }
+    plan = await outsiders_plan(
+        anyone,
+        rsa,
+        world,
+        extension=[nested],
+        contained=[
+            {
+                "resourceType": "PractitionerRole",
+                "id": "r",
+                "organization": {"reference": f"Organization/{world['hospital']}"},
+            }
+        ],
+        supportingInfo=[{"reference": "#r"}],
+    )
+    await admin_post(anyone, rsa, builders.consent(world["anna"], f"RelatedPerson/{world['anna-relative']}"))
+    role, hospital = f"PractitionerRole/{world['doctor-role']}", f"Organization/{world['hospital']}"
+    patient = f"Patient/{world['anna']}"
+    queries: list[dict[str, Any]] = [
+        {"performer": ""},
+        {"performer": ","},
+        {"performer": "#r"},
+        {"performer": "PractitionerRole/"},
+        {"performer": f"{role},{role}"},
+        {"performer": world["doctor-role"]},
+        {"performer": f"http://fhirbridge.test/fhir/{role}"},
+        {"performer": f"{role}/_history/1"},
+        {"performer:PractitionerRole": world["doctor-role"]},
+        {"performer:identifier": f"{HSA_SYSTEM}|{HOSPITAL_HSA}"},
+        {"performer:missing": "false"},
+        {"care-team": f"CareTeam/{world['anna-team']}"},
+        {"care-team:missing": "true"},
+        {"_include": "CarePlan:performer:PractitionerRole"},
+        {"_include": "CarePlan:*"},
+        {"_include": "*", "_elements": "id"},
+        {"_include": "CarePlan:care-team", "_include:iterate": "CareTeam:participant", "_summary": "true"},
+        {"_revinclude": "Provenance:target", "_summary": "text"},
+        {"_sort": "-date", "_count": "1", "_include": "CarePlan:performer"},
+        {"_elements": "supportingInfo,contained,extension"},
+        {"_format": "xml"},
+    ]
+    told = []
+    for who, headers in (("outsider", stranger(rsa, world)), ("relative", relative(ec, world))):
+        for params in queries:
+            found = await anyone.get("/fhir/CarePlan", params={"patient": patient, **params}, headers=headers)
+            assert found.status_code < 500, (who, params, found.status_code, found.text[:300])
+            shown = json.dumps(found.json().get("entry", [])) if found.status_code == 200 else found.text
+            if role in shown or hospital in shown:
+                told.append((who, params))
+            if found.status_code == 200 and params.get("performer") and f"CarePlan/{plan['id']}" in returned(found):
+                told.append((who, params, "matched"))
+        read = await anyone.get(f"/fhir/CarePlan/{plan['id']}", headers=headers)
+        assert read.status_code == 200 and role not in read.text and hospital not in read.text, (who, read.text)
+        assert "kept" in read.text
+    assert not told, told
