@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from fhirbridge.sweden.identifiers import HSA_SYSTEM
-from tests.security.test_review_attacks import admin, admin_post, anna_writer
+from tests.security.test_review_attacks import admin, admin_post
 from tests.security.test_second_review import stranger
 from tests.security.test_sixth_review import outsiders_plan
 from tests.security.test_third_review import relative
@@ -83,10 +83,10 @@ async def test_held_a_patient_reaches_nothing_of_another_patient_on_any_read_rou
         f"/fhir/CarePlan?_id={plan}&_elements=id",
         f"/fhir/CarePlan?_id={plan}&_summary=true",
         f"/fhir/CarePlan?_id={plan}&_format=json",
-        f"/fhir/CarePlan?_sort=-_lastUpdated&_count=1",
-        f"/fhir/CarePlan?_sort=-_lastUpdated&_count=1&_include=CarePlan:goal&_include:iterate=Goal:subject",
+        "/fhir/CarePlan?_sort=-_lastUpdated&_count=1",
+        "/fhir/CarePlan?_sort=-_lastUpdated&_count=1&_include=CarePlan:goal&_include:iterate=Goal:subject",
         "/fhir/CarePlan?_include=*&_revinclude=*",
-        f"/fhir/Patient?_revinclude=CarePlan:subject&_revinclude:iterate=Goal:patient&_include:iterate=*",
+        "/fhir/Patient?_revinclude=CarePlan:subject&_revinclude:iterate=Goal:patient&_include:iterate=*",
         f"/fhir/Patient?identifier={number}",
         f"/fhir/Patient?_id={b}",
         f"/fhir/Patient?link=Patient/{b}",
@@ -96,12 +96,12 @@ async def test_held_a_patient_reaches_nothing_of_another_patient_on_any_read_rou
         f"/fhir/Goal?patient=Patient/{b}",
         f"/fhir/CareTeam?_id={team}&_include=CareTeam:participant",
         f"/fhir/Provenance?target=CarePlan/{plan}",
-        f"/fhir/Provenance?_revinclude=*",
+        "/fhir/Provenance?_revinclude=*",
         f"/fhir/AuditEvent?entity=CarePlan/{plan}",
         f"/fhir/AuditEvent?patient=Patient/{b}",
-        f"/fhir/AuditEvent?_include=AuditEvent:entity",
+        "/fhir/AuditEvent?_include=AuditEvent:entity",
         f"/fhir/CarePlan?subject:Patient.identifier={number}",
-        f"/fhir/CarePlan?patient:missing=false",
+        "/fhir/CarePlan?patient:missing=false",
         f"/fhir/CarePlan?_id:not={world['anna-plan']}",
         "/fhir/CarePlan/_history",
         "/fhir/Goal/_history",
