@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from fhirbridge.sweden.identifiers import HSA_SYSTEM
+from tests.security.test_fourth_review import FIXED_CARE_CONTACT, block_hospital, outsider_team
 from tests.security.test_review_attacks import admin, admin_post
 from tests.security.test_second_review import stranger
 from tests.security.test_sixth_review import outsiders_plan
@@ -272,3 +273,46 @@ async def test_held_odd_search_input_on_a_filtered_view_is_no_fault_and_tells_no
         assert read.status_code == 200 and role not in read.text and hospital not in read.text, (who, read.text)
         assert "kept" in read.text
     assert not told, told
+
+
+async def test_a_care_team_does_not_match_by_the_role_of_a_participant_its_view_leaves_out(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """MEDIUM.  Route: GET /fhir/CareTeam?role=… (the server's own SearchParameter
+    CareTeam-role, ``CareTeam.participant.role``).  The outsider's care team names the blocked
+    hospital's doctor as the patient's fixed care contact (fast vårdkontakt).  Read from outside
+    the hospital, the team's view leaves that whole participant out (ae8c96b: member, role and
+    ``onBehalfOf``).  0dc051e re-judges a filtered match on its *reference* clauses only; a token
+    clause on what the view took out still matches the stored index.  So
+    ``CareTeam?patient=…&role=…|fast-vardkontakt`` returns a team whose shown participants hold
+    no such role: the outsider (and the relative) learn that someone hidden from them, the blocked
+    unit's person, is the patient's fixed care contact on it (and by trying every role, every
+    role the blocked unit's people hold).  Fix: in ``still_matches`` re-judge every clause whose
+    parameter's path reaches what the view changed (here any clause on ``participant``), i.e.
+    re-evaluate all clauses, not only reference ones, on the view's own index rows (the view's
+    ``extract_index`` gives token rows too), failing closed on what cannot be judged."""
+    team = await outsider_team(
+        anyone,
+        rsa,
+        world,
+        participant=[
+            {"member": {"reference": f"PractitionerRole/{world['stranger-role']}"}},
+            {"member": {"reference": f"PractitionerRole/{world['doctor-role']}"}, "role": [FIXED_CARE_CONTACT]},
+        ],
+    )
+    await block_hospital(anyone, rsa, world)
+    await admin_post(anyone, rsa, builders.consent(world["anna"], f"RelatedPerson/{world['anna-relative']}"))
+    coding = FIXED_CARE_CONTACT["coding"][0]
+    told = []
+    for who, headers in (("outsider", stranger(rsa, world)), ("relative", relative(ec, world))):
+        read = await anyone.get(f"/fhir/CareTeam/{team['id']}", headers=headers)
+        assert read.status_code == 200, (who, read.text[:300])
+        assert coding["code"] not in read.text, (who, read.text)  # the view holds no such role
+        for value in (f"{coding['system']}|{coding['code']}", coding["code"]):
+            found = await anyone.get(
+                "/fhir/CareTeam", params={"patient": f"Patient/{world['anna']}", "role": value}, headers=headers
+            )
+            assert found.status_code == 200, (who, found.text[:300])
+            if f"CareTeam/{team['id']}" in returned(found):
+                told.append((who, value))
+    assert not told, f"the team matches on the role of a participant its view leaves out: {told}"
