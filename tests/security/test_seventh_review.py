@@ -316,3 +316,77 @@ async def test_a_care_team_does_not_match_by_the_role_of_a_participant_its_view_
             if f"CareTeam/{team['id']}" in returned(found):
                 told.append((who, value))
     assert not told, f"the team matches on the role of a participant its view leaves out: {told}"
+
+
+async def test_held_fixed_contacts_npo_and_overview_leave_out_the_blocked_participant_of_an_outsiders_team(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """Held.  The outsider's own team (not the hospital's) names the blocked hospital's doctor as
+    fixed care contact: $fixed-contacts, NPÖ GetCareManagers and the overview, read by the
+    outsider and Anna's relative, answer from the filtered view and name neither the doctor nor
+    the hospital."""
+    from tests.security.test_third_review import CARE_MANAGERS, care_managers_envelope
+
+    await outsider_team(
+        anyone,
+        rsa,
+        world,
+        participant=[
+            {"member": {"reference": f"PractitionerRole/{world['stranger-role']}"}},
+            {"member": {"reference": f"PractitionerRole/{world['doctor-role']}"}, "role": [FIXED_CARE_CONTACT]},
+        ],
+    )
+    await block_hospital(anyone, rsa, world)
+    await admin_post(anyone, rsa, builders.consent(world["anna"], f"RelatedPerson/{world['anna-relative']}"))
+    secrets = (world["doctor-role"], world["doctor"], world["hospital"], HOSPITAL_HSA, "Medicinkliniken")
+    for who, headers in (("outsider", stranger(rsa, world)), ("relative", relative(ec, world))):
+        for answer in (
+            await anyone.get(f"/fhir/Patient/{world['anna']}/$fixed-contacts", headers=headers),
+            await anyone.get(f"/overview/{world['anna']}", headers={**headers, "Accept": "application/json"}),
+            await anyone.post(
+                CARE_MANAGERS,
+                content=care_managers_envelope(world.numbers["anna"]),
+                headers={**headers, "Content-Type": "text/xml"},
+            ),
+        ):
+            assert answer.status_code < 500, (who, answer.url, answer.text[:300])
+            told = [secret for secret in secrets if secret in answer.text]
+            assert not told, (who, str(answer.url), told, answer.text[:600])
+
+
+def directory_provenance(resource: dict[str, Any]) -> bool:
+    """A Provenance of a directory write (a PractitionerRole's creation): directory data."""
+    targets = [str(t.get("reference", "")) for t in resource.get("target", [])]
+    directory = ("PractitionerRole/", "Practitioner/", "Organization/")
+    return resource.get("resourceType") == "Provenance" and all(t.startswith(directory) for t in targets)
+
+
+async def test_held_histories_and_revisions_of_a_filtered_plan_do_not_name_the_blocked_unit(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """Held.  The history routes hand out stored versions (HistoryEntry), not views: a version
+    whose view a block filters must not come out whole through instance, type or system
+    ``_history``, ``$revisions`` (its diffs) or a batch of them."""
+    plan = await outsiders_plan(anyone, rsa, world)
+    await admin_post(anyone, rsa, builders.consent(world["anna"], f"RelatedPerson/{world['anna-relative']}"))
+    role = world["doctor-role"]
+    for who, headers in (("outsider", stranger(rsa, world)), ("relative", relative(ec, world))):
+        for path in (
+            f"/fhir/CarePlan/{plan['id']}/_history",
+            f"/fhir/CarePlan/{plan['id']}/_history/1",
+            f"/fhir/CarePlan/{plan['id']}/$revisions",
+            "/fhir/CarePlan/_history",
+            "/fhir/_history",
+        ):
+            answer = await anyone.get(path, headers=headers)
+            assert answer.status_code < 500, (who, path, answer.text[:300])
+            entries = answer.json().get("entry", []) if answer.status_code == 200 else []
+            naming = [
+                e.get("resource", {})
+                for e in entries
+                if role in json.dumps(e)
+                and e.get("resource", {}).get("resourceType")
+                not in ("PractitionerRole", "Practitioner", "Organization")
+                and not directory_provenance(e.get("resource", {}))
+            ] or ([answer.text] if not entries and role in answer.text else [])
+            assert not naming, (who, path, answer.status_code, json.dumps(naming)[:1500])
