@@ -390,3 +390,51 @@ async def test_held_histories_and_revisions_of_a_filtered_plan_do_not_name_the_b
                 and not directory_provenance(e.get("resource", {}))
             ] or ([answer.text] if not entries and role in answer.text else [])
             assert not naming, (who, path, answer.status_code, json.dumps(naming)[:1500])
+
+
+async def test_an_update_of_a_filtered_view_does_not_erase_the_blocked_units_part(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """MEDIUM (integrity, patient safety; a consequence of the filtered view of ae8c96b).  Route:
+    PUT /fhir/CarePlan/{id}, PUT /fhir/CareTeam/{id} by a clinician with a care relation outside a
+    blocked unit.  The outsider reads its plan and team as views without the hospital's part
+    (the hospital's doctor performing "Hjärtkontroll", the hospital's care team; the hospital's
+    doctor as the patient's fixed care contact), changes the title and puts the view back, the
+    ordinary read-modify-write of every client.  The update is accepted (200, and $validate calls
+    it valid) and stores the view: the blocked unit's performer, care team and fixed care contact
+    are erased from the patient's contract, silently, by someone who could not see them, and the
+    hospital (which still treats the patient) finds them gone.  Fix: when the caller's view of the
+    version being replaced was filtered, put back what the view took out (merge the stored
+    references the caller could not see into the new content), or refuse the update (409/412
+    "the resource holds information you may not see; it cannot be replaced whole") without
+    naming what."""
+    plan = await outsiders_plan(anyone, rsa, world)
+    team = await outsider_team(
+        anyone,
+        rsa,
+        world,
+        participant=[
+            {"member": {"reference": f"PractitionerRole/{world['stranger-role']}"}},
+            {"member": {"reference": f"PractitionerRole/{world['doctor-role']}"}, "role": [FIXED_CARE_CONTACT]},
+        ],
+    )
+    outsider = stranger(rsa, world)
+    role, hospital_team = f"PractitionerRole/{world['doctor-role']}", f"CareTeam/{world['anna-team']}"
+    erased = {}
+    for kind, resource_id, change in (
+        ("CarePlan", plan["id"], {"title": "Ändrad titel"}),
+        ("CareTeam", team["id"], {"name": "Vårdcentralens team"}),
+    ):
+        view = (await anyone.get(f"/fhir/{kind}/{resource_id}", headers=outsider)).json()
+        assert role not in json.dumps(view)  # the view leaves the hospital's part out
+        put = await anyone.put(f"/fhir/{kind}/{resource_id}", json={**view, **change}, headers=outsider)
+        assert put.status_code < 500, put.text[:300]
+        if put.status_code >= 400:
+            assert role not in put.text and hospital_team not in put.text, put.text  # refused without naming it
+        stored = json.dumps((await anyone.get(f"/fhir/{kind}/{resource_id}", headers=admin(rsa))).json())
+        lost = [name for name in (role, hospital_team) if name not in stored]
+        if kind == "CareTeam":
+            lost = [name for name in lost if name == role]
+        if lost:
+            erased[kind] = (put.status_code, lost)
+    assert not erased, f"the outsider's update of its view erased the blocked unit's part: {erased}"
