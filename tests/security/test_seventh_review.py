@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from fhirbridge.sweden.identifiers import HSA_SYSTEM
+from tests.security.test_fifth_review import annas_log
 from tests.security.test_fourth_review import FIXED_CARE_CONTACT, block_hospital, outsider_team
 from tests.security.test_review_attacks import admin, admin_post
 from tests.security.test_second_review import stranger
@@ -438,3 +439,36 @@ async def test_an_update_of_a_filtered_view_does_not_erase_the_blocked_units_par
         if lost:
             erased[kind] = (put.status_code, lost)
     assert not erased, f"the outsider's update of its view erased the blocked unit's part: {erased}"
+
+
+async def test_held_the_patients_log_does_not_quote_another_persons_personnummer_from_a_refusals_words(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """Held.  Review 6 finding 4 masked the *URL* of a refused transaction entry in the patient's
+    log; here the refusal's own words would quote what the request named ("No Patient that you
+    may write about carries the identifier …|<Bertil's number>").  A clinician with a care relation
+    to Anna sends a transaction, a batch and a create naming Bertil by personnummer next to Anna's
+    care team: a 422 is logged by its code only, and Anna's log quotes no personnummer."""
+    team = await outsider_team(anyone, rsa, world)
+    number = world.numbers["bertil"]
+    personnummer = "http://electronichealth.se/identifier/personnummer"
+    goal = dict(builders.goal(world["anna"]), subject={"identifier": {"system": personnummer, "value": number}})
+    statuses = []
+    for kind in ("transaction", "batch"):
+        bundle = {
+            "resourceType": "Bundle",
+            "type": kind,
+            "entry": [
+                {"resource": team, "request": {"method": "PUT", "url": f"CareTeam/{team['id']}"}},
+                {"resource": goal, "request": {"method": "POST", "url": "Goal"}},
+            ],
+        }
+        answer = await anyone.post("/fhir", json=bundle, headers=stranger(rsa, world))
+        statuses.append((kind, answer.status_code))
+        assert answer.status_code < 500, answer.text[:300]
+    single = await anyone.post("/fhir/Goal", json=goal, headers=stranger(rsa, world))
+    statuses.append(("create", single.status_code))
+    log = await annas_log(anyone, ec, world)
+    assert log, "Anna's log is read"
+    told = [event.get("outcomeDesc") for event in log if number in json.dumps(event)]
+    assert not told, f"Anna's log quotes Bertil's personnummer ({statuses}): {told}"
