@@ -472,3 +472,56 @@ async def test_held_the_patients_log_does_not_quote_another_persons_personnummer
     assert log, "Anna's log is read"
     told = [event.get("outcomeDesc") for event in log if number in json.dumps(event)]
     assert not told, f"Anna's log quotes Bertil's personnummer ({statuses}): {told}"
+
+
+async def test_held_a_relative_with_a_share_of_plans_only_reads_no_goal_or_team_anywhere(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """Held.  Anna shares her care plans only (provision.class CarePlan).  Her relative gets none
+    of her goals' words or her care team through includes, the overview, $fixed-contacts, NPÖ
+    GetCarePlans or GetCareManagers."""
+    from tests.security.test_third_review import (
+        CARE_MANAGERS,
+        CARE_PLANS,
+        care_managers_envelope,
+        care_plans_envelope,
+    )
+
+    share = builders.consent(world["anna"], f"RelatedPerson/{world['anna-relative']}")
+    share["provision"]["class"] = [{"system": "http://hl7.org/fhir/resource-types", "code": "CarePlan"}]
+    await admin_post(anyone, rsa, share)
+    kin = relative(ec, world)
+    assert (await anyone.get(f"/fhir/CarePlan/{world['anna-plan']}", headers=kin)).status_code == 200
+    secrets = ("anna vill", world["anna-goal"], world["anna-team"])  # the plan's author is shared with the plan
+    answers = {
+        "include": await anyone.get(
+            "/fhir/CarePlan",
+            params={
+                "_include": ["CarePlan:goal", "CarePlan:care-team", "CarePlan:performer"],
+                "_revinclude": "Provenance:target",
+            },
+            headers=kin,
+        ),
+        "overview": await anyone.get(f"/overview/{world['anna']}", headers={**kin, "Accept": "application/json"}),
+        "fixed-contacts": await anyone.get(f"/fhir/Patient/{world['anna']}/$fixed-contacts", headers=kin),
+        "npo-plans": await anyone.post(
+            CARE_PLANS, content=care_plans_envelope(world.numbers["anna"]), headers={**kin, "Content-Type": "text/xml"}
+        ),
+        "npo-managers": await anyone.post(
+            CARE_MANAGERS,
+            content=care_managers_envelope(world.numbers["anna"]),
+            headers={**kin, "Content-Type": "text/xml"},
+        ),
+    }
+    told = {}
+    for route, answer in answers.items():
+        assert answer.status_code < 500, (route, answer.text[:300])
+        text = answer.text
+        if route == "include" and answer.status_code == 200:
+            text = json.dumps(
+                [e["resource"] for e in answer.json().get("entry", []) if e["resource"]["resourceType"] != "CarePlan"]
+            )
+        named = [secret for secret in secrets if secret in text]
+        if named:
+            told[route] = (answer.status_code, named)
+    assert not told, told
