@@ -18,8 +18,8 @@ import pytest
 from fhirbridge.sweden.identifiers import HSA_SYSTEM
 from tests.security.test_fifth_review import annas_log
 from tests.security.test_fourth_review import FIXED_CARE_CONTACT, block_hospital, outsider_team
-from tests.security.test_review_attacks import admin, admin_post
-from tests.security.test_second_review import stranger
+from tests.security.test_review_attacks import admin_post
+from tests.security.test_second_review import doctor, stranger
 from tests.security.test_sixth_review import outsiders_plan
 from tests.security.test_third_review import relative
 from tests.security.tokens import SigningKey
@@ -183,8 +183,10 @@ async def test_a_plan_read_from_outside_does_not_name_the_blocked_unit_by_its_hs
         extension=[{"url": "http://example.org/fhir/StructureDefinition/consulted", "valueReference": unit}],
         category=[{"text": "vård"}],
     )
-    stored = (await anyone.get(f"/fhir/CarePlan/{plan['id']}", headers=admin(rsa))).json()
-    assert HOSPITAL_HSA in json.dumps(stored)  # the writer's plan, as stored, names the hospital
+    # the writer's plan, as stored, names the hospital (read inside it: the block holds for the
+    # region's services as well, so their view is filtered too)
+    stored = (await anyone.get(f"/fhir/CarePlan/{plan['id']}", headers=doctor(rsa, world))).json()
+    assert HOSPITAL_HSA in json.dumps(stored)
     await admin_post(anyone, rsa, builders.consent(world["anna"], f"RelatedPerson/{world['anna-relative']}"))
     told = {}
     for who, headers in (("outsider", stranger(rsa, world)), ("relative", relative(ec, world))):
@@ -432,7 +434,8 @@ async def test_an_update_of_a_filtered_view_does_not_erase_the_blocked_units_par
         assert put.status_code < 500, put.text[:300]
         if put.status_code >= 400:
             assert role not in put.text and hospital_team not in put.text, put.text  # refused without naming it
-        stored = json.dumps((await anyone.get(f"/fhir/{kind}/{resource_id}", headers=admin(rsa))).json())
+        # read inside the hospital: the block holds for the region's services too (their view is filtered)
+        stored = json.dumps((await anyone.get(f"/fhir/{kind}/{resource_id}", headers=doctor(rsa, world))).json())
         lost = [name for name in (role, hospital_team) if name not in stored]
         if kind == "CareTeam":
             lost = [name for name in lost if name == role]

@@ -61,6 +61,7 @@ from fhirbridge.patients.survivors import person_ids, surviving_patient
 from fhirbridge.search.query import SearchQuery, with_clause
 from fhirbridge.storage.epochs import DIRECTORY, patient_scope, read_epochs
 from fhirbridge.storage.records import StoredResource
+from fhirbridge.sweden.identifiers import HSA_SYSTEM
 
 if TYPE_CHECKING:
     from fhirbridge.reads import Reads
@@ -300,11 +301,41 @@ class AccessPolicy:
                 judged[text] = any([await self._names_blocked(identity, decision, text) for decision in decisions])
             return judged[text]
 
+        entries: dict[str, bool] = {}
+
+        async def unknown(identifier: Any) -> bool:
+            """Whether a logical Reference's identifier (an HSA-id, the usual way a Swedish
+            integration names a unit or person) is to be taken out: unless it resolves to
+            directory entries none of which is of a blocked unit, it is (fail closed)."""
+            if not isinstance(identifier, dict):
+                return True
+            system, value = identifier.get("system"), identifier.get("value")
+            if not isinstance(system, str) or not isinstance(value, str) or not system or not value:
+                return True
+            key = f"{system}|{value}"
+            if key not in entries:
+                found = []
+                for kind in DIRECTORY_TYPES:
+                    matches, _ = await search_contents(
+                        self.repository, SYSTEM, kind, [("identifier", key)], None, MOST_ENTRIES + 1
+                    )
+                    found += [f"{kind}/{match.get('id')}" for match in matches]
+                unsure = not found or len(found) > MOST_ENTRIES
+                entries[key] = unsure or any([await hidden(entry) for entry in found])
+            return entries[key]
+
         async def names(element: Any) -> bool:
-            """Whether a Reference anywhere in ``element`` is to be taken out."""
+            """Whether a Reference anywhere in ``element`` is to be taken out; a contained
+            directory resource goes unless every identifier it carries resolves to an entry
+            not of a blocked unit (it names its unit by carrying the unit's HSA-id)."""
             for kind, target in sorted(named_targets(element)):
                 if await hidden(f"{kind}/{target}"):
                     return True
+            if isinstance(element, dict) and element.get("resourceType") in DIRECTORY_TYPES:
+                identifiers = element.get("identifier")
+                if not isinstance(identifiers, list) or not identifiers:
+                    return True
+                return any([await unknown(identifier) for identifier in identifiers])
             return False
 
         shown = dict(resource)
@@ -312,14 +343,14 @@ class AccessPolicy:
         if isinstance(contained, list):
             kept = []
             for item in contained:
-                if await names(item):
+                if not isinstance(item, dict) or await names(item):
                     gone.add(f"#{item.get('id')}" if isinstance(item, dict) else "#")
                 else:
                     kept.append(item)
             shown["contained"] = kept
             if contained and not kept:
                 del shown["contained"]
-        shown = await _filtered(shown, hidden)
+        shown = await _filtered(shown, hidden, unknown)
         return None if shown == resource else dumps(shown)
 
     async def _names_blocked(self, identity: Identity, decision: PatientDecision, text: str) -> bool:
@@ -758,19 +789,30 @@ class AccessPolicy:
         return None
 
 
+DIRECTORY_TYPES = ("Organization", "PractitionerRole", "Practitioner")
+"""The directory's resource types: what names a unit or its people."""
+MOST_ENTRIES = 20
+"""Directory entries read for one identifier (an HSA-id names one); more than that cannot be
+judged, and the identifier is taken out (fail closed)."""
 WHOLE = frozenset({"participant"})
 """Elements taken out whole when a Reference in them is: a care team's participant (its role
 would tell of the member taken out)."""
 GONE = object()
 
 
-async def _filtered(element: Any, hidden: Callable[[str], Awaitable[bool]], key: str = "") -> Any:
-    """``element`` without the References ``hidden`` holds: a Reference in a list is taken out
+async def _filtered(
+    element: Any,
+    hidden: Callable[[str], Awaitable[bool]],
+    unknown: Callable[[Any], Awaitable[bool]],
+    key: str = "",
+) -> Any:
+    """``element`` without the References ``hidden`` holds (by ``reference``) or ``unknown``
+    holds (a logical Reference, by its ``identifier`` only): a Reference in a list is taken out
     of it, one held by an element is taken out of it, and an extension whose value it was, or an
     element of :data:`WHOLE`, goes with it; lists and elements left empty go too (FHIR has none).
     :data:`GONE` when the whole element goes."""
     if isinstance(element, list):
-        items = [await _filtered(item, hidden, key) for item in element]
+        items = [await _filtered(item, hidden, unknown, key) for item in element]
         kept = [item for item in items if item is not GONE]
         return GONE if element and not kept else kept
     if not isinstance(element, dict):
@@ -778,9 +820,13 @@ async def _filtered(element: Any, hidden: Callable[[str], Awaitable[bool]], key:
     text = element.get("reference")
     if isinstance(text, str) and await hidden(text):
         return GONE
+    identifier = element.get("identifier") if "resourceType" not in element else None
+    logical = isinstance(identifier, dict) and (text is None or identifier.get("system") == HSA_SYSTEM)
+    if logical and await unknown(identifier):  # a logical Reference, or one that also carries an HSA-id
+        return GONE
     shown = {}
     for name, value in element.items():
-        filtered = await _filtered(value, hidden, name)
+        filtered = await _filtered(value, hidden, unknown, name)
         if filtered is GONE:
             if name.startswith("value") or key in WHOLE:
                 return GONE  # an extension without its value, a participant without its member
