@@ -21,6 +21,7 @@ server call out) belong to the service that created them (:mod:`fhirbridge.notif
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ from fhirbridge.auth.scopes import Context, Permission
 from fhirbridge.auth.tokens import insufficient_scope
 from fhirbridge.contract.care_network import resolve, search_contents
 from fhirbridge.contract.codes import not_for_patient
-from fhirbridge.errors import FhirError, Issue, method_not_allowed
+from fhirbridge.errors import FhirError, Issue, conflict, method_not_allowed
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import dumps, loads
 from fhirbridge.fhir.references import ParsedReference, named_targets, parse_reference
@@ -695,6 +696,10 @@ class AccessPolicy:
                     raise forbidden(f"You may not write {reference}")
                 if refusal is not None:
                     raise forbidden(refusal)
+        if resource is not None and old is not None and resource_type in ("CarePlan", "CareTeam"):
+            view = await self._without_blocked_units(identity, old, old_patients)
+            if view is not None and not _parts(old) - _parts(loads(view)) <= _parts(resource):
+                raise conflict(HIDDEN_PARTS)
 
     async def _moved_by_merge(self, old: dict[str, Any], new: dict[str, Any] | None) -> bool:
         """Whether a change only moves a resource from a Patient to the one that replaced it (a
@@ -833,6 +838,34 @@ async def _filtered(
             continue
         shown[name] = filtered
     return GONE if element and not shown else shown
+
+
+HIDDEN_PARTS = (
+    "This resource holds parts that you may not see, and the update does not keep them: it cannot "
+    "be replaced by what you are shown. Ask the unit that holds those parts to change it"
+)
+
+
+def _parts(element: Any) -> set[str]:
+    """What a view can take out of a resource, as text: every Reference (by ``reference``, and by
+    identifier), every contained resource whole, and every care team participant whole (its
+    role with its member)."""
+    found: set[str] = set()
+    stack: list[tuple[str, Any]] = [("", element)]
+    while stack:
+        key, item = stack.pop()
+        if isinstance(item, list):
+            if key in ("contained", *WHOLE):
+                found |= {f"{key}:{json.dumps(part, sort_keys=True)}" for part in item}
+            stack.extend((key, part) for part in item)
+        elif isinstance(item, dict):
+            text, identifier = item.get("reference"), item.get("identifier")
+            if isinstance(text, str):
+                found.add(f"reference:{text}")
+            if isinstance(identifier, dict) and "resourceType" not in item:
+                found.add(f"identifier:{json.dumps(identifier, sort_keys=True)}")
+            stack.extend(item.items())
+    return found
 
 
 def _local(target: Any) -> ParsedReference | None:
