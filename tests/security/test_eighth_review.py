@@ -1,0 +1,107 @@
+"""An eighth, independent review (after df4209a: every clause of a filtered match re-checked,
+logical references judged by HSA-id, the 409 on an update of a filtered view).
+
+Production mode (JWT, real signed tokens) on a real SQLite file, the fixtures of
+test_seventh_review.py.  The ones that fail on the reviewed commit are findings (severity in the
+docstring); the ones that pass record what was tried and held.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.security.test_fourth_review import block_hospital, outsider_team
+from tests.security.test_review_attacks import admin_post
+from tests.security.test_second_review import doctor, stranger
+from tests.security.test_seventh_review import HOSPITAL_HSA, returned
+from tests.security.test_sixth_review import outsiders_plan
+from tests.security.test_third_review import relative
+from tests.security.tokens import SigningKey
+from tests.security.world import World, build_world, patient_token
+from tests.support import builders
+from fhirbridge.sweden.identifiers import HSA_SYSTEM
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
+    return await build_world(anyone, rsa)
+
+
+async def outsiders_plan_with_hidden_performer(anyone: httpx.AsyncClient, rsa: SigningKey, world: World) -> dict[str, Any]:
+    """The outsider's own plan for Anna in which the hospital's doctor performs a heart check;
+    then Anna blocks the hospital.  The only part the outsider's view hides is that performer."""
+    team = await outsider_team(anyone, rsa, world)
+    plan = await admin_post(
+        anyone,
+        rsa,
+        builders.care_plan(
+            world["anna"],
+            title="Vårdcentralens plan",
+            author={"reference": f"PractitionerRole/{world['stranger-role']}"},
+            careTeam=[{"reference": f"CareTeam/{team['id']}"}],
+            activity=[
+                {
+                    "detail": {
+                        "status": "scheduled",
+                        "description": "Hjärtkontroll",
+                        "performer": [{"reference": f"PractitionerRole/{world['doctor-role']}"}],
+                    }
+                }
+            ],
+        ),
+    )
+    await block_hospital(anyone, rsa, world)
+    return plan
+
+
+def invalid(answer: httpx.Response) -> bool:
+    return answer.status_code != 200 or '"error"' in answer.text
+
+
+async def test_validate_of_an_update_is_an_oracle_for_who_the_view_hides(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """MEDIUM (blocked information told by guessing).  Route: POST /fhir/CarePlan/{id}/$validate
+    (and PUT /fhir/CarePlan/{id}, PUT /fhir/CareTeam/{id}, a transaction's PUT: 409 vs 200).
+    df4209a refuses an update of a filtered view unless the new content "still holds every part
+    the view left out" (``_parts(old) - _parts(view) <= _parts(resource)``).  That is a subset
+    test the caller controls: the outsider adds a *guess* (any PractitionerRole of the directory,
+    which it may list) to the view it read and asks ``$validate``; the answer is valid exactly
+    when the guess is what the view hid.  So, with no write and one call per candidate (or a
+    binary search over candidate sets), the outsider learns *which* of the blocked hospital's
+    people performs Anna's heart check, what the block keeps from it and what the read does not
+    tell (the read shows an activity without a performer).  The same holds for a CareTeam's
+    hidden participant (its exact member reference) and a hidden logical reference (the HSA-id).
+    Fix: do not judge the caller's content against the hidden parts; when the view of the current
+    version was filtered, either refuse every whole-resource update of it (409, regardless of the
+    content; the 409 then tells only what a read of a filtered view may tell) or put the hidden
+    parts back server-side (merge what the view took out into the new content) and judge only
+    what the caller added.  $validate likewise."""
+    plan = await outsiders_plan_with_hidden_performer(anyone, rsa, world)
+    outsider = stranger(rsa, world)
+    url = f"/fhir/CarePlan/{plan['id']}"
+    read = await anyone.get(url, headers=outsider)
+    assert read.status_code == 200 and world["doctor-role"] not in read.text  # the read names no performer
+    view = read.json()
+    view.pop("meta", None)
+    listing = await anyone.get("/fhir/PractitionerRole", params={"_count": "100"}, headers=outsider)
+    assert listing.status_code == 200, listing.text[:300]
+    candidates = [e["resource"]["id"] for e in listing.json().get("entry", [])]
+    assert world["doctor-role"] in candidates  # the directory is readable: the guesses are at hand
+    accepted = []
+    for candidate in candidates:
+        guess = {**view, "supportingInfo": [{"reference": f"PractitionerRole/{candidate}"}]}
+        checked = await anyone.post(f"{url}/$validate", json=guess, headers=outsider)
+        assert checked.status_code < 500, checked.text[:300]
+        if not invalid(checked):
+            accepted.append(candidate)
+    assert world["doctor-role"] not in accepted or len(accepted) == len(candidates), (
+        f"$validate accepts exactly the guess that is the hidden performer: {accepted} "
+        f"(the blocked hospital's doctor is {world['doctor-role']})"
+    )
