@@ -105,3 +105,48 @@ async def test_validate_of_an_update_is_an_oracle_for_who_the_view_hides(
         f"$validate accepts exactly the guess that is the hidden performer: {accepted} "
         f"(the blocked hospital's doctor is {world['doctor-role']})"
     )
+
+
+async def test_a_sort_on_what_the_view_hides_places_a_filtered_plan_by_its_hidden_performer(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """MEDIUM (blocked information told by order).  Route: GET /fhir/CarePlan?patient=…&_sort=performer
+    (any ``_sort`` on a reference, token or string parameter whose rows a view changed: CareTeam
+    ``_sort=participant``/``role``, CarePlan ``care-team``, and ``_sort`` after the _visible_sorted_page
+    snapshot).  access/views.py re-judges a filtered match's *clauses* on the view's rows, but the
+    order of a sorted page (``store.sorted_rows``/``new_snapshot``) is computed from the stored
+    index.  The outsider's plan whose view shows no performer sorts among the plans that have one,
+    and on the other side of the outsider's own plan (performer = its own role) when the order is
+    reversed: the page tells that the plan has a hidden performer and how its reference compares
+    with any the outsider chooses.  With a plan per candidate (the directory is readable) and
+    binary search, the outsider pins down which blocked-unit person performs Anna's activity.
+    Fix: sort a match whose view was filtered by the view's own rows (re-sort the page on
+    ``extract_index`` of the view), or, fail closed, refuse ``_sort`` on a parameter whose rows the
+    view changed for restricted callers, or leave such matches out of such sorted pages."""
+    hidden = await outsiders_plan_with_hidden_performer(anyone, rsa, world)
+    outsider = stranger(rsa, world)
+    made = {}
+    for name, extra in (
+        ("none", {}),
+        ("with", {"activity": [{"detail": {"status": "scheduled", "description": "x",
+                   "performer": [{"reference": f"PractitionerRole/{world['stranger-role']}"}]}}]}),
+    ):
+        created = await anyone.post(
+            "/fhir/CarePlan",
+            json=builders.care_plan(world["anna"], title=name, author={"reference": f"PractitionerRole/{world['stranger-role']}"}, **extra),
+            headers=outsider,
+        )
+        assert created.status_code == 201, created.text[:400]
+        made[created.json()["id"]] = name
+    made[hidden["id"]] = "hidden"
+    orders = {}
+    for sort in ("performer", "-performer"):
+        found = await anyone.get("/fhir/CarePlan", params={"patient": f"Patient/{world['anna']}", "_sort": sort}, headers=outsider)
+        assert found.status_code == 200, found.text[:300]
+        orders[sort] = [made[r.split("/")[1]] for r in returned(found) if r.split("/")[1] in made]
+    told = {}
+    for sort, order in orders.items():
+        place = {name: i for i, name in enumerate(order)}
+        if (place["hidden"] < place["with"]) != (place["none"] < place["with"]):
+            told[sort] = order
+    assert not told, f"the plan whose view has no performer sorts as one that has one: {orders}"
