@@ -150,3 +150,95 @@ async def test_a_sort_on_what_the_view_hides_places_a_filtered_plan_by_its_hidde
         if (place["hidden"] < place["with"]) != (place["none"] < place["with"]):
             told[sort] = order
     assert not told, f"the plan whose view has no performer sorts as one that has one: {orders}"
+
+
+ODD_IDENTIFIERS: list[Any] = [
+    {"value": HOSPITAL_HSA},
+    {"system": HSA_SYSTEM},
+    {"system": HSA_SYSTEM, "value": 101},
+    {"system": HSA_SYSTEM, "value": ""},
+    {"system": HSA_SYSTEM, "value": f"{HOSPITAL_HSA},x"},
+    {"system": HSA_SYSTEM, "value": f"x\\,{HOSPITAL_HSA}"},
+    {"system": f"{HSA_SYSTEM}|x", "value": HOSPITAL_HSA},
+    {"system": HSA_SYSTEM, "value": HOSPITAL_HSA.lower()},
+    {"system": HSA_SYSTEM, "value": "x" * 5000},
+    {"system": HSA_SYSTEM, "value": "%"},
+    {"system": HSA_SYSTEM, "value": "*"},
+    [{"system": HSA_SYSTEM, "value": HOSPITAL_HSA}],
+    "SE2321000198-E0000000101",
+    None,
+]
+
+
+async def test_held_odd_logical_references_are_no_fault_and_name_nothing(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """Held.  The directory lookup of df4209a's parent on odd identifiers (no system, no value, a
+    number, commas, escaped commas, a ``|`` in the system, a wildcard, 5,000 characters, a list,
+    a string, null) in logical references and contained directory resources: the write either
+    is refused (4xx) or the outsider's and relative's reads and searches answer without a 5xx and
+    without the hospital's HSA-id."""
+    await admin_post(anyone, rsa, builders.consent(world["anna"], f"RelatedPerson/{world['anna-relative']}"))
+    await block_hospital(anyone, rsa, world)
+    from tests.security.test_review_attacks import admin
+
+    for odd in ODD_IDENTIFIERS:
+        body = builders.care_plan(
+            world["anna"],
+            title="Udda",
+            author={"reference": f"PractitionerRole/{world['stranger-role']}"},
+            supportingInfo=[{"identifier": odd, "display": "x"}],
+            contained=[{"resourceType": "Organization", "id": "o", "identifier": odd if isinstance(odd, list) else [odd]}],
+            note=[{"authorReference": {"reference": "#o"}, "text": "t"}],
+        )
+        created = await anyone.post("/fhir/CarePlan", json=body, headers=admin(rsa))
+        assert created.status_code < 500, (odd, created.text[:300])
+        print("ODD", str(odd)[:40], created.status_code)
+        if created.status_code >= 300:
+            continue
+        plan = created.json()["id"]
+        for who, headers in (("outsider", stranger(rsa, world)), ("relative", relative(ec, world))):
+            for url, params in (
+                (f"/fhir/CarePlan/{plan}", {}),
+                ("/fhir/CarePlan", {"_id": plan, "_include": "CarePlan:*"}),
+                ("/fhir/CarePlan", {"_id": plan, "_sort": "performer"}),
+                (f"/overview/{world['anna']}", {}),
+            ):
+                answer = await anyone.get(url, params=params, headers=headers)
+                assert answer.status_code < 500, (odd, who, url, answer.text[:300])
+                assert HOSPITAL_HSA not in answer.text, (odd, who, url, answer.text[:600])
+
+
+async def test_a_plan_of_many_logical_references_makes_every_outside_read_slow(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """MEDIUM (availability; cost amplification of ec7a860).  Route: any read of a plan or care
+    team by a reader outside a blocked unit (GET /fhir/CarePlan/{id}, every search it matches,
+    includes, the overview, NPÖ GetCarePlans, $fixed-contacts; the region's services and
+    relatives too).  ``_without_blocked_units.unknown`` runs one directory search per directory
+    type (3) for every *distinct* HSA-id in a logical reference, with no bound on how many a
+    resource carries and a cache that lives for one view only.  A clinician with a care relation
+    (here the outsider, with its own token) writes one plan with 3,000 well-formed HSA-ids the
+    directory does not hold (about 250 kB; the body limit is 10 MB, room for ~120,000): every
+    later read of it from outside the blocked unit runs 9,000 queries (about 3 s here, minutes at
+    the body limit), a search page of a few such plans ties up a worker and the database for
+    minutes, on every read, for as long as the block holds.  Fix: bound the distinct identifiers
+    judged per resource (beyond e.g. 50, take every logical reference out: fail closed, as
+    MOST_ENTRIES does) and resolve them in one query (``identifier=a,b,c`` per type, or one
+    token-index lookup over all directory types); or resolve logical references at write time."""
+    import time
+
+    await outsider_team(anyone, rsa, world)  # the outsider's care relation
+    await block_hospital(anyone, rsa, world)
+    outsider = stranger(rsa, world)
+    refs = [{"identifier": {"system": HSA_SYSTEM, "value": f"SE2321000198-E{n:010d}"}} for n in range(1000, 4000)]
+    body = builders.care_plan(
+        world["anna"], title="Många", author={"reference": f"PractitionerRole/{world['stranger-role']}"}, supportingInfo=refs
+    )
+    created = await anyone.post("/fhir/CarePlan", json=body, headers=outsider)
+    assert created.status_code == 201, created.text[:300]
+    start = time.monotonic()
+    answer = await anyone.get(f"/fhir/CarePlan/{created.json()['id']}", headers=outsider)
+    spent = time.monotonic() - start
+    assert answer.status_code == 200, answer.text[:300]
+    assert spent < 1.0, f"one read of one plan took {spent:.1f} s (3,000 directory lookups x 3 types)"
