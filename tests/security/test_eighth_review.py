@@ -193,7 +193,6 @@ async def test_held_odd_logical_references_are_no_fault_and_name_nothing(
         )
         created = await anyone.post("/fhir/CarePlan", json=body, headers=admin(rsa))
         assert created.status_code < 500, (odd, created.text[:300])
-        print("ODD", str(odd)[:40], created.status_code)
         if created.status_code >= 300:
             continue
         plan = created.json()["id"]
@@ -242,3 +241,54 @@ async def test_a_plan_of_many_logical_references_makes_every_outside_read_slow(
     spent = time.monotonic() - start
     assert answer.status_code == 200, answer.text[:300]
     assert spent < 1.0, f"one read of one plan took {spent:.1f} s (3,000 directory lookups x 3 types)"
+
+
+async def test_held_relative_and_unrelated_clinician_reach_nothing_of_another_patient(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """Held.  Anna's relative (with her consent) and the outsider clinician *without* any care
+    relation, with Bertil's ids in relative, absolute and identifier forms: reads, searches with
+    sorts and includes, a batch and a transaction of GETs and conditional creates naming him by
+    personnummer.  No answer names Bertil's ids, number or goal's words; no 5xx."""
+    from tests.security.test_seventh_review import leaks
+
+    await admin_post(anyone, rsa, builders.consent(world["anna"], f"RelatedPerson/{world['anna-relative']}"))
+    b, plan, number = world["bertil"], world["bertil-plan"], world.numbers["bertil"]
+    personnummer = "http://electronichealth.se/identifier/personnummer"
+    gets = [
+        f"CarePlan?subject=http://fhirbridge.test/fhir/Patient/{b}",
+        f"CarePlan?subject:identifier={personnummer}|{number}",
+        f"CarePlan?subject:Patient.identifier={personnummer}|{number}&_sort=performer",
+        f"CarePlan?_id={plan}&_sort=-date&_include=CarePlan:goal",
+        "CarePlan?_sort=performer&_count=1&_include=CarePlan:subject",
+        "CareTeam?_sort=participant&_include=CareTeam:subject",
+        f"Goal?subject:identifier={personnummer}|{number}",
+        f"Patient?identifier={personnummer}|{number}&_revinclude=CarePlan:subject",
+        f"RelatedPerson?patient:identifier={personnummer}|{number}",
+        f"Patient/{b}/$fixed-contacts",
+    ]
+    for who, headers in (("relative", relative(ec, world)), ("unrelated", stranger(rsa, world))):
+        told = {}
+        for url in gets:
+            answer = await anyone.get(f"/fhir/{url}", headers=headers)
+            assert answer.status_code < 500, (who, url, answer.text[:300])
+            if leaks(world, answer, url):
+                told[url] = leaks(world, answer, url)
+        goal = dict(builders.goal(world["anna"]), subject={"identifier": {"system": personnummer, "value": number}})
+        for kind in ("batch", "transaction"):
+            bundle = {
+                "resourceType": "Bundle",
+                "type": kind,
+                "entry": [{"request": {"method": "GET", "url": url}} for url in gets]
+                + [
+                    {
+                        "resource": goal,
+                        "request": {"method": "POST", "url": "Goal", "ifNoneExist": f"subject:identifier={personnummer}|{number}"},
+                    }
+                ],
+            }
+            answer = await anyone.post("/fhir", json=bundle, headers=headers)
+            assert answer.status_code < 500, (who, kind, answer.text[:300])
+            if leaks(world, answer, json.dumps(bundle)):
+                told[kind] = leaks(world, answer, json.dumps(bundle))
+        assert not told, (who, told)
