@@ -14,16 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
+from fhirbridge.sweden.identifiers import HSA_SYSTEM
 from tests.security.test_fourth_review import block_hospital, outsider_team
 from tests.security.test_review_attacks import admin_post
-from tests.security.test_second_review import doctor, stranger
+from tests.security.test_second_review import stranger
 from tests.security.test_seventh_review import HOSPITAL_HSA, returned
-from tests.security.test_sixth_review import outsiders_plan
 from tests.security.test_third_review import relative
 from tests.security.tokens import SigningKey
-from tests.security.world import World, build_world, patient_token
+from tests.security.world import World, build_world
 from tests.support import builders
-from fhirbridge.sweden.identifiers import HSA_SYSTEM
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -33,7 +32,9 @@ async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
     return await build_world(anyone, rsa)
 
 
-async def outsiders_plan_with_hidden_performer(anyone: httpx.AsyncClient, rsa: SigningKey, world: World) -> dict[str, Any]:
+async def outsiders_plan_with_hidden_performer(
+    anyone: httpx.AsyncClient, rsa: SigningKey, world: World
+) -> dict[str, Any]:
     """The outsider's own plan for Anna in which the hospital's doctor performs a heart check;
     then Anna blocks the hospital.  The only part the outsider's view hides is that performer."""
     team = await outsider_team(anyone, rsa, world)
@@ -128,12 +129,26 @@ async def test_a_sort_on_what_the_view_hides_places_a_filtered_plan_by_its_hidde
     made = {}
     for name, extra in (
         ("none", {}),
-        ("with", {"activity": [{"detail": {"status": "scheduled", "description": "x",
-                   "performer": [{"reference": f"PractitionerRole/{world['stranger-role']}"}]}}]}),
+        (
+            "with",
+            {
+                "activity": [
+                    {
+                        "detail": {
+                            "status": "scheduled",
+                            "description": "x",
+                            "performer": [{"reference": f"PractitionerRole/{world['stranger-role']}"}],
+                        }
+                    }
+                ]
+            },
+        ),
     ):
         created = await anyone.post(
             "/fhir/CarePlan",
-            json=builders.care_plan(world["anna"], title=name, author={"reference": f"PractitionerRole/{world['stranger-role']}"}, **extra),
+            json=builders.care_plan(
+                world["anna"], title=name, author={"reference": f"PractitionerRole/{world['stranger-role']}"}, **extra
+            ),
             headers=outsider,
         )
         assert created.status_code == 201, created.text[:400]
@@ -141,7 +156,9 @@ async def test_a_sort_on_what_the_view_hides_places_a_filtered_plan_by_its_hidde
     made[hidden["id"]] = "hidden"
     orders = {}
     for sort in ("performer", "-performer"):
-        found = await anyone.get("/fhir/CarePlan", params={"patient": f"Patient/{world['anna']}", "_sort": sort}, headers=outsider)
+        found = await anyone.get(
+            "/fhir/CarePlan", params={"patient": f"Patient/{world['anna']}", "_sort": sort}, headers=outsider
+        )
         assert found.status_code == 200, found.text[:300]
         orders[sort] = [made[r.split("/")[1]] for r in returned(found) if r.split("/")[1] in made]
     told = {}
@@ -188,7 +205,9 @@ async def test_held_odd_logical_references_are_no_fault_and_name_nothing(
             title="Udda",
             author={"reference": f"PractitionerRole/{world['stranger-role']}"},
             supportingInfo=[{"identifier": odd, "display": "x"}],
-            contained=[{"resourceType": "Organization", "id": "o", "identifier": odd if isinstance(odd, list) else [odd]}],
+            contained=[
+                {"resourceType": "Organization", "id": "o", "identifier": odd if isinstance(odd, list) else [odd]}
+            ],
             note=[{"authorReference": {"reference": "#o"}, "text": "t"}],
         )
         created = await anyone.post("/fhir/CarePlan", json=body, headers=admin(rsa))
@@ -232,7 +251,10 @@ async def test_a_plan_of_many_logical_references_makes_every_outside_read_slow(
     outsider = stranger(rsa, world)
     refs = [{"identifier": {"system": HSA_SYSTEM, "value": f"SE2321000198-E{n:010d}"}} for n in range(1000, 4000)]
     body = builders.care_plan(
-        world["anna"], title="Många", author={"reference": f"PractitionerRole/{world['stranger-role']}"}, supportingInfo=refs
+        world["anna"],
+        title="Många",
+        author={"reference": f"PractitionerRole/{world['stranger-role']}"},
+        supportingInfo=refs,
     )
     created = await anyone.post("/fhir/CarePlan", json=body, headers=outsider)
     assert created.status_code == 201, created.text[:300]
@@ -283,7 +305,11 @@ async def test_held_relative_and_unrelated_clinician_reach_nothing_of_another_pa
                 + [
                     {
                         "resource": goal,
-                        "request": {"method": "POST", "url": "Goal", "ifNoneExist": f"subject:identifier={personnummer}|{number}"},
+                        "request": {
+                            "method": "POST",
+                            "url": "Goal",
+                            "ifNoneExist": f"subject:identifier={personnummer}|{number}",
+                        },
                     }
                 ],
             }
