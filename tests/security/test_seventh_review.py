@@ -444,13 +444,14 @@ async def test_an_update_of_a_filtered_view_does_not_erase_the_blocked_units_par
     assert not erased, f"the outsider's update of its view erased the blocked unit's part: {erased}"
 
 
-async def test_held_an_update_that_keeps_the_hidden_parts_is_accepted_and_validate_answers_as_the_write(
+async def test_held_an_update_that_keeps_the_hidden_parts_is_refused_too_and_validate_answers_as_the_write(
     anyone: httpx.AsyncClient, world: World, rsa: SigningKey
 ) -> None:
-    """Held (finding 3's fix).  The outsider's PUT of its view is refused (409, naming nothing
-    hidden) and ``$validate`` of that view says the same; a PUT whose content still holds every
-    part the view left out (here the whole stored plan, as the hospital reads it) is accepted
-    and keeps them."""
+    """Held (finding 3's fix, tightened by the eighth review's finding 1).  The outsider's PUT of
+    its view is refused (409, naming nothing hidden) and ``$validate`` of that view says the same;
+    a PUT whose content still holds every part the view left out (here the whole stored plan, as
+    the hospital reads it) is refused alike (409): the answer does not depend on the content, so
+    it tells nothing of the hidden parts, and the stored plan is unchanged."""
     plan = await outsiders_plan(anyone, rsa, world)
     outsider = stranger(rsa, world)
     role = f"PractitionerRole/{world['doctor-role']}"
@@ -465,10 +466,13 @@ async def test_held_an_update_that_keeps_the_hidden_parts_is_accepted_and_valida
     whole = {**(await anyone.get(url, headers=doctor(rsa, world))).json(), "title": "Ändrad"}
     whole.pop("meta", None)
     assert role in json.dumps(whole)
+    checked_whole = await anyone.post(f"{url}/$validate", json=whole, headers=outsider)
+    assert checked_whole.status_code == 200 and '"error"' in checked_whole.text, checked_whole.text[:400]
     kept = await anyone.put(url, json=whole, headers=outsider)
-    assert kept.status_code == 200, kept.text[:400]
+    assert kept.status_code == 409, kept.text[:400]
+    assert kept.json() == refused.json(), (kept.text[:400], refused.text[:400])
     stored = (await anyone.get(url, headers=doctor(rsa, world))).json()
-    assert stored["title"] == "Ändrad" and role in json.dumps(stored)
+    assert stored["title"] != "Ändrad" and role in json.dumps(stored)
 
 
 async def test_held_the_patients_log_does_not_quote_another_persons_personnummer_from_a_refusals_words(
