@@ -302,27 +302,25 @@ class AccessPolicy:
             return judged[text]
 
         entries: dict[str, bool] = {}
+        keys = _logical_keys(resource)
+        overflow = len(keys) > MOST_IDENTIFIERS
+        if not overflow and keys:
+            found = await self._directory_entries(keys)
+            for key in sorted(keys):
+                matched = found.get(key)
+                unsure = not matched or len(matched) > MOST_ENTRIES
+                entries[key] = unsure or any([await hidden(entry) for entry in sorted(matched or ())])
 
         async def unknown(identifier: Any) -> bool:
             """Whether a logical Reference's identifier (an HSA-id, the usual way a Swedish
             integration names a unit or person) is to be taken out: unless it resolves to
-            directory entries none of which is of a blocked unit, it is (fail closed)."""
-            if not isinstance(identifier, dict):
+            directory entries none of which is of a blocked unit, it is (fail closed).  More
+            than :data:`MOST_IDENTIFIERS` distinct identifiers in one resource are not judged:
+            every one is taken out (fail closed, and a bound on the lookups of one view)."""
+            key = _judgeable_key(identifier)
+            if overflow or key is None:
                 return True
-            system, value = identifier.get("system"), identifier.get("value")
-            if not isinstance(system, str) or not isinstance(value, str) or not system or not value:
-                return True
-            key = f"{system}|{value}"
-            if key not in entries:
-                found = []
-                for kind in DIRECTORY_TYPES:
-                    matches, _ = await search_contents(
-                        self.repository, SYSTEM, kind, [("identifier", key)], None, MOST_ENTRIES + 1
-                    )
-                    found += [f"{kind}/{match.get('id')}" for match in matches]
-                unsure = not found or len(found) > MOST_ENTRIES
-                entries[key] = unsure or any([await hidden(entry) for entry in found])
-            return entries[key]
+            return entries.get(key, True)
 
         async def names(element: Any) -> bool:
             """Whether a Reference anywhere in ``element`` is to be taken out; a contained
@@ -352,6 +350,26 @@ class AccessPolicy:
                 del shown["contained"]
         shown = await _filtered(shown, hidden, unknown)
         return None if shown == resource else dumps(shown)
+
+    async def _directory_entries(self, keys: set[str]) -> dict[str, set[str]]:
+        """The directory entries (``Type/id``) that carry each identifier (``system|value``), in
+        one search per directory type for all of them; an identifier left out when a search is
+        cut (then it cannot be judged, and is taken out)."""
+        found: dict[str, set[str]] = {}
+        cut = False
+        limit = MOST_ENTRIES * len(keys) + 1
+        for kind in DIRECTORY_TYPES:
+            matches, _ = await search_contents(
+                self.repository, SYSTEM, kind, [("identifier", ",".join(sorted(keys)))], None, limit
+            )
+            cut = cut or len(matches) >= limit
+            for match in matches:
+                carried = match.get("identifier")
+                for identifier in carried if isinstance(carried, list) else []:
+                    key = _judgeable_key(identifier)
+                    if key in keys:
+                        found.setdefault(key, set()).add(f"{kind}/{match.get('id')}")
+        return {} if cut else found
 
     async def _names_blocked(self, identity: Identity, decision: PatientDecision, text: str) -> bool:
         """Whether a reference in a plan names what a block keeps from the caller: a person or
@@ -803,6 +821,47 @@ DIRECTORY_TYPES = ("Organization", "PractitionerRole", "Practitioner")
 MOST_ENTRIES = 20
 """Directory entries read for one identifier (an HSA-id names one); more than that cannot be
 judged, and the identifier is taken out (fail closed)."""
+MOST_IDENTIFIERS = 20
+"""Distinct identifiers (logical references and contained directory resources) judged in one
+plan or care team view; beyond that every one of them is taken out (fail closed), so that a
+resource of thousands of HSA-ids cannot make each read run thousands of directory lookups."""
+UNSAFE_IN_TOKEN = re.compile(r"[,|\\$]")
+"""What a search token's value would read as syntax: an identifier holding it is not looked up
+(it is taken out)."""
+
+
+def _judgeable_key(identifier: Any) -> str | None:
+    """``system|value`` of a well-formed identifier to look up in the directory; None otherwise."""
+    if not isinstance(identifier, dict):
+        return None
+    system, value = identifier.get("system"), identifier.get("value")
+    if not isinstance(system, str) or not isinstance(value, str) or not system or not value:
+        return None
+    if UNSAFE_IN_TOKEN.search(system) or UNSAFE_IN_TOKEN.search(value):
+        return None
+    return f"{system}|{value}"
+
+
+def _logical_keys(resource: Any) -> set[str]:
+    """Every identifier a view of ``resource`` may look up in the directory: a Reference's
+    ``identifier`` and a contained directory resource's identifiers."""
+    keys: set[str] = set()
+    stack: list[Any] = [resource]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            identifiers = item.get("identifier")
+            if "resourceType" not in item:
+                identifiers = [identifiers]
+            elif item.get("resourceType") not in DIRECTORY_TYPES or not isinstance(identifiers, list):
+                identifiers = []
+            keys |= {key for key in map(_judgeable_key, identifiers) if key is not None}
+            stack.extend(item.values())
+    return keys
+
+
 WHOLE = frozenset({"participant"})
 """Elements taken out whole when a Reference in them is: a care team's participant (its role
 would tell of the member taken out)."""
