@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from fhirbridge.access.compartment import SERVER_WRITTEN
 from fhirbridge.access.kept import KeptFacts
 from fhirbridge.access.policy import AccessPolicy
-from fhirbridge.access.views import still_matches, told_includes
+from fhirbridge.access.views import sorts_as_stored, still_matches, told_includes
 from fhirbridge.auth.scopes import Permission
 from fhirbridge.errors import Issue, bad_request
 from fhirbridge.fhir.jsonio import loads
@@ -161,17 +161,23 @@ class GuardedRepository:
         )
 
     async def _matching(
-        self, identity: Identity, query: SearchQuery, records: list[StoredResource]
+        self, identity: Identity, query: SearchQuery, records: list[StoredResource], *, sorted_page: bool = False
     ) -> list[StoredResource]:
         """The matches the caller may see, as they see them, less those whose view (a plan read
         from outside a blocked unit) no longer holds what a reference clause matched on: the
-        match would tell what the view keeps from them (:mod:`fhirbridge.access.views`)."""
+        match would tell what the view keeps from them (:mod:`fhirbridge.access.views`); on a
+        sorted page, less those too whose view would sort elsewhere than the stored content
+        (:func:`~fhirbridge.access.views.sorts_as_stored`)."""
         stored = {(r.resource_type, r.resource_id, r.version): r for r in records}
-        return [
-            view
-            for view in await self.policy.visible(identity, records, "s")
-            if still_matches(query, view, stored[(view.resource_type, view.resource_id, view.version)])
-        ]
+        kept = []
+        for view in await self.policy.visible(identity, records, "s"):
+            original = stored[(view.resource_type, view.resource_id, view.version)]
+            if not still_matches(query, view, original):
+                continue
+            if sorted_page and not sorts_as_stored(query, view, original):
+                continue
+            kept.append(view)
+        return kept
 
     async def _visible_page(
         self, identity: Identity, query: SearchQuery, local_base: str | None
@@ -204,13 +210,13 @@ class GuardedRepository:
                 raise bad_request("_cursor is not a page this server handed out to you", "_cursor")
             found_row = await self.store.snapshot_row(snapshot_id, query.snapshot_after_row)
             # Only a row the caller was shown continues a page: any other would tell that it matches.
-            if found_row is None or not await self._matching(identity, query, [record(found_row[1])]):
+            if found_row is None or not await self._matching(identity, query, [record(found_row[1])], sorted_page=True):
                 raise bad_request("_cursor is not a page this server handed out to you", "_cursor")
             after = found_row[0]
         else:
             first = await self.store.sorted_rows(query, local_base, query.count + 1)
             if len(first) <= query.count:
-                found = await self._matching(identity, query, first)
+                found = await self._matching(identity, query, first, sorted_page=True)
                 return SearchPage(found, [], None, None, []), found
             snapshot_id = await self.store.new_snapshot(query, local_base)
             after = 0
@@ -218,7 +224,7 @@ class GuardedRepository:
         scanned, exhausted = 0, False
         while len(kept) <= query.count and scanned < FILL_SCAN:
             page = await self.store.snapshot_rows(snapshot_id, query.resource_type, after, FILL_PAGE)
-            kept += await self._matching(identity, query, [row for _, row in page])
+            kept += await self._matching(identity, query, [row for _, row in page], sorted_page=True)
             scanned += len(page)
             if len(page) < FILL_PAGE:
                 exhausted = True

@@ -61,6 +61,22 @@ def still_matches(query: SearchQuery, view: StoredResource, stored: StoredResour
     return all(_clause_holds(clause, shown, kept) for clause in query.clauses)
 
 
+def sorts_as_stored(query: SearchQuery, view: StoredResource, stored: StoredResource) -> bool:
+    """Whether a match of a sorted page sorts, as the caller is shown it, where its stored content
+    puts it: the order is computed from the stored index, so a view whose rows of a sort
+    parameter differ (a plan's hidden performer, ``_sort=performer``) would be placed by what it
+    hides.  Such a match is left out of the page (fail closed: lost results, never a leak), and
+    so is every filtered match when the page's sort is not known (a snapshot's later page)."""
+    if view.content == stored.content or view.content is None:
+        return True
+    if stored.content is None or not query.sort:
+        return False
+    shown, kept = _rows(view), _rows(stored)
+    return all(
+        sorted(map(repr, shown.get(key.code, []))) == sorted(map(repr, kept.get(key.code, []))) for key in query.sort
+    )
+
+
 def _clause_holds(clause: Clause, shown: Rows, kept: Rows) -> bool:
     if clause.parameter is None or clause.code == "_has" or clause.has_type is not None:
         return True
