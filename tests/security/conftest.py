@@ -14,7 +14,7 @@ from fhirbridge.config import Settings, TrustedIssuer
 from fhirbridge.rest.app import create_app
 from tests.conftest import BASE
 from tests.security.tokens import AUDIENCE, ISSUER, SigningKey, ec_key, rsa_key, write_jwks
-from tests.security.world import REFERENCE_FORMS
+from tests.security.world import REFERENCE_FORMS, World, build_world
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -77,3 +77,9 @@ async def anyone(secure_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client without credentials; tests add their own Authorization header."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=secure_app), base_url=BASE) as http:
         yield http
+
+
+@pytest.fixture
+async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
+    """Two patients, their relatives, care teams and plans, the units and their people (world.py)."""
+    return await build_world(anyone, rsa)

@@ -4,17 +4,11 @@ named by HSA-id, a unit by an absolute URL to this server (issue 11)."""
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from fhirbridge.sweden.identifiers import HSA_SYSTEM
 from tests.conftest import BASE
 from tests.security.tokens import SigningKey, bearer, mint
-from tests.security.world import World, build_world, user_token
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
+from tests.security.world import World, user_token
 
 
 async def test_a_member_by_hsa_id_and_a_unit_by_absolute_url_give_the_care_relation(

@@ -15,50 +15,22 @@ import httpx
 import pytest
 
 from fhirbridge.sweden.identifiers import HSA_SYSTEM
-from tests.security.test_fourth_review import block_hospital, outsider_team
-from tests.security.test_review_attacks import admin_post
-from tests.security.test_second_review import stranger
-from tests.security.test_seventh_review import HOSPITAL_HSA, returned
-from tests.security.test_third_review import relative
+from tests.security.callers import (
+    admin,
+    admin_post,
+    block_hospital,
+    outsider_team,
+    outsiders_plan,
+    relative,
+    returned,
+    stranger,
+)
+from tests.security.test_seventh_review import HOSPITAL_HSA
 from tests.security.tokens import SigningKey
-from tests.security.world import World, build_world
+from tests.security.world import World
 from tests.support import builders
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
-
-
-async def outsiders_plan_with_hidden_performer(
-    anyone: httpx.AsyncClient, rsa: SigningKey, world: World
-) -> dict[str, Any]:
-    """The outsider's own plan for Anna in which the hospital's doctor performs a heart check;
-    then Anna blocks the hospital.  The only part the outsider's view hides is that performer."""
-    team = await outsider_team(anyone, rsa, world)
-    plan = await admin_post(
-        anyone,
-        rsa,
-        builders.care_plan(
-            world["anna"],
-            title="Vårdcentralens plan",
-            author={"reference": f"PractitionerRole/{world['stranger-role']}"},
-            careTeam=[{"reference": f"CareTeam/{team['id']}"}],
-            activity=[
-                {
-                    "detail": {
-                        "status": "scheduled",
-                        "description": "Hjärtkontroll",
-                        "performer": [{"reference": f"PractitionerRole/{world['doctor-role']}"}],
-                    }
-                }
-            ],
-        ),
-    )
-    await block_hospital(anyone, rsa, world)
-    return plan
 
 
 def invalid(answer: httpx.Response) -> bool:
@@ -84,7 +56,7 @@ async def test_validate_of_an_update_is_an_oracle_for_who_the_view_hides(
     content; the 409 then tells only what a read of a filtered view may tell) or put the hidden
     parts back server-side (merge what the view took out into the new content) and judge only
     what the caller added.  $validate likewise."""
-    plan = await outsiders_plan_with_hidden_performer(anyone, rsa, world)
+    plan = await outsiders_plan(anyone, rsa, world, with_hospital_team=False)
     outsider = stranger(rsa, world)
     url = f"/fhir/CarePlan/{plan['id']}"
     read = await anyone.get(url, headers=outsider)
@@ -124,7 +96,7 @@ async def test_a_sort_on_what_the_view_hides_places_a_filtered_plan_by_its_hidde
     Fix: sort a match whose view was filtered by the view's own rows (re-sort the page on
     ``extract_index`` of the view), or, fail closed, refuse ``_sort`` on a parameter whose rows the
     view changed for restricted callers, or leave such matches out of such sorted pages."""
-    hidden = await outsiders_plan_with_hidden_performer(anyone, rsa, world)
+    hidden = await outsiders_plan(anyone, rsa, world, with_hospital_team=False)
     outsider = stranger(rsa, world)
     made = {}
     for name, extra in (
@@ -199,7 +171,6 @@ async def test_held_odd_logical_references_are_no_fault_and_name_nothing(
     without the hospital's HSA-id."""
     await admin_post(anyone, rsa, builders.consent(world["anna"], f"RelatedPerson/{world['anna-relative']}"))
     await block_hospital(anyone, rsa, world)
-    from tests.security.test_review_attacks import admin
 
     for odd in ODD_IDENTIFIERS:
         body = builders.care_plan(

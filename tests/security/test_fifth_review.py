@@ -21,20 +21,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.security.test_fourth_review import outsider_team
+from tests.security.callers import admin, admin_post, doctor, outsider_team, stranger
 from tests.security.test_kept_facts import other as other  # a second instance on the same database
-from tests.security.test_review_attacks import admin, admin_post
-from tests.security.test_second_review import consent_and_block, doctor, stranger
+from tests.security.test_second_review import consent_and_block
 from tests.security.tokens import SigningKey
-from tests.security.world import NOT_FOR_PATIENT, World, build_world, patient_token
+from tests.security.world import NOT_FOR_PATIENT, World, patient_token
 from tests.support import builders
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
 
 
 async def annas_log(anyone: httpx.AsyncClient, key: SigningKey, world: World) -> list[dict[str, Any]]:

@@ -19,50 +19,28 @@ import pytest
 from fastapi import FastAPI
 
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, GOAL_KIND_SYSTEM, GOAL_KINDS, concept
-from tests.security.test_review_attacks import admin, admin_post, anna_writer, database, shape, unit_system
-from tests.security.test_second_review import consent_and_block, doctor, entries, stranger
-from tests.security.test_third_review import CARE_PLANS, HOSPITAL_HSA, care_plans_envelope, relative
+from tests.security.callers import (
+    admin,
+    admin_post,
+    anna_writer,
+    block_hospital,
+    doctor,
+    outsider_team,
+    relative,
+    service,
+    stranger,
+    unit_system,
+)
+from tests.security.test_review_attacks import database, shape
+from tests.security.test_second_review import consent_and_block, entries
+from tests.security.test_third_review import CARE_PLANS, HOSPITAL_HSA, care_plans_envelope
 from tests.security.tokens import SigningKey, bearer, mint
-from tests.security.world import NOT_FOR_PATIENT, PERSONNUMMER, World, build_world, patient_token, user_token
+from tests.security.world import NOT_FOR_PATIENT, PERSONNUMMER, World, patient_token, user_token
 from tests.support import builders
 from tests.support.api import match_ids
 from tests.support.contracts import contract
 
 FIXED_CARE_CONTACT = concept(CARE_ROLE_SYSTEM, CARE_ROLES, "fast-vardkontakt")
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
-
-
-def service(key: SigningKey, client_id: str = "npo-platform") -> dict[str, str]:
-    """Another service (a system token acting for no unit): scopes and blocks apply to it."""
-    return bearer(mint(key, scope="system/*.cruds", client_id=client_id))
-
-
-async def block_hospital(anyone: httpx.AsyncClient, key: SigningKey, world: World, patient: str = "anna") -> None:
-    await admin_post(
-        anyone, key, builders.consent(world[patient], f"Organization/{world['hospital']}", provision="deny", role="CST")
-    )
-
-
-async def outsider_team(
-    anyone: httpx.AsyncClient, key: SigningKey, world: World, patient: str = "anna", **extra: Any
-) -> dict[str, Any]:
-    """A care team for the patient managed by the outsider unit (the outsider's care relation),
-    written by the region."""
-    return await admin_post(
-        anyone,
-        key,
-        {
-            "resourceType": "CareTeam",
-            "status": "active",
-            "subject": {"reference": f"Patient/{world[patient]}"},
-            "managingOrganization": [{"reference": f"Organization/{world['outsider']}"}],
-            **extra,
-        },
-    )
 
 
 async def make_fixed_contact(anyone: httpx.AsyncClient, key: SigningKey, world: World, team: str) -> None:

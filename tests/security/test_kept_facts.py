@@ -16,11 +16,10 @@ from fastapi import FastAPI
 from fhirbridge.config import Settings
 from fhirbridge.rest.app import create_app
 from tests.conftest import BASE
+from tests.security.callers import ADMIN
 from tests.security.tokens import SigningKey, bearer, mint
-from tests.security.world import World, build_world, user_token
+from tests.security.world import World, user_token
 from tests.support import builders
-
-ADMIN = "system/*.cruds"
 
 
 @pytest.fixture
@@ -33,11 +32,6 @@ async def other(secure_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         httpx.AsyncClient(transport=transport, base_url=BASE) as http,
     ):
         yield http
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
 
 
 async def test_a_block_written_on_one_instance_applies_at_once_on_another(

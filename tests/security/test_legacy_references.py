@@ -26,13 +26,8 @@ from fhirbridge.storage.engines import open_database
 from fhirbridge.storage.records import StoredResource
 from tests.conftest import BASE
 from tests.security.tokens import SigningKey, bearer, mint
-from tests.security.world import PERSONNUMMER, World, build_world, patient_token, user_token
+from tests.security.world import PERSONNUMMER, World, patient_token, user_token
 from tests.support import builders
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
 
 
 def repository_of(app: FastAPI) -> GuardedRepository:

@@ -10,12 +10,11 @@ import httpx
 import pytest
 
 from fhirbridge.sweden.identifiers import RESERVNUMMER_SYSTEM
+from tests.security.callers import ADMIN
 from tests.security.tokens import SigningKey, bearer, mint
 from tests.security.world import World, build_world, patient_token, user_token
 from tests.support import builders
 from tests.support.api import match_ids
-
-ADMIN = "system/*.cruds"
 
 
 @pytest.fixture

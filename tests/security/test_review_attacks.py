@@ -18,41 +18,17 @@ from fastapi import FastAPI
 from fhirbridge.notifications import outbox
 from fhirbridge.storage.database import Database
 from tests.adapters.test_get_care_plans import request as care_plans_request
+from tests.security.callers import (
+    admin,
+    admin_post,
+    anna_writer,
+    transaction,
+    unit_system,
+)
 from tests.security.tokens import SigningKey, bearer, mint
-from tests.security.world import PERSONNUMMER, World, build_world, patient_token, user_token
+from tests.security.world import PERSONNUMMER, World, patient_token, user_token
 from tests.support import builders
 from tests.support.api import link, match_ids
-
-ADMIN = "system/*.cruds"
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
-
-
-def admin(key: SigningKey) -> dict[str, str]:
-    return bearer(mint(key, scope=ADMIN, client_id="region-integration"))
-
-
-def unit_system(key: SigningKey, world: World, unit: str = "outsider", scope: str = ADMIN) -> dict[str, str]:
-    """A system token (client credentials) acting for a care unit: the Patient Data Act applies to it."""
-    return bearer(mint(key, scope=scope, client_id=f"{unit}-system", organization=f"Organization/{world[unit]}"))
-
-
-def anna_writer(key: SigningKey, world: World) -> dict[str, str]:
-    return patient_token(key, world, "anna", scope="patient/*.cruds")
-
-
-async def admin_post(client: httpx.AsyncClient, key: SigningKey, resource: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post(f"/fhir/{resource['resourceType']}", json=resource, headers=admin(key))
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-def transaction(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
 
 
 def own_goal(world: World, subject: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -20,16 +20,20 @@ import httpx
 import pytest
 
 from fhirbridge.sweden.identifiers import RESERVNUMMER_SYSTEM
-from tests.security.test_review_attacks import admin, admin_post, anna_writer, shape, transaction, unit_system
+from tests.security.callers import (
+    admin,
+    admin_post,
+    anna_writer,
+    doctor,
+    stranger,
+    transaction,
+    unit_system,
+)
+from tests.security.test_review_attacks import shape
 from tests.security.tokens import SigningKey, bearer, mint
-from tests.security.world import NOT_FOR_PATIENT, PERSONNUMMER, World, build_world, patient_token, user_token
+from tests.security.world import NOT_FOR_PATIENT, PERSONNUMMER, World, patient_token, user_token
 from tests.support import builders
 from tests.support.api import link, match_ids
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
 
 
 def ids_or_refused(found: httpx.Response) -> list[str]:
@@ -38,14 +42,6 @@ def ids_or_refused(found: httpx.Response) -> list[str]:
         return ["refused"]
     assert found.status_code == 200, found.text
     return match_ids(found.json())
-
-
-def stranger(key: SigningKey, world: World) -> dict[str, str]:
-    return user_token(key, world, "stranger", "outsider")
-
-
-def doctor(key: SigningKey, world: World) -> dict[str, str]:
-    return user_token(key, world, "doctor", "hospital")
 
 
 async def consent_and_block(anyone: httpx.AsyncClient, key: SigningKey, world: World, patient: str = "anna") -> None:

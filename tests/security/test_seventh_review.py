@@ -16,33 +16,23 @@ import httpx
 import pytest
 
 from fhirbridge.sweden.identifiers import HSA_SYSTEM
+from tests.security.callers import (
+    admin_post,
+    block_hospital,
+    doctor,
+    outsider_team,
+    outsiders_plan,
+    relative,
+    returned,
+    stranger,
+)
 from tests.security.test_fifth_review import annas_log
-from tests.security.test_fourth_review import FIXED_CARE_CONTACT, block_hospital, outsider_team
-from tests.security.test_review_attacks import admin_post
-from tests.security.test_second_review import doctor, stranger
-from tests.security.test_sixth_review import outsiders_plan
-from tests.security.test_third_review import relative
+from tests.security.test_fourth_review import FIXED_CARE_CONTACT
 from tests.security.tokens import SigningKey
-from tests.security.world import World, build_world, patient_token
+from tests.security.world import World, patient_token
 from tests.support import builders
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
-
-
-def returned(answer: httpx.Response) -> list[str]:
-    """The resources a search page returned (matches and includes), as ``Type/id``."""
-    if answer.status_code != 200 or not answer.headers.get("content-type", "").startswith("application/fhir+json"):
-        return []
-    return [
-        f"{e['resource']['resourceType']}/{e['resource'].get('id')}"
-        for e in answer.json().get("entry", [])
-        if "resource" in e
-    ]
 
 
 def bertils(world: World) -> list[str]:
@@ -514,12 +504,7 @@ async def test_held_a_relative_with_a_share_of_plans_only_reads_no_goal_or_team_
     """Held.  Anna shares her care plans only (provision.class CarePlan).  Her relative gets none
     of her goals' words or her care team through includes, the overview, $fixed-contacts, NPÖ
     GetCarePlans or GetCareManagers."""
-    from tests.security.test_third_review import (
-        CARE_MANAGERS,
-        CARE_PLANS,
-        care_managers_envelope,
-        care_plans_envelope,
-    )
+    from tests.security.test_third_review import CARE_MANAGERS, CARE_PLANS, care_managers_envelope, care_plans_envelope
 
     share = builders.consent(world["anna"], f"RelatedPerson/{world['anna-relative']}")
     share["provision"]["class"] = [{"system": "http://hl7.org/fhir/resource-types", "code": "CarePlan"}]

@@ -14,61 +14,26 @@ reviewed commit are the findings, the ones that pass record what was tried and h
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.security.callers import (
+    admin,
+    admin_post,
+    block_hospital,
+    outsider_team,
+    outsiders_plan,
+    relative,
+    returned,
+    stranger,
+)
 from tests.security.test_fifth_review import annas_log
-from tests.security.test_fourth_review import block_hospital, outsider_team
-from tests.security.test_review_attacks import admin, admin_post
-from tests.security.test_second_review import stranger
-from tests.security.test_third_review import relative
 from tests.security.tokens import SigningKey
-from tests.security.world import NOT_FOR_PATIENT, World, build_world, patient_token
+from tests.security.world import NOT_FOR_PATIENT, World, patient_token
 from tests.support import builders
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
-
-
-async def outsiders_plan(anyone: httpx.AsyncClient, rsa: SigningKey, world: World, **extra: Any) -> dict[str, Any]:
-    """A plan of the outsider unit's (its own care relation), in which the hospital's doctor
-    performs an activity and the hospital's care team takes part; then Anna blocks the hospital."""
-    team = await outsider_team(anyone, rsa, world)
-    plan = await admin_post(
-        anyone,
-        rsa,
-        builders.care_plan(
-            world["anna"],
-            title="Vårdcentralens plan",
-            author={"reference": f"PractitionerRole/{world['stranger-role']}"},
-            careTeam=[{"reference": f"CareTeam/{team['id']}"}, {"reference": f"CareTeam/{world['anna-team']}"}],
-            activity=[
-                {
-                    "detail": {
-                        "status": "scheduled",
-                        "description": "Hjärtkontroll",
-                        "performer": [{"reference": f"PractitionerRole/{world['doctor-role']}"}],
-                    }
-                }
-            ],
-            **extra,
-        ),
-    )
-    await block_hospital(anyone, rsa, world)
-    return plan
-
-
-def returned(answer: httpx.Response) -> list[str]:
-    """The resources a search page returned (matches and includes), as ``Type/id``."""
-    if answer.status_code != 200:
-        return []
-    return [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in answer.json().get("entry", [])]
 
 
 # -- 1. the blocked unit's part in a plan, told by the search index instead of the content --------

@@ -18,27 +18,16 @@ from fhirbridge.notifications.owners import OWNER_SYSTEM
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage.database import Database
 from fhirbridge.validation.pipeline import validate_resource
+from tests.security.callers import ADMIN, block_hospital, unit_system
 from tests.security.tokens import SigningKey, bearer, mint
-from tests.security.world import World, build_world, patient_token, user_token
+from tests.security.world import World, patient_token, user_token
 from tests.support import builders
 from tests.support.api import match_ids, outcome
-
-ADMIN = "system/*.cruds"
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
 
 
 def service(key: SigningKey, client_id: str = "region-integration", scope: str = ADMIN) -> dict[str, str]:
     """A system token acting for no unit: the region's integration engine, the NPÖ platform."""
     return bearer(mint(key, scope=scope, client_id=client_id))
-
-
-def unit_system(key: SigningKey, world: World, unit: str = "outsider") -> dict[str, str]:
-    """A system token acting for a care unit: the Patient Data Act applies to it."""
-    return bearer(mint(key, scope=ADMIN, client_id=f"{unit}-system", organization=f"Organization/{world[unit]}"))
 
 
 def database(app: FastAPI) -> Database:
@@ -68,12 +57,6 @@ async def revise(client: httpx.AsyncClient, headers: dict[str, str], plan_id: st
     plan = (await client.get(f"/fhir/CarePlan/{plan_id}", headers=headers)).json()
     plan["description"] = description
     assert (await client.put(f"/fhir/CarePlan/{plan_id}", json=plan, headers=headers)).status_code == 200
-
-
-async def block_hospital(client: httpx.AsyncClient, key: SigningKey, world: World) -> None:
-    """Anna blocks (spärr) the hospital's information from everyone outside it."""
-    block = builders.consent(world["anna"], f"Organization/{world['hospital']}", provision="deny", role="CST")
-    assert (await client.post("/fhir/Consent", json=block, headers=service(key))).status_code == 201
 
 
 # -- who may subscribe ---------------------------------------------------------------------------

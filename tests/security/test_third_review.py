@@ -16,31 +16,15 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 
 from fhirbridge.sweden.identifiers import RESERVNUMMER_SYSTEM
-from tests.security.test_review_attacks import admin, admin_post, anna_writer, shape, unit_system
-from tests.security.test_second_review import consent_and_block, doctor, entries, patientless_note, stranger
+from tests.security.callers import admin, admin_post, anna_writer, doctor, relative, stranger, unit_system
+from tests.security.test_review_attacks import shape
+from tests.security.test_second_review import consent_and_block, entries, patientless_note
 from tests.security.tokens import SigningKey, bearer, mint
-from tests.security.world import NOT_FOR_PATIENT, PERSONNUMMER, World, build_world, patient_token, user_token
+from tests.security.world import NOT_FOR_PATIENT, PERSONNUMMER, World, patient_token, user_token
 from tests.support import builders
 from tests.support.api import link, match_ids
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, rsa: SigningKey) -> World:
-    return await build_world(anyone, rsa)
-
-
-def relative(key: SigningKey, world: World, patient: str = "anna") -> dict[str, str]:
-    return bearer(
-        mint(
-            key,
-            scope="patient/*.rs",
-            fhirUser=f"RelatedPerson/{world[f'{patient}-relative']}",
-            patient=world[patient],
-        )
-    )
 
 
 def nobody() -> str:

@@ -1,0 +1,131 @@
+"""The callers and the writes the security reviews share: tokens of each kind of caller
+(the region's integration, a unit's system, Anna, the stranger at the outsider unit, the
+hospital's doctor, a relative, another service), the region's writes that set the scene (a
+block, the outsider's care team) and what a search page returned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.security.tokens import SigningKey, bearer, mint
+from tests.security.world import World, patient_token, user_token
+from tests.support import builders
+
+ADMIN = "system/*.cruds"
+
+
+def admin(key: SigningKey) -> dict[str, str]:
+    return bearer(mint(key, scope=ADMIN, client_id="region-integration"))
+
+
+def unit_system(key: SigningKey, world: World, unit: str = "outsider", scope: str = ADMIN) -> dict[str, str]:
+    """A system token (client credentials) acting for a care unit: the Patient Data Act applies to it."""
+    return bearer(mint(key, scope=scope, client_id=f"{unit}-system", organization=f"Organization/{world[unit]}"))
+
+
+def anna_writer(key: SigningKey, world: World) -> dict[str, str]:
+    return patient_token(key, world, "anna", scope="patient/*.cruds")
+
+
+def stranger(key: SigningKey, world: World) -> dict[str, str]:
+    return user_token(key, world, "stranger", "outsider")
+
+
+def doctor(key: SigningKey, world: World) -> dict[str, str]:
+    return user_token(key, world, "doctor", "hospital")
+
+
+def relative(key: SigningKey, world: World, patient: str = "anna") -> dict[str, str]:
+    return bearer(
+        mint(
+            key,
+            scope="patient/*.rs",
+            fhirUser=f"RelatedPerson/{world[f'{patient}-relative']}",
+            patient=world[patient],
+        )
+    )
+
+
+def service(key: SigningKey, client_id: str = "npo-platform") -> dict[str, str]:
+    """Another service (a system token acting for no unit): scopes and blocks apply to it."""
+    return bearer(mint(key, scope="system/*.cruds", client_id=client_id))
+
+
+async def admin_post(client: httpx.AsyncClient, key: SigningKey, resource: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post(f"/fhir/{resource['resourceType']}", json=resource, headers=admin(key))
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def transaction(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
+
+
+async def block_hospital(anyone: httpx.AsyncClient, key: SigningKey, world: World, patient: str = "anna") -> None:
+    await admin_post(
+        anyone, key, builders.consent(world[patient], f"Organization/{world['hospital']}", provision="deny", role="CST")
+    )
+
+
+async def outsider_team(
+    anyone: httpx.AsyncClient, key: SigningKey, world: World, patient: str = "anna", **extra: Any
+) -> dict[str, Any]:
+    """A care team for the patient managed by the outsider unit (the outsider's care relation),
+    written by the region."""
+    return await admin_post(
+        anyone,
+        key,
+        {
+            "resourceType": "CareTeam",
+            "status": "active",
+            "subject": {"reference": f"Patient/{world[patient]}"},
+            "managingOrganization": [{"reference": f"Organization/{world['outsider']}"}],
+            **extra,
+        },
+    )
+
+
+def returned(answer: httpx.Response) -> list[str]:
+    """The resources a search page returned (matches and includes), as ``Type/id``."""
+    if answer.status_code != 200 or not answer.headers.get("content-type", "").startswith("application/fhir+json"):
+        return []
+    return [
+        f"{e['resource']['resourceType']}/{e['resource'].get('id')}"
+        for e in answer.json().get("entry", [])
+        if "resource" in e
+    ]
+
+
+async def outsiders_plan(
+    anyone: httpx.AsyncClient, rsa: SigningKey, world: World, *, with_hospital_team: bool = True, **extra: Any
+) -> dict[str, Any]:
+    """A plan of the outsider unit's (its own care relation), in which the hospital's doctor
+    performs an activity and (``with_hospital_team``) the hospital's care team takes part; then
+    Anna blocks the hospital."""
+    team = await outsider_team(anyone, rsa, world)
+    plan = await admin_post(
+        anyone,
+        rsa,
+        builders.care_plan(
+            world["anna"],
+            title="Vårdcentralens plan",
+            author={"reference": f"PractitionerRole/{world['stranger-role']}"},
+            careTeam=[{"reference": f"CareTeam/{team['id']}"}]
+            + ([{"reference": f"CareTeam/{world['anna-team']}"}] if with_hospital_team else []),
+            activity=[
+                {
+                    "detail": {
+                        "status": "scheduled",
+                        "description": "Hjärtkontroll",
+                        "performer": [{"reference": f"PractitionerRole/{world['doctor-role']}"}],
+                    }
+                }
+            ],
+            **extra,
+        ),
+    )
+    await block_hospital(anyone, rsa, world)
+    return plan
