@@ -385,6 +385,23 @@ async def test_held_histories_and_revisions_of_a_filtered_plan_do_not_name_the_b
             assert not naming, (who, path, answer.status_code, json.dumps(naming)[:1500])
 
 
+async def test_a_filtered_plans_history_shows_each_version_as_the_caller_reads_it(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """A version the caller sees filtered is in its history as that view (as a vread gives it),
+    not left out: the outsider's own plan has a history for the outsider too."""
+    plan = await outsiders_plan(anyone, rsa, world)
+    headers = stranger(rsa, world)
+    read = await anyone.get(f"/fhir/CarePlan/{plan['id']}", headers=headers)
+    assert read.status_code == 200
+    history = await anyone.get(f"/fhir/CarePlan/{plan['id']}/_history", headers=headers)
+    assert history.status_code == 200
+    versions = [e["resource"] for e in history.json().get("entry", []) if "resource" in e]
+    assert [v["meta"]["versionId"] for v in versions] == [read.json()["meta"]["versionId"]]
+    assert versions[0] == read.json()
+    assert world["doctor-role"] not in json.dumps(versions)
+
+
 async def test_an_update_of_a_filtered_view_does_not_erase_the_blocked_units_part(
     anyone: httpx.AsyncClient, world: World, rsa: SigningKey
 ) -> None:

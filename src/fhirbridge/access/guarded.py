@@ -125,8 +125,16 @@ class GuardedRepository:
                 StoredResource(e.resource_type, e.resource_id, e.version, e.last_updated, e.content is None, e.content)
                 for e in entries
             ]
-            visible = {id(version) for version in await self.policy.visible(identity, versions, "rs")}
-            shown += [entry for entry, version in zip(entries, versions, strict=True) if id(version) in visible]
+            # Each version as the caller sees it (a plan read from outside a blocked unit, a log
+            # entry masked for its patient), like a vread of it: by its key, not its object.
+            views = {
+                (v.resource_type, v.resource_id, v.version): v
+                for v in await self.policy.visible(identity, versions, "rs")
+            }
+            for entry in entries:
+                view = views.get((entry.resource_type, entry.resource_id, entry.version))
+                if view is not None:
+                    shown.append(dataclasses.replace(entry, content=view.content))
             if len(entries) < batch or identity.unrestricted:
                 break
             scanned, before_seq = scanned + len(entries), entries[-1].seq
