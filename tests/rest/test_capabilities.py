@@ -84,6 +84,22 @@ async def _subscription(client: httpx.AsyncClient) -> dict[str, Any]:
     return builders.subscription("Communication?recipient=Practitioner/karin")
 
 
+async def _questionnaire_response(client: httpx.AsyncClient) -> dict[str, Any]:
+    return builders.seven_answers(f"Patient/{await _patient(client)}", await _organization(client))
+
+
+async def _condition(client: httpx.AsyncClient) -> dict[str, Any]:
+    return builders.condition(await _patient(client))
+
+
+async def _measure(client: httpx.AsyncClient) -> dict[str, Any]:
+    return builders.measure()
+
+
+async def _measure_report(client: httpx.AsyncClient) -> dict[str, Any]:
+    return builders.measure_report("https://fhirbridge.se/fhir/Measure/SevenQuestions", await _organization(client))
+
+
 VALID: dict[str, Factory] = {
     "CarePlan": _care_plan,
     "CareTeam": _care_team,
@@ -98,6 +114,10 @@ VALID: dict[str, Factory] = {
     "Communication": _communication,
     "Subscription": _subscription,
     "Consent": _consent,
+    "QuestionnaireResponse": _questionnaire_response,
+    "Condition": _condition,
+    "Measure": _measure,
+    "MeasureReport": _measure_report,
 }
 """A valid resource of every type this test knows how to build, with what it refers to created."""
 

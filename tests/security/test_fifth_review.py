@@ -312,8 +312,10 @@ async def test_more_active_consents_than_are_read_keep_every_other_units_informa
 async def test_a_transactions_if_none_exist_answers_the_callers_view_and_refuses_an_audit_event(
     anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
 ) -> None:
-    """A transaction entry with ``ifNoneExist`` that matches answers what a read would (the plan
-    without the blocked unit), and one that would create an AuditEvent is a 405 before matching."""
+    """A transaction entry with ``ifNoneExist`` never answers the stored plan: since the ninth
+    review a plan the caller sees only without the blocked unit's parts does not match
+    conditional criteria at all (fail closed), so the entry creates; one that would create an
+    AuditEvent is a 405 before matching."""
     team = await outsider_team(anyone, rsa, world)
     plan = await admin_post(
         anyone,
@@ -328,14 +330,16 @@ async def test_a_transactions_if_none_exist_answers_the_callers_view_and_refuses
     )
     await consent_and_block(anyone, rsa, world)
     outsider = stranger(rsa, world)
-    body = {k: v for k, v in plan.items() if k not in ("id", "meta")}
+    view = (await anyone.get(f"/fhir/CarePlan/{plan['id']}", headers=outsider)).json()
+    body = {k: v for k, v in view.items() if k not in ("id", "meta")}
     entry = {"resource": body, "request": {"method": "POST", "url": "CarePlan", "ifNoneExist": f"_id={plan['id']}"}}
     for kind in ("transaction", "batch"):
         answer = await anyone.post(
             "/fhir", json={"resourceType": "Bundle", "type": kind, "entry": [entry]}, headers=outsider
         )
         assert answer.status_code == 200, answer.text[:300]
-        assert answer.json()["entry"][0]["response"]["status"].startswith("200"), answer.text[:300]
+        assert answer.json()["entry"][0]["response"]["status"].startswith("201"), answer.text[:300]
+        assert plan["id"] not in answer.text, kind
         assert world["hospital"] not in answer.text and world["anna-team"] not in answer.text, kind
     anna = patient_token(ec, world, "anna", scope="patient/*.cruds")
     log = await annas_log(anyone, ec, world)

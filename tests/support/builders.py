@@ -186,3 +186,68 @@ def merge_parameters(source_id: str, target_id: str) -> dict[str, Any]:
             {"name": "target-patient", "valueReference": {"reference": f"Patient/{target_id}"}},
         ],
     }
+
+
+SEVEN_QUESTIONS_PATIENT = "https://fhirbridge.se/fhir/Questionnaire/seven-questions-patient"
+SEVEN_QUESTIONS_STAFF = "https://fhirbridge.se/fhir/Questionnaire/seven-questions-staff"
+ANSWERED_FOR_UNIT = "https://fhirbridge.se/fhir/StructureDefinition/answered-for-unit"
+ICD_10_SE = "urn:oid:1.2.752.116.1.1.1.1.3"
+
+
+def seven_answers(
+    subject: str, unit_id: str, answers: tuple[bool, ...] = (True,) * 7, author: str | None = None
+) -> dict[str, Any]:
+    """Answers to the seven questions (seed 003) about a unit's care: a patient's (``subject``
+    ``Patient/…``) or, with ``subject`` ``Organization/…`` and a PractitionerRole as ``author``,
+    the unit's staff's."""
+    staff = subject.startswith("Organization/")
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "extension": [{"url": ANSWERED_FOR_UNIT, "valueReference": {"reference": f"Organization/{unit_id}"}}],
+        "questionnaire": SEVEN_QUESTIONS_STAFF if staff else SEVEN_QUESTIONS_PATIENT,
+        "status": "completed",
+        "subject": {"reference": subject},
+        "authored": "2026-11-02T10:00:00+01:00",
+        "author": {"reference": author or subject},
+        "item": [{"linkId": f"q{n}", "answer": [{"valueBoolean": yes}]} for n, yes in enumerate(answers, 1)],
+    }
+
+
+def condition(
+    patient_id: str, code: str = "E11.9", display: str = "Typ 2-diabetes utan komplikationer"
+) -> dict[str, Any]:
+    """The patient's main condition, ICD-10-SE coded."""
+    return {
+        "resourceType": "Condition",
+        "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+        },
+        "category": [{"coding": [{"system": "https://fhirbridge.se/fhir/CodeSystem/condition-role", "code": "main"}]}],
+        "code": {"coding": [{"system": ICD_10_SE, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+
+
+def measure(name: str = "SevenQuestions") -> dict[str, Any]:
+    return {
+        "resourceType": "Measure",
+        "url": f"https://fhirbridge.se/fhir/Measure/{name}",
+        "name": name,
+        "status": "active",
+        "scoring": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-scoring", "code": "proportion"}]
+        },
+    }
+
+
+def measure_report(measure_url: str, unit_id: str) -> dict[str, Any]:
+    """A unit's summary report of a measure (no patient)."""
+    return {
+        "resourceType": "MeasureReport",
+        "status": "complete",
+        "type": "summary",
+        "measure": measure_url,
+        "date": "2026-12-01",
+        "period": {"start": "2026-01-01", "end": "2026-11-30"},
+        "reporter": {"reference": f"Organization/{unit_id}"},
+    }

@@ -25,6 +25,7 @@ from fhirbridge.contract.care_network import (
     search_contents,
     unversioned,
 )
+from fhirbridge.contract.codes import ANSWERED_FOR_UNIT_EXTENSION
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import Identity
 from fhirbridge.search.dates import first_instant, first_instant_after
@@ -136,7 +137,9 @@ class PatientFacts:
 def owning_references(resource: dict[str, Any] | None) -> list[str]:
     """The people and units whose information a resource is, as references: a CarePlan's
     author, a CareTeam's managing organisations, a Goal's author (who expressed it), an
-    Appointment's participants, a Communication's sender and recipients, a Provenance's agents."""
+    Appointment's participants, a Communication's sender and recipients, a QuestionnaireResponse's
+    author and the unit it answers for, a Condition's recorder and asserter, a MeasureReport's
+    reporter, a Provenance's agents."""
     if resource is None:
         return []
     kind = resource.get("resourceType")
@@ -151,12 +154,26 @@ def owning_references(resource: dict[str, Any] | None) -> list[str]:
         found = [p.get("actor") for p in resource.get("participant") or [] if isinstance(p, dict)]
     elif kind == "Communication":
         found = [resource.get("sender"), *(resource.get("recipient") or [])]
+    elif kind == "QuestionnaireResponse":
+        found = [resource.get("author"), *_unit_answered_for(resource)]
+    elif kind == "Condition":
+        found = [resource.get("recorder"), resource.get("asserter")]
+    elif kind == "MeasureReport":
+        found = [resource.get("reporter")]
     elif kind == "Provenance":
         agents = [a for a in resource.get("agent") or [] if isinstance(a, dict)]
         found = [a.get(key) for a in agents for key in ("who", "onBehalfOf")]
     else:
         return []
     return [str(r["reference"]) for r in found if isinstance(r, dict) and isinstance(r.get("reference"), str)]
+
+
+def _unit_answered_for(resource: dict[str, Any]) -> list[Any]:
+    return [
+        extension.get("valueReference")
+        for extension in resource.get("extension") or []
+        if isinstance(extension, dict) and extension.get("url") == ANSWERED_FOR_UNIT_EXTENSION
+    ]
 
 
 def in_force(period: Any, now: int, facts: PatientFacts | None = None) -> bool:

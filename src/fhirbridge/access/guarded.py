@@ -269,10 +269,13 @@ def policy_on(unit: UnitOfWork) -> AccessPolicy:
 
 
 async def _view(unit: UnitOfWork, record: StoredResource) -> StoredResource | None:
-    """``record`` as the unit's caller sees it, or None (judged on the write's own connection)."""
+    """``record`` as the unit's caller sees it, or None (judged on the write's own connection).
+    A plan or care team the caller sees only without a blocked unit's parts counts as unseen
+    here (fail closed): conditional criteria judged on the stored content would tell of those
+    parts, one guess at a time (ninth review)."""
     if unit.identity.unrestricted:
         return record
-    shown = await policy_on(unit).visible(unit.identity, [record], "r")
+    shown = await policy_on(unit).visible(unit.identity, [record], "r", whole=True)
     return shown[0] if shown else None
 
 

@@ -45,6 +45,7 @@ from fhirbridge.access.facts import (
 )
 from fhirbridge.access.kept import Kept, KeptFacts
 from fhirbridge.access.search_rules import search_refusal
+from fhirbridge.access.unit_owned import UNIT_OWNED_TYPES, may_reach_unit, owning_unit
 from fhirbridge.audit.events import seen_by
 from fhirbridge.auth.scopes import Context, Permission
 from fhirbridge.auth.tokens import insufficient_scope
@@ -66,14 +67,17 @@ from fhirbridge.sweden.identifiers import HSA_SYSTEM
 if TYPE_CHECKING:
     from fhirbridge.reads import Reads
 
-WRITTEN_BY_SYSTEMS = frozenset({"Subscription", "Organization", "PractitionerRole", "Practitioner"})
+WRITTEN_BY_SYSTEMS = frozenset(
+    {"Subscription", "Organization", "PractitionerRole", "Practitioner", "Measure", "MeasureReport"}
+)
 """Who works where decides who may see what: the directory (synchronised from HSA) is written
-by systems, never by a user's token."""
+by systems, never by a user's token; so are the region's follow-up measures and their reports."""
 MOST_PLANS = 100
 """The most plans read to tell whether a Goal belongs only to plans not approved for the patient."""
-WRITTEN_BY_CARE = frozenset({"CareTeam", "CarePlan"})
-"""The care network and the contract itself: a patient's token does not write them (that would
-make any unit their caregiver); the patient's own goals and messages it does."""
+WRITTEN_BY_CARE = frozenset({"CareTeam", "CarePlan", "Condition"})
+"""The care network, the contract itself and the diagnoses: a patient's token does not write
+them (that would make any unit their caregiver); the patient's own goals, messages and answers
+to the seven questions it does."""
 WRITING_BASES = frozenset({"own", "care-relation", "service", "unrestricted"})
 NOBODYS = frozenset({"Patient", "Consent"})
 """Who the patient is and what they consented to or blocked: no unit's information (so that the
@@ -138,6 +142,10 @@ class Access:
     shown: bytes | None = None
     """The content as this caller sees it, when it is not the stored one (a patient's own log
     entry without the names of what is kept from them)."""
+    partial: bool = False
+    """The caller sees a view without a blocked unit's parts (rule 7): a read or search shows it,
+    but nothing else treats the resource as known to them (fail closed): conditional criteria do
+    not match it, a rule's refusal does not name it, a Subscription does not send it."""
 
     def view(self, record: StoredResource) -> StoredResource:
         return record if self.shown is None else dataclasses.replace(record, content=self.shown)
@@ -202,16 +210,18 @@ class AccessPolicy:
             raise
 
     async def visible(
-        self, identity: Identity, records: list[StoredResource], permissions: str = "rs"
+        self, identity: Identity, records: list[StoredResource], permissions: str = "rs", *, whole: bool = False
     ) -> list[StoredResource]:
-        """The records the caller may see; the rest are left out without a word."""
+        """The records the caller may see; the rest are left out without a word.  ``whole``:
+        those seen only as a view without a blocked unit's parts (:attr:`Access.partial`) are
+        left out too (what a conditional match, a rule or a notification may use)."""
         kept = []
         for record in records:
             try:
                 access = await self._access(identity, record, permissions)
             except FhirError:
                 continue
-            if access is not None:
+            if access is not None and not (whole and access.partial):
                 kept.append(access.view(record))
         return kept
 
@@ -265,12 +275,17 @@ class AccessPolicy:
         if not patients:
             if resource_type == "AuditEvent" and identity.kind == "patient":
                 return None  # a patient reads the log of their own data, not others' lookups
+            if resource_type in UNIT_OWNED_TYPES and not await may_reach_unit(
+                self.repository, identity, owning_unit(resource_type, resource)
+            ):
+                return None
             return Access(frozenset(), (), ())
         access = await self._patient_access(identity, record, resource, patients)
         if resource_type == "AuditEvent" and identity.kind == "patient":
             return dataclasses.replace(access, shown=await self._patients_view(identity, resource))
         if resource_type in ("CarePlan", "CareTeam"):
-            return dataclasses.replace(access, shown=await self._without_blocked_units(identity, resource, patients))
+            shown = await self._without_blocked_units(identity, resource, patients)
+            return dataclasses.replace(access, shown=shown, partial=shown is not None)
         return access
 
     async def _without_blocked_units(
@@ -698,6 +713,16 @@ class AccessPolicy:
                 "A Patient's identifiers and links (who the person is) are set by the region's population "
                 "register integration, or moved by Patient/$merge"
             )
+        for content in (resource, old):
+            if (
+                content is not None
+                and resource_type in UNIT_OWNED_TYPES
+                and not (new_patients if content is resource else old_patients)
+                and not await may_reach_unit(self.repository, identity, owning_unit(resource_type, content))
+            ):
+                raise forbidden(
+                    f"This {resource_type} is about a unit's care: only that unit (or one above it) writes it"
+                )
         if resource_type in WRITTEN_BY_CARE and identity.kind == "patient":
             raise forbidden(f"A {resource_type} is written by the care team; a patient proposes changes to it")
         for patient_id in sorted(new_patients | old_patients):

@@ -19,6 +19,8 @@ GOAL_KIND_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/goal-kind"
 END_REASON_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/assignment-end-reason"
 END_REASON_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/assignment-end-reason"
 OFFER_DECLINED_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/offer-declined"
+ANSWERED_FOR_UNIT_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/answered-for-unit"
+"""On a QuestionnaireResponse: the unit whose care the answers are about (the seven questions)."""
 
 PLAN_TYPES = {
     "patientkontrakt": "Patientkontrakt (dokumenterad överenskommelse)",

@@ -18,4 +18,8 @@ STORED_TYPES: tuple[str, ...] = (
     "Subscription",
     "Consent",
     "AuditEvent",
+    "QuestionnaireResponse",
+    "Condition",
+    "Measure",
+    "MeasureReport",
 )

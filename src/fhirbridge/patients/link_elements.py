@@ -6,7 +6,9 @@ compartmentdefinition-patient.html): the elements behind the compartment's searc
 taken *without* their ``where(resolve() is Patient)`` filter, because a reference that does not
 say what it points at may still name a patient.  A *network link* is an element the care
 relation is read from (:mod:`fhirbridge.access.facts`): care team members, authors and
-contributors, managing and parent organizations, consent actors.
+contributors, managing and parent organizations, consent actors; or one that tells whose
+information a resource is, for blocks (who expressed a goal, who answered or recorded, which
+unit reports), so that a logical reference by HSA-id is resolved there too (ninth review).
 
 Both tables are used by the write path, which makes every such reference literal
 (:mod:`fhirbridge.writes.references`), and by the access policy, which fails closed on a stored
@@ -61,6 +63,11 @@ NETWORK_LINKS = frozenset(
         "PractitionerRole.organization",
         "Consent.provision.actor.reference",
         "Communication.sender",
+        "Goal.expressedBy",
+        "QuestionnaireResponse.author",
+        "Condition.recorder",
+        "Condition.asserter",
+        "MeasureReport.reporter",
     }
 )
 

@@ -3,7 +3,8 @@
 Index extraction runs on every write, so the standard SearchParameter expressions (R4
 search.html#expressions, FHIRPath N1) are compiled once into closures for the forms they
 actually take: paths, ``|`` unions, ``(… as type)``, ``where(resolve() is Type)``,
-``where(element='literal')`` and ``extension('url')``.  Anything else is evaluated by the
+``where(element='literal')``, ``extension('url')``, ``where(hasExtension('url'))`` (which
+``fhirpathpy`` lacks) and ``choice.ofType(Type)``.  Anything else is evaluated by the
 ``fhirpathpy`` library, so every expression still works, only more slowly.
 """
 
@@ -22,6 +23,8 @@ Evaluator = Callable[[dict[str, Any]], list[Node]]
 _WHERE_RESOLVE = re.compile(r"^where\(resolve\(\) is (?P<type>[A-Z][A-Za-z]+)\)$")
 _WHERE_EQUALS = re.compile(r"^where\((?P<name>[a-zA-Z]+) ?= ?'(?P<value>[^']*)'\)$")
 _EXTENSION = re.compile(r"^extension\('(?P<url>[^']+)'\)$")
+_WHERE_HAS_EXTENSION = re.compile(r"^where\(hasExtension\('(?P<url>[^']+)'\)\)$")
+_OF_TYPE = re.compile(r"^ofType\((?P<type>[A-Za-z]+)\)$")
 _AS = re.compile(r"^(?P<path>.+?) as (?P<type>[a-zA-Z]+)$")
 _STEP = re.compile(r"^[a-zA-Z][a-zA-Z0-9]*$")
 
@@ -127,6 +130,14 @@ def _extension_step(url: str) -> Step:
     return lambda nodes: [n for n in _children(nodes, "extension") if isinstance(n, dict) and n.get("url") == url]
 
 
+def _of_type_step(name: str, type_name: str) -> Step:
+    return lambda nodes: _choice_of_type(nodes, name, type_name)
+
+
+def _has_extension_step(url: str) -> Step:
+    return lambda nodes: [n for n in nodes if _extension_step(url)([n])]
+
+
 def _step(text: str) -> Step | None:
     if _STEP.match(text):
         return _child_step(text)
@@ -136,13 +147,23 @@ def _step(text: str) -> Step | None:
         return _equals_step(match.group("name"), match.group("value"))
     if match := _EXTENSION.match(text):
         return _extension_step(match.group("url"))
+    if match := _WHERE_HAS_EXTENSION.match(text):  # fhirpathpy lacks hasExtension()
+        return _has_extension_step(match.group("url"))
     return None
 
 
 def _compile_steps(steps: list[str]) -> Step | None:
     """Compile ``a.b.where(…).c`` (after the leading type name) into one function."""
     funcs: list[Step] = []
-    for text in steps:
+    index = 0
+    while index < len(steps):
+        text = steps[index]
+        index += 1
+        typed = _OF_TYPE.match(steps[index]) if index < len(steps) else None
+        if typed is not None and _STEP.match(text):  # ``value.ofType(Reference)``: ``valueReference``
+            funcs.append(_of_type_step(text, typed.group("type")))
+            index += 1
+            continue
         step = _step(text)
         if step is None:
             return None

@@ -225,7 +225,11 @@ class UnitOfWork:
     async def caller_knows(self, record: StoredResource) -> bool:
         """Whether the unit's caller may know of a resource, also while the server's own rules
         run (what a rule's refusal may name)."""
-        return self.identity.unrestricted or self.knows is None or await self.knows(self, record)
+        if self.identity.unrestricted or self.knows is None:
+            return True
+        # one seen only without a blocked unit's parts is not named (ninth review: a refusal
+        # naming the fixed care contact the view leaves out)
+        return await self.knows(self, record) and (self.sees is None or await self.sees(self, record))
 
     async def caller_may_name(self, patient_id: str) -> bool:
         """Whether the unit's caller may write about the patient, also while the server's own
