@@ -37,7 +37,7 @@ from fhirbridge.contract import codes  # noqa: E402
 PROFILES = ROOT / "profiles"
 PROJECT = PROFILES / "fsh"
 SUSHI_VERSION = "3.21.0"
-GENERATED_PREFIXES = ("StructureDefinition-", "CodeSystem-", "ValueSet-", "SearchParameter-")
+GENERATED_PREFIXES = ("StructureDefinition-", "CodeSystem-", "ValueSet-", "SearchParameter-", "Questionnaire-")
 
 TERMINOLOGY = [
     ("PlanType", "plan-type", "Plantyp", "The contract and the other plans it links to.", codes.PLAN_TYPES),
@@ -57,6 +57,20 @@ TERMINOLOGY = [
         "Varför uppdraget avslutades",
         "Why a fixed care contact's or fixed doctor's assignment ended.",
         codes.END_REASONS,
+    ),
+    (
+        "AmbitionLevel",
+        "ambition-level",
+        "Ambitionsnivå",
+        "The shared goal's ambition level: how much care should aim for (seed 001).",
+        codes.AMBITION_LEVELS,
+    ),
+    (
+        "ConditionRole",
+        "condition-role",
+        "Tillståndets roll",
+        "A Condition's role: the patient's main condition (it gives the follow-up its patient groups).",
+        codes.CONDITION_ROLES,
     ),
 ]
 

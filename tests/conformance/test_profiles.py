@@ -11,6 +11,7 @@ import pytest
 
 from fhirbridge.conformance.registry import registry
 from fhirbridge.conformance.validator import validate_profiles
+from fhirbridge.contract.codes import AMBITION_LEVELS, CONDITION_ROLES
 from fhirbridge.demo.generator import demo_resources
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM
 from tests.support import builders
@@ -149,3 +150,47 @@ async def test_our_search_parameters_find_fixed_care_contacts_and_the_patients_g
     assert [e["resource"]["id"] for e in goals["entry"]] == [world["goal"]["id"]]
     served = (await client.get("/fhir/SearchParameter/CareTeam-role")).json()
     assert served["expression"] == "CareTeam.participant.role"
+
+
+@pytest.mark.parametrize(
+    ("extension", "contexts", "value"),
+    [
+        ("ambition-level", ["Goal"], "CodeableConcept"),
+        ("answered-for-unit", ["QuestionnaireResponse"], "Reference"),
+        ("fixed-contact-reassessment", ["CareTeam", "CarePlan"], "date"),
+        ("offer-declined", ["CareTeam.participant", "CarePlan"], "dateTime"),
+    ],
+)
+async def test_the_follow_up_extensions_are_served(
+    client: httpx.AsyncClient, extension: str, contexts: list[str], value: str
+) -> None:
+    served = (await client.get(f"/fhir/StructureDefinition/{extension}")).json()
+    assert served["url"] == CANONICAL + extension and served["type"] == "Extension"
+    assert [c["expression"] for c in served["context"]] == contexts
+    element = next(e for e in served["snapshot"]["element"] if e["id"] == "Extension.value[x]")
+    assert [t["code"] for t in element["type"]] == [value]
+    assert element["min"] == 1
+
+
+def test_the_ambition_level_is_bound_and_the_unit_is_an_organization() -> None:
+    ambition = registry().read("StructureDefinition", "ambition-level")
+    unit = registry().read("StructureDefinition", "answered-for-unit")
+    assert ambition is not None and unit is not None
+    value = next(e for e in ambition["snapshot"]["element"] if e["id"] == "Extension.value[x]")
+    assert value["binding"]["strength"] == "required"
+    assert value["binding"]["valueSet"] == "https://fhirbridge.se/fhir/ValueSet/ambition-level"
+    reference = next(e for e in unit["snapshot"]["element"] if e["id"] == "Extension.value[x]")
+    assert reference["type"][0]["targetProfile"] == ["http://hl7.org/fhir/StructureDefinition/Organization"]
+
+
+@pytest.mark.parametrize(
+    ("code_system", "table"), [("ambition-level", AMBITION_LEVELS), ("condition-role", CONDITION_ROLES)]
+)
+async def test_the_follow_up_code_systems_are_served_in_swedish(
+    client: httpx.AsyncClient, code_system: str, table: dict[str, str]
+) -> None:
+    served = (await client.get(f"/fhir/CodeSystem/{code_system}")).json()
+    assert served["url"] == f"https://fhirbridge.se/fhir/CodeSystem/{code_system}" and served["language"] == "sv"
+    assert {c["code"]: c["display"] for c in served["concept"]} == table
+    value_set = f"https://fhirbridge.se/fhir/ValueSet/{code_system}"
+    assert registry().codes(value_set) == {(served["url"], code) for code in table}

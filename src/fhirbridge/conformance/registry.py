@@ -1,8 +1,9 @@
 """The conformance resources that come with the server: profiles, extensions, code systems,
-value sets and operation definitions, read once from ``profiles/*.json``.
+value sets, operation definitions, search parameters and questionnaires, read once from
+``profiles/*.json``.
 
 They are built from FSH by ``scripts/build_profiles.py`` (StructureDefinitions with
-differential and snapshot) or written by hand (OperationDefinitions).  The API serves them
+differential and snapshot, the Questionnaires) or written by hand (OperationDefinitions).  The API serves them
 read-only (R4 http.html#read, #search: ``url``, ``_id``, ``name``); validation looks profiles
 and value sets up here by canonical URL.
 """
@@ -18,7 +19,14 @@ from typing import Any
 import fhirbridge
 from fhirbridge.fhir.jsonio import dumps
 
-CONFORMANCE_TYPES = ("StructureDefinition", "CodeSystem", "ValueSet", "OperationDefinition", "SearchParameter")
+CONFORMANCE_TYPES = (
+    "StructureDefinition",
+    "CodeSystem",
+    "ValueSet",
+    "OperationDefinition",
+    "SearchParameter",
+    "Questionnaire",
+)
 
 
 def profiles_directory() -> Path:

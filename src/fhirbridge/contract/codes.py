@@ -19,8 +19,12 @@ GOAL_KIND_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/goal-kind"
 END_REASON_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/assignment-end-reason"
 END_REASON_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/assignment-end-reason"
 OFFER_DECLINED_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/offer-declined"
+AMBITION_LEVEL_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/ambition-level"
+AMBITION_LEVEL_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ambition-level"
+CONDITION_ROLE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/condition-role"
 ANSWERED_FOR_UNIT_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/answered-for-unit"
 """On a QuestionnaireResponse: the unit whose care the answers are about (the seven questions)."""
+FIXED_CONTACT_REASSESSMENT_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/fixed-contact-reassessment"
 
 PLAN_TYPES = {
     "patientkontrakt": "Patientkontrakt (dokumenterad överenskommelse)",
@@ -85,6 +89,18 @@ GOAL_KINDS = {
     "vad-ar-viktigt": "Det här är viktigt för mig",
     "gemensamt-mal": "Vårt gemensamma mål",
 }
+
+AMBITION_LEVELS = {
+    "hog": "Hög: allt som kan förbättra hälsan",
+    "balanserad": "Balanserad: nytta vägd mot belastning",
+    "lindrande": "Lindrande: välbefinnande och livskvalitet först",
+}
+"""The shared goal's ambition level (seed 001: "vilken ambitionsnivå ska vi ha för din vård?")."""
+
+CONDITION_ROLES = {
+    "main": "Huvudsakligt tillstånd",
+}
+"""A Condition.category: the patient's main condition, which gives the follow-up its patient groups."""
 
 
 def coding(system: str, table: dict[str, str], code: str) -> dict[str, str]:

@@ -7,3 +7,4 @@ Alias: $personnummer = http://electronichealth.se/identifier/personnummer
 Alias: $samordningsnummer = http://electronichealth.se/identifier/samordningsnummer
 Alias: $reservnummer = http://electronichealth.se/identifier/nationelltReservnummer
 Alias: $hsa = urn:oid:1.2.752.29.4.19
+Alias: $referenceResource = http://hl7.org/fhir/StructureDefinition/questionnaire-referenceResource

@@ -34,7 +34,15 @@ Context: CareTeam.participant
 Extension: OfferDeclined
 Id: offer-declined
 Title: "Erbjudandet avböjdes"
-Description: "The patient was offered this participant in this role (a fixed care contact, say) and declined, on this date. Seed 001: a declined offer is documented. A declined participant never held the role."
-Context: CareTeam.participant
+Description: "The patient was offered this participant in this role (a fixed care contact, say) and declined, on this date; on a CarePlan, the patient was offered a contract and declined it. Seed 001: a declined offer is documented. A declined participant never held the role."
+Context: CareTeam.participant, CarePlan
 * value[x] 1..1
 * value[x] only dateTime
+
+Extension: FixedContactReassessment
+Id: fixed-contact-reassessment
+Title: "Omprövning av behovet av fast vårdkontakt"
+Description: "When the need for a fixed care contact (fast vårdkontakt) is next re-assessed. Seed 001: the need is re-assessed continuously, and the assignment ended in agreement with the patient."
+Context: CareTeam, CarePlan
+* value[x] 1..1
+* value[x] only date

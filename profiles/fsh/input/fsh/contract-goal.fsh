@@ -9,3 +9,12 @@ Description: "What matters to the patient (vad är viktigt för dig?) and the sh
 * subject only Reference(Patient)
 * expressedBy 1..1 MS
 * target.due[x] MS
+
+Extension: AmbitionLevel
+Id: ambition-level
+Title: "Ambitionsnivå"
+Description: "The shared goal's ambition level, agreed with the patient (seed 001: \"Gemensamt mål – vilken ambitionsnivå ska vi ha för din vård?\"): high, balanced, or relief first."
+Context: Goal
+* value[x] 1..1
+* value[x] only CodeableConcept
+* valueCodeableConcept from AmbitionLevelVS (required)

@@ -123,3 +123,33 @@ Id: assignment-end-reason
 Title: "Varför uppdraget avslutades"
 Description: "Every code of varför uppdraget avslutades."
 * include codes from system AssignmentEndReasonCS
+
+CodeSystem: AmbitionLevelCS
+Id: ambition-level
+Title: "Ambitionsnivå"
+Description: "The shared goal's ambition level: how much care should aim for (seed 001)."
+* ^caseSensitive = true
+* ^language = #sv
+* #hog "Hög: allt som kan förbättra hälsan"
+* #balanserad "Balanserad: nytta vägd mot belastning"
+* #lindrande "Lindrande: välbefinnande och livskvalitet först"
+
+ValueSet: AmbitionLevelVS
+Id: ambition-level
+Title: "Ambitionsnivå"
+Description: "Every code of ambitionsnivå."
+* include codes from system AmbitionLevelCS
+
+CodeSystem: ConditionRoleCS
+Id: condition-role
+Title: "Tillståndets roll"
+Description: "A Condition's role: the patient's main condition (it gives the follow-up its patient groups)."
+* ^caseSensitive = true
+* ^language = #sv
+* #main "Huvudsakligt tillstånd"
+
+ValueSet: ConditionRoleVS
+Id: condition-role
+Title: "Tillståndets roll"
+Description: "Every code of tillståndets roll."
+* include codes from system ConditionRoleCS

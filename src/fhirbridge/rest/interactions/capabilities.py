@@ -15,6 +15,7 @@ from fhirbridge.config import Settings
 from fhirbridge.conformance.registry import CONFORMANCE_TYPES, registry
 from fhirbridge.fhir.jsonio import dumps
 from fhirbridge.fhir.resource_types import STORED_TYPES
+from fhirbridge.rest.interactions import conformance
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
 from fhirbridge.search.parameters import COLUMN_PARAMETERS, search_parameters
@@ -71,24 +72,22 @@ def _profiles_of(resource_type: str) -> list[str]:
     return [sd["url"] for sd in registry().of_type("StructureDefinition") if sd.get("type") == resource_type]
 
 
+def _conformance_search(resource_type: str) -> list[dict[str, Any]]:
+    """The parameters :mod:`.conformance` searches by, with R4's definitions for the type
+    (``conformance-url`` for a StructureDefinition, ``Questionnaire-url`` for a Questionnaire)."""
+    params = search_parameters(resource_type)
+    return [
+        {"name": code, "type": params[code].type, "definition": params[code].url}
+        for code in conformance.SEARCH_PARAMETERS
+    ]
+
+
 def _conformance_resources() -> list[dict[str, Any]]:
     return [
         {
             "type": resource_type,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
-            "searchParam": [
-                {
-                    "name": "url",
-                    "type": "uri",
-                    "definition": "http://hl7.org/fhir/SearchParameter/conformance-url",
-                },
-                {"name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"},
-                {
-                    "name": "name",
-                    "type": "string",
-                    "definition": "http://hl7.org/fhir/SearchParameter/conformance-name",
-                },
-            ],
+            "searchParam": _conformance_search(resource_type),
         }
         for resource_type in CONFORMANCE_TYPES
         if registry().of_type(resource_type)

@@ -1,7 +1,7 @@
 """read and search of the conformance resources that come with the server (R4 http.html#read,
 #search; conformance-module.html): StructureDefinition, CodeSystem, ValueSet,
-OperationDefinition, SearchParameter.  They are part of the software, not data: read-only,
-version 1, served from :mod:`fhirbridge.conformance.registry`.
+OperationDefinition, SearchParameter, Questionnaire.  They are part of the software, not data:
+read-only, version 1, served from :mod:`fhirbridge.conformance.registry`.
 
 Search takes ``url`` (exact, ignoring ``|version``), ``_id`` (a comma list) and ``name``
 (R4 string search: case-insensitive prefix; ``:exact``), and ``_count=0`` / ``_summary=count``.
@@ -21,7 +21,8 @@ from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse, etag
 from fhirbridge.search.normalize import normalize_string
 
-SEARCHED = ("url", "_id", "name", "name:exact")
+SEARCH_PARAMETERS = ("url", "_id", "name")
+SEARCHED = (*SEARCH_PARAMETERS, "name:exact")
 RESULT = ("_count", "_summary", "_format", "_pretty", "_total")
 
 
