@@ -59,3 +59,22 @@ def test_every_demo_patient_is_another_person() -> None:
         for identifier in resource["identifier"]
     ]
     assert len(numbers) == len(set(numbers)) == 20_000
+
+
+def test_the_follow_up_is_worth_reporting_on() -> None:
+    """Each patient has a main condition; four in five answer the seven questions about their
+    fixed care contact's unit, and each such unit's staff answer too, more than the report's
+    smallest shown cell (5) in every unit at ``make run``'s 40 patients."""
+    resources = list(demo_resources(40, today=date(2026, 11, 22)))
+    conditions = [r for r in resources if r["resourceType"] == "Condition"]
+    assert sorted(c["subject"]["reference"] for c in conditions) == sorted(
+        f"Patient/{r['id']}" for r in resources if r["resourceType"] == "Patient"
+    )
+    answers = [r for r in resources if r["resourceType"] == "QuestionnaireResponse"]
+    by_unit: Counter[tuple[str, str]] = Counter(
+        (r["questionnaire"].rsplit("-", 1)[-1], r["extension"][0]["valueReference"]["reference"]) for r in answers
+    )
+    units = {unit for _, unit in by_unit}
+    assert len(units) == 4
+    assert all(by_unit[(kind, unit)] >= 5 for kind in ("patient", "staff") for unit in units), by_unit
+    assert all(r["authored"] < "2026-11-22" and len(r["item"]) == 7 for r in answers)

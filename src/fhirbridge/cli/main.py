@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.set_defaults(run=_load)
 
     demo = commands.add_parser("demo", help="load realistic Swedish demo contracts")
-    demo.add_argument("--patients", type=int, default=12)
+    demo.add_argument("--patients", type=int, default=40, help="how many demo patients (default 40)")
     demo.set_defaults(run=_demo)
 
     worker = commands.add_parser(
