@@ -9,7 +9,8 @@ retried after the others, so files need not be in dependency order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,24 @@ from fhirbridge.writes.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
+class Version:
+    """An earlier state of a resource, loaded as its history: the content, when it was written
+    (µs since the epoch) and who wrote it (a Provenance without target, as ``X-Provenance``)."""
+
+    at: int
+    provenance: dict[str, Any]
+    resource: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class SourcedResource:
-    """A resource and where it came from (``file:line`` or ``file#entry``)."""
+    """A resource and where it came from (``file:line`` or ``file#entry``).  ``history``: its
+    versions up to and including this one, written in order, each dated and with its own
+    Provenance, when the resource does not exist yet (so loading twice changes nothing)."""
 
     origin: str
     resource: Any
+    history: tuple[Version, ...] = ()
 
 
 @dataclass
@@ -124,6 +138,13 @@ class Loader:
         deferred: list[Deferred] = []
         batch: list[Validated] = []
         for item in items:
+            if item.history:  # what it refers to is written first
+                deferred += await self._flush(batch, progress)
+                batch = []
+                if await self._write_history(item):
+                    if progress is not None:
+                        progress.update(1)
+                    continue
             try:
                 batch.append((item, _validate(item, self.local_base)))
             except FhirError as refusal:
@@ -170,6 +191,25 @@ class Loader:
         self._count([outcome])
         return []
 
+    async def _write_history(self, item: SourcedResource) -> bool:
+        """Write ``item``'s versions in order, each dated and attributed, when the resource does
+        not exist yet; False when it does (then it is loaded as any other item)."""
+        resource = item.resource if isinstance(item.resource, dict) else {}
+        resource_type, resource_id = str(resource.get("resourceType")), resource.get("id")
+        if not isinstance(resource_id, str) or await self.repository.store.read(resource_type, resource_id):
+            return False
+        for number, version in enumerate(item.history, 1):
+            source = SourcedResource(f"{item.origin} (version {number})", version.resource)
+            try:
+                validated = _validate(source, self.local_base)
+                writer = dataclasses.replace(self.identity, claimed_provenance=version.provenance)
+                outcome = await self.repository.write(writer, self.local_base, _writer_of(validated), at=version.at)
+            except FhirError as refusal:
+                self._reject(source, refusal)
+                return True
+            self._count([outcome])
+        return True
+
     def _count(self, outcomes: list[str]) -> None:
         for outcome in outcomes:
             if outcome == "unchanged":
@@ -183,6 +223,10 @@ class Loader:
             for issue in refusal.issues
         ]
         self.report.rejected.append(Rejection(item.origin, _describe(item), problems))
+
+
+def _writer_of(validated: ValidatedResource) -> Callable[[UnitOfWork], Awaitable[str]]:
+    return lambda unit: _write(unit, validated)
 
 
 async def _write_all(unit: UnitOfWork, batch: list[tuple[SourcedResource, ValidatedResource]]) -> list[str]:

@@ -203,6 +203,7 @@ class FhirRepository:
         *,
         dry_run: bool = False,
         checks: WriteChecks | None = None,
+        at: int | None = None,
     ) -> T:
         """Run ``work`` in one write transaction, then the pre-commit checks, then commit.
 
@@ -211,14 +212,18 @@ class FhirRepository:
         another writer (a unique key, a deadlock) runs the whole unit again: the second attempt
         sees the winner's data and decides afresh (a 412, an update).  A ``dry_run``
         (``$validate``) runs all of it, every rule and listener, and rolls back: what it answers
-        is what the write would have answered."""
+        is what the write would have answered.  ``at`` (µs since the epoch) dates the change
+        instead of now: the server's own loading of a resource's history (demo contracts agreed
+        months ago and revised since), never a caller's write."""
+        if at is not None and not identity.unrestricted:
+            raise ValueError("only the server's own writes are dated")
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 async with self.database.transaction() as conn:
                     unit = UnitOfWork(
                         conn,
                         identity,
-                        now_us(),
+                        now_us() if at is None else at,
                         local_base,
                         self.listeners,
                         self.enrichers,

@@ -256,10 +256,11 @@ class GuardedRepository:
         work: Callable[[UnitOfWork], Awaitable[T]],
         *,
         dry_run: bool = False,
+        at: int | None = None,
     ) -> T:
         """Run ``work`` in one write transaction with the access policy's checks of the
         caller's writes (:meth:`fhirbridge.repository.FhirRepository.write`)."""
-        return await self.store.write(identity, local_base, work, dry_run=dry_run, checks=CHECKS)
+        return await self.store.write(identity, local_base, work, dry_run=dry_run, checks=CHECKS, at=at)
 
 
 def policy_on(unit: UnitOfWork) -> AccessPolicy:

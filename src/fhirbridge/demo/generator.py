@@ -1,8 +1,10 @@
 """Demo contracts: for each patient a Patient, a relative, goals in their own words, a care
 team with a fixed care contact and a fixed doctor, the contract itself (a CarePlan with the
 patient's part, self-care, care's part, when to seek care, whom to contact and the agreed
-next time), the booked Appointment, a linked SIP when the municipality is involved, and a
-Provenance for the first version.
+next time), the booked Appointment and a linked SIP when the municipality is involved.  The
+contract is loaded with its history (:func:`contract_history`): agreed months ago by the fixed
+care contact's unit and revised since by the hospital, primary care or the municipality, each
+version dated and with a Provenance of its own.
 
 Ids are fixed (``demo-…``), so loading twice updates instead of duplicating.  Times are
 relative to ``today`` so that the next contact is always ahead.
@@ -43,6 +45,8 @@ from fhirbridge.demo.catalogue import (
     Clinician,
     Scenario,
 )
+from fhirbridge.fhir.instants import parse_instant
+from fhirbridge.loading import Version
 from fhirbridge.sweden.identifiers import (
     HSA_SYSTEM,
     ORGANISATION_NUMBER_SYSTEM,
@@ -61,6 +65,8 @@ PROFILE_PATIENT = f"{CANONICAL_BASE}/StructureDefinition/se-patient"
 PROFILE_GOAL = f"{CANONICAL_BASE}/StructureDefinition/contract-goal"
 PROFILE_CARE_TEAM = f"{CANONICAL_BASE}/StructureDefinition/contract-careteam"
 PROFILE_CONTRACT = f"{CANONICAL_BASE}/StructureDefinition/contract-careplan"
+DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 _UNITS = {unit.key: unit for unit in UNITS}
 _CLINICIANS = {clinician.key: clinician for clinician in CLINICIANS}
 
@@ -390,6 +396,7 @@ def patient_contract(index: int, today: date, rng: random.Random, taken: set[str
     }
     if linked:
         contract["supportingInfo"] = [_ref("CarePlan", plan["id"], plan["title"]) for plan in linked]
+    contract["note"] += _revision_notes(start, today, [fixed, doctor, *treating])
     appointment: Resource = {
         "resourceType": "Appointment",
         "id": f"demo-appointment-{suffix}",
@@ -409,37 +416,66 @@ def patient_contract(index: int, today: date, rng: random.Random, taken: set[str
             {"actor": _role_ref(fixed), "status": "accepted"},
         ],
     }
-    provenance: Resource = {
-        "resourceType": "Provenance",
-        "id": f"demo-provenance-{suffix}",
-        "target": [_ref("CarePlan", contract_id)],
-        "recorded": datetime.combine(start, time(10), STOCKHOLM).isoformat(),
-        "activity": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                    "code": "CREATE",
-                    "display": "create",
-                }
-            ]
-        },
-        "agent": [
+    return [patient, relative, *goals, care_team, *linked, contract, appointment]
+
+
+REVISIONS = {
+    "hospital": "Läkemedlen är justerade efter återbesöket på kliniken; planen i övrigt gäller som förut.",
+    "primary": "Nästa steg och egenvården är genomgångna tillsammans med dig på vårdcentralen.",
+    "home-care": "Hemsjukvårdens besök är inlagda i planen, samordnat med din SIP.",
+}
+"""What each kind of unit changed when it revised a demo contract."""
+
+
+def _revision_notes(start: date, today: date, people: list[Clinician]) -> list[dict[str, Any]]:
+    """The contract's revisions after it was agreed, one note each: by up to two units other
+    than the fixed care contact's, evenly spaced between the agreement and today."""
+    units: dict[str, Clinician] = {}
+    for person in people[1:]:
+        if person.unit != people[0].unit and _UNITS[person.unit].kind in REVISIONS:
+            units.setdefault(person.unit, person)
+    revisers = list(units.values())[:2]
+    notes = []
+    for number, person in enumerate(revisers, 1):
+        day = start + (today - start) * number // (len(revisers) + 1)
+        unit = _UNITS[person.unit]
+        notes.append(
             {
-                "type": {
-                    "coding": [
-                        {
-                            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                            "code": "author",
-                            "display": "Author",
-                        }
-                    ]
-                },
-                "who": _role_ref(fixed),
-                "onBehalfOf": _ref("Organization", f"org-{fixed.unit}", _UNITS[fixed.unit].name),
+                "authorReference": _ref("Practitioner", f"prac-{person.key}", f"{person.given} {person.family}"),
+                "time": _instant(day, 14),
+                "text": f"Reviderad av {unit.name}: {REVISIONS[unit.kind]}",
             }
-        ],
-    }
-    return [patient, relative, *goals, care_team, *linked, contract, appointment, provenance]
+        )
+    return notes
+
+
+def contract_history(contract: Resource) -> tuple[Version, ...]:
+    """A demo contract's versions, as they were agreed and revised: the first with its first
+    note, by its author; each later one adds a revision note, by the note's author for their
+    unit.  Loaded as history (:class:`fhirbridge.loading.Version`), so the contract has
+    versions and Provenances from several units at their dates."""
+    notes = contract.get("note") or []
+    versions = []
+    for count, note in enumerate(notes, 1):
+        if count == 1:
+            who = contract["author"]
+            person = _CLINICIANS[who["reference"].removeprefix("PractitionerRole/role-")]
+        else:
+            person = _CLINICIANS[note["authorReference"]["reference"].removeprefix("Practitioner/prac-")]
+        at = parse_instant(note["time"], "note.time")
+        provenance = {
+            "resourceType": "Provenance",
+            "activity": {"coding": [{"system": DATA_OPERATION, "code": "CREATE" if count == 1 else "UPDATE"}]},
+            "agent": [
+                {
+                    "type": {"coding": [{"system": PARTICIPATION_TYPE, "code": "author"}]},
+                    "who": _role_ref(person),
+                    "onBehalfOf": _ref("Organization", f"org-{person.unit}", _UNITS[person.unit].name),
+                }
+            ],
+        }
+        versions.append(Version(at, provenance, {**contract, "note": notes[:count]}))
+    return tuple(versions)
 
 
 def _activity(kind: str, text: str, performers: list[dict[str, str]], goals: list[dict[str, str]]) -> dict[str, Any]:
