@@ -92,7 +92,10 @@ async def test_a_subscription_is_not_sent_a_plan_its_owner_sees_only_in_part(
     Subscription on the hidden performer fired (an oracle even without a payload)."""
     npo = service(rsa)
     feeds = []
-    for criteria in (f"CarePlan?patient=Patient/{world['anna']}", f"CarePlan?performer=PractitionerRole/{world['doctor-role']}"):
+    for criteria in (
+        f"CarePlan?patient=Patient/{world['anna']}",
+        f"CarePlan?performer=PractitionerRole/{world['doctor-role']}",
+    ):
         body = builders.subscription(criteria, payload="application/fhir+json")
         created = await anyone.post("/fhir/Subscription", json=body, headers=npo)
         assert created.status_code == 201, created.text

@@ -140,6 +140,26 @@ def owning_references(resource: dict[str, Any] | None) -> list[str]:
     Appointment's participants, a Communication's sender and recipients, a QuestionnaireResponse's
     author and the unit it answers for, a Condition's recorder and asserter, a MeasureReport's
     reporter, a Provenance's agents."""
+    return [str(r["reference"]) for r in _owning_elements(resource) if isinstance(r.get("reference"), str)]
+
+
+def owners_unjudged(resource: dict[str, Any] | None) -> bool:
+    """Whether an owner is named in a form a block cannot be judged by: a contained resource
+    (``#x``), another server's address, or an identifier the write path could not resolve to
+    the directory (tenth review).  While a block holds, such a resource is withheld from all
+    outside the units it is shown to be of (fail closed)."""
+    for element in _owning_elements(resource):
+        text = element.get("reference")
+        if isinstance(text, str):
+            parsed = parse_reference(text)
+            if parsed is None or parsed.kind != "local":
+                return True
+        elif element.get("identifier") is not None:
+            return True
+    return False
+
+
+def _owning_elements(resource: dict[str, Any] | None) -> list[dict[str, Any]]:
     if resource is None:
         return []
     kind = resource.get("resourceType")
@@ -165,7 +185,7 @@ def owning_references(resource: dict[str, Any] | None) -> list[str]:
         found = [a.get(key) for a in agents for key in ("who", "onBehalfOf")]
     else:
         return []
-    return [str(r["reference"]) for r in found if isinstance(r, dict) and isinstance(r.get("reference"), str)]
+    return [r for r in found if isinstance(r, dict)]
 
 
 def _unit_answered_for(resource: dict[str, Any]) -> list[Any]:

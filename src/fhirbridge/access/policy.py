@@ -40,18 +40,19 @@ from fhirbridge.access.facts import (
     blocks,
     caller_units,
     load_facts,
+    owners_unjudged,
     owning_references,
     shared,
 )
 from fhirbridge.access.kept import Kept, KeptFacts
 from fhirbridge.access.search_rules import search_refusal
-from fhirbridge.access.unit_owned import UNIT_OWNED_TYPES, may_reach_unit, owning_unit
+from fhirbridge.access.unit_owned import may_reach_units, owning_units
 from fhirbridge.audit.events import seen_by
 from fhirbridge.auth.scopes import Context, Permission
 from fhirbridge.auth.tokens import insufficient_scope
 from fhirbridge.contract.care_network import resolve, search_contents
 from fhirbridge.contract.codes import not_for_patient
-from fhirbridge.errors import FhirError, Issue, conflict, method_not_allowed
+from fhirbridge.errors import FhirError, Issue, conflict, error, invalid, method_not_allowed, not_found
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import dumps, loads
 from fhirbridge.fhir.references import ParsedReference, named_targets, parse_reference
@@ -86,6 +87,12 @@ UNSURE = (
     f"More active consents, care teams, plans or Provenances are recorded for this patient than the access policy "
     f"reads ({MOST}), so what the patient's blocks (spärr) cover cannot be told: only what is shown to be your own "
     "unit's information is open to you until the region has reviewed them"
+)
+UNIT_NAMES_NONE = "it names no patient (a patient's answers have the patient as subject)"
+UNJUDGED = (
+    "The patient has blocked (spärr) information of some unit, and this resource names whose it is in a form "
+    "that cannot be judged (a contained resource, another server's address, an identifier this server's directory "
+    "does not hold): it is withheld while the block holds"
 )
 NAMED = re.compile(r"\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:/_history/[0-9]+)?")
 """A resource named in words (``CarePlan/1``, ``CarePlan/1/_history/2``)."""
@@ -271,14 +278,13 @@ class AccessPolicy:
             return None
         if resource_type == "Provenance" and not await self._sees_all(identity, resource.get("target", [])):
             return None
+        units = owning_units(resource_type, resource)
+        if units is not None and not await may_reach_units(self.repository, identity, units):
+            return None  # a unit's record, whatever patient it may name (tenth review)
         patients = await self._patients(identity, resource_type, resource)
         if not patients:
             if resource_type == "AuditEvent" and identity.kind == "patient":
                 return None  # a patient reads the log of their own data, not others' lookups
-            if resource_type in UNIT_OWNED_TYPES and not await may_reach_unit(
-                self.repository, identity, owning_unit(resource_type, resource)
-            ):
-                return None
             return Access(frozenset(), (), ())
         access = await self._patient_access(identity, record, resource, patients)
         if resource_type == "AuditEvent" and identity.kind == "patient":
@@ -713,16 +719,7 @@ class AccessPolicy:
                 "A Patient's identifiers and links (who the person is) are set by the region's population "
                 "register integration, or moved by Patient/$merge"
             )
-        for content in (resource, old):
-            if (
-                content is not None
-                and resource_type in UNIT_OWNED_TYPES
-                and not (new_patients if content is resource else old_patients)
-                and not await may_reach_unit(self.repository, identity, owning_unit(resource_type, content))
-            ):
-                raise forbidden(
-                    f"This {resource_type} is about a unit's care: only that unit (or one above it) writes it"
-                )
+        await self._check_unit_owned(identity, resource_type, resource, old, previous, new_patients)
         if resource_type in WRITTEN_BY_CARE and identity.kind == "patient":
             raise forbidden(f"A {resource_type} is written by the care team; a patient proposes changes to it")
         for patient_id in sorted(new_patients | old_patients):
@@ -747,6 +744,39 @@ class AccessPolicy:
             and await self._without_blocked_units(identity, old, old_patients) is not None
         ):
             raise conflict(HIDDEN_PARTS)
+
+    async def _check_unit_owned(
+        self,
+        identity: Identity,
+        resource_type: str,
+        resource: dict[str, Any] | None,
+        old: dict[str, Any] | None,
+        previous: StoredResource | None,
+        new_patients: frozenset[str],
+    ) -> None:
+        """A unit's record (rule 11) is written only by that unit, one above it or a service,
+        names no patient, and one the caller may not read does not exist for them (404, as a
+        read answers: tenth review)."""
+        if old is not None and previous is not None:
+            units = owning_units(resource_type, old)
+            if units is not None and not await may_reach_units(self.repository, identity, units):
+                raise not_found(f"{resource_type}/{previous.resource_id} does not exist")
+        units = owning_units(resource_type, resource) if resource is not None else None
+        if units is None:
+            return
+        if new_patients:
+            raise invalid(
+                [
+                    error(
+                        "invalid",
+                        f"A {resource_type} without a patient as subject is a unit's record: {UNIT_NAMES_NONE}",
+                        resource_type,
+                    )
+                ],
+                status=422,
+            )
+        if not await may_reach_units(self.repository, identity, units):
+            raise forbidden(f"This {resource_type} is about a unit's care: only that unit (or one above it) writes it")
 
     async def _moved_by_merge(self, old: dict[str, Any], new: dict[str, Any] | None) -> bool:
         """Whether a change only moves a resource from a Patient to the one that replaced it (a
@@ -791,6 +821,8 @@ class AccessPolicy:
         facts = decision.facts
         if facts is None or not (decision.blocked or decision.unsure):
             return None
+        if owners_unjudged(resource) and resource.get("resourceType") not in NOBODYS:
+            return UNJUDGED
         await resolve(self.repository, SYSTEM, owning_references(resource), facts.resolved)
         owners = facts.owners_of(reference, resource)
         complete = True

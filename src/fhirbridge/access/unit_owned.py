@@ -22,36 +22,62 @@ from fhirbridge.identity import SYSTEM, Identity
 if TYPE_CHECKING:
     from fhirbridge.reads import Reads
 
-UNIT_OWNED_TYPES = frozenset({"QuestionnaireResponse", "MeasureReport"})
-"""Types whose records about no patient belong to a unit (those about a patient are the
-patient's, in the Patient compartment)."""
+
+UNKNOWN_UNIT = "-unknown-unit-"
+"""A unit named in a form that cannot be placed: the record is the region's (services only)."""
 
 
-def owning_unit(resource_type: str, resource: dict[str, Any]) -> str | None:
-    """The unit (``Organization/id``) a record about no patient belongs to, or None when it
-    names none: a QuestionnaireResponse's ``subject`` when it is an Organization (staff answering
-    for their unit), else its ``answered-for-unit`` extension; a MeasureReport's ``reporter``."""
+def owning_units(resource_type: str, resource: dict[str, Any]) -> frozenset[str] | None:
+    """The units (``Organization/id``) a unit's record belongs to, or None when the record is
+    not a unit's: a QuestionnaireResponse whose ``subject`` is an Organization (staff answering
+    for their unit) is that unit's and that of every unit its ``answered-for-unit`` names; a
+    MeasureReport without a subject is its ``reporter``'s.  Empty when it names no unit (the
+    region's); :data:`UNKNOWN_UNIT` among them for a unit not named by a local reference.  A
+    patient's answers (subject a Patient) and a patient's MeasureReport are the patient's."""
     if resource_type == "QuestionnaireResponse":
-        unit = _organization(resource.get("subject"))
-        if unit is None:
-            for extension in _list(resource.get("extension")):
-                if isinstance(extension, dict) and extension.get("url") == ANSWERED_FOR_UNIT_EXTENSION:
-                    unit = _organization(extension.get("valueReference"))
-        return unit
+        subject = resource.get("subject")
+        if _kind(subject) not in ("Organization", None) and subject is not None:
+            return None
+        named = [subject] if subject is not None else []
+        named += [
+            extension.get("valueReference")
+            for extension in _list(resource.get("extension"))
+            if isinstance(extension, dict) and extension.get("url") == ANSWERED_FOR_UNIT_EXTENSION
+        ]
+        return frozenset(_organization(reference) or UNKNOWN_UNIT for reference in named)
     if resource_type == "MeasureReport":
-        return _organization(resource.get("reporter"))
+        if resource.get("subject") is not None:
+            return None
+        reporter = resource.get("reporter")
+        return frozenset({_organization(reporter) or UNKNOWN_UNIT}) if reporter is not None else frozenset()
     return None
 
 
-async def may_reach_unit(repository: Reads, identity: Identity, unit: str | None) -> bool:
-    """Whether the caller may read or write a record of ``unit``: a service always; a user or a
-    unit's system when ``unit`` is its own unit or lies below it (the directory's ``partOf``);
-    nobody else, and nobody but a service when the record names no unit."""
+async def may_reach_units(repository: Reads, identity: Identity, units: frozenset[str]) -> bool:
+    """Whether the caller may read or write a record of ``units``: a service always; a user or a
+    unit's system when each of them is its own unit or lies below it (the directory's
+    ``partOf``); nobody else, and nobody but a service when the record names no unit or one
+    that cannot be placed."""
     if identity.unrestricted or (identity.kind == "system" and identity.on_behalf_of is None):
         return True
-    if identity.kind not in ("user", "system") or unit is None or identity.on_behalf_of is None:
+    if identity.kind not in ("user", "system") or identity.on_behalf_of is None or not units:
         return False
-    return identity.on_behalf_of in await caller_units(repository, SYSTEM, unit)
+    for unit in sorted(units):
+        if unit == UNKNOWN_UNIT or identity.on_behalf_of not in await caller_units(repository, SYSTEM, unit):
+            return False
+    return True
+
+
+def _kind(reference: Any) -> str | None:
+    """The type a Reference names (by its literal reference, else its ``type``)."""
+    if not isinstance(reference, dict):
+        return None
+    text = reference.get("reference")
+    parsed = parse_reference(text) if isinstance(text, str) else None
+    if parsed is not None and parsed.resource_type:
+        return parsed.resource_type
+    declared = reference.get("type")
+    return declared if isinstance(declared, str) else None
 
 
 def _organization(reference: Any) -> str | None:

@@ -65,6 +65,7 @@ NETWORK_LINKS = frozenset(
         "Communication.sender",
         "Goal.expressedBy",
         "QuestionnaireResponse.author",
+        "QuestionnaireResponse.extension.valueReference",
         "Condition.recorder",
         "Condition.asserter",
         "MeasureReport.reporter",
