@@ -20,15 +20,6 @@ Response = dict[str, Any]
 SEVEN = "https://fhirbridge.se/fhir/Questionnaire/seven-questions-patient"
 
 
-@pytest.fixture
-async def people(client: httpx.AsyncClient) -> dict[str, str]:
-    unit = await create(client, builders.organization())
-    karin = await create(client, builders.practitioner())
-    role = await create(client, builders.practitioner_role(karin["id"], unit["id"]))
-    patient = await create(client, builders.patient())
-    return {"unit": unit["id"], "role": f"PractitionerRole/{role['id']}", "patient": patient["id"]}
-
-
 def battery(people: dict[str, str], **options: Any) -> Response:
     return builders.conversation_answers(
         people["patient"], people["role"], unit_id=people["unit"], person=people["role"], **options
