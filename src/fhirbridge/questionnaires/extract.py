@@ -131,8 +131,9 @@ def _goal(patient: dict[str, str], kind: str, text: str, ambition: Any) -> dict[
 
 
 def _care_team(patient: dict[str, str], answers: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
-    unit = next((a["valueReference"] for a in answers.get("fixed-contact-proposal.unit", [])), None)
-    person = next((a["valueReference"] for a in answers.get("fixed-contact-proposal.person", [])), None)
+    # a response stored before answers were checked may hold anything: only references count
+    unit = _reference(answers, "fixed-contact-proposal.unit")
+    person = _reference(answers, "fixed-contact-proposal.person")
     member = person if person is not None else unit
     if not isinstance(member, dict):
         return None
@@ -178,6 +179,12 @@ def _answers(items: Any) -> dict[str, list[dict[str, Any]]]:
 
 def _strings(answers: dict[str, list[dict[str, Any]]], link_id: str) -> list[str]:
     return [str(a["valueString"]) for a in answers.get(link_id, []) if str(a.get("valueString") or "").strip()]
+
+
+def _reference(answers: dict[str, list[dict[str, Any]]], link_id: str) -> dict[str, Any] | None:
+    return next(
+        (a["valueReference"] for a in answers.get(link_id, []) if isinstance(a.get("valueReference"), dict)), None
+    )
 
 
 def _yes(answers: dict[str, list[dict[str, Any]]], link_id: str) -> bool:
