@@ -180,3 +180,32 @@ async def test_a_draft_is_not_approved_for_the_patient_and_the_html_declares_utf
     assert plan.findtext(f"{C}carePlanHeader/{C}approvedForPatient") == "false"
     html = base64.b64decode(plan.findtext(f"{C}carePlanBody/{C}content/{C}value")).decode()
     assert html.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in html
+
+
+async def test_only_the_patients_own_goals_read_as_what_matters_to_them(
+    client: httpx.AsyncClient, demo: list[dict], schema: etree.XMLSchema
+) -> None:
+    """A clinician's goal stands apart, with who expressed it (issue 13.4)."""
+    contract = (await client.get("/fhir/CarePlan/demo-contract-00001")).json()
+    author = contract["author"]
+    clinician_goal = {
+        "resourceType": "Goal",
+        "lifecycleStatus": "active",
+        "description": {"text": "HbA1c under 58 mmol/mol"},
+        "subject": contract["subject"],
+        "expressedBy": {"reference": author["reference"], "display": "Karin Lind"},
+    }
+    created = await client.post("/fhir/Goal", json=clinician_goal)
+    assert created.status_code == 201, created.text
+    contract["goal"].append({"reference": f"Goal/{created.json()['id']}"})
+    assert (await client.put("/fhir/CarePlan/demo-contract-00001", json=contract)).status_code == 200
+    answer = _answer(await client.post(PATH, content=request(_number(demo, "demo-patient-00001"))), schema)
+    plan = next(
+        p for p in answer.findall(f"{R}carePlan") if p.findtext(f"{C}carePlanBody/{C}typeOfCarePlanEnum") == "VP"
+    )
+    html = base64.b64decode(plan.findtext(f"{C}carePlanBody/{C}content/{C}value")).decode()
+    own, _, others = html.partition("<h2>Mål som andra än patienten har formulerat</h2>")
+    assert "Det här är viktigt för mig" in own and "HbA1c" not in own
+    assert "<li>HbA1c under 58 mmol/mol (uttryckt av " in others
+    patient_goals = [g for g in demo if g["resourceType"] == "Goal" and g["id"].startswith("demo-goal-00001")]
+    assert any(g["description"]["text"] in own for g in patient_goals)

@@ -135,7 +135,7 @@ async def test_the_structure_definitions_are_served(client: httpx.AsyncClient) -
     assert (await client.get("/fhir/StructureDefinition/finns-inte")).status_code == 404
     statement = (await client.get("/fhir/metadata")).json()
     care_plan = next(r for r in statement["rest"][0]["resource"] if r["type"] == "CarePlan")
-    assert care_plan["supportedProfile"] == [CANONICAL + "contract-careplan"]
+    assert care_plan["supportedProfile"] == [CANONICAL + "contract-careplan", CANONICAL + "contract-declined-offer"]
 
 
 async def test_our_search_parameters_find_fixed_care_contacts_and_the_patients_goals(client: httpx.AsyncClient) -> None:

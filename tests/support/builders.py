@@ -251,3 +251,71 @@ def measure_report(measure_url: str, unit_id: str) -> dict[str, Any]:
         "period": {"start": "2026-01-01", "end": "2026-11-30"},
         "reporter": {"reference": f"Organization/{unit_id}"},
     }
+
+
+CONTRACT_CONVERSATION = "https://fhirbridge.se/fhir/Questionnaire/contract-conversation"
+AMBITION_LEVEL_SYSTEM = "https://fhirbridge.se/fhir/CodeSystem/ambition-level"
+
+
+def _answer(link_id: str, **value: Any) -> dict[str, Any]:
+    return {"linkId": link_id, "answer": [value]}
+
+
+def conversation_answers(
+    patient_id: str,
+    author: str,
+    *,
+    unit_id: str | None = None,
+    person: str | None = None,
+    status: str = "completed",
+) -> dict[str, Any]:
+    """The staff's record of a contract conversation (seed 001's question battery) with the
+    patient: what matters, the shared goal at a balanced ambition, the patient's own part, the
+    yes/no questions, and, with ``unit_id``, a wish for help to coordinate and the unit (and
+    ``person``, a PractitionerRole reference) proposed to appoint a fixed care contact."""
+    items: list[dict[str, Any]] = [
+        _answer("what-matters", valueString="Att kunna gå till affären och träffa barnbarnen"),
+        {
+            "linkId": "shared-goal",
+            "item": [
+                _answer("shared-goal.description", valueString="Orka gå 500 meter utan att stanna till sommaren"),
+                _answer(
+                    "shared-goal.ambition",
+                    valueCoding={"system": AMBITION_LEVEL_SYSTEM, "code": "balanserad"},
+                ),
+            ],
+        },
+        _answer("own-part", valueString="Promenera 20 minuter varje dag och väga mig varje morgon"),
+        _answer("has-fixed-contact", valueBoolean=False),
+        _answer("has-fixed-doctor", valueBoolean=True),
+        _answer("knows-next-step", valueBoolean=False),
+        _answer("has-plan-overview", valueBoolean=False),
+        _answer("wants-coordination", valueBoolean=unit_id is not None),
+    ]
+    if unit_id is not None:
+        proposal = [_answer("fixed-contact-proposal.unit", valueReference={"reference": f"Organization/{unit_id}"})]
+        if person is not None:
+            proposal.append(_answer("fixed-contact-proposal.person", valueReference={"reference": person}))
+        items.append({"linkId": "fixed-contact-proposal", "item": proposal})
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": CONTRACT_CONVERSATION,
+        "status": status,
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "authored": "2026-11-02T10:00:00+01:00",
+        "author": {"reference": author},
+        "item": items,
+    }
+
+
+def five_answers(patient_id: str, answers: tuple[bool, ...] = (True,) * 5) -> dict[str, Any]:
+    """A patient's answers to the five questions (seed 002)."""
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": "https://fhirbridge.se/fhir/Questionnaire/five-questions-patient",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "authored": "2026-11-02T10:00:00+01:00",
+        "author": {"reference": f"Patient/{patient_id}"},
+        "item": [{"linkId": f"q{n}", "answer": [{"valueBoolean": yes}]} for n, yes in enumerate(answers, 1)],
+    }

@@ -16,7 +16,8 @@ lives in its *differential*, so that is what this module checks, for each elemen
   (:mod:`fhirbridge.conformance.invariants`), any other with the FHIRPath library ``fhirpathpy``.
 
 Which profiles apply: those in ``meta.profile`` that this server knows, and the contract
-profile for every CarePlan in the contract category (issue 4).  Unknown profiles in
+profile for every CarePlan in the contract category (issue 4), or the declined-offer profile
+for one that records a declined offer (``offer-declined``, issue 13).  Unknown profiles in
 ``meta.profile`` are reported as warnings.
 """
 
@@ -30,11 +31,14 @@ from typing import Any
 
 from fhirbridge.conformance.invariants import twin
 from fhirbridge.conformance.registry import registry
-from fhirbridge.contract.codes import is_contract
+from fhirbridge.contract.codes import is_contract, is_declined_offer
 from fhirbridge.errors import Issue, Severity
 from fhirbridge.fhir.references import parse_reference
 
 CONTRACT_PROFILE = "https://fhirbridge.se/fhir/StructureDefinition/contract-careplan"
+DECLINED_OFFER_PROFILE = "https://fhirbridge.se/fhir/StructureDefinition/contract-declined-offer"
+GOAL_PROFILE = "https://fhirbridge.se/fhir/StructureDefinition/contract-goal"
+CARE_TEAM_PROFILE = "https://fhirbridge.se/fhir/StructureDefinition/contract-careteam"
 MAX_CLAIMED_PROFILES = 10
 """Claims beyond this many are not looked at (each known profile costs a full check)."""
 BASE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
@@ -64,8 +68,10 @@ def applicable_profiles(resource: dict[str, Any]) -> tuple[list[str], list[Issue
                     (f"{resource_type}.meta.profile[{index}]",),
                 )
             )
-    if resource_type == "CarePlan" and is_contract(resource) and CONTRACT_PROFILE not in urls:
-        urls.append(CONTRACT_PROFILE)
+    if resource_type == "CarePlan" and is_contract(resource):
+        required = DECLINED_OFFER_PROFILE if is_declined_offer(resource) else CONTRACT_PROFILE
+        if required not in urls:
+            urls.append(required)
     return urls, warnings
 
 

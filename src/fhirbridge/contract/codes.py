@@ -135,3 +135,15 @@ def is_contract(resource: dict[str, object]) -> bool:
         for coding in concept.get("coding", [])
         if isinstance(coding, dict)
     )
+
+
+def is_declined_offer(resource: dict[str, object]) -> bool:
+    """Whether a CarePlan records a contract offered and declined: in the contract category,
+    with the ``offer-declined`` extension (seed 001: a declined offer is documented).  It is
+    checked against the declined-offer profile, not the contract profile, and holds no goals."""
+    extensions = resource.get("extension")
+    return (
+        is_contract(resource)
+        and isinstance(extensions, list)
+        and any(isinstance(e, dict) and e.get("url") == OFFER_DECLINED_EXTENSION for e in extensions)
+    )

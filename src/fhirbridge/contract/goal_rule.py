@@ -7,6 +7,8 @@ at least one has ``expressedBy`` = the contract's subject.  It runs in the write
 (:class:`PatientGoalRule`, a write listener, so Goals written in the same transaction count)
 and in ``$validate`` (:func:`patient_goal_issue` with the repository as the reader).  It is
 judged when the contract is written; a later change to the Goal is not checked against it.
+A declined offer (:func:`~fhirbridge.contract.codes.is_declined_offer`) is no contract and
+needs no goal.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fhirbridge.contract.codes import is_contract
+from fhirbridge.contract.codes import is_contract, is_declined_offer
 from fhirbridge.contract.fixed_contacts import member_key
 from fhirbridge.errors import FhirError, Issue
 from fhirbridge.fhir.jsonio import loads
@@ -36,7 +38,7 @@ async def patient_goal_issue(
 
     References are compared in their local form, so ``Patient/1``, its absolute URL on this
     server and ``Patient/1/_history/2`` are the same patient."""
-    if not is_contract(plan):
+    if not is_contract(plan) or is_declined_offer(plan):
         return None
     subject = member_key(plan.get("subject") or {}, local_base)
     for reference in plan.get("goal", []):

@@ -25,7 +25,7 @@ from fhirbridge.rest.interactions import (
 )
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
-from fhirbridge.rest.operations import emergency_access, fixed_contacts, merge, revisions, validate
+from fhirbridge.rest.operations import emergency_access, extract, fixed_contacts, merge, revisions, validate
 
 Handler = Callable[[ServiceContext, FhirRequest], Awaitable[FhirResponse]]
 Level = Literal["system", "type", "instance"]
@@ -205,6 +205,21 @@ ROUTES: tuple[Route, ...] = (
             operation_types=STORED_TYPES,
         )
         for method, level, path, summary in _VALIDATE_ROUTES
+    ),
+    *(
+        Route(
+            method,
+            f"/QuestionnaireResponse/{{id}}/${extract.NAME}",
+            extract.extract,
+            "operation",
+            "instance",
+            "A draft contract (transaction Bundle) from the answers to the contract conversation; writes nothing",
+            operation=extract.NAME,
+            definition=extract.DEFINITION,
+            operation_types=("QuestionnaireResponse",),
+            fixed_type="QuestionnaireResponse",
+        )
+        for method in ("GET", "POST")  # R4 operations.html: POST always; GET as it changes nothing
     ),
     *(
         Route(

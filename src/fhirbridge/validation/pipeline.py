@@ -6,9 +6,10 @@ reference target types and primitive forms (:mod:`.json_form`, from the official
 tables and :mod:`fhirbridge.fhir.primitives`), in one walk: one validator, no second pass by
 typed models (issue 12).  Then what is well formed but not accepted, which answers 422: strings
 over FHIR's 1 MB limit (:mod:`.json_form`), Swedish identifiers
-(:mod:`.swedish_identifiers`) and the profiles that apply
+(:mod:`.swedish_identifiers`), the profiles that apply
 (:mod:`fhirbridge.conformance.validator`: those claimed in ``meta.profile``, and the
-contract profile for every contract CarePlan).  Referential integrity needs the database
+contract profile for every contract CarePlan) and, for a QuestionnaireResponse, its
+Questionnaire (:mod:`fhirbridge.questionnaires.answers`).  Referential integrity needs the database
 and is checked in the write transaction (:mod:`fhirbridge.writes.unit_of_work`).
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 from fhirbridge.conformance.validator import validate_profiles
 from fhirbridge.errors import Issue, bad_request, error, invalid
 from fhirbridge.fhir.references import ID_RULE, is_valid_id
+from fhirbridge.questionnaires.answers import check_response
 from fhirbridge.validation.json_form import FoundReference, ReferenceSite, check_json_form
 from fhirbridge.validation.swedish_identifiers import check_swedish_identifiers
 
@@ -99,6 +101,8 @@ def validate_resource(
     if issues:
         raise invalid(issues)
     rule_issues = report.too_long + check_swedish_identifiers(resource)
+    if expected_type == "QuestionnaireResponse" and not built_by_server:
+        rule_issues += check_response(resource)
     if check_profiles and not built_by_server:
         rule_issues += [issue for issue in validate_profiles(resource) if issue.severity in ("error", "fatal")]
     if rule_issues:

@@ -29,6 +29,29 @@ Description: "A patient contract (patientkontrakt, since 2024 dokumenterad över
 * activity.detail.extension contains ContactChannel named contactChannel 0..* MS
 * supportingInfo MS
 * supportingInfo ^short = "The patient's other plans (SIP, care plans, Min vårdplan)"
+* extension contains FixedContactReassessment named fixedContactReassessment 0..1 MS
+
+Profile: ContractDeclinedOffer
+Parent: CarePlan
+Id: contract-declined-offer
+Title: "Avböjt erbjudande om patientkontrakt (CarePlan)"
+Description: "A patient contract that was offered and declined (seed 001: a declined offer is documented). It is not a contract: no goals, activities or care team, only the offer, when the patient declined it (extension offer-declined), who offered it (author) and for whom. fhirbridge checks every CarePlan of the contract category that carries offer-declined against this profile instead of the contract profile."
+* extension contains OfferDeclined named offerDeclined 1..1 MS
+* status = #revoked
+* intent = #proposal
+* category 1..* MS
+* category ^slicing.discriminator.type = #pattern
+* category ^slicing.discriminator.path = "$this"
+* category ^slicing.rules = #open
+* category ^slicing.description = "The offer is recognised by its plan-type category"
+* category contains contract 1..1 MS
+* category[contract] = $plan-type#patientkontrakt
+* subject only Reference(Patient)
+* subject MS
+* author 1..1 MS
+* author only Reference(Practitioner or PractitionerRole or Organization or CareTeam)
+* author ^short = "Who offered the contract (counted per unit in the follow-up)"
+* extension contains FixedContactReassessment named fixedContactReassessment 0..1 MS
 
 Invariant: contract-own-part
 Description: "Det här gör jag själv: the contract says what the patient does (an activity of kind egen-insats or egenvard)"

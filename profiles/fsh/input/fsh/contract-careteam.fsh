@@ -14,6 +14,7 @@ Description: "The people around the patient's contract: the fixed care contact (
 * participant.period MS
 * telecom MS
 * telecom ^short = "How the patient reaches the fixed care contact"
+* extension contains FixedContactReassessment named fixedContactReassessment 0..1 MS
 * participant.extension contains AssignmentEndReason named endReason 0..1 MS and OfferDeclined named offerDeclined 0..1 MS
 * participant obeys contract-ended-assignment-has-reason
 

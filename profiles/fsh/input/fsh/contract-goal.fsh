@@ -9,6 +9,8 @@ Description: "What matters to the patient (vad är viktigt för dig?) and the sh
 * subject only Reference(Patient)
 * expressedBy 1..1 MS
 * target.due[x] MS
+* extension contains AmbitionLevel named ambitionLevel 0..1 MS
+* extension[ambitionLevel] ^short = "The shared goal's ambition level (gemensamt mål)"
 
 Extension: AmbitionLevel
 Id: ambition-level

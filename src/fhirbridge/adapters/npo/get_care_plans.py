@@ -111,7 +111,7 @@ def _care_plan(
     content = sub(body, f"{_C}content")
     sub(content, f"{_C}mediaType", "text/html")
     goals = [resolved[g["reference"]] for g in plan.get("goal", []) if str(g.get("reference")) in resolved]
-    html = render(plan, goals, table["contractHeadings"])
+    html = render(plan, goals, table["contractHeadings"], resolved)
     sub(content, f"{_C}value", base64.b64encode(html.encode("utf-8")).decode("ascii"))
     for unit in _contributing_units(plan, resolved):
         ii = sub(body, f"{_C}participatingCareUnitHSAId")

@@ -1,0 +1,1 @@
+"""Questionnaires and the answers to them (issue 13)."""
