@@ -232,3 +232,19 @@ async def test_an_update_is_checked_as_a_create_is(client: httpx.AsyncClient, pe
     assert expressions(outcome(response, 422)) == ["QuestionnaireResponse.item[5].answer[0]"]
     read = await client.get(f"/fhir/QuestionnaireResponse/{stored['id']}")
     assert read.json()["meta"]["versionId"] == "1"
+
+
+async def test_the_seven_questions_are_answered_about_whom_they_ask_about(client: httpx.AsyncClient) -> None:
+    """Staff answer about their unit (an Organization), patients about themselves: a response
+    to the staff questionnaire about a patient (or the other way round) is 422 naming the subject."""
+    patient = (await client.post("/fhir/Patient", json=builders.patient())).json()["id"]
+    unit = (await client.post("/fhir/Organization", json=builders.organization())).json()["id"]
+    as_staff = builders.seven_answers(f"Patient/{patient}", unit)
+    as_staff["questionnaire"] = builders.SEVEN_QUESTIONS_STAFF
+    as_patient = builders.seven_answers(f"Organization/{unit}", unit)
+    as_patient["questionnaire"] = builders.SEVEN_QUESTIONS_PATIENT
+    for wrong in (as_staff, as_patient):
+        answer = await client.post("/fhir/QuestionnaireResponse", json=wrong)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["issue"][0]["expression"] == ["QuestionnaireResponse.subject"]
+    assert (await client.get("/fhir/QuestionnaireResponse")).json().get("total", 0) == 0

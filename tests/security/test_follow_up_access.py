@@ -63,14 +63,20 @@ async def test_staff_answer_for_their_own_unit_and_only_that_unit_reads_them(
     assert (await anyone.get(url, headers=admin(rsa))).json()["subject"] == {"reference": hospital}
 
 
-async def test_a_unit_answer_naming_no_unit_is_the_regions(
+async def test_a_unit_record_naming_no_unit_is_the_regions(
     anyone: httpx.AsyncClient, rsa: SigningKey, world: World
 ) -> None:
+    """Staff answers about no unit are refused outright (the staff questionnaire is about an
+    Organization); a summary MeasureReport without a reporter is the region's alone."""
     answers = builders.seven_answers(f"Organization/{world['hospital']}", world["hospital"])
     unnamed = {key: value for key, value in answers.items() if key not in ("subject", "extension", "author")}
-    assert (await _post(anyone, doctor(rsa, world), unnamed)).status_code == 403
-    created = await admin_post(anyone, rsa, unnamed)
-    url = f"/fhir/QuestionnaireResponse/{created['id']}"
+    for caller in (doctor(rsa, world), admin(rsa)):
+        refused = await _post(anyone, caller, unnamed)
+        assert refused.status_code in (403, 422), refused.text
+    report = builders.measure_report("https://fhirbridge.se/fhir/Measure/SevenQuestions", world["hospital"])
+    del report["reporter"]
+    created = await admin_post(anyone, rsa, report)
+    url = f"/fhir/MeasureReport/{created['id']}"
     assert (await anyone.get(url, headers=doctor(rsa, world))).status_code == 404
     assert (await anyone.get(url, headers=admin(rsa))).status_code == 200
 

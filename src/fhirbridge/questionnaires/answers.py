@@ -79,7 +79,26 @@ def check_response(response: dict[str, Any]) -> list[Issue]:
     answers = _answers_by_link_id(response.get("item"))
     checker = _Checker(answers, completed=response.get("status") == "completed")
     checker.items(questionnaire.get("item", []), response.get("item"), ROOT, enabled=True)
-    return checker.issues
+    return _subject_issues(questionnaire, response) + checker.issues
+
+
+def _subject_issues(questionnaire: dict[str, Any], response: dict[str, Any]) -> list[Issue]:
+    """The response's subject must be of a type the Questionnaire is about (``subjectType``,
+    R4 questionnaire.html): the seven questions to staff are about their unit (an
+    Organization), those to patients about the patient, so a patient cannot answer as staff."""
+    kinds = questionnaire.get("subjectType")
+    if not isinstance(kinds, list) or not kinds:
+        return []
+    subject = response.get("subject")
+    subject = subject if isinstance(subject, dict) else {}
+    text = subject.get("reference")
+    parsed = parse_reference(text) if isinstance(text, str) else None
+    kind = parsed.resource_type if parsed is not None else subject.get("type")
+    if kind in kinds:
+        return []
+    wanted = " or ".join(kinds)
+    where = f"{ROOT}.subject"
+    return [_issue("invariant", f"{questionnaire.get('url')} is answered about a {wanted} (subject)", where)]
 
 
 class _Checker:

@@ -138,6 +138,7 @@ Description: "De 7 frågorna to staff, mirroring seven-questions-patient, from s
 * title = "Du och vården – hur funkar det? (medarbetare)"
 * status = #active
 * language = #sv
+* subjectType = #Organization
 * item[+].linkId = "q1"
 * item[=].prefix = "1."
 * item[=].text = "Vet ni om era patienter känner att de kan ha fokus på att leva sitt liv och litar på att de lätt får hjälp från er när de behöver det?"
