@@ -61,27 +61,11 @@ async def _measure(url: str) -> dict[str, float]:
     }
 
 
-async def _seed(backend: object, contracts: int, answers: int) -> float:
+async def _seed(url: str, contracts: int, answers: int) -> float:
     from bench.bulk import bulk_seed
-    from bench.seed import Backend
-    from fhirbridge.config import get_settings
-    from fhirbridge.contract.rules import repository_for
-    from fhirbridge.demo.generator import clinicians, organisations
-    from fhirbridge.loading import Loader, SourcedResource
-    from fhirbridge.storage.engines import open_database
+    from bench.seed import load_shared
 
-    assert isinstance(backend, Backend)
-    database = await open_database(backend.url, pool_size=2)
-    try:
-        shared = [*organisations(), *clinicians()]
-        await Loader(repository_for(database, get_settings())).load(
-            SourcedResource(f"bench:{r['id']}", r) for r in shared
-        )
-        async with database.reader() as conn:
-            first_pk = int(await conn.fetchval("SELECT COALESCE(MAX(pk), 0) + 1 FROM resources"))
-    finally:
-        await database.close()
-    return await bulk_seed(backend.url, contracts, first_pk=first_pk, answers_per_contract=answers)
+    return await bulk_seed(url, contracts, first_pk=await load_shared(url), answers_per_contract=answers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for name in [n.strip() for n in args.backends.split(",") if n.strip()]:
         with fresh_backend(name) as backend:
-            seeded = asyncio.run(_seed(backend, args.contracts, args.answers))
+            seeded = asyncio.run(_seed(backend.url, args.contracts, args.answers))
             runs = []
             for _ in range(args.repeats):
                 out = subprocess.run(
