@@ -5,6 +5,7 @@ for the unknown measure, the malformed period and the patient."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.report.measures import DATA_ABSENT
-from tests.report.conftest import clinician, patient_token, service
+from tests.report.conftest import _client, _settings, clinician, patient_token, service
 from tests.security.tokens import SigningKey
 
 YEAR = {"periodStart": "2026-01-01", "periodEnd": "2026-12-31"}
@@ -108,3 +109,18 @@ async def test_the_capability_statement_lists_the_operation(region: httpx.AsyncC
     assert listed["evaluate-measure"] == "https://fhirbridge.se/fhir/OperationDefinition/Measure-evaluate-measure"
     definition = await region.get("/fhir/OperationDefinition/Measure-evaluate-measure")
     assert definition.status_code == 200 and definition.json()["code"] == "evaluate-measure"
+
+
+async def test_the_shipped_measures_are_installed_at_start(database_url: str, jwks: Path, key: SigningKey) -> None:
+    """A server that brings its database up to date writes the shipped Measures when absent:
+    readable and searchable like any Measure; a second start writes nothing again."""
+    settings = _settings(database_url, jwks, 5).model_copy(update={"auto_migrate": True})
+    for start in (1, 2):
+        async for http in _client(settings):
+            for measure in ("contract-patients-fixed-contact", "contract-patients-next-contact", "seven-questions-yes"):
+                stored = await http.get(f"/fhir/Measure/{measure}", headers=service(key))
+                assert stored.status_code == 200, stored.text
+                assert stored.json()["meta"]["versionId"] == "1", start
+            url = "https://fhirbridge.se/fhir/Measure/seven-questions-yes"
+            found = await http.get("/fhir/Measure", params={"url": url}, headers=service(key))
+            assert [e["resource"]["id"] for e in found.json()["entry"]] == ["seven-questions-yes"]

@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fhirbridge.access.guarded import GuardedRepository
 from fhirbridge.conformance.registry import registry
+from fhirbridge.identity import SYSTEM
+from fhirbridge.loading import Loader, SourcedResource
 from fhirbridge.report.figures import Rate, Rates, Report
 
 POPULATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-population"
@@ -45,6 +48,22 @@ def shipped_measure(measure_id: str) -> dict[str, Any] | None:
 
 def shipped_measures() -> list[dict[str, Any]]:
     return [m for m in registry().of_type("Measure") if m["id"] in SCORINGS]
+
+
+async def install_measures(repository: GuardedRepository) -> int:
+    """Write each shipped Measure the database does not hold yet, as the server itself through
+    the one write path (validation, history, provenance, search index), so that every database
+    has them (``GET /fhir/Measure/{id}``, search by url).  One the region has changed or deleted
+    is left as it is.  Returns how many were written."""
+    missing = [m for m in shipped_measures() if await repository.read(SYSTEM, "Measure", m["id"]) is None]
+    if not missing:
+        return 0
+    report = await Loader(repository, identity=SYSTEM).load(
+        SourcedResource(f"profiles/Measure-{m['id']}.json", m) for m in missing
+    )
+    if report.rejected:
+        raise RuntimeError(f"a shipped Measure is refused: {report.rejected[0].summary}")
+    return report.written
 
 
 def measure_report(
