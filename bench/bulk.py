@@ -43,8 +43,12 @@ from fhirbridge.contract.codes import (
 from fhirbridge.demo.catalogue import CLINICIANS, FAMILY, GIVEN_FEMALE, GIVEN_MALE, SCENARIOS
 from fhirbridge.demo.generator import CONTRACT_IDENTIFIER_SYSTEM
 from fhirbridge.fhir.instants import now_us
+from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.patients.identity import IdentitySystems, held_numbers
-from fhirbridge.search.index import extract_index
+from fhirbridge.report.facts import ANSWERED_FOR_UNIT, QUESTIONNAIRES, QUESTIONS, facts_of
+from fhirbridge.report.projection import COLUMNS as REPORT_COLUMNS
+from fhirbridge.report.projection import projection_rows
+from fhirbridge.search.index import IndexRows, extract_index
 from fhirbridge.storage.urls import parse_database_url
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM, gender_of, make_personnummer
 from fhirbridge.validation.json_form import check_json_form
@@ -165,6 +169,40 @@ def compact_contract(index: int, today: date) -> list[Resource]:
     ]
 
 
+_UNITS = sorted({clinician.unit for clinician in CLINICIANS})
+_QUESTIONNAIRE = {kind: url for url, kind in QUESTIONNAIRES.items()}
+
+
+def seven_question_responses(index: int, count: int, today: date) -> list[Resource]:
+    """``count`` completed seven-questions responses about contract ``index``'s unit: the
+    patient's first, then staff's (``bulk-answer-{index}-{n}``)."""
+    rng = random.Random(-index)
+    scenario = SCENARIOS[index % len(SCENARIOS)]
+    unit = f"org-{_CLINICIANS[scenario.fixed_contact].unit}"
+    out = []
+    for n in range(count):
+        kind = "patient" if n % 2 == 0 else "staff"
+        who = (
+            {"reference": f"Patient/bulk-patient-{index}"}
+            if kind == "patient"
+            else {"reference": f"PractitionerRole/role-{scenario.fixed_contact}"}
+        )
+        out.append(
+            {
+                "resourceType": "QuestionnaireResponse",
+                "id": f"bulk-answer-{index}-{n}",
+                "extension": [{"url": ANSWERED_FOR_UNIT, "valueReference": {"reference": f"Organization/{unit}"}}],
+                "questionnaire": _QUESTIONNAIRE[kind],
+                "status": "completed",
+                "subject": who if kind == "patient" else {"reference": f"Organization/{unit}"},
+                "author": who,
+                "authored": (today - timedelta(days=rng.randint(0, 700))).isoformat(),
+                "item": [{"linkId": q, "answer": [{"valueBoolean": rng.random() < 0.8}]} for q in QUESTIONS],
+            }
+        )
+    return out
+
+
 @dataclass
 class Rows:
     """Rows for every table, ready to insert."""
@@ -178,6 +216,7 @@ class Rows:
     uri: list[tuple[Any, ...]] = field(default_factory=list)
     links: list[tuple[Any, ...]] = field(default_factory=list)
     identities: list[tuple[Any, ...]] = field(default_factory=list)
+    report: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: {name: [] for name in REPORT_COLUMNS})
 
 
 TABLES = {
@@ -207,7 +246,8 @@ def rows_for(resources: list[Resource], first_pk: int, stamp: int) -> Rows:
         content = canonical_bytes(stored)
         rows.resources.append((pk, kind, rid, 1, stamp, False, content))
         rows.versions.append((pk, kind, rid, 1, stamp, "POST", content))
-        index = extract_index(kind, stored)
+        # a type this version does not store yet (QuestionnaireResponse before issue 13) has no index
+        index = extract_index(kind, stored) if kind in STORED_TYPES else IndexRows()
         rows.token += [(pk, kind, *row) for row in index.token]
         rows.string += [(pk, kind, *row) for row in index.string]
         rows.date += [(pk, kind, *row) for row in index.date]
@@ -218,6 +258,8 @@ def rows_for(resources: list[Resource], first_pk: int, stamp: int) -> Rows:
             for found in report.references
             if found.parsed.kind == "local" and found.parsed.resource_id
         ]
+        for table, projected in projection_rows(pk, facts_of(kind, stored), stamp).items():
+            rows.report[table] += projected
         if kind == "Patient":
             rows.identities += [(n.system, n.value, rid) for n in held_numbers(stored, IdentitySystems())]
     return rows
@@ -229,6 +271,9 @@ async def _insert_postgres(connection: asyncpg.Connection, rows: Rows) -> None:
             records = getattr(rows, name)
             if records:
                 await connection.copy_records_to_table(table, records=records, columns=list(TABLES[table]))
+        for table, records in rows.report.items():
+            if records:
+                await connection.copy_records_to_table(table, records=records, columns=list(REPORT_COLUMNS[table]))
 
 
 def _insert_sqlite(connection: sqlite3.Connection, rows: Rows) -> None:
@@ -237,17 +282,29 @@ def _insert_sqlite(connection: sqlite3.Connection, rows: Rows) -> None:
         columns = TABLES[table]
         marks = ", ".join("?" * len(columns))
         connection.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", getattr(rows, name))
+    for table, records in rows.report.items():
+        columns = REPORT_COLUMNS[table]
+        marks = ", ".join("?" * len(columns))
+        connection.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", records)
     connection.execute("COMMIT")
 
 
-def _build(start: int, stop: int, first_pk: int, stamp: int, today: date) -> Rows:
-    """Rows for contracts ``start`` to ``stop - 1`` (run in a worker process)."""
-    batch = [resource for index in range(start, stop) for resource in compact_contract(index, today)]
+def _build(start: int, stop: int, first_pk: int, stamp: int, today: date, answers: int = 0) -> Rows:
+    """Rows for contracts ``start`` to ``stop - 1``, each with ``answers`` seven-questions
+    responses (run in a worker process)."""
+    batch = [
+        resource
+        for index in range(start, stop)
+        for resource in [*compact_contract(index, today), *seven_question_responses(index, answers, today)]
+    ]
     return rows_for(batch, first_pk, stamp)
 
 
-async def bulk_seed(url: str, contracts: int, *, first_pk: int, batch_contracts: int = 2000) -> float:
-    """Insert ``contracts`` compact contracts after the rows that exist (keys from ``first_pk``).
+async def bulk_seed(
+    url: str, contracts: int, *, first_pk: int, batch_contracts: int = 2000, answers_per_contract: int = 0
+) -> float:
+    """Insert ``contracts`` compact contracts (each with ``answers_per_contract`` seven-questions
+    responses) after the rows that exist (keys from ``first_pk``).
 
     Rows are built by two worker processes while this one inserts.  The shared organisations
     and clinicians must be there already.  Returns the seconds taken."""
@@ -274,8 +331,10 @@ async def bulk_seed(url: str, contracts: int, *, first_pk: int, batch_contracts:
             pending: deque[asyncio.Future[Rows]] = deque()
             pk = first_pk
             for start, stop in ranges:
-                pending.append(loop.run_in_executor(pool, _build, start, stop, pk, now_us(), today))
-                pk += (stop - start) * CONTRACT_SIZE
+                pending.append(
+                    loop.run_in_executor(pool, _build, start, stop, pk, now_us(), today, answers_per_contract)
+                )
+                pk += (stop - start) * (CONTRACT_SIZE + answers_per_contract)
                 if len(pending) >= 3:
                     await _insert(pg, lite, await pending.popleft(), bar)
             while pending:
@@ -305,4 +364,4 @@ async def _insert(pg: asyncpg.Connection | None, lite: sqlite3.Connection | None
     else:
         assert lite is not None
         _insert_sqlite(lite, rows)
-    bar.update(len(rows.resources) // CONTRACT_SIZE)
+    bar.update(len(rows.report["report_contracts"]))

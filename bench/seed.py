@@ -150,15 +150,7 @@ async def seed_bulk(backend: Backend, contracts: int) -> SeededData:
     """The shared organisations and clinicians through the Loader, then ``contracts`` compact
     contracts written directly (:mod:`bench.bulk`); the scenarios get a sample of them."""
     shared = [*organisations(), *clinicians()]
-    database = await open_database(backend.url, pool_size=2)
-    try:
-        await Loader(repository_for(database, get_settings())).load(
-            SourcedResource(f"bench:{r['id']}", r) for r in shared
-        )
-        async with database.reader() as conn:
-            first_pk = int(await conn.fetchval("SELECT COALESCE(MAX(pk), 0) + 1 FROM resources"))
-    finally:
-        await database.close()
+    first_pk = await load_shared(backend.url)
     seconds = await bulk_seed(backend.url, contracts, first_pk=first_pk)
     sample = random.Random(SEED).sample(range(1, contracts + 1), min(SAMPLE, contracts))
     today = date.today()
@@ -170,6 +162,19 @@ async def seed_bulk(backend: Backend, contracts: int) -> SeededData:
         seconds=seconds,
         seeder="bulk",
     )
+
+
+async def load_shared(url: str) -> int:
+    """The shared organisations and clinicians through the Loader; the first free key after them."""
+    database = await open_database(url, pool_size=2)
+    try:
+        await Loader(repository_for(database, get_settings())).load(
+            SourcedResource(f"bench:{r['id']}", r) for r in [*organisations(), *clinicians()]
+        )
+        async with database.reader() as conn:
+            return int(await conn.fetchval("SELECT COALESCE(MAX(pk), 0) + 1 FROM resources"))
+    finally:
+        await database.close()
 
 
 async def _settle_postgres(url: str) -> None:

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     fixed_doctors_per_patient: int = Field(
         1, ge=1, description="Active fixed doctors (fast läkarkontakt) one patient may have across all care teams"
     )
+    report_minimum_cell: int = Field(
+        5, ge=1, description="Smallest count the follow-up report shows; smaller ones are suppressed"
+    )
     outbox_worker: Literal["inprocess", "off"] = Field(
         "inprocess",
         description="Deliver subscription notifications from the service itself, or leave it to `fhirbridge worker`",

@@ -4,53 +4,21 @@ and sets FHIRBRIDGE_REQUIRE_BROWSER=1, so there this test cannot be skipped."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-PHONE = {"width": 390, "height": 844}
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
+from tests.support.browser import ARGS, CHROMIUM, PHONE, WCAG_21_AA, demo_service, require_chromium
 
-if not CHROMIUM.exists():
-    if os.environ.get("FHIRBRIDGE_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("Chromium is required (FHIRBRIDGE_REQUIRE_BROWSER=1): apt-get install chromium")
-    pytest.skip("no Chromium on this machine (apt-get install chromium)", allow_module_level=True)
+require_chromium()
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real service with the demo data, as `make run` starts it."""
-    folder = tmp_path_factory.mktemp("browser")
-    environment = dict(os.environ, FHIRBRIDGE_DATABASE_URL=f"sqlite:///{folder / 'demo.db'}", FHIRBRIDGE_AUTH="off")
-    command = str(Path(sys.executable).parent / "fhirbridge")
-    subprocess.run([command, "demo", "--patients", "4"], env=environment, check=True, capture_output=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [command, "serve", "--port", str(port)], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with demo_service(tmp_path_factory.mktemp("browser"), patients=4) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_the_overview_fits_a_phone_and_has_no_accessibility_violations(service: str, tmp_path: Path) -> None:
@@ -67,9 +35,7 @@ def test_the_overview_fits_a_phone_and_has_no_accessibility_violations(service: 
         screenshot = tmp_path / "overview-phone.png"
         page.screenshot(path=str(screenshot), full_page=True)
         assert screenshot.stat().st_size > 10_000
-        results = Axe().run(
-            page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
-        )
+        results = Axe().run(page, options=WCAG_21_AA)
         page.emulate_media(media="print")  # the paper folder at home: A4, every section, the phone numbers
         assert page.locator("section").count() >= 6 and page.get_by_text("Min fasta vårdkontakt").is_visible()
         pdf = tmp_path / "overview.pdf"

@@ -68,5 +68,6 @@ def adapters() -> tuple[Adapter, ...]:
     """Every outbound format this server speaks."""
     from fhirbridge.adapters.npo import get_care_managers, get_care_plans
     from fhirbridge.adapters.overview import endpoint as overview
+    from fhirbridge.report import endpoint as report
 
-    return (get_care_plans.ADAPTER, get_care_managers.ADAPTER, overview.ADAPTER)
+    return (get_care_plans.ADAPTER, get_care_managers.ADAPTER, overview.ADAPTER, report.ADAPTER)

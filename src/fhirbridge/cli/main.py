@@ -7,6 +7,7 @@
     fhirbridge load PATH [PATH ...]
     fhirbridge demo [--patients 12]
     fhirbridge worker
+    fhirbridge report [--format csv|json] [--output FILE] [--period P] [--unit ID] [--caregiver ID]
 
 The database is ``FHIRBRIDGE_DATABASE_URL`` (default ``sqlite:///./fhirbridge.db``).
 """
@@ -292,7 +293,23 @@ def build_parser() -> argparse.ArgumentParser:
         "worker", help="deliver subscription notifications (set FHIRBRIDGE_OUTBOX_WORKER=off on the servers)"
     )
     worker.set_defaults(run=_worker)
+
+    report = commands.add_parser("report", help="the follow-up report (figures, small cells suppressed) as CSV or JSON")
+    _report_arguments(report)
+    report.set_defaults(run=_report)
     return parser
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    from fhirbridge.report.command import add_arguments
+
+    add_arguments(parser)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from fhirbridge.report.command import run
+
+    return asyncio.run(run(args))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,6 +20,7 @@ from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.subscriptions import SubscriptionNotifier, activate
 from fhirbridge.patients.identity import IdentitySystems
 from fhirbridge.patients.identity_rule import OnePatientPerPerson
+from fhirbridge.report.projection import ReportProjection
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage.database import Database
 from fhirbridge.writes.events import WriteEnricher, WriteListener
@@ -42,6 +43,7 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
         ProvenanceRecorder(),
         SubscriptionNotifier(development=settings.auth == "off"),
         AuditedWrites(),
+        ReportProjection(),
         AccessEpochs(),
     )
 

@@ -33,6 +33,7 @@ from fhirbridge.errors import FhirError, Issue, invalid, method_not_allowed, not
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
+from fhirbridge.report.measures import install_measures
 from fhirbridge.repository import FhirRepository
 from fhirbridge.rest.audited import audited_call
 from fhirbridge.rest.cors import allow_cross_origin
@@ -200,6 +201,8 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
         # No contract rules apply to the log; an emergency grant (an AuditEvent) raises its patient's epoch.
         audit = AuditLog(FhirRepository(database, (AccessEpochs(),)), settings.audit_flush_seconds)
         app.state.context = ServiceContext(repository, settings, audit)
+        if settings.auto_migrate:  # brought up to date: the schema, then the follow-up's shipped Measures
+            await install_measures(repository)
         app.state.tokens = TokenVerifier(settings)
         for resource_type in STORED_TYPES:  # built now (0.2-0.5 s), not by the first requests and log batch
             search_parameters(resource_type)

@@ -31,11 +31,21 @@ PAGE_POLICY = (
     b"form-action 'none'; frame-ancestors 'none'"
 )
 """The patient's page needs nothing but its own inline stylesheet: no scripts, no frames."""
+REPORT_POLICY = PAGE_POLICY.replace(b"form-action 'none'", b"form-action 'self'")
+"""The report page also submits its filter form (GET, to itself)."""
+
+
+def page_policy(path: str) -> bytes | None:
+    """The Content-Security-Policy of the pages fhirbridge writes itself (None elsewhere)."""
+    if path.startswith("/overview/"):
+        return PAGE_POLICY
+    return REPORT_POLICY if path == "/report" else None
 
 
 class SecurityHeaders:
     """Headers every answer carries (no MIME sniffing, no referrer, no framing), and a strict
-    Content-Security-Policy on the HTML pages fhirbridge writes itself (the patient overview)."""
+    Content-Security-Policy on the HTML pages fhirbridge writes itself (the patient overview,
+    the report page)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -44,14 +54,14 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        page = str(scope.get("path", "")).startswith("/overview/")
+        policy = page_policy(str(scope.get("path", "")))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OWN_HEADERS]
                 headers += list(SECURITY_HEADERS)
-                if page:
-                    headers.append((b"content-security-policy", PAGE_POLICY))
+                if policy is not None:
+                    headers.append((b"content-security-policy", policy))
                 message = {**message, "headers": headers}
             await send(message)
 

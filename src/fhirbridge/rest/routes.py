@@ -25,7 +25,15 @@ from fhirbridge.rest.interactions import (
 )
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
-from fhirbridge.rest.operations import emergency_access, extract, fixed_contacts, merge, revisions, validate
+from fhirbridge.rest.operations import (
+    emergency_access,
+    evaluate_measure,
+    extract,
+    fixed_contacts,
+    merge,
+    revisions,
+    validate,
+)
 
 Handler = Callable[[ServiceContext, FhirRequest], Awaitable[FhirResponse]]
 Level = Literal["system", "type", "instance"]
@@ -205,6 +213,18 @@ ROUTES: tuple[Route, ...] = (
             operation_types=STORED_TYPES,
         )
         for method, level, path, summary in _VALIDATE_ROUTES
+    ),
+    Route(
+        "GET",
+        f"/Measure/{{id}}/${evaluate_measure.NAME}",
+        evaluate_measure.evaluate_measure,
+        "operation",
+        "instance",
+        "A summary MeasureReport of a shipped Measure, from the follow-up report (small cells suppressed)",
+        operation=evaluate_measure.NAME,
+        definition=evaluate_measure.DEFINITION,
+        operation_types=("Measure",),
+        fixed_type="Measure",
     ),
     *(
         Route(

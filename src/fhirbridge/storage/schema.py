@@ -17,6 +17,11 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
   type (R4 search.html#ptypes); ``resource_links`` every local reference, for referential
   integrity.  They are rewritten in the same transaction as the resource.
 
+* ``report_*`` project what the follow-up report counts (:mod:`fhirbridge.report.facts`): one
+  row per contract, per fixed-role assignment, per seven-questions response and per main
+  condition, rewritten by a write listener in the same transaction as the resource, so the
+  report aggregates narrow rows in SQL instead of parsing stored JSON.
+
 * ``access_epochs`` counts the changes to what the access policy reads about each patient (its
   consents, care network, emergency grants, merges) and to the directory.
 
@@ -230,6 +235,70 @@ access_epochs = Table(
 """A counter per patient (``Patient/<id>``) and one for the directory (``directory``), raised in
 the same transaction as every write that can change who may see that patient's data: the
 access policy keeps what it read about a patient while the counters stay where they were."""
+
+
+def _report_fk(primary: bool) -> Column[int]:
+    return Column(
+        "res_pk", PrimaryKey, ForeignKey("resources.pk", ondelete="CASCADE"), primary_key=primary, nullable=False
+    )
+
+
+report_contracts = Table(
+    "report_contracts",
+    metadata,
+    _report_fk(True),
+    Column("patient_id", String(ID_LENGTH), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("started", BigInteger, nullable=True),
+    Column("author", String(2 * ID_LENGTH + 1), nullable=True),
+    Column("next_contact", BigInteger, nullable=True),
+    Column("declined", Boolean, nullable=False),
+    Column("revised", BigInteger, nullable=False),
+)
+Index("ix_report_contracts_patient", report_contracts.c.patient_id)
+
+report_contract_units = Table(
+    "report_contract_units",
+    metadata,
+    _report_fk(False),
+    Column("unit", String(2 * ID_LENGTH + 1), nullable=False),
+)
+Index("ix_report_contract_units_res", report_contract_units.c.res_pk)
+
+report_fixed_roles = Table(
+    "report_fixed_roles",
+    metadata,
+    _report_fk(False),
+    Column("patient_id", String(ID_LENGTH), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("begins", BigInteger, nullable=True),
+    Column("ends", BigInteger, nullable=True),
+)
+Index("ix_report_fixed_roles_patient", report_fixed_roles.c.patient_id, report_fixed_roles.c.role)
+Index("ix_report_fixed_roles_res", report_fixed_roles.c.res_pk)
+
+report_answers = Table(
+    "report_answers",
+    metadata,
+    _report_fk(True),
+    Column("respondent", String(8), nullable=False),
+    Column("unit_id", String(ID_LENGTH), nullable=False),
+    Column("patient_id", String(ID_LENGTH), nullable=True),
+    Column("authored", BigInteger, nullable=True),
+    *(Column(f"q{n}", Integer, nullable=True) for n in range(1, 8)),
+)
+
+report_conditions = Table(
+    "report_conditions",
+    metadata,
+    _report_fk(True),
+    Column("patient_id", String(ID_LENGTH), nullable=False),
+    Column("chapter", String(8), nullable=False),
+)
+Index("ix_report_conditions_patient", report_conditions.c.patient_id)
+
+REPORT_TABLES = (report_contracts, report_contract_units, report_fixed_roles, report_answers, report_conditions)
+"""The follow-up report's projection, rewritten with each resource by the report listener."""
 
 INDEXED: tuple[Table, ...] = (idx_token, idx_string, idx_date, idx_reference, idx_uri, resource_links)
 """The tables that hold a current resource's search index and links, rewritten with it."""

@@ -1,0 +1,115 @@
+"""The follow-up report over a large region (issue 13, "Speed"): the full report, every figure,
+over ``--contracts`` contracts with ``--answers`` seven-questions responses each, on SQLite
+and on PostgreSQL.
+
+    .venv/bin/python -m bench.report_run [--backends sqlite,postgresql] [--contracts 100000]
+        [--answers 2] [--repeats 3]
+
+For each backend: a fresh database (:func:`bench.seed.fresh_backend`), the shared directory
+through the Loader and the contracts and responses written directly (:mod:`bench.bulk`, with
+the projection rows the write path keeps), then ``--repeats`` runs of
+:func:`fhirbridge.report.engine.build_report`, each in a new process so that its peak memory
+(ru_maxrss) is its own: the seconds the report took and the process's peak resident memory
+after it beside the peak before it (imports, the database engine).  Prints a Markdown table of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _rss_mb(field: str = "VmRSS") -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _measure(url: str) -> dict[str, float]:
+    from fhirbridge.fhir.instants import now_us
+    from fhirbridge.report.engine import build_report
+    from fhirbridge.report.filters import ReportFilters
+    from fhirbridge.storage.engines import open_database
+
+    database = await open_database(url, pool_size=2)
+    try:
+        before = _rss_mb("VmHWM")  # the peak so far: imports, the engines
+        started = time.perf_counter()
+        report = await build_report(database, ReportFilters(), readable=lambda _: None, now_us=now_us(), minimum=5)
+        seconds = time.perf_counter() - started
+    finally:
+        await database.close()
+    total = report.figure("contracts_by_unit")
+    return {
+        "seconds": seconds,
+        "rss_before_mb": before,
+        "peak_rss_mb": _rss_mb("VmHWM"),
+        "contracts": float(getattr(total, "total", 0) or 0),
+    }
+
+
+async def _seed(url: str, contracts: int, answers: int) -> float:
+    from bench.bulk import bulk_seed
+    from bench.seed import load_shared
+
+    return await bulk_seed(url, contracts, first_pk=await load_shared(url), answers_per_contract=answers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.report_run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--contracts", type=int, default=100_000)
+    parser.add_argument("--answers", type=int, default=2, help="seven-questions responses per contract")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:
+        print(json.dumps(asyncio.run(_measure(args.measure))))
+        return 0
+    from bench.seed import fresh_backend
+
+    lines = [
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        f"{args.contracts:,} contracts, {args.contracts * args.answers:,} QuestionnaireResponses",
+        "",
+        "| backend | seeding (s) | report, median (s) | runs (s) | peak RSS before report (MB) | peak RSS after (MB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in [n.strip() for n in args.backends.split(",") if n.strip()]:
+        with fresh_backend(name) as backend:
+            seeded = asyncio.run(_seed(backend.url, args.contracts, args.answers))
+            runs = []
+            for _ in range(args.repeats):
+                out = subprocess.run(
+                    [sys.executable, "-m", "bench.report_run", "--measure", backend.url],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(f"{name}: {runs[-1]}", file=sys.stderr)
+            seconds = [run["seconds"] for run in runs]
+            before = statistics.median(r["rss_before_mb"] for r in runs)
+            lines.append(
+                f"| {name} | {seeded:.0f} | {statistics.median(seconds):.2f} | "
+                f"{', '.join(f'{s:.2f}' for s in seconds)} | {before:.0f} | {max(r['peak_rss_mb'] for r in runs):.0f} |"
+            )
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,347 @@
+"""The follow-up report (issue 13; seeds 001 §6 and 003): one function,
+:func:`build_report`, that every rendering calls (JSON and CSV here, the HTML page and
+``Measure/$evaluate-measure`` on top of it).
+
+The figures (docs in the README, "Follow-up report"):
+
+* contracts by status per month they began; by unit and by caregiver;
+* contract patients (with a contract in force: active or on hold) by age band, sex, main
+  condition chapter (ICD-10) and municipal care; the shares of them with an active fixed care
+  contact, an active fixed doctor, and an agreed next time still ahead;
+* contracts in force by the time since their last revision;
+* declined offers (contracts recorded with ``offer-declined``) by unit;
+* the seven questions: the share of yes per question for patients and staff, per unit, the
+  share of responses with yes to all seven per unit, and the units where patients and staff
+  all did.
+
+Point-in-time figures (active contacts, next time ahead, revision age, age) are taken at
+``as_of``: now, or the end of the period when it ended before now.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from fhirbridge.fhir.instants import format_instant
+from fhirbridge.report import queries
+from fhirbridge.report.directory import Directory, load_directory
+from fhirbridge.report.facts import QUESTIONS, report_tables
+from fhirbridge.report.figures import Counts, Figure, Rates, Report, counts, rates
+from fhirbridge.report.filters import SWEDEN, ReportFilters, selected_units
+from fhirbridge.search.dates import date_range
+from fhirbridge.storage.database import Database
+
+Progress = Callable[[str], None]
+STEPS = 6
+"""How many times :func:`build_report` calls ``progress``."""
+MAX_MONTHS = 240
+SEX = {"female": "kvinna", "male": "man", "other": "annat", "unknown": "okänt"}
+
+
+async def build_report(
+    database: Database,
+    filters: ReportFilters,
+    *,
+    readable: Callable[[Directory], frozenset[str] | None],
+    now_us: int,
+    minimum: int,
+    progress: Progress | None = None,
+) -> Report:
+    """Every figure for ``filters``, within the units ``readable`` allows (None: all), suppressed
+    to ``minimum``.  A filter naming an unknown unit or caregiver is a 400, one outside the
+    caller's units a 403 (:func:`fhirbridge.report.filters.selected_units`)."""
+    step = progress or (lambda _: None)
+    period = filters.period
+    as_of = min(now_us, period.end - 1) if period is not None else now_us
+    async with database.reader(snapshot=True, heavy=True) as conn:
+        directory = await load_directory(conn)
+        units = selected_units(filters, directory, readable(directory))
+        scope = queries.Scope(conn, units, period.start if period else None, period.end if period else None)
+        low, high = (period.start, period.end - 1) if period else await queries.started_range(scope)
+        monthly = await queries.by_month_and_status(scope, _months(low, high))
+        step("contracts by month")
+        per_unit = await queries.by_unit(scope)
+        step("contracts by unit")
+        revision = await queries.by_revision_age(scope, as_of, _revision_bands(as_of))
+        step("time since revision")
+        patients = await queries.contract_patients(scope, as_of, _age_bands(as_of), directory.municipal)
+        step("contract patients")
+        answered = await queries.answers(scope)
+        step("seven questions")
+    figures: list[Figure] = [
+        _monthly(monthly, minimum),
+        *_units(per_unit, directory, minimum),
+        *_patients(patients, minimum),
+        counts(
+            "contracts_by_revision_age",
+            "Avtal i kraft efter tid sedan senaste revision (dagar)",
+            ("days",),
+            "contracts",
+            _ordered({(str(band),): int(n) for band, n in revision}, [(b,) for b, _ in _revision_bands(as_of)]),
+            {},
+            minimum,
+        ),
+        *_questions(answered, directory, minimum),
+    ]
+    step("figures")
+    return Report(
+        generated=format_instant(now_us),
+        as_of=format_instant(as_of),
+        period=period.text if period else None,
+        units=tuple(sorted(units)) if units is not None else None,
+        minimum=minimum,
+        figures=tuple(figures),
+        implemented_units=_implemented(figures),
+    )
+
+
+def _ordered(values: dict[tuple[str, ...], int], order: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], int]:
+    """Every key of ``order`` (zero when absent), then any others."""
+    return {**{key: values.get(key, 0) for key in order}, **values}
+
+
+def _local_date(instant_us: int) -> date:
+    return datetime.fromtimestamp(instant_us / 1_000_000, SWEDEN).date()
+
+
+def _first_instant(day: date) -> int:
+    covered = date_range(day.isoformat())
+    assert covered is not None
+    return covered[0]
+
+
+def _months(low: int | None, high: int | None) -> list[tuple[str, int, int]]:
+    if low is None or high is None:
+        return []
+    first, last = _local_date(low).replace(day=1), _local_date(high)
+    months: list[tuple[str, int, int]] = []
+    while first <= last and len(months) < MAX_MONTHS:
+        following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+        start = int(datetime.combine(first, datetime.min.time(), SWEDEN).timestamp() * 1_000_000)
+        end = int(datetime.combine(following, datetime.min.time(), SWEDEN).timestamp() * 1_000_000)
+        months.append((first.strftime("%Y-%m"), start, end))
+        first = following
+    return months
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _age_bands(as_of: int) -> list[tuple[str, int]]:
+    """(label, earliest birth instant of someone that young), youngest band first."""
+    today = _local_date(as_of)
+    bands = []
+    for low, high in report_tables()["age_bands"]:
+        label = f"{low}-{high}" if high is not None else f"{low}+"
+        youngest_older = _years_before(today, high + 1) + timedelta(days=1) if high is not None else date.min
+        bands.append((label, _first_instant(youngest_older) if high is not None else 0))
+    return bands
+
+
+def _revision_bands(as_of: int) -> list[tuple[str, int]]:
+    bands = []
+    for low, high in report_tables()["revision_bands_days"]:
+        label = f"{low}-{high}" if high is not None else f"{low}+"
+        bands.append((label, as_of - (high + 1) * 86_400_000_000 if high is not None else 0))
+    return bands
+
+
+def _monthly(rows: Sequence[Sequence[Any]], minimum: int) -> Counts:
+    values: dict[tuple[str, ...], int] = {(str(month), str(status)): int(n) for month, status, n in rows}
+    ordered = dict(sorted(values.items()))
+    return counts(
+        "contracts_by_month_and_status",
+        "Patientkontrakt per månad de upprättades, efter status",
+        ("month", "status"),
+        "contracts",
+        ordered,
+        {},
+        minimum,
+    )
+
+
+def _units(rows: Sequence[Sequence[Any]], directory: Directory, minimum: int) -> list[Figure]:
+    contracts: dict[tuple[str, ...], int] = defaultdict(int)
+    declined: dict[tuple[str, ...], int] = defaultdict(int)
+    caregivers: dict[tuple[str, ...], int] = defaultdict(int)
+    for unit, was_declined, n in rows:
+        key = (str(unit) if unit is not None else "",)
+        if was_declined:
+            declined[key] += int(n)
+            continue
+        contracts[key] += int(n)
+        caregiver = directory.caregiver(str(unit)) if unit is not None else ""
+        caregivers[(caregiver,)] += int(n)
+
+    def labels(values: dict[tuple[str, ...], int]) -> dict[tuple[str, ...], str]:
+        return {key: directory.name(key[0] or None) for key in values}
+
+    return [
+        counts(
+            "contracts_by_unit",
+            "Patientkontrakt per enhet",
+            ("unit",),
+            "contracts",
+            dict(sorted(contracts.items())),
+            labels(contracts),
+            minimum,
+        ),
+        counts(
+            "contracts_by_caregiver",
+            "Patientkontrakt per vårdgivare",
+            ("caregiver",),
+            "contracts",
+            dict(sorted(caregivers.items())),
+            labels(caregivers),
+            minimum,
+        ),
+        counts(
+            "declined_offers_by_unit",
+            "Avböjda erbjudanden om patientkontrakt per enhet",
+            ("unit",),
+            "offers",
+            dict(sorted(declined.items())),
+            labels(declined),
+            minimum,
+        ),
+    ]
+
+
+def _patients(rows: Sequence[Sequence[Any]], minimum: int) -> list[Figure]:
+    margins: list[dict[tuple[str, ...], int]] = [defaultdict(int) for _ in range(4)]
+    flags = [0, 0, 0]
+    total = 0
+    for band, sex, chapter, municipal, fvk, fld, ahead, n in rows:
+        count = int(n)
+        total += count
+        keys = (str(band), str(sex), str(chapter) if chapter is not None else "okänt", "ja" if municipal else "nej")
+        for margin, key in zip(margins, keys, strict=True):
+            margin[(key,)] += count
+        for index, flag in enumerate((fvk, fld, ahead)):
+            flags[index] += count if flag else 0
+    table = report_tables()["icd10_chapters"]
+    bands: Sequence[tuple[str, ...]] = [*((label,) for label, _ in _age_bands(0)), ("okänd",)]
+    chapters: Sequence[tuple[str, ...]] = [*((str(row["chapter"]),) for row in table), ("okänt",)]
+    chapter_titles: dict[tuple[str, ...], str] = {
+        (str(row["chapter"]),): f"{row['chapter']} {row['title']}" for row in table
+    }
+    return [
+        counts(
+            "patients_by_age_band",
+            "Patienter med patientkontrakt efter ålder",
+            ("age_band",),
+            "patients",
+            _ordered(margins[0], bands),
+            {},
+            minimum,
+        ),
+        counts(
+            "patients_by_sex",
+            "Patienter med patientkontrakt efter kön",
+            ("sex",),
+            "patients",
+            _ordered(margins[1], [(s,) for s in SEX]),
+            {(code,): str(text) for code, text in SEX.items()},
+            minimum,
+        ),
+        counts(
+            "patients_by_condition_chapter",
+            "Patienter med patientkontrakt efter huvuddiagnosens kapitel (ICD-10-SE)",
+            ("chapter",),
+            "patients",
+            _ordered(margins[2], chapters),
+            chapter_titles,
+            minimum,
+        ),
+        counts(
+            "patients_by_municipal_care",
+            "Patienter med patientkontrakt och kommunal vård",
+            ("municipal",),
+            "patients",
+            _ordered(margins[3], [("ja",), ("nej",)]),
+            {},
+            minimum,
+        ),
+        rates(
+            "patients_with_fixed_contacts",
+            "Andel patienter med patientkontrakt som har fast vårdkontakt, fast läkarkontakt, överenskommen nästa tid",
+            ("measure",),
+            {
+                ("fast-vardkontakt",): (flags[0], total),
+                ("fast-lakarkontakt",): (flags[1], total),
+                ("nasta-tid",): (flags[2], total),
+            },
+            {
+                ("fast-vardkontakt",): "Aktiv fast vårdkontakt",
+                ("fast-lakarkontakt",): "Aktiv fast läkarkontakt",
+                ("nasta-tid",): "Överenskommen nästa tid framåt",
+            },
+            minimum,
+        ),
+    ]
+
+
+def _questions(rows: Sequence[Sequence[Any]], directory: Directory, minimum: int) -> list[Figure]:
+    overall: dict[tuple[str, ...], list[int]] = {}
+    per_unit: dict[tuple[str, ...], tuple[int, int]] = {}
+    all_seven: dict[tuple[str, ...], tuple[int, int]] = {}
+    labels: dict[tuple[str, ...], str] = {}
+    for unit, respondent, responses, all_yes, *pairs in rows:
+        unit, respondent = str(unit), str(respondent)
+        all_seven[(unit, respondent)] = (int(str(all_yes)), int(str(responses)))
+        labels[(unit, respondent)] = f"{directory.name(unit)}, {respondent}"
+        for index, question in enumerate(QUESTIONS):
+            yes, answered = int(str(pairs[2 * index] or 0)), int(str(pairs[2 * index + 1]))
+            per_unit[(unit, respondent, question)] = (yes, answered)
+            labels[(unit, respondent, question)] = f"{directory.name(unit)}, {respondent}, {question}"
+            total = overall.setdefault((respondent, question), [0, 0])
+            total[0] += yes
+            total[1] += answered
+    order = sorted(overall, key=lambda key: (key[0] != "patient", key[1]))
+    return [
+        rates(
+            "questions_yes",
+            "De sju frågorna: andel ja per fråga, patienter och personal",
+            ("respondent", "question"),
+            {key: (overall[key][0], overall[key][1]) for key in order},
+            {},
+            minimum,
+        ),
+        rates(
+            "questions_yes_by_unit",
+            "De sju frågorna: andel ja per fråga och enhet",
+            ("unit", "respondent", "question"),
+            dict(sorted(per_unit.items())),
+            labels,
+            minimum,
+            partition=0,
+        ),
+        rates(
+            "questions_all_yes_by_unit",
+            "De sju frågorna: andel svar med ja på alla sju, per enhet",
+            ("unit", "respondent"),
+            dict(sorted(all_seven.items())),
+            labels,
+            minimum,
+            partition=0,
+        ),
+    ]
+
+
+def _implemented(figures: list[Figure]) -> tuple[str, ...]:
+    """Units where patients' and staff's responses (neither suppressed) all said yes to all seven."""
+    found = next((f for f in figures if f.name == "questions_all_yes_by_unit"), None)
+    if not isinstance(found, Rates):
+        return ()
+    complete: dict[str, set[str]] = defaultdict(set)
+    for rate in found.rates:
+        if rate.denominator and rate.numerator == rate.denominator:
+            complete[rate.key[0]].add(rate.key[1])
+    return tuple(sorted(unit for unit, who in complete.items() if who >= {"patient", "staff"}))

@@ -1,0 +1,136 @@
+"""The report's filters: a period, units, a caregiver; and whose units a caller may see.
+
+A period is ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD`` or two of them joined by ``/`` (``2026-01/2026-06``:
+January through June), in Swedish time.  A unit or caregiver is an Organization id (or
+``Organization/<id>``); a unit counts with the units below it.  A malformed period, or a unit or
+caregiver the directory does not hold, is a 400 naming the filter.
+
+Who may read which report follows the access policy (docs/security.md): the region's services (a
+system token acting for no unit) and development mode read every unit; a clinician's or a unit
+system's token reads its own unit and those below it; patients and relatives read none (403).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from fhirbridge.auth.scopes import Permission
+from fhirbridge.errors import FhirError, bad_request, error
+from fhirbridge.identity import Identity
+from fhirbridge.report.directory import Directory
+
+SWEDEN = ZoneInfo("Europe/Stockholm")
+_PART = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+REPORT_READS: tuple[str, Permission] = ("CarePlan", "s")
+
+
+@dataclass(frozen=True)
+class Period:
+    """``[start, end)`` in µs since the epoch, and how the caller wrote it."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    """What the caller asked for (unchecked against the directory)."""
+
+    period: Period | None = None
+    units: tuple[str, ...] = ()
+    caregiver: str | None = None
+
+
+def _day(text: str, *, last: bool) -> date:
+    match = _PART.match(text.strip())
+    if match is None:
+        raise ValueError(text)
+    year, month, day = int(match[1]), int(match[2] or 0), int(match[3] or 0)
+    if not match[2]:
+        return date(year, 12, 31) if last else date(year, 1, 1)
+    if not match[3]:
+        first = date(year, month, 1)
+        return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1) if last else first
+    return date(year, month, day)
+
+
+def _instant(day: date) -> int:
+    return int(datetime.combine(day, time(), SWEDEN).timestamp() * 1_000_000)
+
+
+def parse_period(text: str) -> Period:
+    """``2026``, ``2026-03``, ``2026-03-15`` or ``first/last`` of those; a 400 naming ``period`` otherwise."""
+    first, _, last = text.partition("/")
+    try:
+        begins = _day(first, last=False)
+        ends = _day(last or first, last=True) + timedelta(days=1)
+    except ValueError:
+        raise bad_request(
+            f"period={text!r} is not a period: write YYYY, YYYY-MM, YYYY-MM-DD or two of them as first/last",
+            "period",
+        ) from None
+    if ends <= begins:
+        raise bad_request(f"period={text!r} ends before it begins", "period")
+    return Period(_instant(begins), _instant(ends), text)
+
+
+def parse_filters(period: str | None, units: list[str] | None = None, caregiver: str | None = None) -> ReportFilters:
+    """The filters as given on the command line or in the query (unit ids may say ``Organization/``)."""
+    return ReportFilters(
+        period=parse_period(period) if period else None,
+        units=tuple(_organisation(unit, "unit") for unit in units or () if unit),
+        caregiver=_organisation(caregiver, "caregiver") if caregiver else None,
+    )
+
+
+def _organisation(text: str, name: str) -> str:
+    value = text.strip().removeprefix("Organization/")
+    if not re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", value):
+        raise bad_request(f"{name}={text!r} is not an Organization id", name)
+    return value
+
+
+def readable_units(identity: Identity, directory: Directory) -> frozenset[str] | None:
+    """The units ``identity`` may read figures of; None: every unit.  A 403 for patients,
+    relatives and users without a unit."""
+    if identity.unrestricted:
+        return None
+    if identity.kind == "patient":
+        raise _forbidden("Patients and relatives do not read the follow-up report")
+    unit = (identity.on_behalf_of or "").removeprefix("Organization/") or None
+    if unit is None:
+        if identity.kind == "system":
+            return None  # a region-wide service
+        raise _forbidden("The follow-up report is read for a care unit: the token names none (organization)")
+    return directory.below(unit) if unit in directory.names else frozenset({unit})
+
+
+def selected_units(
+    filters: ReportFilters, directory: Directory, readable: frozenset[str] | None
+) -> frozenset[str] | None:
+    """The units the report counts: the filters within what the caller may read (None: all).
+    An unknown unit or caregiver is a 400 naming it; one outside the caller's units a 403."""
+    chosen = readable
+    for name, wanted in [
+        *(("unit", u) for u in filters.units),
+        *((("caregiver", filters.caregiver),) if filters.caregiver else ()),
+    ]:
+        if wanted not in directory.names:
+            raise bad_request(f"{name}={wanted} is not a unit in the directory (Organization/{wanted})", name)
+    if filters.units:
+        picked = frozenset().union(*(directory.below(unit) for unit in filters.units))
+        chosen = picked if chosen is None else chosen & picked
+    if filters.caregiver:
+        picked = directory.of_caregiver(filters.caregiver)
+        chosen = picked if chosen is None else chosen & picked
+    if readable is not None and (filters.units or filters.caregiver) and not chosen:
+        raise _forbidden("The filter names units outside the caller's own")
+    return chosen
+
+
+def _forbidden(message: str) -> FhirError:
+    return FhirError(403, [error("forbidden", message)])

@@ -1,0 +1,163 @@
+"""The report's SQL: one aggregating statement per group of figures, over the projection
+(``report_*``) and the search index, written once for SQLite and PostgreSQL.  Each returns
+grouped rows, never resources; the numbers inlined into the statements (month bounds, band
+thresholds) are made here, never taken from a request.
+
+A contract's unit is the Organization of its author (a PractitionerRole's ``organization``, or
+an Organization author), resolved at query time so that a role moved to another unit counts
+there at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fhirbridge.storage.database import Connection, Row
+
+IN_FORCE = ("active", "on-hold")
+"""A contract in force; its patient is a *contract patient*."""
+FIXED_CARE_CONTACT = "fast-vardkontakt"
+FIXED_DOCTOR = "fast-lakarkontakt"
+
+_AUTHOR_UNITS = """au AS (
+  SELECT 'PractitionerRole/' || r.res_id AS author, x.target_id AS unit_id
+  FROM idx_reference x JOIN resources r ON r.pk = x.res_pk
+  WHERE x.res_type = 'PractitionerRole' AND x.param = 'organization' AND x.target_type = 'Organization'
+    AND NOT r.deleted
+  UNION ALL
+  SELECT 'Organization/' || r.res_id, r.res_id FROM resources r WHERE r.res_type = 'Organization' AND NOT r.deleted
+)"""
+
+
+@dataclass
+class Scope:
+    """The contracts and answers a report counts: a period on their start (authored) and units."""
+
+    conn: Connection
+    units: frozenset[str] | None
+    start: int | None
+    end: int | None
+
+    def contracts(self, args: list[Any], *more: str) -> str:
+        """``WITH au …, c …``: the counted contracts with their unit, then the ``more`` named
+        subqueries; ``args`` gets the parameters."""
+        where = []
+        if self.start is not None and self.end is not None:
+            args += [self.start, self.end]
+            where.append(f"rc.started >= ${len(args) - 1} AND rc.started < ${len(args)}")
+        if self.units is not None:
+            args.append(sorted(self.units))
+            where.append(f"au.unit_id {self.conn.dialect.in_list(f'${len(args)}')}")
+        counted = (
+            "c AS (SELECT rc.res_pk, rc.patient_id, rc.status, rc.started, rc.next_contact, "
+            "rc.declined, rc.revised, au.unit_id FROM report_contracts rc LEFT JOIN au ON au.author = rc.author"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + ")"
+        )
+        return "WITH " + ",\n".join((_AUTHOR_UNITS, counted, *more)) + "\n"
+
+
+def _in_force(alias: str = "c") -> str:
+    statuses = ", ".join(f"'{s}'" for s in IN_FORCE)
+    return f"NOT {alias}.declined AND {alias}.status IN ({statuses})"
+
+
+async def started_range(scope: Scope) -> tuple[int | None, int | None]:
+    args: list[Any] = []
+    row = await scope.conn.fetchrow(scope.contracts(args) + "SELECT MIN(started), MAX(started) FROM c", *args)
+    return (row[0], row[1]) if row else (None, None)
+
+
+async def by_month_and_status(scope: Scope, months: Sequence[tuple[str, int, int]]) -> list[Row]:
+    """(month, status, contracts) for contracts (declined offers aside) by the month they began."""
+    if not months:
+        return []
+    args: list[Any] = []
+    values = ", ".join(f"('{label}', {low}, {high})" for label, low, high in months)
+    sql = scope.contracts(args, f"m (month, lo, hi) AS (VALUES {values})") + (
+        "SELECT m.month, c.status, COUNT(*) FROM c JOIN m ON c.started >= m.lo AND c.started < m.hi "
+        "WHERE NOT c.declined GROUP BY m.month, c.status"
+    )
+    return await scope.conn.fetch(sql, *args)
+
+
+async def by_unit(scope: Scope) -> list[Row]:
+    """(unit, declined offer 0/1, contracts)."""
+    args: list[Any] = []
+    sql = scope.contracts(args) + (
+        "SELECT c.unit_id, CASE WHEN c.declined THEN 1 ELSE 0 END AS d, COUNT(*) FROM c GROUP BY c.unit_id, d"
+    )
+    return await scope.conn.fetch(sql, *args)
+
+
+async def by_revision_age(scope: Scope, as_of: int, bands: Sequence[tuple[str, int]]) -> list[Row]:
+    """(band, contracts in force) by the time since their last revision; ``bands`` are
+    (label, oldest revision instant in the band), youngest band first, the last open-ended."""
+    args: list[Any] = []
+    whens = " ".join(f"WHEN c.revised >= {since} THEN '{label}'" for label, since in bands[:-1])
+    sql = scope.contracts(args) + (
+        f"SELECT CASE {whens} ELSE '{bands[-1][0]}' END AS band, COUNT(*) FROM c WHERE {_in_force()} GROUP BY band"
+    )
+    return await scope.conn.fetch(sql, *args)
+
+
+async def contract_patients(
+    scope: Scope, as_of: int, age_bands: Sequence[tuple[str, int]], municipal: frozenset[str]
+) -> list[Row]:
+    """Contract patients grouped by (age band, sex, main condition chapter, municipal 0/1,
+    active fixed care contact 0/1, active fixed doctor 0/1, agreed next time ahead 0/1), with
+    their number.  ``age_bands`` are (label, earliest birth instant in the band), youngest first."""
+    args: list[Any] = []
+    scope.contracts(args)  # numbers the scope's parameters first
+    args += [sorted(municipal), as_of]
+    units, now = f"${len(args) - 1}", f"${len(args)}"
+    in_municipal = scope.conn.dialect.in_list(units)
+    ages = " ".join(f"WHEN b.low >= {born} THEN '{label}'" for label, born in age_bands[:-1])
+
+    def active(role: str) -> str:
+        return (
+            "CASE WHEN EXISTS (SELECT 1 FROM report_fixed_roles f WHERE f.patient_id = p.patient_id "
+            f"AND f.role = '{role}' AND (f.begins IS NULL OR f.begins <= {now}) "
+            f"AND (f.ends IS NULL OR f.ends > {now})) THEN 1 ELSE 0 END"
+        )
+
+    patients = (
+        "p AS (SELECT c.patient_id, MAX(c.next_contact) AS next_contact, "
+        "MAX(CASE WHEN EXISTS (SELECT 1 FROM report_contract_units u JOIN au a2 ON a2.author = u.unit "
+        f"WHERE u.res_pk = c.res_pk AND a2.unit_id {in_municipal}) THEN 1 ELSE 0 END) AS municipal "
+        f"FROM c WHERE {_in_force()} AND c.patient_id IS NOT NULL GROUP BY c.patient_id)"
+    )
+    sql = scope.contracts([], patients) + (
+        f"SELECT CASE WHEN b.low IS NULL THEN 'okänd' {ages} ELSE '{age_bands[-1][0]}' END AS band, "
+        "COALESCE(g.code, 'unknown') AS sex, "
+        "(SELECT MIN(k.chapter) FROM report_conditions k WHERE k.patient_id = p.patient_id) AS chapter, "
+        f"p.municipal, {active(FIXED_CARE_CONTACT)} AS fvk, {active(FIXED_DOCTOR)} AS fld, "
+        f"CASE WHEN p.next_contact > {now} THEN 1 ELSE 0 END AS ahead, COUNT(*) "
+        "FROM p LEFT JOIN resources pr ON pr.res_type = 'Patient' AND pr.res_id = p.patient_id AND NOT pr.deleted "
+        "LEFT JOIN idx_date b ON b.res_pk = pr.pk AND b.param = 'birthdate' "
+        "LEFT JOIN idx_token g ON g.res_pk = pr.pk AND g.param = 'gender' "
+        "GROUP BY band, sex, chapter, p.municipal, fvk, fld, ahead"
+    )
+    return await scope.conn.fetch(sql, *args)
+
+
+async def answers(scope: Scope) -> list[Row]:
+    """(unit, respondent, responses, all seven yes, then yes and answered for q1..q7)."""
+    args: list[Any] = []
+    where = []
+    if scope.start is not None and scope.end is not None:
+        args += [scope.start, scope.end]
+        where.append("authored >= $1 AND authored < $2")
+    if scope.units is not None:
+        args.append(sorted(scope.units))
+        where.append(f"unit_id {scope.conn.dialect.in_list(f'${len(args)}')}")
+    questions = [f"q{n}" for n in range(1, 8)]
+    all_yes = " AND ".join(f"{q} = 1" for q in questions)
+    sums = ", ".join(f"SUM({q}), COUNT({q})" for q in questions)
+    sql = (
+        f"SELECT unit_id, respondent, COUNT(*), SUM(CASE WHEN {all_yes} THEN 1 ELSE 0 END), {sums} "
+        "FROM report_answers" + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY unit_id, respondent"
+    )
+    return await scope.conn.fetch(sql, *args)

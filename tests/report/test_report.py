@@ -1,0 +1,154 @@
+"""GET /report against the hand-counted region of conftest.py, on SQLite and PostgreSQL: every
+figure exactly (minimum cell 1), then suppressed (minimum 5), filtered, and as each kind of
+caller may read it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import httpx
+
+from tests.report.conftest import clinician, patient_token, service, unit_system
+from tests.security.tokens import SigningKey
+
+
+async def report(http: httpx.AsyncClient, headers: dict[str, str], **params: str) -> dict[str, Any]:
+    answer = await http.get("/report", params={"format": "json", **params}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def cells(body: dict[str, Any], name: str) -> dict[str, int | None]:
+    figure = next(f for f in body["figures"] if f["name"] == name)
+    found = {"|".join(c["key"]): c["count"] for c in figure["cells"] if c["count"] != 0}
+    return {**found, "total": figure["total"]}
+
+
+def shares(body: dict[str, Any], name: str) -> dict[str, tuple[int | None, int | None]]:
+    figure = next(f for f in body["figures"] if f["name"] == name)
+    return {"|".join(r["key"]): (r["numerator"], r["denominator"]) for r in figure["rates"]}
+
+
+async def test_every_contract_figure_matches_the_hand_count(exact: httpx.AsyncClient, key: SigningKey) -> None:
+    body = await report(exact, service(key))
+    assert body["minimumCellSize"] == 1
+    assert cells(body, "contracts_by_month_and_status") == {
+        "2026-01|active": 5,
+        "2026-02|active": 8,
+        "2026-03|active": 1,
+        "total": 14,
+    }
+    assert cells(body, "contracts_by_unit") == {"org-a": 7, "org-b": 6, "org-hemsjukvard": 1, "total": 14}
+    assert cells(body, "contracts_by_caregiver") == {"org-region": 13, "org-kommun": 1, "total": 14}
+    assert cells(body, "declined_offers_by_unit") == {"org-a": 1, "total": 1}
+    assert cells(body, "patients_by_age_band") == {"85+": 5, "75-84": 9, "total": 14}
+    assert cells(body, "patients_by_sex") == {"female": 8, "male": 6, "total": 14}
+    assert cells(body, "patients_by_municipal_care") == {"ja": 1, "nej": 13, "total": 14}
+    assert cells(body, "patients_by_condition_chapter") == {"okänt": 14, "total": 14}
+    assert cells(body, "contracts_by_revision_age") == {"0-90": 14, "total": 14}
+    assert shares(body, "patients_with_fixed_contacts") == {
+        "fast-vardkontakt": (10, 14),
+        "fast-lakarkontakt": (6, 14),
+        "nasta-tid": (9, 14),
+    }
+
+
+async def test_small_cells_are_suppressed_with_a_complement(region: httpx.AsyncClient, key: SigningKey) -> None:
+    body = await report(region, service(key))
+    assert body["minimumCellSize"] == 5
+    # March's 1 is hidden, and January's 5 with it: 14 - 8 would otherwise give March away.
+    assert cells(body, "contracts_by_month_and_status") == {
+        "2026-01|active": None,
+        "2026-02|active": 8,
+        "2026-03|active": None,
+        "total": 14,
+    }
+    assert cells(body, "contracts_by_unit") == {"org-a": 7, "org-b": None, "org-hemsjukvard": None, "total": 14}
+    assert cells(body, "contracts_by_caregiver") == {"org-region": None, "org-kommun": None, "total": 14}
+    assert cells(body, "declined_offers_by_unit") == {"org-a": None, "total": None}
+    assert cells(body, "patients_by_municipal_care") == {"ja": None, "nej": None, "total": 14}
+    assert cells(body, "patients_by_age_band") == {"85+": 5, "75-84": 9, "total": 14}
+    assert cells(body, "patients_by_sex") == {"female": 8, "male": 6, "total": 14}
+    assert shares(body, "patients_with_fixed_contacts")["fast-lakarkontakt"] == (6, 14)
+
+
+async def test_a_small_denominator_hides_the_share(region: httpx.AsyncClient, key: SigningKey) -> None:
+    body = await report(region, service(key), unit="org-hemsjukvard")
+    assert shares(body, "patients_with_fixed_contacts") == {
+        "fast-vardkontakt": (None, None),
+        "fast-lakarkontakt": (None, None),
+        "nasta-tid": (None, None),
+    }
+    assert cells(body, "contracts_by_unit") == {"org-hemsjukvard": None, "total": None}
+
+
+async def test_filters_by_period_unit_and_caregiver(exact: httpx.AsyncClient, key: SigningKey) -> None:
+    february = await report(exact, service(key), period="2026-02")
+    assert cells(february, "contracts_by_unit") == {"org-a": 2, "org-b": 6, "total": 8}
+    assert (await report(exact, service(key), period="2026-01/2026-02", unit="org-a"))["units"] == ["org-a"]
+    first_two = await report(exact, service(key), period="2026-01/2026-02", unit="org-a")
+    assert cells(first_two, "contracts_by_unit") == {"org-a": 7, "total": 7}
+    municipal = await report(exact, service(key), caregiver="org-kommun")
+    assert cells(municipal, "contracts_by_unit") == {"org-hemsjukvard": 1, "total": 1}
+    assert shares(municipal, "patients_with_fixed_contacts")["fast-vardkontakt"] == (0, 1)
+
+
+async def test_a_unit_reads_its_own_units_only(exact: httpx.AsyncClient, key: SigningKey) -> None:
+    own = await report(exact, unit_system(key, "org-a"))
+    assert cells(own, "contracts_by_unit") == {"org-a": 7, "total": 7}
+    assert cells(own, "declined_offers_by_unit") == {"org-a": 1, "total": 1}
+    by_clinician = await report(exact, clinician(key, "org-b"))
+    assert cells(by_clinician, "contracts_by_unit") == {"org-b": 6, "total": 6}
+    region_wide = await report(exact, unit_system(key, "org-region"))  # the units below it too
+    assert cells(region_wide, "contracts_by_unit") == {"org-a": 7, "org-b": 6, "total": 13}
+    refused = await exact.get("/report", params={"unit": "org-b"}, headers=unit_system(key, "org-a"))
+    assert refused.status_code == 403
+    assert refused.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_patients_and_anonymous_callers_read_no_report(region: httpx.AsyncClient, key: SigningKey) -> None:
+    refused = await region.get("/report", headers=patient_token(key))
+    assert refused.status_code == 403
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    assert (await region.get("/report")).status_code == 401
+
+
+async def test_bad_filters_are_400_naming_them(region: httpx.AsyncClient, key: SigningKey) -> None:
+    for params, name in (
+        ({"period": "2026-13"}, "period"),
+        ({"period": "last year"}, "period"),
+        ({"period": "2026-03/2026-01"}, "period"),
+        ({"unit": "org-nowhere"}, "unit"),
+        ({"caregiver": "org-nowhere"}, "caregiver"),
+        ({"unit": "bad id!"}, "unit"),
+    ):
+        answer = await region.get("/report", params=params, headers=service(key))
+        assert answer.status_code == 400, params
+        outcome = answer.json()
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert outcome["issue"][0]["expression"] == [name]
+    assert (await region.get("/report", params={"format": "xml"}, headers=service(key))).status_code == 406
+
+
+async def test_csv_has_the_same_figures(region: httpx.AsyncClient, key: SigningKey) -> None:
+    answer = await region.get("/report", params={"format": "csv"}, headers=service(key))
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    rows = {(r["figure"], r["key"]): r for r in csv.DictReader(io.StringIO(answer.text))}
+    assert rows[("contracts_by_unit", "org-a")]["count"] == "7"
+    assert rows[("contracts_by_unit", "org-b")]["count"] == ""  # suppressed
+    assert rows[("contracts_by_unit", "total")]["count"] == "14"
+    assert rows[("patients_with_fixed_contacts", "fast-lakarkontakt")]["denominator"] == "14"
+
+
+async def test_a_changed_contract_moves_in_the_report(exact: httpx.AsyncClient, key: SigningKey) -> None:
+    """The projection follows every write: an update, a deletion."""
+    plan = (await exact.get("/fhir/CarePlan/contract-14", headers=service(key))).json()
+    plan["author"] = {"reference": "PractitionerRole/role-b"}
+    assert (await exact.put("/fhir/CarePlan/contract-14", json=plan, headers=service(key))).status_code == 200
+    assert (await exact.delete("/fhir/CarePlan/contract-13", headers=service(key))).status_code in (200, 204)
+    body = await report(exact, service(key))
+    assert cells(body, "contracts_by_unit") == {"org-a": 7, "org-b": 6, "total": 13}
