@@ -136,7 +136,7 @@ def contract(
     plan.update(id=f"contract-{index}", created=created, period={"start": created})
     plan["activity"] = [a for a in plan["activity"] if a["detail"]["description"] != NEXT_CONTACT_TEXT]
     if declined:
-        plan["status"] = "revoked"
+        plan["status"], plan["intent"] = "revoked", "proposal"
         plan["extension"] = [{"url": OFFER_DECLINED_EXTENSION, "valueDateTime": created}]
     plan["activity"] += [
         {
