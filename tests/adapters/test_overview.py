@@ -9,10 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-
-from fhirbridge.demo.generator import demo_resources
-from fhirbridge.loading import Loader, SourcedResource
 
 FHIR_JSON = "application/fhir+json"
 SECTIONS = [
@@ -32,12 +28,6 @@ def outcome_of(response: httpx.Response, status: int) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(response.text)
     assert body["resourceType"] == "OperationOutcome"
     return body
-
-
-@pytest.fixture
-async def demo(app: FastAPI) -> None:
-    report = await Loader(app.state.context.repository).load(SourcedResource(r["id"], r) for r in demo_resources(4))
-    assert not report.rejected
 
 
 async def _with_sip(client: httpx.AsyncClient) -> str:

@@ -15,24 +15,15 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from fhirbridge.adapters.overview.texts import Texts, choose_language
 from fhirbridge.adapters.registry import mapping
-from fhirbridge.demo.generator import demo_resources
-from fhirbridge.loading import Loader, SourcedResource
 
 DIABETES, COPD = "demo-patient-00001", "demo-patient-00002"  # the demo's first two scenarios
 WEEKDAYS = ["måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"]
 MONTHS = ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september", "oktober", "november",
           "december"]  # fmt: skip
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-
-
-@pytest.fixture
-async def demo(app: FastAPI) -> None:
-    report = await Loader(app.state.context.repository).load(SourcedResource(r["id"], r) for r in demo_resources(4))
-    assert not report.rejected
 
 
 def swedish_long(instant: str) -> str:
@@ -175,7 +166,15 @@ async def test_relatives_and_when_the_plan_was_agreed_and_last_changed_by_which_
     assert statement and page.index('class="agreement"') < page.index("<section")
     assert "Det här är planen som du och vården har kommit överens om tillsammans." in statement.group(1)
     assert f"Överenskommet med dig den {agreed}." in statement.group(1)
-    assert f"Senast ändrad {agreed} av Vårdcentralen Norrtull." in statement.group(1)  # the demo's Provenance
+    provenances = await client.get(
+        "/fhir/Provenance", params={"target": "CarePlan/demo-contract-00001", "_sort": "-recorded"}
+    )
+    last = next(e["resource"] for e in provenances.json()["entry"] if "onBehalfOf" in e["resource"]["agent"][0])
+    unit = await read(client, last["agent"][0]["onBehalfOf"]["reference"])
+    when = datetime.fromisoformat(last["recorded"].replace("Z", "+00:00")).astimezone(STOCKHOLM)
+    assert when.date() > created.date()  # the demo contract was revised after it was agreed
+    revision = f"Senast ändrad {when.day} {MONTHS[when.month - 1]} {when.year} av {unit['name']}."
+    assert revision in statement.group(1), statement.group(1)
 
     contract["activity"][0]["detail"]["description"] = "Jag promenerar 30 minuter varje dag."
     header = {"resourceType": "Provenance", "agent": [{"who": {"display": "Anna Wikström"},
