@@ -192,10 +192,11 @@ class Scenario:
     self_care: str
     care_part: str
     seek_care: str
-    whom_to_contact: str
+    whom_to_contact: str  # no clock times: the hours are the PractitionerRole's availableTime
     channels: tuple[str, ...]
     next_contact: str
     sip_holder: str | None
+    next_by_video: bool = False
 
 
 SCENARIOS = (
@@ -211,7 +212,7 @@ SCENARIOS = (
         "Jag väger mig varje morgon och skriver upp vikten i häftet.",
         "Hjärtsviktssjuksköterskan följer upp vikt, blodtryck och medicinering; läkaren justerar dosen vid behov.",
         "Ring om vikten ökar mer än 2 kg på tre dagar, om du blir andfådd i vila eller svullnar om benen.",
-        "Ring hjärtsviktsmottagningen vardagar 8-16. Andra tider: ring 1177. Vid bröstsmärta: ring 112.",
+        "Ring din fasta vårdkontakt när hon går att nå. Andra tider: ring 1177. Vid bröstsmärta: ring 112.",
         ("telefon", "meddelande"),
         "Återbesök hos hjärtsviktssjuksköterskan",
         "gavle-kommun",
@@ -228,7 +229,7 @@ SCENARIOS = (
         "Jag tittar på fötterna varje kväll och byter förband enligt instruktionen.",
         "Diabetessjuksköterskan följer blodsockret; distriktssköterskan lägger om såret två gånger i veckan.",
         "Sök vård samma dag om såret blir rött, varmt eller luktar, eller om du får feber.",
-        "Skicka meddelande via 1177 eller ring vårdcentralen vardagar 8-17.",
+        "Skicka meddelande via 1177 eller ring din fasta vårdkontakt när hon går att nå.",
         ("meddelande", "telefon", "webbokning"),
         "Diabetesbesök med provtagning",
         None,
@@ -245,10 +246,11 @@ SCENARIOS = (
         "Jag har en egenvårdsplan för försämring med kortison i reserv enligt läkarens ordination.",
         "KOL-sjuksköterskan följer upp andningen; arbetsterapeuten ordnar hjälpmedel i badrummet.",
         "Ring om du får mer slem, feber eller blir mer andfådd än vanligt i mer än två dagar.",
-        "Ring KOL-sjuksköterskan vardagar 8-12. Helger: ring 1177.",
+        "Ring KOL-sjuksköterskan när hon går att nå. Helger: ring 1177.",
         ("telefon", "video"),
         "Videobesök hos KOL-sjuksköterskan",
         "gavle-kommun",
+        next_by_video=True,
     ),
     Scenario(
         "stroke",
@@ -262,7 +264,7 @@ SCENARIOS = (
         "Jag tar blodtrycket två gånger i veckan och för in värdena i appen.",
         "Fysioterapeuten leder träningen; arbetsterapeuten tränar matlagning i hemmet.",
         "Ring 112 direkt vid nya tecken på stroke: sned mun, svaghet i arm eller ben, sluddrigt tal.",
-        "Ring vårdcentralen vardagar 8-17 och fråga efter din fasta vårdkontakt.",
+        "Ring din fasta vårdkontakt på vårdcentralen när hon går att nå.",
         ("telefon", "kallelse"),
         "Uppföljning hos fast vårdkontakt på vårdcentralen",
         "gavle-kommun",

@@ -1,10 +1,12 @@
 """Demo contracts: for each patient a Patient, a relative, goals in their own words, a care
 team with a fixed care contact and a fixed doctor, the contract itself (a CarePlan with the
 patient's part, self-care, care's part, when to seek care, whom to contact and the agreed
-next time), the booked Appointment and a linked SIP when the municipality is involved.  The
-contract is loaded with its history (:func:`contract_history`): agreed months ago by the fixed
-care contact's unit and revised since by the hospital, primary care or the municipality, each
-version dated and with a Provenance of its own.
+next time), the booked Appointment (a video visit for the COPD scenario: the contact-channel
+``video`` on the agreed next contact and in the Appointment's ``appointmentType``) and a linked
+SIP when the municipality is involved.  The contract is loaded with its history
+(:func:`contract_history`): agreed months ago by the fixed care contact's unit and revised since
+by the hospital, primary care or the municipality, each version dated and with a Provenance of
+its own.
 
 Ids are fixed (``demo-…``), so loading twice updates instead of duplicating.  Times are
 relative to ``today`` so that the next contact is always ahead.
@@ -342,13 +344,7 @@ def patient_contract(index: int, today: date, rng: random.Random, taken: set[str
         {
             "detail": {
                 **_activity("kontaktvag", scenario.whom_to_contact, [_role_ref(fixed)], [])["detail"],
-                "extension": [
-                    {
-                        "url": CONTACT_CHANNEL_EXTENSION,
-                        "valueCoding": coding(CONTACT_CHANNEL_SYSTEM, CONTACT_CHANNELS, channel),
-                    }
-                    for channel in scenario.channels
-                ],
+                "extension": [_channel(channel) for channel in scenario.channels],
             }
         },
         {
@@ -359,6 +355,7 @@ def patient_contract(index: int, today: date, rng: random.Random, taken: set[str
                 "scheduledPeriod": {"start": _instant(next_day, next_hour), "end": _instant(next_day, next_hour, 30)},
                 "location": {"display": _UNITS[fixed.unit].name},
                 "performer": [_role_ref(fixed)],
+                **({"extension": [_channel("video")]} if scenario.next_by_video else {}),
                 "description": f"{scenario.next_contact} {next_day.isoformat()} kl. {next_hour:02d}:00. "
                 "Du har fått tiden i handen.",
             }
@@ -411,6 +408,7 @@ def patient_contract(index: int, today: date, rng: random.Random, taken: set[str
         .isoformat()
         .replace("+00:00", "Z"),
         "supportingInformation": [_ref("CarePlan", contract_id)],
+        **({"appointmentType": {"coding": [_channel("video")["valueCoding"]]}} if scenario.next_by_video else {}),
         "participant": [
             {"actor": patient_ref, "status": "accepted"},
             {"actor": _role_ref(fixed), "status": "accepted"},
@@ -476,6 +474,11 @@ def contract_history(contract: Resource) -> tuple[Version, ...]:
         }
         versions.append(Version(at, provenance, {**contract, "note": notes[:count]}))
     return tuple(versions)
+
+
+def _channel(code: str) -> dict[str, Any]:
+    """The contact-channel extension: how the patient reaches care, or how a visit is held (video)."""
+    return {"url": CONTACT_CHANNEL_EXTENSION, "valueCoding": coding(CONTACT_CHANNEL_SYSTEM, CONTACT_CHANNELS, code)}
 
 
 def _activity(kind: str, text: str, performers: list[dict[str, str]], goals: list[dict[str, str]]) -> dict[str, Any]:

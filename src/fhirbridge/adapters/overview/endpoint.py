@@ -15,27 +15,33 @@ from typing import Any, Literal
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from fhirbridge.adapters.npo.common import fhir_base, local_time
-from fhirbridge.adapters.overview.model import overview
+from fhirbridge.adapters.npo.common import fhir_base
+from fhirbridge.adapters.overview.model import Revision, Sources, overview
 from fhirbridge.adapters.overview.page import error_page, render
+from fhirbridge.adapters.overview.texts import Texts, choose_language
 from fhirbridge.adapters.registry import Adapter, caller, mapping
 from fhirbridge.contract.care_contacts import care_contacts
-from fhirbridge.contract.care_network import load_care_network, load_plans
+from fhirbridge.contract.care_network import load_care_network, load_plans, resolve, search_contents, unversioned
 from fhirbridge.contract.codes import is_contract
+from fhirbridge.contract.people import display_name
 from fhirbridge.errors import FhirError, not_acceptable, not_found
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import is_valid_id
+from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.patients.survivors import surviving_patient
 from fhirbridge.rest.negotiation import JSON_TYPES, media_ranges
 from fhirbridge.rest.render import error_format, render_error
-from fhirbridge.search.query import parse_query
 
 PATH = "/overview/{patient_id}"
 Kind = Literal["json", "html"]
 _FORMATS: dict[str, Kind] = {"json": "json", "html": "html", "text/html": "html"}
 _FORMATS.update(dict.fromkeys(JSON_TYPES, "json"))
 _PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/*", "*/*"})
+PLACES_AND_PEOPLE = frozenset({"Location", "RelatedPerson"}) & frozenset(STORED_TYPES)
+"""Read for the page besides roles and units (a Location only where the server stores them)."""
+REVISIONS_READ = 20
+"""How many of a contract's latest Provenances are looked through for the last unit that revised it."""
 
 
 def answer_kind(request: Request) -> Kind:
@@ -66,7 +72,9 @@ def refusal(request: Request, error: FhirError) -> Response:
         kind = "json"
     if kind == "json":
         return render_error(error, error_format(request))
-    return HTMLResponse(error_page(error.status, mapping("overview")), error.status, headers=error.headers)
+    texts = reader_texts(request)
+    headers = {**(error.headers or {}), **_language_headers(texts)}
+    return HTMLResponse(error_page(error.status, texts), error.status, headers=headers)
 
 
 async def endpoint(request: Request) -> Response:
@@ -83,33 +91,125 @@ async def endpoint(request: Request) -> Response:
     limit = ctx.settings.max_page_size
     plans, resolved = await load_plans(ctx.repository, caller(request), patient_id, base, limit)
     network = await load_care_network(ctx.repository, caller(request), patient_id, base, limit)
-    contacts = care_contacts(network.teams, network.resolved, now_us())
-    revisions = {str(p.get("id")): await _last_revision(request, p) for p in plans if is_contract(p)}
-    result = overview(loads(record.content), plans, {**network.resolved, **resolved}, contacts, revisions)
+    resolved.update(network.resolved)
+    contracts = [p for p in plans if is_contract(p)]
+    now = now_us()
+    sources = Sources(
+        resolved=resolved,
+        contacts=care_contacts(network.teams, network.resolved, now),
+        teams=network.teams,
+        revisions={str(p.get("id")): await _last_revision(request, p, resolved) for p in contracts},
+        appointments=await _appointments(request, contracts, resolved),
+        now_us=now,
+    )
+    await _read_people_and_places(request, _goal_authors(resolved), resolved)
+    result = overview(loads(record.content), plans, sources)
     if kind == "json":
         return Response(json.dumps(result.to_json(), ensure_ascii=False), media_type="application/json")
-    return HTMLResponse(render(result, mapping("overview")))
+    texts = reader_texts(request)
+    return HTMLResponse(render(result, texts), headers=_language_headers(texts))
 
 
-async def _last_revision(request: Request, plan: dict[str, Any]) -> tuple[str | None, str | None]:
-    ctx = request.app.state.context
-    when = local_time((plan.get("meta") or {}).get("lastUpdated"))
-    day = f"{when[:4]}-{when[4:6]}-{when[6:8]}"
-    query = parse_query(
-        "Provenance",
-        [("target", f"CarePlan/{plan.get('id')}"), ("_sort", "-_lastUpdated"), ("_count", "1")],
-        strict=True,
-        default_count=1,
-        max_count=1,
+def reader_texts(request: Request) -> Texts:
+    """The mapping table in the language the reader asked for (``?lang=``, else ``Accept-Language``)."""
+    table = mapping("overview")
+    language = choose_language(
+        request.query_params.get("lang"), request.headers.get("accept-language"), table["languages"]
     )
-    page = await ctx.repository.search(caller(request), query, fhir_base(request))
-    if not page.matches:
-        return day, None
-    agent = (loads(page.matches[0].content or b"{}").get("agent") or [{}])[0]
-    who = (agent.get("who") or {}).get("display")
-    unit = (agent.get("onBehalfOf") or {}).get("display")
-    by = ", ".join(part for part in (who, unit) if part) or None
-    return day, by
+    return Texts(table, language)
+
+
+def _language_headers(texts: Texts) -> dict[str, str]:
+    return {"Content-Language": texts.language, "Vary": "Accept, Accept-Language"}
+
+
+async def _appointments(
+    request: Request, contracts: list[dict[str, Any]], resolved: dict[str, dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each contract's Appointments: those whose ``supportingInformation`` names it, and those its
+    activities point at; with the roles, units and Locations they name read into ``resolved``."""
+    ctx = request.app.state.context
+    found: dict[str, list[dict[str, Any]]] = {str(c.get("id")): [] for c in contracts}
+    if not contracts:
+        return found
+    targets = ",".join(f"CarePlan/{c.get('id')}" for c in contracts)
+    limit = ctx.settings.max_page_size
+    linked, _ = await search_contents(
+        ctx.repository, caller(request), "Appointment", [("supporting-info", targets)], fhir_base(request), limit
+    )
+    for appointment in linked:
+        for info in appointment.get("supportingInformation", []):
+            contract_id = unversioned(str(info.get("reference"))).removeprefix("CarePlan/")
+            if contract_id in found and appointment not in found[contract_id]:
+                found[contract_id].append(appointment)
+    for contract in contracts:
+        for activity in contract.get("activity", []):
+            reference = unversioned(str((activity.get("reference") or {}).get("reference")))
+            kind, _, appointment_id = reference.partition("/")
+            if kind == "Appointment" and is_valid_id(appointment_id):
+                read = await ctx.repository.read(caller(request), kind, appointment_id)
+                if read is not None and not read.deleted and read.content is not None:
+                    found[str(contract.get("id"))].append(loads(read.content))
+    actors = [
+        str((p.get("actor") or {}).get("reference"))
+        for appointments in found.values()
+        for appointment in appointments
+        for p in appointment.get("participant", [])
+    ]
+    places = [
+        str((a.get("detail") or {}).get("location", {}).get("reference"))
+        for c in contracts
+        for a in c.get("activity", [])
+    ]
+    await _read_people_and_places(request, actors + places, resolved)
+    return found
+
+
+async def _read_people_and_places(request: Request, references: list[str], resolved: dict[str, dict[str, Any]]) -> None:
+    """Read into ``resolved`` the Locations and RelatedPersons named, and the roles, people and units."""
+    ctx = request.app.state.context
+    for reference in map(unversioned, references):
+        kind, _, resource_id = reference.partition("/")
+        if kind in PLACES_AND_PEOPLE and reference not in resolved and is_valid_id(resource_id):
+            read = await ctx.repository.read(caller(request), kind, resource_id)
+            if read is not None and not read.deleted and read.content is not None:
+                resolved[reference] = loads(read.content)
+    await resolve(ctx.repository, caller(request), references, resolved)
+
+
+def _goal_authors(resolved: dict[str, dict[str, Any]]) -> list[str]:
+    return [
+        str((goal.get("expressedBy") or {}).get("reference"))
+        for goal in resolved.values()
+        if goal.get("resourceType") == "Goal"
+    ]
+
+
+async def _last_revision(request: Request, plan: dict[str, Any], resolved: dict[str, dict[str, Any]]) -> Revision:
+    """When the contract was last revised and by which unit: the latest Provenance (by ``recorded``)
+    whose agent acts for a unit (``onBehalfOf``, or the Organization of a PractitionerRole ``who``);
+    without one, ``meta.lastUpdated`` and no unit (a load or an unauthenticated write names none)."""
+    ctx = request.app.state.context
+    provenances, _ = await search_contents(
+        ctx.repository,
+        caller(request),
+        "Provenance",
+        [("target", f"CarePlan/{plan.get('id')}"), ("_sort", "-recorded")],
+        fhir_base(request),
+        REVISIONS_READ,
+    )
+    for provenance in provenances:
+        for agent in provenance.get("agent", []):
+            who, unit = agent.get("who") or {}, agent.get("onBehalfOf") or {}
+            await resolve(
+                ctx.repository, caller(request), [str(who.get("reference")), str(unit.get("reference"))], resolved
+            )
+            role = resolved.get(unversioned(str(who.get("reference")))) or {}
+            organization = unversioned(str(unit.get("reference") or (role.get("organization") or {}).get("reference")))
+            name = display_name(resolved.get(organization)) or unit.get("display")
+            if name:
+                return Revision(provenance.get("recorded"), str(name))
+    return Revision((plan.get("meta") or {}).get("lastUpdated"), None)
 
 
 ADAPTER = Adapter(

@@ -1,11 +1,15 @@
 """The patient's overview of their contracts, in the order seed 003 asks for (pure).
 
-For each contract the patient may see: what matters to me and my goals; my next time and next
-step; what I do myself (my part, self-care, when to seek care); what care does; whom I turn to
-(the fixed care contact and fixed doctor with phone, channels and hours, and the other care
-contacts); my other plans and who holds them; when the plan was last revised and by whom.
-Contracts labelled ``NOPATIENT`` (v3-ActCode) in ``meta.security`` are left out, as are drafts
-(not yet agreed with the patient) and entered-in-error and revoked ones.  Texts come from ``mappings/overview.json``.
+For each contract the patient may see: that it is the agreement made with them, when it was
+agreed and last revised and by which unit; what matters to me in my own words, apart from the
+care team's goals; my next visit (when, where, by video, how to change it) and next steps; what
+I do myself; what care does; whom I turn to (the fixed care contact and fixed doctor with
+phone, hours and the agreed ways to reach them, the others who help, my relatives); my other
+plans and who is responsible for them.  Contracts labelled ``NOPATIENT`` (v3-ActCode) in
+``meta.security`` are left out, as are drafts (not yet agreed with the patient) and
+entered-in-error and revoked ones.
+
+The model holds data and codes, not words: :mod:`.page` puts it into the reader's language.
 """
 
 from __future__ import annotations
@@ -13,59 +17,95 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fhirbridge.contract.care_contacts import CareContact
+from fhirbridge.adapters.overview.visits import Visit, channels_of, hsa_id_of, next_visit
+from fhirbridge.contract.care_contacts import RELATIVE, CareContact
 from fhirbridge.contract.codes import (
     ACTIVITY_KIND_SYSTEM,
-    CONTACT_CHANNEL_SYSTEM,
-    CONTACT_CHANNELS,
+    CARE_ROLE_SYSTEM,
     GOAL_KIND_SYSTEM,
     PLAN_TYPE_SYSTEM,
     PLAN_TYPES,
     is_contract,
     not_for_patient,
 )
+from fhirbridge.contract.fixed_contacts import has_ended
 from fhirbridge.contract.people import display_name, person_of
-from fhirbridge.fhir.instants import to_datetime
-from fhirbridge.search.dates import LOCAL_ZONE, first_instant
 
 HIDDEN_STATUSES = frozenset({"entered-in-error", "revoked", "draft"})
 """Not shown to the patient: plans in error, withdrawn, or not yet agreed (a draft)."""
-WEEKDAYS = {"mon": "mån", "tue": "tis", "wed": "ons", "thu": "tors", "fri": "fre", "sat": "lör", "sun": "sön"}
+Resources = dict[str, dict[str, Any]]
 
 
 @dataclass
 class Contact:
+    kind: str
+    """``fixedCareContact``, ``fixedDoctor`` or ``treatingRole``."""
     role: str
+    """The care-role code (its words are in the mapping table)."""
+    role_display: str
     name: str
+    member: str | None
     unit: str | None
+    unit_hsa_id: str | None
     phones: list[str]
     hours: list[str]
+    """``mon tue wed thu fri 08:00-16:00``: the PractitionerRole's availableTime."""
+    profession: str | None = None
+    """The PractitionerRole's own care-role code (``diabetessjukskoterska``), when it has one."""
+    channels: list[str] = field(default_factory=list)
+    """The agreed ways to reach this contact (contact-channel codes), on the contact the
+    contract's ``kontaktvag`` activity names (else the fixed care contact)."""
+
+
+@dataclass
+class Relative:
+    name: str
+    relationship: str | None
+    """A v3-RoleCode (``CHILD``), when the data has one."""
+    relationship_text: str | None
+    phones: list[str]
 
 
 @dataclass
 class Goal:
     kind: str
     text: str
-
-
-@dataclass
-class NextTime:
-    when: str | None
-    what: str
+    expressed_by: str
+    """``patient``, ``relative`` or ``care`` (who expressed it decides where it is shown)."""
+    said_by: str | None = None
+    """The relative's name, for a goal a relative expressed."""
 
 
 @dataclass
 class OtherPlan:
     title: str
     kind: str
+    """The plan-type code (``sip``), ``other`` when it has none."""
+    kind_display: str
     held_by: str | None
+    linked: bool
+    """Whether the contract links to it (``supportingInfo`` or ``basedOn``)."""
+
+
+@dataclass
+class Revision:
+    when: str | None
+    """The last revision's time (a FHIR instant or dateTime)."""
+    unit: str | None
+    """The unit that made it, by name; None when no Provenance names one."""
 
 
 @dataclass
 class ContractOverview:
     title: str
+    agreed: str | None = None
+    """When the contract was agreed with the patient: ``created``, else ``period.start``."""
+    last_revised: str | None = None
+    revised_by: str | None = None
     what_matters: list[Goal] = field(default_factory=list)
-    next_times: list[NextTime] = field(default_factory=list)
+    care_goals: list[Goal] = field(default_factory=list)
+    next_visit: Visit | None = None
+    next_steps: list[str] = field(default_factory=list)
     my_part: list[str] = field(default_factory=list)
     self_care: list[str] = field(default_factory=list)
     when_to_seek_care: list[str] = field(default_factory=list)
@@ -75,9 +115,8 @@ class ContractOverview:
     fixed_care_contact: list[Contact] = field(default_factory=list)
     fixed_doctor: list[Contact] = field(default_factory=list)
     other_contacts: list[Contact] = field(default_factory=list)
+    relatives: list[Relative] = field(default_factory=list)
     other_plans: list[OtherPlan] = field(default_factory=list)
-    last_revised: str | None = None
-    revised_by: str | None = None
 
 
 @dataclass
@@ -89,41 +128,51 @@ class Overview:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Sources:
+    """What the endpoint read for the overview, besides the plans."""
+
+    resolved: Resources
+    """Goals, RelatedPersons, Locations, roles, people and units by local reference."""
+    contacts: list[CareContact]
+    teams: list[dict[str, Any]]
+    revisions: dict[str, Revision]
+    """By contract id."""
+    appointments: dict[str, list[dict[str, Any]]]
+    """The Appointments of each contract (by contract id)."""
+    now_us: int
+
+
 def visible_to_patient(plan: dict[str, Any]) -> bool:
     return not not_for_patient(plan) and plan.get("status") not in HIDDEN_STATUSES
 
 
-def overview(
-    patient: dict[str, Any],
-    plans: list[dict[str, Any]],
-    resolved: dict[str, dict[str, Any]],
-    contacts: list[CareContact],
-    revisions: dict[str, tuple[str | None, str | None]],
-) -> Overview:
-    """``revisions`` maps a contract's id to (when, by whom) it was last revised."""
+def overview(patient: dict[str, Any], plans: list[dict[str, Any]], sources: Sources) -> Overview:
     contracts = [p for p in plans if is_contract(p) and visible_to_patient(p)]
     others = [p for p in plans if not is_contract(p) and visible_to_patient(p)]
     return Overview(
         patient_name=display_name(patient) or "",
-        contracts=[
-            _contract(c, others, resolved, contacts, revisions.get(str(c.get("id")), (None, None))) for c in contracts
-        ],
+        contracts=[_contract(c, patient, others, sources) for c in contracts],
     )
 
 
 def _contract(
-    plan: dict[str, Any],
-    others: list[dict[str, Any]],
-    resolved: dict[str, dict[str, Any]],
-    contacts: list[CareContact],
-    revision: tuple[str | None, str | None],
+    plan: dict[str, Any], patient: dict[str, Any], others: list[dict[str, Any]], sources: Sources
 ) -> ContractOverview:
-    result = ContractOverview(title=str(plan.get("title") or "Mitt patientkontrakt"))
+    resolved = sources.resolved
+    contract_id = str(plan.get("id"))
+    revision = sources.revisions.get(contract_id, Revision(None, None))
+    result = ContractOverview(
+        title=str(plan.get("title") or "Mitt patientkontrakt"),
+        agreed=plan.get("created") or (plan.get("period") or {}).get("start"),
+        last_revised=revision.when,
+        revised_by=revision.unit,
+    )
     for reference in plan.get("goal", []):
         goal = resolved.get(str(reference.get("reference")))
         if goal is not None and (goal.get("description") or {}).get("text"):
-            kind = _code(goal.get("category", []), GOAL_KIND_SYSTEM) or "mal"
-            result.what_matters.append(Goal(kind, str(goal["description"]["text"])))
+            entry = _goal(goal, patient, resolved)
+            (result.care_goals if entry.expressed_by == "care" else result.what_matters).append(entry)
     lists = {
         "egen-insats": result.my_part,
         "egenvard": result.self_care,
@@ -131,66 +180,114 @@ def _contract(
         "vardens-insats": result.care_does,
         "kontaktvag": result.whom_to_contact,
     }
+    reached_through: str | None = None
     for activity in plan.get("activity", []):
         detail = activity.get("detail") or {}
-        activity_kind = _code([detail.get("code") or {}], ACTIVITY_KIND_SYSTEM)
+        kind = code_of([detail.get("code") or {}], ACTIVITY_KIND_SYSTEM)
         text = str(detail.get("description") or "")
-        if activity_kind == "nasta-kontakt":
-            result.next_times.append(NextTime(_when(detail), text))
-        elif activity_kind in lists and text:
-            lists[activity_kind].append(text)
-        for extension in detail.get("extension", []):
-            coding = extension.get("valueCoding") or {}
-            if coding.get("system") == CONTACT_CHANNEL_SYSTEM and coding.get("code") in CONTACT_CHANNELS:
-                result.channels.append(CONTACT_CHANNELS[coding["code"]])
-    for contact in contacts:
-        entry = Contact(
-            contact.role.get("display", ""),
-            contact.name,
-            (contact.unit or {}).get("display"),
-            list(contact.phones),
-            [_hours(h) for h in contact.hours],
-        )
-        {"fixedCareContact": result.fixed_care_contact, "fixedDoctor": result.fixed_doctor}.get(
-            contact.kind, result.other_contacts
-        ).append(entry)
-    for other in others:
-        plan_kind = _code(other.get("category", []), PLAN_TYPE_SYSTEM)
-        held_by = _holder(other.get("author") or {}, resolved)
+        if kind in lists and text:
+            lists[kind].append(text)
+        if kind == "kontaktvag":
+            result.channels += channels_of(detail)
+            reached_through = reached_through or str(((detail.get("performer") or [{}])[0]).get("reference"))
+    result.next_visit, result.next_steps = next_visit(
+        plan, sources.appointments.get(contract_id, []), resolved, sources.now_us
+    )
+    _contacts(result, sources, reached_through)
+    result.relatives = _relatives(sources.teams, resolved, sources.now_us)
+    linked = {str(r.get("reference")) for r in [*plan.get("supportingInfo", []), *plan.get("basedOn", [])]}
+    for other in sorted(others, key=lambda p: f"CarePlan/{p.get('id')}" not in linked):
+        kind = code_of(other.get("category", []), PLAN_TYPE_SYSTEM) or "other"
         result.other_plans.append(
-            OtherPlan(str(other.get("title") or ""), PLAN_TYPES.get(str(plan_kind), "Annan plan"), held_by)
+            OtherPlan(
+                str(other.get("title") or ""),
+                kind if kind in PLAN_TYPES else "other",
+                PLAN_TYPES.get(kind, "Annan plan"),
+                _holder(other.get("author") or {}, resolved),
+                f"CarePlan/{other.get('id')}" in linked,
+            )
         )
-    result.last_revised, result.revised_by = revision
     return result
 
 
-def _holder(reference: dict[str, Any], resolved: dict[str, dict[str, Any]]) -> str | None:
+def _goal(goal: dict[str, Any], patient: dict[str, Any], resolved: Resources) -> Goal:
+    """Where a goal goes: the patient's or a relative's words, or the care team's.  Who expressed it
+    decides (``expressedBy``); a goal without it goes by its kind (``vad-ar-viktigt``: the patient's)."""
+    kind = code_of(goal.get("category", []), GOAL_KIND_SYSTEM) or "mal"
+    text = str(goal["description"]["text"])
+    by = goal.get("expressedBy")
+    reference = str((by or {}).get("reference") or "")
+    if not by:
+        return Goal(kind, text, "patient" if kind == "vad-ar-viktigt" else "care")
+    if reference and reference.split("/_history")[0] == f"Patient/{patient.get('id')}":
+        return Goal(kind, text, "patient")
+    if reference.startswith("RelatedPerson/"):
+        relative = resolved.get(reference.split("/_history")[0])
+        return Goal(kind, text, "relative", display_name(relative) or by.get("display"))
+    return Goal(kind, text, "care")  # a Practitioner, a PractitionerRole, an HSA-id
+
+
+def _contacts(result: ContractOverview, sources: Sources, reached_through: str | None) -> None:
+    lists = {"fixedCareContact": result.fixed_care_contact, "fixedDoctor": result.fixed_doctor}
+    for contact in sources.contacts:
+        unit = contact.unit or {}
+        organization = sources.resolved.get(str(unit.get("reference")))
+        entry = Contact(
+            contact.kind,
+            contact.role.get("code", ""),
+            contact.role.get("display", ""),
+            contact.name,
+            contact.member.get("reference"),
+            unit.get("display"),
+            hsa_id_of(organization),
+            list(contact.phones),
+            list(contact.hours),
+            code_of(
+                (sources.resolved.get(str(contact.member.get("reference"))) or {}).get("code", []), CARE_ROLE_SYSTEM
+            ),
+        )
+        lists.get(contact.kind, result.other_contacts).append(entry)
+    everyone = [*result.fixed_care_contact, *result.fixed_doctor, *result.other_contacts]
+    reached = next((c for c in everyone if c.member and c.member == reached_through), None)
+    reached = reached or next(iter(result.fixed_care_contact), None)
+    if reached is not None:
+        reached.channels = list(dict.fromkeys(result.channels))
+
+
+def _relatives(teams: list[dict[str, Any]], resolved: Resources, now_us: int) -> list[Relative]:
+    """The relatives in the patient's care teams (role ``narstaende``), once each."""
+    found: dict[str, Relative] = {}
+    for team in teams:
+        for participant in team.get("participant", []):
+            roles = {c.get("code") for r in participant.get("role", []) for c in r.get("coding", [])}
+            member = participant.get("member") or {}
+            reference = str(member.get("reference") or "")
+            if not reference.startswith("RelatedPerson/") or RELATIVE not in roles or reference in found:
+                continue
+            person = resolved.get(reference) or {}
+            if person.get("active") is False or has_ended(participant.get("period") or {}, now_us):
+                continue
+            relationship = (person.get("relationship") or [{}])[0]
+            codings = relationship.get("coding") or [{}]
+            found[reference] = Relative(
+                display_name(person) or str(member.get("display") or ""),
+                codings[0].get("code"),
+                relationship.get("text") or codings[0].get("display"),
+                [str(t["value"]) for t in person.get("telecom", []) if t.get("system") == "phone" and t.get("value")],
+            )
+    return [relative for relative in found.values() if relative.name]
+
+
+def _holder(reference: dict[str, Any], resolved: Resources) -> str | None:
     """Who holds a plan: a unit's name, a person's (a role's practitioner), or the display."""
     holder = display_name(person_of(resolved.get(str(reference.get("reference"))), resolved))
     display = reference.get("display")
     return holder or (str(display) if isinstance(display, str) else None)
 
 
-def _code(concepts: list[dict[str, Any]], system: str) -> str | None:
+def code_of(concepts: list[dict[str, Any]], system: str) -> str | None:
     for concept in concepts:
         for coding in concept.get("coding", []):
             if coding.get("system") == system and coding.get("code"):
                 return str(coding["code"])
     return None
-
-
-def _when(detail: dict[str, Any]) -> str | None:
-    """The scheduled time in Swedish local time, ``2026-12-31 kl. 14:00``."""
-    start = (detail.get("scheduledPeriod") or {}).get("start") or detail.get("scheduledString")
-    first = first_instant(start)
-    if first is None:
-        return start if isinstance(start, str) else None
-    return to_datetime(first).astimezone(LOCAL_ZONE).strftime("%Y-%m-%d kl. %H:%M")
-
-
-def _hours(text: str) -> str:
-    """``mon tue wed thu fri 08:00-16:00`` in Swedish: ``mån–fre 08:00–16:00``."""
-    parts = text.split()
-    days = [WEEKDAYS.get(p, p) for p in parts[:-1]]
-    span = f"{days[0]}–{days[-1]}" if len(days) > 2 else " ".join(days)
-    return f"{span} {parts[-1].replace('-', '–')}".strip() if parts else text
