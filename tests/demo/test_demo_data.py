@@ -15,7 +15,7 @@ def test_every_demo_resource_validates() -> None:
     for resource in resources:
         validate_resource(dict(resource), resource["resourceType"], url_id=resource["id"], local_base=None)
     counts = Counter(r["resourceType"] for r in resources)
-    assert counts["Patient"] == 17 and counts["Goal"] == 34 and counts["CareTeam"] == 17
+    assert counts["Patient"] == 17 + 2 and counts["Goal"] == 34 and counts["CareTeam"] == 17  # 2 declined offers
 
 
 def test_identifiers_are_real_swedish_identifiers() -> None:
@@ -58,7 +58,7 @@ def test_every_demo_patient_is_another_person() -> None:
         if resource["resourceType"] == "Patient"
         for identifier in resource["identifier"]
     ]
-    assert len(numbers) == len(set(numbers)) == 20_000
+    assert len(numbers) == len(set(numbers)) == 20_000 + 20_000 // 8  # and those who declined an offer
 
 
 def test_the_follow_up_is_worth_reporting_on() -> None:
@@ -68,7 +68,7 @@ def test_the_follow_up_is_worth_reporting_on() -> None:
     resources = list(demo_resources(40, today=date(2026, 11, 22)))
     conditions = [r for r in resources if r["resourceType"] == "Condition"]
     assert sorted(c["subject"]["reference"] for c in conditions) == sorted(
-        f"Patient/{r['id']}" for r in resources if r["resourceType"] == "Patient"
+        f"Patient/{r['id']}" for r in resources if r["id"].startswith("demo-patient-")
     )
     answers = [r for r in resources if r["resourceType"] == "QuestionnaireResponse"]
     by_unit: Counter[tuple[str, str]] = Counter(
@@ -78,3 +78,20 @@ def test_the_follow_up_is_worth_reporting_on() -> None:
     assert len(units) == 4
     assert all(by_unit[(kind, unit)] >= 5 for kind in ("patient", "staff") for unit in units), by_unit
     assert all(r["authored"] < "2026-11-22" and len(r["item"]) == 7 for r in answers)
+
+
+def test_a_few_patients_declined_the_offer_of_a_contract() -> None:
+    """Seed 001: a declined offer is documented, with when the need for a fixed care contact is
+    re-assessed; the report counts them per unit."""
+    resources = list(demo_resources(40, today=date(2026, 11, 22)))
+    offers = [r for r in resources if r["id"].startswith("demo-declined-offer-")]
+    assert len(offers) == 5
+    patients = {f"Patient/{r['id']}" for r in resources if r["resourceType"] == "Patient"}
+    for offer in offers:
+        assert (offer["status"], offer["intent"]) == ("revoked", "proposal")
+        assert offer["subject"]["reference"] in patients
+        assert {e["url"].rsplit("/", 1)[-1] for e in offer["extension"]} == {
+            "offer-declined",
+            "fixed-contact-reassessment",
+        }
+        validate_resource(dict(offer), "CarePlan", url_id=offer["id"], local_base=None)

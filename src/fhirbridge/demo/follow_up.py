@@ -1,6 +1,7 @@
 """Demo data for the follow-up (issue 13, seeds 001 and 003): each demo patient's main condition
 (ICD-10-SE), the seven questions answered by patients about their fixed care contact's unit,
-and by the staff of every unit that holds contracts, over the past year.
+and by the staff of every unit that holds contracts, over the past year; and a few patients who
+were offered a contract and declined it.
 
 Drawn from the same seeded random source as the contracts, so loading twice gives the same
 answers under the same ids (``demo-…``): a reload updates instead of duplicating.
@@ -14,7 +15,14 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fhirbridge.contract.codes import ANSWERED_FOR_UNIT_EXTENSION, CANONICAL_BASE, CONDITION_ROLE_SYSTEM
+from fhirbridge.contract.codes import (
+    ANSWERED_FOR_UNIT_EXTENSION,
+    CANONICAL_BASE,
+    CONDITION_ROLE_SYSTEM,
+    FIXED_CONTACT_REASSESSMENT_EXTENSION,
+    OFFER_DECLINED_EXTENSION,
+    PLAN_TYPE_SYSTEM,
+)
 from fhirbridge.demo.catalogue import CLINICIANS, SCENARIOS, UNITS, Clinician
 
 Resource = dict[str, Any]
@@ -129,3 +137,38 @@ def _some_day(today: date, rng: random.Random) -> str:
     while day.weekday() >= 5:
         day -= timedelta(days=1)
     return datetime.combine(day, time(rng.choice((9, 10, 11, 14))), STOCKHOLM).isoformat()
+
+
+DECLINED_REASONS = (
+    "Vill inte ha något avtal nu; hör av sig själv vid behov.",
+    "Tycker att kontakten med vårdcentralen fungerar bra som den är.",
+    "Vill tänka på saken och ta upp det vid nästa besök.",
+)
+
+
+def declined_offer(number: int, patient: Resource, today: date, rng: random.Random) -> Resource:
+    """A contract offered to ``patient`` at a fixed care contact's unit and declined (seed 001),
+    with when the need for a fixed care contact is next re-assessed."""
+    scenario = SCENARIOS[number % len(SCENARIOS)]
+    offered_by = _CLINICIANS[scenario.fixed_contact]
+    day = today - timedelta(days=rng.randint(10, 300))
+    return {
+        "resourceType": "CarePlan",
+        "id": f"demo-declined-offer-{number:05d}",
+        "extension": [
+            {"url": OFFER_DECLINED_EXTENSION, "valueDateTime": _morning(day)},
+            {"url": FIXED_CONTACT_REASSESSMENT_EXTENSION, "valueDate": (day + timedelta(days=180)).isoformat()},
+        ],
+        "status": "revoked",
+        "intent": "proposal",
+        "category": [{"coding": [{"system": PLAN_TYPE_SYSTEM, "code": "patientkontrakt"}]}],
+        "title": "Erbjudande om patientkontrakt (avböjt)",
+        "description": DECLINED_REASONS[number % len(DECLINED_REASONS)],
+        "subject": {"reference": f"Patient/{patient['id']}"},
+        "author": {"reference": f"PractitionerRole/role-{offered_by.key}"},
+        "created": day.isoformat(),
+    }
+
+
+def _morning(day: date) -> str:
+    return datetime.combine(day, time(10), STOCKHOLM).isoformat()

@@ -481,6 +481,29 @@ def _channel(code: str) -> dict[str, Any]:
     return {"url": CONTACT_CHANNEL_EXTENSION, "valueCoding": coding(CONTACT_CHANNEL_SYSTEM, CONTACT_CHANNELS, code)}
 
 
+def declined_patient(number: int, rng: random.Random, taken: set[str]) -> Resource:
+    """A patient who was offered a contract and declined it: a Patient and nothing more."""
+    female = number % 2 == 1
+    birth = date(rng.randint(1935, 1960), rng.randint(1, 12), rng.randint(1, 28))
+    serial = rng.randrange(0, 1000) // 2 * 2 + (0 if female else 1)
+    identifier = make_personnummer(birth, serial)
+    while identifier in taken:
+        serial = (serial + 2) % 1000
+        identifier = make_personnummer(birth, serial)
+    taken.add(identifier)
+    given, family = rng.choice(GIVEN_FEMALE if female else GIVEN_MALE), rng.choice(FAMILY)
+    return {
+        "resourceType": "Patient",
+        "meta": {"profile": [PROFILE_PATIENT]},
+        "id": f"demo-declined-{number:05d}",
+        "identifier": [{"system": PERSONNUMMER_SYSTEM, "value": identifier}],
+        "active": True,
+        "name": [{"use": "official", "family": family, "given": [given], "text": f"{given} {family}"}],
+        "gender": gender_of(identifier),
+        "birthDate": birth.isoformat(),
+    }
+
+
 def _activity(kind: str, text: str, performers: list[dict[str, str]], goals: list[dict[str, str]]) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "code": concept(ACTIVITY_KIND_SYSTEM, ACTIVITY_KINDS, kind),
@@ -510,3 +533,7 @@ def demo_resources(patients: int = 12, *, seed: int = 2026, today: date | None =
         if index % 5 != 0:  # four in five patients answer the seven questions
             yield follow_up.patient_answers(index, patient_id, day, answers)
     yield from follow_up.staff_answers(follow_up.answered_units(patients), day, answers)
+    for number in range(1, max(1, patients // 8) + 1):  # a few offers declined
+        person = declined_patient(number, rng, taken)
+        yield person
+        yield follow_up.declined_offer(number, person, day, answers)
