@@ -7,6 +7,8 @@
 #   make bench  the benchmarks, in production mode: tokens from the bench's own issuer, the access
 #               policy and the access log (BENCH_ARGS="--mode production,development" adds
 #               development mode beside it; see docs/benchmarks.md)
+#   make bench-report  the follow-up report over 100,000 contracts and 200,000 responses, SQLite
+#               and PostgreSQL (BENCH_ARGS="--contracts 20000" for a quicker run)
 #   make profiles           rebuild profiles/ from the FSH sources (node and npm needed)
 #   make validate-profiles  check profiles/ and the demo data with Medplum's validator (node, npm)
 
@@ -18,7 +20,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: install run serve demo test fuzz lint format check bench profiles validate-profiles clean
+.PHONY: install run serve demo test fuzz lint format check bench bench-report profiles validate-profiles clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fhirbridge needs Python 3.11 or newer")'
@@ -58,6 +60,9 @@ check: lint test
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-report: $(STAMP)
+	$(BIN)/python -m bench.report_run $(BENCH_ARGS)
 
 profiles: $(STAMP)
 	$(BIN)/python scripts/build_profiles.py

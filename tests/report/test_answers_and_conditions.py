@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from fhirbridge.contract.codes import CONDITION_ROLE_SYSTEM
 from fhirbridge.fhir.resource_types import STORED_TYPES
-from fhirbridge.report.facts import ANSWERED_FOR_UNIT, CLINICAL_STATUS_SYSTEM, CONDITION_ROLE_SYSTEM, QUESTIONNAIRES
+from fhirbridge.report.facts import ANSWERED_FOR_UNIT, CLINICAL_STATUS_SYSTEM, QUESTIONNAIRES
 from tests.report.conftest import service
 from tests.report.test_report import cells, report, shares
 from tests.security.tokens import SigningKey

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from fhirbridge.contract.codes import OFFER_DECLINED_EXTENSION, PLAN_TYPE_SYSTEM
-from fhirbridge.report.facts import (
-    ANSWERED_FOR_UNIT,
-    CLINICAL_STATUS_SYSTEM,
-    CONDITION_ROLE_SYSTEM,
-    facts_of,
-    icd10_chapter,
-)
+from fhirbridge.contract.codes import CONDITION_ROLE_SYSTEM, OFFER_DECLINED_EXTENSION, PLAN_TYPE_SYSTEM
+from fhirbridge.report.facts import ANSWERED_FOR_UNIT, CLINICAL_STATUS_SYSTEM, facts_of, icd10_chapter
 from fhirbridge.search.dates import first_instant
 
 

@@ -37,7 +37,6 @@ from fhirbridge.storage.database import Database
 Progress = Callable[[str], None]
 STEPS = 6
 """How many times :func:`build_report` calls ``progress``."""
-MAX_MONTHS = 240
 SEX = {"female": "kvinna", "male": "man", "other": "annat", "unknown": "okänt"}
 
 
@@ -60,8 +59,7 @@ async def build_report(
         directory = await load_directory(conn)
         units = selected_units(filters, directory, readable(directory))
         scope = queries.Scope(conn, units, period.start if period else None, period.end if period else None)
-        low, high = (period.start, period.end - 1) if period else await queries.started_range(scope)
-        monthly = await queries.by_month_and_status(scope, _months(low, high))
+        hourly = await queries.by_hour_and_status(scope)
         step("contracts by month")
         per_unit = await queries.by_unit(scope)
         step("contracts by unit")
@@ -72,7 +70,7 @@ async def build_report(
         answered = await queries.answers(scope)
         step("seven questions")
     figures: list[Figure] = [
-        _monthly(monthly, minimum),
+        _monthly(hourly, minimum),
         *_units(per_unit, directory, minimum),
         *_patients(patients, minimum),
         counts(
@@ -113,20 +111,6 @@ def _first_instant(day: date) -> int:
     return covered[0]
 
 
-def _months(low: int | None, high: int | None) -> list[tuple[str, int, int]]:
-    if low is None or high is None:
-        return []
-    first, last = _local_date(low).replace(day=1), _local_date(high)
-    months: list[tuple[str, int, int]] = []
-    while first <= last and len(months) < MAX_MONTHS:
-        following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-        start = int(datetime.combine(first, datetime.min.time(), SWEDEN).timestamp() * 1_000_000)
-        end = int(datetime.combine(following, datetime.min.time(), SWEDEN).timestamp() * 1_000_000)
-        months.append((first.strftime("%Y-%m"), start, end))
-        first = following
-    return months
-
-
 def _years_before(day: date, years: int) -> date:
     try:
         return day.replace(year=day.year - years)
@@ -154,7 +138,10 @@ def _revision_bands(as_of: int) -> list[tuple[str, int]]:
 
 
 def _monthly(rows: Sequence[Sequence[Any]], minimum: int) -> Counts:
-    values: dict[tuple[str, ...], int] = {(str(month), str(status)): int(n) for month, status, n in rows}
+    values: dict[tuple[str, ...], int] = defaultdict(int)
+    for hour, status, n in rows:
+        month = datetime.fromtimestamp(int(hour) * 3600, SWEDEN).strftime("%Y-%m")
+        values[(month, str(status))] += int(n)
     ordered = dict(sorted(values.items()))
     return counts(
         "contracts_by_month_and_status",

@@ -25,7 +25,9 @@ from typing import Any
 from fhirbridge.adapters.registry import mapping
 from fhirbridge.contract.codes import (
     ACTIVITY_KIND_SYSTEM,
+    ANSWERED_FOR_UNIT_EXTENSION,
     CANONICAL_BASE,
+    CONDITION_ROLE_SYSTEM,
     OFFER_DECLINED_EXTENSION,
     is_contract,
 )
@@ -38,8 +40,7 @@ QUESTIONNAIRES = {
     f"{CANONICAL_BASE}/Questionnaire/seven-questions-patient": "patient",
     f"{CANONICAL_BASE}/Questionnaire/seven-questions-staff": "staff",
 }
-ANSWERED_FOR_UNIT = f"{CANONICAL_BASE}/StructureDefinition/answered-for-unit"
-CONDITION_ROLE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/condition-role"
+ANSWERED_FOR_UNIT = ANSWERED_FOR_UNIT_EXTENSION
 CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 QUESTIONS = tuple(f"q{n}" for n in range(1, 8))
 PROJECTED = frozenset({"CarePlan", "CareTeam", "QuestionnaireResponse", "Condition"})

@@ -64,21 +64,17 @@ def _in_force(alias: str = "c") -> str:
     return f"NOT {alias}.declined AND {alias}.status IN ({statuses})"
 
 
-async def started_range(scope: Scope) -> tuple[int | None, int | None]:
-    args: list[Any] = []
-    row = await scope.conn.fetchrow(scope.contracts(args) + "SELECT MIN(started), MAX(started) FROM c", *args)
-    return (row[0], row[1]) if row else (None, None)
+HOUR = 3_600_000_000
 
 
-async def by_month_and_status(scope: Scope, months: Sequence[tuple[str, int, int]]) -> list[Row]:
-    """(month, status, contracts) for contracts (declined offers aside) by the month they began."""
-    if not months:
-        return []
+async def by_hour_and_status(scope: Scope) -> list[Row]:
+    """(hour since the epoch, status, contracts) for contracts (declined offers aside) by when
+    they began: Swedish months are whole hours, so the caller sums hours into months exactly,
+    without a time-zone function in either database."""
     args: list[Any] = []
-    values = ", ".join(f"('{label}', {low}, {high})" for label, low, high in months)
-    sql = scope.contracts(args, f"m (month, lo, hi) AS (VALUES {values})") + (
-        "SELECT m.month, c.status, COUNT(*) FROM c JOIN m ON c.started >= m.lo AND c.started < m.hi "
-        "WHERE NOT c.declined GROUP BY m.month, c.status"
+    sql = scope.contracts(args) + (
+        f"SELECT c.started / {HOUR} AS h, c.status, COUNT(*) FROM c "
+        "WHERE NOT c.declined AND c.started IS NOT NULL GROUP BY 1, 2"
     )
     return await scope.conn.fetch(sql, *args)
 
@@ -108,37 +104,37 @@ async def contract_patients(
 ) -> list[Row]:
     """Contract patients grouped by (age band, sex, main condition chapter, municipal 0/1,
     active fixed care contact 0/1, active fixed doctor 0/1, agreed next time ahead 0/1), with
-    their number.  ``age_bands`` are (label, earliest birth instant in the band), youngest first."""
+    their number.  ``age_bands`` are (label, earliest birth instant in the band), youngest first.
+
+    Every part is a set joined by hash or index (no subquery per row): the municipal contracts,
+    each patient's active fixed roles and main condition chapter, the Patient's index rows."""
     args: list[Any] = []
     scope.contracts(args)  # numbers the scope's parameters first
     args += [sorted(municipal), as_of]
     units, now = f"${len(args) - 1}", f"${len(args)}"
-    in_municipal = scope.conn.dialect.in_list(units)
     ages = " ".join(f"WHEN b.low >= {born} THEN '{label}'" for label, born in age_bands[:-1])
-
-    def active(role: str) -> str:
-        return (
-            "CASE WHEN EXISTS (SELECT 1 FROM report_fixed_roles f WHERE f.patient_id = p.patient_id "
-            f"AND f.role = '{role}' AND (f.begins IS NULL OR f.begins <= {now}) "
-            f"AND (f.ends IS NULL OR f.ends > {now})) THEN 1 ELSE 0 END"
-        )
-
-    patients = (
+    parts = (
+        "mc AS (SELECT DISTINCT u.res_pk FROM report_contract_units u JOIN au a2 ON a2.author = u.unit "
+        f"WHERE a2.unit_id {scope.conn.dialect.in_list(units)})",
         "p AS (SELECT c.patient_id, MAX(c.next_contact) AS next_contact, "
-        "MAX(CASE WHEN EXISTS (SELECT 1 FROM report_contract_units u JOIN au a2 ON a2.author = u.unit "
-        f"WHERE u.res_pk = c.res_pk AND a2.unit_id {in_municipal}) THEN 1 ELSE 0 END) AS municipal "
-        f"FROM c WHERE {_in_force()} AND c.patient_id IS NOT NULL GROUP BY c.patient_id)"
+        "MAX(CASE WHEN mc.res_pk IS NULL THEN 0 ELSE 1 END) AS municipal "
+        f"FROM c LEFT JOIN mc ON mc.res_pk = c.res_pk WHERE {_in_force()} AND c.patient_id IS NOT NULL "
+        "GROUP BY c.patient_id)",
+        "f AS (SELECT patient_id, "
+        f"MAX(CASE WHEN role = '{FIXED_CARE_CONTACT}' THEN 1 ELSE 0 END) AS fvk, "
+        f"MAX(CASE WHEN role = '{FIXED_DOCTOR}' THEN 1 ELSE 0 END) AS fld FROM report_fixed_roles "
+        f"WHERE (begins IS NULL OR begins <= {now}) AND (ends IS NULL OR ends > {now}) GROUP BY patient_id)",
+        "k AS (SELECT patient_id, MIN(chapter) AS chapter FROM report_conditions GROUP BY patient_id)",
     )
-    sql = scope.contracts([], patients) + (
+    sql = scope.contracts([], *parts) + (
         f"SELECT CASE WHEN b.low IS NULL THEN 'okänd' {ages} ELSE '{age_bands[-1][0]}' END AS band, "
-        "COALESCE(g.code, 'unknown') AS sex, "
-        "(SELECT MIN(k.chapter) FROM report_conditions k WHERE k.patient_id = p.patient_id) AS chapter, "
-        f"p.municipal, {active(FIXED_CARE_CONTACT)} AS fvk, {active(FIXED_DOCTOR)} AS fld, "
-        f"CASE WHEN p.next_contact > {now} THEN 1 ELSE 0 END AS ahead, COUNT(*) "
-        "FROM p LEFT JOIN resources pr ON pr.res_type = 'Patient' AND pr.res_id = p.patient_id AND NOT pr.deleted "
-        "LEFT JOIN idx_date b ON b.res_pk = pr.pk AND b.param = 'birthdate' "
-        "LEFT JOIN idx_token g ON g.res_pk = pr.pk AND g.param = 'gender' "
-        "GROUP BY band, sex, chapter, p.municipal, fvk, fld, ahead"
+        "COALESCE(g.code, 'unknown') AS sex, k.chapter, p.municipal, COALESCE(f.fvk, 0) AS fvk, "
+        f"COALESCE(f.fld, 0) AS fld, CASE WHEN p.next_contact > {now} THEN 1 ELSE 0 END AS ahead, COUNT(*) "
+        "FROM p LEFT JOIN f ON f.patient_id = p.patient_id LEFT JOIN k ON k.patient_id = p.patient_id "
+        "LEFT JOIN resources pr ON pr.res_type = 'Patient' AND pr.res_id = p.patient_id AND NOT pr.deleted "
+        "LEFT JOIN idx_date b ON b.res_pk = pr.pk AND b.res_type = 'Patient' AND b.param = 'birthdate' "
+        "LEFT JOIN idx_token g ON g.res_pk = pr.pk AND g.res_type = 'Patient' AND g.param = 'gender' "
+        "GROUP BY 1, 2, 3, 4, 5, 6, 7"
     )
     return await scope.conn.fetch(sql, *args)
 
