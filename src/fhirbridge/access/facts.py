@@ -145,18 +145,26 @@ def owning_references(resource: dict[str, Any] | None) -> list[str]:
 
 def owners_unjudged(resource: dict[str, Any] | None) -> bool:
     """Whether an owner is named in a form a block cannot be judged by: a contained resource
-    (``#x``), another server's address, or an identifier the write path could not resolve to
-    the directory (tenth review).  While a block holds, such a resource is withheld from all
-    outside the units it is shown to be of (fail closed)."""
+    (``#x``), another server's address, an identifier the write path could not resolve to the
+    directory (tenth review), or a display text only (eleventh review).  While a block holds,
+    such a resource is withheld from all outside the units it is shown to be of (fail closed)."""
+    by_display = resource is not None and resource.get("resourceType") not in DISPLAY_IS_NOBODY
     for element in _owning_elements(resource):
         text = element.get("reference")
         if isinstance(text, str):
             parsed = parse_reference(text)
             if parsed is None or parsed.kind != "local":
                 return True
-        elif element.get("identifier") is not None:
+        elif element.get("identifier") is not None or (by_display and element.get("display") is not None):
             return True
     return False
+
+
+DISPLAY_IS_NOBODY = frozenset({"Provenance", "Appointment"})
+"""Types whose owners named by a display text only are nobody in particular: the server's own
+Provenance agents (``fhirbridge (system)``), an Appointment's interpreter or driver.  Elsewhere
+a display text in place of who expressed, answered, recorded or authored may name a blocked
+unit's person in words, which no block can judge (eleventh review)."""
 
 
 def _owning_elements(resource: dict[str, Any] | None) -> list[dict[str, Any]]:

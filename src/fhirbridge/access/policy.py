@@ -46,7 +46,7 @@ from fhirbridge.access.facts import (
 )
 from fhirbridge.access.kept import Kept, KeptFacts
 from fhirbridge.access.search_rules import search_refusal
-from fhirbridge.access.unit_owned import may_reach_units, owning_units
+from fhirbridge.access.unit_owned import may_reach_units, owning_units, unplaced_units
 from fhirbridge.audit.events import seen_by
 from fhirbridge.auth.scopes import Context, Permission
 from fhirbridge.auth.tokens import insufficient_scope
@@ -757,6 +757,17 @@ class AccessPolicy:
         """A unit's record (rule 11) is written only by that unit, one above it or a service,
         names no patient, and one the caller may not read does not exist for them (404, as a
         read answers: tenth review)."""
+        unplaced = unplaced_units(resource_type, resource) if resource is not None else []
+        if unplaced:
+            raise invalid(
+                [
+                    error(
+                        "invalid", "answered-for-unit names a unit on this server (Organization/[id] or its HSA-id)", at
+                    )
+                    for at in unplaced
+                ],
+                status=422,
+            )
         if old is not None and previous is not None:
             units = owning_units(resource_type, old)
             if units is not None and not await may_reach_units(self.repository, identity, units):

@@ -53,6 +53,22 @@ def owning_units(resource_type: str, resource: dict[str, Any]) -> frozenset[str]
     return None
 
 
+def unplaced_units(resource_type: str, resource: dict[str, Any]) -> list[str]:
+    """The ``answered-for-unit`` extensions (their paths) that do not name an Organization on
+    this server after the write path's normalisation (a display text only, an HSA-id the
+    directory does not hold, another server's address): a block could not judge whose
+    answers they are (eleventh review), so the write is refused."""
+    if resource_type != "QuestionnaireResponse":
+        return []
+    return [
+        f"QuestionnaireResponse.extension[{index}].valueReference"
+        for index, extension in enumerate(_list(resource.get("extension")))
+        if isinstance(extension, dict)
+        and extension.get("url") == ANSWERED_FOR_UNIT_EXTENSION
+        and _organization(extension.get("valueReference")) is None
+    ]
+
+
 async def may_reach_units(repository: Reads, identity: Identity, units: frozenset[str]) -> bool:
     """Whether the caller may read or write a record of ``units``: a service always; a user or a
     unit's system when each of them is its own unit or lies below it (the directory's
