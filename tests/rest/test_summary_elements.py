@@ -71,3 +71,13 @@ async def test_unknown_summary_mode_is_400(client: httpx.AsyncClient) -> None:
     response = await client.get(f"/fhir/CarePlan/{plan_id}", params={"_summary": "everything"})
     assert response.status_code == 400
     assert response.json()["issue"][0]["expression"] == ["_summary"]
+
+
+async def test_summary_count_on_a_read_is_a_400_naming_it(client: httpx.AsyncClient) -> None:
+    """``_summary=count`` is for searches (R4 search.html#summary); the fuzzer found a read with
+    it answered 500."""
+    patient = (await client.post("/fhir/Patient", json=builders.patient())).json()
+    for url in (f"/fhir/Patient/{patient['id']}", f"/fhir/Patient/{patient['id']}/_history/1"):
+        answer = await client.get(url, params={"_summary": "count"})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["issue"][0]["expression"] == ["_summary"]

@@ -36,6 +36,15 @@ class Shape:
         return self.summary in (None, "false") and self.elements is None
 
     @classmethod
+    def for_read(cls, query: list[tuple[str, str]]) -> Shape:
+        """The shape a read or vread asks for: ``_summary=count`` is for searches only (R4
+        search.html#summary), so on a read it is a 400 naming it rather than a shape."""
+        how = cls.from_query(query)
+        if how.summary == "count":
+            raise bad_request("_summary=count applies to searches only, not to a read", "_summary")
+        return how
+
+    @classmethod
     def from_query(cls, query: list[tuple[str, str]]) -> Shape:
         summary = None
         elements: set[str] | None = None

@@ -38,7 +38,7 @@ async def read(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     headers = version_headers(record)
     if _not_modified(request, record):
         return FhirResponse(304, headers=headers)
-    return FhirResponse(200, body=shaped_content(record, Shape.from_query(request.query)), headers=headers)
+    return FhirResponse(200, body=shaped_content(record, Shape.for_read(request.query)), headers=headers)
 
 
 async def vread(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
@@ -53,5 +53,5 @@ async def vread(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
         raise not_found(f"{address} does not exist")
     if record.deleted:
         raise gone(f"{address} is the deletion of {resource_type}/{resource_id}")
-    body = shaped_content(record, Shape.from_query(request.query))
+    body = shaped_content(record, Shape.for_read(request.query))
     return FhirResponse(200, body=body, headers=version_headers(record))
