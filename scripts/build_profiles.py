@@ -72,6 +72,22 @@ TERMINOLOGY = [
         "A Condition's role: the patient's main condition (it gives the follow-up its patient groups).",
         codes.CONDITION_ROLES,
     ),
+    (
+        "PatientMessage",
+        "patient-message",
+        "Meddelande från patienten om kontraktet",
+        "A Communication.category: the patient's (or a relative's) proposal about what matters or what they do "
+        "themselves, a question, or a request for a new time, to the fixed care contact (issue 14.2).",
+        codes.PATIENT_MESSAGES,
+    ),
+    (
+        "ShareAction",
+        "share-action",
+        "Vad en närstående får göra",
+        "A Consent.provision.action on a permit to a relative: besides reading what is shared, the relative may "
+        "send the patient's proposals and questions about the contract.",
+        codes.SHARE_ACTIONS,
+    ),
 ]
 
 

@@ -268,3 +268,25 @@ def test_dates_in_long_form_in_stockholm_time(instant: str, language: str, expec
 )  # fmt: skip
 def test_the_language_chosen(requested: str | None, header: str | None, expected: str) -> None:
     assert choose_language(requested, header, ["sv", "en"]) == expected
+
+
+async def test_what_awaits_a_reply_and_the_patients_own_answers(client: httpx.AsyncClient, demo: None) -> None:
+    """Issue 14.2: the demo patient's question to the fixed care contact "Väntar på svar", and
+    the answers to the seven questions as "Dina svar", in the Questionnaire's own words."""
+    page = (await client.get(f"/overview/{DIABETES}")).text
+    awaiting = section(page, "awaiting")
+    assert "Väntar på svar" in awaiting and "Ditt förslag om vad du gör själv" in awaiting
+    assert "vattengympa" in awaiting and "Svar från vården" not in awaiting
+    answers = visible(page).split("Dina svar på de sju frågorna den ")[1]
+    assert "Har du en fast vårdkontakt? (vid behov)" in answers and re.search(r"\? (Ja|Nej) ", answers)
+    english = (await client.get(f"/overview/{DIABETES}?lang=en")).text
+    assert "Awaiting reply" in english and "Your answers" in english and "Do you know your next step?" in english
+
+
+def test_the_seven_questions_on_the_page_are_the_questionnaires() -> None:
+    with open("profiles/Questionnaire-seven-questions-patient.json", encoding="utf-8") as file:
+        questionnaire = json.load(file)
+    table = mapping("overview")["sevenQuestions"]
+    assert {item["linkId"]: item["text"] for item in questionnaire["item"]} == {
+        key: words["sv"] for key, words in table.items() if not key.startswith("_")
+    }

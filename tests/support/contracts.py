@@ -69,6 +69,19 @@ def contract(patient_id: str, care_team_id: str, goal_id: str, author: str, **ex
     return body
 
 
+def fixed_contact_team(patient_id: str, role_id: str, display: str | None = None) -> dict[str, Any]:
+    """A CareTeam whose one participant, the PractitionerRole, is the patient's fixed care contact."""
+    member: dict[str, Any] = {"reference": f"PractitionerRole/{role_id}"}
+    if display:
+        member["display"] = display
+    return {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "participant": [{"role": [concept(CARE_ROLE_SYSTEM, CARE_ROLES, "fast-vardkontakt")], "member": member}],
+    }
+
+
 async def contract_world(client: httpx.AsyncClient) -> dict[str, Any]:
     """A unit, Karin Lind's role there, a patient, a care team with Karin as fixed care contact,
     and the patient's own goal: everything a contract refers to."""
@@ -76,20 +89,7 @@ async def contract_world(client: httpx.AsyncClient) -> dict[str, Any]:
     karin = await create(client, builders.practitioner())
     role = await create(client, builders.practitioner_role(karin["id"], unit["id"]))
     patient = await create(client, builders.patient())
-    team = await create(
-        client,
-        {
-            "resourceType": "CareTeam",
-            "status": "active",
-            "subject": {"reference": f"Patient/{patient['id']}"},
-            "participant": [
-                {
-                    "role": [concept(CARE_ROLE_SYSTEM, CARE_ROLES, "fast-vardkontakt")],
-                    "member": {"reference": f"PractitionerRole/{role['id']}", "display": "Karin Lind"},
-                }
-            ],
-        },
-    )
+    team = await create(client, fixed_contact_team(patient["id"], role["id"], "Karin Lind"))
     goal = await create(
         client,
         dict(

@@ -25,7 +25,7 @@ from fhirbridge.contract.care_network import (
     search_contents,
     unversioned,
 )
-from fhirbridge.contract.codes import ANSWERED_FOR_UNIT_EXTENSION
+from fhirbridge.contract.codes import ANSWERED_FOR_UNIT_EXTENSION, SHARE_ACTION_SYSTEM
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import Identity
 from fhirbridge.search.dates import first_instant, first_instant_after
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 RECIPIENT = "IRCP"
 RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 CUSTODIAN = "CST"
+PROPOSE = "foresla"
 AUDIT_SUBTYPES = "https://fhirbridge.se/fhir/CodeSystem/audit-subtype"
 EMERGENCY_ACCESS = "emergency-access"
 MAX_INSTANT = 2**63 - 1
@@ -63,6 +64,9 @@ class Share:
     nothing: bool = False
     only: frozenset[str] | None = None
     """``provision.data``: the resources shared (``CarePlan/1``), when the consent names them."""
+    proposes: bool = False
+    """``provision.action`` holds ``share-action#foresla``: the relative may also send the patient's
+    proposals and questions about the contract (:mod:`fhirbridge.contract.patient_messages`)."""
 
     def covers(self, resource_type: str, reference: str) -> bool:
         if self.nothing or resource_type in self.excluded:
@@ -371,7 +375,14 @@ def _share(permit: dict[str, Any], now: int, facts: PatientFacts) -> Share:
         only = frozenset(
             unversioned(str((item.get("reference") or {}).get("reference"))) for item in data if isinstance(item, dict)
         )
-    return Share(allowed, frozenset(excluded), everything, only)
+    proposes = any(
+        coding.get("system") == SHARE_ACTION_SYSTEM and coding.get("code") == PROPOSE
+        for action in permit.get("action") or []
+        if isinstance(action, dict)
+        for coding in action.get("coding") or []
+        if isinstance(coding, dict)
+    )
+    return Share(allowed, frozenset(excluded), everything, only, proposes)
 
 
 def _types(provision: dict[str, Any]) -> frozenset[str] | None:

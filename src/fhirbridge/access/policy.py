@@ -52,6 +52,7 @@ from fhirbridge.auth.scopes import Context, Permission
 from fhirbridge.auth.tokens import insufficient_scope
 from fhirbridge.contract.care_network import resolve, search_contents
 from fhirbridge.contract.codes import not_for_patient
+from fhirbridge.contract.patient_messages import PENDING, is_patient_message
 from fhirbridge.errors import FhirError, Issue, conflict, error, invalid, method_not_allowed, not_found
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import dumps, loads
@@ -196,6 +197,10 @@ class AccessPolicy:
         own: list[str] = identity.decisions["person"]
         if query.resource_type == "Patient":
             return with_clause(query, "_id", ",".join(own))
+        if query.resource_type == "Provenance" and _by_target(query):
+            # the compartment's Provenance?patient names only Provenances of the Patient itself; one
+            # of a plan or goal is the patient's too (rule 10), and each match is judged on its own
+            return query
         if query.resource_type in compartment_types():
             param = compartment_search_parameter(query.resource_type)
             if param is not None:
@@ -721,10 +726,15 @@ class AccessPolicy:
             )
         await self._check_unit_owned(identity, resource_type, resource, old, previous, new_patients)
         if resource_type in WRITTEN_BY_CARE and identity.kind == "patient":
-            raise forbidden(f"A {resource_type} is written by the care team; a patient proposes changes to it")
+            raise forbidden(
+                f"A {resource_type} is written by the care team; a patient proposes changes to it "
+                "(a Communication to the fixed care contact)"
+            )
+        if resource_type == "Communication" and identity.kind == "patient":
+            _check_patients_message(identity, resource, old)
         for patient_id in sorted(new_patients | old_patients):
             decision = await self._decide(identity, patient_id)  # afresh: the transaction may have changed it
-            if not _writes(decision):
+            if not _writes(decision) and not _proposes(decision, resource, old):
                 raise forbidden(decision.basis if not decision.allowed else READ_ONLY.format(basis=decision.basis))
             if old is not None and previous is not None:  # what the caller may not see, they may not change
                 reference = f"{resource_type}/{previous.resource_id}"
@@ -992,6 +1002,45 @@ def _writes(decision: PatientDecision) -> bool:
     emergency access are for reading (PDL 6 kap.), so none of them can make itself a lasting
     care relation."""
     return decision.allowed and decision.basis in WRITING_BASES
+
+
+def _by_target(query: SearchQuery) -> bool:
+    """Whether a search names the resources whose Provenances it asks for (``target=CarePlan/1``):
+    a bounded search, each of whose matches the policy then judges record by record."""
+    return any(
+        clause.code == "target" and clause.chained is None and clause.modifier is None and clause.values
+        for clause in query.clauses
+    )
+
+
+def _proposes(decision: PatientDecision, resource: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
+    """Whether a relative's share lets them send this message in the patient's name: a patient's
+    message (issue 14.2), a share with the ``foresla`` action; nothing else a share lets them write."""
+    return (
+        decision.allowed
+        and decision.basis == "shared"
+        and is_patient_message(resource)
+        and (old is None or is_patient_message(old))
+        and any(share.proposes for share in decision.shares or [])
+    )
+
+
+def _check_patients_message(identity: Identity, resource: dict[str, Any] | None, old: dict[str, Any] | None) -> None:
+    """A patient's (or relative's) token writes messages in its own name only, and a patient's
+    message about the contract only while it awaits a reply: the answer (``completed``,
+    ``inResponseTo``) is the care team's, and so is a message once answered."""
+    for content in (resource, old):
+        sender = (content or {}).get("sender")
+        if isinstance(sender, dict) and sender.get("reference") not in (None, identity.subject):
+            raise forbidden("A patient's token writes messages in its own name (sender: the token's fhirUser)")
+    if is_patient_message(old) and (old or {}).get("status") != PENDING:
+        raise forbidden("This message has been answered: it is the care team's record now")
+    if is_patient_message(resource) and (resource or {}).get("status") != PENDING:
+        raise forbidden(
+            f"A patient's message is sent as {PENDING} (awaiting a reply); only the care team marks it answered"
+        )
+    if resource is not None and is_patient_message(old) and not is_patient_message(resource):
+        raise forbidden("A patient's message stays one: only the care team answers it")
 
 
 def _own(identity: Identity, patients: frozenset[str]) -> bool:

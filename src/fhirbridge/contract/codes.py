@@ -25,6 +25,8 @@ CONDITION_ROLE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/condition-role"
 ANSWERED_FOR_UNIT_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/answered-for-unit"
 """On a QuestionnaireResponse: the unit whose care the answers are about (the seven questions)."""
 FIXED_CONTACT_REASSESSMENT_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/fixed-contact-reassessment"
+PATIENT_MESSAGE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/patient-message"
+SHARE_ACTION_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/share-action"
 
 PLAN_TYPES = {
     "patientkontrakt": "Patientkontrakt (dokumenterad överenskommelse)",
@@ -97,6 +99,21 @@ AMBITION_LEVELS = {
 }
 """The shared goal's ambition level (seed 001: "vilken ambitionsnivå ska vi ha för din vård?")."""
 
+PATIENT_MESSAGES = {
+    "forslag-vad-ar-viktigt": "Förslag: det här är viktigt för mig",
+    "forslag-egen-insats": "Förslag: det här gör jag själv",
+    "fraga": "Fråga till vården",
+    "ny-tid": "Önskar en ny tid",
+}
+"""A Communication.category: what the patient (or a relative) sends about their contract to the fixed
+care contact (issue 14.2).  It never changes the contract; the care team answers it."""
+
+SHARE_ACTIONS = {
+    "foresla": "Får föreslå ändringar och ställa frågor om planen i patientens namn",
+}
+"""A Consent.provision.action on the permit that shares the patient's plans with a relative: the
+relative may also send the patient's messages about the contract (:data:`PATIENT_MESSAGES`)."""
+
 CONDITION_ROLES = {
     "main": "Huvudsakligt tillstånd",
 }
@@ -135,6 +152,16 @@ def is_contract(resource: dict[str, object]) -> bool:
         for coding in concept.get("coding", [])
         if isinstance(coding, dict)
     )
+
+
+def patient_message_kind(resource: dict[str, Any]) -> str | None:
+    """The :data:`PATIENT_MESSAGES` code of a Communication's category, or None."""
+    for concept in resource.get("category") or []:
+        for coding in concept.get("coding") or [] if isinstance(concept, dict) else []:
+            if isinstance(coding, dict) and coding.get("system") == PATIENT_MESSAGE_SYSTEM:
+                code = coding.get("code")
+                return code if isinstance(code, str) and code in PATIENT_MESSAGES else None
+    return None
 
 
 def is_declined_offer(resource: dict[str, object]) -> bool:

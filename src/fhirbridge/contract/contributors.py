@@ -13,29 +13,32 @@ what their systems send.
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 from fhirbridge.contract.codes import is_contract
 from fhirbridge.fhir.references import parse_reference
-from fhirbridge.identity import Identity
 from fhirbridge.validation.json_form import FoundReference
 from fhirbridge.validation.pipeline import ValidatedResource
 
+if TYPE_CHECKING:
+    from fhirbridge.writes.unit_of_work import UnitOfWork
 
-def add_revising_unit(identity: Identity, validated: ValidatedResource) -> ValidatedResource:
+
+async def add_revising_unit(unit: UnitOfWork, validated: ValidatedResource) -> ValidatedResource:
     """The contract with the writer's unit among its contributors (a write enricher)."""
-    unit = identity.on_behalf_of
+    revising = unit.identity.on_behalf_of
     resource = validated.resource
-    if validated.resource_type != "CarePlan" or not unit or not unit.startswith("Organization/"):
+    if validated.resource_type != "CarePlan" or not revising or not revising.startswith("Organization/"):
         return validated
     if not is_contract(resource):
         return validated
     contributors = resource.get("contributor", [])
-    if any(isinstance(c, dict) and c.get("reference") == unit for c in contributors):
+    if any(isinstance(c, dict) and c.get("reference") == revising for c in contributors):
         return validated
-    parsed = parse_reference(unit)
+    parsed = parse_reference(revising)
     if parsed is None:
         return validated
     enriched = copy.copy(resource)
-    enriched["contributor"] = [*contributors, {"reference": unit}]
+    enriched["contributor"] = [*contributors, {"reference": revising}]
     found = FoundReference(f"CarePlan.contributor[{len(contributors)}]", parsed, ("Organization",))
     return ValidatedResource("CarePlan", enriched, (*validated.references, found), validated.sites)

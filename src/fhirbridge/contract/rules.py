@@ -6,8 +6,6 @@ demo`` and the benchmarks' seeding enforce the same rules: :func:`repository_for
 
 from __future__ import annotations
 
-from functools import partial
-
 from fhirbridge.access.epochs import AccessEpochs
 from fhirbridge.access.guarded import GuardedRepository
 from fhirbridge.audit.events import AuditedWrites
@@ -15,6 +13,7 @@ from fhirbridge.config import Settings
 from fhirbridge.contract.contributors import add_revising_unit
 from fhirbridge.contract.fixed_contact_rule import FixedContactPolicy, FixedContactRule
 from fhirbridge.contract.goal_rule import PatientGoalRule
+from fhirbridge.contract.patient_messages import address_patient_message, credit_patient_messages
 from fhirbridge.contract.signal import FixedContactSignal
 from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.subscriptions import SubscriptionNotifier, activate
@@ -23,8 +22,10 @@ from fhirbridge.patients.identity_rule import OnePatientPerPerson
 from fhirbridge.report.projection import ReportProjection
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage.database import Database
+from fhirbridge.validation.pipeline import ValidatedResource
 from fhirbridge.writes.events import WriteEnricher, WriteListener
 from fhirbridge.writes.provenance import ProvenanceRecorder
+from fhirbridge.writes.unit_of_work import UnitOfWork
 
 
 def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
@@ -40,7 +41,7 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
         PatientGoalRule(),
         FixedContactRule(policy),
         FixedContactSignal(),
-        ProvenanceRecorder(),
+        ProvenanceRecorder(credit_patient_messages),
         SubscriptionNotifier(development=settings.auth == "off"),
         AuditedWrites(),
         ReportProjection(),
@@ -55,7 +56,12 @@ def identity_systems(settings: Settings) -> IdentitySystems:
 
 def contract_enrichers(settings: Settings) -> tuple[WriteEnricher, ...]:
     """What the server adds to resources before storing them (and the Subscriptions it activates)."""
-    return (add_revising_unit, partial(activate, endpoints=EndpointPolicy.from_settings(settings)))
+    endpoints = EndpointPolicy.from_settings(settings)
+
+    async def activate_subscription(unit: UnitOfWork, validated: ValidatedResource) -> ValidatedResource:
+        return activate(unit.identity, validated, endpoints=endpoints)
+
+    return (add_revising_unit, address_patient_message, activate_subscription)
 
 
 def repository_for(database: Database, settings: Settings) -> GuardedRepository:

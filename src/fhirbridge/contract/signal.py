@@ -47,15 +47,8 @@ class FixedContactSignal:
             if patient_id is None or not is_contract(plan):
                 continue
             patient = f"Patient/{patient_id}"
-            teams = await store.live_referrers_by_param(unit.conn, "CareTeam", "subject", "Patient", patient_id)
-            contacts = {
-                assignment.member_key: assignment
-                for team in teams
-                for assignment in active_assignments(loads(team.content or b"{}"), unit.now, unit.local_base)
-                if assignment.role == FIXED_CARE_CONTACT
-            }
             people = People(unit)
-            for member_key in contacts:
+            for member_key in await fixed_care_contacts(unit, patient_id):
                 if await _is_the_writer(unit, people, member_key):
                     continue
                 communication = _communication(unit, event, plan, patient, member_key)
@@ -63,6 +56,18 @@ class FixedContactSignal:
                     communication, "Communication", url_id=None, local_base=unit.local_base, built_by_server=True
                 )
                 await unit.create(validated)
+
+
+async def fixed_care_contacts(unit: UnitOfWork, patient_id: str) -> list[str]:
+    """The member keys of the patient's fixed care contacts now, in any of their live CareTeams."""
+    teams = await store.live_referrers_by_param(unit.conn, "CareTeam", "subject", "Patient", patient_id)
+    contacts = {
+        assignment.member_key: assignment
+        for team in teams
+        for assignment in active_assignments(loads(team.content or b"{}"), unit.now, unit.local_base)
+        if assignment.role == FIXED_CARE_CONTACT
+    }
+    return list(contacts)
 
 
 async def _is_the_writer(unit: UnitOfWork, people: People, member_key: str) -> bool:
@@ -92,7 +97,7 @@ def _communication(
         "topic": {"text": topic},
         "about": [{"reference": f"CarePlan/{event.record.resource_id}/_history/{event.record.version}"}],
         "sent": format_instant(unit.now),
-        "recipient": [_recipient(contact)],
+        "recipient": [recipient(contact)],
         "payload": [{"contentString": f"{topic}: {title} (version {event.record.version}), av {by}."}],
     }
     sender = unit.identity.subject
@@ -103,7 +108,7 @@ def _communication(
     return communication
 
 
-def _recipient(member_key: str) -> dict[str, Any]:
+def recipient(member_key: str) -> dict[str, Any]:
     """A member key (see :class:`~fhirbridge.contract.fixed_contacts.Assignment`) as a Reference."""
     system, bar, value = member_key.partition("|")
     if bar and "/" not in value:

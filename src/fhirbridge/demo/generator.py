@@ -35,7 +35,7 @@ from fhirbridge.contract.codes import (
     coding,
     concept,
 )
-from fhirbridge.demo import follow_up
+from fhirbridge.demo import follow_up, messages
 from fhirbridge.demo.catalogue import (
     CLINICIANS,
     FAMILY,
@@ -518,7 +518,8 @@ def _activity(kind: str, text: str, performers: list[dict[str, str]], goals: lis
 
 def demo_resources(patients: int = 12, *, seed: int = 2026, today: date | None = None) -> Iterator[Resource]:
     """Shared organisations and clinicians first, then each patient's contract with their main
-    condition and (for four in five) their answers to the seven questions, and last the
+    condition and (for four in five) their answers to the seven questions (and one patient's
+    question awaiting a reply), and last the
     staff's answers (:mod:`fhirbridge.demo.follow_up`)."""
     rng = random.Random(seed)
     day = today or datetime.now(STOCKHOLM).date()
@@ -527,8 +528,11 @@ def demo_resources(patients: int = 12, *, seed: int = 2026, today: date | None =
     taken: set[str] = set()
     answers = random.Random(seed + 1)  # the follow-up draws apart, so the contracts stay as they were
     for index in range(1, patients + 1):
-        yield from patient_contract(index, day, rng, taken)
+        contract = patient_contract(index, day, rng, taken)
+        yield from contract
         patient_id = f"demo-patient-{index:05d}"
+        if index == messages.ASKING:  # one patient's question awaits a reply
+            yield messages.pending_question(next(r for r in contract if r["id"].startswith("demo-contract-")), day)
         yield follow_up.main_condition(index, patient_id, day)
         if index % 5 != 0:  # four in five patients answer the seven questions
             yield follow_up.patient_answers(index, patient_id, day, answers)

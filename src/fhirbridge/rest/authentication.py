@@ -22,8 +22,10 @@ from fhirbridge.errors import FhirError
 from fhirbridge.identity import DEVELOPER, Identity
 from fhirbridge.writes.provenance import parse_x_provenance
 
-CLIENT_DESCRIBES = ("activity", "reason", "policy", "location", "signature")
-"""What a client with a token may still say about its change in ``X-Provenance``."""
+CLIENT_DESCRIBES = ("activity", "reason", "policy", "location", "signature", "entity")
+"""What a client with a token may still say about its change in ``X-Provenance``; of ``entity``
+the server keeps only the patients' messages the change was made from
+(:func:`fhirbridge.contract.patient_messages.credit_patient_messages`)."""
 
 
 async def authenticate(request: Request, settings: Settings, local_base: str, *, writes: bool) -> Identity:

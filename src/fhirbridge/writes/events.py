@@ -46,6 +46,7 @@ class WriteListener(Protocol):
 
 
 class WriteEnricher(Protocol):
-    def __call__(self, identity: Identity, validated: ValidatedResource) -> ValidatedResource:
+    async def __call__(self, unit: UnitOfWork, validated: ValidatedResource) -> ValidatedResource:
         """What the server adds to a validated resource before it is stored (a contract's
-        contributors, say); returns it unchanged when there is nothing to add."""
+        contributors, a patient's message addressed to the fixed care contact); returns it
+        unchanged when there is nothing to add.  It may read through ``unit``, never write."""

@@ -18,7 +18,7 @@ changed resource is a target, as the specification asks; without it, only
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,9 @@ DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 UNAUTHENTICATED = "unauthenticated client (no X-Provenance header)"
 _OPERATION = {"create": "CREATE", "update": "UPDATE", "delete": "DELETE"}
+Completion = Callable[["UnitOfWork", dict[str, Any]], Awaitable[dict[str, Any]]]
+"""What the server makes of a Provenance's ``entity`` before it is stored (the patient whose
+proposal a revision accepts, as a contributor: :func:`fhirbridge.contract.patient_messages.credit_patient_messages`)."""
 
 
 def provenance_for(
@@ -77,7 +80,11 @@ def provenance_for(
 
 
 class ProvenanceRecorder:
-    """A write listener that stores :func:`provenance_for` in the same transaction."""
+    """A write listener that stores :func:`provenance_for` in the same transaction, with the
+    entities and agents ``complete`` gives it (read by the server, never as the client claims them)."""
+
+    def __init__(self, complete: Completion | None = None) -> None:
+        self.complete = complete
 
     async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
         identity = unit.identity
@@ -88,6 +95,8 @@ class ProvenanceRecorder:
         provenance = provenance_for(events, template, unit.now, who=who)
         if provenance is None:
             return
+        if self.complete is not None:
+            provenance = await self.complete(unit, provenance)
         validated = validate_resource(
             provenance, "Provenance", url_id=None, local_base=unit.local_base, built_by_server=True
         )

@@ -138,7 +138,7 @@ class UnitOfWork:
         validated = await normalise_references(validated, self)
         if self.guard is not None:
             await self.guard(self, "c", validated.resource_type, validated.resource, None)
-        validated = self._enrich(validated)
+        validated = await self._enrich(validated)
         record = await self._store_version(validated, rid, 1, previous=None, method="POST")
         return WriteResult("created", record)
 
@@ -151,7 +151,7 @@ class UnitOfWork:
         http.html#concurrency).  An update that changes nothing but server fields keeps
         the current version, so repeated syncs do not pile up identical versions."""
         # Normalised and enriched before the comparison, so that a re-sent body is "unchanged".
-        validated = self._enrich(await normalise_references(validated, self))
+        validated = await self._enrich(await normalise_references(validated, self))
         lock = self.conn.dialect.lock_for_no_key_update
         current = await store.read_current(self.conn, validated.resource_type, resource_id, lock=lock)
         if self.guard is not None:
@@ -362,9 +362,9 @@ class UnitOfWork:
                 )
 
     # -- internals ---------------------------------------------------------------------
-    def _enrich(self, validated: ValidatedResource) -> ValidatedResource:
+    async def _enrich(self, validated: ValidatedResource) -> ValidatedResource:
         for enrich in self.enrichers:
-            validated = enrich(self.identity, validated)
+            validated = await enrich(self, validated)
         return validated
 
     async def _store_version(

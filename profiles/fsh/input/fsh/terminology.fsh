@@ -153,3 +153,34 @@ Id: condition-role
 Title: "Tillståndets roll"
 Description: "Every code of tillståndets roll."
 * include codes from system ConditionRoleCS
+
+CodeSystem: PatientMessageCS
+Id: patient-message
+Title: "Meddelande från patienten om kontraktet"
+Description: "A Communication.category: the patient's (or a relative's) proposal about what matters or what they do themselves, a question, or a request for a new time, to the fixed care contact (issue 14.2)."
+* ^caseSensitive = true
+* ^language = #sv
+* #forslag-vad-ar-viktigt "Förslag: det här är viktigt för mig"
+* #forslag-egen-insats "Förslag: det här gör jag själv"
+* #fraga "Fråga till vården"
+* #ny-tid "Önskar en ny tid"
+
+ValueSet: PatientMessageVS
+Id: patient-message
+Title: "Meddelande från patienten om kontraktet"
+Description: "Every code of meddelande från patienten om kontraktet."
+* include codes from system PatientMessageCS
+
+CodeSystem: ShareActionCS
+Id: share-action
+Title: "Vad en närstående får göra"
+Description: "A Consent.provision.action on a permit to a relative: besides reading what is shared, the relative may send the patient's proposals and questions about the contract."
+* ^caseSensitive = true
+* ^language = #sv
+* #foresla "Får föreslå ändringar och ställa frågor om planen i patientens namn"
+
+ValueSet: ShareActionVS
+Id: share-action
+Title: "Vad en närstående får göra"
+Description: "Every code of vad en närstående får göra."
+* include codes from system ShareActionCS

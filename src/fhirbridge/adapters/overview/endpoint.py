@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fhirbridge.adapters.npo.common import fhir_base
-from fhirbridge.adapters.overview.model import Revision, Sources, overview
+from fhirbridge.adapters.overview.model import SEVEN_QUESTIONS, Revision, Sources, overview
 from fhirbridge.adapters.overview.page import error_page, render
 from fhirbridge.adapters.overview.texts import Texts, choose_language
 from fhirbridge.adapters.registry import Adapter, caller, mapping
@@ -98,11 +98,16 @@ async def endpoint(request: Request) -> Response:
         resolved=resolved,
         contacts=care_contacts(network.teams, network.resolved, now),
         teams=network.teams,
-        revisions={str(p.get("id")): await _last_revision(request, p, resolved) for p in contracts},
+        revisions={str(p.get("id")): await _last_revision(request, p, resolved, patient_id) for p in contracts},
         appointments=await _appointments(request, contracts, resolved),
         now_us=now,
+        messages=await _patients(request, "Communication", [("subject", f"Patient/{patient_id}")]),
+        answers=await _patients(
+            request, "QuestionnaireResponse", [("subject", f"Patient/{patient_id}"), ("questionnaire", SEVEN_QUESTIONS)]
+        ),
     )
-    await _read_people_and_places(request, _goal_authors(resolved), resolved)
+    senders = [str((m.get("sender") or {}).get("reference")) for m in sources.messages]
+    await _read_people_and_places(request, _goal_authors(resolved) + senders, resolved)
     result = overview(loads(record.content), plans, sources)
     if kind == "json":
         return Response(json.dumps(result.to_json(), ensure_ascii=False), media_type="application/json")
@@ -121,6 +126,20 @@ def reader_texts(request: Request) -> Texts:
 
 def _language_headers(texts: Texts) -> dict[str, str]:
     return {"Content-Language": texts.language, "Vary": "Accept, Accept-Language"}
+
+
+async def _patients(request: Request, resource_type: str, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """What the caller may read of the patient's resources of one type (the newest first)."""
+    ctx = request.app.state.context
+    found, _ = await search_contents(
+        ctx.repository,
+        caller(request),
+        resource_type,
+        [*pairs, ("_sort", "-_lastUpdated")],
+        fhir_base(request),
+        ctx.settings.max_page_size,
+    )
+    return found
 
 
 async def _appointments(
@@ -185,10 +204,13 @@ def _goal_authors(resolved: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
-async def _last_revision(request: Request, plan: dict[str, Any], resolved: dict[str, dict[str, Any]]) -> Revision:
+async def _last_revision(
+    request: Request, plan: dict[str, Any], resolved: dict[str, dict[str, Any]], patient_id: str
+) -> Revision:
     """When the contract was last revised and by which unit: the latest Provenance (by ``recorded``)
     whose agent acts for a unit (``onBehalfOf``, or the Organization of a PractitionerRole ``who``);
-    without one, ``meta.lastUpdated`` and no unit (a load or an unauthenticated write names none)."""
+    without one, ``meta.lastUpdated`` and no unit (a load or an unauthenticated write names none).
+    Whether the patient is among its contributors (the revision accepted their proposal) too."""
     ctx = request.app.state.context
     provenances, _ = await search_contents(
         ctx.repository,
@@ -199,6 +221,11 @@ async def _last_revision(request: Request, plan: dict[str, Any], resolved: dict[
         REVISIONS_READ,
     )
     for provenance in provenances:
+        with_patient = any(
+            (agent.get("who") or {}).get("reference") == f"Patient/{patient_id}"
+            for agent in provenance.get("agent", [])
+            if any(c.get("code") == "contributor" for c in (agent.get("type") or {}).get("coding", []))
+        )
         for agent in provenance.get("agent", []):
             who, unit = agent.get("who") or {}, agent.get("onBehalfOf") or {}
             await resolve(
@@ -208,7 +235,7 @@ async def _last_revision(request: Request, plan: dict[str, Any], resolved: dict[
             organization = unversioned(str(unit.get("reference") or (role.get("organization") or {}).get("reference")))
             name = display_name(resolved.get(organization)) or unit.get("display")
             if name:
-                return Revision(provenance.get("recorded"), str(name))
+                return Revision(provenance.get("recorded"), str(name), with_patient)
     return Revision((plan.get("meta") or {}).get("lastUpdated"), None)
 
 

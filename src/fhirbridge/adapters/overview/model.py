@@ -5,7 +5,8 @@ agreed and last revised and by which unit; what matters to me in my own words, a
 care team's goals; my next visit (when, where, by video, how to change it) and next steps; what
 I do myself; what care does; whom I turn to (the fixed care contact and fixed doctor with
 phone, hours and the agreed ways to reach them, the others who help, my relatives); my other
-plans and who is responsible for them.  Contracts labelled ``NOPATIENT`` (v3-ActCode) in
+plans and who is responsible for them; what I proposed or asked that awaits a reply, and what
+was answered (issue 14.2); and my answers to the seven questions.  Contracts labelled ``NOPATIENT`` (v3-ActCode) in
 ``meta.security`` are left out, as are drafts (not yet agreed with the patient) and
 entered-in-error and revoked ones.
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from fhirbridge.adapters.overview.visits import Visit, channels_of, hsa_id_of, next_visit
 from fhirbridge.contract.care_contacts import RELATIVE, CareContact
+from fhirbridge.contract.care_network import unversioned
 from fhirbridge.contract.codes import (
     ACTIVITY_KIND_SYSTEM,
     CARE_ROLE_SYSTEM,
@@ -27,10 +29,13 @@ from fhirbridge.contract.codes import (
     PLAN_TYPES,
     is_contract,
     not_for_patient,
+    patient_message_kind,
 )
 from fhirbridge.contract.fixed_contacts import has_ended
 from fhirbridge.contract.people import display_name, person_of
 
+SEVEN_QUESTIONS = "https://fhirbridge.se/fhir/Questionnaire/seven-questions-patient"
+WITHDRAWN_MESSAGES = frozenset({"entered-in-error", "stopped", "not-done"})
 HIDDEN_STATUSES = frozenset({"entered-in-error", "revoked", "draft"})
 """Not shown to the patient: plans in error, withdrawn, or not yet agreed (a draft)."""
 Resources = dict[str, dict[str, Any]]
@@ -93,6 +98,31 @@ class Revision:
     """The last revision's time (a FHIR instant or dateTime)."""
     unit: str | None
     """The unit that made it, by name; None when no Provenance names one."""
+    with_patient: bool = False
+    """Whether it was made from the patient's proposal (the patient a ``contributor`` agent)."""
+
+
+@dataclass
+class Message:
+    """What the patient (or a relative) proposed or asked about the contract, and the reply."""
+
+    kind: str
+    """A patient-message code (``fraga``); its words are in the mapping table."""
+    text: str
+    sent: str | None
+    sent_by: str | None
+    """A relative's name, when a relative sent it."""
+    answered: bool
+    reply: str | None = None
+
+
+@dataclass
+class Answers:
+    """The patient's latest answers to the seven questions (seed 003)."""
+
+    authored: str | None
+    answers: list[tuple[str, bool]]
+    """(linkId, yes) in the questionnaire's order."""
 
 
 @dataclass
@@ -102,6 +132,9 @@ class ContractOverview:
     """When the contract was agreed with the patient: ``created``, else ``period.start``."""
     last_revised: str | None = None
     revised_by: str | None = None
+    revised_with_patient: bool = False
+    awaiting: list[Message] = field(default_factory=list)
+    answered: list[Message] = field(default_factory=list)
     what_matters: list[Goal] = field(default_factory=list)
     care_goals: list[Goal] = field(default_factory=list)
     next_visit: Visit | None = None
@@ -123,6 +156,7 @@ class ContractOverview:
 class Overview:
     patient_name: str
     contracts: list[ContractOverview]
+    answers: Answers | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +175,10 @@ class Sources:
     appointments: dict[str, list[dict[str, Any]]]
     """The Appointments of each contract (by contract id)."""
     now_us: int
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """The patient's Communications (their messages about the contracts and the replies)."""
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    """The patient's QuestionnaireResponses to the seven questions."""
 
 
 def visible_to_patient(plan: dict[str, Any]) -> bool:
@@ -153,6 +191,7 @@ def overview(patient: dict[str, Any], plans: list[dict[str, Any]], sources: Sour
     return Overview(
         patient_name=display_name(patient) or "",
         contracts=[_contract(c, patient, others, sources) for c in contracts],
+        answers=_answers(sources.answers),
     )
 
 
@@ -167,7 +206,10 @@ def _contract(
         agreed=plan.get("created") or (plan.get("period") or {}).get("start"),
         last_revised=revision.when,
         revised_by=revision.unit,
+        revised_with_patient=revision.with_patient,
     )
+    for message in _messages(contract_id, sources):
+        (result.answered if message.answered else result.awaiting).append(message)
     for reference in plan.get("goal", []):
         goal = resolved.get(str(reference.get("reference")))
         if goal is not None and (goal.get("description") or {}).get("text"):
@@ -208,6 +250,62 @@ def _contract(
             )
         )
     return result
+
+
+def _messages(contract_id: str, sources: Sources) -> list[Message]:
+    """The patient's messages about this contract, oldest first, each with the care team's reply
+    (a Communication ``inResponseTo`` it that neither the patient nor a relative sent)."""
+    replies: dict[str, str] = {}
+    for answer in sources.messages:
+        sender = str((answer.get("sender") or {}).get("reference") or "")
+        if sender.startswith(("Patient/", "RelatedPerson/")) or not sender:
+            continue
+        for answered in answer.get("inResponseTo") or []:
+            text = " ".join(str(p.get("contentString")) for p in answer.get("payload") or [] if p.get("contentString"))
+            replies.setdefault(unversioned(str(answered.get("reference"))), text)
+    found = []
+    for message in sorted(sources.messages, key=lambda m: str(_sent(m))):
+        kind = patient_message_kind(message)
+        about = {unversioned(str(a.get("reference"))) for a in message.get("about") or []}
+        if kind is None or f"CarePlan/{contract_id}" not in about or message.get("status") in WITHDRAWN_MESSAGES:
+            continue
+        sender = str((message.get("sender") or {}).get("reference") or "")
+        reply = replies.get(f"Communication/{message.get('id')}")
+        found.append(
+            Message(
+                kind,
+                " ".join(str(p.get("contentString")) for p in message.get("payload") or [] if p.get("contentString")),
+                _sent(message),
+                display_name(sources.resolved.get(sender)) if sender.startswith("RelatedPerson/") else None,
+                message.get("status") == "completed" or reply is not None,
+                reply or None,
+            )
+        )
+    return found
+
+
+def _answers(responses: list[dict[str, Any]]) -> Answers | None:
+    """The latest completed answers to the seven questions, if any."""
+    completed = [
+        r
+        for r in responses
+        if r.get("status") == "completed" and str(r.get("questionnaire") or "").split("|")[0] == SEVEN_QUESTIONS
+    ]
+    if not completed:
+        return None
+    latest = max(completed, key=lambda r: str(r.get("authored") or ""))
+    answers = [
+        (str(item.get("linkId")), bool(answer.get("valueBoolean")))
+        for item in latest.get("item") or []
+        for answer in (item.get("answer") or [])[:1]
+        if isinstance(answer.get("valueBoolean"), bool)
+    ]
+    return Answers(latest.get("authored"), answers)
+
+
+def _sent(message: dict[str, Any]) -> str | None:
+    sent = message.get("sent") or (message.get("meta") or {}).get("lastUpdated")
+    return str(sent) if sent else None
 
 
 def _goal(goal: dict[str, Any], patient: dict[str, Any], resolved: Resources) -> Goal:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from html import escape
 
-from fhirbridge.adapters.overview.model import Contact, ContractOverview, Goal, Overview, Relative
+from fhirbridge.adapters.overview.model import Answers, Contact, ContractOverview, Goal, Message, Overview, Relative
 from fhirbridge.adapters.overview.texts import Texts
 from fhirbridge.adapters.overview.visits import Visit
 
@@ -40,6 +40,8 @@ dl.visit { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 0
 dl.visit dt { font-weight: bold; }
 dl.visit dd { margin: 0; }
 .note { color: #3d4750; font-size: 1rem; }
+dl.answers dt { margin-top: 0.5rem; }
+dl.answers dd { margin: 0; font-weight: bold; }
 @media print {
   body { max-width: none; font-size: 12pt; }
   nav { display: none; }
@@ -61,6 +63,8 @@ def render(overview: Overview, texts: Texts) -> str:
         body.append(f"<p>{escape(texts('noContract'))}</p>")
     for number, contract in enumerate(overview.contracts, 1):
         body.append(_contract(contract, texts, number, several=len(overview.contracts) > 1))
+    if overview.answers is not None and overview.answers.answers:
+        body.append(_answers(overview.answers, texts))
     return _document(title, "".join(body), texts)
 
 
@@ -117,6 +121,7 @@ def _contract(contract: ContractOverview, texts: Texts, number: int, *, several:
     if several:
         out.parts.append(f"<h2>{out.data(contract.title)}</h2>")
     out.parts.append(_agreement(contract, texts))
+    out.section("awaiting", _messages(contract.awaiting, out))
     out.section("whatMatters", _goals(contract.what_matters, out))
     out.section("careGoals", _goals(contract.care_goals, out))
     next_time = _visit(contract.next_visit, texts) if contract.next_visit else ""
@@ -145,6 +150,7 @@ def _contract(contract: ContractOverview, texts: Texts, number: int, *, several:
         holder = f" – {escape(texts('responsible', holder=plan.held_by))}" if plan.held_by else ""
         plans.append(f"<li><strong>{escape(kind)}</strong>{holder}</li>")
     out.section("otherPlans", f"<ul>{''.join(plans)}</ul>" if plans else "")
+    out.section("answered", _messages(contract.answered, out))
     return "".join(out.parts)
 
 
@@ -158,7 +164,41 @@ def _agreement(contract: ContractOverview, texts: Texts) -> str:
         sentences.append(texts("revisedBy", date=revised, unit=contract.revised_by))
     elif revised:
         sentences.append(texts("revised", date=revised))
+    if revised and contract.revised_with_patient:
+        sentences.append(texts("revisedWithYou"))
     return f'<p class="agreement">{escape(" ".join(sentences))}</p>'
+
+
+def _messages(messages: list[Message], out: _Writer) -> str:
+    """What the patient proposed or asked, when, and the care team's reply when there is one."""
+    texts, items = out.texts, []
+    for message in messages:
+        label = texts(f"message.{message.kind}")
+        if message.sent_by:
+            label += f" ({texts('sentBy', name=message.sent_by)})"
+        sent = texts.day(message.sent)
+        line = f"<strong>{escape(label)}</strong>"
+        line += f' <span class="note">{escape(texts("sentOn", date=sent))}</span>' if sent else ""
+        line += f"<br>{out.data(message.text)}"
+        if message.reply:
+            line += f"<br><strong>{escape(texts('reply'))}:</strong> {out.data(message.reply)}"
+        elif message.answered:
+            line += f"<br>{escape(texts('noReplyText'))}"
+        items.append(f"<li>{line}</li>")
+    return f"<ul>{''.join(items)}</ul>" if items else ""
+
+
+def _answers(answers: Answers, texts: Texts) -> str:
+    """The patient's latest answers to the seven questions (seed 003), question by question."""
+    heading = f'<h2 id="yourAnswers">{escape(texts("yourAnswers"))}</h2>'
+    day = texts.day(answers.authored)
+    intro = f"<p>{escape(texts('answersOn', date=day))}</p>" if day else ""
+    rows = "".join(
+        f"<dt>{escape(texts.column('sevenQuestions', link_id))}</dt><dd>{escape(texts('yes' if yes else 'no'))}</dd>"
+        for link_id, yes in answers.answers
+        if texts.column("sevenQuestions", link_id)
+    )
+    return f'<section aria-labelledby="yourAnswers">{heading}{intro}<dl class="answers">{rows}</dl></section>'
 
 
 def _goals(goals: list[Goal], out: _Writer) -> str:
