@@ -158,12 +158,18 @@ async def test_the_co_author_loop(
 async def test_a_patient_proposes_only_on_a_contract_of_their_own(
     anyone: httpx.AsyncClient, world: World, ec: SigningKey, agreed: dict[str, Any]
 ) -> None:
-    """Bertil's plan does not exist for Anna's token (422, as any reference to it); naming
-    Bertil as the subject is another patient's data (403)."""
+    """Issue 14: a patient cannot propose on someone else's plan (403, as for a plan that is
+    no contract or does not exist: the answer tells nothing); naming Bertil as the subject is
+    another patient's data (403)."""
     anna = anna_writer(ec, world)
     theirs = await anyone.post("/fhir/Communication", json=proposal(world["anna"], world["bertil-plan"]), headers=anna)
-    assert theirs.status_code == 422, theirs.text
+    assert theirs.status_code == 403, theirs.text
     assert theirs.json()["issue"][0]["expression"] == ["Communication.about"]
+    missing = await anyone.post("/fhir/Communication", json=proposal(world["anna"], "finns-inte"), headers=anna)
+    assert (missing.status_code, missing.json()["issue"][0]["diagnostics"]) == (
+        403,
+        theirs.json()["issue"][0]["diagnostics"],
+    )
     as_bertil = await anyone.post(
         "/fhir/Communication", json=proposal(world["bertil"], world["bertil-plan"]), headers=anna
     )
@@ -171,7 +177,7 @@ async def test_a_patient_proposes_only_on_a_contract_of_their_own(
     not_a_contract = await anyone.post(
         "/fhir/Communication", json=proposal(world["anna"], world["anna-plan"]), headers=anna
     )
-    assert not_a_contract.status_code == 422  # a plan that is no contract: nothing to co-author
+    assert not_a_contract.status_code == 403  # a plan that is no contract: nothing to co-author
     to_someone = proposal(
         world["anna"], agreed["plan"]["id"], recipient=[{"reference": f"Practitioner/{world['stranger']}"}]
     )

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from fhirbridge.contract.codes import is_contract, patient_message_kind
 from fhirbridge.contract.fixed_contact_rule import local_patient
 from fhirbridge.contract.signal import fixed_care_contacts, recipient
-from fhirbridge.errors import error, invalid
+from fhirbridge.errors import FhirError, Issue, error, invalid
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.validation.json_form import FoundReference
@@ -102,10 +102,19 @@ async def _contract_about(unit: UnitOfWork, message: dict[str, Any], patient_id:
         and parsed.resource_type == "CarePlan"
         and parsed.resource_id
     ]
-    refusal = _refused(
-        f"A patient's message is about one contract of Patient/{patient_id} that you may see "
-        "(about: CarePlan/[id]); this one names none",
-        "Communication.about",
+    # 403 alike for another patient's plan, a plan that is no contract and one that does not
+    # exist (issue 14: a patient cannot propose on someone else's plan), so it tells nothing
+    refusal = FhirError(
+        403,
+        [
+            Issue(
+                "error",
+                "forbidden",
+                f"A patient's message is about one contract of Patient/{patient_id} that you may see "
+                "(about: CarePlan/[id]); this one names none",
+                ("Communication.about",),
+            )
+        ],
     )
     if len(plans) != 1:
         raise refusal
