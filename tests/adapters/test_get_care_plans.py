@@ -61,7 +61,7 @@ def _number(resources: list[dict], patient_id: str) -> str:
 async def test_every_demo_patients_plans_validate_and_carry_the_contract(
     client: httpx.AsyncClient, demo: list[dict], schema: etree.XMLSchema
 ) -> None:
-    patients = [r["id"] for r in demo if r["resourceType"] == "Patient"]
+    patients = [r["id"] for r in demo if r["resourceType"] == "Patient" and r["id"].startswith("demo-patient-")]
     linked = 0
     for patient_id in patients:
         answer = _answer(await client.post(PATH, content=request(_number(demo, patient_id))), schema)
@@ -209,3 +209,14 @@ async def test_only_the_patients_own_goals_read_as_what_matters_to_them(
     assert "<li>HbA1c under 58 mmol/mol (uttryckt av " in others
     patient_goals = [g for g in demo if g["resourceType"] == "Goal" and g["id"].startswith("demo-goal-00001")]
     assert any(g["description"]["text"] in own for g in patient_goals)
+
+
+async def test_a_declined_offer_is_no_care_plan_in_npo(
+    client: httpx.AsyncClient, demo: list[dict], schema: etree.XMLSchema
+) -> None:
+    """A patient who declined a contract has no care plan to show: the record of the declined
+    offer (seed 001) is for the follow-up, not NPÖ."""
+    declined = next(r["id"] for r in demo if r["id"].startswith("demo-declined-0"))
+    answer = _answer(await client.post(PATH, content=request(_number(demo, declined))), schema)
+    assert answer.findtext(f"{R}result/{C}resultCode") == "OK"
+    assert answer.findall(f"{R}carePlan") == []

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from fhirbridge.contract.codes import PATIENT_MESSAGE_SYSTEM, PATIENT_MESSAGES, concept
 from tests.security.tokens import SigningKey, bearer, mint
 from tests.security.world import World, patient_token, user_token
 from tests.support import builders
@@ -129,3 +130,26 @@ async def outsiders_plan(
     )
     await block_hospital(anyone, rsa, world)
     return plan
+
+
+def proposal(patient: str, plan: str, kind: str = "forslag-vad-ar-viktigt", **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Communication",
+        "status": "in-progress",
+        "category": [concept(PATIENT_MESSAGE_SYSTEM, PATIENT_MESSAGES, kind)],
+        "subject": {"reference": f"Patient/{patient}"},
+        "about": [{"reference": f"CarePlan/{plan}"}],
+        "payload": [{"contentString": "Jag vill kunna gå till kyrkan på söndagar"}],
+        **extra,
+    }
+
+
+def relative_writer(key: SigningKey, world: World) -> dict[str, str]:
+    return bearer(
+        mint(
+            key,
+            scope="patient/*.cruds",
+            fhirUser=f"RelatedPerson/{world['anna-relative']}",
+            patient=world["anna"],
+        )
+    )

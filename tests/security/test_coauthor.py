@@ -14,13 +14,11 @@ import pytest
 from fhirbridge.contract.codes import (
     GOAL_KIND_SYSTEM,
     GOAL_KINDS,
-    PATIENT_MESSAGE_SYSTEM,
-    PATIENT_MESSAGES,
     SHARE_ACTION_SYSTEM,
     concept,
 )
-from tests.security.callers import admin, admin_post, anna_writer, doctor, transaction
-from tests.security.tokens import SigningKey, bearer, mint
+from tests.security.callers import admin, admin_post, anna_writer, doctor, proposal, relative_writer, transaction
+from tests.security.tokens import SigningKey
 from tests.security.world import World
 from tests.support import builders
 from tests.support.contracts import contract, fixed_contact_team
@@ -42,29 +40,6 @@ async def agreed(anyone: httpx.AsyncClient, world: World, rsa: SigningKey) -> di
         anyone, rsa, contract(world["anna"], team["id"], goal["id"], f"PractitionerRole/{world['doctor-role']}")
     )
     return {"team": team, "goal": goal, "plan": plan}
-
-
-def proposal(patient: str, plan: str, kind: str = "forslag-vad-ar-viktigt", **extra: Any) -> dict[str, Any]:
-    return {
-        "resourceType": "Communication",
-        "status": "in-progress",
-        "category": [concept(PATIENT_MESSAGE_SYSTEM, PATIENT_MESSAGES, kind)],
-        "subject": {"reference": f"Patient/{patient}"},
-        "about": [{"reference": f"CarePlan/{plan}"}],
-        "payload": [{"contentString": "Jag vill kunna gå till kyrkan på söndagar"}],
-        **extra,
-    }
-
-
-def relative_writer(key: SigningKey, world: World) -> dict[str, str]:
-    return bearer(
-        mint(
-            key,
-            scope="patient/*.cruds",
-            fhirUser=f"RelatedPerson/{world['anna-relative']}",
-            patient=world["anna"],
-        )
-    )
 
 
 async def test_the_co_author_loop(

@@ -1031,8 +1031,12 @@ def _check_patients_message(identity: Identity, resource: dict[str, Any] | None,
     ``inResponseTo``) is the care team's, and so is a message once answered."""
     for content in (resource, old):
         sender = (content or {}).get("sender")
-        if isinstance(sender, dict) and sender.get("reference") not in (None, identity.subject):
+        if sender is not None and not (isinstance(sender, dict) and sender.get("reference") == identity.subject):
             raise forbidden("A patient's token writes messages in its own name (sender: the token's fhirUser)")
+    if old is not None and old.get("sender") is None:  # the server's signal, the care team's notes
+        raise forbidden("A patient's token writes messages in its own name (sender: the token's fhirUser)")
+    if is_patient_message(resource) and (resource or {}).get("inResponseTo"):
+        raise forbidden("A patient's message starts a conversation; the care team's reply is inResponseTo it")
     if is_patient_message(old) and (old or {}).get("status") != PENDING:
         raise forbidden("This message has been answered: it is the care team's record now")
     if is_patient_message(resource) and (resource or {}).get("status") != PENDING:

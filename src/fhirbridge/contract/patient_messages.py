@@ -64,7 +64,7 @@ async def address_patient_message(unit: UnitOfWork, validated: ValidatedResource
     plan = await _contract_about(unit, message, patient_id)
     if not any(isinstance(p, dict) and str(p.get("contentString") or "").strip() for p in message.get("payload") or []):
         raise _refused("A patient's message holds its text in payload.contentString", "Communication.payload")
-    contacts = await fixed_care_contacts(unit, patient_id)
+    contacts = await fixed_care_contacts(unit, patient_id, seen_by_caller=True)
     author = (plan.get("author") or {}).get("reference")
     addressed = [recipient(key) for key in contacts] or ([{"reference": author}] if isinstance(author, str) else [])
     if not addressed:
@@ -86,7 +86,31 @@ async def address_patient_message(unit: UnitOfWork, validated: ValidatedResource
     if unit.identity.kind == "patient" and unit.identity.subject and not message.get("sender"):
         enriched["sender"] = {"reference": unit.identity.subject}
         references += _found([enriched["sender"]], "Communication.sender")
+    if not await _sent_by_patient_or_relative(unit, enriched.get("sender"), patient_id):
+        raise _refused(
+            "A patient's message is sent by the patient (the subject) or by a relative of theirs (RelatedPerson), "
+            "named by reference",
+            "Communication.sender",
+        )
     return ValidatedResource("Communication", enriched, tuple(references), validated.sites)
+
+
+async def _sent_by_patient_or_relative(unit: UnitOfWork, sender: Any, patient_id: str) -> bool:
+    """Whether a patient's message names as sender the patient or a RelatedPerson of the patient
+    (whoever relays it: a 1177 front end's service, a clinician recording a phone call): only
+    they are credited as co-authors of a revision (thirteenth review: any other sender made
+    the server vouch for another patient or a stranger as a contributor)."""
+    text = sender.get("reference") if isinstance(sender, dict) else None
+    parsed = parse_reference(text, unit.local_base) if isinstance(text, str) else None
+    if parsed is None or parsed.kind != "local" or not parsed.resource_id:
+        return False
+    if parsed.resource_type == "Patient":
+        return parsed.resource_id == patient_id
+    if parsed.resource_type != "RelatedPerson":
+        return False
+    record = await unit.read("RelatedPerson", parsed.resource_id)
+    person = loads(record.content) if record is not None and record.content is not None else {}
+    return local_patient({"subject": person.get("patient")}, unit.local_base) == patient_id
 
 
 async def _contract_about(unit: UnitOfWork, message: dict[str, Any], patient_id: str) -> dict[str, Any]:
@@ -157,7 +181,8 @@ async def credit_patient_messages(unit: UnitOfWork, provenance: dict[str, Any]) 
         entities.append({"role": SOURCE, "what": {"reference": f"Communication/{parsed.resource_id}"}})
         sender = (message or {}).get("sender") or {}
         agent = {"type": {"coding": [{"system": PARTICIPATION_TYPE, "code": CONTRIBUTOR}]}, "who": sender}
-        if isinstance(sender.get("reference"), str) and agent not in agents:
+        credited = await _sent_by_patient_or_relative(unit, sender, about)  # the stored message may predate the rule
+        if credited and agent not in agents:
             agents.append(agent)
     completed = {key: value for key, value in provenance.items() if key != "entity"}
     if entities:

@@ -58,9 +58,14 @@ class FixedContactSignal:
                 await unit.create(validated)
 
 
-async def fixed_care_contacts(unit: UnitOfWork, patient_id: str) -> list[str]:
-    """The member keys of the patient's fixed care contacts now, in any of their live CareTeams."""
+async def fixed_care_contacts(unit: UnitOfWork, patient_id: str, *, seen_by_caller: bool = False) -> list[str]:
+    """The member keys of the patient's fixed care contacts now, in any of their live CareTeams;
+    ``seen_by_caller``: only in the care teams the unit's caller sees whole (what the server
+    does for a patient's or relative's message must not tell of a blocked unit's team:
+    thirteenth review)."""
     teams = await store.live_referrers_by_param(unit.conn, "CareTeam", "subject", "Patient", patient_id)
+    if seen_by_caller and not unit.identity.unrestricted and unit.sees is not None:
+        teams = [team for team in teams if await unit.sees(unit, team)]
     contacts = {
         assignment.member_key: assignment
         for team in teams

@@ -43,7 +43,7 @@ from fhirbridge.adapters.registry import caller, mapping
 from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, soap_endpoint, xml_response
 from fhirbridge.adapters.riv.wsdl import rivta_adapter
 from fhirbridge.contract.care_network import load_plans
-from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM
+from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM, is_declined_offer
 from fhirbridge.contract.people import display_name
 
 PATH = "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21"
@@ -226,6 +226,8 @@ async def _answer(request: Request, element: etree._Element, table: dict[str, An
     kept = []
     for_the_patient = caller(request).kind == "patient"
     for plan in plans:
+        if is_declined_offer(plan):
+            continue  # a record that the patient declined a contract is no care plan to show
         if for_the_patient and not approved_for_patient(plan, table):
             continue  # what the answer would mark as not for the patient is not given to them
         day = riv_date(plan.get("created") or (plan.get("meta") or {}).get("lastUpdated"))
