@@ -7,7 +7,7 @@ import json
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH
@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     )
     report_minimum_cell: int = Field(
         5, ge=1, description="Smallest count the follow-up report shows; smaller ones are suppressed"
+    )
+    report_key_secret: SecretStr | None = Field(
+        None,
+        description="Secret of the report's record keys (cell-key perturbation); the same on every instance. "
+        "Unset: one generated at random and kept in the database (table report_secret)",
     )
     outbox_worker: Literal["inprocess", "off"] = Field(
         "inprocess",

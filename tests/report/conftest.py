@@ -1,9 +1,14 @@
 """A small region written through the FHIR API as its integration would, with authentication
 on, on both database kinds: two regional units and a municipal home-care unit, fourteen
-contract patients and a declined offer, hand-counted in tests/report/test_report.py."""
+contract patients and a declined offer, hand-counted in tests/report/test_report.py.
+
+``exact`` reads the region without suppression (minimum cell 1) and without the cell-key
+perturbation (the report context's ``report_exact``, which only a test sets); ``region`` reads
+it as a deployment does, with a fixed record-key secret so that its noise is the same each run."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -24,6 +29,7 @@ from tests.support.contracts import contract as complete_contract
 ORG_NUMBER = "urn:oid:2.5.4.97"
 REGION, KOMMUN = "2321000198", "2120002411"
 NEXT_CONTACT_TEXT = "Återbesök hos distriktssköterskan"
+SECRET = "report-tests"
 FUTURE, PAST = "2030-01-10T09:00:00+01:00", "2020-01-10T09:00:00+01:00"
 
 
@@ -43,15 +49,18 @@ def _settings(database_url: str, jwks: Path, minimum: int) -> Settings:
         rate_limit_per_second=0,
         auth_audience=[AUDIENCE],
         report_minimum_cell=minimum,
+        report_key_secret=SECRET,
     )
 
 
-async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def _client(settings: Settings, *, exact: bool = False) -> AsyncIterator[httpx.AsyncClient]:
     application: FastAPI = create_app(settings)
     async with (
         application.router.lifespan_context(application),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url=BASE) as http,
     ):
+        if exact:
+            application.state.context = dataclasses.replace(application.state.context, report_exact=True)
         yield http
 
 
@@ -70,8 +79,8 @@ async def region(database_url: str, jwks: Path, key: SigningKey) -> AsyncIterato
 
 @pytest.fixture
 async def exact(region: httpx.AsyncClient, database_url: str, jwks: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """The same database read by a deployment that suppresses nothing (minimum cell 1)."""
-    async for http in _client(_settings(database_url, jwks, 1)):
+    """The same database read without suppression (minimum cell 1) or perturbation (tests only)."""
+    async for http in _client(_settings(database_url, jwks, 1), exact=True):
         yield http
 
 

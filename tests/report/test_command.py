@@ -13,11 +13,16 @@ import pytest
 
 from fhirbridge.cli.main import main
 from fhirbridge.config import get_settings
+from fhirbridge.report.cellkey import MAX_NOISE
+from tests.report.conftest import SECRET, service
+from tests.report.test_report import report
+from tests.security.tokens import SigningKey
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, url: str, *args: str) -> int:
     monkeypatch.setenv("FHIRBRIDGE_DATABASE_URL", url)
-    monkeypatch.setenv("FHIRBRIDGE_REPORT_MINIMUM_CELL", "1")
+    monkeypatch.setenv("FHIRBRIDGE_REPORT_MINIMUM_CELL", "5")
+    monkeypatch.setenv("FHIRBRIDGE_REPORT_KEY_SECRET", SECRET)
     get_settings.cache_clear()
     try:
         with pytest.raises(SystemExit) as exited:
@@ -28,19 +33,24 @@ def _run(monkeypatch: pytest.MonkeyPatch, url: str, *args: str) -> int:
 
 
 async def test_the_command_writes_the_figures(
-    region: httpx.AsyncClient, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    region: httpx.AsyncClient, key: SigningKey, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "report.json"
     code = await asyncio.to_thread(_run, monkeypatch, database_url, "--format", "json", "--output", str(out))
     assert code == 0
     body = json.loads(out.read_text(encoding="utf-8"))
+    # The figures of GET /report, perturbed alike (the keys are stored with the records).
+    published = await report(region, service(key))
+    assert body["figures"] == published["figures"]
     units = next(f for f in body["figures"] if f["name"] == "contracts_by_unit")
-    assert {c["key"][0]: c["count"] for c in units["cells"]} == {"org-a": 7, "org-b": 6, "org-hemsjukvard": 1}
+    assert [c["count"] is None for c in units["cells"]] == [False, True, True]
     table = tmp_path / "report.csv"
     args = ("--output", str(table), "--period", "2026-02", "--caregiver", "org-region")
     assert await asyncio.to_thread(_run, monkeypatch, database_url, *args) == 0
     rows = {(r["figure"], r["key"]): r["count"] for r in csv.DictReader(table.open(encoding="utf-8"))}
-    assert rows[("contracts_by_unit", "total")] == "8"
+    february = await report(region, service(key), period="2026-02", caregiver="org-region")
+    total = next(f for f in february["figures"] if f["name"] == "contracts_by_unit")["total"]
+    assert rows[("contracts_by_unit", "total")] == str(total) and abs(total - 8) <= MAX_NOISE
 
 
 async def test_a_bad_filter_is_a_clear_error(

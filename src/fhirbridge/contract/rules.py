@@ -44,9 +44,15 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
         ProvenanceRecorder(credit_patient_messages),
         SubscriptionNotifier(development=settings.auth == "off"),
         AuditedWrites(),
-        ReportProjection(),
+        ReportProjection(report_secret(settings)),
         AccessEpochs(),
     )
+
+
+def report_secret(settings: Settings) -> bytes | None:
+    """The report's record-key secret from the settings (None: the database's own)."""
+    secret = settings.report_key_secret
+    return secret.get_secret_value().encode() if secret is not None else None
 
 
 def identity_systems(settings: Settings) -> IdentitySystems:

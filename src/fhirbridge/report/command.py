@@ -19,7 +19,7 @@ from fhirbridge.report.render import to_csv, to_json
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("csv", "json"), default="csv")
     parser.add_argument("--output", "-o", type=Path, help="write to this file (default: standard output)")
-    parser.add_argument("--period", help="YYYY, YYYY-MM, YYYY-MM-DD or first/last of those")
+    parser.add_argument("--period", help="YYYY, YYYY-MM or first/last of those (whole months)")
     parser.add_argument("--unit", action="append", help="an Organization id (with the units below it); repeatable")
     parser.add_argument("--caregiver", help="an Organization id: the units of that caregiver")
 

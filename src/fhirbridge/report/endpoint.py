@@ -61,6 +61,7 @@ async def answer(request: Request) -> Response:
         readable=lambda directory: readable_units(identity, directory),
         now_us=now_us(),
         minimum=ctx.settings.report_minimum_cell,
+        exact=ctx.report_exact,
     )
     if kind == "html":
         form = await filter_form(ctx.repository.database, identity, params)

@@ -16,6 +16,12 @@ The figures (docs in the README, "Follow-up report"):
 
 Point-in-time figures (active contacts, next time ahead, revision age, age) are taken at
 ``as_of``: now, or the end of the period when it ended before now.
+
+No report identifies a patient, alone or beside another: small cells are suppressed
+(:mod:`fhirbridge.report.suppression`, units consistently within their caregivers) and every
+shown count is perturbed by the cell-key method (:mod:`fhirbridge.report.cellkey`), so the
+difference of two overlapping reports is noise, not a patient.  ``exact`` turns the
+perturbation off: only tests do (nothing in the settings or the request can).
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ from typing import Any
 
 from fhirbridge.fhir.instants import format_instant
 from fhirbridge.report import queries
+from fhirbridge.report.cellkey import ZERO, Tally, tally
 from fhirbridge.report.directory import Directory, load_directory
 from fhirbridge.report.facts import QUESTIONS, report_tables
 from fhirbridge.report.figures import Counts, Figure, Rates, Report, counts, rates
 from fhirbridge.report.filters import SWEDEN, ReportFilters, selected_units
+from fhirbridge.report.suppression import hidden_in_hierarchy
 from fhirbridge.search.dates import date_range
 from fhirbridge.storage.database import Database
 
@@ -48,9 +56,11 @@ async def build_report(
     now_us: int,
     minimum: int,
     progress: Progress | None = None,
+    exact: bool = False,
 ) -> Report:
     """Every figure for ``filters``, within the units ``readable`` allows (None: all), suppressed
-    to ``minimum``.  A filter naming an unknown unit or caregiver is a 400, one outside the
+    to ``minimum`` and perturbed (unless ``exact``: tests only).  A filter naming an unknown
+    unit or caregiver is a 400, one outside the
     caller's units a 403 (:func:`fhirbridge.report.filters.selected_units`)."""
     step = progress or (lambda _: None)
     period = filters.period
@@ -69,20 +79,22 @@ async def build_report(
         step("contract patients")
         answered = await queries.answers(scope)
         step("seven questions")
+    noisy = not exact
     figures: list[Figure] = [
-        _monthly(hourly, minimum),
-        *_units(per_unit, directory, minimum),
-        *_patients(patients, minimum),
+        _monthly(hourly, minimum, noisy),
+        *_units(per_unit, directory, minimum, noisy),
+        *_patients(patients, minimum, noisy),
         counts(
             "contracts_by_revision_age",
             "Avtal i kraft efter tid sedan senaste revision (dagar)",
             ("days",),
             "contracts",
-            _ordered({(str(band),): int(n) for band, n in revision}, [(b,) for b, _ in _revision_bands(as_of)]),
+            _ordered({(str(band),): tally(n, k) for band, n, k in revision}, [(b,) for b, _ in _revision_bands(as_of)]),
             {},
             minimum,
+            perturbed=noisy,
         ),
-        *_questions(answered, directory, minimum),
+        *_questions(answered, directory, minimum, noisy),
     ]
     step("figures")
     return Report(
@@ -92,13 +104,14 @@ async def build_report(
         units=tuple(sorted(units)) if units is not None else None,
         minimum=minimum,
         figures=tuple(figures),
+        perturbed=noisy,
         implemented_units=_implemented(figures),
     )
 
 
-def _ordered(values: dict[tuple[str, ...], int], order: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], int]:
+def _ordered(values: dict[tuple[str, ...], Tally], order: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], Tally]:
     """Every key of ``order`` (zero when absent), then any others."""
-    return {**{key: values.get(key, 0) for key in order}, **values}
+    return {**{key: values.get(key, ZERO) for key in order}, **values}
 
 
 def _local_date(instant_us: int) -> date:
@@ -137,11 +150,11 @@ def _revision_bands(as_of: int) -> list[tuple[str, int]]:
     return bands
 
 
-def _monthly(rows: Sequence[Sequence[Any]], minimum: int) -> Counts:
-    values: dict[tuple[str, ...], int] = defaultdict(int)
-    for hour, status, n in rows:
+def _monthly(rows: Sequence[Sequence[Any]], minimum: int, noisy: bool) -> Counts:
+    values: dict[tuple[str, ...], Tally] = defaultdict(lambda: ZERO)
+    for hour, status, n, key in rows:
         month = datetime.fromtimestamp(int(hour) * 3600, SWEDEN).strftime("%Y-%m")
-        values[(month, str(status))] += int(n)
+        values[(month, str(status))] += tally(n, key)
     ordered = dict(sorted(values.items()))
     return counts(
         "contracts_by_month_and_status",
@@ -151,24 +164,31 @@ def _monthly(rows: Sequence[Sequence[Any]], minimum: int) -> Counts:
         ordered,
         {},
         minimum,
+        perturbed=noisy,
     )
 
 
-def _units(rows: Sequence[Sequence[Any]], directory: Directory, minimum: int) -> list[Figure]:
-    contracts: dict[tuple[str, ...], int] = defaultdict(int)
-    declined: dict[tuple[str, ...], int] = defaultdict(int)
-    caregivers: dict[tuple[str, ...], int] = defaultdict(int)
-    for unit, was_declined, n in rows:
+def _units(rows: Sequence[Sequence[Any]], directory: Directory, minimum: int, noisy: bool) -> list[Figure]:
+    contracts: dict[tuple[str, ...], Tally] = defaultdict(lambda: ZERO)
+    declined: dict[tuple[str, ...], Tally] = defaultdict(lambda: ZERO)
+    caregivers: dict[tuple[str, ...], Tally] = defaultdict(lambda: ZERO)
+    for unit, was_declined, n, k in rows:
         key = (str(unit) if unit is not None else "",)
         if was_declined:
-            declined[key] += int(n)
+            declined[key] += tally(n, k)
             continue
-        contracts[key] += int(n)
-        caregiver = directory.caregiver(str(unit)) if unit is not None else ""
-        caregivers[(caregiver,)] += int(n)
+        contracts[key] += tally(n, k)
+        caregivers[(_caregiver(directory, key),)] += tally(n, k)
 
-    def labels(values: dict[tuple[str, ...], int]) -> dict[tuple[str, ...], str]:
+    def labels(values: dict[tuple[str, ...], Tally]) -> dict[tuple[str, ...], str]:
         return {key: directory.name(key[0] or None) for key in values}
+
+    hidden_caregivers, hidden_units = hidden_in_hierarchy(
+        {key: t.count for key, t in caregivers.items()},
+        {key: t.count for key, t in contracts.items()},
+        lambda unit: (_caregiver(directory, unit),),
+        minimum,
+    )
 
     return [
         counts(
@@ -179,6 +199,8 @@ def _units(rows: Sequence[Sequence[Any]], directory: Directory, minimum: int) ->
             dict(sorted(contracts.items())),
             labels(contracts),
             minimum,
+            perturbed=noisy,
+            hidden=hidden_units,
         ),
         counts(
             "contracts_by_caregiver",
@@ -188,6 +210,8 @@ def _units(rows: Sequence[Sequence[Any]], directory: Directory, minimum: int) ->
             dict(sorted(caregivers.items())),
             labels(caregivers),
             minimum,
+            perturbed=noisy,
+            hidden=hidden_caregivers,
         ),
         counts(
             "declined_offers_by_unit",
@@ -197,22 +221,27 @@ def _units(rows: Sequence[Sequence[Any]], directory: Directory, minimum: int) ->
             dict(sorted(declined.items())),
             labels(declined),
             minimum,
+            perturbed=noisy,
         ),
     ]
 
 
-def _patients(rows: Sequence[Sequence[Any]], minimum: int) -> list[Figure]:
-    margins: list[dict[tuple[str, ...], int]] = [defaultdict(int) for _ in range(4)]
-    flags = [0, 0, 0]
-    total = 0
-    for band, sex, chapter, municipal, fvk, fld, ahead, n in rows:
-        count = int(n)
+def _caregiver(directory: Directory, unit: tuple[str, ...]) -> str:
+    return directory.caregiver(unit[0]) if unit[0] else ""
+
+
+def _patients(rows: Sequence[Sequence[Any]], minimum: int, noisy: bool) -> list[Figure]:
+    margins: list[dict[tuple[str, ...], Tally]] = [defaultdict(lambda: ZERO) for _ in range(4)]
+    flags = [ZERO, ZERO, ZERO]
+    total = ZERO
+    for band, sex, chapter, municipal, fvk, fld, ahead, n, k in rows:
+        count = tally(n, k)
         total += count
         keys = (str(band), str(sex), str(chapter) if chapter is not None else "okänt", "ja" if municipal else "nej")
         for margin, key in zip(margins, keys, strict=True):
             margin[(key,)] += count
         for index, flag in enumerate((fvk, fld, ahead)):
-            flags[index] += count if flag else 0
+            flags[index] += count if flag else ZERO
     table = report_tables()["icd10_chapters"]
     bands: Sequence[tuple[str, ...]] = [*((label,) for label, _ in _age_bands(0)), ("okänd",)]
     chapters: Sequence[tuple[str, ...]] = [*((str(row["chapter"]),) for row in table), ("okänt",)]
@@ -228,6 +257,7 @@ def _patients(rows: Sequence[Sequence[Any]], minimum: int) -> list[Figure]:
             _ordered(margins[0], bands),
             {},
             minimum,
+            perturbed=noisy,
         ),
         counts(
             "patients_by_sex",
@@ -237,6 +267,7 @@ def _patients(rows: Sequence[Sequence[Any]], minimum: int) -> list[Figure]:
             _ordered(margins[1], [(s,) for s in SEX]),
             {(code,): str(text) for code, text in SEX.items()},
             minimum,
+            perturbed=noisy,
         ),
         counts(
             "patients_by_condition_chapter",
@@ -246,6 +277,7 @@ def _patients(rows: Sequence[Sequence[Any]], minimum: int) -> list[Figure]:
             _ordered(margins[2], chapters),
             chapter_titles,
             minimum,
+            perturbed=noisy,
         ),
         counts(
             "patients_by_municipal_care",
@@ -255,6 +287,7 @@ def _patients(rows: Sequence[Sequence[Any]], minimum: int) -> list[Figure]:
             _ordered(margins[3], [("ja",), ("nej",)]),
             {},
             minimum,
+            perturbed=noisy,
         ),
         rates(
             "patients_with_fixed_contacts",
@@ -271,35 +304,37 @@ def _patients(rows: Sequence[Sequence[Any]], minimum: int) -> list[Figure]:
                 ("nasta-tid",): "Överenskommen nästa tid framåt",
             },
             minimum,
+            perturbed=noisy,
         ),
     ]
 
 
-def _questions(rows: Sequence[Sequence[Any]], directory: Directory, minimum: int) -> list[Figure]:
-    overall: dict[tuple[str, ...], list[int]] = {}
-    per_unit: dict[tuple[str, ...], tuple[int, int]] = {}
-    all_seven: dict[tuple[str, ...], tuple[int, int]] = {}
+def _questions(rows: Sequence[Sequence[Any]], directory: Directory, minimum: int, noisy: bool) -> list[Figure]:
+    overall: dict[tuple[str, ...], tuple[Tally, Tally]] = {}
+    per_unit: dict[tuple[str, ...], tuple[Tally, Tally]] = {}
+    all_seven: dict[tuple[str, ...], tuple[Tally, Tally]] = {}
     labels: dict[tuple[str, ...], str] = {}
-    for unit, respondent, responses, all_yes, *pairs in rows:
+    for unit, respondent, responses, responses_key, all_yes, all_yes_key, *sums in rows:
         unit, respondent = str(unit), str(respondent)
-        all_seven[(unit, respondent)] = (int(str(all_yes)), int(str(responses)))
+        all_seven[(unit, respondent)] = (tally(all_yes, all_yes_key), tally(responses, responses_key))
         labels[(unit, respondent)] = f"{directory.name(unit)}, {respondent}"
         for index, question in enumerate(QUESTIONS):
-            yes, answered = int(str(pairs[2 * index] or 0)), int(str(pairs[2 * index + 1]))
-            per_unit[(unit, respondent, question)] = (yes, answered)
+            yes, yes_key, answered, answered_key = sums[4 * index : 4 * index + 4]
+            pair = (tally(yes, yes_key), tally(answered, answered_key))
+            per_unit[(unit, respondent, question)] = pair
             labels[(unit, respondent, question)] = f"{directory.name(unit)}, {respondent}, {question}"
-            total = overall.setdefault((respondent, question), [0, 0])
-            total[0] += yes
-            total[1] += answered
+            before = overall.get((respondent, question), (ZERO, ZERO))
+            overall[(respondent, question)] = (before[0] + pair[0], before[1] + pair[1])
     order = sorted(overall, key=lambda key: (key[0] != "patient", key[1]))
     return [
         rates(
             "questions_yes",
             "De sju frågorna: andel ja per fråga, patienter och personal",
             ("respondent", "question"),
-            {key: (overall[key][0], overall[key][1]) for key in order},
+            {key: overall[key] for key in order},
             {},
             minimum,
+            perturbed=noisy,
         ),
         rates(
             "questions_yes_by_unit",
@@ -309,6 +344,7 @@ def _questions(rows: Sequence[Sequence[Any]], directory: Directory, minimum: int
             labels,
             minimum,
             partition=0,
+            perturbed=noisy,
         ),
         rates(
             "questions_all_yes_by_unit",
@@ -318,6 +354,7 @@ def _questions(rows: Sequence[Sequence[Any]], directory: Directory, minimum: int
             labels,
             minimum,
             partition=0,
+            perturbed=noisy,
         ),
     ]
 

@@ -1,13 +1,16 @@
 """The report's typed figures: what the JSON and CSV renderings, the HTML page and
 ``$evaluate-measure`` all render.  Counts and rates are already suppressed here
-(:mod:`fhirbridge.report.suppression`): a hidden value is ``None``."""
+(:mod:`fhirbridge.report.suppression`): a hidden value is ``None``; and, unless the report is
+built ``exact`` (tests only), every shown value is perturbed by the cell-key method
+(:mod:`fhirbridge.report.cellkey`): within ±2 of the true count."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
-from fhirbridge.report.suppression import hidden_cells, shown_total
+from fhirbridge.report.cellkey import Tally, perturb
+from fhirbridge.report.suppression import hidden_cells, hidden_numerators, shown_total
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class Report:
     """The units counted (None: all)."""
     minimum: int
     figures: tuple[Figure, ...] = field(default=())
+    perturbed: bool = True
+    """Counts perturbed by the cell-key method (False only in tests)."""
     implemented_units: tuple[str, ...] = ()
     """Units whose patients and staff all answered yes to all seven questions (shown only
     where neither group is suppressed)."""
@@ -78,49 +83,75 @@ class Report:
         return next(f for f in self.figures if f.name == name)
 
 
+def publish(cell: Tally, minimum: int, perturbed: bool) -> int:
+    """A shown cell's published count: perturbed (:func:`fhirbridge.report.cellkey.perturb`) or true."""
+    return perturb(cell, minimum) if perturbed else cell.count
+
+
 def counts(
     name: str,
     title: str,
     dimensions: tuple[str, ...],
     unit_of_count: str,
-    values: Mapping[tuple[str, ...], int],
+    values: Mapping[tuple[str, ...], Tally],
     labels: Mapping[tuple[str, ...], str],
     minimum: int,
+    *,
+    perturbed: bool,
+    hidden: set[tuple[str, ...]] | None = None,
 ) -> Counts:
-    """A suppressed :class:`Counts` from raw counts (cells in the order of ``values``)."""
-    hidden = hidden_cells(values, minimum)
+    """A suppressed, perturbed :class:`Counts` from tallies (cells in the order of ``values``);
+    ``hidden`` when a hierarchy decided it (:func:`fhirbridge.report.suppression.hidden_in_hierarchy`)."""
+    true = {key: cell.count for key, cell in values.items()}
+    if hidden is None:
+        hidden = hidden_cells(true, minimum)
     cells = tuple(
-        Cell(key, labels.get(key, " / ".join(key)), None if key in hidden else value) for key, value in values.items()
+        Cell(key, labels.get(key, " / ".join(key)), None if key in hidden else publish(cell, minimum, perturbed))
+        for key, cell in values.items()
     )
-    return Counts(name, title, dimensions, unit_of_count, cells, shown_total(sum(values.values()), minimum))
+    whole = sum(values.values(), Tally(0))
+    total = None if shown_total(whole.count, minimum) is None else publish(whole, minimum, perturbed)
+    return Counts(name, title, dimensions, unit_of_count, cells, total)
 
 
 def rates(
     name: str,
     title: str,
     dimensions: tuple[str, ...],
-    raw: Mapping[tuple[str, ...], tuple[int, int]],
+    raw: Mapping[tuple[str, ...], tuple[Tally, Tally]],
     labels: Mapping[tuple[str, ...], str],
     minimum: int,
     partition: int | None = None,
+    *,
+    perturbed: bool,
 ) -> Rates:
-    """A suppressed :class:`Rates` from (numerator, denominator) pairs.  ``partition`` is the
-    key position whose values split one total (the unit of a per-unit rate): the denominators
-    sharing the other positions are suppressed together, complementary; without it each rate
-    stands alone and is hidden when its denominator is small."""
-    groups: dict[Hashable, dict[tuple[str, ...], int]] = {}
-    for key, (_, denominator) in raw.items():
+    """A suppressed, perturbed :class:`Rates` from (numerator, denominator) tallies.  ``partition``
+    is the key position whose values split one total (the unit of a per-unit rate): the
+    denominators sharing the other positions are suppressed together, complementary, and so are
+    their numerators; without it each rate stands alone.  A rate is hidden whole with a small
+    denominator; its numerator alone when the numerator or its complement is small."""
+    groups: dict[Hashable, dict[tuple[str, ...], tuple[int, int]]] = {}
+    for key, (num, den) in raw.items():
         rest = key[:partition] + key[partition + 1 :] if partition is not None else key
-        groups.setdefault(rest, {})[key] = denominator
+        groups.setdefault(rest, {})[key] = (num.count, den.count)
     hidden: set[tuple[str, ...]] = set()
+    masked: set[tuple[str, ...]] = set()
     for members in groups.values():
-        hidden |= hidden_cells(members, minimum)
+        hidden |= hidden_cells({key: den for key, (_, den) in members.items()}, minimum)
+        shown = {key: pair for key, pair in members.items() if key not in hidden}
+        masked |= hidden_numerators(shown, minimum, split=partition is not None)
+
+    def published(key: tuple[str, ...], num: Tally, den: Tally) -> tuple[int | None, int | None]:
+        if key in hidden:
+            return None, None
+        denominator = publish(den, minimum, perturbed)
+        return (None if key in masked else min(publish(num, minimum, perturbed), denominator)), denominator
+
     return Rates(
         name,
         title,
         dimensions,
         tuple(
-            Rate(key, labels.get(key, " / ".join(key)), *((None, None) if key in hidden else (num, den)))
-            for key, (num, den) in raw.items()
+            Rate(key, labels.get(key, " / ".join(key)), *published(key, num, den)) for key, (num, den) in raw.items()
         ),
     )

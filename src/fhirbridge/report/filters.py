@@ -1,9 +1,11 @@
 """The report's filters: a period, units, a caregiver; and whose units a caller may see.
 
-A period is ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD`` or two of them joined by ``/`` (``2026-01/2026-06``:
-January through June), in Swedish time.  A unit or caregiver is an Organization id (or
-``Organization/<id>``); a unit counts with the units below it.  A malformed period, or a unit or
-caregiver the directory does not hold, is a 400 naming the filter.
+A period is ``YYYY``, ``YYYY-MM``, or two of them joined by ``/`` (``2026-01/2026-06``: January
+through June), in Swedish time: whole months, so that two reports cannot differ by the one
+patient of a day (a day is accepted where it is a month's bound: ``2026-01-01/2026-03-31``).
+A unit or caregiver is an Organization id (or ``Organization/<id>``); a unit counts with the
+units below it.  A malformed period, or a unit or caregiver the directory does not hold, is a
+400 naming the filter; a unit outside the caller's own units (a parent of its unit too) a 403.
 
 Who may read which report follows the access policy (docs/security.md): the region's services (a
 system token acting for no unit) and development mode read every unit; a clinician's or a unit
@@ -62,20 +64,33 @@ def _instant(day: date) -> int:
     return int(datetime.combine(day, time(), SWEDEN).timestamp() * 1_000_000)
 
 
-def parse_period(text: str) -> Period:
-    """``2026``, ``2026-03``, ``2026-03-15`` or ``first/last`` of those; a 400 naming ``period`` otherwise."""
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+"""The years a period may name (and that an instant in µs holds without overflowing)."""
+
+
+def parse_period(text: str, name: str = "period") -> Period:
+    """``2026``, ``2026-03`` or ``first/last`` of those (whole months; a day only as a month's
+    first or last); a 400 naming ``name`` otherwise."""
     first, _, last = text.partition("/")
     try:
         begins = _day(first, last=False)
         ends = _day(last or first, last=True) + timedelta(days=1)
-    except ValueError:
+        start, end = _instant(begins), _instant(ends)
+    except (ValueError, OverflowError):
         raise bad_request(
-            f"period={text!r} is not a period: write YYYY, YYYY-MM, YYYY-MM-DD or two of them as first/last",
-            "period",
+            f"{name}={text!r} is not a period: write YYYY, YYYY-MM or two of them as first/last", name
         ) from None
+    if not (begins.year >= FIRST_YEAR and ends.year <= LAST_YEAR + 1):
+        raise bad_request(f"{name}={text!r} is outside the years {FIRST_YEAR}-{LAST_YEAR}", name)
+    if begins.day != 1 or ends.day != 1:
+        raise bad_request(
+            f"{name}={text!r} does not cover whole months: the report counts whole months only "
+            "(a day would let two reports differ by one patient)",
+            name,
+        )
     if ends <= begins:
-        raise bad_request(f"period={text!r} ends before it begins", "period")
-    return Period(_instant(begins), _instant(ends), text)
+        raise bad_request(f"{name}={text!r} ends before it begins", name)
+    return Period(start, end, text)
 
 
 def parse_filters(period: str | None, units: list[str] | None = None, caregiver: str | None = None) -> ReportFilters:
@@ -121,6 +136,8 @@ def selected_units(
     ]:
         if wanted not in directory.names:
             raise bad_request(f"{name}={wanted} is not a unit in the directory (Organization/{wanted})", name)
+    if readable is not None and any(unit not in readable for unit in filters.units):
+        raise _forbidden("The filter names a unit outside the caller's own (a parent unit is another unit)")
     if filters.units:
         picked = frozenset().union(*(directory.below(unit) for unit in filters.units))
         chosen = picked if chosen is None else chosen & picked

@@ -124,7 +124,7 @@ def _populations(rate: Rate) -> list[dict[str, Any]]:
 
 
 def _score(rate: Rate) -> dict[str, Any]:
-    if rate.denominator is None:
+    if rate.denominator is None or rate.numerator is None:
         return dict(MASKED)
     if rate.share is None:  # nobody to count: no score, and nothing hidden either
         return {"extension": [{"url": DATA_ABSENT, "valueCode": "not-applicable"}]}

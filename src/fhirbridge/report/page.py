@@ -216,7 +216,8 @@ def _rates(figure: Rates, names: dict[str, str], texts: dict[str, Any]) -> tuple
         words = [_part(d, v, names, texts) for d, v in zip(dimensions, rate.key, strict=True)]
         rest = rate.key[:split] + rate.key[split + 1 :] if split is not None else rate.key
         share = rate.share
-        text = texts["hidden"] if rate.denominator is None else "–" if share is None else _percent(share)
+        hidden = rate.denominator is None or rate.numerator is None
+        text = texts["hidden"] if hidden else "–" if share is None else _percent(share)
         grouped.setdefault(rest, {})[rate.key[split] if split is not None else ""] = Bar(share, text)
         if len(dimensions) == 1:
             words = [rate.label]

@@ -1,6 +1,7 @@
 """The report's SQL: one aggregating statement per group of figures, over the projection
 (``report_*``) and the search index, written once for SQLite and PostgreSQL.  Each returns
-grouped rows, never resources; the numbers inlined into the statements (month bounds, band
+grouped rows, never resources, each count beside the sum of its records' keys (the cell key
+of :mod:`fhirbridge.report.cellkey`); the numbers inlined into the statements (month bounds, band
 thresholds) are made here, never taken from a request.
 
 A contract's unit is the Organization of its author (a PractitionerRole's ``organization``, or
@@ -52,7 +53,8 @@ class Scope:
             where.append(f"au.unit_id {self.conn.dialect.in_list(f'${len(args)}')}")
         counted = (
             "c AS (SELECT rc.res_pk, rc.patient_id, rc.status, rc.started, rc.next_contact, "
-            "rc.declined, rc.revised, au.unit_id FROM report_contracts rc LEFT JOIN au ON au.author = rc.author"
+            "rc.declined, rc.revised, rc.record_key, rc.patient_key, au.unit_id "
+            "FROM report_contracts rc LEFT JOIN au ON au.author = rc.author"
             + (" WHERE " + " AND ".join(where) if where else "")
             + ")"
         )
@@ -68,33 +70,35 @@ HOUR = 3_600_000_000
 
 
 async def by_hour_and_status(scope: Scope) -> list[Row]:
-    """(hour since the epoch, status, contracts) for contracts (declined offers aside) by when
+    """(hour since the epoch, status, contracts, their keys' sum) for contracts (declined offers aside) by when
     they began: Swedish months are whole hours, so the caller sums hours into months exactly,
     without a time-zone function in either database."""
     args: list[Any] = []
     sql = scope.contracts(args) + (
-        f"SELECT c.started / {HOUR} AS h, c.status, COUNT(*) FROM c "
+        f"SELECT c.started / {HOUR} AS h, c.status, COUNT(*), SUM(c.record_key) FROM c "
         "WHERE NOT c.declined AND c.started IS NOT NULL GROUP BY 1, 2"
     )
     return await scope.conn.fetch(sql, *args)
 
 
 async def by_unit(scope: Scope) -> list[Row]:
-    """(unit, declined offer 0/1, contracts)."""
+    """(unit, declined offer 0/1, contracts, their keys' sum)."""
     args: list[Any] = []
     sql = scope.contracts(args) + (
-        "SELECT c.unit_id, CASE WHEN c.declined THEN 1 ELSE 0 END AS d, COUNT(*) FROM c GROUP BY c.unit_id, d"
+        "SELECT c.unit_id, CASE WHEN c.declined THEN 1 ELSE 0 END AS d, COUNT(*), SUM(c.record_key) FROM c "
+        "GROUP BY c.unit_id, d"
     )
     return await scope.conn.fetch(sql, *args)
 
 
 async def by_revision_age(scope: Scope, as_of: int, bands: Sequence[tuple[str, int]]) -> list[Row]:
-    """(band, contracts in force) by the time since their last revision; ``bands`` are
+    """(band, contracts in force, their keys' sum) by the time since their last revision; ``bands`` are
     (label, oldest revision instant in the band), youngest band first, the last open-ended."""
     args: list[Any] = []
     whens = " ".join(f"WHEN c.revised >= {since} THEN '{label}'" for label, since in bands[:-1])
     sql = scope.contracts(args) + (
-        f"SELECT CASE {whens} ELSE '{bands[-1][0]}' END AS band, COUNT(*) FROM c WHERE {_in_force()} GROUP BY band"
+        f"SELECT CASE {whens} ELSE '{bands[-1][0]}' END AS band, COUNT(*), SUM(c.record_key) FROM c "
+        f"WHERE {_in_force()} GROUP BY band"
     )
     return await scope.conn.fetch(sql, *args)
 
@@ -104,7 +108,8 @@ async def contract_patients(
 ) -> list[Row]:
     """Contract patients grouped by (age band, sex, main condition chapter, municipal 0/1,
     active fixed care contact 0/1, active fixed doctor 0/1, agreed next time ahead 0/1), with
-    their number.  ``age_bands`` are (label, earliest birth instant in the band), youngest first.
+    their number and their patient keys' sum.  ``age_bands`` are (label, earliest birth instant
+    in the band), youngest first.
 
     Every part is a set joined by hash or index (no subquery per row): the municipal contracts,
     each patient's active fixed roles and main condition chapter, the Patient's index rows."""
@@ -116,7 +121,7 @@ async def contract_patients(
     parts = (
         "mc AS (SELECT DISTINCT u.res_pk FROM report_contract_units u JOIN au a2 ON a2.author = u.unit "
         f"WHERE a2.unit_id {scope.conn.dialect.in_list(units)})",
-        "p AS (SELECT c.patient_id, MAX(c.next_contact) AS next_contact, "
+        "p AS (SELECT c.patient_id, MAX(c.next_contact) AS next_contact, MAX(c.patient_key) AS pkey, "
         "MAX(CASE WHEN mc.res_pk IS NULL THEN 0 ELSE 1 END) AS municipal "
         f"FROM c LEFT JOIN mc ON mc.res_pk = c.res_pk WHERE {_in_force()} AND c.patient_id IS NOT NULL "
         "GROUP BY c.patient_id)",
@@ -129,7 +134,8 @@ async def contract_patients(
     sql = scope.contracts([], *parts) + (
         f"SELECT CASE WHEN b.low IS NULL THEN 'okänd' {ages} ELSE '{age_bands[-1][0]}' END AS band, "
         "COALESCE(g.code, 'unknown') AS sex, k.chapter, p.municipal, COALESCE(f.fvk, 0) AS fvk, "
-        f"COALESCE(f.fld, 0) AS fld, CASE WHEN p.next_contact > {now} THEN 1 ELSE 0 END AS ahead, COUNT(*) "
+        f"COALESCE(f.fld, 0) AS fld, CASE WHEN p.next_contact > {now} THEN 1 ELSE 0 END AS ahead, COUNT(*), "
+        "SUM(p.pkey) "
         "FROM p LEFT JOIN f ON f.patient_id = p.patient_id LEFT JOIN k ON k.patient_id = p.patient_id "
         "LEFT JOIN resources pr ON pr.res_type = 'Patient' AND pr.res_id = p.patient_id AND NOT pr.deleted "
         "LEFT JOIN idx_date b ON b.res_pk = pr.pk AND b.res_type = 'Patient' AND b.param = 'birthdate' "
@@ -140,7 +146,8 @@ async def contract_patients(
 
 
 async def answers(scope: Scope) -> list[Row]:
-    """(unit, respondent, responses, all seven yes, then yes and answered for q1..q7)."""
+    """(unit, respondent, responses, all seven yes, then yes and answered for q1..q7), each count
+    followed by its records' keys' sum."""
     args: list[Any] = []
     where = []
     if scope.start is not None and scope.end is not None:
@@ -151,9 +158,14 @@ async def answers(scope: Scope) -> list[Row]:
         where.append(f"unit_id {scope.conn.dialect.in_list(f'${len(args)}')}")
     questions = [f"q{n}" for n in range(1, 8)]
     all_yes = " AND ".join(f"{q} = 1" for q in questions)
-    sums = ", ".join(f"SUM({q}), COUNT({q})" for q in questions)
+    sums = ", ".join(
+        f"SUM({q}), SUM(CASE WHEN {q} = 1 THEN record_key ELSE 0 END), "
+        f"COUNT({q}), SUM(CASE WHEN {q} IS NULL THEN 0 ELSE record_key END)"
+        for q in questions
+    )
     sql = (
-        f"SELECT unit_id, respondent, COUNT(*), SUM(CASE WHEN {all_yes} THEN 1 ELSE 0 END), {sums} "
+        "SELECT unit_id, respondent, COUNT(*), SUM(record_key), "
+        f"SUM(CASE WHEN {all_yes} THEN 1 ELSE 0 END), SUM(CASE WHEN {all_yes} THEN record_key ELSE 0 END), {sums} "
         "FROM report_answers" + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY unit_id, respondent"
     )
     return await scope.conn.fetch(sql, *args)

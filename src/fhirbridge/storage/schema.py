@@ -20,7 +20,9 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
 * ``report_*`` project what the follow-up report counts (:mod:`fhirbridge.report.facts`): one
   row per contract, per fixed-role assignment, per seven-questions response and per main
   condition, rewritten by a write listener in the same transaction as the resource, so the
-  report aggregates narrow rows in SQL instead of parsing stored JSON.
+  report aggregates narrow rows in SQL instead of parsing stored JSON.  Contracts and responses
+  carry the record keys of the cell-key method (:mod:`fhirbridge.report.cellkey`), made with the
+  secret in ``report_secret``.
 
 * ``access_epochs`` counts the changes to what the access policy reads about each patient (its
   consents, care network, emergency grants, merges) and to the directory.
@@ -254,6 +256,8 @@ report_contracts = Table(
     Column("next_contact", BigInteger, nullable=True),
     Column("declined", Boolean, nullable=False),
     Column("revised", BigInteger, nullable=False),
+    Column("record_key", Integer, nullable=False, server_default="0"),
+    Column("patient_key", Integer, nullable=False, server_default="0"),
 )
 Index("ix_report_contracts_patient", report_contracts.c.patient_id)
 
@@ -286,6 +290,7 @@ report_answers = Table(
     Column("patient_id", String(ID_LENGTH), nullable=True),
     Column("authored", BigInteger, nullable=True),
     *(Column(f"q{n}", Integer, nullable=True) for n in range(1, 8)),
+    Column("record_key", Integer, nullable=False, server_default="0"),
 )
 
 report_conditions = Table(
@@ -296,6 +301,15 @@ report_conditions = Table(
     Column("chapter", String(8), nullable=False),
 )
 Index("ix_report_conditions_patient", report_conditions.c.patient_id)
+
+report_secret = Table(
+    "report_secret",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("secret", String(64), nullable=False),
+)
+"""The secret the report's record keys are made with (:mod:`fhirbridge.report.secret`), one row,
+generated on first need unless ``FHIRBRIDGE_REPORT_KEY_SECRET`` gives one."""
 
 REPORT_TABLES = (report_contracts, report_contract_units, report_fixed_roles, report_answers, report_conditions)
 """The follow-up report's projection, rewritten with each resource by the report listener."""

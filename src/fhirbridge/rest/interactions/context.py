@@ -17,3 +17,6 @@ class ServiceContext:
     repository: GuardedRepository
     settings: Settings
     audit: AuditLog | None = None
+    report_exact: bool = False
+    """The follow-up report without its cell-key perturbation: for tests that compare hand-counted
+    figures only, set on the context by the test itself; no setting or request reaches it."""

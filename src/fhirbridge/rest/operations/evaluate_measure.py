@@ -7,9 +7,16 @@ A summary MeasureReport computed by the follow-up report's
 region's services every unit, patients none) and its small-cell suppression.  ``subject`` is a
 unit (an Organization, with the units below it), the MeasureReport's ``reporter``.  Only
 ``reportType=summary`` is served: a subject-list or individual report would name patients.
+
+The period is whole months (``periodStart`` the first of one, ``periodEnd`` the last), like the
+report's: a 400 naming the parameter otherwise.  A ``subject`` outside the caller's own units — a
+parent of the caller's unit too — is a 403: the ``reporter`` is always the unit whose figures
+these are, never a wider one.
 """
 
 from __future__ import annotations
+
+import re
 
 from fhirbridge.contract.codes import CANONICAL_BASE
 from fhirbridge.errors import FhirError, bad_request, not_found
@@ -20,6 +27,7 @@ from fhirbridge.report.measures import measure_report, shipped_measure
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 NAME = "evaluate-measure"
 DEFINITION = f"{CANONICAL_BASE}/OperationDefinition/Measure-evaluate-measure"
 
@@ -30,9 +38,8 @@ async def evaluate_measure(ctx: ServiceContext, request: FhirRequest) -> FhirRes
     measure = shipped_measure(measure_id)
     if measure is None:
         raise not_found(f"Measure/{measure_id} is not a measure this server evaluates")
-    start, end = (_date(request, name) for name in ("periodStart", "periodEnd"))
-    if parse_period(end).end <= parse_period(start).start:
-        raise bad_request(f"periodEnd={end} is before periodStart={start}", "periodEnd")
+    start, end = _date(request, "periodStart", first=True), _date(request, "periodEnd", first=False)
+    period = parse_period(f"{start}/{end}", "periodEnd")  # a 400 when it ends before it begins
     report_type = request.query_value("reportType") or "summary"
     if report_type != "summary":
         raise bad_request(f"reportType={report_type} is not served: only summary (it names no patient)", "reportType")
@@ -42,10 +49,11 @@ async def evaluate_measure(ctx: ServiceContext, request: FhirRequest) -> FhirRes
     try:
         report = await build_report(
             ctx.repository.database,
-            ReportFilters(period=parse_period(f"{start}/{end}"), units=(unit,) if unit else ()),
+            ReportFilters(period=period, units=(unit,) if unit else ()),
             readable=lambda directory: readable_units(identity, directory),
             now_us=now_us(),
             minimum=ctx.settings.report_minimum_cell,
+            exact=ctx.report_exact,
         )
     except FhirError as refused:
         if refused.status == 400 and refused.issues and refused.issues[0].expression == ("unit",):
@@ -54,17 +62,19 @@ async def evaluate_measure(ctx: ServiceContext, request: FhirRequest) -> FhirRes
     return FhirResponse(200, resource=measure_report(measure, report, (start, end), unit))
 
 
-def _date(request: FhirRequest, name: str) -> str:
-    """A ``date`` parameter (YYYY, YYYY-MM or YYYY-MM-DD); a 400 naming it when missing or malformed."""
+def _date(request: FhirRequest, name: str, *, first: bool) -> str:
+    """A ``date`` parameter (YYYY, YYYY-MM, or YYYY-MM-DD on a month's ``first`` or last day);
+    a 400 naming it when missing, malformed or inside a month."""
     value = request.query_value(name)
     if not value:
         raise bad_request(f"{name} is required (a date: YYYY, YYYY-MM or YYYY-MM-DD)", name)
-    try:
-        if "/" in value:
-            raise ValueError(value)
-        parse_period(value)
-    except (FhirError, ValueError):
-        raise bad_request(f"{name}={value!r} is not a date: write YYYY, YYYY-MM or YYYY-MM-DD", name) from None
+    if "/" in value:
+        raise bad_request(f"{name}={value!r} is not a date: write YYYY, YYYY-MM or YYYY-MM-DD", name)
+    if _DAY.fullmatch(value):  # a day is a bound of whole months: the first of one, or the last
+        period = f"{value}/{value[:7]}" if first else f"{value[:7]}/{value}"
+        parse_period(period, name)
+    else:
+        parse_period(value, name)
     return value
 
 
