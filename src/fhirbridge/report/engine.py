@@ -60,8 +60,8 @@ async def build_report(
 ) -> Report:
     """Every figure for ``filters``, within the units ``readable`` allows (None: all), suppressed
     to ``minimum`` and perturbed (unless ``exact``: tests only).  A filter naming an unknown
-    unit or caregiver is a 400, one outside the
-    caller's units a 403 (:func:`fhirbridge.report.filters.selected_units`)."""
+    unit or caregiver is a 400, one outside the caller's units a 403
+    (:func:`fhirbridge.report.filters.selected_units`)."""
     step = progress or (lambda _: None)
     period = filters.period
     as_of = min(now_us, period.end - 1) if period is not None else now_us
