@@ -157,7 +157,7 @@ async def test_r4_a_small_numerator_or_complement_hides_the_rate(region: httpx.A
 
 
 async def test_l1_periods_out_of_range_are_400_naming_the_parameter(region: httpx.AsyncClient, key: SigningKey) -> None:
-    for period in ("9999", "0001", "2026/9999-12-31", "2026/9999"):
+    for period in ("9999", "0001", "2026/9999-12-31", "2026/9999", "\uff12\uff10\uff12\uff16"):
         answer = await region.get("/report", params={"period": period}, headers=service(key))
         assert answer.status_code == 400, (period, answer.text)
         assert answer.json()["issue"][0]["expression"] == ["period"]

@@ -25,7 +25,7 @@ from fhirbridge.identity import Identity
 from fhirbridge.report.directory import Directory
 
 SWEDEN = ZoneInfo("Europe/Stockholm")
-_PART = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_PART = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$", re.ASCII)
 REPORT_READS: tuple[str, Permission] = ("CarePlan", "s")
 
 
