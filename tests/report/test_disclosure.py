@@ -20,6 +20,7 @@ from tests.security.tokens import SigningKey
 
 PATIENT_FIGURES = ("patients_by_age_band", "patients_by_sex", "patients_by_municipal_care")
 MEASURE = "/fhir/Measure/contract-patients-fixed-contact/$evaluate-measure"
+SEVEN = "/fhir/Measure/seven-questions-yes/$evaluate-measure"
 
 
 def _difference(wide: dict[str, Any], narrow: dict[str, Any], name: str) -> dict[str, int] | None:
@@ -150,6 +151,12 @@ async def test_r4_a_small_numerator_or_complement_hides_the_rate(region: httpx.A
     assert by_unit["org-a|patient|q1"][0] == by_unit["org-a|patient|q1"][1]  # all five said yes: shown
     overall = shares(november, "questions_yes")
     assert overall["patient|q3"][0] is None
+    november_only = {"periodStart": "2026-11", "periodEnd": "2026-11"}
+    measured = await region.get(SEVEN, params=november_only, headers=clinician(key, "org-a"))
+    group = measured.json()["group"][0]
+    strata = {tuple(c["value"]["text"] for c in s["component"]): s for s in group["stratifier"][0]["stratum"]}
+    assert "count" not in strata[("patient", "q3")]["population"][2]
+    assert "count" not in group["population"][2]  # a masked numerator is not summed into the whole
     for period in ("2026-11-06/2026-11-30", "2026-11-07/2026-11-30", "2026-11-02/2026-11-06"):
         answer = await region.get("/report", params={"period": period}, headers=clinician(key, "org-a"))
         assert answer.status_code == 400, period

@@ -78,7 +78,10 @@ def measure_report(
         overall = chosen[0] if chosen else Rate(scoring.key, "", 0, 0)
     else:  # the strata's sum, unless a hidden stratum would follow from it
         hidden = any(r.denominator is None for r in chosen)
-        overall = Rate((), "", *((None, None) if hidden else (_sum(chosen, "numerator"), _sum(chosen, "denominator"))))
+        masked = hidden or any(r.numerator is None for r in chosen)  # a masked numerator: no sum
+        overall = Rate(
+            (), "", None if masked else _sum(chosen, "numerator"), None if hidden else _sum(chosen, "denominator")
+        )
     group: dict[str, Any] = {"population": _populations(overall), "measureScore": _score(overall)}
     declared = (measure.get("group") or [{}])[0].get("stratifier") or []
     if declared and scoring.key is None:
