@@ -187,3 +187,12 @@ async def test_l2_a_unit_cannot_report_as_its_parent(region: httpx.AsyncClient, 
     ).status_code == 403
     own = await region.get(MEASURE, params={**year, "subject": "Organization/org-a"}, headers=clinician(key, "org-a"))
     assert own.status_code == 200 and own.json()["reporter"] == {"reference": "Organization/org-a"}
+
+
+async def test_one_unit_or_one_caregiver_at_a_time(region: Any, key: SigningKey) -> None:
+    """Review 14 (HIGH 2): averaging ``total(S+T) - total(S)`` over many unions S of units
+    recovered a hidden unit's count of 1-4; unions are no longer asked for."""
+    for params in ({"unit": ["org-a", "org-b"]}, {"unit": "org-a", "caregiver": "org-region"}):
+        answer = await region.get("/report", params={"format": "json", **params}, headers=service(key))
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["issue"][0]["expression"] in (["unit"], ["caregiver"])

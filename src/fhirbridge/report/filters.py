@@ -94,7 +94,18 @@ def parse_period(text: str, name: str = "period") -> Period:
 
 
 def parse_filters(period: str | None, units: list[str] | None = None, caregiver: str | None = None) -> ReportFilters:
-    """The filters as given on the command line or in the query (unit ids may say ``Organization/``)."""
+    """The filters as given on the command line or in the query (unit ids may say ``Organization/``).
+
+    One unit *or* one caregiver at a time: a reader who may choose any union of units can ask
+    for two reports whose records differ by one patient, and average the cell-key noise away
+    over many unions (review 14).  This narrows what can be asked; it does not close
+    differencing between a caregiver and one of its units, or between month ranges (README,
+    "Known defect")."""
+    chosen = [unit for unit in units or () if unit]
+    if len(chosen) > 1:
+        raise bad_request("The report is asked for one unit at a time (unit given more than once)", "unit")
+    if chosen and caregiver:
+        raise bad_request("The report is asked for a unit or a caregiver, not both", "caregiver")
     return ReportFilters(
         period=parse_period(period) if period else None,
         units=tuple(_organisation(unit, "unit") for unit in units or () if unit),
