@@ -248,3 +248,36 @@ async def test_the_seven_questions_are_answered_about_whom_they_ask_about(client
         assert answer.status_code == 422, answer.text
         assert answer.json()["issue"][0]["expression"] == ["QuestionnaireResponse.subject"]
     assert (await client.get("/fhir/QuestionnaireResponse")).json().get("total", 0) == 0
+
+
+async def test_whom_answers_are_about_is_judged_on_the_stored_subject(client: httpx.AsyncClient) -> None:
+    """The subject by personnummer is judged as the Patient it names (after the write path has
+    resolved it), not refused for saying no type: the patient questionnaire takes it, the staff
+    one refuses it, in a transaction by ``urn:uuid`` alike."""
+    patient = builders.patient()
+    created = (await client.post("/fhir/Patient", json=patient)).json()
+    unit = (await client.post("/fhir/Organization", json=builders.organization())).json()["id"]
+    by_number = {"identifier": patient["identifier"][0]}
+    answers = dict(builders.seven_answers(f"Patient/{created['id']}", unit), subject=by_number, author=by_number)
+    stored = await client.post("/fhir/QuestionnaireResponse", json=answers)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["subject"]["reference"] == f"Patient/{created['id']}"
+    as_staff = dict(answers, questionnaire=builders.SEVEN_QUESTIONS_STAFF)
+    refused = await client.post("/fhir/QuestionnaireResponse", json=as_staff)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["issue"][0]["expression"] == ["QuestionnaireResponse.subject"]
+    urn = "urn:uuid:0b9f5d2e-3c1a-4e6f-9a8b-7c6d5e4f3a2b"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": urn, "resource": builders.patient(), "request": {"method": "POST", "url": "Patient"}},
+            {
+                "resource": dict(answers, subject={"reference": urn}, author={"reference": urn}),
+                "request": {"method": "POST", "url": "QuestionnaireResponse"},
+            },
+        ],
+    }
+    answered = await client.post("/fhir", json=bundle)
+    assert answered.status_code == 200, answered.text
+    assert [e["response"]["status"][:3] for e in answered.json()["entry"]] == ["201", "201"]

@@ -56,7 +56,19 @@ KEPT_FORMS = (
     "urn",
 )
 REFUSED_FORMS = ("other-host", "display", "contained", "disagreeing", "unknown-identifier")
-TYPES = ("CarePlan", "Goal", "CareTeam", "Appointment", "Communication", "Consent", "RelatedPerson", "Provenance")
+TYPES = (
+    "CarePlan",
+    "Goal",
+    "CareTeam",
+    "Appointment",
+    "Communication",
+    "Consent",
+    "RelatedPerson",
+    "Provenance",
+    "QuestionnaireResponse",
+    "Condition",
+    "MeasureReport",
+)
 CALLERS = ("patient", "relative", "care-team", "outsider", "system")
 Send = Callable[..., httpx.Response]
 
@@ -138,6 +150,15 @@ def resource_naming(resource_type: str, reference: dict[str, Any], world: World)
             "recorded": "2026-03-02T09:00:00+01:00",
             "agent": [{"who": doctor}],
         },
+        "QuestionnaireResponse": dict(
+            builders.seven_answers("Patient/x", world["hospital"]), subject=reference, author=reference
+        ),
+        "Condition": dict(builders.condition("x"), subject=reference),
+        "MeasureReport": dict(
+            builders.measure_report("https://fhirbridge.se/fhir/Measure/SevenQuestions", world["hospital"]),
+            type="individual",
+            subject=reference,
+        ),
     }[resource_type]
 
 

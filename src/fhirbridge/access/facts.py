@@ -147,6 +147,13 @@ def owning_references(resource: dict[str, Any] | None) -> list[str]:
     return [str(r["reference"]) for r in _owning_elements(resource) if isinstance(r.get("reference"), str)]
 
 
+DISPLAY_IS_NOBODY = frozenset({"Provenance", "Appointment"})
+"""Types whose owners named by a display text only are nobody in particular: the server's own
+Provenance agents (``fhirbridge (system)``), an Appointment's interpreter or driver.  Elsewhere
+a display text in place of who expressed, answered, recorded or authored may name a blocked
+unit's person in words, which no block can judge (eleventh review)."""
+
+
 def owners_unjudged(resource: dict[str, Any] | None) -> bool:
     """Whether an owner is named in a form a block cannot be judged by: a contained resource
     (``#x``), another server's address, an identifier the write path could not resolve to the
@@ -162,13 +169,6 @@ def owners_unjudged(resource: dict[str, Any] | None) -> bool:
         elif element.get("identifier") is not None or (by_display and element.get("display") is not None):
             return True
     return False
-
-
-DISPLAY_IS_NOBODY = frozenset({"Provenance", "Appointment"})
-"""Types whose owners named by a display text only are nobody in particular: the server's own
-Provenance agents (``fhirbridge (system)``), an Appointment's interpreter or driver.  Elsewhere
-a display text in place of who expressed, answered, recorded or authored may name a blocked
-unit's person in words, which no block can judge (eleventh review)."""
 
 
 def _owning_elements(resource: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -187,7 +187,7 @@ def _owning_elements(resource: dict[str, Any] | None) -> list[dict[str, Any]]:
     elif kind == "Communication":
         found = [resource.get("sender"), *(resource.get("recipient") or [])]
     elif kind == "QuestionnaireResponse":
-        found = [resource.get("author"), *_unit_answered_for(resource)]
+        found = [resource.get("author"), *(reference for _, reference in answered_for(resource))]
     elif kind == "Condition":
         found = [resource.get("recorder"), resource.get("asserter")]
     elif kind == "MeasureReport":
@@ -200,10 +200,13 @@ def _owning_elements(resource: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [r for r in found if isinstance(r, dict)]
 
 
-def _unit_answered_for(resource: dict[str, Any]) -> list[Any]:
+def answered_for(resource: dict[str, Any]) -> list[tuple[int, Any]]:
+    """A QuestionnaireResponse's ``answered-for-unit`` extensions: (index among the extensions,
+    the Reference) for each, the unit whose care the answers are about."""
+    extensions = resource.get("extension")
     return [
-        extension.get("valueReference")
-        for extension in resource.get("extension") or []
+        (index, extension.get("valueReference"))
+        for index, extension in enumerate(extensions if isinstance(extensions, list) else [])
         if isinstance(extension, dict) and extension.get("url") == ANSWERED_FOR_UNIT_EXTENSION
     ]
 

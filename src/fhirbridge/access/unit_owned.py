@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fhirbridge.access.facts import caller_units
-from fhirbridge.contract.codes import ANSWERED_FOR_UNIT_EXTENSION
-from fhirbridge.fhir.references import parse_reference
+from fhirbridge.access.facts import answered_for, caller_units
+from fhirbridge.fhir.references import parse_reference, referenced_type
 from fhirbridge.identity import SYSTEM, Identity
 
 if TYPE_CHECKING:
@@ -36,14 +35,10 @@ def owning_units(resource_type: str, resource: dict[str, Any]) -> frozenset[str]
     patient's answers (subject a Patient) and a patient's MeasureReport are the patient's."""
     if resource_type == "QuestionnaireResponse":
         subject = resource.get("subject")
-        if _kind(subject) not in ("Organization", None) and subject is not None:
+        if subject is not None and referenced_type(subject) not in ("Organization", None):
             return None
         named = [subject] if subject is not None else []
-        named += [
-            extension.get("valueReference")
-            for extension in _list(resource.get("extension"))
-            if isinstance(extension, dict) and extension.get("url") == ANSWERED_FOR_UNIT_EXTENSION
-        ]
+        named += [reference for _, reference in answered_for(resource)]
         return frozenset(_organization(reference) or UNKNOWN_UNIT for reference in named)
     if resource_type == "MeasureReport":
         if resource.get("subject") is not None:
@@ -62,10 +57,8 @@ def unplaced_units(resource_type: str, resource: dict[str, Any]) -> list[str]:
         return []
     return [
         f"QuestionnaireResponse.extension[{index}].valueReference"
-        for index, extension in enumerate(_list(resource.get("extension")))
-        if isinstance(extension, dict)
-        and extension.get("url") == ANSWERED_FOR_UNIT_EXTENSION
-        and _organization(extension.get("valueReference")) is None
+        for index, reference in answered_for(resource)
+        if _organization(reference) is None
     ]
 
 
@@ -78,22 +71,15 @@ async def may_reach_units(repository: Reads, identity: Identity, units: frozense
         return True
     if identity.kind not in ("user", "system") or identity.on_behalf_of is None or not units:
         return False
+    lines: dict[str, frozenset[str]] = identity.decisions.setdefault("unit-lines", {})
     for unit in sorted(units):
-        if unit == UNKNOWN_UNIT or identity.on_behalf_of not in await caller_units(repository, SYSTEM, unit):
+        if unit == UNKNOWN_UNIT:
+            return False
+        if unit not in lines:  # a unit and those above it: looked up once per request (a search judges many)
+            lines[unit] = frozenset(await caller_units(repository, SYSTEM, unit))
+        if identity.on_behalf_of not in lines[unit]:
             return False
     return True
-
-
-def _kind(reference: Any) -> str | None:
-    """The type a Reference names (by its literal reference, else its ``type``)."""
-    if not isinstance(reference, dict):
-        return None
-    text = reference.get("reference")
-    parsed = parse_reference(text) if isinstance(text, str) else None
-    if parsed is not None and parsed.resource_type:
-        return parsed.resource_type
-    declared = reference.get("type")
-    return declared if isinstance(declared, str) else None
 
 
 def _organization(reference: Any) -> str | None:
@@ -102,7 +88,3 @@ def _organization(reference: Any) -> str | None:
     if parsed is None or parsed.kind != "local" or parsed.resource_type != "Organization" or not parsed.resource_id:
         return None
     return f"Organization/{parsed.resource_id}"
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []

@@ -19,6 +19,7 @@ from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.subscriptions import SubscriptionNotifier, activate
 from fhirbridge.patients.identity import IdentitySystems
 from fhirbridge.patients.identity_rule import OnePatientPerPerson
+from fhirbridge.questionnaires.answers import answered_about
 from fhirbridge.report.projection import ReportProjection
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage.database import Database
@@ -61,13 +62,14 @@ def identity_systems(settings: Settings) -> IdentitySystems:
 
 
 def contract_enrichers(settings: Settings) -> tuple[WriteEnricher, ...]:
-    """What the server adds to resources before storing them (and the Subscriptions it activates)."""
+    """What the server adds to resources before storing them (and the Subscriptions it
+    activates), and the checks that need the references as stored (who answers are about)."""
     endpoints = EndpointPolicy.from_settings(settings)
 
     async def activate_subscription(unit: UnitOfWork, validated: ValidatedResource) -> ValidatedResource:
         return activate(unit.identity, validated, endpoints=endpoints)
 
-    return (add_revising_unit, address_patient_message, activate_subscription)
+    return (add_revising_unit, address_patient_message, answered_about, activate_subscription)
 
 
 def repository_for(database: Database, settings: Settings) -> GuardedRepository:

@@ -104,6 +104,20 @@ def parse_reference(text: str, local_base: str | None = None) -> ParsedReference
     return None
 
 
+def referenced_type(node: Any) -> str | None:
+    """The type a Reference names: its literal reference's type, else its declared ``type``
+    (R4 references.html#Reference); None when it says neither (an identifier or display only)."""
+    if not isinstance(node, dict):
+        return None
+    text = node.get("reference")
+    if isinstance(text, str):
+        parsed = parse_reference(text)
+        if parsed is not None and parsed.resource_type:
+            return parsed.resource_type
+    declared = node.get("type")
+    return declared if isinstance(declared, str) else None
+
+
 def named_targets(element: Any) -> set[tuple[str, str]]:
     """Every resource (``(type, id)``) a Reference anywhere in ``element`` names by address
     (relative, absolute or versioned), contained resources and extensions included: what a

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
-from fhirbridge.fhir.references import parse_reference
+from fhirbridge.fhir.references import referenced_type
 
 Node = Any
 Evaluator = Callable[[dict[str, Any]], list[Node]]
@@ -99,18 +99,6 @@ def _choice_of_type(parents: list[Node], name: str, type_name: str) -> list[Node
     return _children(parents, name + type_name[:1].upper() + type_name[1:])
 
 
-def _reference_type(node: Node) -> str | None:
-    if not isinstance(node, dict):
-        return None
-    text = node.get("reference")
-    if isinstance(text, str):
-        parsed = parse_reference(text)
-        if parsed is not None and parsed.resource_type:
-            return parsed.resource_type
-    declared = node.get("type")
-    return declared if isinstance(declared, str) else None
-
-
 Step = Callable[[list[Node]], list[Node]]
 
 
@@ -119,7 +107,7 @@ def _child_step(name: str) -> Step:
 
 
 def _resolves_to_step(resource_type: str) -> Step:
-    return lambda nodes: [n for n in nodes if _reference_type(n) == resource_type]
+    return lambda nodes: [n for n in nodes if referenced_type(n) == resource_type]
 
 
 def _equals_step(name: str, value: str) -> Step:
