@@ -159,3 +159,14 @@ async def test_every_answer_carries_the_security_headers_and_the_page_a_strict_p
     assert "default-src 'none'" in policy and "script-src" not in policy  # no scripts at all
     fhir = await client.get("/fhir/metadata")
     assert fhir.headers["x-content-type-options"] == "nosniff" and "content-security-policy" not in fhir.headers
+
+
+async def test_a_declined_offer_is_no_plan_on_the_patients_page(client: httpx.AsyncClient, demo: None) -> None:
+    """The record that the patient declined a contract (seed 001) is for the follow-up: their
+    page shows no contract, and no other plan, from it."""
+    offer = (await client.get("/fhir/CarePlan/demo-declined-offer-00001")).json()
+    assert offer["status"] == "revoked"
+    patient = offer["subject"]["reference"].split("/")[1]
+    body = (await client.get(f"/overview/{patient}", headers={"Accept": "application/json"})).json()
+    assert body["contracts"] == []
+    assert "demo-declined-offer-00001" not in str(body)

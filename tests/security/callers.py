@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 
-from fhirbridge.contract.codes import PATIENT_MESSAGE_SYSTEM, PATIENT_MESSAGES, concept
+from fhirbridge.contract.codes import GOAL_KIND_SYSTEM, GOAL_KINDS, PATIENT_MESSAGE_SYSTEM, PATIENT_MESSAGES, concept
 from tests.security.tokens import SigningKey, bearer, mint
 from tests.security.world import World, patient_token, user_token
 from tests.support import builders
+from tests.support.contracts import contract, fixed_contact_team
 
 ADMIN = "system/*.cruds"
 
@@ -101,11 +102,17 @@ def returned(answer: httpx.Response) -> list[str]:
 
 
 async def outsiders_plan(
-    anyone: httpx.AsyncClient, rsa: SigningKey, world: World, *, with_hospital_team: bool = True, **extra: Any
+    anyone: httpx.AsyncClient,
+    rsa: SigningKey,
+    world: World,
+    *,
+    with_hospital_team: bool = True,
+    block: bool = True,
+    **extra: Any,
 ) -> dict[str, Any]:
     """A plan of the outsider unit's (its own care relation), in which the hospital's doctor
     performs an activity and (``with_hospital_team``) the hospital's care team takes part; then
-    Anna blocks the hospital."""
+    (``block``) Anna blocks the hospital."""
     team = await outsider_team(anyone, rsa, world)
     plan = await admin_post(
         anyone,
@@ -128,7 +135,8 @@ async def outsiders_plan(
             **extra,
         ),
     )
-    await block_hospital(anyone, rsa, world)
+    if block:
+        await block_hospital(anyone, rsa, world)
     return plan
 
 
@@ -153,3 +161,40 @@ def relative_writer(key: SigningKey, world: World) -> dict[str, str]:
             patient=world["anna"],
         )
     )
+
+
+async def annas_contract(
+    anyone: httpx.AsyncClient, key: SigningKey, world: World, fixed_contact: str = "doctor-role", unit: str = "hospital"
+) -> dict[str, Any]:
+    """Anna's contract, authored by the hospital's doctor, with the role ``fixed_contact`` as her
+    fixed care contact in a care team managed by ``unit``, and what matters to her as her own
+    goal: the contract, its team and goal, written by the region."""
+    team = dict(fixed_contact_team(world["anna"], world[fixed_contact]))
+    team["managingOrganization"] = [{"reference": f"Organization/{world[unit]}"}]
+    team = await admin_post(anyone, key, team)
+    goal = await admin_post(
+        anyone,
+        key,
+        dict(
+            builders.goal(world["anna"], "Att kunna gå till affären själv"),
+            category=[concept(GOAL_KIND_SYSTEM, GOAL_KINDS, "vad-ar-viktigt")],
+        ),
+    )
+    plan = await admin_post(
+        anyone, key, contract(world["anna"], team["id"], goal["id"], f"PractitionerRole/{world['doctor-role']}")
+    )
+    return {"team": team, "goal": goal, "plan": plan}
+
+
+async def hospital_staff_answers(anyone: httpx.AsyncClient, key: SigningKey, world: World) -> dict[str, Any]:
+    """The hospital doctor's answers to the seven questions about the hospital (a unit's record)."""
+    answer = await anyone.post(
+        "/fhir/QuestionnaireResponse",
+        json=builders.seven_answers(
+            f"Organization/{world['hospital']}", world["hospital"], author=f"PractitionerRole/{world['doctor-role']}"
+        ),
+        headers=doctor(key, world),
+    )
+    assert answer.status_code == 201, answer.text
+    created: dict[str, Any] = answer.json()
+    return created

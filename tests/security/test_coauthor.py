@@ -12,34 +12,27 @@ import httpx
 import pytest
 
 from fhirbridge.contract.codes import (
-    GOAL_KIND_SYSTEM,
-    GOAL_KINDS,
     SHARE_ACTION_SYSTEM,
-    concept,
 )
-from tests.security.callers import admin, admin_post, anna_writer, doctor, proposal, relative_writer, transaction
+from tests.security.callers import (
+    admin,
+    admin_post,
+    anna_writer,
+    annas_contract,
+    doctor,
+    proposal,
+    relative_writer,
+    transaction,
+)
 from tests.security.tokens import SigningKey
 from tests.security.world import World
 from tests.support import builders
-from tests.support.contracts import contract, fixed_contact_team
 
 
 @pytest.fixture
 async def agreed(anyone: httpx.AsyncClient, world: World, rsa: SigningKey) -> dict[str, Any]:
     """Anna's contract: the hospital's doctor is her fixed care contact; what matters is her own goal."""
-    team = await admin_post(anyone, rsa, fixed_contact_team(world["anna"], world["doctor-role"]))
-    goal = await admin_post(
-        anyone,
-        rsa,
-        dict(
-            builders.goal(world["anna"], "Att kunna gå till affären själv"),
-            category=[concept(GOAL_KIND_SYSTEM, GOAL_KINDS, "vad-ar-viktigt")],
-        ),
-    )
-    plan = await admin_post(
-        anyone, rsa, contract(world["anna"], team["id"], goal["id"], f"PractitionerRole/{world['doctor-role']}")
-    )
-    return {"team": team, "goal": goal, "plan": plan}
+    return await annas_contract(anyone, rsa, world)
 
 
 async def test_the_co_author_loop(

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.security.callers import admin, admin_post, doctor, outsider_team, stranger
+from tests.security.callers import admin, admin_post, doctor, outsider_team, outsiders_plan, stranger
 from tests.security.test_kept_facts import other as other  # a second instance on the same database
 from tests.security.test_second_review import consent_and_block
 from tests.security.tokens import SigningKey
@@ -160,26 +160,7 @@ async def test_a_plan_read_from_outside_a_blocked_unit_does_not_name_its_people_
     by the hospital's doctor (``activity.detail.performer``) and the hospital's care team
     (``careTeam``).  The outsider, whose own plan it is, reads both after Anna blocks the
     hospital."""
-    team = await outsider_team(anyone, rsa, world)
-    plan = await admin_post(
-        anyone,
-        rsa,
-        builders.care_plan(
-            world["anna"],
-            title="Vårdcentralens plan",
-            author={"reference": f"PractitionerRole/{world['stranger-role']}"},
-            careTeam=[{"reference": f"CareTeam/{team['id']}"}, {"reference": f"CareTeam/{world['anna-team']}"}],
-            activity=[
-                {
-                    "detail": {
-                        "status": "scheduled",
-                        "description": "Hjärtkontroll",
-                        "performer": [{"reference": f"PractitionerRole/{world['doctor-role']}"}],
-                    }
-                }
-            ],
-        ),
-    )
+    plan = await outsiders_plan(anyone, rsa, world, block=False)
     await consent_and_block(anyone, rsa, world)
     read = await anyone.get(f"/fhir/CarePlan/{plan['id']}", headers=stranger(rsa, world))
     assert read.status_code == 200, read.text[:300]

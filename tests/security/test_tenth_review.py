@@ -18,6 +18,7 @@ from tests.security.callers import (
     anna_writer,
     block_hospital,
     doctor,
+    hospital_staff_answers,
     outsider_team,
     returned,
     service,
@@ -35,12 +36,7 @@ async def test_nobody_outside_a_unit_writes_its_staff_answers_by_naming_a_patien
 ) -> None:
     """MEDIUM (finding 1): with a patient as author, the unit check was skipped."""
     hospital = f"Organization/{world['hospital']}"
-    genuine = await anyone.post(
-        "/fhir/QuestionnaireResponse",
-        json=builders.seven_answers(hospital, world["hospital"], author=f"PractitionerRole/{world['doctor-role']}"),
-        headers=doctor(rsa, world),
-    )
-    assert genuine.status_code == 201, genuine.text
+    genuine = await hospital_staff_answers(anyone, rsa, world)
     await outsider_team(anyone, rsa, world)
     forged = builders.seven_answers(hospital, world["hospital"], author=f"Patient/{world['anna']}")
     for caller in (stranger(rsa, world), anna_writer(rsa, world)):
@@ -54,7 +50,7 @@ async def test_nobody_outside_a_unit_writes_its_staff_answers_by_naming_a_patien
     found = await anyone.get(
         "/fhir/QuestionnaireResponse", params={"subject": hospital, "questionnaire": STAFF}, headers=doctor(rsa, world)
     )
-    assert returned(found) == [f"QuestionnaireResponse/{genuine.json()['id']}"]
+    assert returned(found) == [f"QuestionnaireResponse/{genuine['id']}"]
 
 
 async def test_answers_about_a_blocked_unit_named_by_hsa_id_are_the_units(
@@ -132,13 +128,8 @@ async def test_another_units_record_does_not_exist_for_a_delete_either(
     anyone: httpx.AsyncClient, rsa: SigningKey, world: World
 ) -> None:
     """LOW (L3): a read of another unit's staff answers is 404; a delete said 403."""
-    hospital = f"Organization/{world['hospital']}"
-    created = await anyone.post(
-        "/fhir/QuestionnaireResponse",
-        json=builders.seven_answers(hospital, world["hospital"], author=f"PractitionerRole/{world['doctor-role']}"),
-        headers=doctor(rsa, world),
-    )
-    url = f"/fhir/QuestionnaireResponse/{created.json()['id']}"
+    created = await hospital_staff_answers(anyone, rsa, world)
+    url = f"/fhir/QuestionnaireResponse/{created['id']}"
     read = await anyone.get(url, headers=stranger(rsa, world))
     deleted = await anyone.delete(url, headers=stranger(rsa, world))
     assert read.status_code == deleted.status_code == 404, (read.text, deleted.text)

@@ -7,37 +7,14 @@ take over a message the server wrote."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 
-from fhirbridge.contract.codes import GOAL_KIND_SYSTEM, GOAL_KINDS, SHARE_ACTION_SYSTEM, concept
-from tests.security.callers import admin, admin_post, anna_writer, doctor, proposal, relative_writer
+from fhirbridge.contract.codes import SHARE_ACTION_SYSTEM
+from tests.security.callers import admin, admin_post, anna_writer, annas_contract, doctor, proposal, relative_writer
 from tests.security.tokens import SigningKey
 from tests.security.world import World
 from tests.support import builders
-from tests.support.contracts import contract, fixed_contact_team
-
-
-async def _contract(anyone: httpx.AsyncClient, rsa: SigningKey, world: World, contact: str) -> dict[str, Any]:
-    """Anna's contract, authored by the hospital's doctor, with ``contact`` (a role key) as her
-    fixed care contact in a team managed by that role's unit."""
-    team = fixed_contact_team(world["anna"], world[contact])
-    unit = "outsider" if contact == "stranger-role" else "hospital"
-    team["managingOrganization"] = [{"reference": f"Organization/{world[unit]}"}]
-    team = await admin_post(anyone, rsa, team)
-    goal = await admin_post(
-        anyone,
-        rsa,
-        dict(
-            builders.goal(world["anna"], "Gå till affären"),
-            category=[concept(GOAL_KIND_SYSTEM, GOAL_KINDS, "vad-ar-viktigt")],
-        ),
-    )
-    plan = await admin_post(
-        anyone, rsa, contract(world["anna"], team["id"], goal["id"], f"PractitionerRole/{world['doctor-role']}")
-    )
-    return {"team": team, "goal": goal, "plan": plan}
 
 
 async def _share_to_propose(anyone: httpx.AsyncClient, rsa: SigningKey, world: World) -> None:
@@ -51,7 +28,7 @@ async def test_a_message_is_not_addressed_to_a_fixed_care_contact_the_sender_may
 ) -> None:
     """HIGH (F1): Anna blocked the outsider, where her fixed care contact works; her relative's
     question came back addressed to that contact, and a guessed recipient was an oracle."""
-    agreed = await _contract(anyone, rsa, world, "stranger-role")
+    agreed = await annas_contract(anyone, rsa, world, "stranger-role", "outsider")
     await _share_to_propose(anyone, rsa, world)
     await admin_post(
         anyone, rsa, builders.consent(world["anna"], f"Organization/{world['outsider']}", provision="deny", role="CST")
@@ -80,7 +57,7 @@ async def test_only_the_patient_or_their_relative_is_credited_as_co_author(
 ) -> None:
     """MEDIUM (F2): a clinician wrote a patient's message with another patient (or a stranger)
     as sender, then named it as the source of a revision: the server's Provenance vouched for them."""
-    agreed = await _contract(anyone, rsa, world, "doctor-role")
+    agreed = await annas_contract(anyone, rsa, world)
     hospital = doctor(rsa, world)
     for sender in (f"Patient/{world['bertil']}", f"Practitioner/{world['helper']}"):
         forged = proposal(world["anna"], agreed["plan"]["id"], sender={"reference": sender})
@@ -115,7 +92,7 @@ async def test_a_patients_message_neither_answers_nor_names_anyone_in_words(
     anyone: httpx.AsyncClient, rsa: SigningKey, world: World
 ) -> None:
     """LOW (1, 2): ``inResponseTo`` and a sender given as a display text were accepted."""
-    agreed = await _contract(anyone, rsa, world, "doctor-role")
+    agreed = await annas_contract(anyone, rsa, world)
     anna = anna_writer(rsa, world)
     answering = proposal(world["anna"], agreed["plan"]["id"], inResponseTo=[{"reference": "Communication/x"}])
     assert (await anyone.post("/fhir/Communication", json=answering, headers=anna)).status_code == 403

@@ -16,13 +16,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fhirbridge.adapters.npo.common import fhir_base
-from fhirbridge.adapters.overview.model import SEVEN_QUESTIONS, Revision, Sources, overview
+from fhirbridge.adapters.overview.model import SEVEN_QUESTIONS, Revision, Sources, overview, visible_to_patient
 from fhirbridge.adapters.overview.page import error_page, render
 from fhirbridge.adapters.overview.texts import Texts, choose_language
 from fhirbridge.adapters.registry import Adapter, caller, mapping
 from fhirbridge.contract.care_contacts import care_contacts
 from fhirbridge.contract.care_network import load_care_network, load_plans, resolve, search_contents, unversioned
-from fhirbridge.contract.codes import is_contract, is_declined_offer
+from fhirbridge.contract.codes import is_contract
 from fhirbridge.contract.people import display_name
 from fhirbridge.errors import FhirError, not_acceptable, not_found
 from fhirbridge.fhir.instants import now_us
@@ -92,7 +92,8 @@ async def endpoint(request: Request) -> Response:
     plans, resolved = await load_plans(ctx.repository, caller(request), patient_id, base, limit)
     network = await load_care_network(ctx.repository, caller(request), patient_id, base, limit)
     resolved.update(network.resolved)
-    contracts = [p for p in plans if is_contract(p) and not is_declined_offer(p)]
+    # only what the page shows (a declined offer is revoked): no revisions or visits looked up for the rest
+    contracts = [p for p in plans if is_contract(p) and visible_to_patient(p)]
     now = now_us()
     sources = Sources(
         resolved=resolved,

@@ -28,7 +28,6 @@ from fhirbridge.contract.codes import (
     PLAN_TYPE_SYSTEM,
     PLAN_TYPES,
     is_contract,
-    is_declined_offer,
     not_for_patient,
     patient_message_kind,
 )
@@ -187,7 +186,6 @@ def visible_to_patient(plan: dict[str, Any]) -> bool:
 
 
 def overview(patient: dict[str, Any], plans: list[dict[str, Any]], sources: Sources) -> Overview:
-    plans = [p for p in plans if not is_declined_offer(p)]  # the record of a declined offer is no plan to read
     contracts = [p for p in plans if is_contract(p) and visible_to_patient(p)]
     others = [p for p in plans if not is_contract(p) and visible_to_patient(p)]
     return Overview(
