@@ -1,11 +1,12 @@
 """Latency of ``QuestionnaireResponse/{id}/$extract`` (issue 13: under 20 ms), in-process.
 
-    .venv/bin/python -m bench.extract [--calls 1000] [--database sqlite:////tmp/extract.db]
+    .venv/bin/python -m bench.extract [--calls 1000] [--mode production,development] [--audit-flush 0.2]
 
 Stores a patient, a unit, a role and one answered contract conversation (with a proposed fixed
-care contact) through the API of an app in this process (development mode, no network), then
-times ``--calls`` sequential ``GET …/$extract`` requests end to end through the ASGI app
-(routing, the read, the draft, JSON rendering) and prints the median, p99 and max.
+care contact) through the API of an app in this process (no network), then times ``--calls``
+sequential ``GET …/$extract`` requests end to end through the ASGI app (authentication, the
+access policy, the read, the draft, JSON rendering, the access log) and prints the median, p99
+and max, in production mode (bearer tokens) and development mode, one after the other.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from fhirbridge.config import Settings
+from bench.modes import AUDIENCE, INTEGRATION, ISSUER, READER, Issuer
+from fhirbridge.config import Settings, TrustedIssuer
 from fhirbridge.rest.app import create_app
 from fhirbridge.storage.migrations import upgrade
 from fhirbridge.sweden.identifiers import HSA_SYSTEM, PERSONNUMMER_SYSTEM
@@ -103,23 +105,30 @@ async def _conversation(http: httpx.AsyncClient) -> str:
     )
 
 
-async def measure(database_url: str, calls: int) -> tuple[list[float], list[float]]:
+async def measure(
+    database_url: str, calls: int, mode: str, issuer: Issuer, audit_flush: float
+) -> tuple[list[float], list[float]]:
     """Wall-clock and CPU milliseconds of each call (the CPU time of this process shows the
-    cost apart from waiting for a core on a busy machine)."""
+    cost apart from waiting for a core on a busy machine).  In production mode every request
+    carries a bearer token from the benchmark's own issuer (:mod:`bench.modes`): the region's
+    integration writes the conversation, a reading service (``system/*.rs``) extracts."""
     settings = Settings(
         database_url=database_url,
         auto_migrate=False,
         outbox_worker="off",
-        auth="off",
         rate_limit_per_second=0,
         log_level="warning",
+        audit_flush_seconds=audit_flush,
+        **_authentication(mode, issuer),
     )
+    writer, reader = _headers(mode, issuer, INTEGRATION), _headers(mode, issuer, READER)
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench.test") as http,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench.test", headers=writer) as http,
     ):
         url = f"/fhir/QuestionnaireResponse/{await _conversation(http)}/$extract"
+        http.headers.update(reader)
         for _ in range(20):  # warm-up
             (await http.get(url)).raise_for_status()
         timings, cpu = [], []
@@ -132,21 +141,44 @@ async def measure(database_url: str, calls: int) -> tuple[list[float], list[floa
     return timings, cpu
 
 
+def _authentication(mode: str, issuer: Issuer) -> dict[str, Any]:
+    if mode == "development":
+        return {"auth": "off"}
+    return {
+        "auth": "jwt",
+        "auth_issuers": [TrustedIssuer(issuer=ISSUER, jwks=str(issuer.jwks))],
+        "auth_audience": [AUDIENCE],
+    }
+
+
+def _headers(mode: str, issuer: Issuer, caller: str) -> dict[str, str]:
+    return {} if mode == "development" else {"Authorization": f"Bearer {issuer.token(caller)}"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--database", help="a database URL (default: a fresh SQLite file)")
+    parser.add_argument("--database", help="a database URL (default: a fresh SQLite file per run)")
+    parser.add_argument("--mode", default="production,development", help="production, development or both")
+    parser.add_argument(
+        "--audit-flush",
+        type=float,
+        default=AUDIT_FLUSH,
+        help=f"the access log's loss window in seconds (default {AUDIT_FLUSH}, as deployed)",
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        url = arguments.database or f"sqlite:///{Path(folder) / 'extract.db'}"
-        upgrade(url)
-        timings, cpu = asyncio.run(measure(url, arguments.calls))
-    for label, figures in (("wall clock", sorted(timings)), ("CPU", sorted(cpu))):
-        p99 = figures[min(len(figures) - 1, int(len(figures) * 0.99))]
-        print(
-            f"$extract, {len(figures)} calls, {label}: median {statistics.median(figures):.2f} ms, "
-            f"p99 {p99:.2f} ms, max {figures[-1]:.2f} ms"
-        )
+        issuer = Issuer(Path(folder))
+        for mode in arguments.mode.split(","):
+            url = arguments.database or f"sqlite:///{Path(folder) / f'extract-{mode}.db'}"
+            upgrade(url)
+            timings, cpu = asyncio.run(measure(url, arguments.calls, mode, issuer, arguments.audit_flush))
+            for label, figures in (("wall clock", sorted(timings)), ("CPU", sorted(cpu))):
+                p99 = figures[min(len(figures) - 1, int(len(figures) * 0.99))]
+                print(
+                    f"$extract {mode}, access log every {arguments.audit_flush:g} s, {len(figures)} calls, {label}: "
+                    f"median {statistics.median(figures):.2f} ms, p99 {p99:.2f} ms, max {figures[-1]:.2f} ms"
+                )
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
 
