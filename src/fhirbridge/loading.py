@@ -196,7 +196,7 @@ class Loader:
         not exist yet; False when it does (then it is loaded as any other item)."""
         resource = item.resource if isinstance(item.resource, dict) else {}
         resource_type, resource_id = str(resource.get("resourceType")), resource.get("id")
-        if not isinstance(resource_id, str) or await self.repository.store.read(resource_type, resource_id):
+        if not isinstance(resource_id, str) or await self.repository.read(self.identity, resource_type, resource_id):
             return False
         for number, version in enumerate(item.history, 1):
             source = SourcedResource(f"{item.origin} (version {number})", version.resource)

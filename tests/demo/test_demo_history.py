@@ -9,17 +9,14 @@ from datetime import date
 import httpx
 from fastapi import FastAPI
 
-from fhirbridge.demo.generator import contract_history, demo_resources
+from fhirbridge.demo.generator import demo_items
 from fhirbridge.loading import Loader, SourcedResource
 
 TODAY = date(2026, 11, 22)
 
 
 def _items() -> list[SourcedResource]:
-    return [
-        SourcedResource(f"demo:{r['id']}", r, contract_history(r) if r["id"].startswith("demo-contract-") else ())
-        for r in demo_resources(4, today=TODAY)
-    ]
+    return list(demo_items(4, today=TODAY))
 
 
 async def test_a_demo_contract_was_agreed_months_ago_and_revised_by_other_units(

@@ -209,17 +209,9 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from fhirbridge.demo.generator import contract_history, demo_resources
-    from fhirbridge.loading import SourcedResource
+    from fhirbridge.demo.generator import demo_items
 
-    items = [
-        SourcedResource(
-            f"demo:{r['resourceType']}/{r['id']}",
-            r,
-            contract_history(r) if r["id"].startswith("demo-contract-") else (),
-        )
-        for r in demo_resources(args.patients)
-    ]
+    items = list(demo_items(args.patients))
     return asyncio.run(_load_items(items, len(items), "demo data", 100))
 
 

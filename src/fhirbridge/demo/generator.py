@@ -48,7 +48,7 @@ from fhirbridge.demo.catalogue import (
     Scenario,
 )
 from fhirbridge.fhir.instants import parse_instant
-from fhirbridge.loading import Version
+from fhirbridge.loading import SourcedResource, Version
 from fhirbridge.sweden.identifiers import (
     HSA_SYSTEM,
     ORGANISATION_NUMBER_SYSTEM,
@@ -445,6 +445,14 @@ def _revision_notes(start: date, today: date, people: list[Clinician]) -> list[d
             }
         )
     return notes
+
+
+def demo_items(patients: int = 40, *, today: date | None = None) -> Iterator[SourcedResource]:
+    """The demo resources as the loader takes them (``fhirbridge demo``): each contract with
+    its history (:func:`contract_history`), everything else as it is."""
+    for resource in demo_resources(patients, today=today):
+        history = contract_history(resource) if resource["id"].startswith("demo-contract-") else ()
+        yield SourcedResource(f"demo:{resource['resourceType']}/{resource['id']}", resource, history)
 
 
 def contract_history(contract: Resource) -> tuple[Version, ...]:
