@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from fhirbridge.errors import FhirError, conflict
-from fhirbridge.identity import SYSTEM
+from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage.database import Database
 from fhirbridge.storage.engines import open_database
@@ -79,3 +79,15 @@ async def test_a_failing_reference_check_rolls_back_earlier_writes(database: Dat
     assert raised.value.status == 422
     assert raised.value.issues[0].expression == ("CarePlan.subject.reference",)
     assert await _count_resources(database) == 0
+
+
+async def test_only_the_servers_own_writes_are_dated(database: Database) -> None:
+    """``at`` dates a change (the demo's contract history): the server's own loading only; a
+    caller's write is never dated, so nobody back-dates a revision."""
+    repository = FhirRepository(database)
+    caller = Identity(kind="user", subject="Practitioner/1", on_behalf_of="Organization/1")
+    with pytest.raises(ValueError):
+        await repository.write(caller, None, lambda unit: unit.create(_patient()), at=1_000_000)  # type: ignore[arg-type]
+    assert await _count_resources(database) == 0
+    created = await repository.write(SYSTEM, None, lambda unit: unit.create(_patient()), at=1_700_000_000_000_000)  # type: ignore[arg-type]
+    assert created.record.last_updated == 1_700_000_000_000_000
