@@ -5,14 +5,20 @@ SQLite and PostgreSQL: differencing two overlapping reports (R1), a unit against
 
 from __future__ import annotations
 
+import json
 import random
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import httpx
 
-from fhirbridge.report.cellkey import RANGE, Tally, perturb
+from fhirbridge.fhir.instants import now_us
+from fhirbridge.report.cellkey import MAX_NOISE, RANGE, Tally, perturb
+from fhirbridge.report.engine import build_report
 from fhirbridge.report.facts import ANSWERED_FOR_UNIT, QUESTIONNAIRES
+from fhirbridge.report.figures import counts
+from fhirbridge.report.filters import SWEDEN, ReportFilters, month_start
+from fhirbridge.report.render import to_json
 from tests.report import conftest as region_data
 from tests.report.conftest import clinician, service
 from tests.report.test_report import cells, report, shares
@@ -33,24 +39,127 @@ def _difference(wide: dict[str, Any], narrow: dict[str, Any], name: str) -> dict
 
 def _gives_away_one_patient(wide: dict[str, Any], narrow: dict[str, Any]) -> bool:
     """Whether the two reports differ by exactly one patient in every patient figure: a total
-    one apart and one cell one apart, the rest equal — the attributes of that one patient."""
+    one apart and one cell one apart, the rest equal — the attributes of that one patient (a
+    figure hidden in either tells nothing)."""
+    compared = 0
     for name in PATIENT_FIGURES:
         found = _difference(wide, narrow, name)
         if found is None:
             continue
+        compared += 1
         if found.pop("total") != 1 or sorted(found.values(), reverse=True)[:2] != [1, 0] or min(found.values()) < 0:
             return False
-    return True
+    return compared > 0
 
 
 async def test_r1_two_overlapping_reports_do_not_give_away_the_one_patient_between_them(
     region: httpx.AsyncClient, key: SigningKey
 ) -> None:
-    """The whole region (14 contract patients) against the region without the municipality, and
-    against January-February (13 each): the one patient between them is p14."""
+    """The whole region (14 contract patients) against the region without the municipality (13):
+    the one patient between them is p14.  (January-February against the first quarter was the
+    other pair: no longer a period one may ask for.)"""
     whole = await report(region, service(key))
-    for narrower in ({"caregiver": "org-region"}, {"period": "2026-01/2026-02"}):
-        assert not _gives_away_one_patient(whole, await report(region, service(key), **narrower)), narrower
+    narrower = await report(region, service(key), caregiver="org-region")
+    assert not _gives_away_one_patient(whole, narrower)
+
+
+async def test_r1_only_published_periods_are_asked_for(region: httpx.AsyncClient, key: SigningKey) -> None:
+    """Review 14: any run of months let a reader ask for reports that differ by one patient, or
+    for many that hold the same cell beside different others.  A month, quarter, tertial, half
+    year or year, from where such a period begins, and nothing else."""
+    for period in ("2026-01/2026-02", "2026-02/2026-04", "2026-02/2026-05", "2025-07/2026-06", "2026-T4", "2026-Q5"):
+        answer = await region.get("/report", params={"period": period}, headers=service(key))
+        assert answer.status_code == 400, (period, answer.text)
+        assert answer.json()["issue"][0]["expression"] == ["period"]
+    for period in ("2026-03", "2026-Q1", "2026-T1", "2026-H1", "2026", "2026-01/2026-06", "2026-05-01/2026-08-31"):
+        answer = await region.get("/report", params={"period": period}, headers=service(key))
+        assert answer.status_code == 200, (period, answer.text)
+    two_months = {"periodStart": "2026-01", "periodEnd": "2026-02"}
+    refused = await region.get(MEASURE, params=two_months, headers=service(key))
+    assert refused.status_code == 400 and refused.json()["issue"][0]["expression"] == ["periodEnd"]
+
+
+def _this_month() -> str:
+    return datetime.now(SWEDEN).strftime("%Y-%m")
+
+
+async def test_r1_the_report_counts_closed_months_and_keeps_its_release(
+    region: httpx.AsyncClient, exact: httpx.AsyncClient, key: SigningKey
+) -> None:
+    """Review 14: a reader who watches the report while records are written learns what each
+    record changed.  A month still running is not counted (asking for it is a 400), and within
+    a month the same filters get the same release whatever is written meanwhile."""
+    this_month = await region.get("/report", params={"period": _this_month()}, headers=service(key))
+    assert this_month.status_code == 400 and this_month.json()["issue"][0]["expression"] == ["period"]
+    measured = await region.get(MEASURE, params={"periodStart": _this_month(), "periodEnd": _this_month()},
+                                headers=service(key))  # fmt: skip
+    assert measured.status_code == 400 and measured.json()["issue"][0]["expression"] == ["periodStart"]
+
+    before = await region.get("/report", params={"format": "json"}, headers=service(key))
+    exact_before = await report(exact, service(key))
+    added = [
+        region_data.patient(30, date(1950, 6, 15), True),
+        region_data.goal(30),
+        region_data._team(30),
+        region_data.contract(30, "role-b", "2026-02-11", next_time=region_data.FUTURE),  # a closed month
+        region_data.patient(31, date(1950, 6, 15), False),
+        region_data.goal(31),
+        region_data._team(31),
+        region_data.contract(31, "role-b", datetime.now(SWEDEN).date().isoformat()),  # this month
+    ]
+    for resource in added:
+        url = f"/fhir/{resource['resourceType']}/{resource['id']}"
+        assert (await region.put(url, json=resource, headers=service(key))).status_code in (200, 201)
+    after = await region.get("/report", params={"format": "json"}, headers=service(key))
+    assert after.text == before.text  # the same release: nothing to compare
+    exact_after = await report(exact, service(key))  # unreleased (tests only): February's contract, not today's
+    assert cells(exact_after, "contracts_by_unit")["total"] == cells(exact_before, "contracts_by_unit")["total"] + 1
+
+    database = region._transport.app.state.context.repository.database  # type: ignore[attr-defined]
+    next_month = month_start(now_us()) + 32 * 86_400_000_000
+    fresh = await build_report(database, ReportFilters(), readable=lambda _: None, now_us=next_month, minimum=5)
+    kept = await build_report(database, ReportFilters(), readable=lambda _: None, now_us=next_month, minimum=5)
+    assert fresh == kept and fresh.generated != before.json()["generated"]
+    assert cells(to_body_json(fresh), "contracts_by_unit")["total"] in range(16 - MAX_NOISE, 17 + MAX_NOISE)
+
+
+def to_body_json(report_: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(to_json(report_))
+    return body
+
+
+def _figure_of(population: dict[str, list[int]], minimum: int) -> dict[tuple[str, ...], int | None]:
+    """The published cells of a figure whose cells hold the given record keys."""
+    values = {(name,): sum((Tally(1, k) for k in keys), Tally(0)) for name, keys in population.items()}
+    figure = counts("patients_by_condition_chapter", "", ("chapter",), "patients", values, {}, minimum, perturbed=True)
+    return {cell.key: cell.count for cell in figure.cells}
+
+
+def test_r1_one_patient_more_gives_every_cell_new_noise() -> None:
+    """Review 14: with the census tables' cell keys, a cell whose records did not change keeps
+    its value, so two reports one patient apart tell which cells that patient is in.  Here the
+    figure's population moves every cell's key: over many secrets the cells without the patient
+    keep their values together rarely (by chance), not always."""
+    rng = random.Random(14)
+    unchanged = 0
+    trials = 2000
+    for _ in range(trials):
+        population = {name: [rng.randrange(RANGE) for _ in range(size)] for name, size in
+                      (("IV", 9), ("IX", 12), ("X", 7), ("XIII", 15))}  # fmt: skip
+        before = _figure_of(population, 5)
+        population["IX"].append(rng.randrange(RANGE))  # the patient
+        after = _figure_of(population, 5)
+        unchanged += all(before[(c,)] == after[(c,)] for c in ("IV", "X", "XIII"))
+    assert unchanged / trials < 0.1  # with the census tables' keys alone: 1.0
+
+
+def test_zeros_of_patients_attributes_are_hidden() -> None:
+    """Review 14: a published 0 beside one full cell says what every patient of the unit is."""
+    values = {("female",): Tally(12, 7), ("male",): Tally(0), ("other",): Tally(0), ("unknown",): Tally(0)}
+    kept = counts("patients_by_sex", "", ("sex",), "patients", values, {}, 5, perturbed=False, attributes=True)
+    assert [cell.count for cell in kept.cells] == [None, None, None, None] and kept.total == 12
+    plain = counts("contracts_by_unit", "", ("unit",), "contracts", values, {}, 5, perturbed=False)
+    assert [cell.count for cell in plain.cells] == [12, 0, 0, 0]  # counts of contracts keep their zeros
 
 
 async def test_r1_a_day_longer_period_is_refused_not_differenced(region: httpx.AsyncClient, key: SigningKey) -> None:

@@ -35,6 +35,12 @@ def shares(body: dict[str, Any], name: str) -> dict[str, tuple[int | None, int |
     return {"|".join(r["key"]): (r["numerator"], r["denominator"]) for r in figure["rates"]}
 
 
+def shown_only(found: Mapping[str, Any], shown: Mapping[str, Any]) -> dict[str, Any]:
+    """``shown`` with every other cell of ``found`` hidden: a figure of patients' attributes,
+    whose zeros are hidden like small counts."""
+    return {**dict.fromkeys(found), **shown}
+
+
 def assert_near(found: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
     """The same cells, hidden (None) exactly where expected, every shown count (or numerator and
     denominator) within the perturbation's bounds of the hand count."""
@@ -84,8 +90,13 @@ async def test_small_cells_are_suppressed_with_a_complement(region: httpx.AsyncC
     assert_near(cells(body, "contracts_by_caregiver"), {"org-region": None, "org-kommun": None, "total": 14})
     assert cells(body, "declined_offers_by_unit") == {"org-a": None, "total": None}
     assert_near(cells(body, "patients_by_municipal_care"), {"ja": None, "nej": None, "total": 14})
-    assert_near(cells(body, "patients_by_age_band"), {"85+": 5, "75-84": 9, "total": 14})
-    assert_near(cells(body, "patients_by_sex"), {"female": 8, "male": 6, "total": 14})
+    # Patients' attributes hide their zeros like small counts (no band, sex or chapter is said to
+    # hold nobody, or everybody), and the smallest shown count with them as the complement.
+    ages = cells(body, "patients_by_age_band")
+    assert_near(ages, shown_only(ages, {"75-84": 9, "total": 14}))
+    sexes = cells(body, "patients_by_sex")
+    assert_near(sexes, shown_only(sexes, {"female": 8, "total": 14}))
+    assert set(sexes) == {"female", "male", "other", "unknown", "total"}
     # 10 of 14 with a fixed care contact: the 4 without would be a small cell, so the numerator hides.
     assert_near(
         shares(body, "patients_with_fixed_contacts"),
@@ -109,9 +120,13 @@ async def test_a_small_denominator_hides_the_share(region: httpx.AsyncClient, ke
 async def test_filters_by_period_unit_and_caregiver(exact: httpx.AsyncClient, key: SigningKey) -> None:
     february = await report(exact, service(key), period="2026-02")
     assert cells(february, "contracts_by_unit") == {"org-a": 2, "org-b": 6, "total": 8}
-    assert (await report(exact, service(key), period="2026-01/2026-02", unit="org-a"))["units"] == ["org-a"]
-    first_two = await report(exact, service(key), period="2026-01/2026-02", unit="org-a")
-    assert cells(first_two, "contracts_by_unit") == {"org-a": 7, "total": 7}
+    first_quarter = await report(exact, service(key), period="2026-Q1", unit="org-a")
+    assert first_quarter["units"] == ["org-a"]
+    assert cells(first_quarter, "contracts_by_unit") == {"org-a": 7, "total": 7}
+    spelled_out = await report(exact, service(key), period="2026-01/2026-03", unit="org-a")
+    assert first_quarter["figures"] == spelled_out["figures"]
+    tertial = await report(exact, service(key), period="2026-T1")
+    assert cells(tertial, "contracts_by_unit") == {"org-a": 7, "org-b": 6, "org-hemsjukvard": 1, "total": 14}
     municipal = await report(exact, service(key), caregiver="org-kommun")
     assert cells(municipal, "contracts_by_unit") == {"org-hemsjukvard": 1, "total": 1}
     assert shares(municipal, "patients_with_fixed_contacts")["fast-vardkontakt"] == (0, 1)

@@ -18,6 +18,14 @@ personal data in Census 2021 results", 2022):
   (count, cell key): the same records always get the same noise, so asking again teaches
   nothing, while two overlapping queries differ by noise and not by the patient.
 
+One departure from the census tables (review 14): there, a cell whose records did not change
+keeps its value exactly, so two reports whose records differ by one patient tell *which* cells
+changed, and so that patient's sex, age band and condition.  Here each cell's key is mixed
+(:func:`salt`) with the key of its figure's whole population and with the cell's place in the
+figure: when a single record of the population changes, every cell of the figure takes new
+noise, and two cells with the same records (a rate's numerator and denominator aside) take
+independent noise.
+
 Parameters: ``RANGE`` 256; noise 0 with probability 1/2, ±1 with 3/16 each, ±2 with 1/16
 each (mean 0, variance 7/8); a count below ``minimum`` is suppressed before (never perturbed
 into view), a shown count is never perturbed below ``minimum``, and 0 stays 0.  A published
@@ -62,12 +70,28 @@ def noise(cell_key: int) -> int:
     return next(value for bound, value in _NOISE if cell_key % RANGE < bound)
 
 
-def perturb(cell: Tally, minimum: int) -> int:
+def perturb(cell: Tally, minimum: int, salt: int | None = None) -> int:
     """The published count of a shown cell: 0 stays 0; otherwise its count plus the table's
-    noise, never below ``minimum`` (a perturbed count does not pose as a suppressed one)."""
+    noise for its cell key (mixed with ``salt``: :func:`salt`), never below ``minimum`` (a
+    perturbed count does not pose as a suppressed one)."""
     if cell.count == 0:
         return 0
-    return max(cell.count + noise(cell.key), minimum, 1)
+    key = cell.key if salt is None else _mix(cell.key, salt)
+    return max(cell.count + noise(key), minimum, 1)
+
+
+def salt(population: Tally, figure: str, place: tuple[str, ...]) -> int:
+    """What a cell's key is mixed with: its figure's population key, so that any change of the
+    population gives every cell new noise, and a fixed key of the cell's ``place`` in the
+    ``figure`` (public: the record keys stay secret), so that cells of one figure with the same
+    records do not share their noise.  Mixed by a hash, not added: a sum would move every cell
+    of the figure by the same step, and a small step would leave most of them where they were."""
+    label = int.from_bytes(hashlib.sha256("\x1f".join((figure, *place)).encode()).digest()[:4], "big")
+    return label * RANGE + population.key % RANGE
+
+
+def _mix(key: int, salt: int) -> int:
+    return hashlib.blake2b(f"{key % RANGE}/{salt}".encode(), digest_size=1).digest()[0] % RANGE
 
 
 class RecordKeys:

@@ -14,14 +14,17 @@ The figures (docs in the README, "Follow-up report"):
   share of responses with yes to all seven per unit, and the units where patients and staff
   all did.
 
-Point-in-time figures (active contacts, next time ahead, revision age, age) are taken at
-``as_of``: now, or the end of the period when it ended before now.
+The report counts closed months only, and each report is a *release*: computed the first time
+its filters are asked for in a month, then kept and returned unchanged until the month ends
+(:mod:`fhirbridge.report.releases`).  Point-in-time figures (active contacts, next time ahead,
+revision age, age) are taken at ``as_of``: the end of the last closed month the period holds.
 
 No report identifies a patient, alone or beside another: small cells are suppressed
 (:mod:`fhirbridge.report.suppression`, units consistently within their caregivers) and every
 shown count is perturbed by the cell-key method (:mod:`fhirbridge.report.cellkey`), so the
-difference of two overlapping reports is noise, not a patient.  ``exact`` turns the
-perturbation off: only tests do (nothing in the settings or the request can).
+difference of two overlapping reports is noise, not a patient; zeros of patients' attributes
+are hidden like small counts.  ``exact`` turns the perturbation and the releases off: only tests
+do (nothing in the settings or the request can).
 """
 
 from __future__ import annotations
@@ -32,12 +35,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from fhirbridge.fhir.instants import format_instant
-from fhirbridge.report import queries
+from fhirbridge.report import queries, releases
 from fhirbridge.report.cellkey import ZERO, Tally, tally
 from fhirbridge.report.directory import Directory, load_directory
 from fhirbridge.report.facts import QUESTIONS, report_tables
 from fhirbridge.report.figures import Counts, Figure, Rates, Report, counts, rates
-from fhirbridge.report.filters import SWEDEN, ReportFilters, selected_units
+from fhirbridge.report.filters import SWEDEN, ReportFilters, counted_period, month_start, selected_units
 from fhirbridge.report.suppression import hidden_in_hierarchy
 from fhirbridge.search.dates import date_range
 from fhirbridge.storage.database import Database
@@ -64,11 +67,19 @@ async def build_report(
     (:func:`fhirbridge.report.filters.selected_units`)."""
     step = progress or (lambda _: None)
     period = filters.period
-    as_of = min(now_us, period.end - 1) if period is not None else now_us
+    start, end = counted_period(period, now_us)
+    as_of = end - 1
+    month = month_start(now_us)
     async with database.reader(snapshot=True, heavy=True) as conn:
         directory = await load_directory(conn)
         units = selected_units(filters, directory, readable(directory))
-        scope = queries.Scope(conn, units, period.start if period else None, period.end if period else None)
+        key = releases.release_key(month, units, start, end, minimum)
+        released = None if exact else await releases.kept(conn, key)
+        if released is not None:
+            for _ in range(STEPS):
+                step("released")
+            return released
+        scope = queries.Scope(conn, units, start, end)
         hourly = await queries.by_hour_and_status(scope)
         step("contracts by month")
         per_unit = await queries.by_unit(scope)
@@ -97,7 +108,7 @@ async def build_report(
         *_questions(answered, directory, minimum, noisy),
     ]
     step("figures")
-    return Report(
+    report = Report(
         generated=format_instant(now_us),
         as_of=format_instant(as_of),
         period=period.text if period else None,
@@ -107,6 +118,7 @@ async def build_report(
         perturbed=noisy,
         implemented_units=_implemented(figures),
     )
+    return report if exact else await releases.keep(database, key, month, report)
 
 
 def _ordered(values: dict[tuple[str, ...], Tally], order: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], Tally]:
@@ -258,6 +270,7 @@ def _patients(rows: Sequence[Sequence[Any]], minimum: int, noisy: bool) -> list[
             {},
             minimum,
             perturbed=noisy,
+            attributes=True,
         ),
         counts(
             "patients_by_sex",
@@ -268,6 +281,7 @@ def _patients(rows: Sequence[Sequence[Any]], minimum: int, noisy: bool) -> list[
             {(code,): str(text) for code, text in SEX.items()},
             minimum,
             perturbed=noisy,
+            attributes=True,
         ),
         counts(
             "patients_by_condition_chapter",
@@ -278,6 +292,7 @@ def _patients(rows: Sequence[Sequence[Any]], minimum: int, noisy: bool) -> list[
             chapter_titles,
             minimum,
             perturbed=noisy,
+            attributes=True,
         ),
         counts(
             "patients_by_municipal_care",
@@ -288,6 +303,7 @@ def _patients(rows: Sequence[Sequence[Any]], minimum: int, noisy: bool) -> list[
             {},
             minimum,
             perturbed=noisy,
+            attributes=True,
         ),
         rates(
             "patients_with_fixed_contacts",

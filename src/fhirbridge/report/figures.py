@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
-from fhirbridge.report.cellkey import Tally, perturb
+from fhirbridge.report.cellkey import ZERO, Tally, perturb, salt
 from fhirbridge.report.suppression import hidden_cells, hidden_numerators, shown_total
 
 
@@ -83,9 +83,10 @@ class Report:
         return next(f for f in self.figures if f.name == name)
 
 
-def publish(cell: Tally, minimum: int, perturbed: bool) -> int:
-    """A shown cell's published count: perturbed (:func:`fhirbridge.report.cellkey.perturb`) or true."""
-    return perturb(cell, minimum) if perturbed else cell.count
+def publish(cell: Tally, minimum: int, perturbed: bool, mixed: int | None = None) -> int:
+    """A shown cell's published count: perturbed with its key ``mixed``
+    (:func:`fhirbridge.report.cellkey.perturb`, :func:`~fhirbridge.report.cellkey.salt`) or true."""
+    return perturb(cell, minimum, mixed) if perturbed else cell.count
 
 
 def counts(
@@ -99,18 +100,22 @@ def counts(
     *,
     perturbed: bool,
     hidden: set[tuple[str, ...]] | None = None,
+    attributes: bool = False,
 ) -> Counts:
     """A suppressed, perturbed :class:`Counts` from tallies (cells in the order of ``values``);
-    ``hidden`` when a hierarchy decided it (:func:`fhirbridge.report.suppression.hidden_in_hierarchy`)."""
+    ``hidden`` when a hierarchy decided it (:func:`fhirbridge.report.suppression.hidden_in_hierarchy`);
+    ``attributes`` for a figure of patients' attributes (its zeros are hidden too)."""
     true = {key: cell.count for key, cell in values.items()}
     if hidden is None:
-        hidden = hidden_cells(true, minimum)
-    cells = tuple(
-        Cell(key, labels.get(key, " / ".join(key)), None if key in hidden else publish(cell, minimum, perturbed))
-        for key, cell in values.items()
-    )
+        hidden = hidden_cells(true, minimum, zeros=attributes)
     whole = sum(values.values(), Tally(0))
-    total = None if shown_total(whole.count, minimum) is None else publish(whole, minimum, perturbed)
+
+    def shown(key: tuple[str, ...], cell: Tally) -> int | None:
+        return None if key in hidden else publish(cell, minimum, perturbed, salt(whole, name, key))
+
+    cells = tuple(Cell(key, labels.get(key, " / ".join(key)), shown(key, cell)) for key, cell in values.items())
+    hidden_total = shown_total(whole.count, minimum) is None
+    total = None if hidden_total else publish(whole, minimum, perturbed, salt(ZERO, name, ()))
     return Counts(name, title, dimensions, unit_of_count, cells, total)
 
 
@@ -141,11 +146,14 @@ def rates(
         shown = {key: pair for key, pair in members.items() if key not in hidden}
         masked |= hidden_numerators(shown, minimum, split=partition is not None)
 
+    population = sum((den for _, den in raw.values()), ZERO)
+
     def published(key: tuple[str, ...], num: Tally, den: Tally) -> tuple[int | None, int | None]:
         if key in hidden:
             return None, None
-        denominator = publish(den, minimum, perturbed)
-        return (None if key in masked else min(publish(num, minimum, perturbed), denominator)), denominator
+        mixed = salt(population, name, key)  # the same for both: the same records, the same count
+        denominator = publish(den, minimum, perturbed, mixed)
+        return (None if key in masked else min(publish(num, minimum, perturbed, mixed), denominator)), denominator
 
     return Rates(
         name,

@@ -1,8 +1,15 @@
 """The report's filters: a period, units, a caregiver; and whose units a caller may see.
 
-A period is ``YYYY``, ``YYYY-MM``, or two of them joined by ``/`` (``2026-01/2026-06``: January
-through June), in Swedish time: whole months, so that two reports cannot differ by the one
-patient of a day (a day is accepted where it is a month's bound: ``2026-01-01/2026-03-31``).
+A period is one of the *published periods*, in Swedish time: a month (``2026-03``), a quarter
+(``2026-Q1``), a tertial (``2026-T1``, the regions' four-month period), a half year
+(``2026-H1``) or a year (``2026``); also written as its first and last month
+(``2026-01/2026-03``, a day only as a month's first or last: ``2026-01-01/2026-03-31``).
+Nothing in between: a reader who could choose any run of months could ask for many reports
+that hold the same cell beside different others and average its noise away, or two that differ
+by one patient (review 14).  And the report counts **closed months only**
+(:func:`counted_period`): a period still running is counted up to the end of the last whole
+month, one that has not begun closing yet is a 400, so that watching the figures while records
+are written cannot single out the record that moved them.
 A unit or caregiver is an Organization id (or ``Organization/<id>``); a unit counts with the
 units below it.  A malformed period, or a unit or caregiver the directory does not hold, is a
 400 naming the filter; a unit outside the caller's own units (a parent of its unit too) a 403.
@@ -26,6 +33,11 @@ from fhirbridge.report.directory import Directory
 
 SWEDEN = ZoneInfo("Europe/Stockholm")
 _PART = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$", re.ASCII)
+_NAMED = re.compile(r"^(\d{4})-([QTH])([1-4])$", re.ASCII)
+PUBLISHED_MONTHS = {1: "a month", 3: "a quarter", 4: "a tertial", 6: "a half year", 12: "a year"}
+"""The published periods by their length in months; each begins where such periods begin
+(a quarter in January, April, July or October)."""
+_NAMED_MONTHS = {"Q": 3, "T": 4, "H": 6}
 REPORT_READS: tuple[str, Permission] = ("CarePlan", "s")
 
 
@@ -68,17 +80,31 @@ FIRST_YEAR, LAST_YEAR = 1900, 2999
 """The years a period may name (and that an instant in µs holds without overflowing)."""
 
 
+def _named(text: str) -> str:
+    """``2026-Q2`` as ``2026-04/2026-06`` (and T for tertials, H for half years); others as given."""
+    match = _NAMED.match(text.strip())
+    if match is None:
+        return text
+    year, months, number = int(match[1]), _NAMED_MONTHS[match[2]], int(match[3])
+    if number > 12 // months:
+        return text  # 2026-T4: not a period (refused below as malformed)
+    first = (number - 1) * months + 1
+    return f"{year}-{first:02d}/{year}-{first + months - 1:02d}"
+
+
 def parse_period(text: str, name: str = "period") -> Period:
-    """``2026``, ``2026-03`` or ``first/last`` of those (whole months; a day only as a month's
-    first or last); a 400 naming ``name`` otherwise."""
-    first, _, last = text.partition("/")
+    """A published period (a month, quarter, tertial, half year or year; see the module), a 400
+    naming ``name`` otherwise."""
+    first, _, last = _named(text).partition("/")
     try:
         begins = _day(first, last=False)
         ends = _day(last or first, last=True) + timedelta(days=1)
         start, end = _instant(begins), _instant(ends)
     except (ValueError, OverflowError):
         raise bad_request(
-            f"{name}={text!r} is not a period: write YYYY, YYYY-MM or two of them as first/last", name
+            f"{name}={text!r} is not a period: write YYYY, YYYY-MM, YYYY-Q1..4, YYYY-T1..3, YYYY-H1..2 "
+            "or the first/last month of one",
+            name,
         ) from None
     if not (begins.year >= FIRST_YEAR and ends.year <= LAST_YEAR + 1):
         raise bad_request(f"{name}={text!r} is outside the years {FIRST_YEAR}-{LAST_YEAR}", name)
@@ -90,7 +116,36 @@ def parse_period(text: str, name: str = "period") -> Period:
         )
     if ends <= begins:
         raise bad_request(f"{name}={text!r} ends before it begins", name)
+    months = (ends.year - begins.year) * 12 + ends.month - begins.month
+    if months not in PUBLISHED_MONTHS or (begins.month - 1) % months:
+        raise bad_request(
+            f"{name}={text!r} is not a published period: the report is a month, a quarter (YYYY-Q1), "
+            "a tertial (YYYY-T1), a half year (YYYY-H1) or a year, each from where such a period begins "
+            "(any run of months would let reports be differenced)",
+            name,
+        )
     return Period(start, end, text)
+
+
+def month_start(instant_us: int) -> int:
+    """The first instant of the Swedish month that holds ``instant_us``."""
+    day = datetime.fromtimestamp(instant_us / 1_000_000, SWEDEN).date()
+    return _instant(day.replace(day=1))
+
+
+def counted_period(period: Period | None, now_us: int, name: str = "period") -> tuple[int | None, int]:
+    """``[start, end)`` that a report asked at ``now_us`` counts: closed months only.  No period:
+    everything that began before this month (start None); a period still running: up to the
+    end of the last whole month; a period in this month or later: a 400 naming ``name``."""
+    closed_until = month_start(now_us)
+    if period is None:
+        return None, closed_until
+    if period.start >= closed_until:
+        last = datetime.fromtimestamp((closed_until - 1) / 1_000_000, SWEDEN).strftime("%Y-%m")
+        raise bad_request(
+            f"{name}={period.text!r} has not closed yet: the report counts closed months (up to {last})", name
+        )
+    return period.start, min(period.end, closed_until)
 
 
 def parse_filters(period: str | None, units: list[str] | None = None, caregiver: str | None = None) -> ReportFilters:

@@ -34,29 +34,35 @@ _AUTHOR_UNITS = """au AS (
 
 @dataclass
 class Scope:
-    """The contracts and answers a report counts: a period on their start (authored) and units."""
+    """The contracts and answers a report counts: a period on their start (authored) and units.
+    ``end`` is always set (the report counts closed months); without ``start`` a record whose
+    start is unknown counts too."""
 
     conn: Connection
     units: frozenset[str] | None
     start: int | None
-    end: int | None
+    end: int
+
+    def during(self, column: str, args: list[Any]) -> str:
+        """The condition that ``column`` falls within the scope's period (``args`` gets its bounds)."""
+        args.append(self.end)
+        before = f"{column} < ${len(args)}"
+        if self.start is None:
+            return f"({column} IS NULL OR {before})"
+        args.append(self.start)
+        return f"{before} AND {column} >= ${len(args)}"
 
     def contracts(self, args: list[Any], *more: str) -> str:
         """``WITH au …, c …``: the counted contracts with their unit, then the ``more`` named
         subqueries; ``args`` gets the parameters."""
-        where = []
-        if self.start is not None and self.end is not None:
-            args += [self.start, self.end]
-            where.append(f"rc.started >= ${len(args) - 1} AND rc.started < ${len(args)}")
+        where = [self.during("rc.started", args)]
         if self.units is not None:
             args.append(sorted(self.units))
             where.append(f"au.unit_id {self.conn.dialect.in_list(f'${len(args)}')}")
         counted = (
             "c AS (SELECT rc.res_pk, rc.patient_id, rc.status, rc.started, rc.next_contact, "
             "rc.declined, rc.revised, rc.record_key, rc.patient_key, au.unit_id "
-            "FROM report_contracts rc LEFT JOIN au ON au.author = rc.author"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + ")"
+            "FROM report_contracts rc LEFT JOIN au ON au.author = rc.author" + " WHERE " + " AND ".join(where) + ")"
         )
         return "WITH " + ",\n".join((_AUTHOR_UNITS, counted, *more)) + "\n"
 
@@ -149,10 +155,7 @@ async def answers(scope: Scope) -> list[Row]:
     """(unit, respondent, responses, all seven yes, then yes and answered for q1..q7), each count
     followed by its records' keys' sum."""
     args: list[Any] = []
-    where = []
-    if scope.start is not None and scope.end is not None:
-        args += [scope.start, scope.end]
-        where.append("authored >= $1 AND authored < $2")
+    where = [scope.during("authored", args)]
     if scope.units is not None:
         args.append(sorted(scope.units))
         where.append(f"unit_id {scope.conn.dialect.in_list(f'${len(args)}')}")
@@ -166,6 +169,6 @@ async def answers(scope: Scope) -> list[Row]:
     sql = (
         "SELECT unit_id, respondent, COUNT(*), SUM(record_key), "
         f"SUM(CASE WHEN {all_yes} THEN 1 ELSE 0 END), SUM(CASE WHEN {all_yes} THEN record_key ELSE 0 END), {sums} "
-        "FROM report_answers" + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY unit_id, respondent"
+        "FROM report_answers WHERE " + " AND ".join(where) + " GROUP BY unit_id, respondent"
     )
     return await scope.conn.fetch(sql, *args)

@@ -3,7 +3,9 @@
 The rule, for a set of counts that partition a published total (contracts per unit, patients
 per age band, responses per unit behind a yes-rate):
 
-1. a count from 1 to ``minimum - 1`` is hidden (zero is shown: it identifies nobody);
+1. a count from 1 to ``minimum - 1`` is hidden (zero is shown, except in figures of patients'
+   attributes, where it is hidden like a small count: "no patient of unit A has a mental
+   disorder" is about every patient of unit A);
 2. complementary suppression: while the hidden counts are fewer than two, or add up to less
    than ``minimum``, the smallest shown non-zero count is hidden too, so the total minus the
    shown counts never gives away one hidden count (two hidden counts of 1 summing to 2 would);
@@ -33,15 +35,20 @@ K = TypeVar("K", bound=Hashable)
 P = TypeVar("P", bound=Hashable)
 
 
-def hidden_cells(counts: Mapping[K, int], minimum: int, forced: frozenset[K] = frozenset()) -> set[K]:
+def hidden_cells(
+    counts: Mapping[K, int], minimum: int, forced: frozenset[K] = frozenset(), *, zeros: bool = False
+) -> set[K]:
     """The keys of ``counts`` to hide so that none can be told from the others and their total;
-    ``forced`` are hidden whatever their count (a caregiver one of whose units is)."""
+    ``forced`` are hidden whatever their count (a caregiver one of whose units is).  With
+    ``zeros`` a 0 is hidden like a small count: in a figure of patients' attributes a published
+    0 would say what no patient of the unit is (and, beside one full cell, what every one is)."""
     if minimum <= 1:
         return set()
     total = sum(counts.values())
     if 0 < total < minimum:
-        return {key for key, value in counts.items() if value > 0}
-    hidden = {key for key, value in counts.items() if 0 < value < minimum} | (forced & counts.keys())
+        return {key for key, value in counts.items() if value > 0 or zeros}
+    hidden = {key for key, value in counts.items() if 0 < value < minimum or (zeros and value == 0 and total)}
+    hidden |= forced & counts.keys()
     shown = sorted((value, str(key), key) for key, value in counts.items() if value >= minimum and key not in hidden)
     while hidden and (len(hidden) < 2 or sum(counts[key] for key in hidden) < minimum) and shown:
         hidden.add(shown.pop(0)[2])

@@ -22,7 +22,14 @@ from fhirbridge.contract.codes import CANONICAL_BASE
 from fhirbridge.errors import FhirError, bad_request, not_found
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.report.engine import build_report
-from fhirbridge.report.filters import REPORT_READS, ReportFilters, parse_filters, parse_period, readable_units
+from fhirbridge.report.filters import (
+    REPORT_READS,
+    ReportFilters,
+    counted_period,
+    parse_filters,
+    parse_period,
+    readable_units,
+)
 from fhirbridge.report.measures import measure_report, shipped_measure
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
@@ -40,6 +47,7 @@ async def evaluate_measure(ctx: ServiceContext, request: FhirRequest) -> FhirRes
         raise not_found(f"Measure/{measure_id} is not a measure this server evaluates")
     start, end = _date(request, "periodStart", first=True), _date(request, "periodEnd", first=False)
     period = parse_period(f"{start}/{end}", "periodEnd")  # a 400 when it ends before it begins
+    counted_period(period, now_us(), "periodStart")  # a 400 when it has not closed yet
     report_type = request.query_value("reportType") or "summary"
     if report_type != "summary":
         raise bad_request(f"reportType={report_type} is not served: only summary (it names no patient)", "reportType")
