@@ -74,7 +74,7 @@ def _role(key: str) -> dict[str, str]:
     return {"reference": f"PractitionerRole/role-{key}", "display": f"{person.given} {person.family}"}
 
 
-def compact_contract(index: int, today: date) -> list[Resource]:
+def compact_contract(index: int, today: date, span_days: int = 700) -> list[Resource]:
     """Patient, CareTeam, two Goals and a contract CarePlan, with fixed ids ``bulk-…-{index}``."""
     rng = random.Random(index)
     scenario = SCENARIOS[index % len(SCENARIOS)]
@@ -84,7 +84,7 @@ def compact_contract(index: int, today: date) -> list[Resource]:
     family = rng.choice(FAMILY)
     pid = f"bulk-patient-{index}"
     patient_ref = {"reference": f"Patient/{pid}", "display": f"{given} {family}"}
-    start = (today - timedelta(days=rng.randint(10, 700))).isoformat()
+    start = (today - timedelta(days=rng.randint(10, span_days))).isoformat()
     next_day = today + timedelta(days=rng.randint(3, 60))
     members = [(scenario.fixed_contact, "fast-vardkontakt"), (scenario.fixed_doctor, "fast-lakarkontakt")]
     members += [(key, _CLINICIANS[key].role) for key in scenario.treating[:1]]
@@ -176,7 +176,7 @@ _UNITS = sorted({clinician.unit for clinician in CLINICIANS})
 _QUESTIONNAIRE = {kind: url for url, kind in QUESTIONNAIRES.items()}
 
 
-def seven_question_responses(index: int, count: int, today: date) -> list[Resource]:
+def seven_question_responses(index: int, count: int, today: date, span_days: int = 700) -> list[Resource]:
     """``count`` completed seven-questions responses about contract ``index``'s unit: the
     patient's first, then staff's (``bulk-answer-{index}-{n}``)."""
     rng = random.Random(-index)
@@ -199,7 +199,7 @@ def seven_question_responses(index: int, count: int, today: date) -> list[Resour
                 "status": "completed",
                 "subject": who if kind == "patient" else {"reference": f"Organization/{unit}"},
                 "author": who,
-                "authored": (today - timedelta(days=rng.randint(0, 700))).isoformat(),
+                "authored": (today - timedelta(days=rng.randint(0, span_days))).isoformat(),
                 "item": [{"linkId": q, "answer": [{"valueBoolean": rng.random() < 0.8}]} for q in QUESTIONS],
             }
         )
@@ -292,27 +292,40 @@ def _insert_sqlite(connection: sqlite3.Connection, rows: Rows) -> None:
     connection.execute("COMMIT")
 
 
-def _build(start: int, stop: int, first_pk: int, stamp: int, today: date, answers: int = 0) -> Rows:
+def _build(
+    start: int, stop: int, first_pk: int, stamp: int, today: date, answers: int = 0, span_days: int = 700
+) -> Rows:
     """Rows for contracts ``start`` to ``stop - 1``, each with ``answers`` seven-questions
     responses (run in a worker process)."""
     batch = [
         resource
         for index in range(start, stop)
-        for resource in [*compact_contract(index, today), *seven_question_responses(index, answers, today)]
+        for resource in [
+            *compact_contract(index, today, span_days),
+            *seven_question_responses(index, answers, today, span_days),
+        ]
     ]
     return rows_for(batch, first_pk, stamp)
 
 
 async def bulk_seed(
-    url: str, contracts: int, *, first_pk: int, batch_contracts: int = 2000, answers_per_contract: int = 0
+    url: str,
+    contracts: int,
+    *,
+    first_pk: int,
+    batch_contracts: int = 2000,
+    answers_per_contract: int = 0,
+    today: date | None = None,
+    span_days: int = 700,
 ) -> float:
     """Insert ``contracts`` compact contracts (each with ``answers_per_contract`` seven-questions
-    responses) after the rows that exist (keys from ``first_pk``).
+    responses) after the rows that exist (keys from ``first_pk``), begun (and answered) up to
+    ``span_days`` before ``today`` (default: now).
 
     Rows are built by two worker processes while this one inserts.  The shared organisations
     and clinicians must be there already.  Returns the seconds taken."""
     target = parse_database_url(url)
-    today = date.today()
+    today = today or date.today()
     started = time.perf_counter()
     pg: asyncpg.Connection | None = None
     lite: sqlite3.Connection | None = None
@@ -335,7 +348,9 @@ async def bulk_seed(
             pk = first_pk
             for start, stop in ranges:
                 pending.append(
-                    loop.run_in_executor(pool, _build, start, stop, pk, now_us(), today, answers_per_contract)
+                    loop.run_in_executor(
+                        pool, _build, start, stop, pk, now_us(), today, answers_per_contract, span_days
+                    )
                 )
                 pk += (stop - start) * (CONTRACT_SIZE + answers_per_contract)
                 if len(pending) >= 3:

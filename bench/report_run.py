@@ -1,6 +1,6 @@
 """The follow-up report over a large region (issue 13, "Speed"): the full report, every figure,
-over ``--contracts`` contracts with ``--answers`` seven-questions responses each, on SQLite
-and on PostgreSQL.
+over ``--contracts`` contracts with ``--answers`` seven-questions responses each, all begun and
+answered in the last year that has ended (the report's period), on SQLite and on PostgreSQL.
 
     .venv/bin/python -m bench.report_run [--backends sqlite,postgresql] [--contracts 100000]
         [--answers 2] [--repeats 3]
@@ -46,7 +46,7 @@ def _rss_mb(field: str = "VmRSS") -> float:
 async def _measure(url: str) -> dict[str, float]:
     from fhirbridge.fhir.instants import now_us
     from fhirbridge.report.engine import build_report
-    from fhirbridge.report.filters import ReportFilters
+    from fhirbridge.report.filters import parse_filters
     from fhirbridge.storage.engines import open_database
 
     database = await open_database(url, pool_size=2)
@@ -54,7 +54,8 @@ async def _measure(url: str) -> dict[str, float]:
         await _forget_releases(database)
         before = _rss_mb("VmHWM")  # the peak so far: imports, the engines
         started = time.perf_counter()
-        report = await build_report(database, ReportFilters(), readable=lambda _: None, now_us=now_us(), minimum=5)
+        filters = parse_filters(str(_year()))
+        report = await build_report(database, filters, readable=lambda _: None, now_us=now_us(), minimum=5)
         seconds = time.perf_counter() - started
         await _forget_releases(database)  # GET /report computes its release again
     finally:
@@ -111,17 +112,31 @@ async def _measure_http(url: str) -> tuple[float, float]:
             seconds = []
             for _ in range(2):
                 started = time.perf_counter()
-                response = await http.get("/report", params={"format": "json"}, headers=headers, timeout=120)
+                response = await http.get(
+                    "/report", params={"format": "json", "period": str(_year())}, headers=headers, timeout=120
+                )
                 seconds.append(time.perf_counter() - started)
                 response.raise_for_status()
     return seconds[0], seconds[1]
 
 
+def _year() -> int:
+    """The last year that has ended: the report's period (a report is made for ended periods)."""
+    from datetime import date
+
+    return date.today().year - 1
+
+
 async def _seed(url: str, contracts: int, answers: int) -> float:
+    """Every contract begun, and every response authored, in :func:`_year`."""
+    from datetime import date
+
     from bench.bulk import bulk_seed
     from bench.seed import load_shared
 
-    return await bulk_seed(url, contracts, first_pk=await load_shared(url), answers_per_contract=answers)
+    shared = await load_shared(url)
+    end = date(_year(), 12, 31)
+    return await bulk_seed(url, contracts, first_pk=shared, answers_per_contract=answers, today=end, span_days=354)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
-"""The follow-up report's releases (issue 13, review 14): each report is computed once per month
-for its filters and kept, so that asking again within the month, or watching while records are
-written, returns the same figures (:mod:`fhirbridge.report.releases`).
+"""The follow-up report's releases (issue 13, reviews 14 and 15): each report is computed once for
+its units and period and kept, so that asking again, or watching while records are written,
+returns the same figures (:mod:`fhirbridge.report.releases`).
 
 Revision ID: 0010
 Revises: 0009
@@ -24,12 +24,12 @@ def upgrade() -> None:
     op.create_table(
         "report_releases",
         sa.Column("release_key", sa.String(64), primary_key=True),
-        sa.Column("release_month", sa.BigInteger(), nullable=False),
+        sa.Column("made_at", sa.BigInteger(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
     )
-    op.create_index("ix_report_releases_month", "report_releases", ["release_month"])
+    op.create_index("ix_report_releases_made_at", "report_releases", ["made_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_report_releases_month", "report_releases")
+    op.drop_index("ix_report_releases_made_at", "report_releases")
     op.drop_table("report_releases")

@@ -83,17 +83,15 @@ async def test_the_seven_questions_and_conditions_match_the_hand_count(
     assert cells(body, "patients_by_condition_chapter") == {"IX": 6, "IV": 1, "okänt": 7, "total": 14}
 
     suppressed = await report(region, service(key))
-    # Unit B's two patient responses are hidden, and unit A's six with them (the complement).
-    assert_near(
-        shares(suppressed, "questions_all_yes_by_unit"),
-        {"org-a|patient": (None, None), "org-a|staff": (5, 5), "org-b|patient": (None, None)},
-    )
-    assert suppressed["implementedUnits"] == []
-    # 7 yes of 8: the one no would be a small cell, so the numerator hides; q1's 8 of 8 shows.
+    # Unit B's two patient responses are left out (a unit's tertial of 2), so unit A's six stand.
+    assert_near(shares(suppressed, "questions_all_yes_by_unit"), {"org-a|patient": (6, 6), "org-a|staff": (5, 5)})
+    assert suppressed["implementedUnits"] == ["org-a"]
+    assert "org-b" in suppressed["leftOutUnits"]
+    # Unit A's patients said yes to everything (unit B's one no is left out with B's two answers).
     overall = shares(suppressed, "questions_yes")
-    assert_near({q: overall[q] for q in ("patient|q1", "patient|q3")}, {"patient|q1": (8, 8), "patient|q3": (None, 8)})
+    assert_near({q: overall[q] for q in ("patient|q1", "patient|q3")}, {"patient|q1": (6, 6), "patient|q3": (6, 6)})
     chapters = cells(suppressed, "patients_by_condition_chapter")  # IV's 1 and the zeros hide IX's 6
-    assert_near(chapters, shown_only(chapters, {"okänt": 7, "total": 14}))
+    assert_near(chapters, shown_only(chapters, {"okänt": 6, "total": 13}))
     assert chapters["IX"] is None and chapters["V"] is None
     own = await report(exact, service(key), unit="org-b")
     assert shares(own, "questions_all_yes_by_unit") == {"org-b|patient": (1, 2)}

@@ -17,7 +17,8 @@ from tests.report.conftest import _client, _settings, clinician, patient_token, 
 from tests.report.test_report import assert_near
 from tests.security.tokens import SigningKey
 
-YEAR = {"periodStart": "2026-01-01", "periodEnd": "2026-12-31"}
+YEAR = {"periodStart": "2026-01-01", "periodEnd": "2026-04-30"}
+"""The region's tertial (2026-T1), as dates."""
 
 
 async def evaluate(
@@ -38,7 +39,7 @@ async def test_the_contract_measures_match_the_hand_count(exact: httpx.AsyncClie
     assert report["resourceType"] == "MeasureReport" and report["status"] == "complete"
     assert report["type"] == "summary"
     assert report["measure"] == "https://fhirbridge.se/fhir/Measure/contract-patients-fixed-contact|0.1.0"
-    assert report["period"] == {"start": "2026-01-01", "end": "2026-12-31"}
+    assert report["period"] == {"start": "2026-01-01", "end": "2026-04-30"}
     assert "reporter" not in report
     assert counts(report) == {"initial-population": 14, "denominator": 14, "numerator": 10}
     assert report["group"][0]["measureScore"] == {"value": 0.7143}
@@ -47,18 +48,27 @@ async def test_the_contract_measures_match_the_hand_count(exact: httpx.AsyncClie
     unit = await evaluate(exact, "contract-patients-fixed-contact", service(key), subject="Organization/org-b", **YEAR)
     assert unit["reporter"] == {"reference": "Organization/org-b"}
     assert counts(unit) == {"initial-population": 6, "denominator": 6, "numerator": 3}  # p8-p10 of p8-p13
-    february = {"periodStart": "2026-02", "periodEnd": "2026-02"}
-    assert counts(await evaluate(exact, "contract-patients-next-contact", service(key), **february))["denominator"] == 8
+    tertial_before = {"periodStart": "2025-09", "periodEnd": "2025-12"}
+    assert counts(await evaluate(exact, "contract-patients-next-contact", service(key), **tertial_before)) == {
+        "initial-population": 0,
+        "denominator": 0,
+        "numerator": 0,
+    }
 
 
 async def test_a_small_count_is_masked_never_zero(region: httpx.AsyncClient, key: SigningKey) -> None:
     whole = await evaluate(region, "contract-patients-fixed-contact", service(key), **YEAR)
-    # 10 of 14: the 4 without a fixed care contact would be a small cell, so the numerator is masked.
-    assert_near(counts(whole), {"initial-population": 14, "denominator": 14, "numerator": None})
+    # The home care's one patient is left out (a unit's tertial of 1); 10 of 13: the 3 without a
+    # fixed care contact would be a small cell, so the numerator is masked.
+    assert_near(counts(whole), {"initial-population": 13, "denominator": 13, "numerator": None})
     assert whole["group"][0]["population"][2]["_count"]["extension"][0]["valueCode"] == "masked"
     assert whole["group"][0]["measureScore"]["extension"][0]["valueCode"] == "masked"
-    ahead = await evaluate(region, "contract-patients-next-contact", service(key), **YEAR)
-    assert_near(counts(ahead), {"initial-population": 14, "denominator": 14, "numerator": 9})
+    ahead = await evaluate(region, "contract-patients-next-contact", service(key), **YEAR)  # 9 of 13: 4 without
+    assert_near(counts(ahead), {"initial-population": 13, "denominator": 13, "numerator": None})
+    doctor = await evaluate(
+        region, "contract-patients-fixed-contact", service(key), subject="Organization/org-a", **YEAR
+    )
+    assert_near(counts(doctor), {"initial-population": 7, "denominator": 7, "numerator": 7})
     small = await evaluate(
         region, "contract-patients-fixed-contact", service(key), subject="Organization/org-hemsjukvard", **YEAR
     )
@@ -95,6 +105,9 @@ async def test_refusals_are_operation_outcomes(region: httpx.AsyncClient, key: S
     assert await refused("contract-patients-fixed-contact", 400, service(key), periodStart="2026") == ["periodEnd"]
     assert await refused("contract-patients-fixed-contact", 400, service(key), periodStart="2026-06",
                          periodEnd="2026-01") == ["periodEnd"]  # fmt: skip
+    assert await refused(
+        "contract-patients-fixed-contact", 400, service(key), periodStart="2026-02", periodEnd="2026-02"
+    ) == ["periodEnd"]  # fmt: skip  (a month: not a published period)
     assert await refused("contract-patients-fixed-contact", 400, service(key), subject="Organization/nowhere",
                          **YEAR) == ["subject"]  # fmt: skip
     assert await refused("contract-patients-fixed-contact", 400, service(key), reportType="subject-list",

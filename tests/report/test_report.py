@@ -16,9 +16,12 @@ from fhirbridge.report.cellkey import MAX_NOISE
 from tests.report.conftest import clinician, patient_token, service, unit_system
 from tests.security.tokens import SigningKey
 
+PERIOD = "2026-T1"
+"""The region's tertial (January-April 2026): every report here asks for it unless told otherwise."""
+
 
 async def report(http: httpx.AsyncClient, headers: dict[str, str], **params: str) -> dict[str, Any]:
-    answer = await http.get("/report", params={"format": "json", **params}, headers=headers)
+    answer = await http.get("/report", params={"format": "json", "period": PERIOD, **params}, headers=headers)
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
@@ -79,28 +82,27 @@ async def test_every_contract_figure_matches_the_hand_count(exact: httpx.AsyncCl
 async def test_small_cells_are_suppressed_with_a_complement(region: httpx.AsyncClient, key: SigningKey) -> None:
     body = await report(region, service(key))
     assert body["minimumCellSize"] == 5
-    # March's 1 is hidden, and January's 5 with it: 14 - 8 would otherwise give March away.
-    assert_near(
-        cells(body, "contracts_by_month_and_status"),
-        {"2026-01|active": None, "2026-02|active": 8, "2026-03|active": None, "total": 14},
-    )
-    # The home care's 1 hides its caregiver, the region's 13 with it, and so one of the region's
-    # units (its smallest): the caregivers' 14 minus unit A's 7 is B and the home care together.
-    assert_near(cells(body, "contracts_by_unit"), {"org-a": 7, "org-b": None, "org-hemsjukvard": None, "total": 14})
-    assert_near(cells(body, "contracts_by_caregiver"), {"org-region": None, "org-kommun": None, "total": 14})
-    assert cells(body, "declined_offers_by_unit") == {"org-a": None, "total": None}
-    assert_near(cells(body, "patients_by_municipal_care"), {"ja": None, "nej": None, "total": 14})
+    # The home care's one contract (p14, March) and unit A's one declined offer are left out:
+    # a unit's tertial of 1 (atoms.py). What stays is the region's 13, nothing under 5.
+    assert body["leftOutUnits"] == ["org-a", "org-hemsjukvard"]
+    assert_near(cells(body, "contracts_by_month_and_status"), {"2026-01|active": 5, "2026-02|active": 8, "total": 13})
+    assert_near(cells(body, "contracts_by_unit"), {"org-a": 7, "org-b": 6, "total": 13})
+    assert_near(cells(body, "contracts_by_caregiver"), {"org-region": 13, "total": 13})
+    assert cells(body, "declined_offers_by_unit") == {"total": None}  # left out: hidden, not 0
+    municipal = cells(body, "patients_by_municipal_care")  # nej 13, ja 0: the 0 hides, and nej with it
+    assert_near(municipal, {"ja": None, "nej": None, "total": 13})
     # Patients' attributes hide their zeros like small counts (no band, sex or chapter is said to
     # hold nobody, or everybody), and the smallest shown count with them as the complement.
-    ages = cells(body, "patients_by_age_band")
-    assert_near(ages, shown_only(ages, {"75-84": 9, "total": 14}))
-    sexes = cells(body, "patients_by_sex")
-    assert_near(sexes, shown_only(sexes, {"female": 8, "total": 14}))
+    ages = cells(body, "patients_by_age_band")  # 85+ 5, 75-84 8
+    assert_near(ages, shown_only(ages, {"75-84": 8, "total": 13}))
+    sexes = cells(body, "patients_by_sex")  # female 8, male 5
+    assert_near(sexes, shown_only(sexes, {"female": 8, "total": 13}))
     assert set(sexes) == {"female", "male", "other", "unknown", "total"}
-    # 10 of 14 with a fixed care contact: the 4 without would be a small cell, so the numerator hides.
+    # 10 of 13 with a fixed care contact and 9 of 13 with a next time: the 3 and 4 without would
+    # be small cells, so those numerators hide; 6 of 13 with a fixed doctor shows.
     assert_near(
         shares(body, "patients_with_fixed_contacts"),
-        {"fast-vardkontakt": (None, 14), "fast-lakarkontakt": (6, 14), "nasta-tid": (9, 14)},
+        {"fast-vardkontakt": (None, 13), "fast-lakarkontakt": (6, 13), "nasta-tid": (None, 13)},
     )
     assert body["minimumCellSize"] == 5 and all(
         c["count"] is None or c["count"] == 0 or c["count"] >= 5 for f in body["figures"] for c in f.get("cells", [])
@@ -114,19 +116,19 @@ async def test_a_small_denominator_hides_the_share(region: httpx.AsyncClient, ke
         "fast-lakarkontakt": (None, None),
         "nasta-tid": (None, None),
     }
-    assert cells(body, "contracts_by_unit") == {"org-hemsjukvard": None, "total": None}
+    assert cells(body, "contracts_by_unit") == {"total": None}  # its one contract left out: hidden, not 0
+    assert body["leftOutUnits"] == ["org-hemsjukvard"]
 
 
 async def test_filters_by_period_unit_and_caregiver(exact: httpx.AsyncClient, key: SigningKey) -> None:
-    february = await report(exact, service(key), period="2026-02")
-    assert cells(february, "contracts_by_unit") == {"org-a": 2, "org-b": 6, "total": 8}
-    first_quarter = await report(exact, service(key), period="2026-Q1", unit="org-a")
-    assert first_quarter["units"] == ["org-a"]
-    assert cells(first_quarter, "contracts_by_unit") == {"org-a": 7, "total": 7}
-    spelled_out = await report(exact, service(key), period="2026-01/2026-03", unit="org-a")
-    assert first_quarter["figures"] == spelled_out["figures"]
-    tertial = await report(exact, service(key), period="2026-T1")
-    assert cells(tertial, "contracts_by_unit") == {"org-a": 7, "org-b": 6, "org-hemsjukvard": 1, "total": 14}
+    before = await report(exact, service(key), period="2025-T3")
+    assert cells(before, "contracts_by_unit") == {"total": 0}
+    assert (await exact.get("/report", params={"period": "2026-02"}, headers=service(key))).status_code == 400
+    tertial = await report(exact, service(key), period="2026-T1", unit="org-a")
+    assert tertial["units"] == ["org-a"] and tertial["period"] == "2026-T1"
+    assert cells(tertial, "contracts_by_unit") == {"org-a": 7, "total": 7}
+    spelled_out = await report(exact, service(key), period="2026-01-01/2026-04-30", unit="org-a")
+    assert spelled_out["period"] == "2026-T1" and tertial["figures"] == spelled_out["figures"]
     municipal = await report(exact, service(key), caregiver="org-kommun")
     assert cells(municipal, "contracts_by_unit") == {"org-hemsjukvard": 1, "total": 1}
     assert shares(municipal, "patients_with_fixed_contacts")["fast-vardkontakt"] == (0, 1)
@@ -170,7 +172,7 @@ async def test_bad_filters_are_400_naming_them(region: httpx.AsyncClient, key: S
 
 
 async def test_csv_has_the_same_figures(region: httpx.AsyncClient, key: SigningKey) -> None:
-    answer = await region.get("/report", params={"format": "csv"}, headers=service(key))
+    answer = await region.get("/report", params={"format": "csv", "period": PERIOD}, headers=service(key))
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/csv")
     rows = {(r["figure"], r["key"]): r for r in csv.DictReader(io.StringIO(answer.text))}
@@ -184,7 +186,8 @@ async def test_csv_has_the_same_figures(region: httpx.AsyncClient, key: SigningK
             assert (row["numerator"], row["denominator"]) == tuple(
                 "" if n is None else str(n) for n in (rate["numerator"], rate["denominator"])
             )
-    assert rows[("contracts_by_unit", "org-b")]["count"] == ""  # suppressed
+    assert rows[("patients_by_sex", "male")]["count"] == ""  # suppressed
+    assert rows[("left_out_units", "org-hemsjukvard")]["label"] == "org-hemsjukvard"
 
 
 async def test_a_changed_contract_moves_in_the_report(exact: httpx.AsyncClient, key: SigningKey) -> None:

@@ -12,6 +12,7 @@ import httpx
 
 from fhirbridge.adapters.registry import mapping
 from tests.report.conftest import clinician, patient_token, service
+from tests.report.test_report import PERIOD
 from tests.security.tokens import SigningKey
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -64,6 +65,7 @@ def parsed(html: str) -> Sections:
 
 
 async def both(http: httpx.AsyncClient, headers: dict[str, str], **params: str) -> tuple[Sections, dict[str, Any]]:
+    params = {"period": PERIOD, **params}
     page = await http.get("/report", params={**params, "format": "html"}, headers=headers)
     assert page.status_code == 200, page.text
     assert page.headers["content-type"].startswith("text/html")
@@ -89,7 +91,11 @@ def expected_rows(figure: dict[str, Any]) -> list[list[str]]:
         return [["Månad", *(texts["statuses"][s] for s in statuses)], *rows, ["Totalt", shown(figure["total"])]]
     return [
         [
-            "dold" if r["denominator"] is None or r["numerator"] is None else f"{round(r['share'] * 100)} %",
+            "dold"
+            if r["denominator"] is None or r["numerator"] is None
+            else "–"
+            if r["share"] is None
+            else f"{round(r['share'] * 100)} %",
             shown(r["numerator"]),
             shown(r["denominator"]),
         ]
@@ -121,35 +127,35 @@ async def test_the_page_shows_the_json_figures(exact: httpx.AsyncClient, key: Si
 
 
 async def test_the_page_follows_the_filters(exact: httpx.AsyncClient, key: SigningKey) -> None:
-    for params in ({"period": "2026-02"}, {"unit": "org-a"}, {"caregiver": "org-kommun", "period": "2026"}):
+    for params in ({"period": "2025-T3"}, {"unit": "org-a"}, {"caregiver": "org-kommun", "period": "2026-T1"}):
         page, body = await both(exact, service(key), **params)
         assert_same_figures(page, body)
     answer = await exact.get(
-        "/report", params={"period": "2026-02", "unit": "org-b", "format": "html"}, headers=service(key)
+        "/report", params={"period": "2026-T1", "unit": "org-b", "format": "html"}, headers=service(key)
     )
-    assert 'href="/report?period=2026-02&amp;unit=org-b&amp;format=csv"' in answer.text
-    assert 'href="/report?period=2026-02&amp;unit=org-b&amp;format=json"' in answer.text
+    assert 'href="/report?period=2026-T1&amp;unit=org-b&amp;format=csv"' in answer.text
+    assert 'href="/report?period=2026-T1&amp;unit=org-b&amp;format=json"' in answer.text
     assert '<option value="org-b" selected>Vårdcentralen B</option>' in answer.text
-    assert 'name="period" value="2026-02"' in answer.text
+    assert 'name="period" value="2026-T1"' in answer.text
 
 
 async def test_a_suppressed_cell_never_shows_its_count(region: httpx.AsyncClient, key: SigningKey) -> None:
     page, body = await both(region, service(key))
     assert_same_figures(page, body)
-    # Hidden: Vårdcentralen B's 6 (the complement) and the home care's 1; January's 5 and March's 1.
-    # (Shown counts are perturbed by the cell-key method: within ±2, checked in test_report.py.)
+    # Hidden: the men's 5 (the complement of the zeros of "other" and "unknown"); the home care's
+    # one contract is left out of every figure, and the page says so.
+    sexes = page.tables["patients-by-sex"][1:]
+    assert [row[0] for row in sexes] == ["kvinna", "man", "annat", "okänt", "Totalt"]
+    assert [row[1] == "dold" for row in sexes] == [False, True, True, True, False]
+    chart = " ".join(page.svg_texts["patients-by-sex"])
+    assert "dold" in chart and not re.search(r"\b5\b", chart)
     units = page.tables["contracts-by-unit"][1:]
-    assert [row[0] for row in units] == ["Vårdcentralen A", "Vårdcentralen B", "Hemsjukvården Testby", "Totalt"]
-    assert [row[1] == "dold" for row in units] == [False, True, True, False]
-    chart = " ".join(page.svg_texts["contracts-by-unit"])
-    assert "dold" in chart and not re.search(r"\b[16]\b", chart)
-    months = page.tables["contracts-by-month-and-status"]
-    assert [row[0] for row in months[1:]] == ["2026-01", "2026-02", "2026-03", "Totalt"]
-    assert [row[1] == "dold" for row in months[1:]] == [True, False, True, False]
-    drawn = re.sub(r"\d{4}-\d{2}", "", " ".join(page.svg_texts["contracts-by-month-and-status"]))
-    assert "dold" in drawn and not re.search(r"\b1\b", drawn)
-    small = (await region.get("/report", params={"unit": "org-hemsjukvard"}, headers={**service(key), **BROWSER})).text
-    assert "dold" in small and not re.search(r">\s*1\s*<", small)
+    assert [row[0] for row in units] == ["Vårdcentralen A", "Vårdcentralen B", "Totalt"]
+    small = await region.get(
+        "/report", params={"unit": "org-hemsjukvard", "period": PERIOD}, headers={**service(key), **BROWSER}
+    )
+    assert "dold" in small.text and not re.search(r">\s*1\s*<", small.text)
+    assert 'id="left-out"' in small.text and "Hemsjukvården Testby" in small.text
 
 
 async def test_a_browser_gets_the_page_with_its_policy(region: httpx.AsyncClient, key: SigningKey) -> None:
@@ -165,6 +171,8 @@ async def test_a_browser_gets_the_page_with_its_policy(region: httpx.AsyncClient
 
 async def test_errors_answer_a_browser_with_a_page(region: httpx.AsyncClient, key: SigningKey) -> None:
     bad = await region.get("/report", params={"period": "2026-13"}, headers={**service(key), **BROWSER})
+    running = await region.get("/report", params={"period": "2999"}, headers={**service(key), **BROWSER})
+    assert running.status_code == 400 and "”Period”" in running.text
     assert bad.status_code == 400 and bad.headers["content-type"].startswith("text/html")
     assert "Rapporten kan inte visas" in bad.text and "”Period”" in bad.text
     refused = await region.get("/report", headers={**patient_token(key), **BROWSER})

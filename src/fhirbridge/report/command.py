@@ -19,7 +19,9 @@ from fhirbridge.report.render import to_csv, to_json
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("csv", "json"), default="csv")
     parser.add_argument("--output", "-o", type=Path, help="write to this file (default: standard output)")
-    parser.add_argument("--period", help="a published period: YYYY, YYYY-H1, YYYY-T1, YYYY-Q1 or YYYY-MM (closed months are counted)")
+    parser.add_argument(
+        "--period", help="a tertial (YYYY-T1, -T2, -T3) or a year (YYYY) that has ended; default: the last tertial"
+    )
     parser.add_argument("--unit", action="append", help="an Organization id (with the units below it); one at a time")
     parser.add_argument("--caregiver", help="an Organization id: the units of that caregiver")
 

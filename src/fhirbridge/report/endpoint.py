@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fhirbridge.adapters.registry import Adapter, caller, mapping
-from fhirbridge.errors import FhirError, not_acceptable
+from fhirbridge.errors import FhirError, bad_request, not_acceptable
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.report.engine import build_report
 from fhirbridge.report.figures import Report
@@ -53,6 +53,9 @@ async def answer(request: Request) -> Response:
     kind = answer_format(request)
     ctx = request.app.state.context
     params = request.query_params
+    for name in ("period", "caregiver", "format"):
+        if len(params.getlist(name)) > 1:
+            raise bad_request(f"{name} is given more than once", name)
     filters = parse_filters(params.get("period"), params.getlist("unit"), params.get("caregiver"))
     identity = caller(request)
     report = await build_report(

@@ -14,10 +14,11 @@ The figures (docs in the README, "Follow-up report"):
   share of responses with yes to all seven per unit, and the units where patients and staff
   all did.
 
-The report counts closed months only, and each report is a *release*: computed the first time
-its filters are asked for in a month, then kept and returned unchanged until the month ends
-(:mod:`fhirbridge.report.releases`).  Point-in-time figures (active contacts, next time ahead,
-revision age, age) are taken at ``as_of``: the end of the last closed month the period holds.
+A report is made for a tertial or a year that has ended, from whole (unit, tertial) atoms,
+leaving out those too small to stand alone (:mod:`fhirbridge.report.atoms`), and is a
+*release*: computed the first time its units and period are asked for, then kept and returned
+unchanged ever after (:mod:`fhirbridge.report.releases`).  Point-in-time figures (active
+contacts, next time ahead, revision age, age) are taken at ``as_of``: the period's end.
 
 No report identifies a patient, alone or beside another: small cells are suppressed
 (:mod:`fhirbridge.report.suppression`, units consistently within their caregivers) and every
@@ -30,17 +31,20 @@ do (nothing in the settings or the request can).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from fhirbridge.fhir.instants import format_instant
 from fhirbridge.report import queries, releases
+from fhirbridge.report.atoms import small_atoms
 from fhirbridge.report.cellkey import ZERO, Tally, tally
 from fhirbridge.report.directory import Directory, load_directory
 from fhirbridge.report.facts import QUESTIONS, report_tables
 from fhirbridge.report.figures import Counts, Figure, Rates, Report, counts, rates
-from fhirbridge.report.filters import SWEDEN, ReportFilters, counted_period, month_start, selected_units
+from fhirbridge.report.filters import SWEDEN, ReportFilters, closed_period, selected_units, tertials
+from fhirbridge.report.queries import Atom
 from fhirbridge.report.suppression import hidden_in_hierarchy
 from fhirbridge.search.dates import date_range
 from fhirbridge.storage.database import Database
@@ -66,20 +70,20 @@ async def build_report(
     unit or caregiver is a 400, one outside the caller's units a 403
     (:func:`fhirbridge.report.filters.selected_units`)."""
     step = progress or (lambda _: None)
-    period = filters.period
-    start, end = counted_period(period, now_us)
-    as_of = end - 1
-    month = month_start(now_us)
+    period = closed_period(filters.period, now_us)
+    as_of = period.end - 1
     async with database.reader(snapshot=True, heavy=True) as conn:
         directory = await load_directory(conn)
         units = selected_units(filters, directory, readable(directory))
-        key = releases.release_key(month, units, start, end, minimum)
+        key = releases.release_key(_roots(units, directory), period.start, period.end, minimum)
         released = None if exact else await releases.kept(conn, key)
         if released is not None:
             for _ in range(STEPS):
                 step("released")
             return released
-        scope = queries.Scope(conn, units, start, end)
+        scope = queries.Scope(conn, units, period.start, period.end, tuple(tertials(period.start, period.end)))
+        if minimum > 1:
+            scope.left_out = await small_atoms(scope, minimum)
         hourly = await queries.by_hour_and_status(scope)
         step("contracts by month")
         per_unit = await queries.by_unit(scope)
@@ -90,6 +94,7 @@ async def build_report(
         step("contract patients")
         answered = await queries.answers(scope)
         step("seven questions")
+    left_out = scope.left_out
     noisy = not exact
     figures: list[Figure] = [
         _monthly(hourly, minimum, noisy),
@@ -107,6 +112,7 @@ async def build_report(
         ),
         *_questions(answered, directory, minimum, noisy),
     ]
+    figures = [_unless_left_out(figure, left_out) for figure in figures]
     step("figures")
     report = Report(
         generated=format_instant(now_us),
@@ -117,8 +123,49 @@ async def build_report(
         figures=tuple(figures),
         perturbed=noisy,
         implemented_units=_implemented(figures),
+        left_out_units=tuple(sorted({u for atoms in left_out.values() for u, _ in atoms if u is not None})),
     )
-    return report if exact else await releases.keep(database, key, month, report)
+    return report if exact else await releases.keep(database, key, report)
+
+
+FAMILY_OF = {
+    "contracts_by_month_and_status": ("contracts",),
+    "contracts_by_unit": ("contracts",),
+    "contracts_by_caregiver": ("contracts",),
+    "declined_offers_by_unit": ("declined",),
+    "contracts_by_revision_age": ("in_force",),
+    "patients_by_age_band": ("in_force",),
+    "patients_by_sex": ("in_force",),
+    "patients_by_condition_chapter": ("in_force",),
+    "patients_by_municipal_care": ("in_force",),
+    "patients_with_fixed_contacts": ("in_force",),
+    "questions_yes": ("patient", "staff"),
+    "questions_yes_by_unit": ("patient", "staff"),
+    "questions_all_yes_by_unit": ("patient", "staff"),
+}
+"""The atoms' family (:mod:`fhirbridge.report.atoms`) whose records each figure counts."""
+
+
+def _unless_left_out(figure: Figure, left_out: Mapping[str, frozenset[Atom]]) -> Figure:
+    """A figure left empty only because its records were left out says so (hidden), not 0."""
+    if not any(left_out.get(family) for family in FAMILY_OF[figure.name]):
+        return figure
+    if isinstance(figure, Counts):
+        if figure.total != 0:
+            return figure
+        return replace(figure, total=None, cells=tuple(replace(cell, count=None) for cell in figure.cells))
+    return replace(
+        figure,
+        rates=tuple(replace(r, numerator=None, denominator=None) if r.denominator == 0 else r for r in figure.rates),
+    )
+
+
+def _roots(units: frozenset[str] | None, directory: Directory) -> list[str] | None:
+    """The units a report was asked for, as the tops of the set counted (None: every unit): the
+    same when the directory later gains a unit below them, so that a release is not made again."""
+    if units is None:
+        return None
+    return sorted(unit for unit in units if directory.parents.get(unit) not in units)
 
 
 def _ordered(values: dict[tuple[str, ...], Tally], order: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], Tally]:

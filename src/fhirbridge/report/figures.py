@@ -78,6 +78,9 @@ class Report:
     implemented_units: tuple[str, ...] = ()
     """Units whose patients and staff all answered yes to all seven questions (shown only
     where neither group is suppressed)."""
+    left_out_units: tuple[str, ...] = ()
+    """Units some of whose records in the period are left out of the figures: fewer than the
+    minimum in one tertial for some figures (:mod:`fhirbridge.report.atoms`)."""
 
     def figure(self, name: str) -> Figure:
         return next(f for f in self.figures if f.name == name)

@@ -1,15 +1,13 @@
 """The report's filters: a period, units, a caregiver; and whose units a caller may see.
 
-A period is one of the *published periods*, in Swedish time: a month (``2026-03``), a quarter
-(``2026-Q1``), a tertial (``2026-T1``, the regions' four-month period), a half year
-(``2026-H1``) or a year (``2026``); also written as its first and last month
-(``2026-01/2026-03``, a day only as a month's first or last: ``2026-01-01/2026-03-31``).
-Nothing in between: a reader who could choose any run of months could ask for many reports
-that hold the same cell beside different others and average its noise away, or two that differ
-by one patient (review 14).  And the report counts **closed months only**
-(:func:`counted_period`): a period still running is counted up to the end of the last whole
-month, one that has not begun closing yet is a 400, so that watching the figures while records
-are written cannot single out the record that moved them.
+A period is a **tertial** (``2026-T1``: January-April, the regions' own follow-up period;
+``T2`` May-August, ``T3`` September-December) or a **year** (``2026``), in Swedish time, and
+only once it has ended (:func:`closed_period`; none given: the last tertial that has ended).
+Also written as its first and last month (``2026-01/2026-04``; a day only as a month's first or
+last).  Nothing else (review 14, 15): tertials nest in years and in nothing else, so every
+difference between two reports one may ask for is made of whole (unit, tertial) *atoms*, and
+the report leaves out the atoms too small to stand alone (:mod:`fhirbridge.report.atoms`);
+a period still running would change under a reader's eyes.
 A unit or caregiver is an Organization id (or ``Organization/<id>``); a unit counts with the
 units below it.  A malformed period, or a unit or caregiver the directory does not hold, is a
 400 naming the filter; a unit outside the caller's own units (a parent of its unit too) a 403.
@@ -33,11 +31,10 @@ from fhirbridge.report.directory import Directory
 
 SWEDEN = ZoneInfo("Europe/Stockholm")
 _PART = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$", re.ASCII)
-_NAMED = re.compile(r"^(\d{4})-([QTH])([1-4])$", re.ASCII)
-PUBLISHED_MONTHS = {1: "a month", 3: "a quarter", 4: "a tertial", 6: "a half year", 12: "a year"}
-"""The published periods by their length in months; each begins where such periods begin
-(a quarter in January, April, July or October)."""
-_NAMED_MONTHS = {"Q": 3, "T": 4, "H": 6}
+_NAMED = re.compile(r"^(\d{4})-T([1-3])$", re.ASCII)
+TERTIAL_MONTHS = 4
+PUBLISHED_MONTHS = {TERTIAL_MONTHS: "a tertial", 12: "a year"}
+"""The published periods by their length in months; a tertial begins in January, May or September."""
 REPORT_READS: tuple[str, Permission] = ("CarePlan", "s")
 
 
@@ -81,20 +78,36 @@ FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
 def _named(text: str) -> str:
-    """``2026-Q2`` as ``2026-04/2026-06`` (and T for tertials, H for half years); others as given."""
+    """``2026-T2`` as ``2026-05/2026-08``; others as given."""
     match = _NAMED.match(text.strip())
     if match is None:
         return text
-    year, months, number = int(match[1]), _NAMED_MONTHS[match[2]], int(match[3])
-    if number > 12 // months:
-        return text  # 2026-T4: not a period (refused below as malformed)
-    first = (number - 1) * months + 1
-    return f"{year}-{first:02d}/{year}-{first + months - 1:02d}"
+    year, first = int(match[1]), (int(match[2]) - 1) * TERTIAL_MONTHS + 1
+    return f"{year}-{first:02d}/{year}-{first + TERTIAL_MONTHS - 1:02d}"
+
+
+def tertials(start: int, end: int) -> list[tuple[int, int]]:
+    """The tertials ``[start, end)`` of a period (one, or a year's three), as instants."""
+    first = datetime.fromtimestamp(start / 1_000_000, SWEDEN).date()
+    bounds = []
+    while True:
+        month = first.month + TERTIAL_MONTHS
+        following = date(first.year + (month > 12), (month - 1) % 12 + 1, 1)
+        bounds.append((_instant(first), _instant(following)))
+        if _instant(following) >= end:
+            return bounds
+        first = following
+
+
+def period_text(start: int) -> tuple[str, str]:
+    """A published period's canonical names: (its tertial, its year) beginning at ``start``."""
+    day = datetime.fromtimestamp(start / 1_000_000, SWEDEN).date()
+    return f"{day.year}-T{(day.month - 1) // TERTIAL_MONTHS + 1}", str(day.year)
 
 
 def parse_period(text: str, name: str = "period") -> Period:
-    """A published period (a month, quarter, tertial, half year or year; see the module), a 400
-    naming ``name`` otherwise."""
+    """A published period (a tertial or a year; see the module), named canonically (``2026-T1``,
+    ``2026``); a 400 naming ``name`` otherwise."""
     first, _, last = _named(text).partition("/")
     try:
         begins = _day(first, last=False)
@@ -102,29 +115,39 @@ def parse_period(text: str, name: str = "period") -> Period:
         start, end = _instant(begins), _instant(ends)
     except (ValueError, OverflowError):
         raise bad_request(
-            f"{name}={text!r} is not a period: write YYYY, YYYY-MM, YYYY-Q1..4, YYYY-T1..3, YYYY-H1..2 "
-            "or the first/last month of one",
+            f"{name}={text!r} is not a period: write YYYY-T1, YYYY-T2, YYYY-T3 (tertials) or YYYY (a year)",
             name,
         ) from None
     if not (begins.year >= FIRST_YEAR and ends.year <= LAST_YEAR + 1):
         raise bad_request(f"{name}={text!r} is outside the years {FIRST_YEAR}-{LAST_YEAR}", name)
     if begins.day != 1 or ends.day != 1:
-        raise bad_request(
-            f"{name}={text!r} does not cover whole months: the report counts whole months only "
-            "(a day would let two reports differ by one patient)",
-            name,
-        )
+        raise bad_request(f"{name}={text!r} does not cover whole months: the report is a tertial or a year", name)
     if ends <= begins:
         raise bad_request(f"{name}={text!r} ends before it begins", name)
     months = (ends.year - begins.year) * 12 + ends.month - begins.month
     if months not in PUBLISHED_MONTHS or (begins.month - 1) % months:
         raise bad_request(
-            f"{name}={text!r} is not a published period: the report is a month, a quarter (YYYY-Q1), "
-            "a tertial (YYYY-T1), a half year (YYYY-H1) or a year, each from where such a period begins "
-            "(any run of months would let reports be differenced)",
+            f"{name}={text!r} is not a published period: the report is a tertial (YYYY-T1, -T2, -T3: "
+            "January-April, May-August, September-December) or a year (YYYY); any other run of months "
+            "would let two reports be differenced",
             name,
         )
-    return Period(start, end, text)
+    tertial, year = period_text(start)
+    return Period(start, end, tertial if months == TERTIAL_MONTHS else year)
+
+
+def month_bound(text: str, name: str, *, first: bool) -> None:
+    """A 400 naming ``name`` unless ``text`` is ``YYYY``, ``YYYY-MM`` or a day that is a month's
+    first (``first``) or last: one bound of a period of whole months."""
+    try:
+        day = _day(text, last=not first)
+        inside = (day.day != 1) if first else ((day + timedelta(days=1)).day != 1)
+    except (ValueError, OverflowError):
+        raise bad_request(f"{name}={text!r} is not a date: write YYYY, YYYY-MM or YYYY-MM-DD", name) from None
+    if inside:
+        raise bad_request(f"{name}={text!r} is inside a month: the report counts whole months", name)
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise bad_request(f"{name}={text!r} is outside the years {FIRST_YEAR}-{LAST_YEAR}", name)
 
 
 def month_start(instant_us: int) -> int:
@@ -133,19 +156,24 @@ def month_start(instant_us: int) -> int:
     return _instant(day.replace(day=1))
 
 
-def counted_period(period: Period | None, now_us: int, name: str = "period") -> tuple[int | None, int]:
-    """``[start, end)`` that a report asked at ``now_us`` counts: closed months only.  No period:
-    everything that began before this month (start None); a period still running: up to the
-    end of the last whole month; a period in this month or later: a 400 naming ``name``."""
+def closed_period(period: Period | None, now_us: int, name: str = "period") -> Period:
+    """The period a report asked at ``now_us`` counts: ``period`` once it has ended (a 400 naming
+    ``name`` before), or without one the last tertial that has ended."""
     closed_until = month_start(now_us)
     if period is None:
-        return None, closed_until
-    if period.start >= closed_until:
-        last = datetime.fromtimestamp((closed_until - 1) / 1_000_000, SWEDEN).strftime("%Y-%m")
+        day = datetime.fromtimestamp(closed_until / 1_000_000, SWEDEN).date()
+        while (day.month - 1) % TERTIAL_MONTHS:
+            day = (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+        last = (day - timedelta(days=1)).replace(day=1)
+        return parse_period(f"{last.year}-T{(last.month - 1) // TERTIAL_MONTHS + 1}", name)
+    if period.end > closed_until:
+        latest = closed_period(None, now_us)
         raise bad_request(
-            f"{name}={period.text!r} has not closed yet: the report counts closed months (up to {last})", name
+            f"{name}={period.text!r} has not ended yet: the report is made for periods that have "
+            f"ended (the last tertial that has: {latest.text})",
+            name,
         )
-    return period.start, min(period.end, closed_until)
+    return period
 
 
 def parse_filters(period: str | None, units: list[str] | None = None, caregiver: str | None = None) -> ReportFilters:
@@ -153,9 +181,8 @@ def parse_filters(period: str | None, units: list[str] | None = None, caregiver:
 
     One unit *or* one caregiver at a time: a reader who may choose any union of units can ask
     for two reports whose records differ by one patient, and average the cell-key noise away
-    over many unions (review 14).  This narrows what can be asked; it does not close
-    differencing between a caregiver and one of its units, or between month ranges (README,
-    "Known defect")."""
+    over many unions (review 14).  Between a unit and its caregiver, or a year and its tertials,
+    the atoms (:mod:`fhirbridge.report.atoms`) keep every difference to whole atoms."""
     chosen = [unit for unit in units or () if unit]
     if len(chosen) > 1:
         raise bad_request("The report is asked for one unit at a time (unit given more than once)", "unit")

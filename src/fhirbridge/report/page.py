@@ -69,6 +69,13 @@ def render_page(report: Report, form: Form, texts: dict[str, Any]) -> str:
         + (f"<ul>{items}</ul>" if items else f"<p>{escape(texts['noneImplemented'])}</p>")
         + "</section>"
     )
+    if report.left_out_units:
+        names = "".join(f"<li>{escape(form.names.get(unit, unit))}</li>" for unit in report.left_out_units)
+        body.append(
+            '<section aria-labelledby="left-out"><h2 id="left-out">'
+            f"{escape(texts['leftOut'])}</h2><p>{escape(str(texts['leftOutHint']).format(minimum=report.minimum))}"
+            f"</p><ul>{names}</ul></section>"
+        )
     return document(texts["title"], "".join(body))
 
 

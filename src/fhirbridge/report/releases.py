@@ -1,18 +1,20 @@
-"""Releases: each follow-up report is published once a month for its filters, then kept.
+"""Releases: each follow-up report is made once for its units and period, then kept.
 
 Official statistics are released, not computed on every request, and for a reason that holds
-here (review 14): a figure recomputed on every request changes each time a record is written,
-and a reader who watches it change learns what the record changed (which cells moved: the new
-patient's sex, age band and condition), or collects many differently perturbed copies of a cell
-and averages the noise away.  So a report is computed the first time it is asked for in a
-month and kept (``report_releases``); until the month ends the same filters get the same figures
-whatever is written meanwhile, and two instances on one database agree on the first one kept.
-The report counts closed months only (:func:`fhirbridge.report.filters.counted_period`): a
-release is the figures as they stood when it was made, for months that had already closed.
+here (reviews 14, 15): a figure recomputed on every request changes each time a record is
+written or corrected, and a reader who watches it change learns what the record changed (which
+cells moved: a patient's sex, age band, condition), or collects many differently perturbed
+copies of a cell and averages the noise away.  A report is made only for a period that has
+ended (:func:`fhirbridge.report.filters.closed_period`); it is computed the first time its
+units and period are asked for and kept (``report_releases``); from then on everyone who asks
+for them (over HTTP, ``$evaluate-measure`` or the command line) gets the same figures, and two
+instances on one database agree on the first one kept.  Records written later about that
+period, a correction or a late entry, are not in it: a release is what was known when it was made
+(its ``generated`` time).
 
-A release is keyed by the month it is made in, the units counted (after the caller's access:
-a clinician and a region service asking for the same unit read the same release), the period
-counted and the minimum cell.  Releases of earlier months are deleted when a new one is kept.
+A release is keyed by the units asked for (the tops of the set counted: a clinician and a
+region service asking for the same unit read the same release, and a unit added below it later
+does not make a second), the period and the minimum cell.
 """
 
 from __future__ import annotations
@@ -22,21 +24,19 @@ import hashlib
 import json
 from typing import Any
 
+from fhirbridge.fhir.instants import now_us
 from fhirbridge.report.figures import Cell, Counts, Figure, Rate, Rates, Report
 from fhirbridge.storage.database import Connection, Database
 
 _READ = "SELECT body FROM report_releases WHERE release_key = $1"
 _KEEP = (
-    "INSERT INTO report_releases (release_key, release_month, body) VALUES ($1, $2, $3) "
-    "ON CONFLICT (release_key) DO NOTHING"
+    "INSERT INTO report_releases (release_key, made_at, body) VALUES ($1, $2, $3) ON CONFLICT (release_key) DO NOTHING"
 )
-_FORGET = "DELETE FROM report_releases WHERE release_month < $1"
 
 
-def release_key(month: int, units: frozenset[str] | None, start: int | None, end: int, minimum: int) -> str:
-    """The key of the release made in ``month`` (its first instant) for these filters."""
-    what = [month, sorted(units) if units is not None else None, start, end, minimum]
-    return hashlib.sha256(json.dumps(what).encode()).hexdigest()
+def release_key(units: list[str] | None, start: int, end: int, minimum: int) -> str:
+    """The key of the release for these units (None: every unit), period and minimum cell."""
+    return hashlib.sha256(json.dumps([units, start, end, minimum]).encode()).hexdigest()
 
 
 async def kept(conn: Connection, key: str) -> Report | None:
@@ -45,11 +45,10 @@ async def kept(conn: Connection, key: str) -> Report | None:
     return None if body is None else from_body(str(body))
 
 
-async def keep(database: Database, key: str, month: int, report: Report) -> Report:
+async def keep(database: Database, key: str, report: Report) -> Report:
     """Keep ``report`` as the release under ``key`` unless another was kept first; the kept one."""
     async with database.transaction() as conn:
-        await conn.execute(_FORGET, month)
-        await conn.execute(_KEEP, key, month, to_body(report))
+        await conn.execute(_KEEP, key, now_us(), to_body(report))
         body = await conn.fetchval(_READ, key)
     return from_body(str(body))
 
@@ -64,8 +63,13 @@ def from_body(body: str) -> Report:
     figures = tuple(_figure(figure) for figure in data.pop("figures"))
     units = data.pop("units")
     implemented = tuple(data.pop("implemented_units"))
+    left_out = tuple(data.pop("left_out_units"))
     return Report(
-        **data, units=tuple(units) if units is not None else None, figures=figures, implemented_units=implemented
+        **data,
+        units=tuple(units) if units is not None else None,
+        figures=figures,
+        implemented_units=implemented,
+        left_out_units=left_out,
     )
 
 

@@ -41,6 +41,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "minimumCellSize": report.minimum,
         "figures": figures,
         "implementedUnits": list(report.implemented_units),
+        "leftOutUnits": list(report.left_out_units),
     }
 
 
@@ -69,4 +70,6 @@ def to_csv(report: Report) -> str:
             )
     for unit in report.implemented_units:
         writer.writerow(("implemented_units", unit, unit, "", "", "", ""))
+    for unit in report.left_out_units:
+        writer.writerow(("left_out_units", unit, unit, "", "", "", ""))
     return out.getvalue()

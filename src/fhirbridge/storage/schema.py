@@ -22,7 +22,7 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
   condition, rewritten by a write listener in the same transaction as the resource, so the
   report aggregates narrow rows in SQL instead of parsing stored JSON.  Contracts and responses
   carry the record keys of the cell-key method (:mod:`fhirbridge.report.cellkey`), made with the
-  secret in ``report_secret``; ``report_releases`` keeps each report as released this month.
+  secret in ``report_secret``; ``report_releases`` keeps each report as released.
 
 * ``access_epochs`` counts the changes to what the access policy reads about each patient (its
   consents, care network, emergency grants, merges) and to the directory.
@@ -315,12 +315,12 @@ report_releases = Table(
     "report_releases",
     metadata,
     Column("release_key", String(64), primary_key=True),
-    Column("release_month", BigInteger, nullable=False),
+    Column("made_at", BigInteger, nullable=False),
     Column("body", Text, nullable=False),
 )
-Index("ix_report_releases_month", report_releases.c.release_month)
-"""The follow-up report as released this month, one row per set of filters
-(:mod:`fhirbridge.report.releases`); earlier months' rows are deleted when a new one is kept."""
+Index("ix_report_releases_made_at", report_releases.c.made_at)
+"""The follow-up report as released, one row per units, period and minimum cell, kept for good
+(:mod:`fhirbridge.report.releases`)."""
 
 REPORT_TABLES = (report_contracts, report_contract_units, report_fixed_roles, report_answers, report_conditions)
 """The follow-up report's projection, rewritten with each resource by the report listener."""

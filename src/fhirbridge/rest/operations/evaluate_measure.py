@@ -16,8 +16,6 @@ these are, never a wider one.
 
 from __future__ import annotations
 
-import re
-
 from fhirbridge.contract.codes import CANONICAL_BASE
 from fhirbridge.errors import FhirError, bad_request, not_found
 from fhirbridge.fhir.instants import now_us
@@ -25,7 +23,8 @@ from fhirbridge.report.engine import build_report
 from fhirbridge.report.filters import (
     REPORT_READS,
     ReportFilters,
-    counted_period,
+    closed_period,
+    month_bound,
     parse_filters,
     parse_period,
     readable_units,
@@ -34,7 +33,6 @@ from fhirbridge.report.measures import measure_report, shipped_measure
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
 
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 NAME = "evaluate-measure"
 DEFINITION = f"{CANONICAL_BASE}/OperationDefinition/Measure-evaluate-measure"
 
@@ -47,7 +45,7 @@ async def evaluate_measure(ctx: ServiceContext, request: FhirRequest) -> FhirRes
         raise not_found(f"Measure/{measure_id} is not a measure this server evaluates")
     start, end = _date(request, "periodStart", first=True), _date(request, "periodEnd", first=False)
     period = parse_period(f"{start}/{end}", "periodEnd")  # a 400 when it ends before it begins
-    counted_period(period, now_us(), "periodStart")  # a 400 when it has not closed yet
+    period = closed_period(period, now_us(), "periodEnd")  # a 400 when it has not ended yet
     report_type = request.query_value("reportType") or "summary"
     if report_type != "summary":
         raise bad_request(f"reportType={report_type} is not served: only summary (it names no patient)", "reportType")
@@ -72,17 +70,14 @@ async def evaluate_measure(ctx: ServiceContext, request: FhirRequest) -> FhirRes
 
 def _date(request: FhirRequest, name: str, *, first: bool) -> str:
     """A ``date`` parameter (YYYY, YYYY-MM, or YYYY-MM-DD on a month's ``first`` or last day);
-    a 400 naming it when missing, malformed or inside a month."""
+    a 400 naming it when missing, malformed or inside a month.  Together they must make a
+    published period (a tertial or a year) that has ended."""
     value = request.query_value(name)
     if not value:
         raise bad_request(f"{name} is required (a date: YYYY, YYYY-MM or YYYY-MM-DD)", name)
     if "/" in value:
         raise bad_request(f"{name}={value!r} is not a date: write YYYY, YYYY-MM or YYYY-MM-DD", name)
-    if _DAY.fullmatch(value):  # a day is a bound of whole months: the first of one, or the last
-        period = f"{value}/{value[:7]}" if first else f"{value[:7]}/{value}"
-        parse_period(period, name)
-    else:
-        parse_period(value, name)
+    month_bound(value, name, first=first)
     return value
 
 
