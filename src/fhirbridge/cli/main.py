@@ -278,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.set_defaults(run=_load)
 
     demo = commands.add_parser("demo", help="load realistic Swedish demo contracts")
-    demo.add_argument("--patients", type=int, default=40, help="how many demo patients (default 40)")
+    demo.add_argument(
+        "--patients", type=int, default=160, help="how many demo patients (default 160: a report worth reading)"
+    )
     demo.set_defaults(run=_demo)
 
     worker = commands.add_parser(

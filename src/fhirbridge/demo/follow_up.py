@@ -41,7 +41,9 @@ MAIN_CONDITIONS = {
 }
 """The main condition of each demo scenario (:data:`fhirbridge.demo.catalogue.SCENARIOS`)."""
 STAFF_ANSWERS_PER_UNIT = 6
-"""Staff answers per unit: more than the report's smallest shown cell (5), so they are shown."""
+"""Staff answers per unit in each of the last three tertials that have ended: more than the
+report's smallest atom (5), so they are counted (fhirbridge.report.atoms)."""
+TERTIALS_ANSWERED = 3
 PATIENT_YES = 0.8
 STAFF_YES = 0.7
 _UNIT_NAMES = {unit.key: unit.name for unit in UNITS}
@@ -88,21 +90,44 @@ def patient_answers(index: int, patient_id: str, today: date, rng: random.Random
 
 
 def staff_answers(units: list[str], today: date, rng: random.Random) -> Iterator[Resource]:
-    """The staff's answers about their own unit, :data:`STAFF_ANSWERS_PER_UNIT` per unit, each
-    by one of the unit's clinicians."""
+    """The staff's answers about their own unit, :data:`STAFF_ANSWERS_PER_UNIT` per unit in each
+    of the last :data:`TERTIALS_ANSWERED` tertials that have ended, each by one of the unit's
+    clinicians."""
     for unit in units:
         staff = [person for person in CLINICIANS if person.unit == unit]
-        for n in range(STAFF_ANSWERS_PER_UNIT):
-            person: Clinician = staff[n % len(staff)]
-            yield _answers(
-                f"demo-seven-staff-{unit}-{n + 1}",
-                "staff",
-                unit,
-                subject=f"Organization/org-{unit}",
-                author=f"PractitionerRole/role-{person.key}",
-                authored=_some_day(today, rng),
-                answers=[rng.random() < STAFF_YES for _ in range(7)],
-            )
+        for round_, (first, last) in enumerate(_ended_tertials(today, TERTIALS_ANSWERED)):
+            for n in range(STAFF_ANSWERS_PER_UNIT):
+                person: Clinician = staff[n % len(staff)]
+                number = round_ * STAFF_ANSWERS_PER_UNIT + n + 1
+                yield _answers(
+                    f"demo-seven-staff-{unit}-{number}",
+                    "staff",
+                    unit,
+                    subject=f"Organization/org-{unit}",
+                    author=f"PractitionerRole/role-{person.key}",
+                    authored=_day_between(first, last, rng),
+                    answers=[rng.random() < STAFF_YES for _ in range(7)],
+                )
+
+
+def _ended_tertials(today: date, count: int) -> list[tuple[date, date]]:
+    """(first day, last day) of the ``count`` tertials (January-April, May-August,
+    September-December) that ended last before ``today``, latest first."""
+    first = date(today.year, (today.month - 1) // 4 * 4 + 1, 1)  # the running tertial
+    ended = []
+    for _ in range(count):
+        before = date(first.year - (first.month == 1), (first.month - 5) % 12 + 1, 1)
+        ended.append((before, first - timedelta(days=1)))
+        first = before
+    return ended
+
+
+def _day_between(first: date, last: date, rng: random.Random) -> str:
+    """A weekday morning from ``first`` to ``last``, as a dateTime in Swedish time."""
+    day = first + timedelta(days=rng.randint(0, (last - first).days))
+    while day.weekday() >= 5:
+        day += timedelta(days=1) if day + timedelta(days=2) <= last else -timedelta(days=1)
+    return datetime.combine(day, time(rng.choice((9, 10, 11, 14))), STOCKHOLM).isoformat()
 
 
 def answered_units(patients: int) -> list[str]:

@@ -21,10 +21,13 @@ counted in its own records:
   fixed care contact, a fixed doctor and a next time, and the time since revision;
 * ``patient`` and ``staff``: responses to the seven questions, for the questions' figures.
 
+The atoms are counted in the frozen rows (:mod:`fhirbridge.report.freeze`), so they are the
+same in every report whenever it is made.  Patients are counted once per unit and tertial (their
+latest contract in force there) and patients' answers once per unit and tertial (their latest),
+so every count is additive over atoms: a patient with contracts at two units counts at each.
+
 What it costs: a unit with fewer than ``minimum`` new contracts in a tertial is missing from
-that tertial's figures (and the year's) everywhere, not only shown as suppressed; a patient
-counted in two atoms (two contracts in force) is assumed not to happen (one contract per
-patient: DOMAIN.md), and where it does the patient figures' differences could be smaller.
+that tertial's figures (and the year's) everywhere, not only shown as suppressed.
 """
 
 from __future__ import annotations

@@ -8,17 +8,18 @@ The figures (docs in the README, "Follow-up report"):
 * contract patients (with a contract in force: active or on hold) by age band, sex, main
   condition chapter (ICD-10) and municipal care; the shares of them with an active fixed care
   contact, an active fixed doctor, and an agreed next time still ahead;
-* contracts in force by the time since their last revision;
+* contract patients by the time since their contract's last revision;
 * declined offers (contracts recorded with ``offer-declined``) by unit;
 * the seven questions: the share of yes per question for patients and staff, per unit, the
   share of responses with yes to all seven per unit, and the units where patients and staff
   all did.
 
-A report is made for a tertial or a year that has ended, from whole (unit, tertial) atoms,
-leaving out those too small to stand alone (:mod:`fhirbridge.report.atoms`), and is a
-*release*: computed the first time its units and period are asked for, then kept and returned
-unchanged ever after (:mod:`fhirbridge.report.releases`).  Point-in-time figures (active
-contacts, next time ahead, revision age, age) are taken at ``as_of``: the period's end.
+A report is made for a tertial or a year that has ended, from the frozen rows of its tertials
+(:mod:`fhirbridge.report.freeze`) as whole (unit, tertial) atoms, leaving out those too small to
+stand alone (:mod:`fhirbridge.report.atoms`), and is a *release*: computed the first time its
+units and period are asked for, then kept and returned unchanged ever after
+(:mod:`fhirbridge.report.releases`).  Point-in-time figures (active contacts, next time ahead,
+revision age, age) are taken at the end of each contract's tertial.
 
 No report identifies a patient, alone or beside another: small cells are suppressed
 (:mod:`fhirbridge.report.suppression`, units consistently within their caregivers) and every
@@ -44,6 +45,7 @@ from fhirbridge.report.directory import Directory, load_directory
 from fhirbridge.report.facts import QUESTIONS, report_tables
 from fhirbridge.report.figures import Counts, Figure, Rates, Report, counts, rates
 from fhirbridge.report.filters import SWEDEN, ReportFilters, closed_period, selected_units, tertials
+from fhirbridge.report.freeze import ensure_frozen
 from fhirbridge.report.queries import Atom
 from fhirbridge.report.suppression import hidden_in_hierarchy
 from fhirbridge.search.dates import date_range
@@ -72,6 +74,8 @@ async def build_report(
     step = progress or (lambda _: None)
     period = closed_period(filters.period, now_us)
     as_of = period.end - 1
+    spans = tertials(period.start, period.end)
+    await ensure_frozen(database, spans, lambda instant: (_age_bands(instant), _revision_bands(instant)))
     async with database.reader(snapshot=True, heavy=True) as conn:
         directory = await load_directory(conn)
         units = selected_units(filters, directory, readable(directory))
@@ -81,16 +85,16 @@ async def build_report(
             for _ in range(STEPS):
                 step("released")
             return released
-        scope = queries.Scope(conn, units, period.start, period.end, tuple(tertials(period.start, period.end)))
+        scope = queries.Scope(conn, units, tuple(start for start, _ in spans))
         if minimum > 1:
             scope.left_out = await small_atoms(scope, minimum)
         hourly = await queries.by_hour_and_status(scope)
         step("contracts by month")
         per_unit = await queries.by_unit(scope)
         step("contracts by unit")
-        revision = await queries.by_revision_age(scope, as_of, _revision_bands(as_of))
+        revision = await queries.by_revision_age(scope)
         step("time since revision")
-        patients = await queries.contract_patients(scope, as_of, _age_bands(as_of), directory.municipal)
+        patients = await queries.contract_patients(scope)
         step("contract patients")
         answered = await queries.answers(scope)
         step("seven questions")
@@ -102,9 +106,9 @@ async def build_report(
         *_patients(patients, minimum, noisy),
         counts(
             "contracts_by_revision_age",
-            "Avtal i kraft efter tid sedan senaste revision (dagar)",
+            "Patienter med patientkontrakt efter tid sedan avtalets senaste revision (dagar)",
             ("days",),
-            "contracts",
+            "patients",
             _ordered({(str(band),): tally(n, k) for band, n, k in revision}, [(b,) for b, _ in _revision_bands(as_of)]),
             {},
             minimum,

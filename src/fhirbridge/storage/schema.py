@@ -322,6 +322,51 @@ Index("ix_report_releases_made_at", report_releases.c.made_at)
 """The follow-up report as released, one row per units, period and minimum cell, kept for good
 (:mod:`fhirbridge.report.releases`)."""
 
+report_frozen_tertials = Table(
+    "report_frozen_tertials",
+    metadata,
+    Column("tertial_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("frozen_at", BigInteger, nullable=False),
+)
+"""The tertials whose records the report has frozen (:mod:`fhirbridge.report.freeze`)."""
+
+report_frozen_contracts = Table(
+    "report_frozen_contracts",
+    metadata,
+    Column("tertial_start", BigInteger, nullable=False),
+    Column("res_pk", BigInteger, nullable=False),
+    Column("unit_id", String(ID_LENGTH), nullable=True),
+    Column("started", BigInteger, nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("declined", Boolean, nullable=False),
+    Column("record_key", Integer, nullable=False),
+    Column("patient_key", Integer, nullable=False),
+    Column("in_force", Integer, nullable=False),
+    Column("patient_row", Integer, nullable=False),
+    Column("age_band", String(16), nullable=False),
+    Column("sex", String(16), nullable=False),
+    Column("chapter", String(8), nullable=True),
+    Column("municipal", Integer, nullable=False),
+    Column("fvk", Integer, nullable=False),
+    Column("fld", Integer, nullable=False),
+    Column("ahead", Integer, nullable=False),
+    Column("revision_band", String(16), nullable=False),
+)
+Index("ix_report_frozen_contracts_atom", report_frozen_contracts.c.tertial_start, report_frozen_contracts.c.unit_id)
+"""Each contract of a frozen tertial as the report counts it, as of the tertial's end."""
+
+report_frozen_answers = Table(
+    "report_frozen_answers",
+    metadata,
+    Column("tertial_start", BigInteger, nullable=False),
+    Column("unit_id", String(ID_LENGTH), nullable=False),
+    Column("respondent", String(8), nullable=False),
+    *(Column(f"q{n}", Integer, nullable=True) for n in range(1, 8)),
+    Column("record_key", Integer, nullable=False),
+)
+Index("ix_report_frozen_answers_atom", report_frozen_answers.c.tertial_start, report_frozen_answers.c.unit_id)
+"""Each seven-questions response of a frozen tertial (a patient's latest per unit)."""
+
 REPORT_TABLES = (report_contracts, report_contract_units, report_fixed_roles, report_answers, report_conditions)
 """The follow-up report's projection, rewritten with each resource by the report listener."""
 

@@ -1,0 +1,116 @@
+"""Review 16: reports made at different times, over different units or periods, must differ by
+whole atoms only.  Each test changes the records between two reports the way an ordinary
+integration does (a contract completed, a main condition recorded, a role moved to another unit,
+a patient answering five times, a patient with contracts at two units) and compares what the
+reports count, without noise (minimum 5, atoms left out): never 1 to 4 patients apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from fhirbridge.contract.codes import CONDITION_ROLE_SYSTEM
+from fhirbridge.fhir.instants import now_us
+from fhirbridge.report.engine import build_report
+from fhirbridge.report.figures import Counts, Rates, Report
+from fhirbridge.report.filters import parse_filters
+from tests.report import conftest as region_data
+from tests.report.conftest import service
+from tests.report.test_disclosure import _put, _seven
+from tests.security.tokens import SigningKey
+
+PERIOD = "2026-T1"
+
+
+async def counted(http: httpx.AsyncClient, minimum: int = 5, **filters: str) -> Report:
+    """The report for ``filters`` as counted (minimum 5: atoms left out), without noise."""
+    database = http._transport.app.state.context.repository.database  # type: ignore[attr-defined]
+    chosen = parse_filters(PERIOD, [filters["unit"]] if "unit" in filters else [], filters.get("caregiver"))
+    return await build_report(database, chosen, readable=lambda _: None, now_us=now_us(), minimum=minimum, exact=True)
+
+
+def total(report: Report, name: str) -> int:
+    figure = report.figure(name)
+    assert isinstance(figure, Counts) and figure.total is not None, name
+    return figure.total
+
+
+def patients(report: Report) -> int:
+    return total(report, "patients_by_sex")
+
+
+async def test_a_contract_completed_after_the_tertial_was_reported_on(
+    region: httpx.AsyncClient, key: SigningKey
+) -> None:
+    """G3: unit A's report is made; p7's contract is completed; the caregiver's and unit B's
+    reports are made later.  Caregiver minus B is still A: the tertial was frozen."""
+    before_a = await counted(region, unit="org-a")
+    plan = region_data.contract(7, "role-a", "2026-02-10", next_time=region_data.FUTURE)
+    plan["status"] = "completed"
+    assert (await region.put("/fhir/CarePlan/contract-7", json=plan, headers=service(key))).status_code == 200
+    caregiver, unit_b = await counted(region, caregiver="org-region"), await counted(region, unit="org-b")
+    assert patients(caregiver) - patients(unit_b) == patients(before_a) == 7
+
+
+async def test_a_role_moved_to_another_unit_after_the_tertial_was_reported_on(
+    region: httpx.AsyncClient, key: SigningKey
+) -> None:
+    """G4: unit B's report is made; role-b moves to unit A; the caregiver's and A's reports come
+    later.  Each contract stays with the unit it had when the tertial was frozen."""
+    before_b = await counted(region, unit="org-b")
+    moved = region_data._role("role-b", "org-a")
+    assert (await region.put("/fhir/PractitionerRole/role-b", json=moved, headers=service(key))).status_code == 200
+    caregiver, unit_a = await counted(region, caregiver="org-region"), await counted(region, unit="org-a")
+    assert patients(caregiver) - patients(unit_a) == patients(before_b) == 6
+
+
+async def test_a_main_condition_recorded_after_the_tertial_was_reported_on(
+    region: httpx.AsyncClient, key: SigningKey
+) -> None:
+    """F3 (review 15, revived in 16): a condition recorded between two reports moved one patient
+    between chapter cells and nothing else.  The frozen tertial keeps the chapter it had."""
+    before = await counted(region, 1, unit="org-a")  # every cell as counted, none hidden
+    condition = {
+        "resourceType": "Condition",
+        "id": "main-p3",
+        "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+        },
+        "category": [{"coding": [{"system": CONDITION_ROLE_SYSTEM, "code": "main"}]}],
+        "code": {"coding": [{"system": "urn:oid:1.2.752.116.1.1.1.1.3", "code": "I50.9"}]},
+        "subject": {"reference": "Patient/p3"},
+    }
+    assert (await region.put("/fhir/Condition/main-p3", json=condition, headers=service(key))).status_code == 201
+    region_data_wrap = region_data._org(
+        "org-a-wrap", "Vårdcentralen A, ledning", region_data.REGION, "VAW", "org-region"
+    )
+    a_below = region_data._org("org-a", "Vårdcentralen A", region_data.REGION, "VA", "org-a-wrap")
+    await _put(region, key, [region_data_wrap, a_below])
+    after = await counted(region, 1, unit="org-a-wrap")  # a new unit above A: a new report, the same records
+    assert after.figure("patients_by_condition_chapter") == before.figure("patients_by_condition_chapter")
+    assert after.figures == before.figures
+
+
+async def test_one_patient_answering_five_times_counts_once(region: httpx.AsyncClient, key: SigningKey) -> None:
+    """G1: five responses by one patient made a full atom, and the unit's report published her
+    answers.  A patient's latest response per unit and tertial counts; one is too few to count."""
+    await _put(region, key, [_seven(f"again-{n}", "p1", f"2026-03-0{n + 2}T10:00:00+01:00", ("q3",)) for n in range(5)])
+    report = await counted(region, unit="org-a")
+    answered = report.figure("questions_yes_by_unit")
+    assert isinstance(answered, Rates) and answered.rates == ()
+    assert report.left_out_units == ("org-a",)
+
+
+async def test_a_patient_with_contracts_at_two_units_counts_at_each(region: httpx.AsyncClient, key: SigningKey) -> None:
+    """G2: p1-p6 get a second contract in force at unit B.  Counted once per unit, the caregiver
+    minus unit B is unit A's seven, not the one patient only A has."""
+    second: list[dict[str, Any]] = []
+    for index in range(1, 7):
+        plan = region_data.contract(index, "role-b", "2026-02-12", next_time=region_data.FUTURE)
+        plan.update(id=f"second-{index}", careTeam=[{"reference": f"CareTeam/team-{index}"}])
+        second.append(plan)
+    await _put(region, key, second)
+    caregiver, unit_b = await counted(region, caregiver="org-region"), await counted(region, unit="org-b")
+    assert (patients(caregiver), patients(unit_b)) == (19, 12)
+    assert patients(caregiver) - patients(unit_b) == patients(await counted(region, unit="org-a")) == 7
