@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("tertial_start", sa.BigInteger(), nullable=False),
         sa.Column("res_pk", sa.BigInteger(), nullable=False),
         sa.Column("unit_id", sa.String(64), nullable=True),
+        sa.Column("patient_id", sa.String(64), nullable=True),
         sa.Column("started", sa.BigInteger(), nullable=True),
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("declined", sa.Boolean(), nullable=False),

@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from fhirbridge.contract.codes import CONDITION_ROLE_SYSTEM
+from fhirbridge.errors import FhirError
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.report.engine import build_report
 from fhirbridge.report.figures import Counts, Rates, Report
-from fhirbridge.report.filters import parse_filters
+from fhirbridge.report.filters import GRACE_DAYS, parse_filters
 from tests.report import conftest as region_data
-from tests.report.conftest import service
+from tests.report.conftest import patient_token, service
 from tests.report.test_disclosure import _put, _seven
 from tests.security.tokens import SigningKey
 
@@ -114,3 +116,52 @@ async def test_a_patient_with_contracts_at_two_units_counts_at_each(region: http
     caregiver, unit_b = await counted(region, caregiver="org-region"), await counted(region, unit="org-b")
     assert (patients(caregiver), patients(unit_b)) == (19, 12)
     assert patients(caregiver) - patients(unit_b) == patients(await counted(region, unit="org-a")) == 7
+
+
+async def test_one_patients_five_declined_offers_do_not_fill_an_atom(
+    region: httpx.AsyncClient, key: SigningKey
+) -> None:
+    """Review 17: the contract and declined-offer atoms counted records, so one patient's five
+    declined offers at unit B were published as B's.  Atoms are sized by patients."""
+    offers = []
+    for n in range(5):
+        offer = region_data.contract(8, "role-b", f"2026-03-1{n}", declined=True)
+        offer["id"] = f"offer-{n}"
+        offers.append(offer)
+    await _put(region, key, offers)
+    declined = (await counted(region, unit="org-b")).figure("declined_offers_by_unit")
+    assert isinstance(declined, Counts) and declined.cells == () and declined.total is None
+
+
+async def test_a_refused_request_freezes_nothing(region: httpx.AsyncClient, key: SigningKey) -> None:
+    """Review 17: the freeze ran before the access checks, so anyone (a patient's 403) could pick
+    the moment a tertial is frozen.  Only a report that is made freezes."""
+    refused = await region.get("/report", params={"period": PERIOD}, headers=patient_token(key))
+    assert refused.status_code == 403
+    unknown = await region.get("/report", params={"period": PERIOD, "unit": "org-nowhere"}, headers=service(key))
+    assert unknown.status_code == 400
+    database = region._transport.app.state.context.repository.database  # type: ignore[attr-defined]
+    async with database.reader() as conn:
+        assert await conn.fetchval("SELECT COUNT(*) FROM report_frozen_tertials") == 0
+    assert (await region.get("/report", params={"period": PERIOD}, headers=service(key))).status_code == 200
+    async with database.reader() as conn:
+        assert await conn.fetchval("SELECT COUNT(*) FROM report_frozen_tertials") == 1
+
+
+async def test_a_tertial_is_reported_on_two_weeks_after_it_ends(region: httpx.AsyncClient) -> None:
+    """Review 17: a tertial frozen the day after it ended loses the entries of its last days for
+    good.  It is reported on (and frozen) once GRACE_DAYS have passed."""
+    database = region._transport.app.state.context.repository.database  # type: ignore[attr-defined]
+    ended = parse_filters(PERIOD).period
+    assert ended is not None
+    day = 86_400_000_000
+
+    async def made(days: int) -> Report:
+        return await build_report(
+            database, parse_filters(PERIOD), readable=lambda _: None, now_us=ended.end + days * day, minimum=5
+        )
+
+    with pytest.raises(FhirError) as early:
+        await made(GRACE_DAYS - 1)
+    assert early.value.status == 400 and early.value.issues[0].expression == ("period",)
+    assert (await made(GRACE_DAYS)).period == PERIOD

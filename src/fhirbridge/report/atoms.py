@@ -16,7 +16,8 @@ difference of reports can be smaller than ``minimum`` records (or zero).  The fa
 counted in its own records:
 
 * ``contracts``: contracts (declined offers aside), for contracts by month, unit and caregiver;
-* ``declined``: declined offers, for declined offers by unit;
+  the atom sized by the patients they are for (one patient's five contracts do not fill it);
+* ``declined``: declined offers, for declined offers by unit, sized by patients likewise;
 * ``in_force``: patients with a contract in force, for the patient figures, the shares with a
   fixed care contact, a fixed doctor and a next time, and the time since revision;
 * ``patient`` and ``staff``: responses to the seven questions, for the questions' figures.

@@ -75,16 +75,17 @@ async def build_report(
     period = closed_period(filters.period, now_us)
     as_of = period.end - 1
     spans = tertials(period.start, period.end)
-    await ensure_frozen(database, spans, lambda instant: (_age_bands(instant), _revision_bands(instant)))
-    async with database.reader(snapshot=True, heavy=True) as conn:
+    async with database.reader() as conn:  # who may ask, and whether it was asked before
         directory = await load_directory(conn)
         units = selected_units(filters, directory, readable(directory))
         key = releases.release_key(_roots(units, directory), period.start, period.end, minimum)
         released = None if exact else await releases.kept(conn, key)
-        if released is not None:
-            for _ in range(STEPS):
-                step("released")
-            return released
+    if released is not None:
+        for _ in range(STEPS):
+            step("released")
+        return released
+    await ensure_frozen(database, spans, lambda instant: (_age_bands(instant), _revision_bands(instant)))
+    async with database.reader(snapshot=True, heavy=True) as conn:
         scope = queries.Scope(conn, units, tuple(start for start, _ in spans))
         if minimum > 1:
             scope.left_out = await small_atoms(scope, minimum)

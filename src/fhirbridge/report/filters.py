@@ -7,7 +7,8 @@ Also written as its first and last month (``2026-01/2026-04``; a day only as a m
 last).  Nothing else (review 14, 15): tertials nest in years and in nothing else, so every
 difference between two reports one may ask for is made of whole (unit, tertial) *atoms*, and
 the report leaves out the atoms too small to stand alone (:mod:`fhirbridge.report.atoms`);
-a period still running would change under a reader's eyes.
+a period still running would change under a reader's eyes (and one that ended less than
+:data:`GRACE_DAYS` ago still gets late entries).
 A unit or caregiver is an Organization id (or ``Organization/<id>``); a unit counts with the
 units below it.  A malformed period, or a unit or caregiver the directory does not hold, is a
 400 naming the filter; a unit outside the caller's own units (a parent of its unit too) a 403.
@@ -156,10 +157,16 @@ def month_start(instant_us: int) -> int:
     return _instant(day.replace(day=1))
 
 
+GRACE_DAYS = 14
+"""Days after a period's end before it is reported on (and its tertials frozen): time for the
+entries of its last days to be written."""
+
+
 def closed_period(period: Period | None, now_us: int, name: str = "period") -> Period:
-    """The period a report asked at ``now_us`` counts: ``period`` once it has ended (a 400 naming
-    ``name`` before), or without one the last tertial that has ended."""
-    closed_until = month_start(now_us)
+    """The period a report asked at ``now_us`` counts: ``period`` once it has ended and
+    :data:`GRACE_DAYS` have passed (a 400 naming ``name`` before), or without one the last
+    tertial that has."""
+    closed_until = month_start(now_us - GRACE_DAYS * 86_400_000_000)
     if period is None:
         day = datetime.fromtimestamp(closed_until / 1_000_000, SWEDEN).date()
         while (day.month - 1) % TERTIAL_MONTHS:
@@ -169,8 +176,8 @@ def closed_period(period: Period | None, now_us: int, name: str = "period") -> P
     if period.end > closed_until:
         latest = closed_period(None, now_us)
         raise bad_request(
-            f"{name}={period.text!r} has not ended yet: the report is made for periods that have "
-            f"ended (the last tertial that has: {latest.text})",
+            f"{name}={period.text!r} has not ended yet, or ended less than {GRACE_DAYS} days ago: the report "
+            f"is made for periods that have (the last tertial that has: {latest.text})",
             name,
         )
     return period

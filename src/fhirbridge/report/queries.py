@@ -69,7 +69,7 @@ async def freeze_contracts(conn: Connection, tertial: Tertial, municipal: frozen
     ages = " ".join(f"WHEN b.low >= {born} THEN '{label}'" for label, born in tertial.age_bands[:-1])
     revisions = " ".join(f"WHEN c.revised >= {since} THEN '{label}'" for label, since in tertial.revision_bands[:-1])
     sql = (
-        "INSERT INTO report_frozen_contracts (tertial_start, res_pk, unit_id, started, status, declined, "
+        "INSERT INTO report_frozen_contracts (tertial_start, res_pk, unit_id, patient_id, started, status, declined, "
         "record_key, patient_key, in_force, patient_row, age_band, sex, chapter, municipal, fvk, fld, ahead, "
         "revision_band) WITH "
         + ",\n".join(
@@ -89,7 +89,8 @@ async def freeze_contracts(conn: Connection, tertial: Tertial, municipal: frozen
                 "ORDER BY c.started DESC, c.res_pk DESC) AS nth FROM c)",
             )
         )
-        + "\nSELECT $1, c.res_pk, c.unit_id, c.started, c.status, c.declined, c.record_key, c.patient_key, n.i, "
+        + "\nSELECT $1, c.res_pk, c.unit_id, c.patient_id, c.started, c.status, c.declined, c.record_key, "
+        "c.patient_key, n.i, "
         "CASE WHEN n.i = 1 AND n.nth = 1 THEN 1 ELSE 0 END, "
         f"CASE WHEN b.low IS NULL THEN 'okänd' {ages} ELSE '{tertial.age_bands[-1][0]}' END, "
         "COALESCE(g.code, 'unknown'), k.chapter, CASE WHEN mc.res_pk IS NULL THEN 0 ELSE 1 END, "
@@ -233,11 +234,15 @@ async def answers(scope: Scope) -> list[Row]:
 
 
 async def contract_atoms(scope: Scope) -> list[Row]:
-    """(unit, tertial, contracts, declined offers, contract patients) of every atom of the scope."""
+    """(unit, tertial, patients with contracts, patients with declined offers, contract patients)
+    of every atom of the scope: sized by people, not records (one patient's five contracts are
+    one; a contract naming no patient counts as one of its own)."""
     args: list[Any] = []
     sql = (
-        "SELECT unit_id, tertial_start, SUM(CASE WHEN declined THEN 0 ELSE 1 END), "
-        "SUM(CASE WHEN declined THEN 1 ELSE 0 END), SUM(patient_row) "
+        "SELECT unit_id, tertial_start, "
+        "COUNT(DISTINCT CASE WHEN NOT declined THEN COALESCE(patient_id, 'contract/' || CAST(res_pk AS TEXT)) END), "
+        "COUNT(DISTINCT CASE WHEN declined THEN COALESCE(patient_id, 'contract/' || CAST(res_pk AS TEXT)) END), "
+        "SUM(patient_row) "
         f"FROM report_frozen_contracts WHERE {scope.rows(args)} GROUP BY 1, 2"
     )
     return await scope.conn.fetch(sql, *args)

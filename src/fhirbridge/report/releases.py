@@ -34,9 +34,14 @@ _KEEP = (
 )
 
 
+METHOD = 3
+"""How releases are made: a release kept by an earlier method is never returned (3: from frozen
+tertials, atoms sized by patients)."""
+
+
 def release_key(units: list[str] | None, start: int, end: int, minimum: int) -> str:
     """The key of the release for these units (None: every unit), period and minimum cell."""
-    return hashlib.sha256(json.dumps([units, start, end, minimum]).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([METHOD, units, start, end, minimum]).encode()).hexdigest()
 
 
 async def kept(conn: Connection, key: str) -> Report | None:

@@ -336,6 +336,7 @@ report_frozen_contracts = Table(
     Column("tertial_start", BigInteger, nullable=False),
     Column("res_pk", BigInteger, nullable=False),
     Column("unit_id", String(ID_LENGTH), nullable=True),
+    Column("patient_id", String(ID_LENGTH), nullable=True),
     Column("started", BigInteger, nullable=True),
     Column("status", String(32), nullable=False),
     Column("declined", Boolean, nullable=False),
