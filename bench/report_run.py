@@ -12,8 +12,10 @@ the projection rows the write path keeps), then ``--repeats`` runs of
 (ru_maxrss) is its own: the seconds the report took and the process's peak resident memory
 after it beside the peak before it (imports, the database engine), and the seconds of
 ``GET /report`` in production mode (bearer token, access policy, access log) in the same
-process: computed (the first asking of the month; the kept releases are deleted before each
-measurement) and again (the kept release, :mod:`fhirbridge.report.releases`).  Prints a
+process: computed (the kept releases are deleted before each measurement) and again (the kept
+release, :mod:`fhirbridge.report.releases`).  Before the runs, in a process of its own, the
+year's tertials are frozen (:mod:`fhirbridge.report.freeze`: what the service's background
+freezer does once per tertial), timed on its own.  Prints a
 Markdown table of medians.
 """
 
@@ -76,6 +78,24 @@ async def _forget_releases(database: Any) -> None:
     """Delete the kept releases (:mod:`fhirbridge.report.releases`), so the next report is computed."""
     async with database.transaction() as conn:
         await conn.execute("DELETE FROM report_releases")
+
+
+async def _measure_freeze(url: str) -> dict[str, float]:
+    """Freezing the year's three tertials (what the service's background freezer does once per
+    tertial, :mod:`fhirbridge.report.freezer`), in a process of its own."""
+    from fhirbridge.report.engine import band_tables
+    from fhirbridge.report.filters import parse_period, tertials
+    from fhirbridge.report.freeze import ensure_frozen
+    from fhirbridge.storage.engines import open_database
+
+    database = await open_database(url, pool_size=2)
+    try:
+        year = parse_period(str(_year()))
+        started = time.perf_counter()
+        await ensure_frozen(database, tertials(year.start, year.end), band_tables)
+        return {"freeze_seconds": time.perf_counter() - started}
+    finally:
+        await database.close()
 
 
 async def _measure_http(url: str) -> tuple[float, float]:
@@ -146,9 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answers", type=int, default=2, help="seven-questions responses per contract")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--freeze", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
         print(json.dumps(asyncio.run(_measure(args.measure))))
+        return 0
+    if args.freeze:
+        print(json.dumps(asyncio.run(_measure_freeze(args.freeze))))
         return 0
     from bench.seed import fresh_backend
 
@@ -156,13 +180,21 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         f"{args.contracts:,} contracts, {args.contracts * args.answers:,} QuestionnaireResponses",
         "",
-        "| backend | seeding (s) | report, median (s) | runs (s) | GET /report, production mode, median (s) "
-        "| runs (s) | GET /report, kept release, median (s) | peak RSS before report (MB) | peak RSS after (MB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| backend | seeding (s) | freezing the year (s) | report, median (s) | runs (s) "
+        "| GET /report, production mode, median (s) | runs (s) | GET /report, kept release, median (s) "
+        "| peak RSS before report (MB) | peak RSS after (MB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in [n.strip() for n in args.backends.split(",") if n.strip()]:
         with fresh_backend(name) as backend:
             seeded = asyncio.run(_seed(backend.url, args.contracts, args.answers))
+            frozen = subprocess.run(
+                [sys.executable, "-m", "bench.report_run", "--freeze", backend.url],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            freeze_seconds = json.loads(frozen.stdout.strip().splitlines()[-1])["freeze_seconds"]
             runs = []
             for _ in range(args.repeats):
                 out = subprocess.run(
@@ -179,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             before = statistics.median(r["rss_before_mb"] for r in runs)
             peak = max(r["peak_rss_mb"] for r in runs)
             lines.append(
-                f"| {name} | {seeded:.0f} | {statistics.median(seconds):.2f} | "
+                f"| {name} | {seeded:.0f} | {freeze_seconds:.2f} | {statistics.median(seconds):.2f} | "
                 f"{', '.join(f'{s:.2f}' for s in seconds)} | {statistics.median(over_http):.2f} | "
                 f"{', '.join(f'{s:.2f}' for s in over_http)} | {released:.3f} | {before:.0f} | {peak:.0f} |"
             )

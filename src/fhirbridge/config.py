@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     report_minimum_cell: int = Field(
         5, ge=1, description="Smallest count the follow-up report shows; smaller ones are suppressed"
     )
+    report_freeze_hours: float = Field(
+        1.0,
+        ge=0,
+        description="How often the service freezes the follow-up report's tertials that are due (the first a "
+        "minute after start); 0: only when a report first needs one",
+    )
     report_key_secret: SecretStr | None = Field(
         None,
         description="Secret of the report's record keys (cell-key perturbation); the same on every instance. "

@@ -16,7 +16,8 @@ from fhirbridge.errors import FhirError
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.report.engine import build_report
 from fhirbridge.report.figures import Counts, Rates, Report
-from fhirbridge.report.filters import GRACE_DAYS, parse_filters
+from fhirbridge.report.filters import GRACE_DAYS, parse_filters, tertials
+from fhirbridge.report.freezer import freeze_due
 from tests.report import conftest as region_data
 from tests.report.conftest import patient_token, service
 from tests.report.test_disclosure import _put, _seven
@@ -165,3 +166,18 @@ async def test_a_tertial_is_reported_on_two_weeks_after_it_ends(region: httpx.As
         await made(GRACE_DAYS - 1)
     assert early.value.status == 400 and early.value.issues[0].expression == ("period",)
     assert (await made(GRACE_DAYS)).period == PERIOD
+
+
+async def test_the_service_freezes_the_tertials_that_fall_due(region: httpx.AsyncClient) -> None:
+    """The background freezer (report/freezer.py) freezes every tertial of this year and the last
+    that is due, each once; a report afterwards finds its tertial frozen and counts it."""
+    database = region._transport.app.state.context.repository.database  # type: ignore[attr-defined]
+    ended = parse_filters(PERIOD).period
+    assert ended is not None
+    due = ended.end + GRACE_DAYS * 86_400_000_000  # T1 2026 has just fallen due
+    await freeze_due(database, due)
+    await freeze_due(database, due)
+    async with database.reader() as conn:
+        frozen = [row[0] for row in await conn.fetch("SELECT tertial_start FROM report_frozen_tertials ORDER BY 1")]
+    assert frozen == [start for start, _ in tertials(parse_filters("2025").period.start, ended.end)]  # type: ignore[union-attr]
+    assert patients(await counted(region, caregiver="org-region")) == 13

@@ -84,7 +84,7 @@ async def build_report(
         for _ in range(STEPS):
             step("released")
         return released
-    await ensure_frozen(database, spans, lambda instant: (_age_bands(instant), _revision_bands(instant)))
+    await ensure_frozen(database, spans, band_tables)
     async with database.reader(snapshot=True, heavy=True) as conn:
         scope = queries.Scope(conn, units, tuple(start for start, _ in spans))
         if minimum > 1:
@@ -171,6 +171,11 @@ def _roots(units: frozenset[str] | None, directory: Directory) -> list[str] | No
     if units is None:
         return None
     return sorted(unit for unit in units if directory.parents.get(unit) not in units)
+
+
+def band_tables(as_of: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """The age bands and revision bands as of an instant (what a tertial is frozen with)."""
+    return _age_bands(as_of), _revision_bands(as_of)
 
 
 def _ordered(values: dict[tuple[str, ...], Tally], order: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], Tally]:

@@ -33,6 +33,7 @@ from fhirbridge.errors import FhirError, Issue, invalid, method_not_allowed, not
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
+from fhirbridge.report.freezer import running_freezer
 from fhirbridge.report.measures import install_measures
 from fhirbridge.repository import FhirRepository
 from fhirbridge.rest.audited import audited_call
@@ -215,7 +216,7 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
         else:
             log.info(rate_limits.describe())
         try:
-            async with running_worker(database, settings), audit.running():
+            async with running_worker(database, settings), running_freezer(database, settings), audit.running():
                 yield
         finally:
             await database.close()
