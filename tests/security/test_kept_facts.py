@@ -99,3 +99,23 @@ async def test_an_emergency_grant_opens_at_once_and_a_consent_closes_when_its_pe
     assert (await other.get(plan, headers=stranger)).status_code == 200
     await asyncio.sleep(3)
     assert (await other.get(plan, headers=stranger)).status_code == 403
+
+
+async def test_a_role_moved_to_another_unit_moves_the_care_relation_at_once_on_another_instance(
+    anyone: httpx.AsyncClient, other: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """The people and units behind a patient's care team are kept for every patient while the
+    directory stands (access/kept.py ``KeptDirectory``): a directory write on one instance
+    must reach the other's next judgement, in both directions."""
+    admin = bearer(mint(rsa, scope=ADMIN))
+    stranger = user_token(rsa, world, "stranger", "outsider")
+    plan = f"/fhir/CarePlan/{world['bertil-plan']}"
+    role_path = f"/fhir/PractitionerRole/{world['doctor-role']}"
+    assert (await other.get(plan, headers=stranger)).status_code == 403
+    role = (await anyone.get(role_path, headers=admin)).json()
+    moved = dict(role, organization={"reference": f"Organization/{world['outsider']}"})
+    assert (await anyone.put(role_path, json=moved, headers=admin)).status_code == 200
+    assert (await other.get(plan, headers=stranger)).status_code == 200  # the care team's member now works there
+    back = dict(role, organization={"reference": f"Organization/{world['hospital']}"})
+    assert (await anyone.put(role_path, json=back, headers=admin)).status_code == 200
+    assert (await other.get(plan, headers=stranger)).status_code == 403

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fhirbridge.contract.care_network import (
+    Directory,
     Resources,
     load_care_network,
     load_plans,
@@ -242,13 +243,20 @@ def _text(reference: Any) -> str | None:
 
 
 async def load_facts(
-    repository: Reads, system: Identity, patient_id: str, now: int, *, care: bool = True
+    repository: Reads,
+    system: Identity,
+    patient_id: str,
+    now: int,
+    *,
+    care: bool = True,
+    directory: Directory | None = None,
 ) -> PatientFacts:
     """Everything above for one patient, read as the server itself (``system``).
 
     ``care=False`` is for callers whose standing does not rest on a care relation (the
     region's services, relatives): only the consents are read, and the care network only when
-    a block makes it matter (whose information each plan is)."""
+    a block makes it matter (whose information each plan is).  ``directory``: the people and
+    units read before while the directory stood as it stands (:mod:`fhirbridge.access.kept`)."""
     facts = PatientFacts(patient_id)
     await _read_consents(repository, system, facts, now)
     if not care and not facts.blocked and not facts.cut:
@@ -257,14 +265,12 @@ async def load_facts(
         await _read_grants(repository, system, facts, now)
     if facts.blocked:
         await _read_blocked_people(repository, system, facts)
-    network = await load_care_network(repository, system, patient_id, None, MOST + 1)
-    plans, plan_resolved = await load_plans(repository, system, patient_id, None, MOST + 1)
-    if len(network.teams) > MOST:
+    teams, plans, facts.resolved = await _teams_and_plans(repository, system, patient_id, directory)
+    if len(teams) > MOST:
         facts.cut.add("CareTeam")
     if len(plans) > MOST:
         facts.cut.add("CarePlan")
-    facts.resolved = {**network.resolved, **plan_resolved}
-    for team in network.teams:
+    for team in teams:
         owners = set().union(*(facts.units_behind(unit) for unit in owning_references(team)))
         facts.owners[f"CareTeam/{team.get('id')}"] = owners
         if team.get("status") in ("inactive", "entered-in-error"):
@@ -291,6 +297,33 @@ async def load_facts(
                 facts.members.add(reference)
                 facts.care_units |= units_of(reference, facts.resolved)
     return facts
+
+
+async def _teams_and_plans(
+    repository: Reads, system: Identity, patient_id: str, directory: Directory | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Resources]:
+    """The patient's CareTeams and CarePlans (the first ``MOST + 1`` of each), and the people and
+    units they name with the units above them.  With a ``directory``, the teams and plans are
+    read alone and what they name comes from it (two queries when it knows them all); without
+    one, searches include what they name."""
+    if directory is None:
+        network = await load_care_network(repository, system, patient_id, None, MOST + 1)
+        plans, plan_resolved = await load_plans(repository, system, patient_id, None, MOST + 1)
+        return network.teams, plans, {**network.resolved, **plan_resolved}
+    subject = [("subject", f"Patient/{patient_id}")]
+    teams, _ = await search_contents(repository, system, "CareTeam", subject, None, MOST + 1)
+    plans, _ = await search_contents(repository, system, "CarePlan", subject, None, MOST + 1)
+    named = [
+        str((participant.get(key) or {}).get("reference"))
+        for team in teams
+        for participant in team.get("participant", [])
+        for key in ("member", "onBehalfOf")
+    ]
+    named += [str((plan.get("author") or {}).get("reference")) for plan in plans]
+    named += [str(c.get("reference")) for plan in plans for c in plan.get("contributor", [])]
+    resolved: Resources = {}
+    await resolve(repository, system, named, resolved, directory)
+    return teams, plans, resolved
 
 
 async def _read_blocked_people(repository: Reads, system: Identity, facts: PatientFacts) -> None:

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from fhirbridge.access.facts import PatientFacts
+from fhirbridge.contract.care_network import Directory
 
 MOST_KEPT = 20_000
 """Patients kept at once (least recently used first out)."""
@@ -26,6 +27,16 @@ class Kept:
     """By ``care`` (see :func:`~fhirbridge.access.facts.load_facts`)."""
 
 
+@dataclass
+class KeptDirectory:
+    """The people and units (Practitioner, PractitionerRole, Organization) read while the
+    directory's epoch was ``epoch``: every directory write raises it, so a newer epoch starts a
+    new one.  Shared by every patient's facts; what was read is never changed in it."""
+
+    epoch: int
+    resources: Directory = field(default_factory=dict)
+
+
 class KeptFacts:
     """A bounded map from patient id to :class:`Kept`."""
 
@@ -34,6 +45,17 @@ class KeptFacts:
         self._entries: OrderedDict[str, Kept] = OrderedDict()
         self.units: dict[str, tuple[int, frozenset[str]]] = {}
         """A caller's unit → (the directory epoch, the unit and every unit above it)."""
+        self._directory = KeptDirectory(-1)
+
+    def directory(self, epoch: int) -> Directory:
+        """The directory as read at ``epoch``: kept while no newer epoch is seen.  A request
+        that read an older epoch (another request saw a newer one meanwhile) gets one of its
+        own, so that what it reads is never kept under the newer epoch."""
+        if epoch > self._directory.epoch or len(self._directory.resources) > self.most:
+            self._directory = KeptDirectory(epoch)
+        if epoch == self._directory.epoch:
+            return self._directory.resources
+        return {}
 
     def get(self, patient_id: str) -> Kept | None:
         kept = self._entries.get(patient_id)

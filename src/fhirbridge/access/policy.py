@@ -670,7 +670,8 @@ class AccessPolicy:
         now = now_us()
         facts = standing.facts.get(care)
         if facts is None or now >= facts.valid_until or self.kept is None:
-            facts = await load_facts(self.repository, SYSTEM, standing.survivor, now, care=care)
+            directory = self.kept.directory(standing.epochs[-1]) if self.kept is not None else None
+            facts = await load_facts(self.repository, SYSTEM, standing.survivor, now, care=care, directory=directory)
             standing.facts[care] = facts
         return facts
 

@@ -93,10 +93,22 @@ async def search_contents(
     return found, {f"{r.resource_type}/{r.resource_id}": content(r) for r in page.included}
 
 
-async def resolve(repository: Reads, identity: Identity, references: list[str], resolved: Resources) -> None:
+Directory = dict[str, dict[str, Any] | None]
+"""Directory resources already read, by local reference (None: none there); never changed by
+those who consult it, since several patients' facts share its contents."""
+
+
+async def resolve(
+    repository: Reads,
+    identity: Identity,
+    references: list[str],
+    resolved: Resources,
+    known: Directory | None = None,
+) -> None:
     """Read into ``resolved`` every Practitioner, PractitionerRole and Organization that
     ``references`` (and the resources already in ``resolved``) lead to, following a role to its
-    practitioner and unit, and a unit to the caregiver it belongs to."""
+    practitioner and unit, and a unit to the caregiver it belongs to.  ``known`` holds what was
+    read before, for an identity that may read the whole directory: consulted first, and added to."""
     seen: set[str] = set()
     pending = [*references, *resolved]
     while pending:
@@ -108,10 +120,16 @@ async def resolve(repository: Reads, identity: Identity, references: list[str], 
         if reference not in resolved:
             if kind not in RESOLVABLE or not resource_id:
                 continue
-            record = await repository.read(identity, kind, resource_id)
-            if record is None or record.deleted or record.content is None:
+            if known is not None and reference in known:
+                found = known[reference]
+            else:
+                record = await repository.read(identity, kind, resource_id)
+                found = None if record is None or record.deleted or record.content is None else content(record)
+                if known is not None:
+                    known[reference] = found
+            if found is None:
                 continue
-            resolved[reference] = content(record)
+            resolved[reference] = found
         resource = resolved[reference]
         pending += [str(resource[key].get("reference")) for key in FOLLOWED if isinstance(resource.get(key), dict)]
 

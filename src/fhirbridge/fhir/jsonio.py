@@ -49,9 +49,12 @@ def _has_float(value: Any) -> bool:
     return False
 
 
-_MAYBE_DECIMAL = re.compile(rb"[:\[,]\s*-?\d+(?:\.\d|[eE])")
-"""A number with a fraction or exponent after ``:``, ``[`` or ``,``; also matches some strings
-(``10:00:00.5``), which only costs a closer look."""
+_MAYBE_DECIMAL = re.compile(rb"[:\[,]\s*-?\d+(?:\.\d+(?:[eE][-+]?\d+)?|[eE][-+]?\d+)\s*[,\]}]")
+"""A number with a fraction or exponent between ``:``, ``[`` or ``,`` and ``,``, ``]`` or ``}``
+(RFC 8259 section 6: where a number stands in a document).  A time inside a string
+(``"10:00:00.5+01:00"``, every stored ``meta.lastUpdated``) ends in a sign, a zone or a quote
+and does not match; a string that happens to look like one (``"a:1.5,"``) only costs a closer
+look."""
 
 
 def depth(value: Any) -> int:
