@@ -104,10 +104,12 @@ class FhirRepository:
                 limit=limit,
             )
 
-    async def search(self, query: SearchQuery, local_base: str | None) -> SearchPage:
+    async def search(self, query: SearchQuery, local_base: str | None, *, heavy: bool = True) -> SearchPage:
         """One page of matches with its includes (R4 search.html).  Without ``_sort`` pages follow
         the resource key; a sorted result that needs more than one page is kept as a snapshot that
-        later pages read (see :mod:`fhirbridge.search.snapshots`)."""
+        later pages read (see :mod:`fhirbridge.search.snapshots`).  ``heavy=False`` is the caller's
+        word that the page is found through a selective index (one patient's few resources): it
+        is then read like a point read (:meth:`Database.reader`), without a hop to a worker thread."""
         if query.count == 0:
             async with self.database.reader(heavy=True) as conn:
                 count_sql, count_args = compile_count(query, conn.dialect, local_base)
@@ -116,13 +118,13 @@ class FhirRepository:
         if query.snapshot is not None:
             return await self._snapshot_page(query, *query.snapshot)
         if query.sort:
-            rows = await self.sorted_rows(query, local_base, query.count + 1)
+            rows = await self.sorted_rows(query, local_base, query.count + 1, heavy=heavy)
             if len(rows) <= query.count:
                 return await self._finish(query, rows, None, len(rows))
             snapshot_id = await self.new_snapshot(query, local_base)
             return await self._snapshot_page(query, snapshot_id, 0)
         several = query.total != "none" or bool(query.includes)
-        async with self.database.reader(snapshot=several, heavy=True) as conn:
+        async with self.database.reader(snapshot=several, heavy=heavy or several) as conn:
             sql, args = compile_page(query, conn.dialect, local_base, limit=query.count + 1)
             rows_read = await conn.fetch(sql, *args)
             total: int | None = None
@@ -136,9 +138,11 @@ class FhirRepository:
             next_cursor = f"k{matches[-1].pk}" if more and matches else None
             return await self._finish(query, matches, next_cursor, total, conn)
 
-    async def sorted_rows(self, query: SearchQuery, local_base: str | None, limit: int) -> list[StoredResource]:
+    async def sorted_rows(
+        self, query: SearchQuery, local_base: str | None, limit: int, *, heavy: bool = True
+    ) -> list[StoredResource]:
         """The first ``limit`` matches of a sorted search, read directly (no snapshot)."""
-        async with self.database.reader(heavy=True) as conn:
+        async with self.database.reader(heavy=heavy) as conn:
             sql, args = compile_sorted(query, conn.dialect, local_base, limit=limit)
             return [record(row) for row in await conn.fetch(sql, *args)]
 

@@ -256,7 +256,12 @@ async def load_facts(
     ``care=False`` is for callers whose standing does not rest on a care relation (the
     region's services, relatives): only the consents are read, and the care network only when
     a block makes it matter (whose information each plan is).  ``directory``: the people and
-    units read before while the directory stood as it stands (:mod:`fhirbridge.access.kept`)."""
+    units read before while the directory stood as it stands (:mod:`fhirbridge.access.kept`).
+
+    The patient's consents, teams and plans are found through the patient's own index rows and
+    read like point reads (``heavy=False``: on SQLite, no hop to a worker thread, which cost
+    more than the reads themselves).  The grants stay a search that may scan: they are found
+    among the patient's access log entries, which grow with every read of their data."""
     facts = PatientFacts(patient_id)
     await _read_consents(repository, system, facts, now)
     if not care and not facts.blocked and not facts.cut:
@@ -311,8 +316,8 @@ async def _teams_and_plans(
         plans, plan_resolved = await load_plans(repository, system, patient_id, None, MOST + 1)
         return network.teams, plans, {**network.resolved, **plan_resolved}
     subject = [("subject", f"Patient/{patient_id}")]
-    teams, _ = await search_contents(repository, system, "CareTeam", subject, None, MOST + 1)
-    plans, _ = await search_contents(repository, system, "CarePlan", subject, None, MOST + 1)
+    teams, _ = await search_contents(repository, system, "CareTeam", subject, None, MOST + 1, heavy=False)
+    plans, _ = await search_contents(repository, system, "CarePlan", subject, None, MOST + 1, heavy=False)
     named = [
         str((participant.get(key) or {}).get("reference"))
         for team in teams
@@ -370,7 +375,7 @@ async def _read_consents(repository: Reads, system: Identity, facts: PatientFact
     """The patient's active Consents (filtered in the query: proposed, rejected or withdrawn ones,
     however many, push none of them out); more than :data:`MOST` active ones are cut."""
     pairs = [("patient", f"Patient/{facts.patient_id}"), ("status", "active")]
-    consents, _ = await search_contents(repository, system, "Consent", pairs, None, MOST + 1)
+    consents, _ = await search_contents(repository, system, "Consent", pairs, None, MOST + 1, heavy=False)
     if len(consents) > MOST:
         facts.cut.add("Consent")
     for consent in consents:

@@ -140,18 +140,20 @@ class GuardedRepository:
             scanned, before_seq = scanned + len(entries), entries[-1].seq
         return shown[:limit]
 
-    async def search(self, identity: Identity, query: SearchQuery, local_base: str | None) -> SearchPage:
+    async def search(
+        self, identity: Identity, query: SearchQuery, local_base: str | None, *, heavy: bool = True
+    ) -> SearchPage:
         """One page of matches with its includes (R4 search.html), as much as the caller may see.
 
         A patient's search is kept to their compartment; other callers' pages leave out what
         they may not see, and then give no total (a count would tell of what is hidden)."""
         query = await self.policy.restrict(identity, query)
         if identity.unrestricted:
-            return await self.store.search(query, local_base)
+            return await self.store.search(query, local_base, heavy=heavy)
         # The includes follow the visible matches only: a hidden match must not bring its
         # care team's people and units along (or tell by them that it exists).
         if query.count == 0:
-            page = await self.store.search(dataclasses.replace(query, includes=[]), local_base)
+            page = await self.store.search(dataclasses.replace(query, includes=[]), local_base, heavy=heavy)
             matches: list[StoredResource] = []
         elif query.sort or query.snapshot is not None:
             page, matches = await self._visible_sorted_page(identity, query, local_base)

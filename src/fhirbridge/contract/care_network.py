@@ -85,10 +85,13 @@ async def search_contents(
     pairs: list[tuple[str, str]],
     base_url: str | None,
     limit: int,
+    *,
+    heavy: bool = True,
 ) -> tuple[list[dict[str, Any]], Resources]:
-    """The first ``limit`` matches of a search as JSON, and its included resources by reference."""
+    """The first ``limit`` matches of a search as JSON, and its included resources by reference
+    (``heavy=False``: see :meth:`fhirbridge.repository.FhirRepository.search`)."""
     query = parse_query(resource_type, [*pairs, ("_total", "none")], strict=True, default_count=limit, max_count=limit)
-    page = await repository.search(identity, query, base_url)
+    page = await repository.search(identity, query, base_url, heavy=heavy)
     found = [content(record) for record in page.matches]
     return found, {f"{r.resource_type}/{r.resource_id}": content(r) for r in page.included}
 

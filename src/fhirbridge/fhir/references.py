@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 ReferenceKind = Literal["local", "absolute", "contained", "urn", "conditional"]
@@ -29,6 +30,10 @@ _ADDRESS_SHAPED = re.compile(
     r"^(?:(?P<base>https?://[^?#\s]+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[^/?#]*)(?:/_history/(?P<vid>[^/?#]*))?$"
 )
 """``Type/id`` and its absolute and versioned forms with any id: to say what is wrong with the id."""
+
+
+PARSED_KEPT = 65_536
+"""Reference strings whose classification is kept (least recently used first out)."""
 
 
 @dataclass(frozen=True)
@@ -79,10 +84,13 @@ def reference_problem(text: str, local_base: str | None = None) -> str:
     return f"{quoted(text)} is not a valid reference (Type/id, an absolute URL, #id or urn:)"
 
 
+@lru_cache(maxsize=PARSED_KEPT)
 def parse_reference(text: str, local_base: str | None = None) -> ParsedReference | None:
     """Classify a reference string; None when it is none of the forms FHIR allows.
 
     An absolute URL whose base is ``local_base`` (this server's ``…/fhir``) counts as local.
+    The answers are kept (:data:`PARSED_KEPT`): the access policy and the search index ask
+    about the same references dozens of times per request, and an answer never changes.
     """
     if text.startswith("#"):
         return ParsedReference("contained", text, resource_id=text[1:] or None)
