@@ -13,8 +13,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from fhirbridge.access.guarded import policy_on
 from fhirbridge.config import Settings
+from fhirbridge.identity import SYSTEM
 from fhirbridge.rest.app import create_app
+from fhirbridge.validation.pipeline import ValidatedResource
+from fhirbridge.writes.unit_of_work import UnitOfWork
 from tests.conftest import BASE
 from tests.security.callers import ADMIN
 from tests.security.tokens import SigningKey, bearer, mint
@@ -119,3 +123,19 @@ async def test_a_role_moved_to_another_unit_moves_the_care_relation_at_once_on_a
     back = dict(role, organization={"reference": f"Organization/{world['hospital']}"})
     assert (await anyone.put(role_path, json=back, headers=admin)).status_code == 200
     assert (await other.get(plan, headers=stranger)).status_code == 403
+
+
+async def test_what_a_write_keeps_for_its_checks_is_dropped_once_it_writes(app: FastAPI) -> None:
+    """Inside a write the policy keeps a patient's facts between its checks (a new and a previous
+    version, references, conditional matches), read on the write's own connection; once the
+    write writes anything (a care team, a consent, a role), what was kept is read afresh, so
+    a later entry of a transaction is judged on what the earlier ones wrote."""
+
+    async def work(unit: UnitOfWork) -> None:
+        first = policy_on(unit).kept
+        assert first is not None and policy_on(unit).kept is first
+        unit_resource = builders.organization("SE2321000198-E0000000999", "Ny mottagning")
+        await unit.create(ValidatedResource("Organization", unit_resource, ()))
+        assert policy_on(unit).kept is not first
+
+    await app.state.context.repository.write(SYSTEM, None, work)

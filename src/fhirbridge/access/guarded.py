@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
@@ -265,10 +266,24 @@ class GuardedRepository:
         return await self.store.write(identity, local_base, work, dry_run=dry_run, checks=CHECKS, at=at)
 
 
+@dataclass
+class _KeptInWrite:
+    """What the policy read on a write's connection, while the write has written ``written``
+    resources: the same patient's facts serve the write's checks of a new and a previous
+    version, its references and its conditional matches, until the write writes again."""
+
+    written: int
+    facts: KeptFacts = field(default_factory=KeptFacts)
+
+
 def policy_on(unit: UnitOfWork) -> AccessPolicy:
     """The access policy reading on a write's own connection: what the transaction wrote so far
-    counts, and no second connection is taken from the pool."""
-    return AccessPolicy(GuardedRepository(FhirRepository(PinnedDatabase(unit.conn))))
+    counts, and no second connection is taken from the pool.  What it reads is kept for the
+    unit's next check while the unit writes nothing more (nothing it keeps outlives the write)."""
+    kept = unit.checks_kept
+    if not isinstance(kept, _KeptInWrite) or kept.written != len(unit.events):
+        kept = unit.checks_kept = _KeptInWrite(len(unit.events))
+    return AccessPolicy(GuardedRepository(FhirRepository(PinnedDatabase(unit.conn))), kept.facts)
 
 
 async def _view(unit: UnitOfWork, record: StoredResource) -> StoredResource | None:

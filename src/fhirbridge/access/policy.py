@@ -163,8 +163,9 @@ class AccessPolicy:
     def __init__(self, repository: Reads, kept: KeptFacts | None = None) -> None:
         self.repository = repository
         self.kept = kept
-        """What is kept between requests (:mod:`fhirbridge.access.kept`); None inside a write,
-        which judges afresh on its own connection."""
+        """What is kept between requests (:mod:`fhirbridge.access.kept`); inside a write, what
+        the write's own checks read on its connection since it last wrote
+        (:func:`fhirbridge.access.guarded.policy_on`)."""
 
     # -- scopes --------------------------------------------------------------------------
     def require_scope(self, identity: Identity, resource_type: str, permission: Permission) -> None:

@@ -121,6 +121,9 @@ class UnitOfWork:
         self.listeners = listeners
         self.enrichers = enrichers
         self.events: list[WriteEvent] = []
+        self.checks_kept: Any = None
+        """What the write's checks keep between their calls (the access policy's facts about a
+        patient); theirs to drop once the unit has written more (see ``events``)."""
         self._expected: dict[tuple[str, str], list[str]] = defaultdict(list)
         self._expected_versions: dict[tuple[str, str, int], str] = {}
         self._deleted: list[tuple[str, str]] = []
