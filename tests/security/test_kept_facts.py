@@ -119,9 +119,13 @@ async def test_a_role_moved_to_another_unit_moves_the_care_relation_at_once_on_a
     role = (await anyone.get(role_path, headers=admin)).json()
     moved = dict(role, organization={"reference": f"Organization/{world['outsider']}"})
     assert (await anyone.put(role_path, json=moved, headers=admin)).status_code == 200
+    goal = builders.goal(world["bertil"], "Bertil vill cykla igen")
+    # A write borrows the directory the instance keeps for reads: it is the first to see the move here.
+    assert (await other.post("/fhir/Goal", json=goal, headers=stranger)).status_code == 201
     assert (await other.get(plan, headers=stranger)).status_code == 200  # the care team's member now works there
     back = dict(role, organization={"reference": f"Organization/{world['hospital']}"})
     assert (await anyone.put(role_path, json=back, headers=admin)).status_code == 200
+    assert (await other.post("/fhir/Goal", json=goal, headers=stranger)).status_code == 403
     assert (await other.get(plan, headers=stranger)).status_code == 403
 
 

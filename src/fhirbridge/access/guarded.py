@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from fhirbridge.access.compartment import SERVER_WRITTEN
+from fhirbridge.access.epochs import DIRECTORY_TYPES
 from fhirbridge.access.kept import KeptFacts
 from fhirbridge.access.policy import AccessPolicy
 from fhirbridge.access.views import sorts_as_stored, still_matches, told_includes
@@ -263,16 +264,26 @@ class GuardedRepository:
     ) -> T:
         """Run ``work`` in one write transaction with the access policy's checks of the
         caller's writes (:meth:`fhirbridge.repository.FhirRepository.write`)."""
-        return await self.store.write(identity, local_base, work, dry_run=dry_run, checks=CHECKS, at=at)
+        service = self.policy.kept
+
+        async def lending(unit: UnitOfWork) -> T:
+            unit.checks_kept = _KeptInWrite(-1, service)  # the checks may borrow the service's directory
+            return await work(unit)
+
+        return await self.store.write(identity, local_base, lending, dry_run=dry_run, checks=CHECKS, at=at)
 
 
 @dataclass
 class _KeptInWrite:
     """What the policy read on a write's connection, while the write has written ``written``
     resources: the same patient's facts serve the write's checks of a new and a previous
-    version, its references and its conditional matches, until the write writes again."""
+    version, its references and its conditional matches, until the write writes again.
+
+    ``service`` is what the service keeps between requests: its directory (the people and
+    units, by the directory's epoch) is borrowed while the write has written none of them."""
 
     written: int
+    service: KeptFacts | None
     facts: KeptFacts = field(default_factory=KeptFacts)
 
 
@@ -282,7 +293,10 @@ def policy_on(unit: UnitOfWork) -> AccessPolicy:
     unit's next check while the unit writes nothing more (nothing it keeps outlives the write)."""
     kept = unit.checks_kept
     if not isinstance(kept, _KeptInWrite) or kept.written != len(unit.events):
-        kept = unit.checks_kept = _KeptInWrite(len(unit.events))
+        service = kept.service if isinstance(kept, _KeptInWrite) else None
+        wrote_directory = any(event.record.resource_type in DIRECTORY_TYPES for event in unit.events)
+        lent = None if wrote_directory else service
+        kept = unit.checks_kept = _KeptInWrite(len(unit.events), service, KeptFacts(directory_of=lent))
     return AccessPolicy(GuardedRepository(FhirRepository(PinnedDatabase(unit.conn))), kept.facts)
 
 

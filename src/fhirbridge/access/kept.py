@@ -40,8 +40,10 @@ class KeptDirectory:
 class KeptFacts:
     """A bounded map from patient id to :class:`Kept`."""
 
-    def __init__(self, most: int = MOST_KEPT) -> None:
+    def __init__(self, most: int = MOST_KEPT, *, directory_of: KeptFacts | None = None) -> None:
         self.most = most
+        self._directory_of = directory_of
+        """Whose directory this one reads and adds to (a write's checks borrow the service's)."""
         self._entries: OrderedDict[str, Kept] = OrderedDict()
         self.units: dict[str, tuple[int, frozenset[str]]] = {}
         """A caller's unit → (the directory epoch, the unit and every unit above it)."""
@@ -51,6 +53,8 @@ class KeptFacts:
         """The directory as read at ``epoch``: kept while no newer epoch is seen.  A request
         that read an older epoch (another request saw a newer one meanwhile) gets one of its
         own, so that what it reads is never kept under the newer epoch."""
+        if self._directory_of is not None:
+            return self._directory_of.directory(epoch)
         if epoch > self._directory.epoch or len(self._directory.resources) > self.most:
             self._directory = KeptDirectory(epoch)
         if epoch == self._directory.epoch:
