@@ -6,16 +6,18 @@ stops opening the patient's data at that instant."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from fhirbridge.access.guarded import policy_on
+from fhirbridge.access.policy import AccessPolicy
 from fhirbridge.config import Settings
-from fhirbridge.identity import SYSTEM
+from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.rest.app import create_app
 from fhirbridge.validation.pipeline import ValidatedResource
 from fhirbridge.writes.unit_of_work import UnitOfWork
@@ -143,3 +145,49 @@ async def test_what_a_write_keeps_for_its_checks_is_dropped_once_it_writes(app: 
         assert policy_on(unit).kept is not first
 
     await app.state.context.repository.write(SYSTEM, None, work)
+
+
+async def test_a_write_judges_a_care_relation_made_after_it_read_ahead(
+    anyone: httpx.AsyncClient,
+    other: httpx.AsyncClient,
+    world: World,
+    rsa: SigningKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A write's checks borrow what the instance read about the patient just before the write
+    (``AccessPolicy.prepare``) only while the patient's epochs, read in the write's own
+    transaction, are the ones it was read at: a care team written by another instance between
+    the two counts, and so does its end."""
+    admin = bearer(mint(rsa, scope=ADMIN))
+    helper = user_token(rsa, world, "helper", "other-outsider")
+    goal = builders.goal(world["bertil"], "Bertil vill baka bröd")
+    team = {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "subject": {"reference": f"Patient/{world['bertil']}"},
+        "managingOrganization": [{"reference": f"Organization/{world['other-outsider']}"}],
+    }
+    read_ahead = AccessPolicy.prepare
+    between: list[Callable[[], Awaitable[httpx.Response]]] = []
+
+    async def prepare_then_another_instance_writes(
+        policy: AccessPolicy, identity: Identity, about: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        await read_ahead(policy, identity, about)
+        if between:
+            assert (await between.pop()()).status_code in (200, 201)
+
+    monkeypatch.setattr(AccessPolicy, "prepare", prepare_then_another_instance_writes)
+    assert (await other.post("/fhir/Goal", json=goal, headers=helper)).status_code == 403
+    created: list[dict[str, Any]] = []
+
+    async def new_team() -> httpx.Response:
+        response = await anyone.post("/fhir/CareTeam", json=team, headers=admin)
+        created.append(response.json())
+        return response
+
+    between.append(new_team)
+    assert (await other.post("/fhir/Goal", json=goal, headers=helper)).status_code == 201
+    ended = dict(created[0], status="inactive")
+    between.append(lambda: anyone.put(f"/fhir/CareTeam/{ended['id']}", json=ended, headers=admin))
+    assert (await other.post("/fhir/Goal", json=goal, headers=helper)).status_code == 403

@@ -13,13 +13,13 @@ that what the transaction wrote so far counts).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
 from fhirbridge.access.compartment import SERVER_WRITTEN
-from fhirbridge.access.epochs import DIRECTORY_TYPES
+from fhirbridge.access.epochs import changed_scopes
 from fhirbridge.access.kept import KeptFacts
 from fhirbridge.access.policy import AccessPolicy
 from fhirbridge.access.views import sorts_as_stored, still_matches, told_includes
@@ -32,6 +32,7 @@ from fhirbridge.repository import FhirRepository, SearchPage
 from fhirbridge.search.includes import record
 from fhirbridge.search.query import SearchQuery
 from fhirbridge.storage.database import Database, PinnedDatabase
+from fhirbridge.storage.epochs import DIRECTORY
 from fhirbridge.storage.records import HistoryEntry, StoredResource
 from fhirbridge.writes.events import WriteEnricher, WriteListener
 from fhirbridge.writes.unit_of_work import UnitOfWork, WriteChecks
@@ -261,9 +262,13 @@ class GuardedRepository:
         *,
         dry_run: bool = False,
         at: int | None = None,
+        about: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> T:
         """Run ``work`` in one write transaction with the access policy's checks of the
-        caller's writes (:meth:`fhirbridge.repository.FhirRepository.write`)."""
+        caller's writes (:meth:`fhirbridge.repository.FhirRepository.write`).  ``about``: the
+        resources the write will store, whose patients the policy reads about beforehand
+        (:meth:`AccessPolicy.prepare`)."""
+        await self.policy.prepare(identity, about)
         service = self.policy.kept
 
         async def lending(unit: UnitOfWork) -> T:
@@ -280,7 +285,9 @@ class _KeptInWrite:
     version, its references and its conditional matches, until the write writes again.
 
     ``service`` is what the service keeps between requests: its directory (the people and
-    units, by the directory's epoch) is borrowed while the write has written none of them."""
+    units, by the directory's epoch) is borrowed while the write has written none of them, and
+    what it read about patients while the write has written nothing that raises an epoch (a
+    write's own changes count only once committed, when they raise the epochs)."""
 
     written: int
     service: KeptFacts | None
@@ -294,9 +301,11 @@ def policy_on(unit: UnitOfWork) -> AccessPolicy:
     kept = unit.checks_kept
     if not isinstance(kept, _KeptInWrite) or kept.written != len(unit.events):
         service = kept.service if isinstance(kept, _KeptInWrite) else None
-        wrote_directory = any(event.record.resource_type in DIRECTORY_TYPES for event in unit.events)
-        lent = None if wrote_directory else service
-        kept = unit.checks_kept = _KeptInWrite(len(unit.events), service, KeptFacts(directory_of=lent))
+        changed = changed_scopes(unit.events)
+        directory = None if DIRECTORY in changed else service
+        patients = None if changed else service
+        facts = KeptFacts(directory_of=directory, facts_of=patients)
+        kept = unit.checks_kept = _KeptInWrite(len(unit.events), service, facts)
     return AccessPolicy(GuardedRepository(FhirRepository(PinnedDatabase(unit.conn))), kept.facts)
 
 

@@ -40,10 +40,15 @@ class KeptDirectory:
 class KeptFacts:
     """A bounded map from patient id to :class:`Kept`."""
 
-    def __init__(self, most: int = MOST_KEPT, *, directory_of: KeptFacts | None = None) -> None:
+    def __init__(
+        self, most: int = MOST_KEPT, *, directory_of: KeptFacts | None = None, facts_of: KeptFacts | None = None
+    ) -> None:
         self.most = most
         self._directory_of = directory_of
         """Whose directory this one reads and adds to (a write's checks borrow the service's)."""
+        self._facts_of = facts_of
+        """Whose patients this one starts from (copied, never changed): a write's checks borrow
+        what the service read, still judged by the epochs they read on the write's connection."""
         self._entries: OrderedDict[str, Kept] = OrderedDict()
         self.units: dict[str, tuple[int, frozenset[str]]] = {}
         """A caller's unit → (the directory epoch, the unit and every unit above it)."""
@@ -65,6 +70,9 @@ class KeptFacts:
         kept = self._entries.get(patient_id)
         if kept is not None:
             self._entries.move_to_end(patient_id)
+        elif self._facts_of is not None and (lent := self._facts_of._entries.get(patient_id)) is not None:
+            kept = Kept(lent.epochs, lent.survivor, dict(lent.facts))
+            self.put(patient_id, kept)
         return kept
 
     def put(self, patient_id: str, kept: Kept) -> None:

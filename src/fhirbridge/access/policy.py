@@ -20,9 +20,10 @@ server call out) belong to the service that created them (:mod:`fhirbridge.notif
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -677,6 +678,20 @@ class AccessPolicy:
         return facts
 
     # -- writes --------------------------------------------------------------------------
+    async def prepare(self, identity: Identity, about: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Read ahead, before a write's transaction, what its checks will ask about the patients
+        its resources name.  Kept, it is borrowed by the checks while the epochs they read on
+        the write's own connection are the ones it was read at
+        (:func:`fhirbridge.access.guarded.policy_on`), so the write's transaction (on SQLite, the
+        one writer every write waits for) does not read it.  Decides nothing for the request."""
+        if identity.unrestricted or self.kept is None:
+            return
+        for resource_type, resource in about:
+            for patient_id in sorted(patients_of(resource_type, resource) or ()):
+                if patient_id != UNKNOWN_PATIENT:
+                    with contextlib.suppress(FhirError):
+                        await self._decide(identity, patient_id)
+
     async def may_write_for(self, identity: Identity, patient_id: str) -> bool:
         """Whether the caller may write about the patient at all (a reference by identifier
         resolves only to such a Patient)."""

@@ -33,7 +33,8 @@ async def create(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
                 return WriteResult("existing", await unit.shown(validated.resource_type, found))
         return await unit.create(validated)
 
-    result = await ctx.repository.write(request.identity, request.base_url, work)
+    about = [(validated.resource_type, validated.resource)]
+    result = await ctx.repository.write(request.identity, request.base_url, work, about=about)
     record = result.record
     assert record is not None
     if result.outcome == "existing":

@@ -37,7 +37,8 @@ async def update(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     async def work(unit: UnitOfWork) -> WriteResult:
         return await unit.update(validated, resource_id, if_match=if_match)
 
-    return _respond(request, await ctx.repository.write(request.identity, request.base_url, work))
+    about = [(validated.resource_type, validated.resource)]
+    return _respond(request, await ctx.repository.write(request.identity, request.base_url, work, about=about))
 
 
 async def conditional_update(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
