@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from fhirbridge.adapters.overview.texts import Texts, choose_language
-from fhirbridge.adapters.registry import mapping
+from fhirbridge.adapters.mappings import mapping
 
 DIABETES, COPD = "demo-patient-00001", "demo-patient-00002"  # the demo's first two scenarios
 WEEKDAYS = ["måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"]

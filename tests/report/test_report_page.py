@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from fhirbridge.adapters.registry import mapping
+from fhirbridge.adapters.mappings import mapping
 from tests.report.conftest import clinician, patient_token, service
 from tests.report.test_report import PERIOD
 from tests.security.tokens import SigningKey

@@ -19,7 +19,7 @@ from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.subscriptions import SubscriptionNotifier, activate
 from fhirbridge.patients.identity import IdentitySystems
 from fhirbridge.patients.identity_rule import OnePatientPerPerson
-from fhirbridge.questionnaires.answers import answered_about
+from fhirbridge.questionnaires.subject_rule import answered_about
 from fhirbridge.report.projection import ReportProjection
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage.database import Database

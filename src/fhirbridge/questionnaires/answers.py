@@ -21,15 +21,11 @@ problem an issue naming the element (``QuestionnaireResponse.item[1].item[0].ans
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fhirbridge.conformance.registry import registry
-from fhirbridge.errors import Issue, invalid
+from fhirbridge.errors import Issue
 from fhirbridge.fhir.references import parse_reference, referenced_type
-
-if TYPE_CHECKING:
-    from fhirbridge.validation.pipeline import ValidatedResource
-    from fhirbridge.writes.unit_of_work import UnitOfWork
 
 ROOT = "QuestionnaireResponse"
 REFERENCE_RESOURCE = "http://hl7.org/fhir/StructureDefinition/questionnaire-referenceResource"
@@ -91,7 +87,8 @@ def subject_issues(response: dict[str, Any]) -> list[Issue]:
     R4 questionnaire.html): the seven questions to staff are about their unit (an
     Organization), those to patients about the patient, so a patient cannot answer as staff.
     Judged on the subject as stored: after the write path has made a reference by identifier,
-    by absolute URL or by ``urn:uuid`` literal (:func:`answered_about`)."""
+    by absolute URL or by ``urn:uuid`` literal
+    (:func:`fhirbridge.questionnaires.subject_rule.answered_about`)."""
     questionnaire, _ = questionnaire_of(response)
     kinds = (questionnaire or {}).get("subjectType")
     if not isinstance(kinds, list) or not kinds or referenced_type(response.get("subject")) in kinds:
@@ -99,15 +96,6 @@ def subject_issues(response: dict[str, Any]) -> list[Issue]:
     wanted = " or ".join(kinds)
     where = f"{ROOT}.subject"
     return [_issue("invariant", f"{(questionnaire or {}).get('url')} is answered about a {wanted} (subject)", where)]
-
-
-async def answered_about(unit: UnitOfWork, validated: ValidatedResource) -> ValidatedResource:
-    """A write enricher: :func:`subject_issues` once the write path has normalised the
-    references (so every form of the subject is judged as its literal form), 422 naming the
-    subject; ``$validate`` (a dry run of the write) answers alike."""
-    if validated.resource_type == "QuestionnaireResponse" and (issues := subject_issues(validated.resource)):
-        raise invalid(issues, status=422)
-    return validated
 
 
 class _Checker:

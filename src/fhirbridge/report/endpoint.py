@@ -15,7 +15,8 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from fhirbridge.adapters.registry import Adapter, caller, mapping
+from fhirbridge.adapters.adapter import Adapter, caller
+from fhirbridge.adapters.mappings import mapping
 from fhirbridge.errors import FhirError, bad_request, not_acceptable
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.report.engine import build_report

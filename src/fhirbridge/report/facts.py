@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from fhirbridge.adapters.registry import mapping
+from fhirbridge.adapters.mappings import mapping
 from fhirbridge.contract.codes import (
     ACTIVITY_KIND_SYSTEM,
     ANSWERED_FOR_UNIT_EXTENSION,

@@ -22,7 +22,8 @@ from starlette.responses import JSONResponse, Response
 
 from fhirbridge import __version__
 from fhirbridge.access.epochs import AccessEpochs
-from fhirbridge.adapters.registry import Adapter, Endpoint, adapters
+from fhirbridge.adapters.adapter import Adapter, Endpoint
+from fhirbridge.adapters.registry import adapters
 from fhirbridge.audit.log import AuditLog
 from fhirbridge.auth.scopes import INTERACTION_PERMISSION, Permission
 from fhirbridge.auth.tokens import TokenVerifier

@@ -8,7 +8,7 @@ from typing import Any
 from lxml import etree
 from starlette.requests import Request
 
-from fhirbridge.adapters.registry import caller
+from fhirbridge.adapters.adapter import caller
 from fhirbridge.adapters.riv.soap import SoapFault
 from fhirbridge.fhir.instants import now_us, to_datetime
 from fhirbridge.patients.survivors import surviving_patient

@@ -21,6 +21,8 @@ from lxml import etree
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fhirbridge.adapters.adapter import caller
+from fhirbridge.adapters.mappings import mapping
 from fhirbridge.adapters.npo.common import (
     InvalidRequest,
     check_logical_address,
@@ -34,7 +36,6 @@ from fhirbridge.adapters.npo.common import (
     valid_date,
     valid_time,
 )
-from fhirbridge.adapters.registry import caller, mapping
 from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, soap_endpoint, xml_response
 from fhirbridge.adapters.riv.wsdl import rivta_adapter
 from fhirbridge.contract.care_contacts import CareContact, care_contacts

@@ -15,11 +15,12 @@ from typing import Any, Literal
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from fhirbridge.adapters.adapter import Adapter, caller
+from fhirbridge.adapters.mappings import mapping
 from fhirbridge.adapters.npo.common import fhir_base
 from fhirbridge.adapters.overview.model import SEVEN_QUESTIONS, Revision, Sources, overview, visible_to_patient
 from fhirbridge.adapters.overview.page import error_page, render
 from fhirbridge.adapters.overview.texts import Texts, choose_language
-from fhirbridge.adapters.registry import Adapter, caller, mapping
 from fhirbridge.contract.care_contacts import care_contacts
 from fhirbridge.contract.care_network import load_care_network, load_plans, resolve, search_contents, unversioned
 from fhirbridge.contract.codes import is_contract

@@ -15,7 +15,7 @@ from lxml import etree
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhirbridge.adapters.registry import Adapter, Endpoint
+from fhirbridge.adapters.adapter import Adapter, Endpoint
 from fhirbridge.adapters.riv.soap import xml_response
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
