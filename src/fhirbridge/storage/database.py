@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from fhirbridge.search.index import IndexRows
     from fhirbridge.storage.records import StoredResource
+    from fhirbridge.storage.version_rows import NewVersion
 
 Row = Sequence[Any]
 
@@ -51,8 +52,8 @@ SQLITE = Dialect("sqlite", "", "", "")
 
 
 class VersionWriter(Protocol):
-    """How an engine writes a version, a deletion, and finds live reference targets
-    (:mod:`fhirbridge.storage.versions`), each in one round trip."""
+    """How an engine writes a version, many new resources, a deletion, and finds live reference
+    targets (:mod:`fhirbridge.storage.versions`), each in one round trip."""
 
     async def save(
         self,
@@ -62,6 +63,8 @@ class VersionWriter(Protocol):
         rows: IndexRows,
         links: list[tuple[str, str, str]],
     ) -> int: ...
+
+    async def create_many(self, versions: Sequence[NewVersion], method: str) -> list[int]: ...
 
     async def delete(self, record: StoredResource, pk: int) -> None: ...
 
