@@ -8,7 +8,7 @@ to ``?1``.  Where the dialects differ (row locks, advisory locks, list parameter
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -64,7 +64,11 @@ class VersionWriter(Protocol):
         links: list[tuple[str, str, str]],
     ) -> int: ...
 
-    async def create_many(self, versions: Sequence[NewVersion], method: str) -> list[int]: ...
+    async def create_many(
+        self, versions: Sequence[NewVersion], method: str, pause: Callable[[], Awaitable[None]] | None = None
+    ) -> list[int]:
+        """New resources, one statement per table; ``pause`` is awaited between the pieces of a
+        write that holds the event loop (an embedded engine), where the caller may let others run."""
 
     async def delete(self, record: StoredResource, pk: int) -> None: ...
 

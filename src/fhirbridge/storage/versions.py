@@ -9,7 +9,7 @@ round trip instead of a dozen (see docs/benchmarks.md), and so do many new resou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from fhirbridge.search.index import IndexRows
 from fhirbridge.storage.database import Connection
@@ -34,13 +34,23 @@ async def save_version(
     return await conn.versions.save(record, previous_pk, method, rows, links)
 
 
-async def save_new(conn: Connection, versions: Sequence[NewVersion], method: str) -> list[int]:
+async def save_new(
+    conn: Connection,
+    versions: Sequence[NewVersion],
+    method: str,
+    pause: Callable[[], Awaitable[None]] | None = None,
+) -> list[int]:
     """Store new resources as :func:`save_version` stores each, with one statement per table
     for all of them (the access log's batches).  Returns their rows' keys, in order; an id
-    already taken raises :class:`~fhirbridge.storage.database.WriteRace`."""
+    already taken raises :class:`~fhirbridge.storage.database.WriteRace`.  ``pause`` is awaited
+    where a long write would hold the event loop (SQLite's, between pieces of
+    :data:`~fhirbridge.storage.versions_sqlite.PIECE`), so that the caller may let others run."""
+    if len(versions) == 1:  # the statement for one version costs less
+        record, rows, links = versions[0]
+        return [await conn.versions.save(record, None, method, rows, links)]
     if not versions:
         return []
-    return await conn.versions.create_many(versions, method)
+    return await conn.versions.create_many(versions, method, pause)
 
 
 async def save_deletion(conn: Connection, record: StoredResource, pk: int) -> None:

@@ -8,7 +8,7 @@ Reached as ``conn.versions`` of a :class:`~fhirbridge.storage.postgres.PostgresC
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import BigInteger
@@ -132,7 +132,10 @@ class PostgresVersions:
             pk = await self.conn.fetchval(_PG_REPLACE, *args, previous_pk)
         return pk
 
-    async def create_many(self, versions: Sequence[NewVersion], method: str) -> list[int]:
+    async def create_many(
+        self, versions: Sequence[NewVersion], method: str, pause: Callable[[], Awaitable[None]] | None = None
+    ) -> list[int]:
+        # One round trip, however many: others run while the server writes, ``pause`` is not needed.
         args: list[object] = [*columns(_heads(versions), 5), method]
         groups = [row_groups(rows, links) for _, rows, links in versions]
         for number, table in enumerate(INDEXED):

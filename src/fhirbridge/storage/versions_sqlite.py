@@ -19,6 +19,9 @@ from fhirbridge.storage.schema import INDEX_TABLES, INDEXED
 from fhirbridge.storage.version_rows import Link, NewVersion, row_groups
 
 Call = Callable[..., Awaitable[Any]]
+PIECE = 16
+"""New resources written in one call at most: the writer holds the event loop while it writes
+(about a millisecond for this many AuditEvents), and the caller may let others run between pieces."""
 
 _SQLITE_INDEX_INSERTS = tuple(
     f"INSERT INTO {table.name} ({', '.join(column.name for column in table.columns)}) "
@@ -138,8 +141,14 @@ class SqliteVersions:
         pk: int = await self.call(_sqlite_save, record, previous_pk, method, rows, links)
         return pk
 
-    async def create_many(self, versions: Sequence[NewVersion], method: str) -> list[int]:
-        pks: list[int] = await self.call(_sqlite_create_many, versions, method)
+    async def create_many(
+        self, versions: Sequence[NewVersion], method: str, pause: Callable[[], Awaitable[None]] | None = None
+    ) -> list[int]:
+        pks: list[int] = []
+        for start in range(0, len(versions), PIECE):
+            if start and pause is not None:
+                await pause()
+            pks += await self.call(_sqlite_create_many, versions[start : start + PIECE], method)
         return pks
 
     async def delete(self, record: StoredResource, pk: int) -> None:
