@@ -107,9 +107,12 @@ PlainNode = str | tuple[tuple[str, str], ...]
 def _plain(node: Any) -> PlainNode | None:
     if type(node) is str:
         return node
-    if type(node) is dict and all(type(value) is str for value in node.values()):
-        return tuple(node.items())
-    return None
+    if type(node) is not dict:
+        return None
+    for value in node.values():
+        if type(value) is not str:  # only strings: 1 == True, and they are not indexed alike
+            return None
+    return tuple(node.items())
 
 
 @lru_cache(maxsize=4096)
