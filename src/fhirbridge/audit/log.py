@@ -2,7 +2,9 @@
 window.
 
 Writing one AuditEvent per read in the read's own request would double the database work of
-every read; the log instead collects them and writes each batch in one transaction.  That
+every read; the log instead collects them and writes each batch in one transaction, one
+statement per table for the whole batch (:meth:`~fhirbridge.writes.unit_of_work.UnitOfWork.
+create_records`, indexed without FHIRPath by :mod:`fhirbridge.audit.index`).  That
 leaves a window in which an answered request's event is not yet in the database, and a process
 killed then (``kill -9``, the machine failing) loses it.  ``audit_flush_seconds`` (B, 0.2 s)
 bounds that window: **an event is written within B of its request's answer**, which the log
@@ -13,8 +15,9 @@ keeps true like this:
 * a batch holds at most as many events as recent batches show can be written in
   :data:`WRITE` of B (:class:`BatchCosts`: the longest time they took to get and commit the
   write transaction, and their average time per event for the writing itself);
-* a batch lets requests run between its events every :data:`SLICE_SECONDS` while it keeps to
-  that schedule, and finishes without them when it falls behind;
+* a batch lets requests run between its events (and the pieces SQLite writes them in) every
+  :data:`SLICE_SECONDS` while it keeps to that schedule, and finishes without them when it falls
+  behind;
 * a request whose event would not fit into the next batch, or that comes while the oldest
   unwritten event has waited three quarters of B or a batch too large to keep the bound is
   being written, is answered only once its own event is written (back-pressure).  It waits
@@ -51,10 +54,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from fhirbridge.audit.index import audit_index
 from fhirbridge.errors import FhirError, Issue
 from fhirbridge.identity import SYSTEM
 from fhirbridge.repository import FhirRepository
-from fhirbridge.validation.pipeline import ValidatedResource
 from fhirbridge.writes.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -114,12 +117,15 @@ class BatchCosts:
     def fixed(self) -> float:
         return max((batch.fixed for batch in self._batches), default=0.0)
 
+    def per_event(self) -> float:
+        """The writing itself, per event."""
+        events = sum(batch.events for batch in self._batches)
+        return sum(batch.own for batch in self._batches) / events if events else FIRST_COST_SECONDS
+
     def events_within(self, seconds: float) -> int:
         """How many events one batch can write within ``seconds``, if it must without letting
         requests run between them (0: not even one)."""
-        events = sum(batch.events for batch in self._batches)
-        per_event = sum(batch.own for batch in self._batches) / events if events else FIRST_COST_SECONDS
-        return max(0, int((seconds - self.fixed()) / max(per_event, 1e-6)))
+        return max(0, int((seconds - self.fixed()) / max(self.per_event(), 1e-6)))
 
 
 class AuditLog:
@@ -217,24 +223,31 @@ class AuditLog:
                 entry.answer.set_result(None)
 
     async def _write(self, events: list[tuple[str, dict[str, Any]]], deadline: float | None = None) -> BatchTimes:
-        """Write ``events`` in one transaction.  Requests run between them every
-        :data:`SLICE_SECONDS`, unless the rest of the batch could then not be written by
-        ``deadline``: a batch that falls behind finishes without letting requests in."""
+        """Write ``events`` in one transaction, one statement per table (on SQLite, which writes
+        on the event loop, in pieces).  Requests run between events and pieces every
+        :data:`SLICE_SECONDS`, unless the rest of the batch, at the pace of recent batches,
+        could then not be written by ``deadline``: a batch that falls behind finishes without
+        letting requests in."""
 
         async def work(unit: UnitOfWork) -> tuple[float, float]:
             entered = resumed = time.monotonic()
-            own = turn = 0.0  # the events' own time; how long the requests' last turn took
-            for done, (event_id, event) in enumerate(events, 1):
-                began = time.monotonic()
-                await unit.create(ValidatedResource("AuditEvent", event, ()), event_id)
+            turns = turn = 0.0  # the requests' turns; how long their last turn took
+            expected = self.costs.per_event() * len(events)
+
+            async def pause() -> None:
+                nonlocal resumed, turns, turn
                 now = time.monotonic()
-                own += now - began
-                rest = own / done * (len(events) - done)
+                own = now - entered - turns
+                rest = expected - own if own < expected else own  # slower than of late: as much again, say
                 if now - resumed >= SLICE_SECONDS and (deadline is None or now + turn + 2 * rest < deadline):
                     await asyncio.sleep(0)  # let requests run: a batch must not stall them
                     resumed = time.monotonic()
                     turn = resumed - now
-            return time.monotonic() - entered, own
+                    turns += turn
+
+            await unit.create_records("AuditEvent", events, index=audit_index, pause=pause)
+            inside = time.monotonic() - entered
+            return inside, inside - turns
 
         started = time.monotonic()
         inside, own = await self.repository.write(SYSTEM, None, work)

@@ -70,7 +70,8 @@ def _choice_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def _children(nodes: Iterable[Node], name: str) -> list[Node]:
+def children(nodes: Iterable[Node], name: str) -> list[Node]:
+    """One path step: the ``name`` children of ``nodes``, lists flattened (FHIRPath's ``nodes.name``)."""
     out: list[Node] = []
     choice = name in _choice_names()
     for node in nodes:
@@ -96,14 +97,14 @@ def _children(nodes: Iterable[Node], name: str) -> list[Node]:
 
 
 def _choice_of_type(parents: list[Node], name: str, type_name: str) -> list[Node]:
-    return _children(parents, name + type_name[:1].upper() + type_name[1:])
+    return children(parents, name + type_name[:1].upper() + type_name[1:])
 
 
 Step = Callable[[list[Node]], list[Node]]
 
 
 def _child_step(name: str) -> Step:
-    return lambda nodes: _children(nodes, name)
+    return lambda nodes: children(nodes, name)
 
 
 def _resolves_to_step(resource_type: str) -> Step:
@@ -115,7 +116,7 @@ def _equals_step(name: str, value: str) -> Step:
 
 
 def _extension_step(url: str) -> Step:
-    return lambda nodes: [n for n in _children(nodes, "extension") if isinstance(n, dict) and n.get("url") == url]
+    return lambda nodes: [n for n in children(nodes, "extension") if isinstance(n, dict) and n.get("url") == url]
 
 
 def _of_type_step(name: str, type_name: str) -> Step:

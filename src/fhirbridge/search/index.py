@@ -125,7 +125,9 @@ def _references(param: str, node: Any, rows: IndexRows, local_base: str | None) 
         )
 
 
-def _add(param: SearchParameter, nodes: list[Any], rows: IndexRows, local_base: str | None) -> None:
+def add_nodes(param: SearchParameter, nodes: list[Any], rows: IndexRows, local_base: str | None) -> None:
+    """Index the nodes a parameter's expression selected (what :func:`extract_index` does with
+    them; also for extractors that select them without FHIRPath, :mod:`fhirbridge.audit.index`)."""
     code = param.code
     kind = param.type
     for node in nodes:
@@ -152,5 +154,5 @@ def extract_index(resource_type: str, resource: dict[str, Any], local_base: str 
             continue
         nodes = param.evaluate(resource)
         if nodes:
-            _add(param, nodes, rows, local_base)
+            add_nodes(param, nodes, rows, local_base)
     return rows

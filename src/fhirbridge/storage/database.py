@@ -8,7 +8,7 @@ to ``?1``.  Where the dialects differ (row locks, advisory locks, list parameter
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from fhirbridge.search.index import IndexRows
     from fhirbridge.storage.records import StoredResource
+    from fhirbridge.storage.version_rows import NewVersion
 
 Row = Sequence[Any]
 
@@ -51,8 +52,8 @@ SQLITE = Dialect("sqlite", "", "", "")
 
 
 class VersionWriter(Protocol):
-    """How an engine writes a version, a deletion, and finds live reference targets
-    (:mod:`fhirbridge.storage.versions`), each in one round trip."""
+    """How an engine writes a version, many new resources, a deletion, and finds live reference
+    targets (:mod:`fhirbridge.storage.versions`), each in one round trip."""
 
     async def save(
         self,
@@ -62,6 +63,12 @@ class VersionWriter(Protocol):
         rows: IndexRows,
         links: list[tuple[str, str, str]],
     ) -> int: ...
+
+    async def create_many(
+        self, versions: Sequence[NewVersion], method: str, pause: Callable[[], Awaitable[None]] | None = None
+    ) -> list[int]:
+        """New resources, one statement per table; ``pause`` is awaited between the pieces of a
+        write that holds the event loop (an embedded engine), where the caller may let others run."""
 
     async def delete(self, record: StoredResource, pk: int) -> None: ...
 

@@ -6,12 +6,22 @@ Shared by the engines' version writers (:mod:`.versions_sqlite`, :mod:`.versions
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from sqlalchemy import Column, Table
 
 from fhirbridge.search.index import IndexRows
+from fhirbridge.storage.records import StoredResource
 
 Link = tuple[str, str, str]  # element path, target type, target id
+
+
+class NewVersion(NamedTuple):
+    """The first version of a new resource, with everything it puts into the index."""
+
+    record: StoredResource
+    rows: IndexRows
+    links: list[Link]
 
 
 def columns(rows: Iterable[tuple[object, ...]], width: int) -> list[list[object]]:
