@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from fhirbridge.adapters.overview.texts import Texts, choose_language
 from fhirbridge.adapters.mappings import mapping
+from fhirbridge.adapters.overview.texts import Texts, choose_language
 
 DIABETES, COPD = "demo-patient-00001", "demo-patient-00002"  # the demo's first two scenarios
 WEEKDAYS = ["måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"]
