@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH
-from fhirbridge.notifications.endpoints import allowed_host
+from fhirbridge.notifications.hosts import allowed_host
 
 
 class TrustedIssuer(BaseModel):

@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from fhirbridge.config import Settings
-from fhirbridge.notifications.endpoints import EndpointPolicy, allowed_host, endpoint_refusal
+from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
+from fhirbridge.notifications.hosts import allowed_host
 
 STRICT = EndpointPolicy()  # outside development mode, nothing allow-listed
 DEVELOPMENT = EndpointPolicy(https_only=False)

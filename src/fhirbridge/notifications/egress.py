@@ -20,7 +20,8 @@ from ipaddress import ip_address
 import httpcore
 import httpx
 
-from fhirbridge.notifications.endpoints import EndpointPolicy, IPAddress, address_refusal, host_key
+from fhirbridge.notifications.endpoints import EndpointPolicy, IPAddress, address_refusal
+from fhirbridge.notifications.hosts import host_key
 
 
 class EndpointRefused(Exception):

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from fhirbridge.notifications.hosts import allowed_host, host_key
+
 if TYPE_CHECKING:
     from fhirbridge.config import Settings
 
@@ -79,31 +81,6 @@ class EndpointPolicy:
     def allows(self, host: str, port: int) -> bool:
         """Whether the allow-list exempts ``host`` (a :func:`host_key`) at ``port`` from the address rule."""
         return (host, None) in self.allowed_hosts or (host, port) in self.allowed_hosts
-
-
-def host_key(host: str) -> str:
-    """A URL's host as the rule compares it: lower case, no trailing dot, IP addresses in one spelling."""
-    host = host.lower().rstrip(".")
-    try:
-        return str(ip_address(host))
-    except ValueError:
-        return host
-
-
-def allowed_host(entry: str) -> tuple[str, int | None]:
-    """An allow-list entry: ``host``, ``host:port``, an IPv6 address, or ``[IPv6]:port``."""
-    text = entry.strip()
-    try:
-        return str(ip_address(text)), None
-    except ValueError:
-        pass
-    try:
-        url = httpx.URL(f"allowed://{text}")  # a scheme without a default port, so :443 stays
-    except httpx.InvalidURL:
-        url = None
-    if url is None or not url.host or url.userinfo or url.raw_path != b"/" or url.fragment:
-        raise ValueError(f"an allowed host is host or host:port, not {entry!r}")
-    return host_key(url.raw_host.decode("ascii")), url.port
 
 
 def endpoint_refusal(endpoint: str, policy: EndpointPolicy) -> str | None:
