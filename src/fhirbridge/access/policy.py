@@ -892,7 +892,9 @@ class AccessPolicy:
 
     async def _unapproved_goal(self, reference: str) -> bool:
         """Whether a Goal belongs only to plans not approved for the patient."""
-        plans, _ = await search_contents(self.repository, SYSTEM, "CarePlan", [("goal", reference)], None, MOST_PLANS)
+        plans, _ = await search_contents(
+            self.repository, SYSTEM, "CarePlan", [("goal", reference)], None, MOST_PLANS, heavy=False
+        )  # through the goal's own index rows: a point read
         return bool(plans) and all(not_for_patient(plan) for plan in plans)
 
     async def _last_content(self, previous: StoredResource | None) -> dict[str, Any] | None:

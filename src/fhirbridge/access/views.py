@@ -18,6 +18,7 @@ from fhirbridge.search.normalize import INDEXED_LENGTH, indexed, normalize_strin
 from fhirbridge.search.query import Clause, Include, SearchQuery
 from fhirbridge.storage.records import StoredResource
 
+REFERENCES = frozenset({"reference"})
 Named = list[tuple[str, str, str]]
 """A resource's local references as index rows: (parameter, target type, target id)."""
 
@@ -25,7 +26,7 @@ Named = list[tuple[str, str, str]]
 def _references(resource: StoredResource) -> Named:
     if resource.content is None:
         return []
-    rows = extract_index(resource.resource_type, loads(resource.content)).reference
+    rows = extract_index(resource.resource_type, loads(resource.content), kinds=REFERENCES).reference
     return [(param, kind, target) for param, kind, target, url in rows if url is None and kind and target]
 
 

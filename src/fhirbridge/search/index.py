@@ -143,14 +143,19 @@ def add_nodes(param: SearchParameter, nodes: list[Any], rows: IndexRows, local_b
             rows.uri.append((code, node[:INDEXED_LENGTH]))
 
 
-def extract_index(resource_type: str, resource: dict[str, Any], local_base: str | None = None) -> IndexRows:
-    """The index rows of one resource (without ``_id`` and ``_lastUpdated``, kept as columns).
+def extract_index(
+    resource_type: str, resource: dict[str, Any], local_base: str | None = None, *, kinds: frozenset[str] | None = None
+) -> IndexRows:
+    """The index rows of one resource (without ``_id`` and ``_lastUpdated``, kept as columns);
+    with ``kinds``, only those of parameters of these types (``{"reference"}``: what it names).
 
     References to ``local_base`` (this server) are indexed as local ``Type/id``."""
     rows = IndexRows()
     present = resource.keys()
     for param in search_parameters(resource_type).values():
         if param.code in COLUMN_PARAMETERS or (param.root_keys is not None and param.root_keys.isdisjoint(present)):
+            continue
+        if kinds is not None and param.type not in kinds:
             continue
         nodes = param.evaluate(resource)
         if nodes:
