@@ -6,7 +6,7 @@ stops opening the patient's data at that instant."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,14 +15,14 @@ import pytest
 from fastapi import FastAPI
 
 from fhirbridge.access.guarded import policy_on
-from fhirbridge.access.policy import AccessPolicy
 from fhirbridge.config import Settings
-from fhirbridge.identity import SYSTEM, Identity
+from fhirbridge.identity import SYSTEM
 from fhirbridge.rest.app import create_app
 from fhirbridge.validation.pipeline import ValidatedResource
 from fhirbridge.writes.unit_of_work import UnitOfWork
 from tests.conftest import BASE
 from tests.security.callers import ADMIN
+from tests.security.read_ahead import writes_after_the_read_ahead
 from tests.security.tokens import SigningKey, bearer, mint
 from tests.security.world import World, user_token
 from tests.support import builders
@@ -167,17 +167,7 @@ async def test_a_write_judges_a_care_relation_made_after_it_read_ahead(
         "subject": {"reference": f"Patient/{world['bertil']}"},
         "managingOrganization": [{"reference": f"Organization/{world['other-outsider']}"}],
     }
-    read_ahead = AccessPolicy.prepare
-    between: list[Callable[[], Awaitable[httpx.Response]]] = []
-
-    async def prepare_then_another_instance_writes(
-        policy: AccessPolicy, identity: Identity, about: Sequence[tuple[str, dict[str, Any]]]
-    ) -> None:
-        await read_ahead(policy, identity, about)
-        if between:
-            assert (await between.pop()()).status_code in (200, 201)
-
-    monkeypatch.setattr(AccessPolicy, "prepare", prepare_then_another_instance_writes)
+    between = writes_after_the_read_ahead(monkeypatch)
     assert (await other.post("/fhir/Goal", json=goal, headers=helper)).status_code == 403
     created: list[dict[str, Any]] = []
 

@@ -57,7 +57,7 @@ from fhirbridge.contract.patient_messages import PENDING, is_patient_message
 from fhirbridge.errors import FhirError, Issue, conflict, error, invalid, method_not_allowed, not_found
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import dumps, loads
-from fhirbridge.fhir.references import ParsedReference, named_targets, parse_reference
+from fhirbridge.fhir.references import ParsedReference, is_valid_id, named_targets, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.notifications import owners
@@ -635,16 +635,22 @@ class AccessPolicy:
         return decision
 
     async def _caller_units(self, identity: Identity, directory_epoch: int) -> set[str]:
-        if "units" not in identity.decisions:
+        """The caller's unit and every unit above it, as the directory stands at
+        ``directory_epoch`` (read by this policy's connection: a write's own): kept for the
+        request only while that epoch is the one they were read at (review 18: a write must
+        not take them from a read made before its transaction)."""
+        remembered = identity.decisions.get("units")
+        if not (isinstance(remembered, tuple) and remembered[0] == directory_epoch):
             unit = identity.on_behalf_of
             known = self.kept.units.get(unit) if self.kept is not None and unit is not None else None
             if known is not None and known[0] == directory_epoch:
-                identity.decisions["units"] = set(known[1])
+                found = set(known[1])
             else:
-                identity.decisions["units"] = await caller_units(self.repository, SYSTEM, unit)
+                found = await caller_units(self.repository, SYSTEM, unit)
                 if self.kept is not None and unit is not None:
-                    self.kept.units[unit] = (directory_epoch, frozenset(identity.decisions["units"]))
-        units: set[str] = identity.decisions["units"]
+                    self.kept.units[unit] = (directory_epoch, frozenset(found))
+            remembered = identity.decisions["units"] = (directory_epoch, found)
+        units: set[str] = remembered[1]
         return units
 
     async def _standing(self, patient_id: str) -> Kept:
@@ -686,11 +692,15 @@ class AccessPolicy:
         one writer every write waits for) does not read it.  Decides nothing for the request."""
         if identity.unrestricted or self.kept is None:
             return
-        for resource_type, resource in about:
-            for patient_id in sorted(patients_of(resource_type, resource) or ()):
-                if patient_id != UNKNOWN_PATIENT:
-                    with contextlib.suppress(FhirError):
-                        await self._decide(identity, patient_id)
+        named = sorted({p for kind, resource in about for p in patients_of(kind, resource) or () if is_valid_id(p)})
+        # A copy of the caller with nothing decided: what the read-ahead finds is not the
+        # request's (the write's checks judge the caller's units and standing on their own
+        # connection), and at most a few patients are read (a body naming thousands must not
+        # make a refused write cost thousands of reads, nor fill what is kept; review 18).
+        ahead = dataclasses.replace(identity, decisions={})
+        for patient_id in named[:MOST_READ_AHEAD]:
+            with contextlib.suppress(FhirError):
+                await self._decide(ahead, patient_id)
 
     async def may_write_for(self, identity: Identity, patient_id: str) -> bool:
         """Whether the caller may write about the patient at all (a reference by identifier
@@ -913,6 +923,8 @@ class AccessPolicy:
         return None
 
 
+MOST_READ_AHEAD = 2
+"""Patients a write's read-ahead reads about (a write is about one; a move between two)."""
 DIRECTORY_TYPES = ("Organization", "PractitionerRole", "Practitioner")
 """The directory's resource types: what names a unit or its people."""
 MOST_ENTRIES = 20
