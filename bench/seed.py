@@ -31,8 +31,8 @@ import asyncpg
 from tqdm import tqdm
 
 from bench.bulk import CONTRACT_SIZE, bulk_seed, compact_contract, personnummer_of
+from fhirbridge.bootstrap import repository_for
 from fhirbridge.config import get_settings
-from fhirbridge.contract.rules import repository_for
 from fhirbridge.demo.generator import clinicians, organisations, patient_contract
 from fhirbridge.loading import Loader, SourcedResource
 from fhirbridge.storage.engines import open_database

@@ -67,7 +67,7 @@ def _db_check(args: argparse.Namespace) -> int:
 
 
 async def _check_identities() -> int:
-    from fhirbridge.contract.rules import identity_systems
+    from fhirbridge.bootstrap import identity_systems
     from fhirbridge.patients.check import check_identities
     from fhirbridge.storage.engines import open_database
 
@@ -137,7 +137,7 @@ async def _findings(repository: GuardedRepository) -> list[Finding]:
 async def _with_repository(work: Callable[[GuardedRepository], Awaitable[int]], *, migrate: bool = True) -> int:
     """Run ``work`` on the deployment's repository (every contract rule on), migrating first
     unless told not to (or ``FHIRBRIDGE_AUTO_MIGRATE`` is off)."""
-    from fhirbridge.contract.rules import repository_for
+    from fhirbridge.bootstrap import repository_for
     from fhirbridge.storage.engines import open_database
     from fhirbridge.storage.migrations import upgrade_async
 
@@ -168,7 +168,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 async def _load_items(items: object, total: int | None, description: str, batch_size: int) -> int:
     from tqdm import tqdm
 
-    from fhirbridge.contract.rules import repository_for
+    from fhirbridge.bootstrap import repository_for
     from fhirbridge.loading import Loader
     from fhirbridge.storage.engines import open_database
     from fhirbridge.storage.migrations import upgrade_async

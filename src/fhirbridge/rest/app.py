@@ -21,22 +21,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from fhirbridge import __version__
-from fhirbridge.access.epochs import AccessEpochs
 from fhirbridge.adapters.adapter import Adapter, Endpoint
 from fhirbridge.adapters.registry import adapters
-from fhirbridge.audit.log import AuditLog
 from fhirbridge.auth.scopes import INTERACTION_PERMISSION, Permission
 from fhirbridge.auth.tokens import TokenVerifier
+from fhirbridge.bootstrap import audit_log_for, repository_for
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.conformance.registry import CONFORMANCE_TYPES
-from fhirbridge.contract.rules import repository_for
 from fhirbridge.errors import FhirError, Issue, invalid, method_not_allowed, not_found, payload_too_large
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
 from fhirbridge.report.freezer import running_freezer
 from fhirbridge.report.measures import install_measures
-from fhirbridge.repository import FhirRepository
 from fhirbridge.rest.audited import audited_call
 from fhirbridge.rest.cors import allow_cross_origin
 from fhirbridge.rest.interactions.context import ServiceContext
@@ -200,8 +197,7 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
             statement_timeout_ms=settings.statement_timeout_ms,
         )
         repository = repository_for(database, settings)
-        # No contract rules apply to the log; an emergency grant (an AuditEvent) raises its patient's epoch.
-        audit = AuditLog(FhirRepository(database, (AccessEpochs(),)), settings.audit_flush_seconds)
+        audit = audit_log_for(database, settings)
         app.state.context = ServiceContext(repository, settings, audit)
         if settings.auto_migrate:  # brought up to date: the schema, then the follow-up's shipped Measures
             await install_measures(repository)

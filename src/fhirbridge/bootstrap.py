@@ -1,7 +1,9 @@
-"""The contract rules that every write passes, in the write transaction (STYLE.md: one write path).
+"""The service's wiring: the repository with every rule, listener and enricher that every write
+passes in its transaction (STYLE.md: one write path), and the access log's own repository.
 
 One place builds them from the settings, so the REST API, ``fhirbridge load``, ``fhirbridge
-demo`` and the benchmarks' seeding enforce the same rules: :func:`repository_for`.
+demo`` and the benchmarks' seeding enforce the same rules (:func:`repository_for`); the
+outbound formats are listed in :mod:`fhirbridge.adapters.registry`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from fhirbridge.access.epochs import AccessEpochs
 from fhirbridge.access.guarded import GuardedRepository
 from fhirbridge.audit.events import AuditedWrites
+from fhirbridge.audit.log import AuditLog
 from fhirbridge.config import Settings
 from fhirbridge.contract.contributors import add_revising_unit
 from fhirbridge.contract.fixed_contact_rule import FixedContactPolicy, FixedContactRule
@@ -78,3 +81,9 @@ def repository_for(database: Database, settings: Settings) -> GuardedRepository:
     return GuardedRepository(
         FhirRepository(database, contract_listeners(settings), contract_enrichers(settings), other_bases=bases)
     )
+
+
+def audit_log_for(database: Database, settings: Settings) -> AuditLog:
+    """The access log: no contract rules apply to it; an emergency grant (an AuditEvent) raises
+    its patient's access epoch."""
+    return AuditLog(FhirRepository(database, (AccessEpochs(),)), settings.audit_flush_seconds)
