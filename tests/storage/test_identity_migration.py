@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -17,13 +16,13 @@ import pytest
 from fhirbridge.patients.check import check_identities
 from fhirbridge.patients.identity import IdentitySystems
 from fhirbridge.storage import identities
-from fhirbridge.storage.database import Database, WriteRace
-from fhirbridge.storage.engines import open_database
+from fhirbridge.storage.database import WriteRace
 from fhirbridge.storage.migrations import MigrationRefused, upgrade
 from fhirbridge.storage.urls import parse_database_url
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM
 from tests.support import builders
 from tests.support.api import write_as_before
+from tests.support.databases import opened
 
 BEFORE = "0005"
 
@@ -52,15 +51,6 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     assert dsn is not None
     yield dsn.rsplit("/", 1)[0] + f"/{name}"
     asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
-
-
-@asynccontextmanager
-async def opened(url: str) -> AsyncIterator[Database]:
-    database = await open_database(url, pool_size=2)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def test_the_migration_refuses_while_patients_share_a_number(empty_url: str) -> None:

@@ -13,24 +13,21 @@ import pytest
 from fhirbridge.search.index import extract_index
 from fhirbridge.storage import versions
 from fhirbridge.storage.database import Connection, Database, WriteRace
-from fhirbridge.storage.engines import open_database
 from fhirbridge.storage.records import StoredResource
 from fhirbridge.storage.schema import INDEXED
 from fhirbridge.storage.version_rows import NewVersion
 from fhirbridge.storage.versions_sqlite import PIECE
 from fhirbridge.writes.canonical import canonical_bytes, with_server_fields
 from tests.support import builders
+from tests.support.databases import opened
 
 NOW = 1_780_000_000_000_000
 
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
-    opened = await open_database(database_url, pool_size=2)
-    try:
-        yield opened
-    finally:
-        await opened.close()
+    async with opened(database_url) as database:
+        yield database
 
 
 def resources() -> list[dict[str, Any]]:

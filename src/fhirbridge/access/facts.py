@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from fhirbridge.contract.care_network import (
     Directory,
     Resources,
-    load_care_network,
-    load_plans,
+    named_by_plans,
+    named_by_teams,
     resolve,
     search_contents,
     unversioned,
@@ -248,8 +248,8 @@ async def load_facts(
     patient_id: str,
     now: int,
     *,
+    directory: Directory,
     care: bool = True,
-    directory: Directory | None = None,
 ) -> PatientFacts:
     """Everything above for one patient, read as the server itself (``system``).
 
@@ -305,29 +305,16 @@ async def load_facts(
 
 
 async def _teams_and_plans(
-    repository: Reads, system: Identity, patient_id: str, directory: Directory | None
+    repository: Reads, system: Identity, patient_id: str, directory: Directory
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Resources]:
-    """The patient's CareTeams and CarePlans (the first ``MOST + 1`` of each), and the people and
-    units they name with the units above them.  With a ``directory``, the teams and plans are
-    read alone and what they name comes from it (two queries when it knows them all); without
-    one, searches include what they name."""
-    if directory is None:
-        network = await load_care_network(repository, system, patient_id, None, MOST + 1)
-        plans, plan_resolved = await load_plans(repository, system, patient_id, None, MOST + 1)
-        return network.teams, plans, {**network.resolved, **plan_resolved}
+    """The patient's CareTeams and CarePlans (the first ``MOST + 1`` of each), read alone, and
+    the people and units they name with the units above them, from ``directory`` (two queries
+    when it knows them all)."""
     subject = [("subject", f"Patient/{patient_id}")]
     teams, _ = await search_contents(repository, system, "CareTeam", subject, None, MOST + 1, heavy=False)
     plans, _ = await search_contents(repository, system, "CarePlan", subject, None, MOST + 1, heavy=False)
-    named = [
-        str((participant.get(key) or {}).get("reference"))
-        for team in teams
-        for participant in team.get("participant", [])
-        for key in ("member", "onBehalfOf")
-    ]
-    named += [str((plan.get("author") or {}).get("reference")) for plan in plans]
-    named += [str(c.get("reference")) for plan in plans for c in plan.get("contributor", [])]
     resolved: Resources = {}
-    await resolve(repository, system, named, resolved, directory)
+    await resolve(repository, system, named_by_teams(teams) + named_by_plans(plans), resolved, directory)
     return teams, plans, resolved
 
 

@@ -57,7 +57,7 @@ from fhirbridge.contract.patient_messages import PENDING, is_patient_message
 from fhirbridge.errors import FhirError, Issue, conflict, error, invalid, method_not_allowed, not_found
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import dumps, loads
-from fhirbridge.fhir.references import ParsedReference, is_valid_id, named_targets, parse_reference
+from fhirbridge.fhir.references import ParsedReference, named_targets, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.notifications import owners
@@ -161,7 +161,7 @@ class Access:
 
 
 class AccessPolicy:
-    def __init__(self, repository: Reads, kept: KeptFacts | None = None) -> None:
+    def __init__(self, repository: Reads, kept: KeptFacts) -> None:
         self.repository = repository
         self.kept = kept
         """What is kept between requests (:mod:`fhirbridge.access.kept`); inside a write, what
@@ -642,12 +642,12 @@ class AccessPolicy:
         remembered = identity.decisions.get("units")
         if not (isinstance(remembered, tuple) and remembered[0] == directory_epoch):
             unit = identity.on_behalf_of
-            known = self.kept.units.get(unit) if self.kept is not None and unit is not None else None
+            known = self.kept.units.get(unit) if unit is not None else None
             if known is not None and known[0] == directory_epoch:
                 found = set(known[1])
             else:
                 found = await caller_units(self.repository, SYSTEM, unit)
-                if self.kept is not None and unit is not None:
+                if unit is not None:
                     self.kept.units[unit] = (directory_epoch, frozenset(found))
             remembered = identity.decisions["units"] = (directory_epoch, found)
         units: set[str] = remembered[1]
@@ -656,8 +656,6 @@ class AccessPolicy:
     async def _standing(self, patient_id: str) -> Kept:
         """Who the patient is now, with what is kept about them while their epochs stand."""
         scopes = [patient_scope(patient_id), DIRECTORY]
-        if self.kept is None:
-            return Kept((0, 0), await surviving_patient(self.repository, patient_id))
         kept = self.kept.get(patient_id)
         if kept is not None and kept.survivor != patient_id:
             scopes.insert(1, patient_scope(kept.survivor))
@@ -677,9 +675,9 @@ class AccessPolicy:
         """What the policy reads about the (surviving) patient, kept while it holds."""
         now = now_us()
         facts = standing.facts.get(care)
-        if facts is None or now >= facts.valid_until or self.kept is None:
-            directory = self.kept.directory(standing.epochs[-1]) if self.kept is not None else None
-            facts = await load_facts(self.repository, SYSTEM, standing.survivor, now, care=care, directory=directory)
+        if facts is None or now >= facts.valid_until:
+            directory = self.kept.directory(standing.epochs[-1])
+            facts = await load_facts(self.repository, SYSTEM, standing.survivor, now, directory=directory, care=care)
             standing.facts[care] = facts
         return facts
 
@@ -690,9 +688,11 @@ class AccessPolicy:
         the write's own connection are the ones it was read at
         (:func:`fhirbridge.access.guarded.policy_on`), so the write's transaction (on SQLite, the
         one writer every write waits for) does not read it.  Decides nothing for the request."""
-        if identity.unrestricted or self.kept is None:
+        if identity.unrestricted:
             return
-        named = sorted({p for kind, resource in about for p in patients_of(kind, resource) or () if is_valid_id(p)})
+        named = sorted(
+            {p for kind, resource in about for p in patients_of(kind, resource) or () if p != UNKNOWN_PATIENT}
+        )
         # A copy of the caller with nothing decided: what the read-ahead finds is not the
         # request's (the write's checks judge the caller's units and standing on their own
         # connection), and at most a few patients are read (a body naming thousands must not

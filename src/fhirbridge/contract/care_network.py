@@ -43,10 +43,7 @@ async def load_care_network(
         ("_include:iterate", "PractitionerRole:organization"),
     ]
     teams, resolved = await _patients("CareTeam", includes, repository, identity, patient_id, base_url, limit)
-    acting_for = [
-        str((p.get("onBehalfOf") or {}).get("reference")) for team in teams for p in team.get("participant", [])
-    ]
-    await resolve(repository, identity, acting_for, resolved)
+    await resolve(repository, identity, named_by_teams(teams, keys=("onBehalfOf",)), resolved)
     return CareNetwork(teams, resolved)
 
 
@@ -57,10 +54,24 @@ async def load_plans(
     and units behind them)."""
     includes = [("_include", "CarePlan:goal")]
     plans, resolved = await _patients("CarePlan", includes, repository, identity, patient_id, base_url, limit)
-    named = [str((plan.get("author") or {}).get("reference")) for plan in plans]
-    named += [str(c.get("reference")) for plan in plans for c in plan.get("contributor", [])]
-    await resolve(repository, identity, named, resolved)
+    await resolve(repository, identity, named_by_plans(plans), resolved)
     return plans, resolved
+
+
+def named_by_teams(teams: list[dict[str, Any]], keys: tuple[str, ...] = ("member", "onBehalfOf")) -> list[str]:
+    """The references of the teams' participants under ``keys`` (who takes part, for which unit)."""
+    return [
+        str((participant.get(key) or {}).get("reference"))
+        for team in teams
+        for participant in team.get("participant", [])
+        for key in keys
+    ]
+
+
+def named_by_plans(plans: list[dict[str, Any]]) -> list[str]:
+    """The references of the plans' authors and contributors."""
+    named = [str((plan.get("author") or {}).get("reference")) for plan in plans]
+    return named + [str(c.get("reference")) for plan in plans for c in plan.get("contributor", [])]
 
 
 async def _patients(
