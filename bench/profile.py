@@ -10,10 +10,15 @@ top frame is ``Runner.run`` are uvloop's own C code (socket I/O, HTTP parsing, c
 of the stack) and by *inclusive* samples (anywhere on the stack; fhirbridge's own code only),
 as a share of all samples taken.  The raw file is the collapsed-stack format that flame
 graph tools read.
+
+``BENCH_PROFILE_ALL_THREADS=1`` samples every thread instead, whether it holds the GIL or not:
+time spent inside SQLite (which lets the GIL go) then shows, under the Python frame that
+called it, and so do threads that wait.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -48,7 +53,7 @@ class Recording:
             "--rate",
             "200",
             "--nonblocking",
-            "--gil",
+            *(() if os.environ.get("BENCH_PROFILE_ALL_THREADS") else ("--gil",)),
         ]
         self._process = subprocess.Popen(
             [command, "record", *common, "--format", "raw", "--output", str(output)],

@@ -208,6 +208,7 @@ class FhirRepository:
         dry_run: bool = False,
         checks: WriteChecks | None = None,
         at: int | None = None,
+        at_once: bool = False,
     ) -> T:
         """Run ``work`` in one write transaction, then the pre-commit checks, then commit.
 
@@ -218,12 +219,14 @@ class FhirRepository:
         (``$validate``) runs all of it, every rule and listener, and rolls back: what it answers
         is what the write would have answered.  ``at`` (µs since the epoch) dates the change
         instead of now: the server's own loading of a resource's history (demo contracts agreed
-        months ago and revised since), never a caller's write."""
+        months ago and revised since), never a caller's write.  ``at_once`` commits as the unit
+        ends, not joined by writes queued behind it (the access log's batches, which must not
+        give requests a turn once they fall behind)."""
         if at is not None and not identity.unrestricted:
             raise ValueError("only the server's own writes are dated")
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                async with self.database.transaction() as conn:
+                async with self.database.transaction(at_once=at_once) as conn:
                     unit = UnitOfWork(
                         conn,
                         identity,

@@ -160,9 +160,11 @@ async def test_when_the_database_is_slow_to_take_a_write_every_request_waits_for
 ) -> None:
     write = audit_log.repository.write
 
-    async def slow_to_begin(identity: Identity, local_base: str | None, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def slow_to_begin(
+        identity: Identity, local_base: str | None, work: Callable[[Any], Awaitable[T]], **options: Any
+    ) -> T:
         await asyncio.sleep(BOUND * log.WRITE * 1.5)  # as when other writers hold SQLite's one writer
-        return await write(identity, local_base, work)
+        return await write(identity, local_base, work, **options)
 
     monkeypatch.setattr(audit_log.repository, "write", slow_to_begin)
     await audit_log.add(event(1))

@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from fhirbridge.access.guarded import policy_on
+from fhirbridge.access.kept import KeptFacts
 from fhirbridge.config import Settings
 from fhirbridge.identity import SYSTEM
 from fhirbridge.rest.app import create_app
@@ -181,3 +182,17 @@ async def test_a_write_judges_a_care_relation_made_after_it_read_ahead(
     ended = dict(created[0], status="inactive")
     between.append(lambda: anyone.put(f"/fhir/CareTeam/{ended['id']}", json=ended, headers=admin))
     assert (await other.post("/fhir/Goal", json=goal, headers=helper)).status_code == 403
+
+
+def test_a_write_adds_to_the_services_directory_only_at_the_epoch_the_service_read() -> None:
+    """A write that sees a newer directory epoch than the service read may be seeing another
+    write's change not yet committed (SQLite commits queued writes together): what it reads
+    then is its own, never kept for other requests, which would trust it once the epoch is
+    reached even if that change never committed."""
+    service = KeptFacts()
+    service.directory(5)["PractitionerRole/kept"] = {"resourceType": "PractitionerRole"}
+    write = KeptFacts(directory_of=service)
+    write.directory(6)["PractitionerRole/uncommitted"] = {"resourceType": "PractitionerRole"}
+    kept = {"PractitionerRole/kept": {"resourceType": "PractitionerRole"}}
+    assert service.directory(5) == kept  # still the service's epoch, and nothing of the write's
+    assert write.directory(5) == kept  # borrowed at the service's own epoch

@@ -45,7 +45,8 @@ class KeptFacts:
     ) -> None:
         self.most = most
         self._directory_of = directory_of
-        """Whose directory this one reads and adds to (a write's checks borrow the service's)."""
+        """Whose directory this one reads and adds to, at the epoch it keeps (a write's checks
+        borrow the service's)."""
         self._facts_of = facts_of
         """Whose patients this one starts from (copied, never changed): a write's checks borrow
         what the service read, still judged by the epochs they read on the write's connection."""
@@ -58,7 +59,10 @@ class KeptFacts:
         """The directory as read at ``epoch``: kept while no newer epoch is seen.  A request
         that read an older epoch (another request saw a newer one meanwhile) gets one of its
         own, so that what it reads is never kept under the newer epoch."""
-        if self._directory_of is not None:
+        if self._directory_of is not None and epoch == self._directory_of._directory.epoch:
+            # A write borrows the service's directory only at the epoch the service read on
+            # committed state: a write that sees a newer epoch may be seeing another write's
+            # uncommitted change (SQLite's group commit), which must never be kept for others.
             return self._directory_of.directory(epoch)
         if epoch > self._directory.epoch or len(self._directory.resources) > self.most:
             self._directory = KeptDirectory(epoch)

@@ -250,7 +250,7 @@ class AuditLog:
             return inside, inside - turns
 
         started = time.monotonic()
-        inside, own = await self.repository.write(SYSTEM, None, work)
+        inside, own = await self.repository.write(SYSTEM, None, work, at_once=True)
         return BatchTimes(len(events), time.monotonic() - started - inside, own)
 
     async def _due(self) -> None:

@@ -107,9 +107,10 @@ class Database(Protocol):
         """A connection for reads; ``snapshot`` makes several statements see one state, and
         ``heavy`` says the reads may scan (an embedded engine keeps them off the event loop)."""
 
-    def transaction(self, *, heavy: bool = False) -> AbstractAsyncContextManager[Connection]:
+    def transaction(self, *, heavy: bool = False, at_once: bool = False) -> AbstractAsyncContextManager[Connection]:
         """A write transaction, committed when the block ends without an exception; ``heavy``
-        as for :meth:`reader`."""
+        as for :meth:`reader`.  An engine may commit several writes together (SQLite's group
+        commit); ``at_once`` commits when this block ends, without waiting for others to join."""
 
     async def close(self) -> None: ...
 
@@ -130,7 +131,7 @@ class PinnedDatabase:
     def reader(self, *, snapshot: bool = False, heavy: bool = False) -> AbstractAsyncContextManager[Connection]:
         return self._same()
 
-    def transaction(self, *, heavy: bool = False) -> AbstractAsyncContextManager[Connection]:
+    def transaction(self, *, heavy: bool = False, at_once: bool = False) -> AbstractAsyncContextManager[Connection]:
         return self._same()
 
     async def close(self) -> None:

@@ -129,7 +129,7 @@ class PostgresDatabase:
                 yield PostgresConnection(raw)
 
     @asynccontextmanager
-    async def transaction(self, *, heavy: bool = False) -> AsyncIterator[PostgresConnection]:
+    async def transaction(self, *, heavy: bool = False, at_once: bool = False) -> AsyncIterator[PostgresConnection]:
         async with self._pool.acquire() as raw, raw.transaction():
             yield PostgresConnection(raw)
 

@@ -31,6 +31,7 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 _translated: dict[str, str] = {}
 BUSY_TIMEOUT_MS = 30_000
 CHECKPOINT_INTERVAL_S = 1.0
+WAL_KEPT_BYTES = 64 * 1024 * 1024
 
 
 def _translate(sql: str) -> str:
@@ -139,6 +140,28 @@ def _checkpoint(raw: sqlite3.Connection) -> None:
     raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
+BATCH_MOST_WRITES = 32
+BATCH_MOST_SECONDS = 0.025
+
+
+class _Batch:
+    """The writes that one SQLite transaction holds, and the outcome of its commit."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.committed: asyncio.Future[None] = loop.create_future()
+        self.writes = 0
+        self.scheduled = False  # a check whether to commit is due
+        self._loop = loop
+        self._began = loop.time()
+
+    def full(self) -> bool:
+        return self.writes >= BATCH_MOST_WRITES or self._loop.time() - self._began >= BATCH_MOST_SECONDS
+
+    def fail(self, exc: BaseException) -> None:
+        self.committed.set_exception(exc)
+        self.committed.exception()  # retrieved here: a batch of failed writes has no one waiting
+
+
 class SqliteDatabase:
     """An SQLite file opened for the service."""
 
@@ -151,11 +174,14 @@ class SqliteDatabase:
         # checkpoints happen in the background rather than in whichever commit crosses the mark.
         self._writer.execute("PRAGMA busy_timeout = 0")
         self._writer.execute("PRAGMA wal_autocheckpoint = 0")
+        self._writer.execute(f"PRAGMA journal_size_limit = {WAL_KEPT_BYTES}")  # a restarted WAL is cut back
         self._checkpointer = connect(path)
         self._write_executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._read_executor = ThreadPoolExecutor(read_threads, thread_name_prefix="sqlite-reader")
         self._readers: list[sqlite3.Connection] = []
         self._write_lock: asyncio.Lock | None = None
+        self._batch: _Batch | None = None
+        self._queued = 0  # writes waiting for the writer connection
         self._checkpoints: asyncio.Task[None] | None = None
 
     async def _checkpoint_now_and_then(self) -> None:
@@ -163,8 +189,35 @@ class SqliteDatabase:
             await asyncio.sleep(CHECKPOINT_INTERVAL_S)
             try:
                 await self._on_thread(self._write_executor, _checkpoint, self._checkpointer)
+                await self._checkpoint_the_rest()
             except sqlite3.Error:  # busy or locked this time; the next round will do it
                 continue
+
+    async def _checkpoint_the_rest(self) -> None:
+        """Copy what the writes added while the checkpoint ran, with the writes held back: the
+        next write then starts the WAL from its beginning again.  Under steady writes a WAL
+        that is never wholly copied at the moment a write begins is never restarted, and grows
+        without end (hundreds of megabytes a minute, each commit extending the file)."""
+        await self._take_turn()
+        try:
+            if self._batch is not None:
+                self._commit(self._batch)
+            await self._on_thread(self._write_executor, _checkpoint, self._checkpointer)
+        finally:
+            self._end_turn(at_once=False)
+
+    async def _take_turn(self) -> None:
+        """Wait for the writer connection (the writes queue for it in turn)."""
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        self._queued += 1
+        try:
+            await self._write_lock.acquire()
+        except BaseException:  # gave up waiting (cancelled): the open batch must not wait for it
+            self._queued -= 1
+            self._check_soon()
+            raise
+        self._queued -= 1
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database file now (the background task does this every second)."""
@@ -190,24 +243,90 @@ class SqliteDatabase:
             self._readers.append(raw)
 
     @asynccontextmanager
-    async def transaction(self, *, heavy: bool = False) -> AsyncIterator[SqliteConnection]:
-        if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
+    async def transaction(self, *, heavy: bool = False, at_once: bool = False) -> AsyncIterator[SqliteConnection]:
+        """One write, atomic and alone: writes run one at a time on the writer connection.
+
+        Group commit: a write is a savepoint inside a batch transaction that later writers
+        queued behind it join, and the batch commits when no writer waits (or it is full or
+        old).  A write that fails rolls back to its savepoint and changed nothing; one that
+        succeeds returns only once its batch has committed, so what follows a write (its
+        answer, its listeners) still happens after the commit, and a batch whose commit fails
+        fails every write in it.  A commit copies every page the transaction touched into the
+        WAL, and the writes of a batch share most of their pages (the tables' tails, the
+        indexes' upper levels), so this divides the largest cost of a small write.  ``at_once``
+        commits the batch as this write ends, without giving others the chance to join.
+        """
         if self._checkpoints is None:
             self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_now_and_then())
-        async with self._write_lock:
-            try:
-                self._writer.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:  # another process writes: wait for it off the loop
-                await self._on_thread(self._write_executor, _begin_waiting, self._writer)
+        await self._take_turn()
+        try:
+            batch = self._batch
+            if batch is None:
+                try:
+                    self._writer.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError:  # another process writes: wait for it off the loop
+                    await self._on_thread(self._write_executor, _begin_waiting, self._writer)
+                batch = self._batch = _Batch(asyncio.get_running_loop())
+            batch.writes += 1
+            self._writer.execute("SAVEPOINT one_write")
             try:
                 yield SqliteConnection(self._writer, self._write_executor if heavy else None)
             except BaseException:
-                self._writer.execute("ROLLBACK")
+                self._undo_one_write(batch)
                 raise
+            self._writer.execute("RELEASE one_write")
+        finally:
+            self._end_turn(at_once)
+        await asyncio.shield(batch.committed)  # done already when committed at once: no turn given
+
+    def _undo_one_write(self, batch: _Batch) -> None:
+        if self._writer.in_transaction:
+            self._writer.execute("ROLLBACK TO one_write")
+            self._writer.execute("RELEASE one_write")
+            return
+        # SQLite rolled the whole transaction back (an I/O error, a full disk): the batch's
+        # earlier writes are gone with it, and they learn so from their commit.
+        self._batch = None
+        batch.fail(sqlite3.OperationalError("the write transaction was rolled back by SQLite"))
+
+    def _end_turn(self, at_once: bool) -> None:
+        """Give the writer connection to the next write; the batch commits once no write is
+        under way or waiting, after the tasks ready to run now had their turn to join it."""
+        assert self._write_lock is not None
+        batch = self._batch
+        if batch is not None and (at_once or batch.full()):
+            self._commit(batch)
+        self._write_lock.release()
+        self._check_soon()
+
+    def _check_soon(self) -> None:
+        if self._batch is not None and not self._batch.scheduled:
+            self._batch.scheduled = True
+            asyncio.get_running_loop().call_soon(self._commit_if_idle)
+
+    def _commit_if_idle(self) -> None:
+        assert self._write_lock is not None
+        batch = self._batch
+        if batch is None:
+            return
+        batch.scheduled = False
+        if not self._write_lock.locked() and self._queued == 0:
+            self._commit(batch)
+
+    def _commit(self, batch: _Batch) -> None:
+        self._batch = None
+        try:
             self._writer.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._writer.in_transaction:
+                self._writer.execute("ROLLBACK")
+            batch.fail(exc)
+            return
+        batch.committed.set_result(None)
 
     async def close(self) -> None:
+        if self._batch is not None:
+            self._commit(self._batch)
         if self._checkpoints is not None:
             self._checkpoints.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -205,18 +205,45 @@ def _resolved(
 
 
 def _rewritten(entry: Entry, mapping: dict[str, str], local_base: str) -> ValidatedResource:
-    """The entry's resource with its fullUrl and conditional references rewritten; when any
-    was, the profiles' reference checks (``targetProfile``) are run again on the result."""
+    """The entry's resource with its fullUrl and conditional references rewritten (the
+    profiles judged the rewritten types before the transaction began: :func:`_check_targets`)."""
     assert entry.validated is not None
     assert entry.resource_type is not None
     resource = _rewrite(entry.validated.resource, mapping)
     resource["id"] = entry.target_id
     references = _resolved(entry.validated.references, mapping, local_base)
-    if any(found.parsed.text in mapping for found in entry.validated.references):
-        problems = [issue for issue in validate_profiles(resource) if issue.severity in ("error", "fatal")]
-        if problems:
-            raise invalid(problems, status=422)
     return ValidatedResource(entry.resource_type, resource, references, entry.validated.sites)
+
+
+def _provisional_addresses(entries: list[Entry]) -> dict[str, str]:
+    """What each fullUrl and conditional reference of the Bundle will be rewritten to, as far
+    as is known before the transaction: the type (the id is resolved inside it)."""
+    addresses = {}
+    for entry in entries:
+        if entry.full_url and entry.resource_type is not None and entry.method in ("DELETE", "POST", "PUT"):
+            addresses[entry.full_url] = f"{entry.resource_type}/resolved-in-the-transaction"
+        for found in entry.validated.references if entry.validated is not None else ():
+            parsed = found.parsed
+            if parsed.kind == "conditional" and parsed.resource_type in STORED_TYPES:
+                addresses[parsed.text] = f"{parsed.resource_type}/resolved-in-the-transaction"
+    return addresses
+
+
+def _check_targets(entry: Entry, addresses: dict[str, str], local_base: str) -> None:
+    """The rules a rewritten reference must still keep, judged before the write lock is taken:
+    the element's allowed types, and the profiles' ``targetProfile`` (which look at the type
+    a reference names, never its id)."""
+    validated = entry.validated
+    if validated is None or not any(found.parsed.text in addresses for found in validated.references):
+        return
+    _resolved(validated.references, addresses, local_base)
+    problems = [
+        issue
+        for issue in validate_profiles(_rewrite(validated.resource, addresses))
+        if issue.severity in ("error", "fatal")
+    ]
+    if problems:
+        raise invalid(problems, status=422)
 
 
 async def _resolve(unit: UnitOfWork, entry: Entry) -> None:
@@ -338,6 +365,13 @@ async def _transaction(ctx: ServiceContext, request: FhirRequest, raw_entries: l
                     local_base=request.base_url,
                     bundle_references=True,
                 )
+            except FhirError as exc:
+                raise _entry_error(entry.index, entry.method, entry.url, exc) from None
+    addresses = _provisional_addresses(entries)
+    for entry in entries:
+        if entry.method in ("POST", "PUT"):
+            try:
+                _check_targets(entry, addresses, request.base_url)
             except FhirError as exc:
                 raise _entry_error(entry.index, entry.method, entry.url, exc) from None
     writes = sorted((e for e in entries if e.method in ("DELETE", "POST", "PUT")), key=lambda e: ORDER[e.method])
