@@ -240,21 +240,25 @@ class AccessPolicy:
         return kept
 
     async def _access(self, identity: Identity, record: StoredResource, permissions: str) -> Access | None:
-        access = await self._judge(identity, record, permissions)
+        resource = loads(record.content) if record.content is not None else None  # parsed once for both
+        access = await self._judge(identity, record, permissions, resource)
         seen = seen_by(identity)
         if access is not None and seen is not None:
             reference = f"{record.resource_type}/{record.resource_id}/_history/{record.version}"
-            private = identity.kind != "patient" and await self._kept_from_patient(identity, record)
+            private = identity.kind != "patient" and await self._kept_from_patient(identity, record, resource=resource)
             seen.note(reference, access.patients, access.emergency_reasons, not_for_patient=private)
         return access
 
-    async def _kept_from_patient(self, identity: Identity, record: StoredResource, depth: int = 0) -> bool:
+    async def _kept_from_patient(
+        self, identity: Identity, record: StoredResource, depth: int = 0, *, resource: dict[str, Any] | None = None
+    ) -> bool:
         """Whether the patient may not see a version (so that their own access log does not
         name it): labelled not for the patient, a Goal only such plans hold, or a Provenance of
-        either."""
+        either.  ``resource`` is the record's content when it was parsed already."""
         if record.content is None:
             return False
-        resource = loads(record.content)
+        if resource is None:
+            resource = loads(record.content)
         if not_for_patient(resource):
             return True
         if record.resource_type == "Goal":
@@ -269,7 +273,11 @@ class AccessPolicy:
                     return True
         return False
 
-    async def _judge(self, identity: Identity, record: StoredResource, permissions: str) -> Access | None:
+    async def _judge(
+        self, identity: Identity, record: StoredResource, permissions: str, parsed: dict[str, Any] | None = None
+    ) -> Access | None:
+        """The grounds on which the caller may see ``record`` (``parsed``: its content, when
+        parsed already), or None."""
         if identity.unrestricted:
             return Access(frozenset(), (), ())
         resource_type = record.resource_type
@@ -278,7 +286,7 @@ class AccessPolicy:
         if record.content is None:  # a deletion in a history: shown only where no patient or owner is involved
             hidden = resource_type in compartment_types() or resource_type == "Subscription"
             return None if hidden else Access(frozenset(), (), ())
-        resource = loads(record.content)
+        resource = parsed if parsed is not None else loads(record.content)
         if resource_type == "Subscription" and not owners.holds(identity, resource):
             return None
         if resource_type == "AuditEvent" and not self._sees_audit(identity, resource):
