@@ -9,6 +9,7 @@ outbound formats are listed in :mod:`fhirbridge.adapters.registry`.
 from __future__ import annotations
 
 from fhirbridge.access.epochs import AccessEpochs
+from fhirbridge.access.grants import EmergencyGrants
 from fhirbridge.access.guarded import GuardedRepository
 from fhirbridge.audit.events import AuditedWrites
 from fhirbridge.audit.log import AuditLog
@@ -49,6 +50,7 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
         SubscriptionNotifier(development=settings.auth == "off"),
         AuditedWrites(),
         ReportProjection(report_secret(settings)),
+        EmergencyGrants(),
         AccessEpochs(),
     )
 
@@ -84,6 +86,6 @@ def repository_for(database: Database, settings: Settings) -> GuardedRepository:
 
 
 def audit_log_for(database: Database, settings: Settings) -> AuditLog:
-    """The access log: no contract rules apply to it; an emergency grant (an AuditEvent) raises
-    its patient's access epoch."""
-    return AuditLog(FhirRepository(database, (AccessEpochs(),)), settings.audit_flush_seconds)
+    """The access log: no contract rules apply to it; an emergency grant (an AuditEvent) is
+    kept by its patient and raises its patient's access epoch."""
+    return AuditLog(FhirRepository(database, (EmergencyGrants(), AccessEpochs())), settings.audit_flush_seconds)

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fhirbridge.access.facts import AUDIT_SUBTYPES, EMERGENCY_ACCESS
+from fhirbridge.access.grants import AUDIT_SUBTYPES, EMERGENCY_ACCESS
 from fhirbridge.audit import index
 from fhirbridge.audit.events import Seen, audit_events
 from fhirbridge.fhir.instants import format_instant

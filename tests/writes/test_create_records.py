@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fhirbridge.access.epochs import AccessEpochs
-from fhirbridge.access.facts import AUDIT_SUBTYPES, EMERGENCY_ACCESS
+from fhirbridge.access.grants import AUDIT_SUBTYPES, EMERGENCY_ACCESS
 from fhirbridge.audit.events import Seen, audit_event, audit_events
 from fhirbridge.audit.index import audit_index
 from fhirbridge.fhir.instants import format_instant

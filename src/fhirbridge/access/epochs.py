@@ -11,10 +11,10 @@ applies at once on every instance sharing the database.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fhirbridge.access.compartment import UNKNOWN_PATIENT, patients_of
-from fhirbridge.access.facts import AUDIT_SUBTYPES, EMERGENCY_ACCESS
+from fhirbridge.access.grants import is_emergency_grant
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.storage.epochs import DIRECTORY, patient_scope, raise_epochs
 from fhirbridge.writes.events import WriteEvent
@@ -25,13 +25,6 @@ if TYPE_CHECKING:
 PATIENT_FACTS = frozenset({"Consent", "CareTeam", "CarePlan", "Patient"})
 """What the access policy reads about a patient (:func:`fhirbridge.access.facts.load_facts`)."""
 DIRECTORY_TYPES = frozenset({"Organization", "PractitionerRole", "Practitioner"})
-
-
-def is_emergency_grant(resource: dict[str, Any] | None) -> bool:
-    return resource is not None and any(
-        isinstance(coding, dict) and coding.get("system") == AUDIT_SUBTYPES and coding.get("code") == EMERGENCY_ACCESS
-        for coding in resource.get("subtype", [])
-    )
 
 
 def changed_scopes(events: Sequence[WriteEvent]) -> set[str]:

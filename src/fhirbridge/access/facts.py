@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fhirbridge.access.grants import open_grants
 from fhirbridge.contract.care_network import (
     Directory,
     Resources,
@@ -38,8 +39,6 @@ RECIPIENT = "IRCP"
 RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 CUSTODIAN = "CST"
 PROPOSE = "foresla"
-AUDIT_SUBTYPES = "https://fhirbridge.se/fhir/CodeSystem/audit-subtype"
-EMERGENCY_ACCESS = "emergency-access"
 MAX_INSTANT = 2**63 - 1
 MOST = 1000
 """The most teams, plans, active consents or grants read for one patient; one more is read to
@@ -260,14 +259,14 @@ async def load_facts(
 
     The patient's consents, teams and plans are found through the patient's own index rows and
     read like point reads (``heavy=False``: on SQLite, no hop to a worker thread, which cost
-    more than the reads themselves).  The grants stay a search that may scan: they are found
-    among the patient's access log entries, which grow with every read of their data."""
+    more than the reads themselves), and the open emergency grants by the patient's own rows of
+    ``emergency_grants``."""
     facts = PatientFacts(patient_id)
     await _read_consents(repository, system, facts, now)
     if not care and not facts.blocked and not facts.cut:
         return facts
     if care:
-        await _read_grants(repository, system, facts, now)
+        await _read_grants(repository, facts, now)
     if facts.blocked:
         await _read_blocked_people(repository, system, facts)
     teams, plans, facts.resolved = await _teams_and_plans(repository, system, patient_id, directory)
@@ -450,16 +449,12 @@ def _local_reference(text: Any) -> str | None:
     return f"{parsed.resource_type}/{parsed.resource_id}"
 
 
-async def _read_grants(repository: Reads, system: Identity, facts: PatientFacts, now: int) -> None:
-    """The open emergency grants, read newest first: a grant still open was opened at most the
-    longest grant ago, so older ones, however many, do not push it out.  A grant only opens
-    access, so one not read refuses (fails closed)."""
-    pairs = [
-        ("patient", f"Patient/{facts.patient_id}"),
-        ("subtype", f"{AUDIT_SUBTYPES}|{EMERGENCY_ACCESS}"),
-        ("_sort", "-date"),
-    ]
-    events, _ = await search_contents(repository, system, "AuditEvent", pairs, None, MOST)
+async def _read_grants(repository: Reads, facts: PatientFacts, now: int) -> None:
+    """The open emergency grants, found by the patient and the instant they end
+    (:mod:`fhirbridge.access.grants`): ended ones, however many, do not push an open one out.
+    A grant only opens access, so one not read refuses (fails closed)."""
+    async with repository.database.reader() as conn:
+        events = await open_grants(conn, facts.patient_id, now, MOST)
     for event in events:
         ends = first_instant_after((event.get("period") or {}).get("end"))
         agent = (event.get("agent") or [{}])[0]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fhirbridge.access.compartment import patients_of
-from fhirbridge.access.facts import AUDIT_SUBTYPES
+from fhirbridge.access.grants import AUDIT_SUBTYPES
 from fhirbridge.contract.codes import NOT_FOR_PATIENT, not_for_patient
 from fhirbridge.fhir.instants import format_instant
 from fhirbridge.fhir.jsonio import loads

@@ -25,7 +25,8 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
   secret in ``report_secret``; ``report_releases`` keeps each report as released.
 
 * ``access_epochs`` counts the changes to what the access policy reads about each patient (its
-  consents, care network, emergency grants, merges) and to the directory.
+  consents, care network, emergency grants, merges) and to the directory; ``emergency_grants``
+  finds a patient's emergency grants.
 
 Times are integer microseconds since the epoch (UTC); content is canonical FHIR JSON bytes,
 served as stored.
@@ -237,6 +238,19 @@ access_epochs = Table(
 """A counter per patient (``Patient/<id>``) and one for the directory (``directory``), raised in
 the same transaction as every write that can change who may see that patient's data: the
 access policy keeps what it read about a patient while the counters stay where they were."""
+
+emergency_grants = Table(
+    "emergency_grants",
+    metadata,
+    Column("res_pk", PrimaryKey, ForeignKey("resources.pk", ondelete="CASCADE"), nullable=False),
+    Column("patient_id", String(ID_LENGTH), nullable=False),
+    Column("ends", BigInteger, nullable=False),
+)
+Index("ix_emergency_grants_patient", emergency_grants.c.patient_id, emergency_grants.c.ends)
+Index("ix_emergency_grants_res", emergency_grants.c.res_pk)
+"""Each emergency grant (an AuditEvent of subtype emergency-access) by the patient it opens and
+the instant it ends, kept in the transaction that writes the grant: the access policy finds a
+patient's open grants here, not among every entry of the patient's access log."""
 
 
 def _report_fk(primary: bool) -> Column[int]:

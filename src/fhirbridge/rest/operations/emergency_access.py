@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhirbridge.access.facts import AUDIT_SUBTYPES, EMERGENCY_ACCESS
+from fhirbridge.access.grants import AUDIT_SUBTYPES, EMERGENCY_ACCESS
 from fhirbridge.access.policy import forbidden
 from fhirbridge.audit.events import Seen, audit_event
 from fhirbridge.contract.codes import CANONICAL_BASE
