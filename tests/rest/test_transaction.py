@@ -248,3 +248,30 @@ async def test_a_uuid_reference_is_checked_against_the_profiles_once_rewritten(c
     assert "Bundle.entry[0].resource.author.reference" in response.json()["issue"][0]["expression"]
     assert await count(client, "CarePlan") == 0
     assert await count(client, "RelatedPerson") == 0
+
+
+async def test_a_conditional_create_that_matches_is_not_judged_as_if_written(client: httpx.AsyncClient) -> None:
+    """R4 http.html#ccreate: when ``ifNoneExist`` matches, the entry is not written and answers
+    200 with the match; what its rewritten references would have broken does not count.  The
+    same entry with no match is judged, and refused."""
+    world = await contract_world(client)
+    existing = (await client.post("/fhir/CarePlan", json=world["contract"])).json()
+    relative = urn()
+    plan = dict(world["contract"], author={"reference": relative})  # the contract profile allows no RelatedPerson
+
+    def bundle(criteria: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                post(urn(), plan, ifNoneExist=criteria),
+                post(relative, builders.related_person(world["patient"]["id"])),
+            ],
+        }
+
+    matched = await client.post("/fhir", json=bundle(f"_id={existing['id']}"))
+    assert matched.status_code == 200, matched.text
+    assert matched.json()["entry"][0]["response"]["status"] == "200 OK"
+    unmatched = await client.post("/fhir", json=bundle("_id=no-such-plan"))
+    assert unmatched.status_code == 422, unmatched.text
+    assert "Bundle.entry[0].resource.author.reference" in unmatched.json()["issue"][0]["expression"]

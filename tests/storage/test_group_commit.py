@@ -143,3 +143,30 @@ async def test_the_wal_starts_afresh_under_steady_writes(
     wal = database.path.with_name(database.path.name + "-wal")
     assert written > 20_000_000, "too few writes to tell"
     assert wal.stat().st_size < written / 4
+
+
+async def test_a_finished_write_is_not_held_by_a_long_write_queued_behind_it(database: SqliteDatabase) -> None:
+    """A heavy write (one that may take long: a search snapshot, a report's freeze) commits the
+    writes before it first, instead of holding them unanswered for as long as it runs."""
+    slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    returned: dict[str, float] = {}
+    in_turn = asyncio.Event()
+
+    async def quick() -> None:
+        async with database.transaction() as conn:
+            await conn.execute(INSERT, "quick")
+            in_turn.set()
+            await asyncio.sleep(0)  # the long write queues behind this one
+        returned["quick"] = loop.time() - started
+
+    async def long() -> None:
+        await in_turn.wait()
+        async with database.transaction(heavy=True) as conn:
+            await conn.fetchval(slow)
+        returned["long"] = loop.time() - started
+
+    await asyncio.gather(quick(), long())
+    assert returned["long"] > 0.2, "the long write was not long enough to tell"
+    assert returned["quick"] < returned["long"] / 2

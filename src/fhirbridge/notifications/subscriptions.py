@@ -131,7 +131,7 @@ class SubscriptionNotifier:
 
     def __init__(self, *, development: bool = False) -> None:
         self.development = development
-        self._generation: tuple[int, int] | None = None
+        self._generation: tuple[int, int, int] | None = None
         self._by_type: dict[str, list[_Interest]] = {}
 
     async def __call__(self, unit: UnitOfWork, events: Sequence[WriteEvent]) -> None:
@@ -167,10 +167,14 @@ class SubscriptionNotifier:
             await enqueue(unit.conn, owed, unit.now)
 
     async def _interests(self, unit: UnitOfWork) -> dict[str, list[_Interest]]:
+        # Every change to a Subscription adds a version, and is dated later than the last: a
+        # state read inside a transaction that then rolled back (its own, or a batch's whose
+        # commit failed) is never mistaken for a later one with as many rows and versions.
         row = await unit.conn.fetchrow(
-            "SELECT COUNT(*), COALESCE(SUM(version), 0) FROM resources WHERE res_type = 'Subscription'"
+            "SELECT COUNT(*), COALESCE(SUM(version), 0), COALESCE(MAX(last_updated), 0) FROM resources "
+            "WHERE res_type = 'Subscription'"
         )
-        generation = (int(row[0]), int(row[1])) if row is not None else (0, 0)
+        generation = (int(row[0]), int(row[1]), int(row[2])) if row is not None else (0, 0, 0)
         if generation != self._generation:
             rows = await unit.conn.fetch(
                 "SELECT res_id, content FROM resources WHERE res_type = 'Subscription' AND NOT deleted"

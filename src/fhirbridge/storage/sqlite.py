@@ -254,12 +254,16 @@ class SqliteDatabase:
         fails every write in it.  A commit copies every page the transaction touched into the
         WAL, and the writes of a batch share most of their pages (the tables' tails, the
         indexes' upper levels), so this divides the largest cost of a small write.  ``at_once``
-        commits the batch as this write ends, without giving others the chance to join.
+        commits the batch as this write ends, without giving others the chance to join; a
+        ``heavy`` write (one that may take long) commits the writes before it first.
         """
         if self._checkpoints is None:
             self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_now_and_then())
         await self._take_turn()
         try:
+            if heavy and self._batch is not None:
+                # A long write does not hold the finished writes before it unanswered.
+                self._commit(self._batch)
             batch = self._batch
             if batch is None:
                 try:

@@ -205,13 +205,18 @@ def _resolved(
 
 
 def _rewritten(entry: Entry, mapping: dict[str, str], local_base: str) -> ValidatedResource:
-    """The entry's resource with its fullUrl and conditional references rewritten (the
-    profiles judged the rewritten types before the transaction began: :func:`_check_targets`)."""
+    """The entry's resource with its fullUrl and conditional references rewritten.  The
+    profiles judged the rewritten types before the transaction began (:func:`_check_targets`),
+    except for a conditional create, judged only when no match makes it a create."""
     assert entry.validated is not None
     assert entry.resource_type is not None
     resource = _rewrite(entry.validated.resource, mapping)
     resource["id"] = entry.target_id
     references = _resolved(entry.validated.references, mapping, local_base)
+    if entry.if_none_exist and any(found.parsed.text in mapping for found in entry.validated.references):
+        problems = [issue for issue in validate_profiles(resource) if issue.severity in ("error", "fatal")]
+        if problems:
+            raise invalid(problems, status=422)
     return ValidatedResource(entry.resource_type, resource, references, entry.validated.sites)
 
 
@@ -234,8 +239,12 @@ def _check_targets(entry: Entry, addresses: dict[str, str], local_base: str) -> 
     the element's allowed types, and the profiles' ``targetProfile`` (which look at the type
     a reference names, never its id)."""
     validated = entry.validated
-    if validated is None or not any(found.parsed.text in addresses for found in validated.references):
-        return
+    if (
+        validated is None
+        or entry.if_none_exist
+        or not any(found.parsed.text in addresses for found in validated.references)
+    ):
+        return  # a conditional create is judged once it is known to create (R4: a match is not written)
     _resolved(validated.references, addresses, local_base)
     problems = [
         issue
