@@ -298,10 +298,12 @@ class SqliteDatabase:
         under way or waiting, after the tasks ready to run now had their turn to join it."""
         assert self._write_lock is not None
         batch = self._batch
-        if batch is not None and (at_once or batch.full()):
-            self._commit(batch)
-        self._write_lock.release()
-        self._check_soon()
+        try:
+            if batch is not None and (at_once or batch.full()):
+                self._commit(batch)
+        finally:
+            self._write_lock.release()
+            self._check_soon()
 
     def _check_soon(self) -> None:
         if self._batch is not None and not self._batch.scheduled:
@@ -322,9 +324,9 @@ class SqliteDatabase:
         try:
             self._writer.execute("COMMIT")
         except sqlite3.Error as exc:
+            batch.fail(exc)
             if self._writer.in_transaction:
                 self._writer.execute("ROLLBACK")
-            batch.fail(exc)
             return
         batch.committed.set_result(None)
 
