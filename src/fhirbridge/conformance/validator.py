@@ -15,10 +15,12 @@ lives in its *differential*, so that is what this module checks, for each elemen
 * invariants (``constraint``): our own profiles' by their Python twins
   (:mod:`fhirbridge.conformance.invariants`), any other with the FHIRPath library ``fhirpathpy``.
 
-Which profiles apply: those in ``meta.profile`` that this server knows, and the contract
-profile for every CarePlan in the contract category (issue 4), or the declined-offer profile
-for one that records a declined offer (``offer-declined``, issue 13).  Unknown profiles in
-``meta.profile`` are reported as warnings.
+Which profiles apply: those in ``meta.profile`` that this server knows, and the one the
+deployment's rules in ``profiles/rules/required-profiles.json`` hold the resource to
+(:mod:`fhirbridge.conformance.required`): the contract profile for every CarePlan in the
+contract category (issue 4), or the declined-offer profile for one that records a declined
+offer (``offer-declined``, issue 13).  Unknown profiles in ``meta.profile`` are reported as
+warnings.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 
 from fhirbridge.conformance.invariants import twin
 from fhirbridge.conformance.registry import registry
-from fhirbridge.contract.codes import is_contract, is_declined_offer
+from fhirbridge.conformance.required import required_profile
 from fhirbridge.errors import Issue, Severity
 from fhirbridge.fhir.references import parse_reference
 
@@ -68,10 +70,9 @@ def applicable_profiles(resource: dict[str, Any]) -> tuple[list[str], list[Issue
                     (f"{resource_type}.meta.profile[{index}]",),
                 )
             )
-    if resource_type == "CarePlan" and is_contract(resource):
-        required = DECLINED_OFFER_PROFILE if is_declined_offer(resource) else CONTRACT_PROFILE
-        if required not in urls:
-            urls.append(required)
+    required = required_profile(resource)
+    if required is not None and required not in urls:
+        urls.append(required)
     return urls, warnings
 
 
