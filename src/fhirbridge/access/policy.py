@@ -240,7 +240,8 @@ class AccessPolicy:
         return kept
 
     async def _access(self, identity: Identity, record: StoredResource, permissions: str) -> Access | None:
-        resource = loads(record.content) if record.content is not None else None  # parsed once for both
+        # Parsed once for the judgement and the access log's mark (the unrestricted need neither).
+        resource = None if identity.unrestricted or record.content is None else loads(record.content)
         access = await self._judge(identity, record, permissions, resource)
         seen = seen_by(identity)
         if access is not None and seen is not None:
@@ -254,7 +255,7 @@ class AccessPolicy:
     ) -> bool:
         """Whether the patient may not see a version (so that their own access log does not
         name it): labelled not for the patient, a Goal only such plans hold, or a Provenance of
-        either.  ``resource`` is the record's content when it was parsed already."""
+        either.  ``resource``: the record's content, when parsed already."""
         if record.content is None:
             return False
         if resource is None:
@@ -274,9 +275,9 @@ class AccessPolicy:
         return False
 
     async def _judge(
-        self, identity: Identity, record: StoredResource, permissions: str, parsed: dict[str, Any] | None = None
+        self, identity: Identity, record: StoredResource, permissions: str, resource: dict[str, Any] | None = None
     ) -> Access | None:
-        """The grounds on which the caller may see ``record`` (``parsed``: its content, when
+        """The grounds on which the caller may see ``record`` (``resource``: its content, when
         parsed already), or None."""
         if identity.unrestricted:
             return Access(frozenset(), (), ())
@@ -286,7 +287,8 @@ class AccessPolicy:
         if record.content is None:  # a deletion in a history: shown only where no patient or owner is involved
             hidden = resource_type in compartment_types() or resource_type == "Subscription"
             return None if hidden else Access(frozenset(), (), ())
-        resource = parsed if parsed is not None else loads(record.content)
+        if resource is None:
+            resource = loads(record.content)
         if resource_type == "Subscription" and not owners.holds(identity, resource):
             return None
         if resource_type == "AuditEvent" and not self._sees_audit(identity, resource):

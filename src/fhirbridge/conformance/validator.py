@@ -34,7 +34,7 @@ from typing import Any
 from fhirbridge.conformance.invariants import twin
 from fhirbridge.conformance.registry import registry
 from fhirbridge.conformance.required import required_profile
-from fhirbridge.errors import Issue, Severity
+from fhirbridge.errors import Issue, Severity, invalid
 from fhirbridge.fhir.references import parse_reference
 
 CONTRACT_PROFILE = "https://fhirbridge.se/fhir/StructureDefinition/contract-careplan"
@@ -85,6 +85,18 @@ def validate_profiles(resource: dict[str, Any], extra: list[str] | None = None) 
     for url in urls:
         issues += check_profile(resource, url)
     return issues
+
+
+def profile_errors(resource: dict[str, Any]) -> list[Issue]:
+    """The issues of ``resource`` against its applicable profiles that refuse a write."""
+    return [issue for issue in validate_profiles(resource) if issue.severity in ("error", "fatal")]
+
+
+def hold_to_profiles(resource: dict[str, Any]) -> None:
+    """A 422 naming every profile error of ``resource``, as a write refuses it; else nothing."""
+    problems = profile_errors(resource)
+    if problems:
+        raise invalid(problems, status=422)
 
 
 def check_profile(resource: dict[str, Any], url: str) -> list[Issue]:

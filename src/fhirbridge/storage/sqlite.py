@@ -188,7 +188,7 @@ class SqliteDatabase:
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL_S)
             try:
-                await self._on_thread(self._write_executor, _checkpoint, self._checkpointer)
+                await self.checkpoint()
                 await self._checkpoint_the_rest()
             except sqlite3.Error:  # busy or locked this time; the next round will do it
                 continue
@@ -202,7 +202,7 @@ class SqliteDatabase:
         try:
             if self._batch is not None:
                 self._commit(self._batch)
-            await self._on_thread(self._write_executor, _checkpoint, self._checkpointer)
+            await self.checkpoint()
         finally:
             self._end_turn(at_once=False)
 

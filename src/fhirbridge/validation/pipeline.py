@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fhirbridge.conformance.validator import validate_profiles
+from fhirbridge.conformance.validator import profile_errors
 from fhirbridge.errors import Issue, bad_request, error, invalid
 from fhirbridge.fhir.references import ID_RULE, is_valid_id
 from fhirbridge.questionnaires.answers import check_response
@@ -104,7 +104,7 @@ def validate_resource(
     if expected_type == "QuestionnaireResponse" and not built_by_server:
         rule_issues += check_response(resource)
     if check_profiles and not built_by_server:
-        rule_issues += [issue for issue in validate_profiles(resource) if issue.severity in ("error", "fatal")]
+        rule_issues += profile_errors(resource)
     if rule_issues:
         raise invalid(rule_issues, status=422)
     return ValidatedResource(expected_type, resource, tuple(report.references), tuple(report.sites))

@@ -35,7 +35,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Protocol
 
-from fhirbridge.conformance.validator import validate_profiles
+from fhirbridge.conformance.validator import hold_to_profiles
 from fhirbridge.errors import Issue, error, invalid
 from fhirbridge.fhir.references import ParsedReference, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
@@ -325,7 +325,5 @@ def _with_changes(validated: ValidatedResource, changes: dict[str, str]) -> Vali
             parsed = parse_reference(changes[site.path])
             assert parsed is not None
             by_path[site.path] = FoundReference(site.path, parsed, site.targets)
-    problems = [issue for issue in validate_profiles(resource) if issue.severity in ("error", "fatal")]
-    if problems:
-        raise invalid(problems, status=422)
+    hold_to_profiles(resource)
     return ValidatedResource(validated.resource_type, resource, tuple(by_path.values()), validated.sites)

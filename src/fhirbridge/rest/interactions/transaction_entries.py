@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fhirbridge.audit.events import masked
-from fhirbridge.conformance.validator import validate_profiles
-from fhirbridge.errors import FhirError, Issue, bad_request, error, invalid, method_not_allowed
+from fhirbridge.conformance.validator import hold_to_profiles
+from fhirbridge.errors import FhirError, Issue, bad_request, error, method_not_allowed
 from fhirbridge.fhir.references import id_problem, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.messages import FhirRequest, etag_version
@@ -185,9 +185,7 @@ def rewritten(entry: Entry, mapping: dict[str, str], local_base: str) -> Validat
     resource["id"] = entry.target_id
     references = _resolved(entry.validated.references, mapping, local_base)
     if entry.if_none_exist and any(found.parsed.text in mapping for found in entry.validated.references):
-        problems = [issue for issue in validate_profiles(resource) if issue.severity in ("error", "fatal")]
-        if problems:
-            raise invalid(problems, status=422)
+        hold_to_profiles(resource)
     return ValidatedResource(entry.resource_type, resource, references, entry.validated.sites)
 
 
@@ -217,13 +215,7 @@ def _check_targets(entry: Entry, addresses: dict[str, str], local_base: str) -> 
     ):
         return  # a conditional create is judged once it is known to create (R4: a match is not written)
     _resolved(validated.references, addresses, local_base)
-    problems = [
-        issue
-        for issue in validate_profiles(_rewrite(validated.resource, addresses))
-        if issue.severity in ("error", "fatal")
-    ]
-    if problems:
-        raise invalid(problems, status=422)
+    hold_to_profiles(_rewrite(validated.resource, addresses))
 
 
 def prepared_transaction(request: FhirRequest, raw_entries: list[Any]) -> tuple[list[Entry], list[Entry]]:
