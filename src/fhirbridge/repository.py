@@ -20,6 +20,7 @@ from fhirbridge.fhir.instants import now_us
 from fhirbridge.identity import Identity
 from fhirbridge.search.includes import Included, Keep, record, resolve_includes
 from fhirbridge.search.query import SearchQuery
+from fhirbridge.search.selective import inline_includes, selective
 from fhirbridge.search.snapshots import create_snapshot, snapshot_page, snapshot_row, snapshot_total
 from fhirbridge.search.sql import compile_count, compile_page, compile_sorted
 from fhirbridge.storage import store
@@ -109,7 +110,10 @@ class FhirRepository:
         the resource key; a sorted result that needs more than one page is kept as a snapshot that
         later pages read (see :mod:`fhirbridge.search.snapshots`).  ``heavy=False`` is the caller's
         word that the page is found through a selective index (one patient's few resources): it
-        is then read like a point read (:meth:`Database.reader`), without a hop to a worker thread."""
+        is then read like a point read (:meth:`Database.reader`), without a hop to a worker thread,
+        and so is every search that :func:`~fhirbridge.search.selective.selective` finds through
+        an index by equality."""
+        heavy = heavy and not selective(query)
         if query.count == 0:
             async with self.database.reader(heavy=True) as conn:
                 count_sql, count_args = compile_count(query, conn.dialect, local_base)
@@ -124,7 +128,8 @@ class FhirRepository:
             snapshot_id = await self.new_snapshot(query, local_base)
             return await self._snapshot_page(query, snapshot_id, 0)
         several = query.total != "none" or bool(query.includes)
-        async with self.database.reader(snapshot=several, heavy=heavy or several) as conn:
+        inline = not heavy and (not query.includes or inline_includes(query, query.count))
+        async with self.database.reader(snapshot=several, heavy=not inline) as conn:
             sql, args = compile_page(query, conn.dialect, local_base, limit=query.count + 1)
             rows_read = await conn.fetch(sql, *args)
             total: int | None = None
@@ -182,7 +187,8 @@ class FhirRepository:
         its own connection, and filtered by ``keep`` before it is iterated from)."""
         if not query.includes or not matches:
             return Included()
-        return await resolve_includes(partial(self.database.reader, heavy=True), query.includes, matches, keep)
+        heavy = not inline_includes(query, len(matches))
+        return await resolve_includes(partial(self.database.reader, heavy=heavy), query.includes, matches, keep)
 
     async def _finish(
         self,

@@ -65,6 +65,7 @@ from fhirbridge.patients.survivors import person_ids, surviving_patient
 from fhirbridge.search.query import SearchQuery, with_clause
 from fhirbridge.storage.epochs import DIRECTORY, patient_scope, read_epochs
 from fhirbridge.storage.records import StoredResource
+from fhirbridge.storage.store import live_referrers_by_param
 from fhirbridge.sweden.identifiers import HSA_SYSTEM
 
 if TYPE_CHECKING:
@@ -911,11 +912,13 @@ class AccessPolicy:
         ) <= MOST_PLANS
 
     async def _unapproved_goal(self, reference: str) -> bool:
-        """Whether a Goal belongs only to plans not approved for the patient."""
-        plans, _ = await search_contents(
-            self.repository, SYSTEM, "CarePlan", [("goal", reference)], None, MOST_PLANS, heavy=False
-        )  # through the goal's own index rows: a point read
-        return bool(plans) and all(not_for_patient(plan) for plan in plans)
+        """Whether a Goal belongs only to plans not approved for the patient: the live plans
+        whose ``goal`` names it, found through their index rows (a point read, asked for every
+        Goal a user reads, so not through the search machinery)."""
+        goal_type, _, goal_id = reference.partition("/")
+        async with self.repository.database.reader() as conn:
+            plans = await live_referrers_by_param(conn, "CarePlan", "goal", goal_type, goal_id, limit=MOST_PLANS)
+        return bool(plans) and all(_labelled_not_for_patient(plan) for plan in plans)
 
     async def _last_content(self, previous: StoredResource | None) -> dict[str, Any] | None:
         """The content a write replaces: the current version's, or, for a deleted resource, the
@@ -931,6 +934,25 @@ class AccessPolicy:
             if last is not None and last.content is not None:
                 return dict(loads(last.content))
         return None
+
+
+_LABELS: dict[tuple[str, str, int, int], bool] = {}
+"""Whether a stored version is labelled not for the patient, by type, id, version and time:
+a version never changes, and a rolled-back one written again has another time."""
+MOST_LABELS = 65_536
+
+
+def _labelled_not_for_patient(record: StoredResource) -> bool:
+    """:func:`not_for_patient` of a stored version, parsed once (a plan is asked about for each
+    of its goals that a user reads)."""
+    key = (record.resource_type, record.resource_id, record.version, record.last_updated)
+    found = _LABELS.get(key)
+    if found is None:
+        found = record.content is not None and not_for_patient(loads(record.content))
+        if len(_LABELS) >= MOST_LABELS:
+            _LABELS.clear()
+        _LABELS[key] = found
+    return found
 
 
 MOST_READ_AHEAD = 2

@@ -56,20 +56,27 @@ async def referrers(
 
 
 async def live_referrers_by_param(
-    conn: Connection, source_type: str, param: str, target_type: str, target_id: str
+    conn: Connection,
+    source_type: str,
+    param: str,
+    target_type: str,
+    target_id: str,
+    *,
+    limit: int | None = None,
 ) -> list[StoredResource]:
     """The current versions of live ``source_type`` resources whose reference search parameter
     ``param`` points at ``target_type/target_id`` in any local form (plain, absolute, versioned),
-    oldest first: ``CareTeam`` by ``subject`` = a patient."""
+    oldest first (the first ``limit``): ``CareTeam`` by ``subject`` = a patient."""
     rows = await conn.fetch(
         "SELECT DISTINCT r.pk, r.res_id, r.version, r.last_updated, r.content FROM idx_reference i "
         "JOIN resources r ON r.pk = i.res_pk "
         "WHERE i.res_type = $1 AND i.param = $2 AND i.target_id = $3 AND i.target_type = $4 AND NOT r.deleted "
-        "ORDER BY r.pk",
+        "ORDER BY r.pk" + ("" if limit is None else " LIMIT $5"),
         source_type,
         param,
         target_id,
         target_type,
+        *(() if limit is None else (limit,)),
     )
     return [StoredResource(source_type, row[1], row[2], row[3], False, row[4], pk=row[0]) for row in rows]
 
