@@ -71,6 +71,14 @@ class FhirRepository:
         async with self.database.reader() as conn:
             return await store.read_current(conn, resource_type, resource_id)
 
+    async def read_with_epochs(
+        self, resource_type: str, resource_id: str, directory_scope: str
+    ) -> tuple[StoredResource | None, dict[str, int]]:
+        """The current version and the access epochs of the directory and of the patients it
+        names, in one statement (:func:`fhirbridge.storage.store.read_current_with_epochs`)."""
+        async with self.database.reader() as conn:
+            return await store.read_current_with_epochs(conn, resource_type, resource_id, directory_scope)
+
     async def vread(self, resource_type: str, resource_id: str, version: int) -> StoredResource | None:
         """One version (R4 http.html#vread)."""
         async with self.database.reader() as conn:

@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -211,9 +212,19 @@ class AccessPolicy:
         return query
 
     # -- reads ---------------------------------------------------------------------------
-    async def check_read(self, identity: Identity, record: StoredResource, permissions: str = "r") -> Access | None:
+    async def check_read(
+        self,
+        identity: Identity,
+        record: StoredResource,
+        permissions: str = "r",
+        *,
+        epochs: dict[str, int] | None = None,
+    ) -> Access | None:
         """The grounds on which the caller may see ``record``, or None when it is hidden from
-        them; a user or system refused for the Patient Data Act gets a 403 that says why."""
+        them; a user or system refused for the Patient Data Act gets a 403 that says why.
+        ``epochs``: access epochs read in the same statement as ``record``, which this judgement
+        checks what it kept against instead of reading them again."""
+        known = _READ_EPOCHS.set(epochs)
         try:
             return await self._access(identity, record, permissions)
         except Refused as refusal:
@@ -223,6 +234,8 @@ class AccessPolicy:
             if identity.kind == "patient":
                 return None
             raise
+        finally:
+            _READ_EPOCHS.reset(known)
 
     async def visible(
         self, identity: Identity, records: list[StoredResource], permissions: str = "rs", *, whole: bool = False
@@ -670,8 +683,12 @@ class AccessPolicy:
         kept = self.kept.get(patient_id)
         if kept is not None and kept.survivor != patient_id:
             scopes.insert(1, patient_scope(kept.survivor))
-        async with self.repository.database.reader() as conn:
-            epochs = await read_epochs(conn, scopes)
+        known = _READ_EPOCHS.get()
+        if known is not None and all(scope in known for scope in scopes):
+            epochs = tuple(known[scope] for scope in scopes)
+        else:
+            async with self.repository.database.reader() as conn:
+                epochs = await read_epochs(conn, scopes)
         if kept is not None and kept.epochs == epochs:
             return kept
         survivor = await surviving_patient(self.repository, patient_id)
@@ -936,6 +953,8 @@ class AccessPolicy:
         return None
 
 
+_READ_EPOCHS: ContextVar[dict[str, int] | None] = ContextVar("read_epochs", default=None)
+"""While a read is judged: the access epochs read with its record (:meth:`AccessPolicy.check_read`)."""
 _LABELS: dict[tuple[str, str, int, int], bool] = {}
 """Whether a stored version is labelled not for the patient, by type, id, version and time:
 a version never changes, and a rolled-back one written again has another time."""

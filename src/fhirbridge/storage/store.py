@@ -25,6 +25,39 @@ async def read_current(
     return StoredResource(resource_type, resource_id, row[1], row[2], bool(row[3]), row[4], pk=row[0])
 
 
+MOST_PATIENT_SCOPES = 8
+"""Patients whose epochs are read with a resource at most (a resource names one or two)."""
+
+_CURRENT_WITH_EPOCHS = (
+    "SELECT 'resource', pk, version, last_updated, deleted, content FROM resources WHERE res_type = $1 AND res_id = $2 "
+    "UNION ALL "
+    "SELECT s.scope, COALESCE(e.epoch, 0), NULL, NULL, NULL, NULL FROM ("
+    "SELECT CAST($3 AS TEXT) AS scope "
+    "UNION SELECT 'Patient/' || CAST($2 AS TEXT) WHERE CAST($1 AS TEXT) = 'Patient' "
+    "UNION SELECT scope FROM (SELECT DISTINCT 'Patient/' || i.target_id AS scope FROM idx_reference i "
+    "JOIN resources r ON r.pk = i.res_pk WHERE r.res_type = $1 AND r.res_id = $2 AND i.target_type = 'Patient' "
+    f"LIMIT {MOST_PATIENT_SCOPES}) AS named"
+    ") AS s LEFT JOIN access_epochs e ON e.scope = s.scope"
+)
+
+
+async def read_current_with_epochs(
+    conn: Connection, resource_type: str, resource_id: str, directory_scope: str
+) -> tuple[StoredResource | None, dict[str, int]]:
+    """The current version (as :func:`read_current`) and, read in the same statement, the access
+    epochs (:mod:`fhirbridge.storage.epochs`) of ``directory_scope`` and of the patients the
+    resource names through its reference index rows (the Patient itself, for a Patient): what
+    the access policy checks before it trusts what it kept, without a second round trip."""
+    record: StoredResource | None = None
+    epochs: dict[str, int] = {}
+    for row in await conn.fetch(_CURRENT_WITH_EPOCHS, resource_type, resource_id, directory_scope):
+        if row[0] == "resource" and row[2] is not None:
+            record = StoredResource(resource_type, resource_id, row[2], row[3], bool(row[4]), row[5], pk=row[1])
+        else:
+            epochs[str(row[0])] = int(row[1])
+    return record, epochs
+
+
 async def read_version(conn: Connection, resource_type: str, resource_id: str, version: int) -> StoredResource | None:
     row = await conn.fetchrow(
         "SELECT version, last_updated, method, content FROM resource_versions "
