@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhirbridge.fhir.json_patch import MEDIA_TYPE as JSON_PATCH
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.routes import Route
 
@@ -51,6 +52,7 @@ _QUERY: dict[str, dict[str, Schema]] = {
 _HEADERS: dict[str, tuple[str, ...]] = {
     "create": ("If-None-Exist", "Prefer", "X-Provenance"),
     "update": ("If-Match", "Prefer", "X-Provenance"),
+    "patch": ("If-Match", "Prefer", "X-Provenance"),
     "delete": ("If-Match", "X-Provenance"),
     "transaction": ("Prefer", "X-Provenance"),
     "read": ("If-None-Match", "If-Modified-Since"),
@@ -77,7 +79,7 @@ def _query(route: Route) -> dict[str, Schema]:
         return _VALIDATE
     if route.method == "POST" and route.interaction == "search-type":
         return {}  # _search takes its parameters as a form body
-    if route.conditional and route.method in ("PUT", "DELETE"):
+    if route.conditional and route.method in ("PUT", "PATCH", "DELETE"):
         return _CRITERIA
     return _QUERY.get(route.interaction, {})
 
@@ -89,7 +91,20 @@ def openapi_extra(route: Route) -> dict[str, Any]:
     if route.operation is None:
         parameters += [_parameter(name, "header", _STRING) for name in _HEADERS.get(route.interaction, ())]
     extra: dict[str, Any] = {"parameters": parameters}
-    if route.takes_body:
+    if route.interaction == "patch":
+        operation = {
+            "type": "object",
+            "required": ["op", "path"],
+            "properties": {
+                "op": {"type": "string", "enum": ["add", "remove", "replace", "move", "copy", "test"]},
+                "path": _STRING,
+                "from": _STRING,
+                "value": {},
+            },
+        }
+        schema = {"type": "array", "items": operation}
+        extra["requestBody"] = {"required": True, "content": {JSON_PATCH: {"schema": schema}}}
+    elif route.takes_body:
         resource = {
             "type": "object",
             "required": ["resourceType"],
