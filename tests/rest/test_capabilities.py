@@ -224,9 +224,12 @@ async def test_every_listed_interaction_works(client: httpx.AsyncClient, stateme
         if "delete" in listed:
             assert (await client.get(url)).status_code == 410
     system = {item["code"] for item in statement["rest"][0].get("interaction", [])}
-    assert system <= {"history-system", "transaction", "batch"}, f"untested system interactions listed: {system}"
+    assert system <= {"history-system", "search-system", "transaction", "batch"}, f"untested: {system}"
     if "history-system" in system:
         assert (await client.get("/fhir/_history")).json()["type"] == "history"
+    if "search-system" in system:
+        found = await client.get("/fhir", params={"_type": ",".join(resources(statement))})
+        assert found.status_code == 200 and found.json()["type"] == "searchset", found.text
     for kind in system & {"transaction", "batch"}:
         response = await client.post("/fhir", json=_bundle(kind))
         assert response.status_code == 200, f"{kind}: {response.text}"

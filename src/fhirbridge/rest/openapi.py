@@ -41,8 +41,15 @@ _HISTORY: dict[str, Schema] = {"_count": {"type": "integer"}, "_since": _STRING,
 _CRITERIA: dict[str, Schema] = {"identifier": _STRING, "_id": _STRING}
 _VALIDATE: dict[str, Schema] = {"mode": {"type": "string", "enum": ["create", "update", "delete"]}, "profile": _STRING}
 
+_SYSTEM_SEARCH: dict[str, Schema] = {
+    "_type": _STRING,
+    **dict.fromkeys(("_id", "_lastUpdated", "_tag", "_profile", "_security", "_sort"), _STRING),
+    "_count": {"type": "integer"},
+    **_SHAPE,
+}
 _QUERY: dict[str, dict[str, Schema]] = {
     "search-type": _SEARCH,
+    "search-system": _SYSTEM_SEARCH,
     "history-system": _HISTORY,
     "history-type": _HISTORY,
     "history-instance": _HISTORY,

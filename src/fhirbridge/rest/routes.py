@@ -21,6 +21,7 @@ from fhirbridge.rest.interactions import (
     patch,
     read,
     search,
+    search_system,
     transaction,
     update,
 )
@@ -105,6 +106,14 @@ ROUTES: tuple[Route, ...] = (
     *CONFORMANCE_ROUTES,
     Route("GET", "/metadata", capabilities.capabilities, "capabilities", "system", "CapabilityStatement"),
     Route("GET", "/_history", history.history, "history-system", "system", "History of every resource"),
+    Route(
+        "GET",
+        "",
+        search_system.search_system,
+        "search-system",
+        "system",
+        "Search the types named by _type with the common parameters",
+    ),
     Route(
         "POST",
         "",
