@@ -189,3 +189,15 @@ async def test_a_patched_care_team_gets_its_provenance_as_an_update_does(client:
     found = await client.get("/fhir/Provenance", params={"target": f"CareTeam/{team['id']}"})
     targets = [t["reference"] for e in found.json()["entry"] for t in e["resource"]["target"]]
     assert f"CareTeam/{team['id']}/_history/2" in targets
+
+
+async def test_meta_returns_the_labels_a_client_set(client: httpx.AsyncClient) -> None:
+    tag = {"system": "https://fhirbridge.se/fhir/CodeSystem/test-tag", "code": "granskad"}
+    created = await create(client, dict(builders.patient(), meta={"tag": [tag]}))
+    for answer in (
+        await client.get(f"/fhir/Patient/{created['id']}/$meta"),
+        await client.post(f"/fhir/Patient/{created['id']}/$meta"),
+    ):
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["parameter"] == [{"name": "return", "valueMeta": {"tag": [tag]}}]
+    outcome(await client.get("/fhir/Patient/nobody/$meta"), 404)

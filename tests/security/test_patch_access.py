@@ -95,3 +95,13 @@ async def test_the_care_team_patches_and_the_access_log_records_it(
     named = [entity["what"]["reference"] for entity in done["entity"] if "what" in entity]
     assert f"CarePlan/{world['anna-plan']}/_history/2" in named and f"Patient/{world['anna']}" in named
     assert done["agent"][0]["who"]["reference"] == f"Practitioner/{world['doctor']}"
+
+
+async def test_meta_of_another_patients_resource_is_404_for_a_patient(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    anna = anna_writer(rsa, world)
+    own = await anyone.get(f"/fhir/CarePlan/{world['anna-plan']}/$meta", headers=anna)
+    assert own.status_code == 200, own.text
+    outcome(await anyone.get(f"/fhir/CarePlan/{world['bertil-plan']}/$meta", headers=anna), 404)
+    outcome(await anyone.get(f"/fhir/CarePlan/{world['anna-internal-plan']}/$meta", headers=anna), 404)

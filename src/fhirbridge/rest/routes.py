@@ -33,6 +33,7 @@ from fhirbridge.rest.operations import (
     extract,
     fixed_contacts,
     merge,
+    meta,
     revisions,
     validate,
 )
@@ -267,6 +268,20 @@ ROUTES: tuple[Route, ...] = (
             definition=extract.DEFINITION,
             operation_types=("QuestionnaireResponse",),
             fixed_type="QuestionnaireResponse",
+        )
+        for method in ("GET", "POST")  # R4 operations.html: POST always; GET as it changes nothing
+    ),
+    *(
+        Route(
+            method,
+            f"/{{type}}/{{id}}/${meta.NAME}",
+            meta.meta,
+            "operation",
+            "instance",
+            "The resource's profiles, tags and security labels",
+            operation=meta.NAME,
+            definition=meta.DEFINITION,
+            operation_types=STORED_TYPES,
         )
         for method in ("GET", "POST")  # R4 operations.html: POST always; GET as it changes nothing
     ),
