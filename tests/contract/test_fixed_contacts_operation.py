@@ -113,11 +113,12 @@ async def test_unknown_and_deleted_patients(client: httpx.AsyncClient) -> None:
 async def test_the_capability_statement_lists_the_operation(client: httpx.AsyncClient) -> None:
     statement = (await client.get("/fhir/metadata")).json()
     patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
-    assert [op["name"] for op in patient["operation"]] == ["fixed-contacts", "emergency-access", "merge", "validate"]
+    names = [op["name"] for op in patient["operation"]]
+    assert names == ["fixed-contacts", "emergency-access", "merge", "validate", "meta"]
     assert patient["operation"][0]["definition"].endswith("/OperationDefinition/Patient-fixed-contacts")
     operations = {r["type"]: [op["name"] for op in r.get("operation", [])] for r in statement["rest"][0]["resource"]}
-    assert operations["CarePlan"] == operations["CareTeam"] == operations["Goal"] == ["validate", "revisions"]
-    assert operations["Organization"] == ["validate"]
+    assert operations["CarePlan"] == operations["CareTeam"] == operations["Goal"] == ["validate", "meta", "revisions"]
+    assert operations["Organization"] == ["validate", "meta"]
     assert "operation" not in {i["code"] for i in patient["interaction"]}
 
 

@@ -206,22 +206,30 @@ async def test_every_listed_interaction_works(client: httpx.AsyncClient, stateme
             "read": lambda url=url: client.get(url),
             "vread": lambda url=url: client.get(f"{url}/_history/1"),
             "update": lambda url=url, created=created: client.put(url, json=dict(created, language="sv-SE")),
+            "patch": lambda url=url: client.patch(
+                url,
+                json=[{"op": "add", "path": "/language", "value": "sv"}],
+                headers={"Content-Type": "application/json-patch+json"},
+            ),
             "history-instance": lambda url=url: client.get(f"{url}/_history"),
             "history-type": lambda resource_type=resource_type: client.get(f"/fhir/{resource_type}/_history"),
             "search-type": lambda resource_type=resource_type: client.get(f"/fhir/{resource_type}"),
             "delete": lambda url=url: client.delete(url),
         }
         assert listed - {"create"} <= set(checks), f"{resource_type}: untested interactions listed"
-        for code in ["read", "vread", "update", "history-instance", "history-type", "search-type", "delete"]:
+        for code in ["read", "vread", "update", "patch", "history-instance", "history-type", "search-type", "delete"]:
             if code in listed:
                 response = await checks[code]()
                 assert response.status_code in (200, 204), f"{resource_type} {code}: {response.text}"
         if "delete" in listed:
             assert (await client.get(url)).status_code == 410
     system = {item["code"] for item in statement["rest"][0].get("interaction", [])}
-    assert system <= {"history-system", "transaction", "batch"}, f"untested system interactions listed: {system}"
+    assert system <= {"history-system", "search-system", "transaction", "batch"}, f"untested: {system}"
     if "history-system" in system:
         assert (await client.get("/fhir/_history")).json()["type"] == "history"
+    if "search-system" in system:
+        found = await client.get("/fhir", params={"_type": ",".join(resources(statement))})
+        assert found.status_code == 200 and found.json()["type"] == "searchset", found.text
     for kind in system & {"transaction", "batch"}:
         response = await client.post("/fhir", json=_bundle(kind))
         assert response.status_code == 200, f"{kind}: {response.text}"

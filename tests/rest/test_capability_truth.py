@@ -11,7 +11,10 @@ async def test_capability_statement_is_valid_fhir(client: httpx.AsyncClient) -> 
     statement = (await client.get("/fhir/metadata")).json()
     validate_resource(statement, "CapabilityStatement", url_id=statement["id"], local_base=None)
     assert statement["fhirVersion"] == "4.0.1"
-    assert {i["code"] for i in statement["rest"][0]["interaction"]} == {"transaction", "batch", "history-system"}
+    system = {i["code"] for i in statement["rest"][0]["interaction"]}
+    assert system == {"transaction", "batch", "history-system", "search-system"}
+    common = {p["name"] for p in statement["rest"][0]["searchParam"]}
+    assert common == {"_id", "_lastUpdated", "_tag", "_profile", "_security", "_source"}
 
 
 async def test_every_listed_search_parameter_and_include_is_accepted_strictly(client: httpx.AsyncClient) -> None:

@@ -41,7 +41,7 @@ async def test_a_preflight_from_an_allowed_origin_is_answered(client: httpx.Asyn
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == APP_ORIGIN
     methods = {m.strip() for m in response.headers["Access-Control-Allow-Methods"].split(",")}
-    assert methods == {"GET", "POST", "PUT", "DELETE", "OPTIONS"}
+    assert methods == {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
     allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
     assert {"authorization", "content-type", "if-match", "prefer", "if-none-exist"} <= allowed
     assert "Access-Control-Allow-Credentials" not in response.headers

@@ -172,7 +172,7 @@ async def test_vread_of_a_version_beyond_64_bits_is_404(wire: httpx.AsyncClient,
 
 async def test_unsupported_methods_are_405(wire: httpx.AsyncClient, patient: dict) -> None:
     url = f"/fhir/Patient/{patient['id']}"
-    methods = ("PATCH", "PROPFIND", "TRACE", "CONNECT")
+    methods = ("PROPFIND", "TRACE", "CONNECT")  # PATCH is served (tests/rest/test_patch.py)
     await all_answered({m: wire.request(m, url, content=b"[]") for m in methods}, allowed=(405,))
 
 

@@ -32,7 +32,15 @@ SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 CLIENTS = "https://fhirbridge.se/fhir/NamingSystem/oauth-client"
 MOST_ENTITIES = 100
-_ACTION = {"create": "C", "read": "R", "vread": "R", "history-instance": "R", "update": "U", "delete": "D"}
+_ACTION = {
+    "create": "C",
+    "read": "R",
+    "vread": "R",
+    "history-instance": "R",
+    "update": "U",
+    "patch": "U",
+    "delete": "D",
+}
 _REFERENCE_TYPES = ("Practitioner/", "PractitionerRole/", "Patient/", "RelatedPerson/", "Organization/", "Device/")
 
 

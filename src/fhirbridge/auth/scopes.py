@@ -75,6 +75,7 @@ INTERACTION_PERMISSION: dict[str, Permission] = {
     "history-system": "s",
     "create": "c",
     "update": "u",
+    "patch": "u",
     "delete": "d",
 }
 """The permission each R4 interaction needs (SMART v2: history of one resource is a read)."""

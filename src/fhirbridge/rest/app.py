@@ -39,7 +39,7 @@ from fhirbridge.rest.cors import allow_cross_origin
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
-from fhirbridge.rest.negotiation import check_request_body_type, response_format
+from fhirbridge.rest.negotiation import check_patch_body_type, check_request_body_type, response_format
 from fhirbridge.rest.openapi import openapi_extra
 from fhirbridge.rest.rate_limit import RateLimit, RateLimits
 from fhirbridge.rest.render import error_format, render, render_error
@@ -52,7 +52,7 @@ from fhirbridge.storage.urls import parse_database_url
 
 log = logging.getLogger("fhirbridge")
 FHIR_PREFIX = "/fhir"
-WRITE_INTERACTIONS = frozenset({"create", "update", "delete", "transaction"})
+WRITE_INTERACTIONS = frozenset({"create", "update", "patch", "delete", "transaction"})
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 400: "invalid"}
 
 
@@ -104,7 +104,9 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
                 await context.audit.flush()  # the log is complete up to this question
             reads_body = route.takes_body or route.method == "POST"  # an operation's Parameters
             body = await read_body(request, context.settings.max_body_bytes) if reads_body else None
-            if route.takes_body or (body and route.operation is not None):  # POST _search reads a form
+            if route.interaction == "patch":
+                check_patch_body_type(request.headers.get("content-type"))
+            elif route.takes_body or (body and route.operation is not None):  # POST _search reads a form
                 check_request_body_type(request.headers.get("content-type"), has_body=bool(body))
             fhir_request = _fhir_request(request, route, base, call.identity, body)
             response = render(await route.handler(context, fhir_request), fmt)

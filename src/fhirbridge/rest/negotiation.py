@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fhirbridge.errors import not_acceptable, unsupported_media_type
+from fhirbridge.fhir.json_patch import MEDIA_TYPE as JSON_PATCH
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = frozenset({FHIR_JSON, "application/json", "application/json+fhir", "text/json"})
@@ -92,3 +93,18 @@ def check_request_body_type(content_type: str | None, *, has_body: bool) -> None
         key, _, value = param.partition("=")
         if key.strip().lower() == "fhirversion" and value.strip().strip('"') not in FHIR_VERSIONS:
             raise unsupported_media_type(f"fhirVersion={value.strip()} is not served here: this is FHIR 4.0.1")
+
+
+def check_patch_body_type(content_type: str | None) -> None:
+    """A patch body must be a JSON Patch (R4 http.html#patch, RFC 6902); FHIRPath Patch (a
+    Parameters resource) and XML Patch are not served here: 415 (RFC 5789 §2.2)."""
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type == JSON_PATCH:
+        return
+    if media_type in JSON_TYPES:
+        raise unsupported_media_type(
+            f"FHIRPath Patch (a Parameters resource) is not supported by this server: send a JSON Patch "
+            f"document as {JSON_PATCH}"
+        )
+    shown = media_type or "none"
+    raise unsupported_media_type(f"Content-Type {shown} is not a patch this server applies: send {JSON_PATCH}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhirbridge.fhir.json_patch import MEDIA_TYPE as JSON_PATCH
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.routes import Route
 
@@ -40,8 +41,15 @@ _HISTORY: dict[str, Schema] = {"_count": {"type": "integer"}, "_since": _STRING,
 _CRITERIA: dict[str, Schema] = {"identifier": _STRING, "_id": _STRING}
 _VALIDATE: dict[str, Schema] = {"mode": {"type": "string", "enum": ["create", "update", "delete"]}, "profile": _STRING}
 
+_SYSTEM_SEARCH: dict[str, Schema] = {
+    "_type": _STRING,
+    **dict.fromkeys(("_id", "_lastUpdated", "_tag", "_profile", "_security", "_sort"), _STRING),
+    "_count": {"type": "integer"},
+    **_SHAPE,
+}
 _QUERY: dict[str, dict[str, Schema]] = {
     "search-type": _SEARCH,
+    "search-system": _SYSTEM_SEARCH,
     "history-system": _HISTORY,
     "history-type": _HISTORY,
     "history-instance": _HISTORY,
@@ -51,6 +59,7 @@ _QUERY: dict[str, dict[str, Schema]] = {
 _HEADERS: dict[str, tuple[str, ...]] = {
     "create": ("If-None-Exist", "Prefer", "X-Provenance"),
     "update": ("If-Match", "Prefer", "X-Provenance"),
+    "patch": ("If-Match", "Prefer", "X-Provenance"),
     "delete": ("If-Match", "X-Provenance"),
     "transaction": ("Prefer", "X-Provenance"),
     "read": ("If-None-Match", "If-Modified-Since"),
@@ -77,7 +86,7 @@ def _query(route: Route) -> dict[str, Schema]:
         return _VALIDATE
     if route.method == "POST" and route.interaction == "search-type":
         return {}  # _search takes its parameters as a form body
-    if route.conditional and route.method in ("PUT", "DELETE"):
+    if route.conditional and route.method in ("PUT", "PATCH", "DELETE"):
         return _CRITERIA
     return _QUERY.get(route.interaction, {})
 
@@ -89,7 +98,20 @@ def openapi_extra(route: Route) -> dict[str, Any]:
     if route.operation is None:
         parameters += [_parameter(name, "header", _STRING) for name in _HEADERS.get(route.interaction, ())]
     extra: dict[str, Any] = {"parameters": parameters}
-    if route.takes_body:
+    if route.interaction == "patch":
+        operation = {
+            "type": "object",
+            "required": ["op", "path"],
+            "properties": {
+                "op": {"type": "string", "enum": ["add", "remove", "replace", "move", "copy", "test"]},
+                "path": _STRING,
+                "from": _STRING,
+                "value": {},
+            },
+        }
+        schema = {"type": "array", "items": operation}
+        extra["requestBody"] = {"required": True, "content": {JSON_PATCH: {"schema": schema}}}
+    elif route.takes_body:
         resource = {
             "type": "object",
             "required": ["resourceType"],

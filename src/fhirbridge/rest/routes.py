@@ -18,8 +18,10 @@ from fhirbridge.rest.interactions import (
     create,
     delete,
     history,
+    patch,
     read,
     search,
+    search_system,
     transaction,
     update,
 )
@@ -31,6 +33,7 @@ from fhirbridge.rest.operations import (
     extract,
     fixed_contacts,
     merge,
+    meta,
     revisions,
     validate,
 )
@@ -105,6 +108,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metadata", capabilities.capabilities, "capabilities", "system", "CapabilityStatement"),
     Route("GET", "/_history", history.history, "history-system", "system", "History of every resource"),
     Route(
+        "GET",
+        "",
+        search_system.search_system,
+        "search-system",
+        "system",
+        "Search the types named by _type with the common parameters",
+    ),
+    Route(
         "POST",
         "",
         transaction.transaction_or_batch,
@@ -138,6 +149,16 @@ ROUTES: tuple[Route, ...] = (
         takes_body=True,
     ),
     Route(
+        "PATCH",
+        "/{type}",
+        patch.conditional_patch,
+        "patch",
+        "type",
+        "Conditional patch by search (JSON Patch)",
+        conditional=True,
+        takes_body=True,
+    ),
+    Route(
         "DELETE",
         "/{type}",
         delete.conditional_delete,
@@ -154,6 +175,15 @@ ROUTES: tuple[Route, ...] = (
         "update",
         "instance",
         "Update or create with this id (If-Match)",
+        takes_body=True,
+    ),
+    Route(
+        "PATCH",
+        "/{type}/{id}",
+        patch.patch,
+        "patch",
+        "instance",
+        "Patch with a JSON Patch document (If-Match)",
         takes_body=True,
     ),
     Route("DELETE", "/{type}/{id}", delete.delete, "delete", "instance", "Delete"),
@@ -238,6 +268,20 @@ ROUTES: tuple[Route, ...] = (
             definition=extract.DEFINITION,
             operation_types=("QuestionnaireResponse",),
             fixed_type="QuestionnaireResponse",
+        )
+        for method in ("GET", "POST")  # R4 operations.html: POST always; GET as it changes nothing
+    ),
+    *(
+        Route(
+            method,
+            f"/{{type}}/{{id}}/${meta.NAME}",
+            meta.meta,
+            "operation",
+            "instance",
+            "The resource's profiles, tags and security labels",
+            operation=meta.NAME,
+            definition=meta.DEFINITION,
+            operation_types=STORED_TYPES,
         )
         for method in ("GET", "POST")  # R4 operations.html: POST always; GET as it changes nothing
     ),

@@ -16,7 +16,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from fhirbridge.errors import FhirError, Issue, bad_request, conflict, error, invalid, precondition_failed
+from fhirbridge.errors import (
+    FhirError,
+    Issue,
+    bad_request,
+    conflict,
+    error,
+    invalid,
+    not_found,
+    precondition_failed,
+)
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
@@ -183,13 +192,19 @@ class UnitOfWork:
         return written
 
     async def update(
-        self, validated: ValidatedResource, resource_id: str, *, if_match: int | None = None
+        self,
+        validated: ValidatedResource,
+        resource_id: str,
+        *,
+        if_match: int | None = None,
+        method: Literal["PUT", "PATCH"] = "PUT",
     ) -> WriteResult:
         """Store the next version (R4 http.html#update); creates when the id is new.
 
         ``if_match`` is the version the client last saw: anything else is 412 (R4
         http.html#concurrency).  An update that changes nothing but server fields keeps
-        the current version, so repeated syncs do not pile up identical versions."""
+        the current version, so repeated syncs do not pile up identical versions.  ``method``:
+        how the history tells it was made (a patch is processed as an update, R4 http.html#patch)."""
         # Normalised and enriched before the comparison, so that a re-sent body is "unchanged".
         validated = await self._enrich(await normalise_references(validated, self))
         lock = self.conn.dialect.lock_for_no_key_update
@@ -202,7 +217,7 @@ class UnitOfWork:
                 f"If-Match asked for version {if_match} of {validated.resource_type}/{resource_id}, but it has {seen}"
             )
         if current is None:
-            record = await self._store_version(validated, resource_id, 1, previous=None, method="PUT")
+            record = await self._store_version(validated, resource_id, 1, previous=None, method=method)
             return WriteResult("created", record)
         if (
             not current.deleted
@@ -210,8 +225,26 @@ class UnitOfWork:
             and same_content(loads(current.content), validated.resource)
         ):
             return WriteResult("unchanged", current)
-        record = await self._store_version(validated, resource_id, current.version + 1, previous=current, method="PUT")
+        record = await self._store_version(validated, resource_id, current.version + 1, previous=current, method=method)
         return WriteResult("created" if current.deleted else "updated", record)
+
+    async def patch_base(self, resource_type: str, resource_id: str) -> StoredResource:
+        """The current version a patch applies to (R4 http.html#patch), locked for the update
+        that follows.  The caller must see it whole and may change it *before* the patch is
+        applied: a ``test`` operation would otherwise tell of content hidden from them.  What
+        does not exist for them (nothing, a deletion, another patient's resource) is a 404."""
+        lock = self.conn.dialect.lock_for_no_key_update
+        current = await store.read_current(self.conn, resource_type, resource_id, lock=lock)
+        absent = not_found(f"{resource_type}/{resource_id} does not exist: there is nothing to patch")
+        if current is None or current.deleted or current.content is None:
+            raise absent
+        if self.guard is not None and self.view is not None:
+            if await self._hidden_from_patient(current):
+                raise absent
+            if await self.view(self, current) is None:
+                raise FhirError(403, [error("forbidden", f"You may not change {resource_type}/{resource_id}")])
+            await self.guard(self, "u", resource_type, loads(current.content), current)
+        return current
 
     async def delete(self, resource_type: str, resource_id: str) -> WriteResult:
         """Mark a resource deleted (R4 http.html#delete); history keeps every version."""

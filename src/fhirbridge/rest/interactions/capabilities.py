@@ -34,6 +34,17 @@ def _search_params(resource_type: str) -> list[dict[str, Any]]:
     return out
 
 
+def _system_search_params() -> list[dict[str, Any]]:
+    """``rest.searchParam``: the parameters of every resource, served across types by
+    ``GET [base]?_type=…`` (:mod:`.search_system`)."""
+    from fhirbridge.rest.interactions.search_system import COMMON_PARAMETERS
+
+    params = search_parameters("Patient")
+    return [
+        {"name": code, "definition": params[code].url, "type": params[code].type} for code in sorted(COMMON_PARAMETERS)
+    ]
+
+
 def _without_empty(entry: dict[str, Any]) -> dict[str, Any]:
     """FHIR JSON has no empty arrays."""
     return {key: value for key, value in entry.items() if value != [] and value is not None}
@@ -185,6 +196,7 @@ def capability_statement(base_url: str, settings: Settings | None = None) -> dic
                     "lead only to a resource's own patient or into the directory (docs/security.md).",
                     "resource": resources + _conformance_resources(),
                     "interaction": [{"code": code} for code in sorted(interactions("system") - {"capabilities"})],
+                    "searchParam": _system_search_params(),
                 }
             )
         ],

@@ -12,7 +12,8 @@ from fhirbridge.writes.unit_of_work import UnitOfWork, WriteResult
 _STATUS = {"created": 201, "updated": 200, "unchanged": 200}
 
 
-def _respond(request: FhirRequest, result: WriteResult) -> FhirResponse:
+def respond(request: FhirRequest, result: WriteResult) -> FhirResponse:
+    """The answer to an update (or a patch, processed as one): 201 when it created, else 200."""
     record = result.record
     assert record is not None
     address = f"{record.resource_type}/{record.resource_id}"
@@ -38,7 +39,7 @@ async def update(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
         return await unit.update(validated, resource_id, if_match=if_match)
 
     about = [(validated.resource_type, validated.resource)]
-    return _respond(request, await ctx.repository.write(request.identity, request.base_url, work, about=about))
+    return respond(request, await ctx.repository.write(request.identity, request.base_url, work, about=about))
 
 
 async def conditional_update(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
@@ -61,4 +62,4 @@ async def conditional_update(ctx: ServiceContext, request: FhirRequest) -> FhirR
         validated = validate_resource(resource, resource_type, url_id=target_id, local_base=request.base_url)
         return await unit.update(validated, target_id, if_match=if_match)
 
-    return _respond(request, await ctx.repository.write(request.identity, request.base_url, work))
+    return respond(request, await ctx.repository.write(request.identity, request.base_url, work))

@@ -1,0 +1,86 @@
+"""patch and conditional patch with JSON Patch (R4 http.html#patch; RFC 6902).
+
+The server applies the patch to its own copy of the current version and then "processes the
+resulting document as an Update operation; all the version and error handling etc. apply"
+(R4 http.html#patch): the same unit of work as a PUT, inside one transaction, so every rule,
+profile, event, Provenance and the access log are a PUT's.  The version patched is locked
+until the update is written, so two concurrent patches never lose one another's change, and
+``If-Match`` makes a patch version-specific (412 on a mismatch, R4 http.html#concurrency).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhirbridge.errors import bad_request, not_found, precondition_failed
+from fhirbridge.fhir.json_patch import apply_patch, read_patch
+from fhirbridge.fhir.jsonio import loads
+from fhirbridge.rest.interactions.common import require_writable_id
+from fhirbridge.rest.interactions.context import ServiceContext
+from fhirbridge.rest.interactions.update import respond
+from fhirbridge.rest.messages import FhirRequest, FhirResponse
+from fhirbridge.validation.pipeline import validate_resource
+from fhirbridge.writes.unit_of_work import UnitOfWork, WriteResult
+
+
+async def patch_in(
+    unit: UnitOfWork,
+    resource_type: str,
+    resource_id: str,
+    operations: list[dict[str, Any]],
+    *,
+    if_match: int | None,
+    local_base: str | None,
+) -> WriteResult:
+    """Apply a read JSON Patch to the current version and write the result as an update (the
+    one path a single request and a transaction entry share)."""
+    current = await unit.patch_base(resource_type, resource_id)
+    if if_match is not None and current.version != if_match:
+        raise precondition_failed(
+            f"If-Match asked for version {if_match} of {resource_type}/{resource_id}, but it has version "
+            f"{current.version}"
+        )
+    assert current.content is not None
+    patched = apply_patch(operations, loads(current.content))
+    validated = validate_resource(patched, resource_type, url_id=resource_id, local_base=local_base)
+    return await unit.update(validated, resource_id, if_match=if_match, method="PATCH")
+
+
+async def patch(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
+    """PATCH [type]/[id] with a JSON Patch document (R4 http.html#patch)."""
+    resource_type, resource_id = request.address()
+    if request.criteria():
+        raise bad_request("PATCH to [type]/[id] takes no search parameters", "url")
+    require_writable_id(resource_type, resource_id)
+    operations = read_patch(request.json_body())
+    if_match = request.if_match()
+
+    async def work(unit: UnitOfWork) -> WriteResult:
+        return await patch_in(
+            unit, resource_type, resource_id, operations, if_match=if_match, local_base=request.base_url
+        )
+
+    return respond(request, await ctx.repository.write(request.identity, request.base_url, work))
+
+
+async def conditional_patch(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
+    """PATCH [type]?criteria, processed like a conditional update (R4 http.html#patch): one
+    match is patched, several are 412, and none is 404 (a patch has nothing to create from)."""
+    resource_type = request.type_name()
+    criteria = request.criteria()
+    if not criteria:
+        raise bad_request("A conditional patch needs search criteria: PATCH [type]?identifier=system|value", "url")
+    operations = read_patch(request.json_body())
+    if_match = request.if_match()
+
+    async def work(unit: UnitOfWork) -> WriteResult:
+        found = await unit.find(resource_type, criteria)
+        if len(found) > 1:
+            raise precondition_failed(
+                f"The criteria match several {resource_type} resources; make them more selective", "url"
+            )
+        if not found:
+            raise not_found(f"No {resource_type} matches the criteria: there is nothing to patch", "url")
+        return await patch_in(unit, resource_type, found[0], operations, if_match=if_match, local_base=request.base_url)
+
+    return respond(request, await ctx.repository.write(request.identity, request.base_url, work))

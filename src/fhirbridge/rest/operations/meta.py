@@ -1,0 +1,40 @@
+"""``[base]/[type]/[id]/$meta``: the profiles, tags and security labels of one resource (R4
+resource-operation-meta.html, OperationDefinition ``Resource-meta``), read as a read reads it.
+
+Only the instance level is served: at type and system level the operation lists every label
+in use, which for a restricted caller would have to be gathered from what they may see alone.
+``$meta-add`` and ``$meta-delete`` are not served: R4 has them change the labels of the stored
+version in place, without a new version ("executing this operation does not cause a new
+version of the resource to be created", resource-operation-meta-add.html), which the one
+write path, where every change is a version, does not do.
+"""
+
+from __future__ import annotations
+
+from fhirbridge.errors import gone, not_found
+from fhirbridge.fhir.jsonio import loads
+from fhirbridge.rest.interactions.common import require_id
+from fhirbridge.rest.interactions.context import ServiceContext
+from fhirbridge.rest.messages import FhirRequest, FhirResponse
+
+NAME = "meta"
+DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-meta"
+_LABELS = ("profile", "security", "tag")
+
+
+async def meta(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
+    """A Parameters whose ``return`` is the resource's Meta, less what the server sets
+    (``versionId``, ``lastUpdated``): the labels a client may set (R4 resource.html#Meta)."""
+    resource_type, resource_id = request.address()
+    require_id(resource_type, resource_id)
+    record = await ctx.repository.read(request.identity, resource_type, resource_id)
+    address = f"{resource_type}/{resource_id}"
+    if record is None:
+        raise not_found(f"{address} does not exist")
+    if record.deleted or record.content is None:
+        raise gone(f"{address} was deleted (version {record.version})")
+    stored = loads(record.content).get("meta") or {}
+    labels = {key: stored[key] for key in _LABELS if stored.get(key)}
+    return FhirResponse(
+        200, resource={"resourceType": "Parameters", "parameter": [{"name": "return", "valueMeta": labels}]}
+    )
