@@ -56,6 +56,7 @@ from typing import Any
 
 from fhirbridge.audit.index import audit_index
 from fhirbridge.errors import FhirError, Issue
+from fhirbridge.failure_log import FailureLog
 from fhirbridge.identity import SYSTEM
 from fhirbridge.repository import FhirRepository
 from fhirbridge.writes.unit_of_work import UnitOfWork
@@ -74,6 +75,8 @@ SLICE_SECONDS = 0.002
 """How long a batch writes before it lets requests run, as long as it keeps to its deadline."""
 MEASURED_BATCHES = 8
 """How many recent batches the costs are taken from."""
+LONGEST_RETRY_SECONDS = 1.0
+"""The longest pause between tries while the database is away."""
 
 
 @dataclass(eq=False)
@@ -270,14 +273,24 @@ class AuditLog:
                     await self._wake.wait()
 
     async def _write_when_due(self) -> None:
+        """Write batches as they fall due.  A batch that fails (the database is away) stays
+        pending, in order, with every event after it, and is tried again after a pause that
+        doubles up to :data:`LONGEST_RETRY_SECONDS`; the failure is logged once, not per try."""
+        failures = FailureLog(log, "writing the access log")
+        pause = self.bound * GATHER
         while True:
             await self._due()
             try:
                 async with self._writing:
                     await self._write_batch()
-            except Exception:  # the database is away; keep the events and try again
-                log.exception("writing the audit log failed; %d events wait", len(self._pending))
-                await asyncio.sleep(self.bound * GATHER)
+            except Exception as exc:
+                failures.failed(exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, max(LONGEST_RETRY_SECONDS, self.bound * GATHER))
+                continue
+            if failures.failures:
+                failures.succeeded()
+                pause = self.bound * GATHER
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
