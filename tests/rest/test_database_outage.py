@@ -18,7 +18,6 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -27,29 +26,15 @@ import pytest
 
 from fhirbridge.config import Settings, TrustedIssuer
 from fhirbridge.rest.app import create_app
-from tests.conftest import BASE, REQUIRE_POSTGRES
+from tests.conftest import BASE
 from tests.security.callers import admin
 from tests.security.tokens import AUDIENCE, ISSUER, SigningKey, rsa_key, write_jwks
 from tests.support import builders
-from tests.support.postgres import ThrowawayPostgres, find_binaries
+from tests.support.postgres import ThrowawayPostgres
 
 pytestmark = pytest.mark.outage
 WRITERS = 6
 RECOVERY_SECONDS = 15
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[ThrowawayPostgres]:
-    if find_binaries() is None:
-        if REQUIRE_POSTGRES:
-            pytest.fail("PostgreSQL server binaries are not installed", pytrace=False)
-        pytest.skip("PostgreSQL server binaries are not installed")
-    server = ThrowawayPostgres(durable=True)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Load:
@@ -104,7 +89,8 @@ async def test_writes_under_load_while_postgresql_stops_and_starts(
         auth="jwt",
         auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks=str(write_jwks(tmp_path / "jwks.json", key)))],
         auth_audience=[AUDIENCE],
-        outbox_worker="off",
+        outbox_worker="inprocess",  # the notification worker polls the outbox through the outage too
+        outbox_poll_seconds=0.2,
         rate_limit_per_second=0,
         audit_flush_seconds=0.2,
         db_pool_size=8,

@@ -77,6 +77,8 @@ MEASURED_BATCHES = 8
 """How many recent batches the costs are taken from."""
 LONGEST_RETRY_SECONDS = 1.0
 """The longest pause between tries while the database is away."""
+STOP_WAIT_SECONDS = 10.0
+"""How long a stopping service tries to write the rest of the log to a database that is away."""
 
 
 @dataclass(eq=False)
@@ -294,7 +296,8 @@ class AuditLog:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Write batches in the background while the service runs, and the rest when it stops."""
+        """Write batches in the background while the service runs, and the rest when it stops
+        (:meth:`flush_at_stop`)."""
         task = asyncio.create_task(self._write_when_due())
         try:
             yield
@@ -302,4 +305,24 @@ class AuditLog:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await self.flush()
+            await self.flush_at_stop()
+
+    async def flush_at_stop(self, seconds: float = STOP_WAIT_SECONDS) -> None:
+        """Write what is pending as the service stops, trying again for ``seconds`` while the
+        database is away; what still cannot be written is lost, and the log says how much."""
+        deadline = time.monotonic() + seconds
+        pause = self.bound * GATHER
+        while True:
+            try:
+                await self.flush()
+                return
+            except Exception as exc:
+                if time.monotonic() + pause > deadline:
+                    log.error(
+                        "the access log lost %d events at shutdown: the database could not take them (%s)",
+                        len(self._pending),
+                        exc,
+                    )
+                    return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_RETRY_SECONDS)

@@ -8,10 +8,11 @@ OperationOutcomes; a server fault is logged and never shows internals.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -335,9 +336,12 @@ def serve() -> FastAPI:
 
 def _end_process(why: str) -> None:
     """End the server process with status 1: its start failed for good (the line saying why is
-    logged), and an orchestrator should see a failed process, not a live one never ready."""
+    logged), and an orchestrator should see a failed process, not a live one never ready.
 
-    def end() -> None:
-        raise SystemExit(1)
-
-    asyncio.get_running_loop().call_soon(end)
+    At once, without unwinding the server: nothing is open yet (the database never was), and
+    a server stopped from inside its own start only adds a traceback to the one line."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(1)

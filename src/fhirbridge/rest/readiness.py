@@ -54,8 +54,8 @@ class Readiness:
         it succeeds or the wait is over.  Returns once the first attempt is done."""
         try:
             await when_reachable(start, seconds=0, name=self.name)
-        except DatabaseUnreachable:
-            self.reason = "waiting for the database"
+        except DatabaseUnreachable as unreachable:
+            self._waiting(unreachable.reason)
             log.warning(
                 "database %s is not available yet; waiting up to %g s (FHIRBRIDGE_DB_WAIT_SECONDS) and answering "
                 "/healthz meanwhile",

@@ -35,7 +35,12 @@ class NotReady(Exception):
 
 
 class DatabaseUnreachable(Exception):
-    """The database did not become usable within the wait; the message names it and says why."""
+    """The database did not become usable within the wait; the message names it and says why,
+    ``reason`` says why without naming it."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 async def when_reachable(
@@ -63,7 +68,7 @@ async def when_reachable(
             reason = f"not available: {found}"
         if time.monotonic() + pause > deadline:
             waited = f"after waiting {seconds:g} s (FHIRBRIDGE_DB_WAIT_SECONDS)" if seconds else "at once"
-            raise DatabaseUnreachable(f"the database {name} is {reason}; gave up {waited}") from None
+            raise DatabaseUnreachable(f"the database {name} is {reason}; gave up {waited}", reason) from None
         if waiting is not None:
             waiting(reason)
         await asyncio.sleep(pause)
