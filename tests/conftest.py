@@ -59,6 +59,23 @@ def postgres_url() -> Iterator[str]:
         yield server.url
 
 
+@pytest.fixture
+def private_postgres() -> Iterator[ThrowawayPostgres]:
+    """For the tests that stop and start PostgreSQL: a durable cluster of the test's own (a
+    commit is acknowledged once it is on disk), so that stopping it never disturbs the suite's
+    shared server."""
+    if find_binaries() is None:
+        if REQUIRE_POSTGRES:
+            pytest.fail("PostgreSQL server binaries are not installed", pytrace=False)
+        pytest.skip("PostgreSQL server binaries are not installed")
+    server = ThrowawayPostgres(durable=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"

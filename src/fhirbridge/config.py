@@ -7,8 +7,8 @@ import json
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH
 from fhirbridge.notifications.hosts import allowed_host
@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         "stored as relative references",
     )
     auto_migrate: bool = Field(True, description="Run database migrations at start (always safe; advisory-locked)")
+    db_wait_seconds: float = Field(
+        60,
+        ge=0,
+        description="How long the service and every command wait for the database at start, trying again after "
+        "0.5 s, 1 s, 2 s … (at most 10 s apart); the service answers /healthz meanwhile and /readyz says why it is "
+        "not ready. Then they give up: one line, exit status 1. 0: try once",
+    )
     max_body_bytes: int = Field(10 * 1024 * 1024, description="Largest accepted request body")
     max_json_depth: int = Field(
         DEFAULT_MAX_DEPTH, ge=2, le=512, description="Most levels of arrays and objects a request body may nest"
@@ -147,6 +154,14 @@ class Settings(BaseSettings):
         "(what a killed process can lose); requests wait rather than let it grow",
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from fhirbridge.storage.urls import parse_database_url
+
+        parse_database_url(value)  # a ValueError says what is wrong with it
+        return value
+
     @field_validator(
         "cors_origins", "subscription_allowed_hosts", "base_url_aliases", "reserve_number_systems", mode="before"
     )
@@ -170,6 +185,35 @@ class Settings(BaseSettings):
         return value
 
 
+class ConfigurationError(Exception):
+    """A setting, or a path one names, the service cannot work with; the message names it and
+    says what is wrong (the command line prints it as one line and exits with status 2)."""
+
+
+def _described(error: ValidationError) -> str:
+    """A settings error as lines naming each variable, without the values (they may be secrets)."""
+    lines = []
+    for problem in error.errors(include_url=False, include_input=False):
+        field = str(problem["loc"][0]) if problem.get("loc") else "?"
+        message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"FHIRBRIDGE_{field.upper()}: {message}")
+    return "\n".join(lines)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of the environment; a value that cannot work is a :class:`ConfigurationError`."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError(_described(error)) from None
+    except SettingsError as error:  # a value that should be JSON and is not
+        cause = error.__cause__
+        raise ConfigurationError(f"{_env_name(str(error))}: not valid JSON ({cause})") from None
+
+
+def _env_name(message: str) -> str:
+    """``error parsing value for field "auth_issuers" from source …`` -> FHIRBRIDGE_AUTH_ISSUERS."""
+    _, _, rest = message.partition('field "')
+    field, _, _ = rest.partition('"')
+    return f"FHIRBRIDGE_{field.upper()}" if field else "a FHIRBRIDGE_ setting"

@@ -94,3 +94,19 @@ def unprocessable(diagnostics: str, *expression: str, code: str = "processing") 
 def invalid(issues: list[Issue], status: int = 400) -> FhirError:
     """Several validation issues at once, so a client can fix them all in one round."""
     return FhirError(status, issues)
+
+
+RETRY_AFTER_SECONDS = 5
+"""How long a client is asked to wait before trying again while the database is away."""
+
+
+class DatabaseUnavailable(FhirError):
+    """503 ``transient``: the database cannot be reached or cannot write at the moment (R4
+    http.html: 503 for a server that is temporarily unable to handle the request; IssueType
+    ``transient``: "the processing may succeed if retried").  Nothing was changed, except that a
+    write whose commit the database never confirmed may have been committed."""
+
+    def __init__(self, reason: str) -> None:
+        issue = Issue("error", "transient", f"The database is not available at the moment ({reason}); try again")
+        super().__init__(503, [issue], {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        self.reason = reason

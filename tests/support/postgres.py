@@ -76,6 +76,12 @@ class ThrowawayPostgres:
             entry = pwd.getpwnam("postgres")
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-locale")
+        self.start_server()
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, self.database)
+        return self
+
+    def start_server(self) -> None:
+        """Start the server on the cluster (again, after :meth:`stop_server`), on the same port."""
         options = [f"-p {self.port}", f"-k {self.root}", "-c listen_addresses=127.0.0.1", "-c max_connections=200"]
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
@@ -83,8 +89,11 @@ class ThrowawayPostgres:
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", " ".join(options), "-w", "start"
         )
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, self.database)
-        return self
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server and keep the cluster: ``fast`` ends the sessions as an administrator's
+        shutdown does, ``immediate`` as a crash does (a durable cluster loses no commit)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):

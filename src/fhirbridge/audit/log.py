@@ -56,6 +56,7 @@ from typing import Any
 
 from fhirbridge.audit.index import audit_index
 from fhirbridge.errors import FhirError, Issue
+from fhirbridge.failure_log import FailureLog
 from fhirbridge.identity import SYSTEM
 from fhirbridge.repository import FhirRepository
 from fhirbridge.writes.unit_of_work import UnitOfWork
@@ -74,6 +75,10 @@ SLICE_SECONDS = 0.002
 """How long a batch writes before it lets requests run, as long as it keeps to its deadline."""
 MEASURED_BATCHES = 8
 """How many recent batches the costs are taken from."""
+LONGEST_RETRY_SECONDS = 1.0
+"""The longest pause between tries while the database is away."""
+STOP_WAIT_SECONDS = 10.0
+"""How long a stopping service tries to write the rest of the log to a database that is away."""
 
 
 @dataclass(eq=False)
@@ -270,18 +275,29 @@ class AuditLog:
                     await self._wake.wait()
 
     async def _write_when_due(self) -> None:
+        """Write batches as they fall due.  A batch that fails (the database is away) stays
+        pending, in order, with every event after it, and is tried again after a pause that
+        doubles up to :data:`LONGEST_RETRY_SECONDS`; the failure is logged once, not per try."""
+        failures = FailureLog(log, "writing the access log")
+        pause = self.bound * GATHER
         while True:
             await self._due()
             try:
                 async with self._writing:
                     await self._write_batch()
-            except Exception:  # the database is away; keep the events and try again
-                log.exception("writing the audit log failed; %d events wait", len(self._pending))
-                await asyncio.sleep(self.bound * GATHER)
+            except Exception as exc:
+                failures.failed(exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, max(LONGEST_RETRY_SECONDS, self.bound * GATHER))
+                continue
+            if failures.failures:
+                failures.succeeded()
+                pause = self.bound * GATHER
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Write batches in the background while the service runs, and the rest when it stops."""
+        """Write batches in the background while the service runs, and the rest when it stops
+        (:meth:`flush_at_stop`)."""
         task = asyncio.create_task(self._write_when_due())
         try:
             yield
@@ -289,4 +305,24 @@ class AuditLog:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await self.flush()
+            await self.flush_at_stop()
+
+    async def flush_at_stop(self, seconds: float = STOP_WAIT_SECONDS) -> None:
+        """Write what is pending as the service stops, trying again for ``seconds`` while the
+        database is away; what still cannot be written is lost, and the log says how much."""
+        deadline = time.monotonic() + seconds
+        pause = self.bound * GATHER
+        while True:
+            try:
+                await self.flush()
+                return
+            except Exception as exc:
+                if time.monotonic() + pause > deadline:
+                    log.error(
+                        "the access log lost %d events at shutdown: the database could not take them (%s)",
+                        len(self._pending),
+                        exc,
+                    )
+                    return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_RETRY_SECONDS)

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fhirbridge import __version__
-from fhirbridge.config import get_settings
+from fhirbridge.config import ConfigurationError, get_settings
 from fhirbridge.rest.smart import check_authentication_settings
+from fhirbridge.storage.data_folder import check_data_folder
 
 if TYPE_CHECKING:
     from fhirbridge.access.guarded import GuardedRepository
@@ -36,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     check_authentication_settings(settings)  # refuse here, with a plain message, rather than in a worker
+    check_data_folder(settings.database_url)
     shown_host = "localhost" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - only for the printed URL
     print(f"fhirbridge {__version__}: FHIR R4 at http://{shown_host}:{args.port}/fhir", flush=True)
     print(
@@ -44,6 +46,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     if settings.auth == "off":
         print("  WARNING: authentication is OFF (FHIRBRIDGE_AUTH=off): development with demo data only", flush=True)
+    # A start that fails for good (the database never came within FHIRBRIDGE_DB_WAIT_SECONDS)
+    # ends the server process with SystemExit(1) after one line saying why (rest/app.py).
     uvicorn.run(
         "fhirbridge.rest.app:serve",
         factory=True,
@@ -69,11 +73,11 @@ def _db_check(args: argparse.Namespace) -> int:
 async def _check_identities() -> int:
     from fhirbridge.bootstrap import identity_systems
     from fhirbridge.patients.check import check_identities
-    from fhirbridge.storage.engines import open_database
+    from fhirbridge.storage.waiting import open_when_reachable
 
     settings = get_settings()
     systems = identity_systems(settings)
-    database = await open_database(settings.database_url, pool_size=2)
+    database = await open_when_reachable(settings, pool_size=2)
     try:
         report = await check_identities(database, systems)
     finally:
@@ -138,13 +142,10 @@ async def _with_repository(work: Callable[[GuardedRepository], Awaitable[int]], 
     """Run ``work`` on the deployment's repository (every contract rule on), migrating first
     unless told not to (or ``FHIRBRIDGE_AUTO_MIGRATE`` is off)."""
     from fhirbridge.bootstrap import repository_for
-    from fhirbridge.storage.engines import open_database
-    from fhirbridge.storage.migrations import upgrade_async
+    from fhirbridge.storage.waiting import open_when_reachable
 
     settings = get_settings()
-    if migrate and settings.auto_migrate:
-        await upgrade_async(settings.database_url)
-    database = await open_database(settings.database_url, pool_size=4)
+    database = await open_when_reachable(settings, pool_size=4, migrate=migrate)
     try:
         return await work(repository_for(database, settings))
     finally:
@@ -152,16 +153,21 @@ async def _with_repository(work: Callable[[GuardedRepository], Awaitable[int]], 
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from fhirbridge.storage.migrations import MigrationRefused, upgrade
+    from fhirbridge.storage.migrations import MigrationRefused, upgrade_async
     from fhirbridge.storage.urls import parse_database_url
+    from fhirbridge.storage.waiting import when_reachable
 
     settings = get_settings()
+    check_data_folder(settings.database_url)
+    name = parse_database_url(settings.database_url).describe()
     try:
-        upgrade(settings.database_url)
+        asyncio.run(
+            when_reachable(lambda: upgrade_async(settings.database_url), seconds=settings.db_wait_seconds, name=name)
+        )
     except MigrationRefused as refused:
         print(f"fhirbridge: the database was not upgraded.\n{refused}", file=sys.stderr)
         return 1
-    print(f"database schema is current: {parse_database_url(settings.database_url).describe()}")
+    print(f"database schema is current: {name}")
     return 0
 
 
@@ -170,13 +176,10 @@ async def _load_items(items: object, total: int | None, description: str, batch_
 
     from fhirbridge.bootstrap import repository_for
     from fhirbridge.loading import Loader
-    from fhirbridge.storage.engines import open_database
-    from fhirbridge.storage.migrations import upgrade_async
+    from fhirbridge.storage.waiting import open_when_reachable
 
     settings = get_settings()
-    if settings.auto_migrate:
-        await upgrade_async(settings.database_url)
-    database = await open_database(settings.database_url, pool_size=4)
+    database = await open_when_reachable(settings, pool_size=4, migrate=True)
     try:
         loader = Loader(repository_for(database, settings), batch_size=batch_size, local_base=settings.base_url)
         with tqdm(total=total, desc=description, unit="res", file=sys.stderr, disable=None) as bar:
@@ -220,16 +223,13 @@ def _worker(args: argparse.Namespace) -> int:
     import signal
 
     from fhirbridge.notifications.delivery import OutboxWorker
-    from fhirbridge.storage.engines import open_database
-    from fhirbridge.storage.migrations import upgrade_async
     from fhirbridge.storage.urls import parse_database_url
+    from fhirbridge.storage.waiting import open_when_reachable
 
     settings = get_settings()
 
     async def work() -> int:
-        if settings.auto_migrate:
-            await upgrade_async(settings.database_url)
-        database = await open_database(settings.database_url, pool_size=4)
+        database = await open_when_reachable(settings, pool_size=4, migrate=True)
         worker = OutboxWorker.for_settings(database, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -307,10 +307,19 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run one command.  A setting or path that cannot work is one line naming it and exit
+    status 2; a database that does not come within ``FHIRBRIDGE_DB_WAIT_SECONDS`` is one line
+    and status 1: no traceback for either."""
+    from fhirbridge.storage.waiting import DatabaseUnreachable
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         sys.exit(args.run(args))
-    except ValueError as exc:  # a bad FHIRBRIDGE_ setting, such as an unsupported database URL
-        print(f"fhirbridge: {exc}", file=sys.stderr)
+    except ConfigurationError as exc:
+        for line in str(exc).splitlines():
+            print(f"fhirbridge: {line}", file=sys.stderr)
         sys.exit(2)
+    except DatabaseUnreachable as exc:
+        print(f"fhirbridge: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from fhirbridge.config import Settings
+from fhirbridge.failure_log import FailureLog
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.notifications import outbox
@@ -93,11 +94,14 @@ class OutboxWorker:
 
     async def run(self, stop: asyncio.Event, poll_seconds: float) -> None:
         """Deliver until ``stop`` is set, looking for due notifications every ``poll_seconds``."""
+        failures = FailureLog(log, "delivering notifications")
         while not stop.is_set():
             try:
                 await self.deliver_due()
-            except Exception:  # a database hiccup must not end the worker
-                log.exception("outbox delivery round failed; trying again")
+            except Exception as exc:  # a database outage must not end the worker: logged once, tried again
+                failures.failed(exc)
+            else:
+                failures.succeeded()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
 

@@ -29,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from fhirbridge.storage.engines import open_database
-    from fhirbridge.storage.migrations import upgrade_async
+    from fhirbridge.storage.waiting import open_when_reachable
 
     settings = get_settings()
     try:
@@ -38,9 +37,7 @@ async def run(args: argparse.Namespace) -> int:
     except FhirError as refused:
         print(f"fhirbridge report: {refused.issues[0].diagnostics}", file=sys.stderr)
         return 2
-    if settings.auto_migrate:
-        await upgrade_async(settings.database_url)
-    database = await open_database(settings.database_url, pool_size=2)
+    database = await open_when_reachable(settings, pool_size=2, migrate=True)
     try:
         with tqdm(total=STEPS, desc="report", unit="step", file=sys.stderr, disable=None) as bar:
 

@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fhirbridge.config import Settings
+from fhirbridge.failure_log import FailureLog
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.report.engine import band_tables
 from fhirbridge.report.filters import closed_period, parse_period, tertials
@@ -42,12 +43,16 @@ async def running_freezer(database: Database, settings: Settings) -> AsyncIterat
         return
 
     async def loop() -> None:
+        failures = FailureLog(log, "freezing the follow-up report's tertials")
         await asyncio.sleep(FIRST_DELAY_SECONDS)
         while True:
             try:
                 await freeze_due(database, now_us())
-            except Exception:  # the database is away: try again next time
-                log.exception("freezing the follow-up report's tertials failed")
+            except Exception as exc:  # the database is away: logged once, tried again in a minute
+                failures.failed(exc)
+                await asyncio.sleep(min(FIRST_DELAY_SECONDS, settings.report_freeze_hours * 3600))
+                continue
+            failures.succeeded()
             await asyncio.sleep(settings.report_freeze_hours * 3600)
 
     task = asyncio.create_task(loop(), name="fhirbridge-report-freezer")

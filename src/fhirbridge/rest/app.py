@@ -8,8 +8,11 @@ OperationOutcomes; a server fault is logged and never shows internals.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,7 +31,15 @@ from fhirbridge.auth.tokens import TokenVerifier
 from fhirbridge.bootstrap import audit_log_for, repository_for
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.conformance.registry import CONFORMANCE_TYPES
-from fhirbridge.errors import FhirError, Issue, invalid, method_not_allowed, not_found, payload_too_large
+from fhirbridge.errors import (
+    DatabaseUnavailable,
+    FhirError,
+    Issue,
+    invalid,
+    method_not_allowed,
+    not_found,
+    payload_too_large,
+)
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
@@ -42,13 +53,12 @@ from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
 from fhirbridge.rest.negotiation import check_patch_body_type, check_request_body_type, response_format
 from fhirbridge.rest.openapi import openapi_extra
 from fhirbridge.rest.rate_limit import RateLimit, RateLimits
+from fhirbridge.rest.readiness import Readiness, UntilReady, readiness_answer
 from fhirbridge.rest.render import error_format, render, render_error
 from fhirbridge.rest.routes import ROUTES, Route
 from fhirbridge.rest.smart import announce_authentication, check_authentication_settings, smart_configuration
 from fhirbridge.search.parameters import search_parameters
-from fhirbridge.storage.engines import open_database
-from fhirbridge.storage.migrations import upgrade_async
-from fhirbridge.storage.urls import parse_database_url
+from fhirbridge.storage.waiting import open_checked
 
 log = logging.getLogger("fhirbridge")
 FHIR_PREFIX = "/fhir"
@@ -179,46 +189,63 @@ def malformed_request(exc: RequestValidationError) -> FhirError:
     return invalid(issues or [Issue("error", "invalid", "The request is malformed")])
 
 
-def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    freeze_heap: bool = False,
+    on_give_up: Callable[[str], None] | None = None,
+) -> FastAPI:
     """The application for ``settings`` (default: the environment).  ``freeze_heap``: after
     start, keep what was built so far out of the garbage collector's full passes (a server
-    process's choice, see :func:`serve`)."""
+    process's choice, see :func:`serve`).  ``on_give_up(why)`` is called when the start fails
+    for good (:class:`~fhirbridge.rest.readiness.Readiness`); without it the service stays up,
+    not ready."""
     settings = settings or get_settings()
     check_authentication_settings(settings)
     rate_limits = RateLimits(settings)
 
+    readiness = Readiness(settings, on_give_up)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        target = parse_database_url(settings.database_url)
-        if settings.auto_migrate:
-            await upgrade_async(settings.database_url)
-        database = await open_database(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            read_threads=settings.sqlite_read_threads,
-            statement_timeout_ms=settings.statement_timeout_ms,
-        )
-        repository = repository_for(database, settings)
-        audit = audit_log_for(database, settings)
-        app.state.context = ServiceContext(repository, settings, audit)
-        if settings.auto_migrate:  # brought up to date: the schema, then the follow-up's shipped Measures
-            await install_measures(repository)
+        app.state.readiness = readiness
         app.state.tokens = TokenVerifier(settings)
         for resource_type in STORED_TYPES:  # built now (0.2-0.5 s), not by the first requests and log batch
             search_parameters(resource_type)
-        if freeze_heap:
-            gc.freeze()
-        log.info("fhirbridge %s serving FHIR R4 on %s", __version__, target.describe())
-        announce_authentication(settings)
-        if settings.auth == "off":
-            log.warning(rate_limits.describe())  # development mode says what it does
-        else:
-            log.info(rate_limits.describe())
-        try:
-            async with running_worker(database, settings), running_freezer(database, settings), audit.running():
+        async with contextlib.AsyncExitStack() as running:
+
+            async def start() -> None:
+                """Everything the service needs its database for; tried again while it is away."""
+                database = await open_checked(
+                    settings, pool_size=settings.db_pool_size, migrate=settings.auto_migrate, current=True
+                )
+                try:
+                    repository = repository_for(database, settings)
+                    if settings.auto_migrate:  # brought up to date: the schema, then the follow-up's Measures
+                        await install_measures(repository)
+                except BaseException:
+                    await database.close()
+                    raise
+                running.push_async_callback(database.close)
+                audit = audit_log_for(database, settings)
+                app.state.context = ServiceContext(repository, settings, audit)
+                await running.enter_async_context(running_worker(database, settings))
+                await running.enter_async_context(running_freezer(database, settings))
+                await running.enter_async_context(audit.running())
+                log.info("fhirbridge %s serving FHIR R4 on %s", __version__, readiness.name)
+
+            await readiness.begin(start)
+            if freeze_heap:
+                gc.freeze()
+            announce_authentication(settings)
+            if settings.auth == "off":
+                log.warning(rate_limits.describe())  # development mode says what it does
+            else:
+                log.info(rate_limits.describe())
+            try:
                 yield
-        finally:
-            await database.close()
+            finally:
+                await readiness.stop()
 
     app = FastAPI(
         title="fhirbridge",
@@ -233,6 +260,7 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
     app.add_middleware(TrailingSlash)
     if rate_limits.on:
         app.add_middleware(RateLimit, limits=rate_limits)
+    app.add_middleware(UntilReady, readiness=readiness)
     allow_cross_origin(app, settings.cors_origins)
     app.add_middleware(SecurityHeaders)
     for adapter in adapters():
@@ -264,19 +292,16 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: the database answers")
+    @app.get("/readyz", tags=["operations"], summary="Readiness: started, and the database answers")
     async def readyz(request: Request) -> Response:
-        context: ServiceContext = request.app.state.context
-        try:
-            await context.repository.ping()
-        except Exception:  # the database is down or unreachable; say so without details
-            log.exception("readiness check failed")
-            return JSONResponse({"status": "database unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        context: ServiceContext | None = getattr(request.app.state, "context", None)
+        return await readiness_answer(request, context.repository.ping if context is not None else None)
 
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, exc: FhirError) -> Response:
-        log.info("%s %s -> %s", request.method, request.url.path, exc)
+        # A database fault is logged once by the database (storage/faults.py), not per request.
+        level = logging.DEBUG if isinstance(exc, DatabaseUnavailable) else logging.INFO
+        log.log(level, "%s %s -> %s", request.method, request.url.path, exc)
         return render_error(exc, error_format(request))
 
     @app.exception_handler(StarletteHTTPException)
@@ -308,4 +333,17 @@ def serve() -> FastAPI:
     Its heap is frozen once the definitions and search tables are built: a full collection
     would otherwise walk them each time, a pause of about 0.1 s that every request in flight,
     and the access log's bound, would wait out."""
-    return create_app(freeze_heap=True)
+    return create_app(freeze_heap=True, on_give_up=_end_process)
+
+
+def _end_process(why: str) -> None:
+    """End the server process with status 1: its start failed for good (the line saying why is
+    logged), and an orchestrator should see a failed process, not a live one never ready.
+
+    At once, without unwinding the server: nothing is open yet (the database never was), and
+    a server stopped from inside its own start only adds a traceback to the one line."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fhirbridge.config import Settings
+from fhirbridge.config import ConfigurationError, Settings
 
 log = logging.getLogger("fhirbridge")
 SCOPES_SUPPORTED = (
@@ -44,7 +44,7 @@ CAPABILITIES = (
 )
 
 
-class AuthenticationSettingsError(ValueError):
+class AuthenticationSettingsError(ConfigurationError, ValueError):
     """The service cannot run safely with these settings."""
 
 

@@ -21,7 +21,7 @@ async def open_database(
 
         assert target.postgres_dsn is not None
         return await PostgresDatabase.open(
-            target.postgres_dsn, pool_size=pool_size, statement_timeout_ms=statement_timeout_ms
+            target.postgres_dsn, pool_size=pool_size, statement_timeout_ms=statement_timeout_ms, name=target.describe()
         )
     from fhirbridge.storage.sqlite import SqliteDatabase
 

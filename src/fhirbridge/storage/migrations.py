@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 
 import fhirbridge
+from fhirbridge.storage.database import Database
 
 
 class MigrationRefused(Exception):
@@ -38,3 +39,31 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 async def upgrade_async(database_url: str) -> None:
     await asyncio.to_thread(upgrade, database_url)
+
+
+def newest_revisions() -> set[str]:
+    """The revisions the code expects the schema to be at (Alembic's heads)."""
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(alembic_config("")).get_heads())
+
+
+async def schema_behind(database: Database) -> str | None:
+    """Why ``database``'s schema is not the one this version needs (``migrations pending …``),
+    or None when it is; read through the engine, without Alembic's own connection."""
+    if database.dialect.name == "postgresql":
+        exists_sql = (
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_name = 'alembic_version' AND table_schema = current_schema()"
+        )
+    else:
+        exists_sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    found: set[str] = set()
+    async with database.reader() as conn:
+        if await conn.fetchval(exists_sql):
+            found = {str(row[0]) for row in await conn.fetch("SELECT version_num FROM alembic_version")}
+    newest = newest_revisions()
+    if found == newest:
+        return None
+    at = ", ".join(sorted(found)) or "empty"
+    return f"migrations pending: the schema is at {at}, this version needs {', '.join(sorted(newest))}"

@@ -16,6 +16,7 @@ import asyncpg
 
 from fhirbridge.errors import FhirError, Issue
 from fhirbridge.storage.database import POSTGRESQL, Row, WriteRace
+from fhirbridge.storage.faults import FaultWatch, fault_reason
 from fhirbridge.storage.versions_postgres import PostgresVersions
 
 _TIMEOUT = asyncpg.QueryCanceledError
@@ -105,33 +106,64 @@ class PostgresConnection:
 class PostgresDatabase:
     dialect = POSTGRESQL
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, name: str = "postgresql") -> None:
         self._pool = pool
+        self.faults = FaultWatch(name)
 
     @classmethod
-    async def open(cls, dsn: str, *, pool_size: int, statement_timeout_ms: int = 30_000) -> PostgresDatabase:
+    async def open(
+        cls, dsn: str, *, pool_size: int, statement_timeout_ms: int = 30_000, name: str = "postgresql"
+    ) -> PostgresDatabase:
+        # No floor of open connections: asyncpg would keep restoring it while the server is
+        # away, with a traceback in the log each time; connections are made as requests need them.
         pool = await asyncpg.create_pool(
             dsn,
-            min_size=1,
+            min_size=0,
             max_size=pool_size,
             server_settings={"statement_timeout": str(statement_timeout_ms), "application_name": "fhirbridge"},
             reset=_keep_session,
         )
-        return cls(pool)
+        return cls(pool, name)
+
+    async def _fault(self, exc: Exception) -> Exception:
+        """``exc`` as the request should see it: a transient fault is 503 (logged once), and the
+        pool's other connections are replaced before their next use (a restarted server has
+        closed them all; each would otherwise fail one more request)."""
+        reason = fault_reason(exc)
+        if reason is None:
+            return exc
+        await self._pool.expire_connections()
+        return self.faults.unavailable(reason)
 
     @asynccontextmanager
     async def reader(self, *, snapshot: bool = False, heavy: bool = False) -> AsyncIterator[PostgresConnection]:
-        async with self._pool.acquire() as raw:
-            if snapshot:
-                async with raw.transaction(isolation="repeatable_read", readonly=True):
+        try:
+            async with self._pool.acquire() as raw:
+                if snapshot:
+                    async with raw.transaction(isolation="repeatable_read", readonly=True):
+                        yield PostgresConnection(raw)
+                else:
                     yield PostgresConnection(raw)
-            else:
-                yield PostgresConnection(raw)
+        except Exception as exc:
+            fault = await self._fault(exc)
+            if fault is exc:
+                raise
+            raise fault from exc
+        self.faults.answered()
 
     @asynccontextmanager
     async def transaction(self, *, heavy: bool = False, at_once: bool = False) -> AsyncIterator[PostgresConnection]:
-        async with self._pool.acquire() as raw, raw.transaction():
-            yield PostgresConnection(raw)
+        """A write transaction; a fault that ends it before the commit is confirmed is 503
+        (the commit may or may not have happened: the client is told to try again)."""
+        try:
+            async with self._pool.acquire() as raw, raw.transaction():
+                yield PostgresConnection(raw)
+        except Exception as exc:
+            fault = await self._fault(exc)
+            if fault is exc:
+                raise
+            raise fault from exc
+        self.faults.answered()
 
     async def close(self) -> None:
         await self._pool.close()

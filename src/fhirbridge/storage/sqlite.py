@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -23,10 +24,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fhirbridge.failure_log import FailureLog
 from fhirbridge.storage.database import SQLITE, Row, WriteRace
+from fhirbridge.storage.faults import FaultWatch, fault_reason
 from fhirbridge.storage.versions_sqlite import SqliteVersions
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _translated: dict[str, str] = {}
 BUSY_TIMEOUT_MS = 30_000
@@ -183,15 +187,23 @@ class SqliteDatabase:
         self._batch: _Batch | None = None
         self._queued = 0  # writes waiting for the writer connection
         self._checkpoints: asyncio.Task[None] | None = None
+        self.faults = FaultWatch(f"sqlite:///{path}")
 
     async def _checkpoint_now_and_then(self) -> None:
+        failures = FailureLog(log, "the SQLite checkpoint")
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL_S)
             try:
                 await self.checkpoint()
                 await self._checkpoint_the_rest()
-            except sqlite3.Error:  # busy or locked this time; the next round will do it
+            except sqlite3.Error as exc:
+                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    failures.failed(exc)  # busy or locked is normal; the next round will do it
                 continue
+            except Exception as exc:  # whatever it is, the checkpoints must go on
+                failures.failed(exc)
+                continue
+            failures.succeeded()
 
     async def _checkpoint_the_rest(self) -> None:
         """Copy what the writes added while the checkpoint ran, with the writes held back: the
@@ -226,8 +238,25 @@ class SqliteDatabase:
     async def _on_thread(self, executor: ThreadPoolExecutor, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
 
+    def _fault(self, exc: Exception) -> Exception:
+        """``exc`` as the request should see it: a transient fault is 503 (logged once)."""
+        reason = fault_reason(exc)
+        return exc if reason is None else self.faults.unavailable(reason)
+
     @asynccontextmanager
     async def reader(self, *, snapshot: bool = False, heavy: bool = False) -> AsyncIterator[SqliteConnection]:
+        try:
+            async with self._reader(snapshot=snapshot, heavy=heavy) as connection:
+                yield connection
+        except Exception as exc:
+            fault = self._fault(exc)
+            if fault is exc:
+                raise
+            raise fault from exc
+        self.faults.answered()
+
+    @asynccontextmanager
+    async def _reader(self, *, snapshot: bool, heavy: bool) -> AsyncIterator[SqliteConnection]:
         raw = self._readers.pop() if self._readers else connect(self.path, read_only=True)
         connection = SqliteConnection(raw, self._read_executor if heavy else None)
         try:
@@ -244,6 +273,20 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def transaction(self, *, heavy: bool = False, at_once: bool = False) -> AsyncIterator[SqliteConnection]:
+        """:meth:`_transaction`, its transient faults (locked beyond the busy timeout, I/O
+        errors, a read-only file) answered 503 and logged once."""
+        try:
+            async with self._transaction(heavy=heavy, at_once=at_once) as connection:
+                yield connection
+        except Exception as exc:
+            fault = self._fault(exc)
+            if fault is exc:
+                raise
+            raise fault from exc
+        self.faults.answered()
+
+    @asynccontextmanager
+    async def _transaction(self, *, heavy: bool, at_once: bool) -> AsyncIterator[SqliteConnection]:
         """One write, atomic and alone: writes run one at a time on the writer connection.
 
         Group commit: a write is a savepoint inside a batch transaction that later writers
