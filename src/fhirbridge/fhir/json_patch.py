@@ -41,7 +41,7 @@ def _json_equal(left: Any, right: Any) -> bool:
     return type(left) is type(right) and bool(left == right)
 
 
-class _TestOperation(jsonpatch.TestOperation):  # type: ignore[misc]
+class _TestOperation(jsonpatch.TestOperation):
     """``test`` with JSON's equality (RFC 6902 §4.6) instead of Python's."""
 
     def apply(self, obj: Any) -> Any:
@@ -55,7 +55,7 @@ class _TestOperation(jsonpatch.TestOperation):  # type: ignore[misc]
         return obj
 
 
-class _Patch(jsonpatch.JsonPatch):  # type: ignore[misc]
+class _Patch(jsonpatch.JsonPatch):
     operations = MappingProxyType({**jsonpatch.JsonPatch.operations, "test": _TestOperation})
 
 
@@ -92,11 +92,10 @@ def read_patch(document: Any) -> list[dict[str, Any]]:
 def apply_patch(operations: list[dict[str, Any]], resource: dict[str, Any]) -> Any:
     """The resource with the operations applied in order to a copy of it (RFC 6902 §3: all or
     nothing); an operation the resource does not allow is a 409 naming it."""
-    patch = _Patch(operations)
     document: Any = copy.deepcopy(resource)
-    for index, (operation, step) in enumerate(zip(operations, patch._ops, strict=True)):
-        try:
-            document = step.apply(document)
+    for index, operation in enumerate(operations):
+        try:  # one at a time, so that a refusal names its operation
+            document = _Patch([operation]).apply(document, in_place=True)
         except jsonpatch.JsonPatchTestFailed:
             raise _conflict(
                 index, f"test of {operation['path']} failed: the resource has another value there"
