@@ -87,6 +87,10 @@ def test_faults_are_told_from_bugs(tmp_path: Path) -> None:
     assert fault_reason(asyncpg.CannotConnectNowError("starting up")) is not None
     assert fault_reason(asyncpg.ConnectionDoesNotExistError("closed")) == "the connection to the server was lost"
     assert fault_reason(asyncpg.UndefinedTableError("no such relation")) is None
+    # seen under load when the server went away mid-operation (tests/rest/test_database_outage.py)
+    busy = asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress")
+    assert fault_reason(busy) == "the connection to the server was lost"
+    assert fault_reason(asyncpg.InternalClientError("unexpected state")) is None
     assert fault_reason(asyncpg.QueryCanceledError("statement timeout")) is None  # a 503 of its own: timeout
     wrapped = RuntimeError("SQLAlchemy's wrapper")
     wrapped.__cause__ = ConnectionRefusedError(111, "Connection refused")

@@ -66,6 +66,9 @@ def _own_fault(exc: BaseException) -> str | None:
         return _POSTGRES_STATES.get(state) or _POSTGRES_CLASSES.get(state[:2])
     if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
         return "the connection to the server was lost"
+    if isinstance(exc, asyncpg.InternalClientError) and "another operation" in str(exc):
+        # a pooled connection whose last operation the lost server never finished
+        return "the connection to the server was lost"
     for kind, reason in _NETWORK_FAULTS:
         if isinstance(exc, kind):
             return reason
