@@ -9,6 +9,8 @@
 #               development mode beside it; see docs/benchmarks.md)
 #   make bench-report  the follow-up report over 100,000 contracts and 200,000 responses, SQLite
 #               and PostgreSQL (BENCH_ARGS="--contracts 20000" for a quicker run)
+#   make bench-feed  the change feed read by one client while writers run, SQLite and PostgreSQL
+#               (BENCH_ARGS="--mode development --profile"; see docs/benchmarks.md)
 #   make profiles           rebuild profiles/ from the FSH sources (node and npm needed)
 #   make validate-profiles  check profiles/ and the demo data with Medplum's validator (node, npm)
 
@@ -20,7 +22,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: install run serve demo test fuzz lint format check bench bench-report profiles validate-profiles clean
+.PHONY: install run serve demo test fuzz lint format check bench bench-report bench-feed profiles validate-profiles clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fhirbridge needs Python 3.11 or newer")'
@@ -63,6 +65,9 @@ bench: $(STAMP)
 
 bench-report: $(STAMP)
 	$(BIN)/python -m bench.report_run $(BENCH_ARGS)
+
+bench-feed: $(STAMP)
+	$(BIN)/python -m bench.feed $(BENCH_ARGS)
 
 profiles: $(STAMP)
 	$(BIN)/python scripts/build_profiles.py

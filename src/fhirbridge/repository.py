@@ -23,8 +23,9 @@ from fhirbridge.search.query import SearchQuery
 from fhirbridge.search.selective import inline_includes, selective
 from fhirbridge.search.snapshots import create_snapshot, snapshot_page, snapshot_row, snapshot_total
 from fhirbridge.search.sql import compile_count, compile_page, compile_sorted
-from fhirbridge.storage import store
+from fhirbridge.storage import feed, store
 from fhirbridge.storage.database import Connection, Database, Row, WriteRace
+from fhirbridge.storage.feed import Position
 from fhirbridge.storage.records import HistoryEntry, StoredResource
 from fhirbridge.writes.events import WriteEnricher, WriteListener
 from fhirbridge.writes.unit_of_work import UnitOfWork, WriteChecks
@@ -99,17 +100,20 @@ class FhirRepository:
         resource_type: str | None,
         resource_id: str | None,
         since: int | None,
-        before_seq: int | None,
+        past: Position | None,
+        oldest_first: bool = False,
         limit: int,
     ) -> list[HistoryEntry]:
-        """Up to ``limit`` versions, newest first (R4 http.html#history)."""
+        """Up to ``limit`` versions, newest first (R4 http.html#history) or in commit order
+        (the change feed, :mod:`fhirbridge.storage.feed`), beyond the ``past`` position."""
         async with self.database.reader(heavy=True) as conn:
-            return await store.history(
+            return await feed.history(
                 conn,
                 resource_type=resource_type,
                 resource_id=resource_id,
                 since=since,
-                before_seq=before_seq,
+                past=past,
+                oldest_first=oldest_first,
                 limit=limit,
             )
 

@@ -6,11 +6,7 @@ write path."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import asyncpg
 import pytest
 
 from fhirbridge.patients.check import check_identities
@@ -18,39 +14,12 @@ from fhirbridge.patients.identity import IdentitySystems
 from fhirbridge.storage import identities
 from fhirbridge.storage.database import WriteRace
 from fhirbridge.storage.migrations import MigrationRefused, upgrade
-from fhirbridge.storage.urls import parse_database_url
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM
 from tests.support import builders
 from tests.support.api import write_as_before
 from tests.support.databases import opened
 
 BEFORE = "0005"
-
-
-@pytest.fixture(params=("sqlite", "postgresql"))
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no schema at all, of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    server: str = request.getfixturevalue("postgres_url")
-    name = f"migration_{uuid.uuid4().hex[:12]}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(server)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    try:
-        asyncio.run(admin(f"CREATE DATABASE {name}"))
-    except asyncpg.InsufficientPrivilegeError:
-        pytest.skip("the test server does not let us create a database")
-    dsn = parse_database_url(server).postgres_dsn
-    assert dsn is not None
-    yield dsn.rsplit("/", 1)[0] + f"/{name}"
-    asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
 
 
 async def test_the_migration_refuses_while_patients_share_a_number(empty_url: str) -> None:

@@ -174,9 +174,7 @@ async def test_records_written_together_are_the_resources_create_writes_one_by_o
         ones = sorted(i.removeprefix("one-") for i in found if i.startswith("one-"))
         alls = sorted(i.removeprefix("all-") for i in found if i.startswith("all-"))
         assert ones and ones == alls, f"{name}={value}"
-    history = await repository.history(
-        resource_type="AuditEvent", resource_id="all-3", since=None, before_seq=None, limit=10
-    )
+    history = await repository.history(resource_type="AuditEvent", resource_id="all-3", since=None, past=None, limit=10)
     assert [(entry.version, entry.method) for entry in history] == [(1, "POST")]
 
 

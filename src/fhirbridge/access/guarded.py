@@ -33,7 +33,8 @@ from fhirbridge.search.includes import record
 from fhirbridge.search.query import SearchQuery
 from fhirbridge.storage.database import Database, PinnedDatabase
 from fhirbridge.storage.epochs import DIRECTORY
-from fhirbridge.storage.records import HistoryEntry, StoredResource
+from fhirbridge.storage.feed import Position
+from fhirbridge.storage.records import HistoryEntry, HistoryPage, StoredResource
 from fhirbridge.writes.events import WriteEnricher, WriteListener
 from fhirbridge.writes.unit_of_work import UnitOfWork, WriteChecks
 
@@ -119,17 +120,27 @@ class GuardedRepository:
         resource_type: str | None,
         resource_id: str | None,
         since: int | None,
-        before_seq: int | None,
+        past: Position | None,
+        oldest_first: bool = False,
         limit: int,
-    ) -> list[HistoryEntry]:
-        """Up to ``limit`` versions the caller may see, newest first (R4 http.html#history),
-        read past the ones they may not (so that a short page tells nothing of them)."""
+    ) -> HistoryPage:
+        """Up to ``limit`` versions the caller may see (R4 http.html#history), newest first or in
+        commit order (:mod:`fhirbridge.storage.feed`), read past the ones they may not (so that a
+        short page tells nothing of them).  The page says where the reading stopped, so that the
+        next page goes on after the last version read, shown or not."""
         shown: list[HistoryEntry] = []
         scanned = 0
-        batch = limit if identity.unrestricted else max(limit, FILL_PAGE)
-        while len(shown) < limit and scanned < FILL_SCAN:
+        # One more than asked tells an unrestricted caller's last full page from one with more after it.
+        batch = limit + 1 if identity.unrestricted else max(limit, FILL_PAGE)
+        last_read = past
+        while True:
             entries = await self.store.history(
-                resource_type=resource_type, resource_id=resource_id, since=since, before_seq=before_seq, limit=batch
+                resource_type=resource_type,
+                resource_id=resource_id,
+                since=since,
+                past=last_read,
+                oldest_first=oldest_first,
+                limit=batch,
             )
             versions = [
                 StoredResource(e.resource_type, e.resource_id, e.version, e.last_updated, e.content is None, e.content)
@@ -142,13 +153,17 @@ class GuardedRepository:
                 for v in await self.policy.visible(identity, versions, "rs")
             }
             for entry in entries:
+                if len(shown) == limit:
+                    return HistoryPage(shown, last_read, exhausted=False)
                 view = views.get((entry.resource_type, entry.resource_id, entry.version))
                 if view is not None:
                     shown.append(dataclasses.replace(entry, content=view.content))
-            if len(entries) < batch or identity.unrestricted:
-                break
-            scanned, before_seq = scanned + len(entries), entries[-1].seq
-        return shown[:limit]
+                last_read = entry.position
+            scanned += len(entries)
+            if len(entries) < batch:
+                return HistoryPage(shown, last_read, exhausted=True)
+            if len(shown) == limit or scanned >= FILL_SCAN:
+                return HistoryPage(shown, last_read, exhausted=False)
 
     async def search(
         self, identity: Identity, query: SearchQuery, local_base: str | None, *, heavy: bool = True

@@ -37,7 +37,12 @@ _SEARCH: dict[str, Schema] = {
     "_total": {"type": "string", "enum": ["none", "estimate", "accurate"]},
     **_SHAPE,
 }
-_HISTORY: dict[str, Schema] = {"_count": {"type": "integer"}, "_since": _STRING, "_at": _STRING}
+_HISTORY: dict[str, Schema] = {
+    "_count": {"type": "integer"},
+    "_since": _STRING,
+    "_sort": {"type": "string", "enum": ["_lastUpdated", "-_lastUpdated"]},
+    "_cursor": _STRING,
+}
 _CRITERIA: dict[str, Schema] = {"identifier": _STRING, "_id": _STRING}
 _VALIDATE: dict[str, Schema] = {"mode": {"type": "string", "enum": ["create", "update", "delete"]}, "profile": _STRING}
 

@@ -106,7 +106,14 @@ _VALIDATE_ROUTES: tuple[tuple[str, Level, str, str], ...] = (
 ROUTES: tuple[Route, ...] = (
     *CONFORMANCE_ROUTES,
     Route("GET", "/metadata", capabilities.capabilities, "capabilities", "system", "CapabilityStatement"),
-    Route("GET", "/_history", history.history, "history-system", "system", "History of every resource"),
+    Route(
+        "GET",
+        "/_history",
+        history.history,
+        "history-system",
+        "system",
+        "History of every resource; _sort=_lastUpdated: the change feed, in commit order",
+    ),
     Route(
         "GET",
         "",
@@ -127,7 +134,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/{type}", search.search, "search-type", "type", "Search"),
     Route("POST", "/{type}/_search", search.search_post, "search-type", "type", "Search with form parameters"),
-    Route("GET", "/{type}/_history", history.history, "history-type", "type", "History of a type"),
+    Route(
+        "GET",
+        "/{type}/_history",
+        history.history,
+        "history-type",
+        "type",
+        "History of a type; _sort=_lastUpdated: the change feed, in commit order",
+    ),
     Route(
         "POST",
         "/{type}",

@@ -39,6 +39,10 @@ class Dialect:
     lock_for_key_share: str
     """Taken on a row a writer refers to: it waits only for a writer that took ``lock_for_update``
     (a merge of the Patient, say), never for updates."""
+    feed_horizon: str | None = None
+    """The change feed's horizon: a ``txid`` below which every writer has finished, read in the
+    statement's own snapshot (:mod:`fhirbridge.storage.feed`); None where writers commit in
+    ``seq`` order (SQLite)."""
 
     def in_list(self, placeholder: str) -> str:
         """``column <in_list>`` matching any element of a list parameter."""
@@ -47,7 +51,13 @@ class Dialect:
         return f"IN (SELECT value FROM json_each({placeholder}))"
 
 
-POSTGRESQL = Dialect("postgresql", " FOR UPDATE", " FOR NO KEY UPDATE", " FOR KEY SHARE")
+POSTGRESQL = Dialect(
+    "postgresql",
+    " FOR UPDATE",
+    " FOR NO KEY UPDATE",
+    " FOR KEY SHARE",
+    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+)
 SQLITE = Dialect("sqlite", "", "", "")
 
 

@@ -32,3 +32,20 @@ class HistoryEntry:
     last_updated: int
     method: str
     content: bytes | None
+    txid: int = 0
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """Where the version stands in the change feed (:mod:`fhirbridge.storage.feed`)."""
+        return (self.txid, self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """A page of history as a caller may see it: the versions shown, the position of the last
+    version read (shown or not: where the next page goes on from), and whether the reading
+    reached the end of what there is to read now."""
+
+    entries: list[HistoryEntry]
+    last_read: tuple[int, int] | None
+    exhausted: bool

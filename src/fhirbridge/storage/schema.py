@@ -4,7 +4,8 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
 * ``resources`` holds the current version of every resource (``pk`` is the surrogate key
   the index tables use); a deleted resource keeps its row with ``deleted`` set.
 * ``resource_versions`` holds every version ever written, deletions included, in write
-  order (``seq``); history (R4 http.html#history) reads it.
+  order (``seq``), with the position of each in the change feed (``txid``, ``seq``): history
+  (R4 http.html#history) reads it, see :mod:`fhirbridge.storage.feed`.
 * ``search_snapshots`` keep the order of a sorted search result while a client pages
   through it, so that the pages neither skip nor repeat (R4 search.html#paging).
 * ``outbox`` holds the notifications that writes owe to subscribers (R4 subscription.html),
@@ -86,9 +87,20 @@ resource_versions = Table(
     Column("last_updated", BigInteger, nullable=False),
     Column("method", String(8), nullable=False),
     Column("content", LargeBinary, nullable=True),
+    Column("txid", BigInteger, nullable=False, server_default=text("0")),
     UniqueConstraint("res_type", "res_id", "version", name="uq_resource_versions_type_id_version"),
 )
-Index("ix_resource_versions_type_seq", resource_versions.c.res_type, resource_versions.c.seq)
+"""``txid`` orders the change feed (:mod:`fhirbridge.storage.feed`): on PostgreSQL the id of the
+transaction that wrote the version, raised to the previous version's when that is higher, set by
+the trigger ``resource_versions_feed_txid`` (migration 0012) on every insert; 0 on SQLite, whose
+single writer commits in ``seq`` order, and for every version written before 0012."""
+Index("ix_resource_versions_position", resource_versions.c.txid, resource_versions.c.seq)
+Index(
+    "ix_resource_versions_type_position",
+    resource_versions.c.res_type,
+    resource_versions.c.txid,
+    resource_versions.c.seq,
+)
 Index("ix_resource_versions_updated", resource_versions.c.last_updated)
 
 idx_token = Table(

@@ -1,14 +1,14 @@
-"""FHIR-shaped reads: current versions, versions, history, and who refers to a resource.
+"""FHIR-shaped reads: current versions, versions, and who refers to a resource.
 
 Every function takes a :class:`~fhirbridge.storage.database.Connection`, so the write path
 can run them inside its transaction; the statements are the same on both engines.  Writing
-versions is in :mod:`fhirbridge.storage.versions`.
+versions is in :mod:`fhirbridge.storage.versions`, history in :mod:`fhirbridge.storage.feed`.
 """
 
 from __future__ import annotations
 
 from fhirbridge.storage.database import Connection
-from fhirbridge.storage.records import HistoryEntry, StoredResource
+from fhirbridge.storage.records import StoredResource
 
 _CURRENT = "SELECT pk, version, last_updated, deleted, content FROM resources WHERE res_type = $1 AND res_id = $2"
 
@@ -150,35 +150,3 @@ async def live_after(conn: Connection, after_pk: int, limit: int) -> list[Stored
 
 async def count_live(conn: Connection) -> int:
     return int(await conn.fetchval("SELECT COUNT(*) FROM resources WHERE NOT deleted"))
-
-
-async def history(
-    conn: Connection,
-    *,
-    resource_type: str | None,
-    resource_id: str | None,
-    since: int | None,
-    before_seq: int | None,
-    limit: int,
-) -> list[HistoryEntry]:
-    """Versions newest first (R4 http.html#history), after ``since``, below the ``before_seq`` cursor."""
-    conditions: list[str] = []
-    args: list[object] = []
-    for column, value in (("res_type", resource_type), ("res_id", resource_id)):
-        if value is not None:
-            args.append(value)
-            conditions.append(f"{column} = ${len(args)}")
-    if since is not None:
-        args.append(since)
-        conditions.append(f"last_updated >= ${len(args)}")
-    if before_seq is not None:
-        args.append(before_seq)
-        conditions.append(f"seq < ${len(args)}")
-    args.append(limit)
-    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-    rows = await conn.fetch(
-        "SELECT seq, res_type, res_id, version, last_updated, method, content FROM resource_versions "
-        f"{where}ORDER BY seq DESC LIMIT ${len(args)}",
-        *args,
-    )
-    return [HistoryEntry(*row) for row in rows]

@@ -31,14 +31,15 @@ async def revisions(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     if resource_type not in TYPES:
         raise not_found(f"$revisions is defined for {', '.join(TYPES)}, not {resource_type}")
     require_id(resource_type, resource_id)
-    versions = await ctx.repository.history(
+    page = await ctx.repository.history(
         request.identity,
         resource_type=resource_type,
         resource_id=resource_id,
         since=None,
-        before_seq=None,
+        past=None,
         limit=MAX_VERSIONS,
     )
+    versions = page.entries
     if not versions:
         raise not_found(f"{resource_type}/{resource_id} does not exist")
     provenances = await _provenances_by_version(ctx, request, f"{resource_type}/{resource_id}")

@@ -1,0 +1,139 @@
+"""The change feed read by one client while writers run (issue 15: at least 5,000 changes/s).
+
+    .venv/bin/python -m bench.feed [--backends sqlite,postgresql] [--contracts 2000]
+        [--writers 8] [--duration 10] [--page 1000] [--mode production|development] [--profile]
+
+For each backend: a fresh database seeded with ``--contracts`` contracts (:mod:`bench.seed`), the
+service in production mode (:mod:`bench.server`, :mod:`bench.modes`), then, at the same time,
+``--writers`` connections updating contracts (the ``update`` scenario) for ``--duration`` seconds
+and one sync client, the region's integration (``system/*.rs``), following the feed
+``GET /fhir/_history?_sort=_lastUpdated&_count={page}`` from its start, page after page on one
+keep-alive connection, until the writers have stopped and a page has no ``next`` link.
+Prints the changes it read a second while the writers ran (the seeded backlog and what the
+writers add), the writers' rate, and whether it read each stored version exactly once; with
+``--profile``, where the server spent its time meanwhile (py-spy, :mod:`bench.profile`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python bench/feed.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+import uvloop
+
+from bench.loadgen import LoadGenerator
+from bench.modes import READER, Issuer, mode
+from bench.profile import Recording, format_summary
+from bench.scenarios import update_scenario
+from bench.seed import Backend, SeededData, fresh_backend, seed
+from bench.server import ServiceProcess
+from fhirbridge.storage.engines import open_database
+
+HOST = "127.0.0.1"
+
+
+async def follow(
+    port: int, token: str | None, page: int, writers_done: asyncio.Event
+) -> tuple[Counter[str], float, int]:
+    """Read the feed until the writers are done and a page has no next link; returns every
+    version read, the seconds the reading took while writers ran and what it had read by then."""
+    seen: Counter[str] = Counter()
+    url: str | None = f"/fhir/_history?_sort=_lastUpdated&_count={page}"
+    resume = url
+    started = time.perf_counter()
+    while_writing: tuple[float, int] | None = None
+    async with httpx.AsyncClient(
+        base_url=f"http://{HOST}:{port}", headers={"Authorization": f"Bearer {token}"} if token else {}
+    ) as http:
+        while True:
+            assert url is not None
+            response = await http.get(url, timeout=60)
+            response.raise_for_status()
+            bundle = response.json()
+            for entry in bundle.get("entry", []):
+                seen[f"{entry['fullUrl']}|{entry['response']['etag']}"] += 1
+            following = next((item["url"] for item in bundle["link"] if item["relation"] == "next"), None)
+            if following is None:
+                if writers_done.is_set():
+                    break
+                while_writing = while_writing or (time.perf_counter() - started, sum(seen.values()))
+                await asyncio.sleep(0.05)  # caught up: ask the same link again
+                url = resume
+                continue
+            url = resume = following.removeprefix(f"http://{HOST}:{port}")
+    if while_writing is None:  # never caught up while the writers ran
+        while_writing = (time.perf_counter() - started, sum(seen.values()))
+    return seen, *while_writing
+
+
+async def run_backend(backend: Backend, data: SeededData, args: argparse.Namespace, issuer: Issuer) -> None:
+    production = mode(args.mode, issuer)
+    name = backend.name
+    with (
+        tempfile.TemporaryDirectory(prefix="fhirbridge-bench-feed-") as logs,
+        ServiceProcess(backend.url, Path(logs) / "service.log", production.environment) as service,
+    ):
+        scenario = update_scenario(data)
+        credentials = production.credentials(scenario.callers)
+        generator = LoadGenerator(HOST, service.port, args.writers, credentials)
+        done = asyncio.Event()
+
+        async def writers() -> float:
+            result = await generator.run(scenario.factory, duration_s=args.duration)
+            done.set()
+            return result.rate
+
+        token = production.issuer.token(READER) if production.issuer is not None else None
+        recording = Recording(service.pid, args.duration, Path(logs) / "feed.raw") if args.profile else None
+        rate, (seen, seconds, read) = await asyncio.gather(writers(), follow(service.port, token, args.page, done))
+        if recording is not None:
+            recording.wait()
+            print(format_summary(f"{name} feed", recording.output), flush=True)
+    database = await open_database(backend.url, pool_size=1)
+    try:
+        async with database.reader() as conn:
+            # The access log's AuditEvents of the reader's last pages are written after it stopped.
+            stored = int(await conn.fetchval("SELECT count(*) FROM resource_versions WHERE res_type <> 'AuditEvent'"))
+    finally:
+        await database.close()
+    twice = sum(1 for count in seen.values() if count > 1)
+    seen = Counter({key: count for key, count in seen.items() if "/AuditEvent/" not in key})
+    print(
+        f"{name}, {args.mode}: {read / seconds:,.0f} changes/s read while {args.writers} writers ran "
+        f"({read:,} in {seconds:.1f} s); "
+        f"writers {rate:,.0f} updates/s; read {len(seen):,} of the {stored:,} versions stored (AuditEvents aside) "
+        f"(each once: {len(seen) == stored and not twice}, read twice: {twice})",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--contracts", type=int, default=2000)
+    parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--page", type=int, default=1000)
+    parser.add_argument("--mode", default="production", choices=("production", "development"))
+    parser.add_argument("--profile", action="store_true", help="sample the server with py-spy while the writers run")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="fhirbridge-bench-issuer-") as keys:
+        issuer = Issuer(Path(keys))
+        for name in args.backends.split(","):
+            with fresh_backend(name) as backend:  # migrated outside any event loop, as bench.run does
+                data = uvloop.run(seed(backend, args.contracts))
+                uvloop.run(run_backend(backend, data, args, issuer))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
