@@ -27,7 +27,7 @@ from fhirpy import AsyncFHIRClient
 from fhirpy.base.exceptions import MultipleResourcesFound
 
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM
-from tests.security.tokens import AUDIENCE, ISSUER, mint, rsa_key, write_jwks
+from tests.security.tokens import mint, rsa_key, trusting
 
 pytestmark = pytest.mark.e2e
 CONTRACT = 7_000_001
@@ -40,11 +40,8 @@ def service(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     a token of the region's integration engine (``system/*.cruds``, acting for no unit)."""
     asyncio.run(load_shared(database_url))
     key = rsa_key()
-    jwks = write_jwks(tmp_path / "jwks.json", key)
     environment = {
-        "FHIRBRIDGE_AUTH": "jwt",
-        "FHIRBRIDGE_AUTH_ISSUERS": json.dumps([{"issuer": ISSUER, "jwks": str(jwks)}]),
-        "FHIRBRIDGE_AUTH_AUDIENCE": json.dumps([AUDIENCE]),
+        **trusting(tmp_path, key),
         "FHIRBRIDGE_AUTO_MIGRATE": "false",
     }
     token = mint(key, sub="integration", scope="system/*.cruds", client_id="region-integration")
