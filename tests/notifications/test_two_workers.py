@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 
 from fhirbridge.config import Settings
 from fhirbridge.notifications.delivery import OutboxWorker
-from fhirbridge.rest.app import create_app
-from tests.notifications.test_delivery import Receiver, receiver  # noqa: F401 (the fixture)
-from tests.support import builders
-from tests.support.api import BASE, create, patient_and_practitioner
+from tests.notifications.test_delivery import Receiver, receiver, subscribed_receiver  # noqa: F401 (the fixture)
 from tests.support.databases import opened
 
 pytestmark = pytest.mark.postgres_only
@@ -31,16 +27,8 @@ async def test_two_workers_deliver_each_notification_once(
     database_url: str,
     receiver: Receiver,  # noqa: F811
 ) -> None:
-    allowing = settings.model_copy(update={"subscription_allowed_hosts": [f"127.0.0.1:{receiver.port}"]})
-    service = create_app(allowing)
-    async with (
-        service.router.lifespan_context(service),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=service), base_url=BASE) as client,
-    ):
-        patient, karin = await patient_and_practitioner(client)
-        await create(client, builders.messages_to(karin["id"], f"http://127.0.0.1:{receiver.port}/hook"))
-        for _ in range(OWED):
-            await create(client, builders.communication(patient["id"], karin["id"]))
+    async with subscribed_receiver(settings, receiver, OWED) as (_, allowing):
+        pass
     assert await _owed(database_url) == OWED
 
     ready = asyncio.Barrier(2)
