@@ -254,8 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the FHIR server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default %(default)s; 0.0.0.0 for every one)"
+    )
+    serve.add_argument("--port", type=int, default=8080, help="the TCP port to listen on (default %(default)s)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (use PostgreSQL for more than one)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)
@@ -273,8 +275,20 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(run=_db_repair)
 
     load = commands.add_parser("load", help="load FHIR resources from Bundles, NDJSON or JSON files (or folders)")
-    load.add_argument("paths", nargs="+")
-    load.add_argument("--batch-size", type=int, default=100)
+    load.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="an NDJSON file (.ndjson, .jsonl: one resource a line), a JSON file (a Bundle or one resource), "
+        "or a folder of them",
+    )
+    load.add_argument(
+        "--batch-size",
+        type=int,
+        default=100,
+        help="resources written in one transaction (default %(default)s); a batch with a refused resource "
+        "is written again one by one",
+    )
     load.set_defaults(run=_load)
 
     demo = commands.add_parser("demo", help="load realistic Swedish demo contracts")
