@@ -19,7 +19,6 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fhirbridge import __version__
@@ -195,20 +194,18 @@ async def _load_items(items: object, total: int | None, description: str, batch_
 
 
 def _load(args: argparse.Namespace) -> int:
-    from fhirbridge.loading import read_resources
+    """Stream the named files into the database: each is scanned first (its count for the
+    progress bar; a Bundle that is not valid JSON is refused whole), then read one resource at
+    a time."""
+    from fhirbridge.load_files import files_under, read_resources, scan
 
-    paths: list[Path] = []
-    for name in args.paths:
-        path = Path(name)
-        if path.is_dir():
-            paths.extend(sorted(p for p in path.rglob("*") if p.suffix in (".json", ".ndjson", ".jsonl")))
-        elif path.exists():
-            paths.append(path)
-        else:
-            print(f"no such file: {name}", file=sys.stderr)
-            return 2
-    items = [item for path in paths for item in read_resources(path)]
-    return asyncio.run(_load_items(items, len(items), "loading", args.batch_size))
+    paths, missing = files_under(args.paths)
+    if missing:
+        print(f"no such file: {missing[0]}", file=sys.stderr)
+        return 2
+    files = [scan(path) for path in paths]
+    items = (item for file in files for item in read_resources(file))
+    return asyncio.run(_load_items(items, sum(file.count for file in files), "loading", args.batch_size))
 
 
 def _demo(args: argparse.Namespace) -> int:
