@@ -30,16 +30,19 @@ STORED_ADDRESS = {"type": "Patient", "id": SEEDED_PATIENT, "vid": "1"}
 
 def operation_labels() -> list[str]:
     """``METHOD /path`` of every operation in the OpenAPI document (which needs no database),
-    one per route of the route table: a route served for many types is fuzzed on Patient (the
-    stored one), or on its first type (the document lists it once per type)."""
+    one per route of the route table and type that serves it, where a route serves many types:
+    search on every type (each has search parameters of its own), the others on Patient (the
+    stored one) or their first type."""
     document = create_app(Settings(database_url="sqlite:///unused.db", auth="off")).openapi()
     chosen, per_type = set(), set()
     for route in ROUTES:
         served = list(served_types(route))
         per_type |= {f"{route.method} {FHIR_PREFIX}{route.path.replace('{type}', t or '')}" for t in served}
-        if served:
-            resource_type = "Patient" if "Patient" in served else served[0]
-            chosen.add(f"{route.method} {FHIR_PREFIX}{route.path.replace('{type}', resource_type or '')}")
+        if route.interaction == "search-type" and route.method == "GET":
+            fuzzed = served  # each type has search parameters of its own
+        else:
+            fuzzed = ["Patient"] if "Patient" in served else served[:1]
+        chosen |= {f"{route.method} {FHIR_PREFIX}{route.path.replace('{type}', t or '')}" for t in fuzzed}
     labels = [
         f"{method.upper()} {path}"
         for path, item in document["paths"].items()
