@@ -80,7 +80,8 @@ def _fhir_operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str,
 
 
 def _openapi_view(document: dict[str, Any]) -> tuple[dict[str, dict[str, set[str]]], set[str]]:
-    """Per type: interactions, operations, search parameters; and the system interactions."""
+    """Per type: interactions, operations, search parameters (``(system)``: of the search across
+    types); and the system interactions."""
     types: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     system: set[str] = set()
     for method, path, operation in _fhir_operations(document):
@@ -88,6 +89,9 @@ def _openapi_view(document: dict[str, Any]) -> tuple[dict[str, dict[str, set[str
         resource_type, _, tail = rest.partition("/")
         if (method, rest) in SYSTEM_SHAPES or rest == "_history":
             system |= SYSTEM_SHAPES[(method, rest)]
+            if (method, rest) == ("get", ""):
+                names = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
+                types["(system)"]["searchParam"] = names - RESULT_PARAMETERS - {"_type"}
             continue
         operation_name = re.search(r"\$([a-z-]+)$", path)
         if operation_name:
@@ -116,6 +120,7 @@ def _capability_view(statement: dict[str, Any]) -> tuple[dict[str, dict[str, set
             "searchParam": {p["name"] for p in resource.get("searchParam", [])},
             "conditional": conditional,
         }
+    types["(system)"] = {"searchParam": {p["name"] for p in rest["searchParam"]}}
     return types, {i["code"] for i in rest["interaction"]}
 
 
@@ -135,8 +140,8 @@ def test_every_type_interaction_operation_and_search_parameter_agrees_with_the_c
     assert set(openapi_types) == set(capability_types)
     for resource_type, claims in capability_types.items():
         listed = openapi_types[resource_type]
-        for aspect in ("interaction", "operation", "searchParam", "conditional"):
-            assert listed.get(aspect, set()) == claims[aspect], (resource_type, aspect)
+        for aspect, claimed in claims.items():
+            assert listed.get(aspect, set()) == claimed, (resource_type, aspect)
     assert len(capability_types["CarePlan"]["searchParam"]) > 20  # the registry's, not a hand-written few
 
 

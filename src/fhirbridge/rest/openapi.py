@@ -20,6 +20,7 @@ from fhirbridge.fhir.json_patch import MEDIA_TYPE as JSON_PATCH
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest import openapi_components as parts
 from fhirbridge.rest.interactions import conformance
+from fhirbridge.rest.interactions.search_system import COMMON_PARAMETERS
 from fhirbridge.rest.routes import ROUTES, Route
 from fhirbridge.search.parameters import search_parameters
 
@@ -57,7 +58,8 @@ _CRITERIA: dict[str, Schema] = {"identifier": _STRING, "_id": _STRING}
 _VALIDATE: dict[str, Schema] = {"mode": {"type": "string", "enum": ["create", "update", "delete"]}, "profile": _STRING}
 _SYSTEM_SEARCH: dict[str, Schema] = {
     "_type": _STRING,
-    **dict.fromkeys(("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_sort"), _STRING),
+    **dict.fromkeys(sorted(COMMON_PARAMETERS), _STRING),
+    "_sort": _STRING,
     "_count": {"type": "integer"},
     **_SHAPE,
 }
