@@ -16,9 +16,10 @@ from types import MappingProxyType
 from typing import Any
 
 import jsonpatch
-from jsonpointer import JsonPointerException
+from jsonpointer import JsonPointer, JsonPointerException
 
-from fhirbridge.errors import FhirError, bad_request, conflict
+from fhirbridge.errors import FhirError, Issue, bad_request, conflict
+from fhirbridge.fhir.jsonio import depth, dumps
 
 MEDIA_TYPE = "application/json-patch+json"
 MAX_OPERATIONS = 1000
@@ -89,11 +90,18 @@ def read_patch(document: Any) -> list[dict[str, Any]]:
     return document
 
 
-def apply_patch(operations: list[dict[str, Any]], resource: dict[str, Any]) -> Any:
+def apply_patch(operations: list[dict[str, Any]], resource: dict[str, Any], *, max_bytes: int, max_depth: int) -> Any:
     """The resource with the operations applied in order to a copy of it (RFC 6902 §3: all or
-    nothing); an operation the resource does not allow is a 409 naming it."""
+    nothing); an operation the resource does not allow is a 409 naming it.
+
+    The patched resource is held to what a PUT's body is held to (at most ``max_bytes`` and
+    ``max_depth`` levels, R4 security.html: hostile input), judged *before* each operation:
+    ``copy`` doubles what it copies into itself, so thirty operations would otherwise ask for
+    gigabytes, and a copy of something deep recurses past Python's limit."""
     document: Any = copy.deepcopy(resource)
+    bound = _Bound(len(dumps(resource)), depth(resource), max_bytes, max_depth)
     for index, operation in enumerate(operations):
+        bound.admit(index, operation, document)
         try:  # one at a time, so that a refusal names its operation
             document = _Patch([operation]).apply(document, in_place=True)
         except jsonpatch.JsonPatchTestFailed:
@@ -105,6 +113,61 @@ def apply_patch(operations: list[dict[str, Any]], resource: dict[str, Any]) -> A
                 index, f"{operation['op']} {operation['path']} cannot be applied: the resource has no such place"
             ) from None
     return document
+
+
+class _Bound:
+    """An upper bound of a document's size in bytes and depth while operations are applied:
+    what ``add``, ``replace`` and ``copy`` put in is counted, what ``remove`` takes out is
+    not, so the work of measuring is bounded by ``max_bytes`` too."""
+
+    def __init__(self, size: int, deepest: int, max_bytes: int, max_depth: int) -> None:
+        self.size, self.deepest, self.max_bytes, self.max_depth = size, deepest, max_bytes, max_depth
+
+    def admit(self, index: int, operation: dict[str, Any], document: Any) -> None:
+        op, path = operation["op"], operation["path"]
+        if op in ("add", "replace"):
+            value = operation["value"]
+        elif op == "copy":
+            try:
+                value = JsonPointer(operation["from"]).resolve(document)
+            except (JsonPointerException, LookupError, TypeError, ValueError):
+                return  # nothing is copied: the operation itself is refused (409)
+        elif op == "move":  # what moves is at most as deep as what is below ``from``
+            deepest = self.deepest - _levels(operation["from"]) + _levels(path)
+            self._check(index, self.size, deepest)
+            return
+        else:
+            return
+        deepest = _levels(path) + depth(value)
+        if deepest > self.max_depth:  # refused before the value is serialised (orjson stops at 255)
+            self._check(index, self.size, deepest)
+        self._check(index, self.size + len(dumps(value)), deepest)
+
+    def _check(self, index: int, size: int, deepest: int) -> None:
+        if deepest > self.max_depth:
+            raise bad_request(
+                f"JSON Patch operation {index} would nest the resource more than {self.max_depth} levels deep",
+                _where(index),
+                code="too-costly",
+            )
+        if size > self.max_bytes:
+            raise FhirError(
+                413,
+                [
+                    Issue(
+                        "error",
+                        "too-costly",
+                        f"JSON Patch operation {index} would make the resource larger than {self.max_bytes} bytes",
+                        (_where(index),),
+                    )
+                ],
+            )
+        self.size, self.deepest = size, max(self.deepest, deepest)
+
+
+def _levels(pointer: str) -> int:
+    """How many reference tokens a JSON Pointer has (RFC 6901 §3): the levels above what it names."""
+    return pointer.count("/")
 
 
 def _conflict(index: int, message: str) -> FhirError:

@@ -36,6 +36,11 @@ _translated: dict[str, str] = {}
 BUSY_TIMEOUT_MS = 30_000
 CHECKPOINT_INTERVAL_S = 1.0
 WAL_KEPT_BYTES = 64 * 1024 * 1024
+INLINE_STEPS = 200_000
+"""SQLite virtual machine steps a read run on the event loop's thread may take (a few
+milliseconds) before it is stopped and run again on a worker thread: a read that looked
+selective (an index lookup by equality) may still meet a patient's hundred thousand access log
+entries, and must not hold up every other request while it reads them (review 20)."""
 
 
 def _translate(sql: str) -> str:
@@ -69,19 +74,41 @@ def _unique_race(exc: sqlite3.IntegrityError) -> Exception:
 
 
 class SqliteConnection:
-    """A connection whose statements run inline, or on ``executor`` when one is given."""
+    """A connection whose statements run inline, or on ``executor`` when one is given.  A
+    reader's inline statements run for at most :data:`INLINE_STEPS` there, and are run again
+    on ``fallback`` when they take longer (reads only: a stopped read changes nothing)."""
 
     dialect = SQLITE
 
-    def __init__(self, raw: sqlite3.Connection, executor: ThreadPoolExecutor | None) -> None:
+    def __init__(
+        self, raw: sqlite3.Connection, executor: ThreadPoolExecutor | None, fallback: ThreadPoolExecutor | None = None
+    ) -> None:
         self._raw = raw
         self._executor = executor
+        self._fallback = fallback
         self.versions = SqliteVersions(self.call)
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
+        if self._executor is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        if self._fallback is None:
             return func(*args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        stopped = False
+
+        def stop() -> int:
+            nonlocal stopped
+            stopped = True
+            return 1  # SQLite stops the statement (SQLITE_INTERRUPT); a read transaction stays open
+
+        self._raw.set_progress_handler(stop, INLINE_STEPS)
+        try:
+            return func(*args)
+        except sqlite3.OperationalError:
+            if not stopped:
+                raise
+        finally:
+            self._raw.set_progress_handler(None, 0)
+        return await asyncio.get_running_loop().run_in_executor(self._fallback, func, *args)
 
     async def call(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func(raw_connection, *args)``: several statements for the price of one call."""
@@ -258,7 +285,7 @@ class SqliteDatabase:
     @asynccontextmanager
     async def _reader(self, *, snapshot: bool, heavy: bool) -> AsyncIterator[SqliteConnection]:
         raw = self._readers.pop() if self._readers else connect(self.path, read_only=True)
-        connection = SqliteConnection(raw, self._read_executor if heavy else None)
+        connection = SqliteConnection(raw, self._read_executor if heavy else None, self._read_executor)
         try:
             if snapshot:
                 await connection.execute("BEGIN")

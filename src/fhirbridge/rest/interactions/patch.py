@@ -31,9 +31,11 @@ async def patch_in(
     *,
     if_match: int | None,
     local_base: str | None,
+    limits: tuple[int, int],
 ) -> WriteResult:
     """Apply a read JSON Patch to the current version and write the result as an update (the
-    one path a single request and a transaction entry share)."""
+    one path a single request and a transaction entry share).  ``limits``: the most bytes and
+    levels the patched resource may have, as a PUT's body may."""
     current = await unit.patch_base(resource_type, resource_id)
     if if_match is not None and current.version != if_match:
         raise precondition_failed(
@@ -41,7 +43,8 @@ async def patch_in(
             f"{current.version}"
         )
     assert current.content is not None
-    patched = apply_patch(operations, loads(current.content))
+    max_bytes, max_depth = limits
+    patched = apply_patch(operations, loads(current.content), max_bytes=max_bytes, max_depth=max_depth)
     validated = validate_resource(patched, resource_type, url_id=resource_id, local_base=local_base)
     return await unit.update(validated, resource_id, if_match=if_match, method="PATCH")
 
@@ -57,7 +60,13 @@ async def patch(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
 
     async def work(unit: UnitOfWork) -> WriteResult:
         return await patch_in(
-            unit, resource_type, resource_id, operations, if_match=if_match, local_base=request.base_url
+            unit,
+            resource_type,
+            resource_id,
+            operations,
+            if_match=if_match,
+            local_base=request.base_url,
+            limits=_limits(ctx, request),
         )
 
     return respond(request, await ctx.repository.write(request.identity, request.base_url, work))
@@ -81,6 +90,19 @@ async def conditional_patch(ctx: ServiceContext, request: FhirRequest) -> FhirRe
             )
         if not found:
             raise not_found(f"No {resource_type} matches the criteria: there is nothing to patch", "url")
-        return await patch_in(unit, resource_type, found[0], operations, if_match=if_match, local_base=request.base_url)
+        return await patch_in(
+            unit,
+            resource_type,
+            found[0],
+            operations,
+            if_match=if_match,
+            local_base=request.base_url,
+            limits=_limits(ctx, request),
+        )
 
     return respond(request, await ctx.repository.write(request.identity, request.base_url, work))
+
+
+def _limits(ctx: ServiceContext, request: FhirRequest) -> tuple[int, int]:
+    """What a PUT's body is held to (size, nesting), which the patched resource is held to too."""
+    return ctx.settings.max_body_bytes, request.max_json_depth
