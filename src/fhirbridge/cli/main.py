@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from fhirbridge.observability.logs import logging_config
+
     settings = get_settings()
     check_authentication_settings(settings)  # refuse here, with a plain message, rather than in a worker
     check_data_folder(settings.database_url)
@@ -55,6 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level),
         proxy_headers=True,
         access_log=args.access_log,
     )

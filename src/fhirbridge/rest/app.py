@@ -55,6 +55,7 @@ from fhirbridge.rest.openapi import openapi_extra
 from fhirbridge.rest.rate_limit import RateLimit, RateLimits
 from fhirbridge.rest.readiness import Readiness, UntilReady, readiness_answer
 from fhirbridge.rest.render import error_format, render, render_error
+from fhirbridge.rest.request_id import RequestIds, request_id_headers
 from fhirbridge.rest.routes import ROUTES, Route
 from fhirbridge.rest.smart import announce_authentication, check_authentication_settings, smart_configuration
 from fhirbridge.search.parameters import search_parameters
@@ -263,6 +264,7 @@ def create_app(
     app.add_middleware(UntilReady, readiness=readiness)
     allow_cross_origin(app, settings.cors_origins)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestIds)  # outermost: every answer and log line names its request
     for adapter in adapters():
         for method, path, adapter_endpoint in adapter.routes:
             app.add_api_route(
@@ -321,7 +323,11 @@ def create_app(
         incident = uuid.uuid4().hex[:12]
         log.exception("server fault %s on %s %s", incident, request.method, request.url.path)
         return _issue_response(
-            request, 500, "exception", f"The server failed to handle the request (incident {incident}); it is logged"
+            request,
+            500,
+            "exception",
+            f"The server failed to handle the request (incident {incident}); it is logged",
+            request_id_headers(),
         )
 
     return app
