@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="The level of every logger: the service's own (fhirbridge.*) and uvicorn's"
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="The bearer token a Prometheus scraper sends for /metrics; unset: /metrics answers loopback "
+        "callers only (with authentication off: everyone)",
+    )
     log_format: Literal["text", "json"] = Field(
         "text",
         description="`text`: one readable line per record; `json`: one JSON object per line (time, level, "

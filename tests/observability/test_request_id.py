@@ -20,9 +20,10 @@ from tests.support.api import network_client, outcome
 
 def is_uuid4(value: str) -> bool:
     try:
-        return uuid.UUID(value).version == 4 and str(uuid.UUID(value)) == value
+        made = uuid.UUID(value)
     except ValueError:
         return False
+    return made.version == 4 and made.variant == uuid.RFC_4122 and str(made) == value
 
 
 def logged_request_ids(event: dict[str, Any]) -> list[str]:

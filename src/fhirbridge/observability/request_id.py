@@ -15,8 +15,8 @@ reaches log records through :class:`RequestIdFilter`.
 from __future__ import annotations
 
 import logging
+import random
 import re
-import uuid
 from contextvars import ContextVar, Token
 
 HEADER = "X-Request-ID"
@@ -35,7 +35,21 @@ def accepted_request_id(offered: str | None) -> str:
     else a new uuid4."""
     if offered is not None and _SANE.fullmatch(offered) and not _NUMBER_SHAPED.search(offered):
         return offered
-    return str(uuid.uuid4())
+    return new_request_id()
+
+
+_VERSION_4 = 0x4 << 76
+_VARIANT = 0x2 << 62
+_KEPT = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+
+
+def new_request_id() -> str:
+    """A random UUID (version 4, RFC 4122 §4.4) in its usual form, drawn from the process's
+    generator, which :mod:`random` seeds anew in a forked child: the id names a request, it
+    guards nothing, and ``uuid.uuid4()``'s system call would cost each request about 4 µs
+    against 1 µs."""
+    text = "%032x" % (random.getrandbits(128) & _KEPT | _VERSION_4 | _VARIANT)
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def current_request_id() -> str | None:

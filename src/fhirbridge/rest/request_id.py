@@ -41,10 +41,8 @@ class RequestIds:
         echoed = (_HEADER_NAME, request_id.encode())
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _HEADER_NAME]
-                headers.append(echoed)
-                message = {**message, "headers": headers}
+            if message["type"] == "http.response.start":  # no answer within sets the header itself
+                message = {**message, "headers": [*message.get("headers", ()), echoed]}
             await send(message)
 
         token = bind_request_id(request_id)
