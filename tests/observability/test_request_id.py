@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from fhirbridge.audit.events import BALP_ENTITY_TYPE
+from fhirbridge.audit.events import BALP_ENTITY_TYPE, REQUEST_IDS
 from fhirbridge.observability.request_id import accepted_request_id
 from tests.observability.conftest import LogLines
 from tests.security.tokens import SigningKey, bearer, mint
@@ -66,6 +66,13 @@ async def test_a_request_id_travels_from_header_to_answer_log_line_and_audit_eve
         entity.get("what", {}).get("reference") for entity in by_id["proxy-7f3a.42:read"]["entity"]
     }
     assert by_id["proxy-7f3a.43"]["outcome"] == "4"
+
+    found = await anyone.get(
+        "/fhir/AuditEvent",
+        params={"entity:identifier": f"{REQUEST_IDS}|proxy-7f3a.42:read"},
+        headers=bearer(mint(rsa, scope="system/*.rs")),
+    )
+    assert [entry["resource"]["id"] for entry in found.json()["entry"]] == [by_id["proxy-7f3a.42:read"]["id"]]
 
 
 async def test_without_a_request_id_the_service_makes_one_for_each_request(
