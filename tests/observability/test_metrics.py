@@ -5,6 +5,7 @@ scraper with ``FHIRBRIDGE_METRICS_TOKEN``)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from fhirbridge.config import Settings
 from fhirbridge.observability.metrics import Metrics, Observed
 from fhirbridge.rest.app import create_app
 from tests.conftest import BASE
+from tests.rest.test_readiness import not_ready_because, production, started
 from tests.security.tokens import SigningKey, bearer, mint
 from tests.security.world import World, user_token
 from tests.support import builders
@@ -153,3 +155,16 @@ def test_the_latency_histogram_counts_each_observation_in_its_buckets() -> None:
     assert value(samples, "fhirbridge_request_duration_seconds_sum", interaction="read") == pytest.approx(20.0065)
     assert requests(samples, "read", "CarePlan", "2xx") == 4
     assert requests(samples, "read", "CarePlan", "5xx") == 1
+
+
+async def test_metrics_and_request_ids_are_served_before_the_service_is_ready(tmp_path: Path) -> None:
+    app = create_app(production(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}", auto_migrate=False))
+    async with started(app) as client:
+        refused = await client.get("/fhir/Patient", headers={"X-Request-ID": "while-not-ready"})
+        assert "not ready" in not_ready_because(refused)
+        assert refused.headers["x-request-id"] == "while-not-ready"
+        samples = await scrape(client)
+        assert requests(samples, "other", "", "5xx") == 1  # refused before any route named it
+        assert ("fhirbridge_audit_backlog", ()) in samples
+        async with client_at(app, "10.1.2.3") as remote:
+            outcome(await remote.get("/metrics"), 403)  # not ready is not open
