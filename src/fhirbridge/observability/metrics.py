@@ -7,8 +7,8 @@ in the text exposition format at ``/metrics`` (:mod:`fhirbridge.rest.metrics`).
   types, or empty) and status class (``2xx``, ``4xx``, …);
 * ``fhirbridge_request_duration_seconds{interaction}``: their latency, a histogram;
 * ``fhirbridge_refusals_total{status, code}``: requests refused with an OperationOutcome, by
-  status and the first issue's code (``business-rule`` for the contract rules, ``forbidden``,
-  ``invalid``, …);
+  status and the first issue's code (``invariant`` and ``conflict`` for the contract rules,
+  ``business-rule`` for patient links and merges, ``forbidden``, ``login``, ``invalid``, …);
 * ``fhirbridge_audit_backlog``: AuditEvents waiting to be written (the access log's backlog);
 * ``fhirbridge_outbox_backlog``: notifications owed to subscribers, counted when scraped;
 * ``fhirbridge_database_connections{state}``: the database pool's connections in use and open.
