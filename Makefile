@@ -11,6 +11,8 @@
 #               and PostgreSQL (BENCH_ARGS="--contracts 20000" for a quicker run)
 #   make bench-feed  the change feed read by one client while writers run, SQLite and PostgreSQL
 #               (BENCH_ARGS="--mode development --profile"; see docs/benchmarks.md)
+#   make bench-load  peak memory of `fhirbridge load` on a generated 200 MB NDJSON file
+#               (BENCH_ARGS="--megabytes 1000" or "--format bundle"; see docs/benchmarks.md)
 #   make profiles           rebuild profiles/ from the FSH sources (node and npm needed)
 #   make validate-profiles  check profiles/ and the demo data with Medplum's validator (node, npm)
 
@@ -22,7 +24,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: install run serve demo test fuzz lint format check bench bench-report bench-feed profiles validate-profiles clean
+.PHONY: install run serve demo test fuzz lint format check bench bench-report bench-feed bench-load profiles validate-profiles clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fhirbridge needs Python 3.11 or newer")'
@@ -68,6 +70,9 @@ bench-report: $(STAMP)
 
 bench-feed: $(STAMP)
 	$(BIN)/python -m bench.feed $(BENCH_ARGS)
+
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.load_memory $(BENCH_ARGS)
 
 profiles: $(STAMP)
 	$(BIN)/python scripts/build_profiles.py

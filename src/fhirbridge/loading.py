@@ -10,14 +10,12 @@ retried after the others, so files need not be in dependency order.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fhirbridge.access.guarded import GuardedRepository
-from fhirbridge.errors import FhirError, bad_request, error
-from fhirbridge.fhir.jsonio import loads
+from fhirbridge.errors import FhirError, error
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.validation.pipeline import ValidatedResource, validate_resource
@@ -59,32 +57,11 @@ class LoadReport:
     rejected: list[Rejection] = field(default_factory=list)
 
 
-def read_resources(path: Path) -> Iterator[SourcedResource]:
-    """Resources from an NDJSON file (one per line), a Bundle, or a single JSON resource."""
-    if path.suffix in (".ndjson", ".jsonl"):
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    yield SourcedResource(f"{path}:{number}", _parse(line, f"{path}:{number}"))
-        return
-    document = _parse(path.read_text(encoding="utf-8"), str(path))
-    if isinstance(document, dict) and document.get("resourceType") == "Bundle":
-        for index, entry in enumerate(document.get("entry") or []):
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            yield SourcedResource(f"{path}#entry[{index}]", resource)
-    else:
-        yield SourcedResource(str(path), document)
-
-
-def _parse(text: str, origin: str) -> Any:
-    try:
-        return loads(text)
-    except ValueError as exc:
-        return _Unparsable(f"{origin} is not valid JSON: {exc}")
-
-
 @dataclass(frozen=True)
-class _Unparsable:
+class NotAResource:
+    """What stood where a resource should be and is none, and why: not JSON, or a Bundle entry
+    without a resource (:mod:`fhirbridge.load_files`)."""
+
     reason: str
 
 
@@ -94,19 +71,45 @@ Deferred = tuple[SourcedResource, ValidatedResource, FhirError]
 
 def _describe(item: SourcedResource) -> str:
     resource = item.resource
-    if isinstance(resource, dict):
-        return f"{resource.get('resourceType', '?')}/{resource.get('id', '(new)')}"
+    if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+        return f"{resource['resourceType']}/{resource.get('id', '(new)')}"
     return "(not a resource)"
 
 
 def _validate(item: SourcedResource, local_base: str | None) -> ValidatedResource:
+    """The item validated as the REST API validates a body; first, plainly, what makes it no
+    FHIR resource at all (R4 json.html: an object whose ``resourceType`` names its type)."""
     resource = item.resource
-    if isinstance(resource, _Unparsable):
+    if isinstance(resource, NotAResource):
         raise FhirError(400, [error("structure", resource.reason)])
-    resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
+    if not isinstance(resource, dict):
+        raise _not_a_resource(f"not a JSON object but {_kind(resource)}: a resource is an object")
+    resource_type = resource.get("resourceType")
+    if resource_type is None:
+        raise _not_a_resource("no resourceType: a resource names its type")
     if resource_type not in STORED_TYPES:
-        raise bad_request(f"{resource_type!r} is not a type this server stores", "resourceType")
+        raise _not_a_resource(
+            f"unknown resourceType {_shown(resource_type)}: this server stores {', '.join(STORED_TYPES)}"
+        )
     return validate_resource(dict(resource), resource_type, url_id=resource.get("id"), local_base=local_base)
+
+
+def _not_a_resource(diagnostics: str) -> FhirError:
+    return FhirError(400, [error("structure", diagnostics)])
+
+
+_JSON_KINDS = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def _kind(value: object) -> str:
+    return _JSON_KINDS.get(type(value), "a number")
+
+
+def _shown(value: object) -> str:
+    """A value as a person reads it in a message (a string quoted), cut short."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= 64 else value[:64] + "…")
+    return repr(value)[:64]
 
 
 async def _write(unit: UnitOfWork, validated: ValidatedResource) -> str:

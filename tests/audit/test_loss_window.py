@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import os
 import signal
 import time
@@ -30,7 +29,7 @@ from bench.server import ServiceProcess
 from fhirbridge.config import Settings
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.storage.engines import open_database
-from tests.security.tokens import AUDIENCE, ISSUER, bearer, mint, rsa_key, write_jwks
+from tests.security.tokens import bearer, mint, rsa_key, trusting
 from tests.support import builders
 
 pytestmark = pytest.mark.e2e
@@ -100,11 +99,8 @@ async def test_kill_9_mid_load_loses_no_record_of_a_read_answered_before_the_bou
     database_url: str, tmp_path: Path
 ) -> None:
     key = rsa_key()
-    jwks = write_jwks(tmp_path / "jwks.json", key)
     environment = {
-        "FHIRBRIDGE_AUTH": "jwt",
-        "FHIRBRIDGE_AUTH_ISSUERS": json.dumps([{"issuer": ISSUER, "jwks": str(jwks)}]),
-        "FHIRBRIDGE_AUTH_AUDIENCE": json.dumps([AUDIENCE]),
+        **trusting(tmp_path, key),
         "FHIRBRIDGE_OUTBOX_WORKER": "off",
         # the default limit, which one client's load must stay under
         "FHIRBRIDGE_RATE_LIMIT_PER_SECOND": str(Settings.model_fields["rate_limit_per_second"].default),

@@ -19,6 +19,8 @@ from schemathesis.checks import not_a_server_error
 
 from fhirbridge.config import Settings
 from fhirbridge.rest.app import create_app
+from fhirbridge.rest.openapi import FHIR_PREFIX, served_types
+from fhirbridge.rest.routes import ROUTES
 from tests.fuzz.conftest import SEEDED_PATIENT, bounded, fuzz_examples
 
 EXAMPLES = fuzz_examples(15)
@@ -27,14 +29,27 @@ STORED_ADDRESS = {"type": "Patient", "id": SEEDED_PATIENT, "vid": "1"}
 
 
 def operation_labels() -> list[str]:
-    """``METHOD /path`` of every operation in the OpenAPI document (which needs no database)."""
+    """``METHOD /path`` of every operation in the OpenAPI document (which needs no database),
+    one per route of the route table and type that serves it, where a route serves many types:
+    search on every type (each has search parameters of its own), the others on Patient (the
+    stored one) or their first type."""
     document = create_app(Settings(database_url="sqlite:///unused.db", auth="off")).openapi()
-    return [
+    chosen, per_type = set(), set()
+    for route in ROUTES:
+        served = list(served_types(route))
+        per_type |= {f"{route.method} {FHIR_PREFIX}{route.path.replace('{type}', t or '')}" for t in served}
+        if route.interaction == "search-type" and route.method == "GET":
+            fuzzed = served  # each type has search parameters of its own
+        else:
+            fuzzed = ["Patient"] if "Patient" in served else served[:1]
+        chosen |= {f"{route.method} {FHIR_PREFIX}{route.path.replace('{type}', t or '')}" for t in fuzzed}
+    labels = [
         f"{method.upper()} {path}"
         for path, item in document["paths"].items()
         for method in item
         if method in HTTP_METHODS
     ]
+    return [label for label in labels if label in chosen or label not in per_type]
 
 
 def requests_for(operation: schemathesis.APIOperation) -> st.SearchStrategy[schemathesis.Case]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from ipaddress import ip_address
 from typing import Any
 
@@ -263,7 +264,12 @@ async def _last_error(database: Database) -> str:
     return str(row[1])
 
 
-async def test_an_allow_listed_loopback_receiver_gets_its_notification(settings: Settings, receiver: Receiver) -> None:
+@asynccontextmanager
+async def subscribed_receiver(
+    settings: Settings, receiver: Receiver, messages: int
+) -> AsyncIterator[tuple[FastAPI, Settings]]:
+    """The service allowed to deliver to ``receiver`` (on loopback), with Karin's messages
+    subscribed to there and ``messages`` Communications to her owed; the service, its settings."""
     allowing = settings.model_copy(update={"subscription_allowed_hosts": [f"127.0.0.1:{receiver.port}"]})
     service = create_app(allowing)
     async with (
@@ -272,7 +278,13 @@ async def test_an_allow_listed_loopback_receiver_gets_its_notification(settings:
     ):
         patient, karin = await patient_and_practitioner(client)
         await create(client, builders.messages_to(karin["id"], f"http://127.0.0.1:{receiver.port}/hook"))
-        await create(client, builders.communication(patient["id"], karin["id"]))
+        for _ in range(messages):
+            await create(client, builders.communication(patient["id"], karin["id"]))
+        yield service, allowing
+
+
+async def test_an_allow_listed_loopback_receiver_gets_its_notification(settings: Settings, receiver: Receiver) -> None:
+    async with subscribed_receiver(settings, receiver, 1) as (service, allowing):
         assert await _deliver_once(_database(service), allowing) == 1
     assert receiver.requests == ["POST /hook HTTP/1.1"]
 

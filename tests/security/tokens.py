@@ -67,5 +67,16 @@ def mint(key: SigningKey, *, header_kid: str | None = None, **claims: Any) -> st
     return jwt.encode(body, key.private, algorithm=key.algorithm, headers={"kid": header_kid or key.kid})
 
 
+def trusting(folder: Path, key: SigningKey) -> dict[str, str]:
+    """The environment of a ``fhirbridge serve`` process that trusts ``key`` (its JWKS written
+    into ``folder``) as the region's identity provider, for tokens with :data:`AUDIENCE`."""
+    jwks = write_jwks(folder / "jwks.json", key)
+    return {
+        "FHIRBRIDGE_AUTH": "jwt",
+        "FHIRBRIDGE_AUTH_ISSUERS": json.dumps([{"issuer": ISSUER, "jwks": str(jwks)}]),
+        "FHIRBRIDGE_AUTH_AUDIENCE": json.dumps([AUDIENCE]),
+    }
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fhirbridge import __version__
@@ -197,20 +196,18 @@ async def _load_items(items: object, total: int | None, description: str, batch_
 
 
 def _load(args: argparse.Namespace) -> int:
-    from fhirbridge.loading import read_resources
+    """Stream the named files into the database: each is scanned first (its count for the
+    progress bar; a Bundle that is not valid JSON is refused whole), then read one resource at
+    a time."""
+    from fhirbridge.load_files import files_under, read_resources, scan
 
-    paths: list[Path] = []
-    for name in args.paths:
-        path = Path(name)
-        if path.is_dir():
-            paths.extend(sorted(p for p in path.rglob("*") if p.suffix in (".json", ".ndjson", ".jsonl")))
-        elif path.exists():
-            paths.append(path)
-        else:
-            print(f"no such file: {name}", file=sys.stderr)
-            return 2
-    items = [item for path in paths for item in read_resources(path)]
-    return asyncio.run(_load_items(items, len(items), "loading", args.batch_size))
+    paths, missing = files_under(args.paths)
+    if missing:
+        print(f"no such file: {missing[0]}", file=sys.stderr)
+        return 2
+    files = [scan(path) for path in paths]
+    items = (item for file in files for item in read_resources(file))
+    return asyncio.run(_load_items(items, sum(file.count for file in files), "loading", args.batch_size))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -258,8 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the FHIR server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default %(default)s; 0.0.0.0 for every one)"
+    )
+    serve.add_argument("--port", type=int, default=8080, help="the TCP port to listen on (default %(default)s)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (use PostgreSQL for more than one)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(run=_serve)
@@ -277,8 +276,20 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(run=_db_repair)
 
     load = commands.add_parser("load", help="load FHIR resources from Bundles, NDJSON or JSON files (or folders)")
-    load.add_argument("paths", nargs="+")
-    load.add_argument("--batch-size", type=int, default=100)
+    load.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="an NDJSON file (.ndjson, .jsonl: one resource a line), a JSON file (a Bundle or one resource), "
+        "or a folder of them",
+    )
+    load.add_argument(
+        "--batch-size",
+        type=int,
+        default=100,
+        help="resources written in one transaction (default %(default)s); a batch with a refused resource "
+        "is written again one by one",
+    )
     load.set_defaults(run=_load)
 
     demo = commands.add_parser("demo", help="load realistic Swedish demo contracts")

@@ -17,7 +17,7 @@ from fhirbridge.report.render import to_csv, to_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("csv", "json"), default="csv")
+    parser.add_argument("--format", choices=("csv", "json"), default="csv", help="csv (default) or json")
     parser.add_argument("--output", "-o", type=Path, help="write to this file (default: standard output)")
     parser.add_argument(
         "--period", help="a tertial (YYYY-T1, -T2, -T3) or a year (YYYY) that has ended; default: the last tertial"

@@ -16,9 +16,11 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -48,12 +50,13 @@ from fhirbridge.report.freezer import running_freezer
 from fhirbridge.report.measures import install_measures
 from fhirbridge.rest.audited import audited_call
 from fhirbridge.rest.cors import allow_cross_origin
+from fhirbridge.rest.docs import mount_docs
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.metrics import RequestMetrics, metrics_answer, observed
 from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
 from fhirbridge.rest.negotiation import check_patch_body_type, check_request_body_type, response_format
-from fhirbridge.rest.openapi import openapi_extra
+from fhirbridge.rest.openapi import openapi_document
 from fhirbridge.rest.rate_limit import RateLimit, RateLimits
 from fhirbridge.rest.readiness import Readiness, UntilReady, readiness_answer
 from fhirbridge.rest.render import error_format, render, render_error
@@ -263,7 +266,7 @@ def create_app(
         version=__version__,
         description="FHIR R4 server for Swedish patient contracts. The FHIR API lives under /fhir.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by rest/docs.py, without a CDN
         redoc_url=None,
         redirect_slashes=False,
     )
@@ -297,10 +300,18 @@ def create_app(
             _endpoint(route),
             methods=[route.method],
             summary=route.summary,
-            tags=["FHIR"],
-            openapi_extra=openapi_extra(route),
             response_class=Response,
+            include_in_schema=False,  # listed per resource type by rest/openapi.py
         )
+    mount_docs(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            own = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = openapi_document(own, settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -33,19 +33,27 @@ PAGE_POLICY = (
 """The patient's page needs nothing but its own inline stylesheet: no scripts, no frames."""
 REPORT_POLICY = PAGE_POLICY.replace(b"form-action 'none'", b"form-action 'self'")
 """The report page also submits its filter form (GET, to itself)."""
+DOCS_POLICY = (
+    b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    b"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""Swagger UI (``/docs``): the service's own scripts and styles (Swagger UI also sets inline
+styles and data: images), requests to the service only: nothing from elsewhere."""
 
 
 def page_policy(path: str) -> bytes | None:
     """The Content-Security-Policy of the pages fhirbridge writes itself (None elsewhere)."""
     if path.startswith("/overview/"):
         return PAGE_POLICY
+    if path == "/docs" or path.startswith("/docs/"):
+        return DOCS_POLICY
     return REPORT_POLICY if path == "/report" else None
 
 
 class SecurityHeaders:
     """Headers every answer carries (no MIME sniffing, no referrer, no framing), and a strict
-    Content-Security-Policy on the HTML pages fhirbridge writes itself (the patient overview,
-    the report page)."""
+    Content-Security-Policy on the HTML pages fhirbridge serves itself (the patient overview,
+    the report page, the API docs)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -5,7 +5,9 @@ the ``identifier`` token).
 SQLite reads of that size run on the event loop's own thread, like point reads (see
 :mod:`fhirbridge.storage.sqlite`): a hop to a worker thread costs more than the read.  A search
 that may scan (a string, a date range, a ``:missing``, a chain) keeps its worker thread, so that
-it does not hold up every other request while it runs.
+it does not hold up every other request while it runs.  What an equality finds is one patient's
+resources of one type, or a few named ones: a patient with a great many of one type makes that
+page's ordering cost more on the loop's thread, the one price of not hopping.
 """
 
 from __future__ import annotations
