@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -61,8 +62,16 @@ class ServiceProcess:
     """``with ServiceProcess(url, log, environment) as service: service.port, service.pid``."""
 
     def __init__(
-        self, database_url: str, log_path: Path, environment: dict[str, str], *, port: int | None = None
+        self,
+        database_url: str,
+        log_path: Path,
+        environment: dict[str, str],
+        *,
+        port: int | None = None,
+        arguments: Sequence[str] = (),
     ) -> None:
+        self.arguments = tuple(arguments)
+        """More arguments of ``fhirbridge serve`` (``--access-log``)."""
         self.database_url = database_url
         self.log_path = log_path
         self.environment = environment
@@ -85,6 +94,7 @@ class ServiceProcess:
         }
         self._log = self.log_path.open("wb")
         command = [fhirbridge_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        command += self.arguments
         self.process = subprocess.Popen(command, env=env, cwd=REPOSITORY, stdout=self._log, stderr=subprocess.STDOUT)
         try:
             wait_until_ready(f"http://127.0.0.1:{self.port}/readyz", timeout_s, self.process)

@@ -128,7 +128,19 @@ class Settings(BaseSettings):
         description="Identifier systems of regional reserve numbers (comma-separated or a JSON list): like "
         "personnummer, samordningsnummer and the national reserve number, each value names one person",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="The level of every logger: the service's own (fhirbridge.*) and uvicorn's"
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="The bearer token a Prometheus scraper sends for /metrics; unset: /metrics answers loopback "
+        "callers only (with authentication off: everyone)",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`text`: one readable line per record; `json`: one JSON object per line (time, level, "
+        "logger, request_id, message, exception) for a log collector",
+    )
     auth: Literal["jwt", "off"] = Field(
         "jwt",
         description="`jwt`: every request needs a bearer token from a trusted issuer; "

@@ -64,6 +64,7 @@ def logged_events(draw: st.DrawFn) -> dict[str, Any]:
             st.one_of(st.none(), st.sampled_from(["127.0.0.1", "10.1.2.3", "::1", "Ölands Vårdcentral"]))
         ),
         now_us=draw(st.integers(0, 4_102_444_800_000_000)),
+        request_id=draw(st.one_of(st.none(), ids)),
     )
     event = draw(st.sampled_from(events))
     if draw(st.booleans()):  # an emergency grant, as emergency_access writes it

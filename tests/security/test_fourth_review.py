@@ -714,7 +714,7 @@ async def test_the_outsiders_own_write_does_not_tell_it_of_a_contact_at_the_bloc
         item["what"]["reference"].split("/_history")[0]
         for event in entries(log)
         for item in event.get("entity", [])
-        if "what" in item and item["what"]["reference"].startswith("Communication/")
+        if item.get("what", {}).get("reference", "").startswith("Communication/")
     }
     refused = [
         reference

@@ -92,7 +92,7 @@ async def test_the_care_team_patches_and_the_access_log_records_it(
     assert [e["outcome"] for e in logged] == ["0", "4"] or [e["outcome"] for e in logged] == ["4", "0"]
     done = next(e for e in logged if e["outcome"] == "0")
     assert done["action"] == "U"
-    named = [entity["what"]["reference"] for entity in done["entity"] if "what" in entity]
+    named = [entity["what"]["reference"] for entity in done["entity"] if "reference" in entity.get("what", {})]
     assert f"CarePlan/{world['anna-plan']}/_history/2" in named and f"Patient/{world['anna']}" in named
     assert done["agent"][0]["who"]["reference"] == f"Practitioner/{world['doctor']}"
 

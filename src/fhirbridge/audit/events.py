@@ -4,6 +4,12 @@ resource versions, the interaction, the outcome, and the reason of an emergency 
 
 An AuditEvent never holds a resource body: resources are named by versioned reference, and a
 search by its query string (``entity.query``), which is the question asked, not the answer.
+
+The request's id (``X-Request-ID``, :mod:`fhirbridge.observability.request_id`) is an entity of
+its own, as IHE BALP records it: ``entity.type`` BasicAuditEntityType#XrequestId and the id in
+``entity.what.identifier.value`` (R4 AuditEvent.entity.what is a Reference to any resource, and
+a Reference may be an identifier alone), so that one request is followed from the client's or
+proxy's logs to the service's log lines and to its AuditEvents.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 CLIENTS = "https://fhirbridge.se/fhir/NamingSystem/oauth-client"
+BALP_ENTITY_TYPE = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
+REQUEST_IDS = "https://fhirbridge.se/fhir/NamingSystem/request-id"
 MOST_ENTITIES = 100
 _ACTION = {
     "create": "C",
@@ -136,6 +144,7 @@ def audit_events(
     query: str | None,
     client_address: str | None,
     now_us: int,
+    request_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """The AuditEvents of one request: one, and a second naming what it touched that is not
     for the patient (labelled so itself), so that the patient's own log shows every access to
@@ -153,6 +162,7 @@ def audit_events(
             query=logged_query,
             client_address=client_address,
             now_us=now_us,
+            request_id=request_id,
         )
 
     events = [entry([r for r in seen.resources if r not in seen.not_for_patient], query)]
@@ -174,8 +184,9 @@ def audit_event(
     query: str | None,
     client_address: str | None,
     now_us: int,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
-    """The AuditEvent of one request."""
+    """The AuditEvent of one request (``request_id``: its ``X-Request-ID``, see the module)."""
     subtype = [{"system": INTERACTIONS, "code": interaction}]
     if operation is not None:
         subtype.append({"system": AUDIT_SUBTYPES, "code": operation})
@@ -197,6 +208,13 @@ def audit_event(
                 "type": {"system": ENTITY_TYPE, "code": "2"},
                 "role": {"system": OBJECT_ROLE, "code": "24"},
                 "query": base64.b64encode(masked(query).encode()).decode(),
+            }
+        )
+    if request_id:
+        entities.append(
+            {
+                "what": {"identifier": {"system": REQUEST_IDS, "value": request_id}},
+                "type": {"system": BALP_ENTITY_TYPE, "code": "XrequestId"},
             }
         )
     event: dict[str, Any] = {

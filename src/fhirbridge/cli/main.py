@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -33,6 +32,8 @@ if TYPE_CHECKING:
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from fhirbridge.observability.logs import logging_config
 
     settings = get_settings()
     check_authentication_settings(settings)  # refuse here, with a plain message, rather than in a worker
@@ -54,6 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level, settings.log_format),
         proxy_headers=True,
         access_log=args.access_log,
     )
@@ -220,10 +222,12 @@ def _worker(args: argparse.Namespace) -> int:
     import signal
 
     from fhirbridge.notifications.delivery import OutboxWorker
+    from fhirbridge.observability.logs import configure_logging
     from fhirbridge.storage.urls import parse_database_url
     from fhirbridge.storage.waiting import open_when_reachable
 
     settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
 
     async def work() -> int:
         database = await open_when_reachable(settings, pool_size=4, migrate=True)
@@ -321,9 +325,10 @@ def main(argv: list[str] | None = None) -> None:
     """Run one command.  A setting or path that cannot work is one line naming it and exit
     status 2; a database that does not come within ``FHIRBRIDGE_DB_WAIT_SECONDS`` is one line
     and status 1: no traceback for either."""
+    from fhirbridge.observability.logs import basic_logging
     from fhirbridge.storage.waiting import DatabaseUnreachable
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    basic_logging()
     args = build_parser().parse_args(argv)
     try:
         sys.exit(args.run(args))

@@ -45,6 +45,7 @@ from fhirbridge.errors import (
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
+from fhirbridge.observability.metrics import Metrics
 from fhirbridge.report.freezer import running_freezer
 from fhirbridge.report.measures import install_measures
 from fhirbridge.rest.audited import audited_call
@@ -52,12 +53,14 @@ from fhirbridge.rest.cors import allow_cross_origin
 from fhirbridge.rest.docs import mount_docs
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
+from fhirbridge.rest.metrics import RequestMetrics, metrics_answer, observed
 from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
 from fhirbridge.rest.negotiation import check_patch_body_type, check_request_body_type, response_format
 from fhirbridge.rest.openapi import openapi_document
 from fhirbridge.rest.rate_limit import RateLimit, RateLimits
 from fhirbridge.rest.readiness import Readiness, UntilReady, readiness_answer
 from fhirbridge.rest.render import error_format, render, render_error
+from fhirbridge.rest.request_id import RequestIds, request_id_headers
 from fhirbridge.rest.routes import ROUTES, Route
 from fhirbridge.rest.smart import announce_authentication, check_authentication_settings, smart_configuration
 from fhirbridge.search.parameters import search_parameters
@@ -92,14 +95,18 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
     public = route.conformance or route.interaction == "capabilities"
+    interaction_label = f"${route.operation}" if route.operation else route.interaction
     permission: Permission | None = "r" if route.operation else INTERACTION_PERMISSION.get(route.interaction)
 
     async def endpoint(request: Request) -> Response:
         context: ServiceContext = request.app.state.context
-        params = request.query_params
-        fmt = response_format(request.headers.get("accept"), params.get("_format"), params.get("_pretty"))
         path = request.path_params
         resource_type = path.get("type")
+        labels = observed(request)
+        if labels is not None:
+            labels.name(interaction_label, resource_type or route.fixed_type)
+        params = request.query_params
+        fmt = response_format(request.headers.get("accept"), params.get("_format"), params.get("_pretty"))
         if resource_type in CONFORMANCE_TYPES:
             raise method_not_allowed(f"{resource_type} resources come with the server and are read-only")
         if resource_type is not None and resource_type not in STORED_TYPES:
@@ -153,6 +160,9 @@ def _adapter_endpoint(adapter: Adapter, endpoint: Endpoint) -> Endpoint:
     refusals answered as the adapter answers them."""
 
     async def guarded(request: Request) -> Response:
+        labels = observed(request)
+        if labels is not None:
+            labels.name(adapter.name, None)
         base = base_url(request, request.app.state.context.settings)
         try:
             async with audited_call(
@@ -206,6 +216,7 @@ def create_app(
     settings = settings or get_settings()
     check_authentication_settings(settings)
     rate_limits = RateLimits(settings)
+    metrics = Metrics()
 
     readiness = Readiness(settings, on_give_up)
 
@@ -259,6 +270,7 @@ def create_app(
         redoc_url=None,
         redirect_slashes=False,
     )
+    app.state.metrics = metrics
     # Added innermost first: security headers go on every answer, CORS headers on a 429 too.
     app.add_middleware(TrailingSlash)
     if rate_limits.on:
@@ -266,6 +278,8 @@ def create_app(
     app.add_middleware(UntilReady, readiness=readiness)
     allow_cross_origin(app, settings.cors_origins)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(RequestIds)  # outermost: every answer and log line names its request
     for adapter in adapters():
         for method, path, adapter_endpoint in adapter.routes:
             app.add_api_route(
@@ -303,6 +317,10 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        return await metrics_answer(request, metrics, settings)
+
     @app.get("/readyz", tags=["operations"], summary="Readiness: started, and the database answers")
     async def readyz(request: Request) -> Response:
         context: ServiceContext | None = getattr(request.app.state, "context", None)
@@ -312,6 +330,7 @@ def create_app(
     async def fhir_error(request: Request, exc: FhirError) -> Response:
         # A database fault is logged once by the database (storage/faults.py), not per request.
         level = logging.DEBUG if isinstance(exc, DatabaseUnavailable) else logging.INFO
+        metrics.refused(exc.status, exc.issues[0].code if exc.issues else "unknown")
         log.log(level, "%s %s -> %s", request.method, request.url.path, exc)
         return render_error(exc, error_format(request))
 
@@ -321,10 +340,12 @@ def create_app(
         message = "No FHIR interaction lives at this address" if exc.status_code == 404 else str(exc.detail)
         if exc.status_code == 405:
             message = f"{request.method} is not supported at {request.url.path}"
+        metrics.refused(exc.status_code, code)
         return _issue_response(request, exc.status_code, code, message, dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        metrics.refused(400, "invalid")
         return render_error(malformed_request(exc), error_format(request))
 
     @app.exception_handler(Exception)
@@ -332,7 +353,11 @@ def create_app(
         incident = uuid.uuid4().hex[:12]
         log.exception("server fault %s on %s %s", incident, request.method, request.url.path)
         return _issue_response(
-            request, 500, "exception", f"The server failed to handle the request (incident {incident}); it is logged"
+            request,
+            500,
+            "exception",
+            f"The server failed to handle the request (incident {incident}); it is logged",
+            request_id_headers(),
         )
 
     return app

@@ -3,7 +3,7 @@
 The FHIR routes and the adapters' endpoints (NPÖ, the patient overview) run inside
 :func:`audited_call`: the caller is authenticated, the scope checked, the request's identity
 given a record of what it touches, and when the answer (or refusal) is known, one AuditEvent
-is added to the audit log.
+is added to the audit log, naming the request by its id (``X-Request-ID``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from fhirbridge.auth.scopes import Permission
 from fhirbridge.errors import FhirError
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.identity import ANONYMOUS, Identity
+from fhirbridge.observability.request_id import current_request_id
 from fhirbridge.rest.authentication import authenticate
 from fhirbridge.rest.interactions.context import ServiceContext
 
@@ -78,5 +79,6 @@ async def audited_call(
                 query=str(request.url.query) if searched else None,
                 client_address=request.client.host if request.client else None,
                 now_us=now_us(),
+                request_id=current_request_id(),
             ):
                 await context.audit.add(event)

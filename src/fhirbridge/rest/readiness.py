@@ -32,8 +32,8 @@ from fhirbridge.storage.urls import parse_database_url
 from fhirbridge.storage.waiting import DatabaseUnreachable, when_reachable
 
 log = logging.getLogger(__name__)
-ALWAYS_ANSWERED = frozenset({"/healthz", "/readyz"})
-"""What the service answers before it is ready: liveness and readiness."""
+ALWAYS_ANSWERED = frozenset({"/healthz", "/readyz", "/metrics"})
+"""What the service answers before it is ready: liveness, readiness and the metrics."""
 
 
 class Readiness:

@@ -122,6 +122,9 @@ class Database(Protocol):
         as for :meth:`reader`.  An engine may commit several writes together (SQLite's group
         commit); ``at_once`` commits when this block ends, without waiting for others to join."""
 
+    def pool_use(self) -> tuple[int, int] | None:
+        """The connection pool's connections (in use, open), or None for an engine without one."""
+
     async def close(self) -> None: ...
 
 
@@ -143,6 +146,9 @@ class PinnedDatabase:
 
     def transaction(self, *, heavy: bool = False, at_once: bool = False) -> AbstractAsyncContextManager[Connection]:
         return self._same()
+
+    def pool_use(self) -> tuple[int, int] | None:
+        return None
 
     async def close(self) -> None:
         return None

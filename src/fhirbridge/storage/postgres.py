@@ -165,5 +165,10 @@ class PostgresDatabase:
             raise fault from exc
         self.faults.answered()
 
+    def pool_use(self) -> tuple[int, int] | None:
+        """asyncpg's pool: connections open, less the idle ones, are in use."""
+        size = self._pool.get_size()
+        return size - self._pool.get_idle_size(), size
+
     async def close(self) -> None:
         await self._pool.close()

@@ -400,6 +400,10 @@ class SqliteDatabase:
             return
         batch.committed.set_result(None)
 
+    def pool_use(self) -> tuple[int, int] | None:
+        """None: one writer connection and a thread per reader, no pool to run out of."""
+        return None
+
     async def close(self) -> None:
         if self._batch is not None:
             self._commit(self._batch)

@@ -148,7 +148,7 @@ class UnitOfWork:
 
         A transaction assigns ``resource_id`` itself, so that other entries can refer to it."""
         rid = resource_id or str(uuid.uuid4())
-        validated = await normalise_references(validated, self)
+        validated = await self._normalised(validated)
         if self.guard is not None:
             await self.guard(self, "c", validated.resource_type, validated.resource, None)
         validated = await self._enrich(validated)
@@ -206,7 +206,7 @@ class UnitOfWork:
         the current version, so repeated syncs do not pile up identical versions.  ``method``:
         how the history tells it was made (a patch is processed as an update, R4 http.html#patch)."""
         # Normalised and enriched before the comparison, so that a re-sent body is "unchanged".
-        validated = await self._enrich(await normalise_references(validated, self))
+        validated = await self._enrich(await self._normalised(validated))
         lock = self.conn.dialect.lock_for_no_key_update
         current = await store.read_current(self.conn, validated.resource_type, resource_id, lock=lock)
         if self.guard is not None:
@@ -463,6 +463,15 @@ class UnitOfWork:
         action: WriteAction = "create" if previous is None or previous.deleted else "update"
         self.events.append(WriteEvent(action, stored, previous, self.identity, resource, by_server=self._finishing))
         return stored
+
+    async def _normalised(self, validated: ValidatedResource) -> ValidatedResource:
+        """The resource with its references normalised, but those of a type whose references are
+        records of what was there (:data:`UNCHECKED_REFERENCES`): nothing they name is looked up,
+        so that a client's write of one is refused by the guard (405), whatever it names (an
+        AuditEvent's request id is an identifier of no resource)."""
+        if validated.resource_type in UNCHECKED_REFERENCES:
+            return validated
+        return await normalise_references(validated, self)
 
     def _new_version(
         self, resource_type: str, resource: dict[str, Any], resource_id: str, version: int

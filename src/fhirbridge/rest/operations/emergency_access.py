@@ -20,6 +20,7 @@ from fhirbridge.contract.codes import CANONICAL_BASE
 from fhirbridge.errors import bad_request, not_found
 from fhirbridge.fhir.instants import format_instant, now_us
 from fhirbridge.identity import SYSTEM
+from fhirbridge.observability.request_id import current_request_id
 from fhirbridge.rest.interactions.common import require_id
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
@@ -52,6 +53,7 @@ async def emergency_access(ctx: ServiceContext, request: FhirRequest) -> FhirRes
         query=None,
         client_address=None,
         now_us=start,
+        request_id=current_request_id(),
     )
     event["subtype"] = [{"system": AUDIT_SUBTYPES, "code": EMERGENCY_ACCESS}]
     event["period"] = {"start": format_instant(start), "end": format_instant(end)}

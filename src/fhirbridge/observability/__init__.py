@@ -1,0 +1,1 @@
+"""What the service tells its operators: the request id, the logs, the metrics."""
