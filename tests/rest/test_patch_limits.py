@@ -18,16 +18,9 @@ LIMIT = 64 * 1024
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        auto_migrate=False,
-        outbox_worker="off",
-        rate_limit_per_second=0,
-        auth="off",
-        audit_flush_seconds=3600,
-        max_body_bytes=LIMIT,
-    )
+def settings(settings: Settings) -> Settings:
+    """The suite's settings with a small body limit, which a patched result must keep too."""
+    return settings.model_copy(update={"max_body_bytes": LIMIT})
 
 
 def _nested(levels: int) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import asyncpg
 
@@ -129,6 +131,22 @@ class FaultWatch:
             self.failures,
         )
         self.since = None
+
+    @asynccontextmanager
+    async def watching(self, on_fault: Callable[[], Awaitable[None]] | None = None) -> AsyncIterator[None]:
+        """Around one database operation: a transient fault it raises is re-raised as 503
+        (:meth:`unavailable`, after ``on_fault``), anything else as it was; success is noted
+        (:meth:`answered`).  Every engine's reader and transaction run inside it."""
+        try:
+            yield
+        except Exception as exc:
+            reason = fault_reason(exc)
+            if reason is None:
+                raise
+            if on_fault is not None:
+                await on_fault()
+            raise self.unavailable(reason) from exc
+        self.answered()
 
     @property
     def down(self) -> bool:

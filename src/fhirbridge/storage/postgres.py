@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
 
 from fhirbridge.errors import FhirError, Issue
 from fhirbridge.storage.database import POSTGRESQL, Row, WriteRace
-from fhirbridge.storage.faults import FaultWatch, fault_reason
+from fhirbridge.storage.faults import FaultWatch
 from fhirbridge.storage.versions_postgres import PostgresVersions
 
 _TIMEOUT = asyncpg.QueryCanceledError
@@ -125,45 +125,27 @@ class PostgresDatabase:
         )
         return cls(pool, name)
 
-    async def _fault(self, exc: Exception) -> Exception:
-        """``exc`` as the request should see it: a transient fault is 503 (logged once), and the
-        pool's other connections are replaced before their next use (a restarted server has
-        closed them all; each would otherwise fail one more request)."""
-        reason = fault_reason(exc)
-        if reason is None:
-            return exc
-        await self._pool.expire_connections()
-        return self.faults.unavailable(reason)
+    def _watching(self) -> AbstractAsyncContextManager[None]:
+        """A transient fault is 503 (logged once), and the pool's other connections are
+        replaced before their next use (a restarted server has closed them all; each would
+        otherwise fail one more request)."""
+        return self.faults.watching(self._pool.expire_connections)
 
     @asynccontextmanager
     async def reader(self, *, snapshot: bool = False, heavy: bool = False) -> AsyncIterator[PostgresConnection]:
-        try:
-            async with self._pool.acquire() as raw:
-                if snapshot:
-                    async with raw.transaction(isolation="repeatable_read", readonly=True):
-                        yield PostgresConnection(raw)
-                else:
+        async with self._watching(), self._pool.acquire() as raw:
+            if snapshot:
+                async with raw.transaction(isolation="repeatable_read", readonly=True):
                     yield PostgresConnection(raw)
-        except Exception as exc:
-            fault = await self._fault(exc)
-            if fault is exc:
-                raise
-            raise fault from exc
-        self.faults.answered()
+            else:
+                yield PostgresConnection(raw)
 
     @asynccontextmanager
     async def transaction(self, *, heavy: bool = False, at_once: bool = False) -> AsyncIterator[PostgresConnection]:
         """A write transaction; a fault that ends it before the commit is confirmed is 503
         (the commit may or may not have happened: the client is told to try again)."""
-        try:
-            async with self._pool.acquire() as raw, raw.transaction():
-                yield PostgresConnection(raw)
-        except Exception as exc:
-            fault = await self._fault(exc)
-            if fault is exc:
-                raise
-            raise fault from exc
-        self.faults.answered()
+        async with self._watching(), self._pool.acquire() as raw, raw.transaction():
+            yield PostgresConnection(raw)
 
     def pool_use(self) -> tuple[int, int] | None:
         """asyncpg's pool: connections open, less the idle ones, are in use."""

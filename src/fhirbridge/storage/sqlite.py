@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from fhirbridge.failure_log import FailureLog
 from fhirbridge.storage.database import SQLITE, Row, WriteRace
-from fhirbridge.storage.faults import FaultWatch, fault_reason
+from fhirbridge.storage.faults import FaultWatch
 from fhirbridge.storage.versions_sqlite import SqliteVersions
 
 T = TypeVar("T")
@@ -265,22 +265,10 @@ class SqliteDatabase:
     async def _on_thread(self, executor: ThreadPoolExecutor, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(executor, func, *args)
 
-    def _fault(self, exc: Exception) -> Exception:
-        """``exc`` as the request should see it: a transient fault is 503 (logged once)."""
-        reason = fault_reason(exc)
-        return exc if reason is None else self.faults.unavailable(reason)
-
     @asynccontextmanager
     async def reader(self, *, snapshot: bool = False, heavy: bool = False) -> AsyncIterator[SqliteConnection]:
-        try:
-            async with self._reader(snapshot=snapshot, heavy=heavy) as connection:
-                yield connection
-        except Exception as exc:
-            fault = self._fault(exc)
-            if fault is exc:
-                raise
-            raise fault from exc
-        self.faults.answered()
+        async with self.faults.watching(), self._reader(snapshot=snapshot, heavy=heavy) as connection:
+            yield connection
 
     @asynccontextmanager
     async def _reader(self, *, snapshot: bool, heavy: bool) -> AsyncIterator[SqliteConnection]:
@@ -302,15 +290,8 @@ class SqliteDatabase:
     async def transaction(self, *, heavy: bool = False, at_once: bool = False) -> AsyncIterator[SqliteConnection]:
         """:meth:`_transaction`, its transient faults (locked beyond the busy timeout, I/O
         errors, a read-only file) answered 503 and logged once."""
-        try:
-            async with self._transaction(heavy=heavy, at_once=at_once) as connection:
-                yield connection
-        except Exception as exc:
-            fault = self._fault(exc)
-            if fault is exc:
-                raise
-            raise fault from exc
-        self.faults.answered()
+        async with self.faults.watching(), self._transaction(heavy=heavy, at_once=at_once) as connection:
+            yield connection
 
     @asynccontextmanager
     async def _transaction(self, *, heavy: bool, at_once: bool) -> AsyncIterator[SqliteConnection]:

@@ -371,6 +371,16 @@ class UnitOfWork:
                     break
         return visible
 
+    async def find_one(
+        self, resource_type: str, criteria: list[tuple[str, str]], *, several: str, expression: str = "url"
+    ) -> str | None:
+        """The one id a conditional delete or patch acts on (R4 http.html#cond-delete,
+        #patch), None when nothing matches; several matches are 412 saying ``several``."""
+        found = await self.find(resource_type, criteria)
+        if len(found) > 1:
+            raise precondition_failed(several, expression)
+        return found[0] if found else None
+
     async def matches(self, resource_type: str, criteria: list[tuple[str, str]], resource_id: str) -> bool:
         """Whether the resource, as this transaction sees it, matches search criteria (a
         Subscription's, R4 subscription.html)."""

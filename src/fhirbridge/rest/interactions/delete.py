@@ -7,7 +7,7 @@ other live resources still refer to is refused with 409, naming them.
 
 from __future__ import annotations
 
-from fhirbridge.errors import bad_request, precondition_failed
+from fhirbridge.errors import bad_request
 from fhirbridge.fhir.outcome import information
 from fhirbridge.rest.interactions.common import require_writable_id
 from fhirbridge.rest.interactions.context import ServiceContext
@@ -42,14 +42,14 @@ async def conditional_delete(ctx: ServiceContext, request: FhirRequest) -> FhirR
         raise bad_request("A conditional delete needs search criteria: DELETE [type]?identifier=system|value", "url")
 
     async def work(unit: UnitOfWork) -> WriteResult:
-        found = await unit.find(resource_type, criteria)
-        if len(found) > 1:
-            raise precondition_failed(
-                f"The criteria match several {resource_type} resources; this server deletes one at a time", "url"
-            )
-        if not found:
+        found = await unit.find_one(
+            resource_type,
+            criteria,
+            several=f"The criteria match several {resource_type} resources; this server deletes one at a time",
+        )
+        if found is None:
             return WriteResult("absent", None)
-        return await unit.delete(resource_type, found[0])
+        return await unit.delete(resource_type, found)
 
     result = await ctx.repository.write(request.identity, request.base_url, work)
     return _respond(result, f"{resource_type} matching the criteria")

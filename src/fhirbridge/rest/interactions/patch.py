@@ -83,17 +83,17 @@ async def conditional_patch(ctx: ServiceContext, request: FhirRequest) -> FhirRe
     if_match = request.if_match()
 
     async def work(unit: UnitOfWork) -> WriteResult:
-        found = await unit.find(resource_type, criteria)
-        if len(found) > 1:
-            raise precondition_failed(
-                f"The criteria match several {resource_type} resources; make them more selective", "url"
-            )
-        if not found:
+        found = await unit.find_one(
+            resource_type,
+            criteria,
+            several=f"The criteria match several {resource_type} resources; make them more selective",
+        )
+        if found is None:
             raise not_found(f"No {resource_type} matches the criteria: there is nothing to patch", "url")
         return await patch_in(
             unit,
             resource_type,
-            found[0],
+            found,
             operations,
             if_match=if_match,
             local_base=request.base_url,

@@ -24,17 +24,24 @@ def _not_modified(request: FhirRequest, record: StoredResource) -> bool:
     return False
 
 
-async def read(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
+async def live_version(ctx: ServiceContext, request: FhirRequest) -> StoredResource:
+    """The current version of the request's resource as the caller may see it (R4
+    http.html#read): 404 when there is none they may know of, 410 when it was deleted."""
     resource_type, resource_id = request.address()
     require_id(resource_type, resource_id)
     record = await ctx.repository.read(request.identity, resource_type, resource_id)
     address = f"{resource_type}/{resource_id}"
     if record is None:
         raise not_found(f"{address} does not exist")
-    if record.deleted:
+    if record.deleted or record.content is None:
         error = gone(f"{address} was deleted (version {record.version})")
         error.headers.update(version_headers(record))
         raise error
+    return record
+
+
+async def read(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
+    record = await live_version(ctx, request)
     headers = version_headers(record)
     if _not_modified(request, record):
         return FhirResponse(304, headers=headers)

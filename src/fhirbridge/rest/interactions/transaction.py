@@ -65,12 +65,12 @@ async def _resolve(unit: UnitOfWork, entry: Entry) -> None:
             entry.resource_type, entry.criteria, body_id if isinstance(body_id, str) else None
         )
     elif entry.criteria:
-        found = await unit.find(entry.resource_type, entry.criteria)
-        if len(found) > 1:
-            raise precondition_failed(
-                "The criteria match several resources; this server deletes one at a time", "request.url"
-            )
-        entry.target_id = found[0] if found else None
+        entry.target_id = await unit.find_one(
+            entry.resource_type,
+            entry.criteria,
+            several="The criteria match several resources; this server deletes one at a time",
+            expression="request.url",
+        )
     else:
         entry.target_id = entry.resource_id
 

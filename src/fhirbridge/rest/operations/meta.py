@@ -11,10 +11,9 @@ write path, where every change is a version, does not do.
 
 from __future__ import annotations
 
-from fhirbridge.errors import gone, not_found
 from fhirbridge.fhir.jsonio import loads
-from fhirbridge.rest.interactions.common import require_id
 from fhirbridge.rest.interactions.context import ServiceContext
+from fhirbridge.rest.interactions.read import live_version
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
 
 NAME = "meta"
@@ -25,15 +24,8 @@ _LABELS = ("profile", "security", "tag")
 async def meta(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     """A Parameters whose ``return`` is the resource's Meta, less what the server sets
     (``versionId``, ``lastUpdated``): the labels a client may set (R4 resource.html#Meta)."""
-    resource_type, resource_id = request.address()
-    require_id(resource_type, resource_id)
-    record = await ctx.repository.read(request.identity, resource_type, resource_id)
-    address = f"{resource_type}/{resource_id}"
-    if record is None:
-        raise not_found(f"{address} does not exist")
-    if record.deleted or record.content is None:
-        raise gone(f"{address} was deleted (version {record.version})")
-    stored = loads(record.content).get("meta") or {}
+    record = await live_version(ctx, request)
+    stored = loads(record.content or b"{}").get("meta") or {}
     labels = {key: stored[key] for key in _LABELS if stored.get(key)}
     return FhirResponse(
         200, resource={"resourceType": "Parameters", "parameter": [{"name": "return", "valueMeta": labels}]}
