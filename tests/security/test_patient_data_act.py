@@ -249,3 +249,36 @@ async def test_what_is_hidden_is_not_counted_named_or_told(
     assert (await anyone.delete(f"/fhir/Goal/{world['bertil-goal']}", headers=admin)).status_code in (200, 204)
     history = await anyone.get("/fhir/_history", params={"_count": "500"}, headers=anna)
     assert world["bertil-goal"] not in history.text  # nor the Provenance of Bertil's deleted goal
+
+
+async def test_a_refused_write_is_logged_with_the_patient_as_a_refused_read_is(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """An outsider's update, patch, delete and create about Bertil are refused, and each attempt
+    is in Bertil's access log (outcome 4, with what the outsider was told), as a refused read is."""
+    admin = bearer(mint(rsa, scope=ADMIN_SCOPE))
+    plan = f"/fhir/CarePlan/{world['bertil-plan']}"
+    content = (await anyone.get(plan, headers=admin)).json()
+    stranger = user_token(rsa, world, "stranger", "outsider")
+    goal = builders.goal(world["bertil"], "Gå i trappor")
+    before = len(await log_of(anyone, rsa, patient=f"Patient/{world['bertil']}"))
+    attempts = {
+        "update": await anyone.put(plan, json={**content, "title": "Ändrad"}, headers=stranger),
+        "patch": await anyone.patch(
+            plan,
+            json=[{"op": "replace", "path": "/title", "value": "Ändrad"}],
+            headers={**stranger, "Content-Type": "application/json-patch+json"},
+        ),
+        "delete": await anyone.delete(plan, headers=stranger),
+        "create": await anyone.post("/fhir/Goal", json=goal, headers=stranger),
+    }
+    assert {name: answer.status_code for name, answer in attempts.items()} == dict.fromkeys(attempts, 403)
+    logged = await log_of(anyone, rsa, patient=f"Patient/{world['bertil']}")
+    refused = [e for e in logged[before:] if e["outcome"] == "4"]  # oldest first
+    assert sorted(e["subtype"][0]["code"] for e in refused) == sorted(attempts)
+    told = {name: answer.json()["issue"][0]["diagnostics"] for name, answer in attempts.items()}
+    assert {e["subtype"][0]["code"]: e["outcomeDesc"] for e in refused} == {
+        name: f"HTTP 403: {diagnostics}" for name, diagnostics in told.items()
+    }
+    assert "consent" in told["update"] and "consent" in told["create"]
+    assert (await anyone.get(plan, headers=admin)).json()["title"] == content["title"]  # nothing changed

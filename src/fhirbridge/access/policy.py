@@ -757,6 +757,26 @@ class AccessPolicy:
             raise forbidden(refusal)
         new_patients = await self._patients(identity, resource_type, resource) if resource is not None else frozenset()
         old_patients = await self._patients(identity, resource_type, old) if old is not None else frozenset()
+        try:
+            await self._judge_write(identity, resource_type, resource, old, previous, new_patients, old_patients)
+        except FhirError:
+            seen = seen_by(identity)
+            if seen is not None:  # the attempt is logged with the patients it was about, as a refused read is
+                seen.patients |= new_patients | old_patients
+            raise
+
+    async def _judge_write(
+        self,
+        identity: Identity,
+        resource_type: str,
+        resource: dict[str, Any] | None,
+        old: dict[str, Any] | None,
+        previous: StoredResource | None,
+        new_patients: frozenset[str],
+        old_patients: frozenset[str],
+    ) -> None:
+        """The rules of a write about these patients (:meth:`check_write`), raising its refusal."""
+        service = identity.kind == "system" and identity.on_behalf_of is None
         if resource is not None and not new_patients and resource_type in compartment_types():
             if identity.kind == "patient":
                 raise forbidden(
