@@ -109,6 +109,19 @@ def forbidden(message: str) -> FhirError:
     return FhirError(403, [Issue("error", "forbidden", message)])
 
 
+@dataclass(frozen=True)
+class _ProposedWrite:
+    """One write the policy judges: the new content (None for a delete), the version it would
+    replace and that version's content, and the patients each is about."""
+
+    resource_type: str
+    resource: dict[str, Any] | None
+    old: dict[str, Any] | None
+    previous: StoredResource | None
+    new_patients: frozenset[str]
+    old_patients: frozenset[str]
+
+
 class Refused(FhirError):
     """A 403 for one patient's data, carrying the patients, so that the attempt is logged with them."""
 
@@ -758,24 +771,19 @@ class AccessPolicy:
         new_patients = await self._patients(identity, resource_type, resource) if resource is not None else frozenset()
         old_patients = await self._patients(identity, resource_type, old) if old is not None else frozenset()
         try:
-            await self._judge_write(identity, resource_type, resource, old, previous, new_patients, old_patients)
+            await self._judge_write(
+                identity, _ProposedWrite(resource_type, resource, old, previous, new_patients, old_patients)
+            )
         except FhirError:
             seen = seen_by(identity)
             if seen is not None:  # the attempt is logged with the patients it was about, as a refused read is
                 seen.patients |= new_patients | old_patients
             raise
 
-    async def _judge_write(
-        self,
-        identity: Identity,
-        resource_type: str,
-        resource: dict[str, Any] | None,
-        old: dict[str, Any] | None,
-        previous: StoredResource | None,
-        new_patients: frozenset[str],
-        old_patients: frozenset[str],
-    ) -> None:
-        """The rules of a write about these patients (:meth:`check_write`), raising its refusal."""
+    async def _judge_write(self, identity: Identity, write: _ProposedWrite) -> None:
+        """The rules of a write about its patients (:meth:`check_write`), raising its refusal."""
+        resource_type, resource, old, previous = write.resource_type, write.resource, write.old, write.previous
+        new_patients, old_patients = write.new_patients, write.old_patients
         service = identity.kind == "system" and identity.on_behalf_of is None
         if resource is not None and not new_patients and resource_type in compartment_types():
             if identity.kind == "patient":
@@ -799,7 +807,7 @@ class AccessPolicy:
                 "A Patient's identifiers and links (who the person is) are set by the region's population "
                 "register integration, or moved by Patient/$merge"
             )
-        await self._check_unit_owned(identity, resource_type, resource, old, previous, new_patients)
+        await self._check_unit_owned(identity, write)
         if resource_type in WRITTEN_BY_CARE and identity.kind == "patient":
             raise forbidden(
                 f"A {resource_type} is written by the care team; a patient proposes changes to it "
@@ -830,18 +838,11 @@ class AccessPolicy:
         ):
             raise conflict(HIDDEN_PARTS)
 
-    async def _check_unit_owned(
-        self,
-        identity: Identity,
-        resource_type: str,
-        resource: dict[str, Any] | None,
-        old: dict[str, Any] | None,
-        previous: StoredResource | None,
-        new_patients: frozenset[str],
-    ) -> None:
+    async def _check_unit_owned(self, identity: Identity, write: _ProposedWrite) -> None:
         """A unit's record (rule 11) is written only by that unit, one above it or a service,
         names no patient, and one the caller may not read does not exist for them (404, as a
         read answers: tenth review)."""
+        resource_type, resource, old, previous = write.resource_type, write.resource, write.old, write.previous
         unplaced = unplaced_units(resource_type, resource) if resource is not None else []
         if unplaced:
             raise invalid(
@@ -860,7 +861,7 @@ class AccessPolicy:
         units = owning_units(resource_type, resource) if resource is not None else None
         if units is None:
             return
-        if new_patients:
+        if write.new_patients:
             raise invalid(
                 [
                     error(
