@@ -299,6 +299,31 @@ async def test_a_link_to_what_is_not_another_plan_of_the_same_patient_is_refused
         assert any(e.startswith(where) for e in await _refused(client, world, body)), link
 
 
+async def test_a_plan_the_writer_may_not_see_is_answered_as_one_that_does_not_exist(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Carl is cared for by the private clinic only: the health centre's doctor may not know
+    that his plan exists, so linking it tells no more than linking an id that was never used."""
+    carl = await client.post("/fhir/Patient", json=builders.patient(given="Carl"), headers=world["admin"])
+    team = {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "subject": {"reference": f"Patient/{carl.json()['id']}"},
+        "managingOrganization": [{"reference": f"Organization/{world['outsider']}"}],
+    }
+    assert (await client.post("/fhir/CareTeam", json=team, headers=world["admin"])).status_code == 201
+    plan = builders.care_plan(carl.json()["id"], title="Carls hemliga plan")
+    carls = await client.post("/fhir/CarePlan", json=plan, headers=world["admin"])
+    assert carls.status_code == 201, carls.text
+    told = {}
+    for target in (carls.json()["id"], str(uuid.uuid4())):
+        body = anna_contract(world, [{"reference": f"CarePlan/{target}"}])
+        response = await client.post("/fhir/CarePlan", json=body, headers=world["doctor-token"])
+        issue = outcome(response, 422)["issue"][0]
+        told[target] = (issue["code"], issue["diagnostics"].replace(target, "ID"), tuple(issue["expression"]))
+    assert len(set(told.values())) == 1, told
+
+
 async def test_a_contained_plan_is_not_a_link(client: httpx.AsyncClient, world: World) -> None:
     """What happens to a contained plan: refused, since a linked plan is its owner's own resource."""
     contained = dict(sip(world), id="sip")

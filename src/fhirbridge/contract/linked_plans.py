@@ -92,6 +92,11 @@ async def _moved_while_linked(unit: UnitOfWork, event: WriteEvent, plan: dict[st
 async def _link_issues(unit: UnitOfWork, plan_id: str, plan: dict[str, Any]) -> list[Issue]:
     prefix = unit.locations.get(("CarePlan", plan_id), "CarePlan")
     patient = local_patient(plan, unit.local_base)
+    # Lock the linked plans (in one order, so two contracts never wait for each other): a
+    # concurrent revision that moves one to another patient either commits before this reads it
+    # or waits, and then finds this link (see _moved_while_linked).
+    for linked_id in sorted(linked_plan_ids(plan, unit.local_base)):
+        await store.read_current(unit.conn, "CarePlan", linked_id, lock=unit.conn.dialect.lock_for_update)
     issues = []
     for index, reference in enumerate(plan.get(LINK_ELEMENT) or []):
         where = f"{prefix}.{LINK_ELEMENT}[{index}]"
