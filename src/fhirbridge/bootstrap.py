@@ -17,6 +17,7 @@ from fhirbridge.config import Settings
 from fhirbridge.contract.contributors import add_revising_unit
 from fhirbridge.contract.fixed_contact_rule import FixedContactPolicy, FixedContactRule
 from fhirbridge.contract.goal_rule import PatientGoalRule
+from fhirbridge.contract.linked_plans import LinkedPlanRule
 from fhirbridge.contract.patient_messages import address_patient_message, credit_patient_messages
 from fhirbridge.contract.signal import FixedContactSignal
 from fhirbridge.notifications.endpoints import EndpointPolicy
@@ -45,6 +46,7 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
         OnePatientPerPerson(identity_systems(settings)),
         PatientGoalRule(),
         FixedContactRule(policy),
+        LinkedPlanRule(),
         FixedContactSignal(),
         ProvenanceRecorder(credit_patient_messages),
         SubscriptionNotifier(development=settings.auth == "off"),

@@ -2,7 +2,7 @@ Profile: ContractCarePlan
 Parent: CarePlan
 Id: contract-careplan
 Title: "Patientkontrakt (CarePlan)"
-Description: "A patient contract (patientkontrakt, since 2024 dokumenterad överenskommelse): the patient's own coherent plan over all their care, written together with the patient. It says what matters to the patient (the goals), what the patient does, what care does, whom to contact and how, and the agreed next contact. Other plans (SIP and others) are CarePlans of their own, referenced from supportingInfo."
+Description: "A patient contract (patientkontrakt, since 2024 dokumenterad överenskommelse): the patient's own coherent plan over all their care, written together with the patient. It says what matters to the patient (the goals), what the patient does, what care does, whom to contact and how, and the agreed next contact. Other plans (SIP and others) are CarePlans of their own, referenced from supportingInfo (the linked plans)."
 * obeys contract-own-part and contract-care-part and contract-whom-to-contact and contract-next-contact
 * intent = #plan
 * category 1..* MS
@@ -27,8 +27,10 @@ Description: "A patient contract (patientkontrakt, since 2024 dokumenterad över
 * activity.detail.code MS
 * activity.detail.code from ActivityKindVS (extensible)
 * activity.detail.extension contains ContactChannel named contactChannel 0..* MS
+* supportingInfo only Reference(CarePlan)
 * supportingInfo MS
-* supportingInfo ^short = "The patient's other plans (SIP, care plans, Min vårdplan)"
+* supportingInfo ^short = "Linked plans: the patient's other plans (SIP, care plans, rehabilitation plan, Min vårdplan)"
+* supportingInfo ^comment = "The link from the contract to a plan of its own (a municipality's SIP, a COPD care plan, a rehabilitation plan): a plain Reference(CarePlan) to an existing CarePlan of the same patient on this server (relative, an absolute URL of this server, or a conditional reference in a transaction; never contained, since the linked plan is kept by its owner). supportingInfo, not basedOn or partOf: R4 basedOn says the contract fulfils the other plan, and partOf that it is a component of a larger plan, but the contract does neither (DOMAIN.md: it stays a document of its own that links to the SIP); supportingInfo is the information considered as part of the plan, and leaves both plans' statuses independent."
 * extension contains FixedContactReassessment named fixedContactReassessment 0..1 MS
 
 Profile: ContractDeclinedOffer

@@ -2,7 +2,8 @@
 
 NPÖ shows the document as it is, so it carries the parts a clinician looks for, in the
 patient's own order (seeds 001, 003): what matters (the goals), what the patient does, what
-care does, whom to contact and how, and the next time.  (The care contacts themselves travel
+care does, whom to contact and how, the next time, and the plans the contract links (SIP and
+others, issue 15.3).  (The care contacts themselves travel
 in GetCareManagers.)  Only the goals the patient expressed stand under "what matters to me";
 the others (a clinician's "HbA1c under 58") stand apart, with who expressed them when known, so
 that no one else's goal reads as the patient's own words (issue 13.4).  Headings come from
@@ -22,8 +23,13 @@ KIND_ORDER = ("egen-insats", "egenvard", "nar-soka-vard", "vardens-insats", "kon
 
 
 def render(
-    plan: dict[str, Any], goals: list[dict[str, Any]], headings: dict[str, str], resolved: Resources | None = None
+    plan: dict[str, Any],
+    goals: list[dict[str, Any]],
+    headings: dict[str, str],
+    resolved: Resources | None = None,
+    linked: list[str] | None = None,
 ) -> str:
+    """The plan as HTML; ``linked``: the contract's linked plans, in words, last."""
     title = escape(str(plan.get("title") or "Vårdplan"))
     parts = [f"<h1>{title}</h1>"]
     start = (plan.get("period") or {}).get("start")
@@ -63,6 +69,8 @@ def render(
     for kind in KIND_ORDER:
         if kind in by_kind:
             parts.append(_section(headings[kind], by_kind[kind]))
+    if linked:
+        parts.append(_section(headings["linkedPlans"], linked))
     head = f'<!DOCTYPE html><html lang="sv"><head><meta charset="utf-8"><title>{title}</title></head>'
     return head + "<body>" + "".join(parts) + "</body></html>"
 

@@ -7,8 +7,9 @@ CarePlan's identifier, the accountable professional its author, documentTime its
 documentTitle its title, the participating care units its contributors, and
 ``approvedForPatient`` is false for a plan labelled ``NOPATIENT`` (v3-ActCode) in
 ``meta.security``.  Revoked and entered-in-error plans are ``nullified``.  The body holds the
-plan as readable HTML (:mod:`.care_plan_html`).  Codes, choices (which typeOfCarePlan a
-contract gets) and texts come from ``mappings/npo.json``.
+plan as readable HTML (:mod:`.care_plan_html`); a contract's body names its linked plans (the
+SIP, a COPD care plan), each answered as a plan of its own in the same response (issue 15.3).
+Codes, choices (which typeOfCarePlan a contract gets) and texts come from ``mappings/npo.json``.
 
 Bad requests (a malformed patient id, an unknown OID, bad dates) get the contract's own answer:
 ``result`` with ``ERROR`` / ``INVALID_REQUEST`` and a message; a request that is not even the
@@ -44,7 +45,8 @@ from fhirbridge.adapters.npo.common import (
 from fhirbridge.adapters.riv.soap import SoapFault, envelope, fault, read_request, soap_endpoint, xml_response
 from fhirbridge.adapters.riv.wsdl import rivta_adapter
 from fhirbridge.contract.care_network import load_plans
-from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM, is_declined_offer
+from fhirbridge.contract.codes import PLAN_TYPE_SYSTEM, PLAN_TYPES, is_contract, is_declined_offer
+from fhirbridge.contract.linked_plans import linked_plan_ids
 from fhirbridge.contract.people import display_name
 
 PATH = "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21"
@@ -63,8 +65,9 @@ def care_plans_response(
 ) -> etree._Element:
     """The GetCarePlansResponse (``patient`` = number, OID) with ``result`` OK."""
     response = etree.Element(f"{_R}GetCarePlansResponse", nsmap={None: RESPONDER, "core": CORE})
+    answered = {f"CarePlan/{plan.get('id')}": plan for plan in plans}
     for plan in plans:
-        response.append(_care_plan(plan, resolved, patient, table))
+        response.append(_care_plan(plan, resolved, patient, table, answered))
     _result(response, "OK")
     return response
 
@@ -86,12 +89,11 @@ def _result(parent: etree._Element, code: str, *, error_code: str | None = None,
 
 
 def _care_plan(
-    plan: dict[str, Any], resolved: Resources, patient: tuple[str, str], table: dict[str, Any]
+    plan: dict[str, Any], resolved: Resources, patient: tuple[str, str], table: dict[str, Any], answered: Resources
 ) -> etree._Element:
     element = etree.Element(f"{_R}carePlan")
     header = sub(element, f"{_C}carePlanHeader")
-    identifier = next((i for i in plan.get("identifier", []) if i.get("value")), None)
-    sub(header, f"{_C}documentId", str(identifier["value"]) if identifier else f"CarePlan/{plan.get('id')}")
+    sub(header, f"{_C}documentId", document_id(plan))
     sub(header, f"{_C}sourceSystemHSAId", table["sourceSystemHSAId"])
     if plan.get("title"):
         sub(header, f"{_C}documentTitle", str(plan["title"]))
@@ -112,13 +114,45 @@ def _care_plan(
     content = sub(body, f"{_C}content")
     sub(content, f"{_C}mediaType", "text/html")
     goals = [resolved[g["reference"]] for g in plan.get("goal", []) if str(g.get("reference")) in resolved]
-    html = render(plan, goals, table["contractHeadings"], resolved)
+    html = render(plan, goals, table["contractHeadings"], resolved, _linked(plan, answered))
     sub(content, f"{_C}value", base64.b64encode(html.encode("utf-8")).decode("ascii"))
     for unit in _contributing_units(plan, resolved):
         ii = sub(body, f"{_C}participatingCareUnitHSAId")
         sub(ii, f"{_C}root", table["oids"]["hsaId"])
         sub(ii, f"{_C}extension", unit)
-    plan_type = next(
+    enum = table["typeOfCarePlan"].get(str(_plan_type(plan)))
+    if enum:
+        sub(body, f"{_C}typeOfCarePlanEnum", enum)
+    return element
+
+
+def document_id(plan: dict[str, Any]) -> str:
+    """A plan's documentId: its first identifier's value (the SIP's own number from the
+    municipality), else ``CarePlan/{id}``."""
+    identifier = next((i for i in plan.get("identifier", []) if i.get("value")), None)
+    return str(identifier["value"]) if identifier else f"CarePlan/{plan.get('id')}"
+
+
+def _linked(plan: dict[str, Any], answered: Resources) -> list[str]:
+    """The contract's linked plans (:mod:`fhirbridge.contract.linked_plans`) that the same answer
+    returns, each by title, plan type and documentId, so a clinician finds it in the answer.  A
+    linked plan the answer leaves out (not for the patient, outside the asked period) is not
+    named either."""
+    if not is_contract(plan):
+        return []
+    named = []
+    for plan_id in linked_plan_ids(plan):
+        other = answered.get(f"CarePlan/{plan_id}")
+        if other is None:
+            continue
+        kind = _plan_type(other)
+        what = PLAN_TYPES.get(str(kind), "Annan plan")
+        named.append(f"{other.get('title') or what} ({what}, dokument-id {document_id(other)})")
+    return named
+
+
+def _plan_type(plan: dict[str, Any]) -> str | None:
+    return next(
         (
             c.get("code")
             for cat in plan.get("category", [])
@@ -127,10 +161,6 @@ def _care_plan(
         ),
         None,
     )
-    enum = table["typeOfCarePlan"].get(str(plan_type))
-    if enum:
-        sub(body, f"{_C}typeOfCarePlanEnum", enum)
-    return element
 
 
 def _accountable(header: etree._Element, plan: dict[str, Any], resolved: Resources) -> None:

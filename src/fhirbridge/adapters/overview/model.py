@@ -245,7 +245,7 @@ def _contract(
                 str(other.get("title") or ""),
                 kind if kind in PLAN_TYPES else "other",
                 PLAN_TYPES.get(kind, "Annan plan"),
-                _holder(other.get("author") or {}, resolved),
+                _holder(other.get("author") or {}, resolved) or _team_holder(other, sources.teams, resolved),
                 f"CarePlan/{other.get('id')}" in linked,
             )
         )
@@ -381,6 +381,23 @@ def _holder(reference: dict[str, Any], resolved: Resources) -> str | None:
     holder = display_name(person_of(resolved.get(str(reference.get("reference"))), resolved))
     display = reference.get("display")
     return holder or (str(display) if isinstance(display, str) else None)
+
+
+def _team_holder(plan: dict[str, Any], teams: list[dict[str, Any]], resolved: Resources) -> str | None:
+    """Who holds a plan without an author: its first care team (the patient's) by the unit that
+    manages it, else by the team's name (a municipality's SIP team, issue 15.3)."""
+    by_reference = {f"CareTeam/{team.get('id')}": team for team in teams}
+    for reference in plan.get("careTeam") or []:
+        team = by_reference.get(unversioned(str((reference or {}).get("reference"))))
+        if team is None:
+            continue
+        for unit in team.get("managingOrganization") or []:
+            holder = _holder(unit, resolved)
+            if holder:
+                return holder
+        if isinstance(team.get("name"), str):
+            return str(team["name"])
+    return None
 
 
 def code_of(concepts: list[dict[str, Any]], system: str) -> str | None:
