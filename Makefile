@@ -2,6 +2,10 @@
 #   make run    set up .venv, load the demo contracts into SQLite, serve on http://127.0.0.1:8080/fhir
 #               (development mode: authentication off, said loudly at start)
 #   make test   set up .venv and run the whole test suite (SQLite and PostgreSQL)
+#   make install  set up .venv with exactly what requirements/dev.lock pins (hashes checked)
+#   make lock   re-resolve requirements/runtime.lock and requirements/dev.lock from pyproject.toml
+#               (needs uv: pip install uv); after any dependency change in pyproject.toml
+#   make lock-check  the locks name every dependency of pyproject.toml, pinned and hashed
 #   make lint   ruff and mypy
 #   make fuzz   the fuzz tests (tests/fuzz) with FUZZ_EXAMPLES examples per operation (CI runs fewer)
 #   make bench  the benchmarks, in production mode: tokens from the bench's own issuer, the access
@@ -20,17 +24,22 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+UV     ?= uv
+LOCK_OPTIONS := --universal --python-version 3.11 --generate-hashes \
+                --custom-compile-command "make lock" --quiet
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: install run serve demo test fuzz lint format check bench bench-report bench-feed bench-load profiles validate-profiles clean
+.PHONY: install run serve demo test fuzz lint format check lock lock-check bench bench-report bench-feed bench-load profiles validate-profiles clean
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions (no resolver, every file's hash checked), then fhirbridge itself.
+$(STAMP): pyproject.toml requirements/dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fhirbridge needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -61,6 +70,13 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench scripts alembic
 
 check: lint test
+
+lock:
+	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) -o requirements/runtime.lock
+	$(UV) pip compile pyproject.toml $(LOCK_OPTIONS) --extra dev -o requirements/dev.lock
+
+lock-check: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/deploy/test_lock.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

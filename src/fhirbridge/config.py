@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     base_url: str | None = Field(
         None, description="Public base URL of the FHIR endpoint (…/fhir); derived from each request when unset"
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Addresses or networks of the reverse proxies whose X-Forwarded-Proto, X-Forwarded-Host and "
+        "X-Forwarded-For are believed (comma-separated or a JSON list, e.g. 10.0.0.0/24); from any other peer they "
+        "are ignored. Empty: none",
+    )
     base_url_aliases: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Other base URLs of the FHIR endpoint (comma-separated or a JSON list): references to them are "
@@ -175,7 +181,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "cors_origins", "subscription_allowed_hosts", "base_url_aliases", "reserve_number_systems", mode="before"
+        "cors_origins",
+        "subscription_allowed_hosts",
+        "base_url_aliases",
+        "reserve_number_systems",
+        "trusted_proxies",
+        mode="before",
     )
     @classmethod
     def _text_list(cls, value: Any) -> Any:
@@ -187,6 +198,15 @@ class Settings(BaseSettings):
                 with contextlib.suppress(ValueError):
                     return json.loads(text)
             return [o.strip() for o in text.split(",") if o.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        from fhirbridge.rest.forwarded import trusted_network
+
+        for entry in value:
+            trusted_network(entry)  # a ValueError names the entry at start
         return value
 
     @field_validator("subscription_allowed_hosts")

@@ -10,61 +10,16 @@ http.html#history) from where it left off, seeing each of its changes exactly on
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import json
-import uuid
-from collections.abc import Iterator
-from datetime import date
-from pathlib import Path
-from typing import Any
 
 import pytest
-from bench.bulk import compact_contract, personnummer_of
-from bench.seed import load_shared
-from bench.server import ServiceProcess
 from fhirpy import AsyncFHIRClient
 from fhirpy.base.exceptions import MultipleResourcesFound
 
 from fhirbridge.sweden.identifiers import PERSONNUMMER_SYSTEM
-from tests.security.tokens import mint, rsa_key, trusting
+from tests.clients.flows import contract_bundle, relative
 
 pytestmark = pytest.mark.e2e
-CONTRACT = 7_000_001
-"""The bench's compact contract number this flow writes (its patient is new to the database)."""
-
-
-@pytest.fixture
-def service(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """``fhirbridge serve`` on a free loopback port, trusting a key made here; its FHIR base and
-    a token of the region's integration engine (``system/*.cruds``, acting for no unit)."""
-    asyncio.run(load_shared(database_url))
-    key = rsa_key()
-    environment = {
-        **trusting(tmp_path, key),
-        "FHIRBRIDGE_AUTO_MIGRATE": "false",
-    }
-    token = mint(key, sub="integration", scope="system/*.cruds", client_id="region-integration")
-    with ServiceProcess(database_url, tmp_path / "server.log", environment) as process:
-        yield f"http://127.0.0.1:{process.port}/fhir", token
-
-
-def _contract_bundle() -> tuple[dict[str, Any], str]:
-    """A whole contract (patient, care team, two goals, the plan) as a transaction tied by
-    urn:uuid, with the patient created only if its personnummer is new; and that personnummer."""
-    resources = compact_contract(CONTRACT, date.today())
-    urns = {f"{r['resourceType']}/{r['id']}": f"urn:uuid:{uuid.uuid4()}" for r in resources}
-    text = json.dumps([{key: value for key, value in r.items() if key != "id"} for r in resources])
-    for address, urn in urns.items():
-        text = text.replace(f'"{address}"', f'"{urn}"')
-    entries = []
-    for resource, body in zip(resources, json.loads(text), strict=True):
-        request = {"method": "POST", "url": resource["resourceType"]}
-        if resource["resourceType"] == "Patient":
-            request["ifNoneExist"] = f"identifier={PERSONNUMMER_SYSTEM}|{personnummer_of(CONTRACT)}"
-        address = urns[f"{resource['resourceType']}/{resource['id']}"]
-        entries.append({"fullUrl": address, "resource": body, "request": request})
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}, personnummer_of(CONTRACT)
 
 
 async def _feed(client: AsyncFHIRClient, link: str) -> tuple[list[tuple[str, str]], str]:
@@ -90,7 +45,7 @@ async def test_a_contract_by_transaction_found_by_personnummer_updated_by_versio
     client = AsyncFHIRClient(base, authorization=f"Bearer {token}")
     before, resume = await _feed(client, f"{base}/_history?_sort=_lastUpdated&_count=50")
 
-    bundle, number = _contract_bundle()
+    bundle, number = contract_bundle()
     answer = await client.execute("", method="post", data=bundle)
     assert answer["type"] == "transaction-response"
     assert [entry["response"]["status"][:3] for entry in answer["entry"]] == ["201"] * len(bundle["entry"])
@@ -113,15 +68,9 @@ async def test_a_contract_by_transaction_found_by_personnummer_updated_by_versio
     assert (await client.get("CarePlan", plan.id))["meta"]["versionId"] == "2"
 
     after, _ = await _feed(client, resume)
-    written = {(_relative(e["response"]["location"]), "1") for e in answer["entry"]} | {(f"CarePlan/{plan.id}", "2")}
+    written = {(relative(e["response"]["location"]), "1") for e in answer["entry"]} | {(f"CarePlan/{plan.id}", "2")}
     assert written <= set(after), "every change of the flow is in the feed"
     assert len(after) == len(set(after)), "no change twice"
     assert not set(after) & set(before), "nothing seen before comes again"
     made_by_the_server = {reference.split("/")[0] for reference, _ in set(after) - written}
     assert made_by_the_server <= {"Provenance", "Communication", "AuditEvent"}, made_by_the_server
-
-
-def _relative(location: str) -> str:
-    """``Type/id`` of a response's ``location`` (``[base]/Type/id/_history/n``)."""
-    kind, identifier = location.split("/_history/")[0].rsplit("/", 2)[-2:]
-    return f"{kind}/{identifier}"

@@ -56,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=settings.log_level,
         log_config=logging_config(settings.log_level, settings.log_format),
-        proxy_headers=True,
+        proxy_headers=False,  # FHIRBRIDGE_TRUSTED_PROXIES instead (rest/forwarded.py)
         access_log=args.access_log,
     )
     return 0

@@ -51,6 +51,7 @@ from fhirbridge.report.measures import install_measures
 from fhirbridge.rest.audited import audited_call
 from fhirbridge.rest.cors import allow_cross_origin
 from fhirbridge.rest.docs import mount_docs
+from fhirbridge.rest.forwarded import ForwardedHeaders, TrustedProxies
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.metrics import RequestMetrics, metrics_answer, observed
@@ -279,7 +280,9 @@ def create_app(
     allow_cross_origin(app, settings.cors_origins)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics, metrics=metrics)
-    app.add_middleware(RequestIds)  # outermost: every answer and log line names its request
+    app.add_middleware(RequestIds)  # every answer and log line names its request
+    # outermost: everything within sees the public scheme, host and client a trusted proxy names
+    app.add_middleware(ForwardedHeaders, proxies=TrustedProxies(settings.trusted_proxies))
     for adapter in adapters():
         for method, path, adapter_endpoint in adapter.routes:
             app.add_api_route(

@@ -7,8 +7,9 @@ outside the operators: with authentication on (production) it answers
 * with ``FHIRBRIDGE_METRICS_TOKEN`` set: a scraper sending ``Authorization: Bearer <that
   token>``, from anywhere (an access token for the FHIR API is no such token);
 * without it: callers on the loopback interface only (a Prometheus agent or sidecar on the
-  same host).  Behind a reverse proxy on the same host, uvicorn takes the client's address from
-  ``X-Forwarded-For``; a proxy that does not send it must not route ``/metrics``.
+  same host).  Behind a reverse proxy in ``FHIRBRIDGE_TRUSTED_PROXIES`` the client's address is
+  the one it names in ``X-Forwarded-For`` (rest/forwarded.py); a proxy that does not send it must
+  not route ``/metrics``.
 
 Refused: 401 (no or a wrong metrics token) or 403 (not loopback), as OperationOutcomes.  In
 development mode (``FHIRBRIDGE_AUTH=off``) it is open, like everything else.
