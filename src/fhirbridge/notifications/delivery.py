@@ -2,7 +2,8 @@
 
 Without ``channel.payload`` a notification is a POST with no body to the endpoint; with a
 payload (``application/fhir+json``) the resource version is sent as an update, a PUT to
-``[endpoint]/[type]/[id]``.  ``channel.header`` entries (``Name: value``) go with each request.
+``[endpoint]/[type]/[id]``.  ``channel.header`` entries (``Name: value``) go with each request, and a Subscription that
+gave a secret has each request signed (HMAC-SHA256 of the exact body, :mod:`.signing`).
 
 A 2xx answer delivers a notification.  Anything else (an error status, a refused connection,
 a timeout) is tried again after a pause that doubles from one second up to five minutes, so a
@@ -31,7 +32,7 @@ from fhirbridge.config import Settings
 from fhirbridge.failure_log import FailureLog
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
-from fhirbridge.notifications import outbox
+from fhirbridge.notifications import outbox, signing
 from fhirbridge.notifications.egress import EndpointRefused, checked_client
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification
@@ -118,7 +119,7 @@ class OutboxWorker:
             return False
         assert subscription is not None
         try:
-            response = await self._send(notification, subscription["channel"])
+            response = await self._send(notification, subscription)
             problem = None if response.is_success else f"HTTP {response.status_code} from {notification.endpoint}"
         except Exception as exc:
             problem = f"{type(exc).__name__}: {exc} ({notification.endpoint})"
@@ -143,23 +144,34 @@ class OutboxWorker:
         subscription: dict[str, Any] = loads(record.content)
         return subscription
 
-    async def _send(self, notification: Notification, channel: dict[str, Any]) -> httpx.Response:
-        """Send with the subscription's channel as it is now (a rotated token, a moved endpoint)."""
+    async def _send(self, notification: Notification, subscription: dict[str, Any]) -> httpx.Response:
+        """Send with the subscription's channel as it is now (a rotated token or secret, a moved
+        endpoint), signed when it asks for signing (:mod:`.signing`)."""
+        channel = subscription["channel"]
         endpoint = str(channel.get("endpoint", notification.endpoint))
         refusal = endpoint_refusal(endpoint, self.endpoints)
         if refusal is not None:
             raise EndpointRefused(refusal)
         headers = dict(_header(line) for line in channel.get("header", []) if ":" in line)
         payload = channel.get("payload")
-        if payload is None:
-            return await self.client.post(endpoint, headers=headers)
+        key_id = signing.key_id_of(subscription)
         async with self.database.reader() as conn:
-            version = await store.read_version(
-                conn, notification.resource_type, notification.resource_id, notification.version
-            )
+            secret = await signing.secret_of(conn, notification.subscription_id, key_id) if key_id else None
+            version = None
+            if payload is not None:
+                version = await store.read_version(
+                    conn, notification.resource_type, notification.resource_id, notification.version
+                )
+        if key_id is not None and secret is None:  # never unsigned when the owner asked for signing
+            raise signing.MissingSecret(f"Subscription/{notification.subscription_id} has no secret {key_id!r}")
+        body = (version.content if version else None) or b""
+        if secret is not None and key_id is not None:
+            headers.update(signing.signature_headers(secret, key_id, self.clock() // SECOND, body))
+        if payload is None:
+            return await self.client.post(endpoint, headers=headers, content=body)
         url = f"{endpoint.rstrip('/')}/{notification.resource_type}/{notification.resource_id}"
         headers["Content-Type"] = payload
-        return await self.client.put(url, content=(version.content if version else None) or b"", headers=headers)
+        return await self.client.put(url, content=body, headers=headers)
 
 
 def _header(line: str) -> tuple[str, str]:
