@@ -8,7 +8,9 @@ gave a secret has each request signed (HMAC-SHA256 of the exact body, :mod:`.sig
 A 2xx answer delivers a notification.  Anything else (an error status, a refused connection,
 a timeout) is tried again after a pause that doubles from one second up to five minutes, so a
 receiver that is down for an hour gets its notifications within minutes of coming back; after
-``max_age`` (three days by default) the notification is given up and its row says why.  The
+``max_age`` (three days by default) the notification is given up and its row says why.  A
+receiver that keeps failing puts its Subscription in ``error``, with the last error and the next
+attempt, until a notification gets through (:mod:`.state`).  The
 worker runs inside the service by default or on its own (``fhirbridge worker``); several
 workers share the outbox safely (see :mod:`.outbox`).
 
@@ -32,11 +34,12 @@ from fhirbridge.config import Settings
 from fhirbridge.failure_log import FailureLog
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
-from fhirbridge.notifications import outbox, signing
+from fhirbridge.notifications import outbox, signing, state
 from fhirbridge.notifications.egress import EndpointRefused, checked_client
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification
 from fhirbridge.notifications.subscriptions import subscription_is_live
+from fhirbridge.repository import FhirRepository
 from fhirbridge.storage import store
 from fhirbridge.storage.database import Database
 
@@ -64,8 +67,12 @@ class OutboxWorker:
         clock: Callable[[], int] = now_us,
         endpoints: EndpointPolicy | None = None,
         batch: int = 20,
+        repository: FhirRepository | None = None,
     ) -> None:
         self.database = database
+        self.repository = repository or FhirRepository(database)
+        """Where the worker writes a Subscription's state (:mod:`.state`): the deployment's write
+        path, with its listeners (:meth:`for_settings`); a bare one in tests."""
         self.max_age_us = max_age_us
         self.clock = clock
         self.endpoints = endpoints or EndpointPolicy()
@@ -74,11 +81,14 @@ class OutboxWorker:
 
     @classmethod
     def for_settings(cls, database: Database, settings: Settings) -> OutboxWorker:
-        """The worker of a deployment: its retry horizon and its endpoint rule."""
+        """The worker of a deployment: its retry horizon, its endpoint rule and its write path."""
+        from fhirbridge.bootstrap import repository_for  # the wiring imports this module's neighbours
+
         return cls(
             database,
             max_age_us=int(settings.outbox_max_age_hours * 3600 * SECOND),
             endpoints=EndpointPolicy.from_settings(settings),
+            repository=repository_for(database, settings).store,
         )
 
     async def deliver_due(self) -> int:
@@ -126,6 +136,7 @@ class OutboxWorker:
         now = self.clock()
         if problem is None:
             await outbox.mark_delivered(self.database, notification.pk, now)
+            await self._show(notification.subscription_id, state.recovered(subscription), state.recovered)
             return True
         attempts = notification.attempts + 1
         if now - notification.created >= self.max_age_us:
@@ -133,8 +144,22 @@ class OutboxWorker:
             await outbox.give_up(self.database, notification.pk, now, problem)
         else:
             log.warning("notification %s not delivered (%s); trying again later", notification.pk, problem)
-            await outbox.retry_later(self.database, notification.pk, now + pause_after(attempts), problem)
+            next_attempt = now + pause_after(attempts)
+            await outbox.retry_later(self.database, notification.pk, next_attempt, problem)
+            if attempts >= state.ERROR_AFTER:
+                change = state.failing(subscription, problem, next_attempt, now)
+                await self._show(notification.subscription_id, change, state.failing, problem, next_attempt, now)
         return False
+
+    async def _show(self, subscription_id: str, change: dict[str, Any] | None, *how: Any) -> None:
+        """Write the Subscription's state when the snapshot read says it changes (:mod:`.state`);
+        a failure to show it is logged, never a reason to deliver again."""
+        if change is None:
+            return
+        try:
+            await state.show(self.repository, subscription_id, *how)
+        except Exception as exc:
+            log.warning("Subscription/%s: its state could not be written (%s)", subscription_id, exc)
 
     async def _subscription(self, subscription_id: str) -> dict[str, Any] | None:
         async with self.database.reader() as conn:
