@@ -10,7 +10,8 @@ a timeout) is tried again after a pause that doubles from one second up to five 
 receiver that is down for an hour gets its notifications within minutes of coming back; after
 ``max_age`` (three days by default) the notification is given up and its row says why.  A
 receiver that keeps failing puts its Subscription in ``error``, with the last error and the next
-attempt, until a notification gets through (:mod:`.state`).  The
+attempt, until a notification gets through (:mod:`.state`).  The worker also purges delivered
+rows once they are older than the deployment keeps them (a day by default).  The
 worker runs inside the service by default or on its own (``fhirbridge worker``); several
 workers share the outbox safely (see :mod:`.outbox`).
 
@@ -49,6 +50,7 @@ FIRST_PAUSE = 1 * SECOND
 LONGEST_PAUSE = 300 * SECOND
 LEASE = 60 * SECOND
 TIMEOUT_SECONDS = 10.0
+PURGE_EVERY = 60 * SECOND
 
 
 def pause_after(attempts: int) -> int:
@@ -68,8 +70,11 @@ class OutboxWorker:
         endpoints: EndpointPolicy | None = None,
         batch: int = 20,
         repository: FhirRepository | None = None,
+        keep_delivered_us: int = 24 * 3600 * SECOND,
     ) -> None:
         self.database = database
+        self.keep_delivered_us = keep_delivered_us
+        self._purged_at: int | None = None
         self.repository = repository or FhirRepository(database)
         """Where the worker writes a Subscription's state (:mod:`.state`): the deployment's write
         path, with its listeners (:meth:`for_settings`); a bare one in tests."""
@@ -89,6 +94,7 @@ class OutboxWorker:
             max_age_us=int(settings.outbox_max_age_hours * 3600 * SECOND),
             endpoints=EndpointPolicy.from_settings(settings),
             repository=repository_for(database, settings).store,
+            keep_delivered_us=int(settings.outbox_keep_delivered_hours * 3600 * SECOND),
         )
 
     async def deliver_due(self) -> int:
@@ -103,12 +109,25 @@ class OutboxWorker:
             if len(claimed) < self.batch:
                 return delivered
 
+    async def purge_when_due(self) -> int:
+        """Purge the delivered rows older than ``keep_delivered_us``, at most once a minute;
+        returns how many went."""
+        now = self.clock()
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY:
+            return 0
+        self._purged_at = now
+        purged = await outbox.purge_delivered(self.database, now - self.keep_delivered_us)
+        if purged:
+            log.info("purged %d delivered notifications from the outbox", purged)
+        return purged
+
     async def run(self, stop: asyncio.Event, poll_seconds: float) -> None:
         """Deliver until ``stop`` is set, looking for due notifications every ``poll_seconds``."""
         failures = FailureLog(log, "delivering notifications")
         while not stop.is_set():
             try:
                 await self.deliver_due()
+                await self.purge_when_due()
             except Exception as exc:  # a database outage must not end the worker: logged once, tried again
                 failures.failed(exc)
             else:
