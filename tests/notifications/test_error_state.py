@@ -4,8 +4,10 @@ when the receiver recovers, delivery resumes and the Subscription is ``active`` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from ipaddress import ip_address
 from typing import Any
 
 import httpx
@@ -14,8 +16,9 @@ from fastapi import FastAPI
 
 from fhirbridge.config import Settings
 from fhirbridge.fhir.instants import now_us
-from fhirbridge.notifications import outbox
+from fhirbridge.notifications import egress, outbox
 from fhirbridge.notifications.delivery import OutboxWorker, pause_after
+from fhirbridge.notifications.endpoints import IPAddress
 from fhirbridge.notifications.state import ERROR_AFTER, NEXT_ATTEMPT_URL, instant
 from fhirbridge.rest.app import create_app
 from fhirbridge.storage.database import Database
@@ -130,3 +133,33 @@ async def test_a_client_cannot_set_the_servers_error_state(client: httpx.AsyncCl
     assert stored["status"] == "active" and "error" not in stored and "extension" not in stored
     refused = outcome(await client.post("/fhir/Subscription", json=dict(body, status="error")), 422)
     assert refused["issue"][0]["expression"] == ["Subscription.status"]
+
+
+async def test_the_owner_is_not_told_what_an_internal_name_resolves_to(
+    settings: Settings, receiver: RecordingReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service could otherwise learn the care network's names and addresses by subscribing
+    to them and reading the error: the outbox row keeps the details, the owner gets a kind."""
+
+    async def resolve(host: str, port: int) -> list[IPAddress]:
+        return [ip_address("10.20.30.40")]
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    clock = Clock()
+    async with running(settings, receiver) as (client, database):
+        patient, karin = await patient_and_practitioner(client)
+        endpoint = "http://journal-db.region.internal/hook"
+        subscription = await create(client, builders.messages_to(karin["id"], endpoint))
+        await create(client, builders.communication(patient["id"], karin["id"]))
+        clock.now = now_us()
+        failing = worker(database, settings, clock)
+        for attempt in range(1, ERROR_AFTER + 1):
+            await failing.deliver_due()
+            clock.now += pause_after(attempt)
+        await failing.close()
+        seen = await shown(client, subscription["id"])
+        assert seen["status"] == "error"
+        assert seen["error"] == f"{endpoint} could not be reached, or is not an address this server may call"
+        async with database.reader() as conn:
+            kept = str(await conn.fetchval("SELECT last_error FROM outbox"))
+        assert "10.20.30.40" in kept and "10.20.30.40" not in json.dumps(seen)

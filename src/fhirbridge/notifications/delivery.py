@@ -150,8 +150,10 @@ class OutboxWorker:
         try:
             response = await self._send(notification, subscription)
             problem = None if response.is_success else f"HTTP {response.status_code} from {notification.endpoint}"
+            told = problem or ""
         except Exception as exc:
             problem = f"{type(exc).__name__}: {exc} ({notification.endpoint})"
+            told = state.told_owner(exc, notification.endpoint)
         now = self.clock()
         if problem is None:
             await outbox.mark_delivered(self.database, notification.pk, now)
@@ -166,8 +168,8 @@ class OutboxWorker:
             next_attempt = now + pause_after(attempts)
             await outbox.retry_later(self.database, notification.pk, next_attempt, problem)
             if attempts >= state.ERROR_AFTER:
-                change = state.failing(subscription, problem, next_attempt, now)
-                await self._show(notification.subscription_id, change, state.failing, problem, next_attempt, now)
+                change = state.failing(subscription, told, next_attempt, now)
+                await self._show(notification.subscription_id, change, state.failing, told, next_attempt, now)
         return False
 
     async def _show(self, subscription_id: str, change: dict[str, Any] | None, *how: Any) -> None:

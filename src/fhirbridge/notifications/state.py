@@ -1,15 +1,16 @@
-"""A Subscription's state as its owner sees it: ``error`` while its receiver keeps failing (R4
-subscription.html#errors: "the server sets the status to error and adds a message to the error
-element"), ``active`` again once a notification gets through.
+"""A Subscription's state as its owner sees it (R4 subscription.html: ``status`` error and the
+``error`` element): ``error`` while its receiver keeps failing, ``active`` again once a
+notification gets through.
 
 After :data:`ERROR_AFTER` failed attempts in a row at one notification, the delivery worker
 writes a new version of the Subscription with ``status: error``, ``error`` (the last failure:
-an HTTP status, a refused connection, a timeout) and the extension :data:`NEXT_ATTEMPT_URL`
-(``valueInstant``: when the worker tries again).  The notifications stay owed and are retried as
-before, across restarts (they are outbox rows); the first one delivered writes ``active`` back
-and removes both.  A new version is written only when something the owner sees would change:
-the status, the error text, or a next attempt already past; so a receiver down for days adds a
-version at most every five minutes (the longest pause), not one per notification.
+the HTTP status the receiver answered, or that it could not be reached: :func:`told_owner`)
+and the extension :data:`NEXT_ATTEMPT_URL` (``valueInstant``: when the worker tries again).
+The notifications stay owed and are retried as before, across restarts (they are outbox rows);
+the first one delivered writes ``active`` back and removes both.  A new version is written only
+when something the owner sees would change: the status, the error text, or a next attempt
+already past; so a receiver down for days adds a version at most once a retry round (every five
+minutes at the longest pause), not one per notification.
 
 These are the server's own writes, through the one write path (every listener: the audit
 record, the change feed), on the Subscription as it is at that moment (read and locked in the
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from fhirbridge.contract.codes import CANONICAL_BASE
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.identity import SYSTEM
+from fhirbridge.notifications.signing import MissingSecret
 from fhirbridge.storage import store
 from fhirbridge.validation.pipeline import validate_resource
 
@@ -35,6 +37,16 @@ if TYPE_CHECKING:
 NEXT_ATTEMPT_URL = f"{CANONICAL_BASE}/StructureDefinition/subscription-next-attempt"
 ERROR_AFTER = 3
 """Failed attempts in a row at one notification before the Subscription shows ``error``."""
+
+
+def told_owner(exc: Exception, endpoint: str) -> str:
+    """What the owner is told of a failure that is not an HTTP answer: a kind, never the details
+    the outbox row and the log keep.  What an endpoint's name resolves to, and whether the rule
+    refused it or nothing answered there, would otherwise make Subscriptions a probe of the care
+    network's names and addresses (docs/security.md, *the endpoint rule*)."""
+    if isinstance(exc, MissingSecret):
+        return f"The signing secret is missing: nothing was sent to {endpoint} unsigned"
+    return f"{endpoint} could not be reached, or is not an address this server may call"
 
 
 def without_server_state(subscription: dict[str, Any]) -> dict[str, Any]:
