@@ -21,6 +21,7 @@ from fhirbridge.contract.linked_plans import LinkedPlanRule
 from fhirbridge.contract.patient_messages import address_patient_message, credit_patient_messages
 from fhirbridge.contract.signal import FixedContactSignal
 from fhirbridge.notifications.endpoints import EndpointPolicy
+from fhirbridge.notifications.signing import record_secrets, take_secret
 from fhirbridge.notifications.subscriptions import SubscriptionNotifier, activate
 from fhirbridge.patients.identity import IdentitySystems
 from fhirbridge.patients.identity_rule import OnePatientPerPerson
@@ -49,6 +50,7 @@ def contract_listeners(settings: Settings) -> tuple[WriteListener, ...]:
         LinkedPlanRule(),
         FixedContactSignal(),
         ProvenanceRecorder(credit_patient_messages),
+        record_secrets,
         SubscriptionNotifier(development=settings.auth == "off"),
         AuditedWrites(),
         ReportProjection(report_secret(settings)),
@@ -74,7 +76,7 @@ def contract_enrichers(settings: Settings) -> tuple[WriteEnricher, ...]:
     endpoints = EndpointPolicy.from_settings(settings)
 
     async def activate_subscription(unit: UnitOfWork, validated: ValidatedResource) -> ValidatedResource:
-        return activate(unit.identity, validated, endpoints=endpoints)
+        return activate(unit.identity, take_secret(unit, validated), endpoints=endpoints)
 
     return (add_revising_unit, address_patient_message, answered_about, activate_subscription)
 

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     outbox_max_age_hours: float = Field(
         72, gt=0, description="How long a notification is retried before it is given up"
     )
+    outbox_keep_delivered_hours: float = Field(
+        24, ge=0, description="How long the worker keeps a delivered notification's outbox row before it purges it"
+    )
     subscription_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Hosts (host or host:port) Subscriptions may call although their addresses are internal "

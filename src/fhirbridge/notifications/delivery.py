@@ -2,12 +2,16 @@
 
 Without ``channel.payload`` a notification is a POST with no body to the endpoint; with a
 payload (``application/fhir+json``) the resource version is sent as an update, a PUT to
-``[endpoint]/[type]/[id]``.  ``channel.header`` entries (``Name: value``) go with each request.
+``[endpoint]/[type]/[id]``.  ``channel.header`` entries (``Name: value``) go with each request, and a Subscription that
+gave a secret has each request signed (HMAC-SHA256 of the exact body, :mod:`.signing`).
 
 A 2xx answer delivers a notification.  Anything else (an error status, a refused connection,
 a timeout) is tried again after a pause that doubles from one second up to five minutes, so a
 receiver that is down for an hour gets its notifications within minutes of coming back; after
-``max_age`` (three days by default) the notification is given up and its row says why.  The
+``max_age`` (three days by default) the notification is given up and its row says why.  A
+receiver that keeps failing puts its Subscription in ``error``, with the last error and the next
+attempt, until a notification gets through (:mod:`.state`).  The worker also purges delivered
+rows once they are older than the deployment keeps them (a day by default).  The
 worker runs inside the service by default or on its own (``fhirbridge worker``); several
 workers share the outbox safely (see :mod:`.outbox`).
 
@@ -31,11 +35,12 @@ from fhirbridge.config import Settings
 from fhirbridge.failure_log import FailureLog
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import loads
-from fhirbridge.notifications import outbox
+from fhirbridge.notifications import outbox, signing, state
 from fhirbridge.notifications.egress import EndpointRefused, checked_client
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification
 from fhirbridge.notifications.subscriptions import subscription_is_live
+from fhirbridge.repository import FhirRepository
 from fhirbridge.storage import store
 from fhirbridge.storage.database import Database
 
@@ -45,6 +50,7 @@ FIRST_PAUSE = 1 * SECOND
 LONGEST_PAUSE = 300 * SECOND
 LEASE = 60 * SECOND
 TIMEOUT_SECONDS = 10.0
+PURGE_EVERY = 60 * SECOND
 
 
 def pause_after(attempts: int) -> int:
@@ -63,8 +69,15 @@ class OutboxWorker:
         clock: Callable[[], int] = now_us,
         endpoints: EndpointPolicy | None = None,
         batch: int = 20,
+        repository: FhirRepository | None = None,
+        keep_delivered_us: int = 24 * 3600 * SECOND,
     ) -> None:
         self.database = database
+        self.keep_delivered_us = keep_delivered_us
+        self._purged_at: int | None = None
+        self.repository = repository or FhirRepository(database)
+        """Where the worker writes a Subscription's state (:mod:`.state`): the deployment's write
+        path, with its listeners (:meth:`for_settings`); a bare one in tests."""
         self.max_age_us = max_age_us
         self.clock = clock
         self.endpoints = endpoints or EndpointPolicy()
@@ -73,11 +86,15 @@ class OutboxWorker:
 
     @classmethod
     def for_settings(cls, database: Database, settings: Settings) -> OutboxWorker:
-        """The worker of a deployment: its retry horizon and its endpoint rule."""
+        """The worker of a deployment: its retry horizon, its endpoint rule and its write path."""
+        from fhirbridge.bootstrap import repository_for  # the wiring imports this module's neighbours
+
         return cls(
             database,
             max_age_us=int(settings.outbox_max_age_hours * 3600 * SECOND),
             endpoints=EndpointPolicy.from_settings(settings),
+            repository=repository_for(database, settings).store,
+            keep_delivered_us=int(settings.outbox_keep_delivered_hours * 3600 * SECOND),
         )
 
     async def deliver_due(self) -> int:
@@ -92,12 +109,25 @@ class OutboxWorker:
             if len(claimed) < self.batch:
                 return delivered
 
+    async def purge_when_due(self) -> int:
+        """Purge the delivered rows older than ``keep_delivered_us``, at most once a minute;
+        returns how many went."""
+        now = self.clock()
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY:
+            return 0
+        self._purged_at = now
+        purged = await outbox.purge_delivered(self.database, now - self.keep_delivered_us)
+        if purged:
+            log.info("purged %d delivered notifications from the outbox", purged)
+        return purged
+
     async def run(self, stop: asyncio.Event, poll_seconds: float) -> None:
         """Deliver until ``stop`` is set, looking for due notifications every ``poll_seconds``."""
         failures = FailureLog(log, "delivering notifications")
         while not stop.is_set():
             try:
                 await self.deliver_due()
+                await self.purge_when_due()
             except Exception as exc:  # a database outage must not end the worker: logged once, tried again
                 failures.failed(exc)
             else:
@@ -118,13 +148,16 @@ class OutboxWorker:
             return False
         assert subscription is not None
         try:
-            response = await self._send(notification, subscription["channel"])
+            response = await self._send(notification, subscription)
             problem = None if response.is_success else f"HTTP {response.status_code} from {notification.endpoint}"
+            told = problem or ""
         except Exception as exc:
             problem = f"{type(exc).__name__}: {exc} ({notification.endpoint})"
+            told = state.told_owner(exc, notification.endpoint)
         now = self.clock()
         if problem is None:
             await outbox.mark_delivered(self.database, notification.pk, now)
+            await self._show(notification.subscription_id, state.recovered(subscription), state.recovered)
             return True
         attempts = notification.attempts + 1
         if now - notification.created >= self.max_age_us:
@@ -132,8 +165,22 @@ class OutboxWorker:
             await outbox.give_up(self.database, notification.pk, now, problem)
         else:
             log.warning("notification %s not delivered (%s); trying again later", notification.pk, problem)
-            await outbox.retry_later(self.database, notification.pk, now + pause_after(attempts), problem)
+            next_attempt = now + pause_after(attempts)
+            await outbox.retry_later(self.database, notification.pk, next_attempt, problem)
+            if attempts >= state.ERROR_AFTER:
+                change = state.failing(subscription, told, next_attempt, now)
+                await self._show(notification.subscription_id, change, state.failing, told, next_attempt, now)
         return False
+
+    async def _show(self, subscription_id: str, change: dict[str, Any] | None, *how: Any) -> None:
+        """Write the Subscription's state when the snapshot read says it changes (:mod:`.state`);
+        a failure to show it is logged, never a reason to deliver again."""
+        if change is None:
+            return
+        try:
+            await state.show(self.repository, subscription_id, *how)
+        except Exception as exc:
+            log.warning("Subscription/%s: its state could not be written (%s)", subscription_id, exc)
 
     async def _subscription(self, subscription_id: str) -> dict[str, Any] | None:
         async with self.database.reader() as conn:
@@ -143,23 +190,34 @@ class OutboxWorker:
         subscription: dict[str, Any] = loads(record.content)
         return subscription
 
-    async def _send(self, notification: Notification, channel: dict[str, Any]) -> httpx.Response:
-        """Send with the subscription's channel as it is now (a rotated token, a moved endpoint)."""
+    async def _send(self, notification: Notification, subscription: dict[str, Any]) -> httpx.Response:
+        """Send with the subscription's channel as it is now (a rotated token or secret, a moved
+        endpoint), signed when it asks for signing (:mod:`.signing`)."""
+        channel = subscription["channel"]
         endpoint = str(channel.get("endpoint", notification.endpoint))
         refusal = endpoint_refusal(endpoint, self.endpoints)
         if refusal is not None:
             raise EndpointRefused(refusal)
         headers = dict(_header(line) for line in channel.get("header", []) if ":" in line)
         payload = channel.get("payload")
-        if payload is None:
-            return await self.client.post(endpoint, headers=headers)
+        key_id = signing.key_id_of(subscription)
         async with self.database.reader() as conn:
-            version = await store.read_version(
-                conn, notification.resource_type, notification.resource_id, notification.version
-            )
+            secret = await signing.secret_of(conn, notification.subscription_id, key_id) if key_id else None
+            version = None
+            if payload is not None:
+                version = await store.read_version(
+                    conn, notification.resource_type, notification.resource_id, notification.version
+                )
+        if key_id is not None and secret is None:  # never unsigned when the owner asked for signing
+            raise signing.MissingSecret(f"Subscription/{notification.subscription_id} has no secret {key_id!r}")
+        body = (version.content if version else None) or b""
+        if secret is not None and key_id is not None:
+            headers.update(signing.signature_headers(secret, key_id, self.clock() // SECOND, body))
+        if payload is None:
+            return await self.client.post(endpoint, headers=headers, content=body)
         url = f"{endpoint.rstrip('/')}/{notification.resource_type}/{notification.resource_id}"
         headers["Content-Type"] = payload
-        return await self.client.put(url, content=(version.content if version else None) or b"", headers=headers)
+        return await self.client.put(url, content=body, headers=headers)
 
 
 def _header(line: str) -> tuple[str, str]:

@@ -3,7 +3,8 @@
 Rows are written in the write transaction of the change they announce, so a change that
 rolls back owes nothing, and a committed one is not forgotten by a restart.  A row waits while
 an older row for the same resource and subscriber is still owed, so a receiver sees one
-resource's versions in order even across retries.  Workers claim
+resource's versions in order even across retries.  Delivered rows are purged by the worker once they are older than
+the deployment keeps them (``FHIRBRIDGE_OUTBOX_KEEP_DELIVERED_HOURS``).  Workers claim
 due rows with a lease (``next_attempt`` moved into the future); on PostgreSQL ``FOR UPDATE
 SKIP LOCKED`` lets several worker processes share the table without taking the same row.
 """
@@ -122,6 +123,23 @@ async def give_up_owed(conn: Connection, subscription_ids: Sequence[str], now: i
         "AND delivered IS NULL AND failed IS NULL",
         [(subscription_id, now, reason) for subscription_id in subscription_ids],
     )
+
+
+async def purge_delivered(database: Database, before: int, limit: int = 1000) -> int:
+    """Delete the rows of notifications delivered at or before ``before``, ``limit`` at a time (short
+    transactions beside the writers); returns how many.  Rows still owed or given up stay."""
+    purged = 0
+    while True:
+        async with database.transaction() as conn:
+            rows = await conn.fetch(
+                "DELETE FROM outbox WHERE pk IN (SELECT pk FROM outbox WHERE delivered IS NOT NULL "
+                "AND delivered <= $1 ORDER BY pk LIMIT $2) RETURNING pk",
+                before,
+                limit,
+            )
+        purged += len(rows)
+        if len(rows) < limit:
+            return purged
 
 
 async def pending(database: Database) -> int:

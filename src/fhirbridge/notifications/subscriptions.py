@@ -35,7 +35,7 @@ from fhirbridge.errors import FhirError, bad_request, error, unprocessable
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
-from fhirbridge.notifications import owners
+from fhirbridge.notifications import owners, state
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification, enqueue, give_up_owed
 from fhirbridge.search.dates import first_instant
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PAYLOADS = frozenset({"application/fhir+json", "application/json"})
+LIVE = frozenset({"active", "error"})
+"""The states of a Subscription that is sent notifications (one in ``error`` is still retried)."""
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
@@ -96,11 +98,14 @@ def activate(identity: Identity, validated: ValidatedResource, *, endpoints: End
         needed = f"system/{resource_type}.r"
         raise insufficient_scope(needed, f"A Subscription is sent what its criteria match: {needed} is needed")
     status = subscription.get("status")
+    if status == "error" and identity.unrestricted and identity.kind == "system":
+        return ValidatedResource("Subscription", subscription, validated.references, validated.sites)
     if status not in ("requested", "active", "off"):
         raise unprocessable(
             "A client submits a Subscription as requested or off; the server sets active and error",
             "Subscription.status",
         )
+    subscription = state.without_server_state(subscription)  # the error shown is the server's
     if status != "off":
         subscription = dict(subscription, status="active")
     return ValidatedResource("Subscription", subscription, validated.references, validated.sites)
@@ -192,7 +197,7 @@ class SubscriptionNotifier:
 
     def _interest(self, subscription_id: str, subscription: dict[str, Any]) -> _Interest | None:
         """What an active Subscription wants, and for whom; None when it is owed nothing."""
-        if subscription.get("status") != "active":
+        if subscription.get("status") not in LIVE:
             return None
         try:
             resource_type, criteria = split_criteria(str(subscription.get("criteria", "")))
@@ -230,8 +235,9 @@ class _OwnersSight:
 
 
 def subscription_is_live(subscription: dict[str, Any] | None, now_us: int) -> bool:
-    """Whether a stored Subscription still wants notifications: active and not past its ``end``."""
-    if subscription is None or subscription.get("status") != "active":
+    """Whether a stored Subscription still wants notifications: active (or in error, still
+    retried: :mod:`.state`) and not past its ``end``."""
+    if subscription is None or subscription.get("status") not in LIVE:
         return False
     ends = first_instant(subscription.get("end"))
     return ends is None or now_us < ends

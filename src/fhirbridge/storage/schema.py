@@ -9,7 +9,8 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
 * ``search_snapshots`` keep the order of a sorted search result while a client pages
   through it, so that the pages neither skip nor repeat (R4 search.html#paging).
 * ``outbox`` holds the notifications that writes owe to subscribers (R4 subscription.html),
-  written in the same transaction as the change and delivered afterwards, at least once.
+  written in the same transaction as the change and delivered afterwards, at least once;
+  ``subscription_secrets`` the secret each signing Subscription's notifications are signed with.
 * ``patient_identities`` holds the personnummer, samordningsnummer and reserve numbers of every
   Patient that stands for a person now (see :mod:`fhirbridge.patients.identity`), one row per
   number: its unique key is what keeps one person from becoming two Patients.  It is written
@@ -393,6 +394,15 @@ report_frozen_answers = Table(
 )
 Index("ix_report_frozen_answers_atom", report_frozen_answers.c.tertial_start, report_frozen_answers.c.unit_id)
 """Each seven-questions response of a frozen tertial (a patient's latest per unit)."""
+
+subscription_secrets = Table(
+    "subscription_secrets",
+    metadata,
+    Column("subscription_id", String(ID_LENGTH), primary_key=True),
+    Column("key_id", String(ID_LENGTH), nullable=False),
+    Column("secret", Text, nullable=False),
+)
+"""Each signing Subscription's secret (:mod:`fhirbridge.notifications.signing`), never in the resource."""
 
 REPORT_TABLES = (report_contracts, report_contract_units, report_fixed_roles, report_answers, report_conditions)
 """The follow-up report's projection, rewritten with each resource by the report listener."""
