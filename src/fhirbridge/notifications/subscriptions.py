@@ -100,7 +100,7 @@ def activate(identity: Identity, validated: ValidatedResource, *, endpoints: End
     status = subscription.get("status")
     if status == "error" and identity.unrestricted and identity.kind == "system":
         return ValidatedResource("Subscription", subscription, validated.references, validated.sites)
-    if status not in ("requested", "active", "off"):
+    if status not in ("requested", "active", "off", "error"):  # error, as read back, counts as requested
         raise unprocessable(
             "A client submits a Subscription as requested or off; the server sets active and error",
             "Subscription.status",
