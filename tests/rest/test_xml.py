@@ -163,3 +163,8 @@ async def test_an_xml_body_over_the_limit_is_413(client: httpx.AsyncClient, app:
     response = await client.post("/fhir/Patient", content=body, headers={**XML_BODY, "Accept": FHIR_XML})
     assert "limit" in xml_outcome(response, 413)
     assert await history(client, "_history") == []
+
+
+async def test_an_error_quoting_characters_xml_cannot_carry_is_still_an_xml_outcome(client: httpx.AsyncClient) -> None:
+    response = await client.get("/fhir/_history", params={"_format": "xml", "\x08\x00bad": "1"})
+    assert "\ufffd" in xml_outcome(response, 400)

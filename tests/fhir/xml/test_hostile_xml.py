@@ -66,6 +66,11 @@ REFUSED = {
         "Goal.target.detailQuantity.value",
     ),
     "an empty contained": (b'<CarePlan xmlns="http://hl7.org/fhir"><contained/></CarePlan>', "CarePlan.contained"),
+    "a narrative that is not a div": (
+        b'<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/>'
+        b'<p xmlns="http://www.w3.org/1999/xhtml">x</p></text></Patient>',
+        "http://www.w3.org/1999/xhtml",
+    ),
     "billion laughs": (BILLION_LAUGHS, "DTD"),
     "XXE": (XXE, "DTD"),
     "XXE in the narrative": (XXE_IN_TEXT, "DTD"),

@@ -84,7 +84,7 @@ class _Reader:
             raise bad_request(f"The body nests elements more than {self.max_depth} levels deep", code="too-costly")
         result: dict[str, Any] = {}
         for child in _children(element, where):
-            if etree.QName(child).namespace == XHTML_NS and "div" in node.elements:
+            if child.tag == f"{{{XHTML_NS}}}div" and "div" in node.elements:
                 self._put(result, "div", node.elements["div"], _xhtml(child), f"{where}.div")
                 continue
             name = _local(child, where)

@@ -9,6 +9,7 @@ named by its type, and the Narrative div as real XHTML.  Decimals are written di
 
 from __future__ import annotations
 
+import re
 from copy import deepcopy
 from typing import Any
 
@@ -49,10 +50,15 @@ def _resource_element(resource: dict[str, Any]) -> etree._Element:
     return element
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 cannot carry (section 2.2): FHIR strings exclude them, but an
+OperationOutcome may quote what a client sent; they are written as U+FFFD."""
+
+
 def _value_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)  # a Decimal keeps the digits it was read with
+    return _NOT_XML.sub("\ufffd", str(value))  # a Decimal keeps the digits it was read with
 
 
 def _names(obj: dict[str, Any], node: Node) -> list[str]:
@@ -93,9 +99,9 @@ def _items(value: Any) -> list[Any]:
 def _write_complex(parent: etree._Element, name: str, value: dict[str, Any], node: Node) -> None:
     element = etree.SubElement(parent, _F + name)
     if "id" in value:
-        element.set("id", str(value["id"]))
+        element.set("id", _value_text(value["id"]))
     if node.is_extension and "url" in value:
-        element.set("url", str(value["url"]))
+        element.set("url", _value_text(value["url"]))
     _write_children(element, value, node)
 
 
@@ -112,7 +118,7 @@ def _write_primitive(parent: etree._Element, name: str, value: Any, extra: Any) 
         return
     element = etree.SubElement(parent, _F + name)
     if isinstance(extra, dict) and "id" in extra:
-        element.set("id", str(extra["id"]))
+        element.set("id", _value_text(extra["id"]))
     if value is not None:
         element.set("value", _value_text(value))
     if isinstance(extra, dict):
