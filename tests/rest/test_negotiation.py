@@ -7,10 +7,12 @@ import json
 import httpx
 import pytest
 
+from fhirbridge.fhir.xml import read_xml
 from tests.support import builders
 from tests.support.api import create, history, outcome
 
 FHIR_JSON = "application/fhir+json"
+FHIR_XML = "application/fhir+xml"
 
 
 @pytest.fixture
@@ -28,9 +30,24 @@ ACCEPTED = {
     "application/json": "application/json",
     "application/fhir+json; fhirVersion=4.0": FHIR_JSON,
     "*/*": FHIR_JSON,
-    "application/fhir+xml;q=0.9, application/fhir+json;q=0.8": FHIR_JSON,
+    "application/fhir+xml;q=0.8, application/fhir+json;q=0.9": FHIR_JSON,
     "text/html, */*;q=0.1": FHIR_JSON,
 }
+ACCEPTED_XML = {
+    FHIR_XML: FHIR_XML,
+    "application/xml": "application/xml",
+    "text/xml": "text/xml",
+    "application/fhir+xml; fhirVersion=4.0": FHIR_XML,
+    "application/fhir+xml;q=0.9, application/fhir+json;q=0.8": FHIR_XML,
+}
+
+
+async def test_read_answers_in_the_xml_type_the_client_accepts(client: httpx.AsyncClient, patient: dict) -> None:
+    for accept, expected in ACCEPTED_XML.items():
+        response = await client.get(f"/fhir/Patient/{patient['id']}", headers={"Accept": accept})
+        assert response.status_code == 200, accept
+        assert media_type(response) == expected, accept
+        assert read_xml(response.content) == patient
 
 
 async def test_read_answers_in_the_json_type_the_client_accepts(client: httpx.AsyncClient, patient: dict) -> None:
@@ -44,7 +61,7 @@ async def test_read_answers_in_the_json_type_the_client_accepts(client: httpx.As
 
 async def test_a_response_format_the_server_cannot_produce_is_406(client: httpx.AsyncClient, patient: dict) -> None:
     url = f"/fhir/Patient/{patient['id']}"
-    for accept in ("application/fhir+xml", "application/xml", "text/html", "application/fhir+json; fhirVersion=3.0"):
+    for accept in ("application/turtle", "text/html", "application/fhir+json; fhirVersion=3.0"):
         outcome(await client.get(url, headers={"Accept": accept}), 406)
 
 
@@ -59,7 +76,7 @@ async def test_format_parameter_overrides_accept(client: httpx.AsyncClient, pati
 
 
 async def test_format_parameter_for_a_format_not_served_is_406(client: httpx.AsyncClient, patient: dict) -> None:
-    for fmt in ("xml", "application/fhir+xml", "text/xml", "ttl", "html"):
+    for fmt in ("ttl", "html", "application/fhir+turtle"):
         outcome(await client.get(f"/fhir/Patient/{patient['id']}", params={"_format": fmt}), 406)
 
 
@@ -77,7 +94,8 @@ async def test_pretty_printing_changes_layout_not_content(client: httpx.AsyncCli
 async def test_search_and_history_negotiate_like_read(client: httpx.AsyncClient, patient: dict) -> None:
     for url in ("/fhir/Patient", f"/fhir/Patient/{patient['id']}/_history", "/fhir/metadata"):
         assert media_type(await client.get(url, headers={"Accept": "application/json"})) == "application/json"
-        outcome(await client.get(url, params={"_format": "xml"}), 406)
+        assert media_type(await client.get(url, params={"_format": "xml"})) == FHIR_XML
+        outcome(await client.get(url, params={"_format": "ttl"}), 406)
 
 
 async def test_json_request_bodies_are_accepted(client: httpx.AsyncClient) -> None:
@@ -90,8 +108,6 @@ async def test_json_request_bodies_are_accepted(client: httpx.AsyncClient) -> No
 async def test_a_request_body_format_not_understood_is_415_and_nothing_is_written(client: httpx.AsyncClient) -> None:
     body = json.dumps(builders.patient()).encode()
     for content_type in (
-        "application/fhir+xml",
-        "application/xml",
         "text/plain",
         "application/x-www-form-urlencoded",
         "application/fhir+json; fhirVersion=3.0",

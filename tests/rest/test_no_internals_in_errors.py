@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from fhirbridge.adapters.npo.get_care_plans import PATH as CARE_PLANS_PATH
+from fhirbridge.fhir.xml import read_xml
 from tests.adapters.test_get_care_plans import request as care_plans_request
 from tests.support import builders
 from tests.support.api import network_client, outcome
@@ -64,9 +65,11 @@ async def test_an_unexpected_failure_is_a_500_outcome_without_internals(wire: ht
     }
     for name, pending in attempts.items():
         response = await pending
-        if response.status_code == 406:  # no XML here: then the error itself is JSON
-            continue
-        body = outcome(response, 500)
+        if name == "XML error":  # the error in the format asked for
+            assert response.status_code == 500 and response.headers["content-type"].startswith("application/fhir+xml")
+            body = read_xml(response.content)
+        else:
+            body = outcome(response, 500)
         issue = body["issue"][0]
         assert issue["code"] == "exception", name
         assert "incident" in issue["diagnostics"], name

@@ -56,7 +56,12 @@ from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
 from fhirbridge.rest.metrics import RequestMetrics, metrics_answer, observed
 from fhirbridge.rest.middleware import SecurityHeaders, TrailingSlash
-from fhirbridge.rest.negotiation import check_patch_body_type, check_request_body_type, response_format
+from fhirbridge.rest.negotiation import (
+    check_patch_body_type,
+    check_request_body_type,
+    response_format,
+    xml_body_as_json,
+)
 from fhirbridge.rest.openapi import openapi_document
 from fhirbridge.rest.rate_limit import RateLimit, RateLimits
 from fhirbridge.rest.readiness import Readiness, UntilReady, readiness_answer
@@ -127,8 +132,10 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
             body = await read_body(request, context.settings.max_body_bytes) if reads_body else None
             if route.interaction == "patch":
                 check_patch_body_type(request.headers.get("content-type"))
-            elif route.takes_body or (body and route.operation is not None):  # POST _search reads a form
-                check_request_body_type(request.headers.get("content-type"), has_body=bool(body))
+            elif (route.takes_body or (body and route.operation is not None)) and check_request_body_type(
+                request.headers.get("content-type"), has_body=bool(body)
+            ):  # POST _search reads a form; an XML body is read into the JSON form here
+                body = xml_body_as_json(body or b"", context.settings.max_json_depth)
             fhir_request = _fhir_request(request, route, base, call.identity, body)
             response = render(await route.handler(context, fhir_request), fmt)
             call.status = response.status_code

@@ -32,7 +32,10 @@ WRITES = frozenset({"create", "update", "patch", "delete"})
 Schema = dict[str, Any]
 _STRING: Schema = {"type": "string"}
 _FORMAT: dict[str, Schema] = {
-    "_format": {"type": "string", "enum": ["json", "application/json", "application/fhir+json"]},
+    "_format": {
+        "type": "string",
+        "enum": ["json", "application/json", "application/fhir+json", "xml", "application/xml", "application/fhir+xml"],
+    },
     "_pretty": {"type": "string", "enum": ["true", "false"]},
 }
 _SHAPE: dict[str, Schema] = {

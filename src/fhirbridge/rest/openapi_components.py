@@ -15,6 +15,8 @@ from fhirbridge.config import Settings
 
 Schema = dict[str, Any]
 FHIR_JSON = "application/fhir+json"
+FHIR_XML = "application/fhir+xml"
+_XML_SCHEMA: Schema = {"type": "string", "description": "The same resource in FHIR XML (R4 xml.html)"}
 BEARER = "bearer"
 """The name of the security scheme."""
 
@@ -110,8 +112,8 @@ SCHEMAS: dict[str, Schema] = {
 
 
 def body(schema: str) -> Schema:
-    """A FHIR JSON body of a schema of :data:`SCHEMAS`."""
-    return {FHIR_JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    """A FHIR JSON body of a schema of :data:`SCHEMAS`, or the same in FHIR XML."""
+    return {FHIR_JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}, FHIR_XML: {"schema": _XML_SCHEMA}}
 
 
 def error_responses() -> dict[str, Schema]:

@@ -1,4 +1,8 @@
-"""Rendering FHIR responses and errors as HTTP, in one place (R4 http.html#mime-type)."""
+"""Rendering FHIR responses and errors as HTTP, in one place (R4 http.html#mime-type).
+
+Interactions answer in JSON; a client that asked for XML gets the same resource written as
+FHIR XML (R4 xml.html) here, errors included.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhirbridge.errors import FhirError
-from fhirbridge.fhir.jsonio import dumps, pretty_print
+from fhirbridge.fhir.jsonio import dumps, loads, pretty_print
 from fhirbridge.fhir.outcome import operation_outcome
+from fhirbridge.fhir.xml import write_xml
 from fhirbridge.rest.messages import FhirResponse
 from fhirbridge.rest.negotiation import FHIR_JSON, ResponseFormat, response_format
 
@@ -16,16 +21,16 @@ _NO_BODY = frozenset({204, 304})
 
 
 def render(response: FhirResponse, fmt: ResponseFormat) -> Response:
-    if response.body is not None:
-        body = response.body
-    elif response.resource is not None:
-        body = dumps(response.resource)
-    else:
-        body = b""
-    if response.status in _NO_BODY:
-        body = b""
-    if body and fmt.pretty:
-        body = pretty_print(body)
+    body = b""
+    if response.status not in _NO_BODY:
+        if fmt.is_xml and response.body:
+            body = write_xml(loads(response.body), pretty=fmt.pretty)
+        elif fmt.is_xml and response.resource is not None:
+            body = write_xml(response.resource, pretty=fmt.pretty)
+        elif response.body is not None:
+            body = pretty_print(response.body) if response.body and fmt.pretty else response.body
+        elif response.resource is not None:
+            body = dumps(response.resource, pretty=fmt.pretty)
     headers = dict(response.headers)
     if body:
         headers["Content-Type"] = fmt.content_type

@@ -180,7 +180,7 @@ def capability_statement(base_url: str, settings: Settings | None = None) -> dic
         "software": {"name": "fhirbridge", "version": __version__},
         "implementation": {"description": "fhirbridge FHIR R4 server", "url": base_url},
         "fhirVersion": FHIR_VERSION,
-        "format": ["application/fhir+json", "json"],
+        "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
         "rest": [
             _without_empty(
                 {
@@ -190,7 +190,8 @@ def capability_statement(base_url: str, settings: Settings | None = None) -> dic
                     "referential integrity, strings of at most 1 MB of UTF-8, ids of 1-64 A-Z a-z 0-9 - .); "
                     "rejections are OperationOutcomes naming the element. An update or delete of an id no "
                     "resource can have is 400, a read of one 404. Bodies need Content-Type "
-                    "application/fhir+json (or application/json): 415 otherwise. Every reference that can "
+                    "application/fhir+json or application/fhir+xml (or application/json, application/xml): 415 "
+                    "otherwise; answers are in XML when Accept or _format asks for it. Every reference that can "
                     "name a patient is stored as Patient/[id] (an identifier is resolved to the one Patient "
                     "carrying it). With an access token, searches carry no total, _has is refused and chains "
                     "lead only to a resource's own patient or into the directory (docs/security.md).",
