@@ -145,11 +145,12 @@ class FhirRepository:
             sql, args = compile_page(query, conn.dialect, local_base, limit=query.count + 1)
             rows_read = await conn.fetch(sql, *args)
             total: int | None = None
-            if query.total != "none":
-                count_sql, count_args = compile_count(query, conn.dialect, local_base)
-                total = int(await conn.fetchval(count_sql, *count_args))
             matches = [record(row) for row in rows_read[: query.count]]
             more = len(rows_read) > query.count
+            paged = more or query.keyset_cursor is not None
+            if query.total != "none" or (query.count_when_paged and paged):
+                count_sql, count_args = compile_count(query, conn.dialect, local_base)
+                total = int(await conn.fetchval(count_sql, *count_args))
             if total is None and not more and query.keyset_cursor is None:
                 total = len(matches)
             next_cursor = f"k{matches[-1].pk}" if more and matches else None

@@ -114,11 +114,32 @@ async def test_the_capability_statement_lists_the_operation(client: httpx.AsyncC
     statement = (await client.get("/fhir/metadata")).json()
     patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
     names = [op["name"] for op in patient["operation"]]
-    assert names == ["fixed-contacts", "emergency-access", "merge", "validate", "meta"]
+    assert names == [
+        "fixed-contacts",
+        "emergency-access",
+        "merge",
+        "validate",
+        "meta",
+        "meta-add",
+        "meta-delete",
+        "everything",
+    ]
     assert patient["operation"][0]["definition"].endswith("/OperationDefinition/Patient-fixed-contacts")
     operations = {r["type"]: [op["name"] for op in r.get("operation", [])] for r in statement["rest"][0]["resource"]}
-    assert operations["CarePlan"] == operations["CareTeam"] == operations["Goal"] == ["validate", "meta", "revisions"]
-    assert operations["Organization"] == ["validate", "meta"]
+    assert (
+        operations["CarePlan"]
+        == operations["CareTeam"]
+        == operations["Goal"]
+        == [
+            "validate",
+            "meta",
+            "meta-add",
+            "meta-delete",
+            "revisions",
+        ]
+    )
+    assert operations["Organization"] == ["validate", "meta", "meta-add", "meta-delete"]
+    assert operations["AuditEvent"] == ["validate", "meta"]  # written by the server alone
     assert "operation" not in {i["code"] for i in patient["interaction"]}
 
 

@@ -154,6 +154,22 @@ def test_revisions_is_listed_only_on_the_types_that_have_it(
     assert not any(path.startswith("/fhir/AuditEvent") and "put" in item for path, item in document["paths"].items())
 
 
+def test_everything_is_listed_on_patients_alone_with_its_parameters(
+    documents: tuple[Settings, dict[str, Any], dict[str, Any]],
+) -> None:
+    _, document, statement = documents
+    assert [path for path in document["paths"] if "$everything" in path] == ["/fhir/Patient/{id}/$everything"]
+    item = document["paths"]["/fhir/Patient/{id}/$everything"]
+    for method in ("get", "post"):
+        named = {p["name"] for p in item[method]["parameters"]}
+        assert {"_since", "_type", "_count", "_cursor"} <= named
+    assert item["post"]["requestBody"]["required"] is False
+    meta_add = sorted(path.split("/")[2] for path in document["paths"] if path.endswith("/$meta-add"))
+    patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+    assert {"everything", "meta-add", "meta-delete"} <= {o["name"] for o in patient["operation"]}
+    assert "Patient" in meta_add and "CarePlan" in meta_add
+
+
 def test_a_token_is_asked_for_where_the_service_asks_for_one(
     documents: tuple[Settings, dict[str, Any], dict[str, Any]],
 ) -> None:

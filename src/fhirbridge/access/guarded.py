@@ -175,6 +175,7 @@ class GuardedRepository:
         query = await self.policy.restrict(identity, query)
         if identity.unrestricted:
             return await self.store.search(query, local_base, heavy=heavy)
+        query = dataclasses.replace(query, count_when_paged=False)  # no total is given them: nothing to count
         # The includes follow the visible matches only: a hidden match must not bring its
         # care team's people and units along (or tell by them that it exists).
         if query.count == 0:

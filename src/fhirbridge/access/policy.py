@@ -979,8 +979,8 @@ _READ_EPOCHS: ContextVar[dict[str, int] | None] = ContextVar("read_epochs", defa
 _LABELS: dict[tuple[str, str, int, int], bool] = {}
 """Whether a stored version is labelled not for the patient, by type, id, version and time:
 a version never changes, and a rolled-back one written again has another time.  (R4's
-``$meta-add``/``$meta-delete`` change a version's labels in place; they are not served, and
-would have to forget the version here.)"""
+``$meta-add``/``$meta-delete`` change a version's labels in place; here they write a new
+version, :mod:`fhirbridge.rest.operations.meta_change`, so this key stays right.)"""
 MOST_LABELS = 65_536
 
 

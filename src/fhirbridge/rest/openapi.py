@@ -59,6 +59,13 @@ _HISTORY: dict[str, Schema] = {
 }
 _CRITERIA: dict[str, Schema] = {"identifier": _STRING, "_id": _STRING}
 _VALIDATE: dict[str, Schema] = {"mode": {"type": "string", "enum": ["create", "update", "delete"]}, "profile": _STRING}
+_EVERYTHING: dict[str, Schema] = {
+    "_since": {"type": "string", "format": "date-time"},
+    "_type": _STRING,
+    "_count": {"type": "integer", "minimum": 0},
+    "_cursor": _STRING,
+}
+"""Patient/[id]/$everything's parameters (:mod:`fhirbridge.rest.operations.everything`)."""
 _SYSTEM_SEARCH: dict[str, Schema] = {
     "_type": _STRING,
     **dict.fromkeys(sorted(COMMON_PARAMETERS), _STRING),
@@ -165,6 +172,8 @@ def _path_parameters(route: Route) -> list[Schema]:
 def _query(route: Route, resource_type: str | None) -> list[Schema]:
     if route.operation == "validate":
         named = _VALIDATE
+    elif route.operation == "everything":
+        named = _EVERYTHING
     elif route.interaction == "search-type" and resource_type is not None:
         return [] if route.method == "POST" else search_query(route, resource_type)
     elif route.conditional and route.method in ("PUT", "PATCH", "DELETE"):
@@ -192,7 +201,8 @@ def _request_body(route: Route, resource_type: str | None) -> Schema | None:
         form = {"type": "object", "properties": fields}
         return {"required": False, "content": {"application/x-www-form-urlencoded": {"schema": form}}}
     if route.takes_body:
-        return {"required": True, "content": parts.body("Bundle" if route.interaction == "transaction" else "Resource")}
+        kind = "Bundle" if route.interaction == "transaction" else "Resource"
+        return {"required": route.operation != "everything", "content": parts.body(kind)}  # its Parameters are optional
     return None
 
 

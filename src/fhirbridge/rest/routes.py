@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from fhirbridge.access.compartment import SERVER_WRITTEN
 from fhirbridge.conformance.registry import CONFORMANCE_TYPES
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.interactions import (
@@ -30,10 +31,12 @@ from fhirbridge.rest.messages import FhirRequest, FhirResponse
 from fhirbridge.rest.operations import (
     emergency_access,
     evaluate_measure,
+    everything,
     extract,
     fixed_contacts,
     merge,
     meta,
+    meta_change,
     revisions,
     validate,
 )
@@ -296,6 +299,50 @@ ROUTES: tuple[Route, ...] = (
             operation=meta.NAME,
             definition=meta.DEFINITION,
             operation_types=STORED_TYPES,
+        )
+        for method in ("GET", "POST")  # R4 operations.html: POST always; GET as it changes nothing
+    ),
+    *(
+        Route(
+            "POST",
+            f"/{{type}}/{{id}}/${name}",
+            handler,
+            "operation",
+            "instance",
+            summary,
+            takes_body=True,
+            operation=name,
+            definition=definition,
+            operation_types=tuple(t for t in STORED_TYPES if t not in SERVER_WRITTEN),
+        )
+        for name, handler, definition, summary in (
+            (
+                meta_change.ADD,
+                meta_change.meta_add,
+                meta_change.ADD_DEFINITION,
+                "Add profiles, tags or security labels (a new version, through the write path)",
+            ),
+            (
+                meta_change.DELETE,
+                meta_change.meta_delete,
+                meta_change.DELETE_DEFINITION,
+                "Remove profiles, tags or security labels (a new version, through the write path)",
+            ),
+        )
+    ),
+    *(
+        Route(
+            method,
+            f"/Patient/{{id}}/${everything.NAME}",
+            everything.everything,
+            "operation",
+            "instance",
+            "The patient's record: the Patient, its compartment and what they refer to, as the caller may see it",
+            takes_body=method == "POST",
+            operation=everything.NAME,
+            definition=everything.DEFINITION,
+            operation_types=("Patient",),
+            fixed_type="Patient",
         )
         for method in ("GET", "POST")  # R4 operations.html: POST always; GET as it changes nothing
     ),

@@ -97,6 +97,10 @@ class SearchQuery:
     """With ``snapshot``: continue after the row of this resource key (a restricted caller's
     page, whose cursor must not count the rows hidden from them), not after a position."""
     total: TotalMode = "none"
+    count_when_paged: bool = False
+    """Without ``_total``: count the matches when they take more than one page (a result that
+    fits one page is counted by reading it), as ``search-type`` does by default; the searches
+    across types and the compartment's pages do not."""
     sort: list[SortKey] = field(default_factory=list)
     includes: list[Include] = field(default_factory=list)
     ignored: list[Issue] = field(default_factory=list)

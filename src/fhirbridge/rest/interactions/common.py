@@ -22,7 +22,14 @@ def location(request: FhirRequest, record: StoredResource) -> str:
 
 
 def require_id(resource_type: str, resource_id: str) -> None:
-    """An id that cannot exist is simply not found by a read (R4 http.html#read)."""
+    """An id that cannot exist is simply not found by a read (R4 http.html#read); ``$name`` is
+    an operation this server does not serve at the type level (``Patient/$everything``)."""
+    if resource_id.startswith("$"):
+        raise not_found(
+            f"{resource_type}/{resource_id}: the operation {resource_id} is not served on all of {resource_type} "
+            "(the CapabilityStatement lists the operations; some are served on one resource: "
+            f"{resource_type}/[id]/{resource_id})"
+        )
     if not is_valid_id(resource_id):
         raise not_found(f"{resource_type}/{resource_id} is not a valid id and does not exist")
 

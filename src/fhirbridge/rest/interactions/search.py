@@ -25,6 +25,9 @@ async def search(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
         default_count=ctx.settings.default_page_size,
         max_count=ctx.settings.max_page_size,
     )
+    # R4 search.html#total: without _total, the total is given (counted when the matches take
+    # more than one page); _total=none leaves it out.
+    query.count_when_paged = not any(name == "_total" for name, _ in request.query)
     how = Shape.from_query(request.query)
     counting = how.summary == "count" or query.count == 0  # R4 search.html#count: _count=0 counts
     if counting:
