@@ -46,7 +46,7 @@ async def test_a_requested_subscription_becomes_active(client: httpx.AsyncClient
         ),
         ({"criteria": "Communication?favoritfärg=blå"}, 400, "Subscription.criteria"),
         ({"criteria": "Observation?code=x"}, 400, "Subscription.criteria"),
-        ({"status": "error"}, 422, "Subscription.status"),
+        ({"status": "paused"}, 400, "Subscription.status"),
     ],
 )
 async def test_a_subscription_the_server_cannot_honour_is_refused(
