@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     outbox_max_age_hours: float = Field(
         72, gt=0, description="How long a notification is retried before it is given up"
     )
+    export_dir: str = Field(
+        "exports",
+        description="Folder of the Bulk Data export files ($export), one subfolder a job; shared by all instances",
+    )
     subscription_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Hosts (host or host:port) Subscriptions may call although their addresses are internal "

@@ -114,8 +114,8 @@ async def test_the_capability_statement_lists_the_operation(client: httpx.AsyncC
     statement = (await client.get("/fhir/metadata")).json()
     patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
     names = [op["name"] for op in patient["operation"]]
-    assert names == ["fixed-contacts", "emergency-access", "merge", "validate", "meta"]
-    assert patient["operation"][0]["definition"].endswith("/OperationDefinition/Patient-fixed-contacts")
+    assert names == ["export", "fixed-contacts", "emergency-access", "merge", "validate", "meta"]
+    assert patient["operation"][1]["definition"].endswith("/OperationDefinition/Patient-fixed-contacts")
     operations = {r["type"]: [op["name"] for op in r.get("operation", [])] for r in statement["rest"][0]["resource"]}
     assert operations["CarePlan"] == operations["CareTeam"] == operations["Goal"] == ["validate", "meta", "revisions"]
     assert operations["Organization"] == ["validate", "meta"]
