@@ -13,10 +13,11 @@ from fastapi import FastAPI
 from fhirbridge.export import jobs
 from fhirbridge.export.plan import ExportPlan
 from fhirbridge.fhir.instants import now_us
-from tests.export.conftest import download, finished, ids, kick_off
-from tests.security.callers import admin
+from tests.export.conftest import download, export, finished, ids, kick_off
+from tests.security.callers import admin, admin_post
 from tests.security.tokens import SigningKey
 from tests.security.world import World
+from tests.support import builders
 from tests.support.api import outcome
 
 
@@ -96,3 +97,25 @@ async def test_a_job_interrupted_too_often_fails_with_an_outcome(
         await asyncio.sleep(0.02)
     body = outcome(response, 500)
     assert "interrupted" in body["issue"][0]["diagnostics"]
+
+
+async def test_what_changes_after_the_transaction_time_waits_for_the_next_export(
+    anyone: httpx.AsyncClient, secure_app: FastAPI, world: World, rsa: SigningKey
+) -> None:
+    region = admin(rsa)
+    caller = await _caller(anyone, secure_app, region)
+    async with secure_app.state.context.repository.database.transaction() as conn:  # kicked off, not yet run
+        job_id = await jobs.kick_off(
+            conn,
+            caller=caller,
+            request="http://fhirbridge.test/fhir/$export?_type=Patient",
+            plan=ExportPlan("system", ("Patient",)),
+            now=now_us(),
+        )
+    await asyncio.sleep(0.002)
+    later = await admin_post(anyone, rsa, builders.patient(family="Efteråt"))
+    secure_app.state.context.exports.nudge()
+    manifest = await finished(anyone, f"http://fhirbridge.test/fhir/$export-status/{job_id}", region)
+    assert ids(await download(anyone, manifest, region), "Patient") == {world["anna"], world["bertil"]}
+    following = await export(anyone, region, _type="Patient", _since=manifest["transactionTime"])
+    assert ids(following, "Patient") == {later["id"]}
