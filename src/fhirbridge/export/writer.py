@@ -62,13 +62,17 @@ async def _write_type(
     path: Path,
     progress: Progress | None,
 ) -> int:
-    query = type_query(plan, resource_type, transaction_time)
+    query = type_query(plan, resource_type)
     partial = path.with_name(path.name + ".part")
     written = 0
     with await asyncio.to_thread(partial.open, "wb") as out:
         while True:
             page = await repository.search(identity, query, None)
-            lines = [match.content + b"\n" for match in page.matches if match.content is not None]
+            lines = [
+                match.content + b"\n"
+                for match in page.matches
+                if match.content is not None and match.last_updated <= transaction_time  # later: the next export's
+            ]
             await asyncio.to_thread(out.writelines, lines)  # the server's other requests go on meanwhile
             written += len(lines)
             if progress is not None and not await progress(resource_type, len(page.matches)):

@@ -46,7 +46,7 @@ async def kick_off(ctx: ServiceContext, request: FhirRequest) -> FhirResponse:
     plan = parse_plan(level, request.query, now=now)
     plan = await _within_scopes(ctx, request, plan)
     for resource_type in plan.types:  # a search the policy refuses (a chain it forbids) is refused now
-        await ctx.repository.policy.restrict(identity, type_query(plan, resource_type, now))
+        await ctx.repository.policy.restrict(identity, type_query(plan, resource_type))
     async with ctx.repository.database.transaction() as conn:
         job_id = await jobs.kick_off(
             conn, caller=to_text(identity), request=_request_url(request, level), plan=plan, now=now
