@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     outbox_keep_delivered_hours: float = Field(
         24, ge=0, description="How long the worker keeps a delivered notification's outbox row before it purges it"
     )
+    export_dir: str = Field(
+        "exports",
+        description="Folder of the Bulk Data export files ($export), one subfolder a job; shared by all instances",
+    )
     subscription_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Hosts (host or host:port) Subscriptions may call although their addresses are internal "

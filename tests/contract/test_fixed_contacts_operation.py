@@ -115,6 +115,7 @@ async def test_the_capability_statement_lists_the_operation(client: httpx.AsyncC
     patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
     names = [op["name"] for op in patient["operation"]]
     assert names == [
+        "export",
         "fixed-contacts",
         "emergency-access",
         "merge",
@@ -124,7 +125,7 @@ async def test_the_capability_statement_lists_the_operation(client: httpx.AsyncC
         "meta-delete",
         "everything",
     ]
-    assert patient["operation"][0]["definition"].endswith("/OperationDefinition/Patient-fixed-contacts")
+    assert patient["operation"][1]["definition"].endswith("/OperationDefinition/Patient-fixed-contacts")
     operations = {r["type"]: [op["name"] for op in r.get("operation", [])] for r in statement["rest"][0]["resource"]}
     assert (
         operations["CarePlan"]

@@ -93,6 +93,9 @@ def _openapi_view(document: dict[str, Any]) -> tuple[dict[str, dict[str, set[str
                 names = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
                 types["(system)"]["searchParam"] = names - RESULT_PARAMETERS - {"_type"}
             continue
+        if resource_type.startswith("$"):  # a system-level operation ([base]/$export)
+            types["(system)"]["operation"].add(resource_type[1:])
+            continue
         operation_name = re.search(r"\$([a-z-]+)$", path)
         if operation_name:
             types[resource_type]["operation"].add(operation_name.group(1))
@@ -120,7 +123,10 @@ def _capability_view(statement: dict[str, Any]) -> tuple[dict[str, dict[str, set
             "searchParam": {p["name"] for p in resource.get("searchParam", [])},
             "conditional": conditional,
         }
-    types["(system)"] = {"searchParam": {p["name"] for p in rest["searchParam"]}}
+    types["(system)"] = {
+        "searchParam": {p["name"] for p in rest["searchParam"]},
+        "operation": {o["name"] for o in rest.get("operation", [])},
+    }
     return types, {i["code"] for i in rest["interaction"]}
 
 

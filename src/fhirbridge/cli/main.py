@@ -8,6 +8,8 @@
     fhirbridge demo [--patients 12]
     fhirbridge worker
     fhirbridge report [--format csv|json] [--output FILE] [--period P] [--unit ID] [--caregiver ID]
+    fhirbridge export FOLDER [--type T,T] [--since INSTANT] [--patients]
+    fhirbridge reindex [--restart]
 
 The database is ``FHIRBRIDGE_DATABASE_URL`` (default ``sqlite:///./fhirbridge.db``).
 """
@@ -306,7 +308,53 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="the follow-up report (figures, small cells suppressed) as CSV or JSON")
     _report_arguments(report)
     report.set_defaults(run=_report)
+
+    export = commands.add_parser("export", help="Bulk Data export to a folder: one NDJSON file a resource type")
+    _export_arguments(export)
+    export.set_defaults(run=_export)
+
+    reindex = commands.add_parser(
+        "reindex", help="compute the search index of every stored resource again (continues an interrupted run)"
+    )
+    reindex.add_argument("--restart", action="store_true", help="start from the first resource")
+    reindex.set_defaults(run=_reindex)
     return parser
+
+
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    from fhirbridge.export.command import add_arguments
+
+    add_arguments(parser)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from fhirbridge.export.command import run
+
+    return asyncio.run(run(args))
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    """Reindex with a progress bar; an interrupted run is continued by the next."""
+    from tqdm import tqdm
+
+    from fhirbridge.maintenance.reindex import count_left, position, reindex
+    from fhirbridge.storage.waiting import open_when_reachable
+
+    async def work() -> int:
+        database = await open_when_reachable(get_settings(), pool_size=2, migrate=True)
+        try:
+            after = 0 if args.restart else await position(database)
+            total = await count_left(database, after)
+            if after:
+                print(f"continuing after resource key {after}", file=sys.stderr)
+            with tqdm(total=total, desc="reindexing", unit="res", file=sys.stderr, disable=None) as bar:
+                done = await reindex(database, restart=args.restart, progress=bar.update)
+        finally:
+            await database.close()
+        print(f"{done.resources} resources reindexed")
+        return 0
+
+    return asyncio.run(work())
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:

@@ -42,6 +42,7 @@ from fhirbridge.errors import (
     not_found,
     payload_too_large,
 )
+from fhirbridge.export.worker import running_exporter
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import ANONYMOUS, Identity
 from fhirbridge.notifications.delivery import running_worker
@@ -51,6 +52,7 @@ from fhirbridge.report.measures import install_measures
 from fhirbridge.rest.audited import audited_call
 from fhirbridge.rest.cors import allow_cross_origin
 from fhirbridge.rest.docs import mount_docs
+from fhirbridge.rest.export_status import mount_export
 from fhirbridge.rest.forwarded import ForwardedHeaders, TrustedProxies
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest
@@ -250,7 +252,8 @@ def create_app(
                     raise
                 running.push_async_callback(database.close)
                 audit = audit_log_for(database, settings)
-                app.state.context = ServiceContext(repository, settings, audit)
+                exports = await running.enter_async_context(running_exporter(repository, settings))
+                app.state.context = ServiceContext(repository, settings, audit, exports=exports)
                 await running.enter_async_context(running_worker(database, settings))
                 await running.enter_async_context(running_freezer(database, settings))
                 await running.enter_async_context(audit.running())
@@ -303,6 +306,7 @@ def create_app(
         return JSONResponse(smart_configuration(settings), headers={"Cache-Control": "public, max-age=3600"})
 
     # registered before the FHIR routes, whose /{type}/{id} would take it
+    mount_export(app, FHIR_PREFIX, lambda request: base_url(request, settings))
 
     for route in ROUTES:
         app.add_api_route(

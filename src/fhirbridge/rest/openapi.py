@@ -73,6 +73,8 @@ _SYSTEM_SEARCH: dict[str, Schema] = {
     "_count": {"type": "integer"},
     **_SHAPE,
 }
+_EXPORT: dict[str, Schema] = dict.fromkeys(("_outputFormat", "_type", "_since", "_typeFilter"), _STRING)
+"""Bulk Data kick-off parameters (export.html#query-parameters)."""
 _QUERY: dict[str, dict[str, Schema]] = {
     "search-system": _SYSTEM_SEARCH,
     "history-system": _HISTORY,
@@ -174,6 +176,8 @@ def _query(route: Route, resource_type: str | None) -> list[Schema]:
         named = _VALIDATE
     elif route.operation == "everything":
         named = _EVERYTHING
+    elif route.operation == "export":
+        named = _EXPORT
     elif route.interaction == "search-type" and resource_type is not None:
         return [] if route.method == "POST" else search_query(route, resource_type)
     elif route.conditional and route.method in ("PUT", "PATCH", "DELETE"):
@@ -208,7 +212,8 @@ def _request_body(route: Route, resource_type: str | None) -> Schema | None:
 
 def _responses(route: Route, public: bool) -> dict[str, Schema]:
     answers: dict[str, Schema] = {}
-    for status, schema in _SUCCESS.get(route.interaction, {"200": "Resource"}).items():
+    success = {"202": ""} if route.operation == "export" else _SUCCESS.get(route.interaction, {"200": "Resource"})
+    for status, schema in success.items():
         answers[status] = {"description": "OK"} if not schema else {"description": "OK", "content": parts.body(schema)}
     errors = (*_PUBLIC_ERRORS, *_ERRORS.get(route.interaction, ()), *(() if public else _GUARDED_ERRORS))
     for status in sorted(errors):
@@ -225,6 +230,8 @@ def operation(route: Route, resource_type: str | None, settings: Settings) -> Sc
     parameters += [_parameter(name, "query", schema) for name, schema in _FORMAT.items()]
     if route.operation is None:
         parameters += [_parameter(name, "header", _STRING) for name in _HEADERS.get(route.interaction, ())]
+    elif route.operation == "export":  # an asynchronous kick-off: 202 and the status URL in Content-Location
+        parameters.append(_parameter("Prefer", "header", _STRING, required=True, about="respond-async"))
     found: Schema = {
         "tags": [resource_type or "system"],
         "summary": route.summary,

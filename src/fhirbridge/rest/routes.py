@@ -32,6 +32,7 @@ from fhirbridge.rest.operations import (
     emergency_access,
     evaluate_measure,
     everything,
+    export,
     extract,
     fixed_contacts,
     merge,
@@ -106,8 +107,35 @@ _VALIDATE_ROUTES: tuple[tuple[str, Level, str, str], ...] = (
 )
 """$validate at type and instance level (R4 resource-operation-validate.html)."""
 
+EXPORT_ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        f"/${export.NAME}",
+        export.kick_off,
+        "operation",
+        "system",
+        "Bulk Data export of everything the caller may read (Prefer: respond-async; NDJSON files)",
+        operation=export.NAME,
+        definition=export.SYSTEM_DEFINITION,
+    ),
+    Route(
+        "GET",
+        f"/Patient/${export.NAME}",
+        export.kick_off,
+        "operation",
+        "type",
+        "Bulk Data export of the Patients and their compartments (Prefer: respond-async; NDJSON files)",
+        operation=export.NAME,
+        definition=export.PATIENT_DEFINITION,
+        operation_types=("Patient",),
+        fixed_type="Patient",
+    ),
+)
+"""Bulk Data 2.0 kick-offs, before ``/{type}`` and ``/{type}/{id}`` would take them."""
+
 ROUTES: tuple[Route, ...] = (
     *CONFORMANCE_ROUTES,
+    *EXPORT_ROUTES,
     Route("GET", "/metadata", capabilities.capabilities, "capabilities", "system", "CapabilityStatement"),
     Route(
         "GET",
@@ -376,6 +404,11 @@ def interactions(level: Level | None = None) -> set[str]:
 def operations(resource_type: str) -> list[Route]:
     """The operation routes of one resource type."""
     return [route for route in ROUTES if route.operation is not None and resource_type in route.operation_types]
+
+
+def system_operations() -> list[Route]:
+    """The operation routes at system level (``[base]/$export``)."""
+    return [route for route in ROUTES if route.operation is not None and route.level == "system"]
 
 
 def supports_conditional(interaction: str) -> bool:

@@ -30,6 +30,9 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
   consents, care network, emergency grants, merges) and to the directory; ``emergency_grants``
   finds a patient's emergency grants.
 
+* ``export_jobs`` holds each Bulk Data ``$export`` until it is cancelled (:mod:`fhirbridge.export`);
+  ``maintenance_marks`` how far a long maintenance run got (``fhirbridge reindex``).
+
 Times are integer microseconds since the epoch (UTC); content is canonical FHIR JSON bytes,
 served as stored.
 """
@@ -264,6 +267,38 @@ Index("ix_emergency_grants_res", emergency_grants.c.res_pk)
 """Each emergency grant (an AuditEvent of subtype emergency-access) by the patient it opens and
 the instant it ends, kept in the transaction that writes the grant: the access policy finds a
 patient's open grants here, not among every entry of the patient's access log."""
+
+
+export_jobs = Table(
+    "export_jobs",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("level", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("caller", Text, nullable=False),
+    Column("request", Text, nullable=False),
+    Column("plan", Text, nullable=False),
+    Column("transaction_time", BigInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_until", BigInteger, nullable=True),
+    Column("progress", Text, nullable=True),
+    Column("outputs", Text, nullable=True),
+    Column("error", Text, nullable=True),
+)
+Index("ix_export_jobs_status", export_jobs.c.status, export_jobs.c.created)
+"""Each Bulk Data ``$export`` kick-off (:mod:`fhirbridge.export.jobs`): who asked, what for,
+and how far the worker got; removed with its files when the client cancels it."""
+
+maintenance_marks = Table(
+    "maintenance_marks",
+    metadata,
+    Column("name", String(ID_LENGTH), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+)
+"""How far a long maintenance run got (``reindex``: the last resource key done), written in the
+same transaction as the work, so that an interrupted run continues there."""
 
 
 def _report_fk(primary: bool) -> Column[int]:

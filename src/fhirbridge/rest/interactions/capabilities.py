@@ -78,6 +78,16 @@ def _operations(resource_type: str) -> list[dict[str, Any]]:
     return list(listed.values())
 
 
+def _system_operations() -> list[dict[str, Any]]:
+    """The operations served at the server's base (Bulk Data ``$export``)."""
+    from fhirbridge.rest.routes import system_operations
+
+    return [
+        {"name": route.operation, "definition": route.definition, "documentation": route.summary}
+        for route in system_operations()
+    ]
+
+
 def _profiles_of(resource_type: str) -> list[str]:
     """Our profiles of a type: claimed in ``meta.profile`` they are enforced on every write."""
     return [sd["url"] for sd in registry().of_type("StructureDefinition") if sd.get("type") == resource_type]
@@ -198,6 +208,7 @@ def capability_statement(base_url: str, settings: Settings | None = None) -> dic
                     "resource": resources + _conformance_resources(),
                     "interaction": [{"code": code} for code in sorted(interactions("system") - {"capabilities"})],
                     "searchParam": _system_search_params(),
+                    "operation": _system_operations(),
                 }
             )
         ],
