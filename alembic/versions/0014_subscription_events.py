@@ -1,0 +1,42 @@
+"""The numbered events of each topic-based Subscription (Subscriptions Backport IG), kept for
+``$events`` replay, and each Subscription's count of them.
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0014"
+down_revision: str | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "subscription_event_counters",
+        sa.Column("subscription_id", sa.String(64), primary_key=True),
+        sa.Column("last_number", sa.BigInteger(), nullable=False),
+    )
+    op.create_table(
+        "subscription_events",
+        sa.Column("subscription_id", sa.String(64), primary_key=True),
+        sa.Column("event_number", sa.BigInteger(), primary_key=True),
+        sa.Column("topic", sa.Text(), nullable=False),
+        sa.Column("res_type", sa.String(64), nullable=False),
+        sa.Column("res_id", sa.String(64), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created", sa.BigInteger(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("subscription_events")
+    op.drop_table("subscription_event_counters")
