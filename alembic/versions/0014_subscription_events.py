@@ -1,5 +1,6 @@
 """The numbered events of each topic-based Subscription (Subscriptions Backport IG), kept for
-``$events`` replay, and each Subscription's count of them.
+``$events`` replay, and each Subscription's count of them and when it was last sent anything
+(for heartbeats).
 
 Revision ID: 0014
 Revises: 0013
@@ -24,6 +25,7 @@ def upgrade() -> None:
         "subscription_event_counters",
         sa.Column("subscription_id", sa.String(64), primary_key=True),
         sa.Column("last_number", sa.BigInteger(), nullable=False),
+        sa.Column("last_sent", sa.BigInteger(), nullable=True),
     )
     op.create_table(
         "subscription_events",

@@ -14,7 +14,9 @@ from fastapi import FastAPI
 
 from fhirbridge.config import Settings
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, PLAN_TYPE_SYSTEM, PLAN_TYPES, concept
-from fhirbridge.notifications.delivery import OutboxWorker
+from fhirbridge.fhir.instants import now_us
+from fhirbridge.notifications.delivery import SECOND, OutboxWorker
+from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.topics import FILTER_URL, HEARTBEAT_URL, PAYLOAD_CONTENT_URL, TOPIC_BASE
 from fhirbridge.rest.app import create_app
 from fhirbridge.storage.database import Database
@@ -27,6 +29,17 @@ ESTABLISHED = f"{TOPIC_BASE}/contract-established"
 REVISED = f"{TOPIC_BASE}/contract-revised"
 FIXED_CONTACT = f"{TOPIC_BASE}/fixed-care-contact-changed"
 SIP_LINKED = f"{TOPIC_BASE}/sip-linked"
+HOUR = 3600 * SECOND
+
+
+class Clock:
+    """A clock the test moves forward by hand."""
+
+    def __init__(self) -> None:
+        self.now = now_us()
+
+    def __call__(self) -> int:
+        return self.now
 
 
 @pytest.fixture
@@ -268,3 +281,41 @@ async def test_a_contract_that_links_a_sip_is_an_event_and_one_that_keeps_it_is_
     status = status_of(bundle)
     assert status["subscription"]["reference"] == f"Subscription/{subscription['id']}"
     assert bundle["entry"][1]["resource"]["supportingInfo"] == [{"reference": f"CarePlan/{sip['id']}"}]
+
+
+# -- heartbeats ------------------------------------------------------------------------------------------
+
+
+async def test_a_heartbeat_goes_after_a_period_in_which_nothing_was_sent(
+    client: httpx.AsyncClient, service: FastAPI, receiver: RecordingReceiver
+) -> None:
+    world = await contract_world(client)
+    subscription = await create(client, topic_subscription(ESTABLISHED, receiver.url, heartbeat=60))
+    await create(client, topic_subscription(REVISED, receiver.url))  # asks for no heartbeat
+    database: Database = service.state.context.repository.database
+    clock = Clock()
+    worker = OutboxWorker(
+        database, max_age_us=HOUR, clock=clock, endpoints=EndpointPolicy.from_settings(service.state.context.settings)
+    )
+    try:
+        assert await worker.heartbeats() == 0  # its period starts when the worker first sees it
+        clock.now += 61 * SECOND
+        assert await worker.heartbeats() == 1
+        assert await worker.heartbeats() == 0  # not again within the period
+        [heartbeat] = bundles(receiver)
+        status = status_of(heartbeat)
+        assert (
+            status["type"] == "heartbeat"
+            and status["subscription"]["reference"] == f"Subscription/{subscription['id']}"
+        )
+        assert status["events-since-subscription-start"] == "0" and len(heartbeat["entry"]) == 1
+        await create(client, world["contract"])
+        clock.now += 30 * SECOND
+        assert await worker.deliver_due() == 1  # an event notification restarts the period
+        clock.now += 45 * SECOND
+        assert await worker.heartbeats() == 0
+        clock.now += 20 * SECOND
+        assert await worker.heartbeats() == 1
+        assert status_of(bundles(receiver)[-1])["events-since-subscription-start"] == "1"
+    finally:
+        await worker.close()

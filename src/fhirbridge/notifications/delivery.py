@@ -131,6 +131,7 @@ class OutboxWorker:
         while not stop.is_set():
             try:
                 await self.deliver_due()
+                await self.heartbeats()
                 await self.purge_when_due()
             except Exception as exc:  # a database outage must not end the worker: logged once, tried again
                 failures.failed(exc)
@@ -161,6 +162,8 @@ class OutboxWorker:
         now = self.clock()
         if problem is None:
             await outbox.mark_delivered(self.database, notification.pk, now)
+            if topics.is_topic_based(subscription):
+                await topic_events.sent(self.database, notification.subscription_id, now)
             await self._show(notification.subscription_id, state.recovered(subscription), state.recovered)
             return True
         attempts = notification.attempts + 1
@@ -175,6 +178,52 @@ class OutboxWorker:
                 change = state.failing(subscription, told, next_attempt, now)
                 await self._show(notification.subscription_id, change, state.failing, told, next_attempt, now)
         return False
+
+    async def heartbeats(self) -> int:
+        """Send a heartbeat (Backport IG, *Notifications*: a ``heartbeat`` Bundle with the status
+        alone) to each live topic-based Subscription with a ``backport-heartbeat-period`` that was
+        sent nothing for that long; returns how many were sent.  A failed heartbeat is logged
+        and not retried: the next one is a period later."""
+        async with self.database.reader() as conn:
+            rows = await conn.fetch(
+                "SELECT res_id, content FROM resources WHERE res_type = 'Subscription' AND NOT deleted"
+            )
+        sent = 0
+        for subscription_id, content in rows:
+            subscription: dict[str, Any] = loads(content)
+            period = topics.heartbeat_seconds(subscription) if topics.is_topic_based(subscription) else None
+            now = self.clock()
+            if period is None or not subscription_is_live(subscription, now):
+                continue
+            if not await topic_events.heartbeat_due(self.database, subscription_id, now, period * SECOND):
+                continue
+            try:
+                response = await self._send_heartbeat(subscription_id, subscription)
+                if not response.is_success:
+                    log.warning("Subscription/%s: heartbeat answered HTTP %s", subscription_id, response.status_code)
+                sent += response.is_success
+            except Exception as exc:
+                log.warning("Subscription/%s: heartbeat not sent (%s: %s)", subscription_id, type(exc).__name__, exc)
+        return sent
+
+    async def _send_heartbeat(self, subscription_id: str, subscription: dict[str, Any]) -> httpx.Response:
+        channel = subscription["channel"]
+        endpoint = str(channel.get("endpoint", ""))
+        refusal = endpoint_refusal(endpoint, self.endpoints)
+        if refusal is not None:
+            raise EndpointRefused(refusal)
+        headers = dict(_header(line) for line in channel.get("header", []) if ":" in line)
+        key_id = signing.key_id_of(subscription)
+        async with self.database.reader() as conn:
+            secret = await signing.secret_of(conn, subscription_id, key_id) if key_id else None
+            count = await topic_events.count(conn, subscription_id)
+        if key_id is not None and secret is None:
+            raise signing.MissingSecret(f"Subscription/{subscription_id} has no secret {key_id!r}")
+        body = dumps(topic_bundles.notification_bundle(subscription_id, subscription, "heartbeat", count, [], None))
+        if secret is not None and key_id is not None:
+            headers.update(signing.signature_headers(secret, key_id, self.clock() // SECOND, body))
+        headers["Content-Type"] = channel.get("payload") or "application/fhir+json"
+        return await self.client.post(endpoint, headers=headers, content=body)
 
     async def _show(self, subscription_id: str, change: dict[str, Any] | None, *how: Any) -> None:
         """Write the Subscription's state when the snapshot read says it changes (:mod:`.state`);

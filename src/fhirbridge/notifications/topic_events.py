@@ -5,8 +5,10 @@ Each event a Subscription's topic fires on is numbered 1, 2, 3 … per Subscript
 transaction that caused it, from a counter row that the transaction updates (so concurrent
 writers wait for each other's number rather than taking the same one, and a write that rolls
 back takes none).  The events are kept, so that a receiver that missed some asks for them again
-by number (``$events``); they go with the Subscription when it is deleted, so that nobody who
-later writes a Subscription of that id is shown them.
+by number (``$events``).  The counter row also says when the Subscription was last sent anything,
+so that a heartbeat goes only after a period without (:func:`heartbeat_due`).  Both go with the
+Subscription when it is deleted, so that nobody who later writes a Subscription of that id is
+shown them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fhirbridge.storage.database import Connection
+from fhirbridge.storage.database import Connection, Database
 from fhirbridge.storage.records import StoredResource
 
 
@@ -34,10 +36,11 @@ async def record(conn: Connection, subscription_id: str, topic: str, focus: Stor
     """Number and keep an event in the caller's transaction; returns its number."""
     number = int(
         await conn.fetchval(
-            "INSERT INTO subscription_event_counters (subscription_id, last_number) VALUES ($1, 1) "
+            "INSERT INTO subscription_event_counters (subscription_id, last_number, last_sent) VALUES ($1, 1, $2) "
             "ON CONFLICT (subscription_id) DO UPDATE SET last_number = subscription_event_counters.last_number + 1 "
             "RETURNING last_number",
             subscription_id,
+            now,
         )
     )
     await conn.execute(
@@ -93,3 +96,33 @@ async def forget(conn: Connection, subscription_ids: Sequence[str]) -> None:
     """In the caller's transaction, drop the events and the count of deleted Subscriptions."""
     for table in ("subscription_events", "subscription_event_counters"):
         await conn.executemany(f"DELETE FROM {table} WHERE subscription_id = $1", [(i,) for i in subscription_ids])
+
+
+async def sent(database: Database, subscription_id: str, now: int) -> None:
+    """Note that the Subscription was sent something at ``now``."""
+    async with database.transaction() as conn:
+        await conn.execute(
+            "UPDATE subscription_event_counters SET last_sent = $2 WHERE subscription_id = $1", subscription_id, now
+        )
+
+
+async def heartbeat_due(database: Database, subscription_id: str, now: int, period_us: int) -> bool:
+    """Whether a heartbeat is due, taking it if so (one worker of several takes it): nothing was
+    sent for ``period_us``.  A Subscription first seen now starts its period now."""
+    async with database.transaction() as conn:
+        taken = await conn.fetch(
+            "UPDATE subscription_event_counters SET last_sent = $2 WHERE subscription_id = $1 "
+            "AND (last_sent IS NULL OR last_sent <= $3) RETURNING subscription_id",
+            subscription_id,
+            now,
+            now - period_us,
+        )
+        if taken:
+            return True
+        await conn.execute(
+            "INSERT INTO subscription_event_counters (subscription_id, last_number, last_sent) VALUES ($1, 0, $2) "
+            "ON CONFLICT (subscription_id) DO NOTHING",
+            subscription_id,
+            now,
+        )
+        return False

@@ -410,6 +410,7 @@ subscription_event_counters = Table(
     metadata,
     Column("subscription_id", String(ID_LENGTH), primary_key=True),
     Column("last_number", BigInteger, nullable=False),
+    Column("last_sent", BigInteger, nullable=True),
 )
 subscription_events = Table(
     "subscription_events",
