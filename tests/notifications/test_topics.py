@@ -17,6 +17,7 @@ from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, PLAN_TYPE_SY
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.notifications.delivery import SECOND, OutboxWorker
 from fhirbridge.notifications.endpoints import EndpointPolicy
+from fhirbridge.notifications.signing import SECRET_URL, verify
 from fhirbridge.notifications.topics import FILTER_URL, HEARTBEAT_URL, PAYLOAD_CONTENT_URL, TOPIC_BASE
 from fhirbridge.rest.app import create_app
 from fhirbridge.storage.database import Database
@@ -30,6 +31,7 @@ REVISED = f"{TOPIC_BASE}/contract-revised"
 FIXED_CONTACT = f"{TOPIC_BASE}/fixed-care-contact-changed"
 SIP_LINKED = f"{TOPIC_BASE}/sip-linked"
 HOUR = 3600 * SECOND
+SECRET = "kontrakt-hemlighet-0123456789abcdef-region"
 
 
 class Clock:
@@ -319,3 +321,33 @@ async def test_a_heartbeat_goes_after_a_period_in_which_nothing_was_sent(
         assert status_of(bundles(receiver)[-1])["events-since-subscription-start"] == "1"
     finally:
         await worker.close()
+
+
+async def test_a_topic_notification_and_a_heartbeat_are_signed_when_the_subscription_has_a_secret(
+    client: httpx.AsyncClient, service: FastAPI, receiver: RecordingReceiver
+) -> None:
+    world = await contract_world(client)
+    body = topic_subscription(ESTABLISHED, receiver.url, heartbeat=60)
+    body["channel"]["extension"].append({"url": SECRET_URL, "valueString": SECRET})
+    await create(client, body)
+    await create(client, world["contract"])
+    assert await deliver(service) == 1
+    clock = Clock()
+    settings = service.state.context.settings
+    worker = OutboxWorker(
+        service.state.context.repository.database,
+        max_age_us=HOUR,
+        clock=clock,
+        endpoints=EndpointPolicy.from_settings(settings),
+    )
+    try:
+        clock.now += 61 * SECOND
+        assert await worker.heartbeats() == 1
+    finally:
+        await worker.close()
+    notification, heartbeat = receiver.received
+    assert status_of(json.loads(heartbeat.body))["type"] == "heartbeat"
+    for got in (notification, heartbeat):
+        stamp = int(got.headers["x-fhirbridge-timestamp"])
+        assert verify(SECRET.encode(), got.headers, got.body, stamp)
+        assert not verify(SECRET.encode(), got.headers, got.body + b" ", stamp)
