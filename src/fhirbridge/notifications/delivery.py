@@ -34,15 +34,15 @@ import httpx
 from fhirbridge.config import Settings
 from fhirbridge.failure_log import FailureLog
 from fhirbridge.fhir.instants import now_us
-from fhirbridge.fhir.jsonio import loads
-from fhirbridge.notifications import outbox, signing, state
+from fhirbridge.fhir.jsonio import dumps, loads
+from fhirbridge.notifications import outbox, signing, state, topic_bundles, topic_events, topics
 from fhirbridge.notifications.egress import EndpointRefused, checked_client
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification
 from fhirbridge.notifications.subscriptions import subscription_is_live
 from fhirbridge.repository import FhirRepository
 from fhirbridge.storage import store
-from fhirbridge.storage.database import Database
+from fhirbridge.storage.database import Connection, Database
 
 log = logging.getLogger(__name__)
 SECOND = 1_000_000
@@ -71,8 +71,11 @@ class OutboxWorker:
         batch: int = 20,
         repository: FhirRepository | None = None,
         keep_delivered_us: int = 24 * 3600 * SECOND,
+        base_url: str | None = None,
     ) -> None:
         self.database = database
+        self.base_url = base_url
+        """The server's base, for a topic notification's ``fullUrl``s."""
         self.keep_delivered_us = keep_delivered_us
         self._purged_at: int | None = None
         self.repository = repository or FhirRepository(database)
@@ -95,6 +98,7 @@ class OutboxWorker:
             endpoints=EndpointPolicy.from_settings(settings),
             repository=repository_for(database, settings).store,
             keep_delivered_us=int(settings.outbox_keep_delivered_hours * 3600 * SECOND),
+            base_url=settings.base_url,
         )
 
     async def deliver_due(self) -> int:
@@ -127,6 +131,7 @@ class OutboxWorker:
         while not stop.is_set():
             try:
                 await self.deliver_due()
+                await self.heartbeats()
                 await self.purge_when_due()
             except Exception as exc:  # a database outage must not end the worker: logged once, tried again
                 failures.failed(exc)
@@ -157,6 +162,8 @@ class OutboxWorker:
         now = self.clock()
         if problem is None:
             await outbox.mark_delivered(self.database, notification.pk, now)
+            if topics.is_topic_based(subscription):
+                await topic_events.sent(self.database, notification.subscription_id, now)
             await self._show(notification.subscription_id, state.recovered(subscription), state.recovered)
             return True
         attempts = notification.attempts + 1
@@ -171,6 +178,52 @@ class OutboxWorker:
                 change = state.failing(subscription, told, next_attempt, now)
                 await self._show(notification.subscription_id, change, state.failing, told, next_attempt, now)
         return False
+
+    async def heartbeats(self) -> int:
+        """Send a heartbeat (Backport IG, *Notifications*: a ``heartbeat`` Bundle with the status
+        alone) to each live topic-based Subscription with a ``backport-heartbeat-period`` that was
+        sent nothing for that long; returns how many were sent.  A failed heartbeat is logged
+        and not retried: the next one is a period later."""
+        async with self.database.reader() as conn:
+            rows = await conn.fetch(
+                "SELECT res_id, content FROM resources WHERE res_type = 'Subscription' AND NOT deleted"
+            )
+        sent = 0
+        for subscription_id, content in rows:
+            subscription: dict[str, Any] = loads(content)
+            period = topics.heartbeat_seconds(subscription) if topics.is_topic_based(subscription) else None
+            now = self.clock()
+            if period is None or not subscription_is_live(subscription, now):
+                continue
+            if not await topic_events.heartbeat_due(self.database, subscription_id, now, period * SECOND):
+                continue
+            try:
+                response = await self._send_heartbeat(subscription_id, subscription)
+                if not response.is_success:
+                    log.warning("Subscription/%s: heartbeat answered HTTP %s", subscription_id, response.status_code)
+                sent += response.is_success
+            except Exception as exc:
+                log.warning("Subscription/%s: heartbeat not sent (%s: %s)", subscription_id, type(exc).__name__, exc)
+        return sent
+
+    async def _send_heartbeat(self, subscription_id: str, subscription: dict[str, Any]) -> httpx.Response:
+        channel = subscription["channel"]
+        endpoint = str(channel.get("endpoint", ""))
+        refusal = endpoint_refusal(endpoint, self.endpoints)
+        if refusal is not None:
+            raise EndpointRefused(refusal)
+        headers = dict(_header(line) for line in channel.get("header", []) if ":" in line)
+        key_id = signing.key_id_of(subscription)
+        async with self.database.reader() as conn:
+            secret = await signing.secret_of(conn, subscription_id, key_id) if key_id else None
+            count = await topic_events.count(conn, subscription_id)
+        if key_id is not None and secret is None:
+            raise signing.MissingSecret(f"Subscription/{subscription_id} has no secret {key_id!r}")
+        body = dumps(topic_bundles.notification_bundle(subscription_id, subscription, "heartbeat", count, [], None))
+        if secret is not None and key_id is not None:
+            headers.update(signing.signature_headers(secret, key_id, self.clock() // SECOND, body))
+        headers["Content-Type"] = channel.get("payload") or "application/fhir+json"
+        return await self.client.post(endpoint, headers=headers, content=body)
 
     async def _show(self, subscription_id: str, change: dict[str, Any] | None, *how: Any) -> None:
         """Write the Subscription's state when the snapshot read says it changes (:mod:`.state`);
@@ -203,21 +256,55 @@ class OutboxWorker:
         key_id = signing.key_id_of(subscription)
         async with self.database.reader() as conn:
             secret = await signing.secret_of(conn, notification.subscription_id, key_id) if key_id else None
-            version = None
-            if payload is not None:
-                version = await store.read_version(
-                    conn, notification.resource_type, notification.resource_id, notification.version
-                )
+            if topics.is_topic_based(subscription):
+                body = await self._topic_body(conn, notification, subscription)
+            else:
+                version = None
+                if payload is not None:
+                    version = await store.read_version(
+                        conn, notification.resource_type, notification.resource_id, notification.version
+                    )
+                body = (version.content if version else None) or b""
         if key_id is not None and secret is None:  # never unsigned when the owner asked for signing
             raise signing.MissingSecret(f"Subscription/{notification.subscription_id} has no secret {key_id!r}")
-        body = (version.content if version else None) or b""
         if secret is not None and key_id is not None:
             headers.update(signing.signature_headers(secret, key_id, self.clock() // SECOND, body))
+        if topics.is_topic_based(subscription):  # a Bundle, POSTed to the endpoint (Backport IG, Channels)
+            headers["Content-Type"] = payload or "application/fhir+json"
+            return await self.client.post(endpoint, headers=headers, content=body)
         if payload is None:
             return await self.client.post(endpoint, headers=headers, content=body)
         url = f"{endpoint.rstrip('/')}/{notification.resource_type}/{notification.resource_id}"
         headers["Content-Type"] = payload
         return await self.client.put(url, content=body, headers=headers)
+
+    async def _topic_body(self, conn: Connection, notification: Notification, subscription: dict[str, Any]) -> bytes:
+        """The event-notification Bundle of one numbered event (:mod:`.topic_bundles`)."""
+        number = await topic_events.number_of(
+            conn,
+            notification.subscription_id,
+            notification.resource_type,
+            notification.resource_id,
+            notification.version,
+        )
+        events = await topic_events.between(conn, notification.subscription_id, number, number) if number else []
+        focuses = []
+        for event in events:
+            resource = None
+            if topics.payload_content(subscription) == "full-resource":
+                version = await store.read_version(conn, event.resource_type, event.resource_id, event.version)
+                resource = loads(version.content) if version is not None and version.content else None
+            focuses.append(topic_bundles.Focus(event, resource))
+        since_start = await topic_events.count(conn, notification.subscription_id)
+        bundle = topic_bundles.notification_bundle(
+            notification.subscription_id,
+            subscription,
+            "event-notification",
+            number or since_start,
+            focuses,
+            self.base_url,
+        )
+        return dumps(bundle)
 
 
 def _header(line: str) -> tuple[str, str]:

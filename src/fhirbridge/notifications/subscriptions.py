@@ -35,7 +35,7 @@ from fhirbridge.errors import FhirError, bad_request, error, unprocessable
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
-from fhirbridge.notifications import owners, state
+from fhirbridge.notifications import owners, state, topic_events, topics
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification, enqueue, give_up_owed
 from fhirbridge.search.dates import first_instant
@@ -54,21 +54,64 @@ LIVE = frozenset({"active", "error"})
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
-def split_criteria(criteria: str) -> tuple[str, list[tuple[str, str]]]:
-    """``Type?a=1&b=2`` as the type and its parameters; a 400 naming ``Subscription.criteria``."""
+def split_criteria(criteria: str, element: str = "Subscription.criteria") -> tuple[str, list[tuple[str, str]]]:
+    """``Type?a=1&b=2`` as the type and its parameters; a 400 naming ``element``."""
     resource_type, _, query = criteria.partition("?")
     if resource_type not in STORED_TYPES:
         raise bad_request(
-            f"Subscription criteria must search a type this server stores, not {resource_type!r}",
-            "Subscription.criteria",
+            f"Subscription criteria must search a type this server stores, not {resource_type!r}", element
         )
     pairs = parse_qsl(query, keep_blank_values=True)
     try:
         parse_query(resource_type, pairs, strict=True, default_count=1, max_count=1)
     except FhirError as refusal:
         reason = "; ".join(issue.diagnostics for issue in refusal.issues)
-        raise bad_request(f"Subscription criteria cannot be searched: {reason}", "Subscription.criteria") from None
+        raise bad_request(f"Subscription criteria cannot be searched: {reason}", element) from None
     return resource_type, pairs
+
+
+def interest_of(subscription: dict[str, Any]) -> tuple[str | None, str, list[tuple[str, str]]]:
+    """What a Subscription asks for: its topic's URL (None for R4 search criteria), the resource
+    type and the search parameters a change must match; a 400 or 422 naming the element at fault."""
+    if not topics.is_topic_based(subscription):
+        return (None, *split_criteria(str(subscription.get("criteria", ""))))
+    topic = topics.TOPICS.get(str(subscription["criteria"]))
+    if topic is None:
+        raise unprocessable(f"This server offers the topics {', '.join(topics.TOPICS)}", "Subscription.criteria")
+    pairs: list[tuple[str, str]] = []
+    for index, value in topics.filters(subscription):
+        element = f"Subscription.criteria.extension[{index}].valueString"
+        text = value if isinstance(value, str) else ""
+        resource_type, found = split_criteria(text if "?" in text else f"{topic.resource_type}?{text}", element)
+        if resource_type != topic.resource_type or not found or any(not value for _, value in found):
+            raise bad_request(
+                f"A filter of {topic.title} is a search of {topic.resource_type}, as {topic.resource_type}?patient=…",
+                element,
+            )
+        pairs.extend(found)
+    return topic.url, topic.resource_type, pairs
+
+
+def _topic_channel_refusal(subscription: dict[str, Any]) -> FhirError | None:
+    """Why a topic-based Subscription's channel extensions cannot be honoured, or None."""
+    channel = subscription.get("channel") or {}
+    for extension in (channel.get("_payload") or {}).get("extension") or []:
+        if (
+            extension.get("url") == topics.PAYLOAD_CONTENT_URL
+            and extension.get("valueCode") not in topics.PAYLOAD_CONTENTS
+        ):
+            return unprocessable(
+                "The payload content is empty, id-only or full-resource", "Subscription.channel.payload.extension"
+            )
+    for index, extension in enumerate(channel.get("extension") or []):
+        if extension.get("url") == topics.HEARTBEAT_URL:
+            value = extension.get("valueUnsignedInt")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                return unprocessable(
+                    "The heartbeat period is a positive number of seconds",
+                    f"Subscription.channel.extension[{index}].valueUnsignedInt",
+                )
+    return None
 
 
 def activate(identity: Identity, validated: ValidatedResource, *, endpoints: EndpointPolicy) -> ValidatedResource:
@@ -89,7 +132,10 @@ def activate(identity: Identity, validated: ValidatedResource, *, endpoints: End
             raise unprocessable("A channel header is 'Name: value' in ASCII", f"Subscription.channel.header[{index}]")
     if channel.get("payload") not in (None, *PAYLOADS):
         raise unprocessable("The payload can be absent or application/fhir+json", "Subscription.channel.payload")
-    resource_type, pairs = split_criteria(str(subscription.get("criteria", "")))
+    topic, resource_type, pairs = interest_of(subscription)
+    refused = _topic_channel_refusal(subscription) if topic is not None else None
+    if refused is not None:
+        raise refused
     if not identity.unrestricted:  # what a search may not ask, a feed may not either
         refusal = search_refusal(parse_query(resource_type, pairs, strict=True, default_count=1, max_count=1))
         if refusal is not None:
@@ -120,6 +166,8 @@ class _Interest:
     ends: int | None
     owner: str | None
     """The owning client; None in development mode, where the owner is the development identity."""
+    topic: topics.Topic | None = None
+    """The topic of a topic-based Subscription (:mod:`.topics`); None for R4 search criteria."""
 
 
 class SubscriptionNotifier:
@@ -145,18 +193,24 @@ class SubscriptionNotifier:
         ]
         if gone:
             await give_up_owed(unit.conn, gone, unit.now, "the subscription was deleted")
+            await topic_events.forget(unit.conn, gone)
         changed = [e for e in events if e.action != "delete" and e.record.resource_type != "Subscription"]
         if not changed:
             return
         by_type = await self._interests(unit)
         owners_see = _OwnersSight(unit)
         owed = []
-        for record in (event.record for event in changed):
+        for event in changed:
+            record = event.record
             for interest in by_type.get(record.resource_type, []):
+                if interest.topic is not None and not interest.topic.fires(event):
+                    continue
                 if not await unit.matches(record.resource_type, interest.criteria, record.resource_id):
                     continue
                 if not await owners_see(interest, record):  # what the owner may not see, it is not sent
                     continue
+                if interest.topic is not None:  # numbered in this transaction, kept for $events
+                    await topic_events.record(unit.conn, interest.subscription_id, interest.topic.url, record, unit.now)
                 owed.append(
                     Notification(
                         subscription_id=interest.subscription_id,
@@ -200,7 +254,7 @@ class SubscriptionNotifier:
         if subscription.get("status") not in LIVE:
             return None
         try:
-            resource_type, criteria = split_criteria(str(subscription.get("criteria", "")))
+            topic_url, resource_type, criteria = interest_of(subscription)
         except FhirError:  # stored when its criteria still parsed: it must not fail others' writes
             log.warning("Subscription/%s has criteria this server cannot search; skipped", subscription_id)
             return None
@@ -209,7 +263,8 @@ class SubscriptionNotifier:
             log.warning("Subscription/%s has no recorded owner; it is sent nothing", subscription_id)
             return None
         ends = first_instant(subscription.get("end"))
-        return _Interest(subscription_id, resource_type, criteria, subscription["channel"], ends, owner)
+        topic = topics.TOPICS.get(topic_url) if topic_url is not None else None
+        return _Interest(subscription_id, resource_type, criteria, subscription["channel"], ends, owner, topic)
 
 
 class _OwnersSight:

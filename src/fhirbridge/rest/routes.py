@@ -39,6 +39,7 @@ from fhirbridge.rest.operations import (
     meta,
     meta_change,
     revisions,
+    subscription_events,
     validate,
 )
 
@@ -385,6 +386,35 @@ ROUTES: tuple[Route, ...] = (
             operation=revisions.NAME,
             definition=revisions.DEFINITION,
             operation_types=revisions.TYPES,
+        )
+        for method in ("GET", "POST")
+    ),
+    *(
+        Route(
+            method,
+            f"/Subscription/{{id}}/${name}",
+            handler,
+            "operation",
+            "instance",
+            summary,
+            operation=name,
+            definition=definition,
+            operation_types=("Subscription",),
+            fixed_type="Subscription",
+        )
+        for name, handler, definition, summary in (
+            (
+                subscription_events.STATUS,
+                subscription_events.status,
+                subscription_events.STATUS_DEFINITION,
+                "A topic-based Subscription's status and its count of events (owner only)",
+            ),
+            (
+                subscription_events.EVENTS,
+                subscription_events.events,
+                subscription_events.EVENTS_DEFINITION,
+                "A topic-based Subscription's events again, by number (owner only)",
+            ),
         )
         for method in ("GET", "POST")
     ),

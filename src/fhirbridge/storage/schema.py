@@ -10,7 +10,8 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
   through it, so that the pages neither skip nor repeat (R4 search.html#paging).
 * ``outbox`` holds the notifications that writes owe to subscribers (R4 subscription.html),
   written in the same transaction as the change and delivered afterwards, at least once;
-  ``subscription_secrets`` the secret each signing Subscription's notifications are signed with.
+  ``subscription_secrets`` the secret each signing Subscription's notifications are signed with;
+  ``subscription_events`` the numbered events of each topic-based Subscription, kept for replay.
 * ``patient_identities`` holds the personnummer, samordningsnummer and reserve numbers of every
   Patient that stands for a person now (see :mod:`fhirbridge.patients.identity`), one row per
   number: its unique key is what keeps one person from becoming two Patients.  It is written
@@ -438,6 +439,26 @@ subscription_secrets = Table(
     Column("secret", Text, nullable=False),
 )
 """Each signing Subscription's secret (:mod:`fhirbridge.notifications.signing`), never in the resource."""
+
+subscription_event_counters = Table(
+    "subscription_event_counters",
+    metadata,
+    Column("subscription_id", String(ID_LENGTH), primary_key=True),
+    Column("last_number", BigInteger, nullable=False),
+    Column("last_sent", BigInteger, nullable=True),
+)
+subscription_events = Table(
+    "subscription_events",
+    metadata,
+    Column("subscription_id", String(ID_LENGTH), primary_key=True),
+    Column("event_number", BigInteger, primary_key=True),
+    Column("topic", Text, nullable=False),
+    Column("res_type", String(TYPE_LENGTH), nullable=False),
+    Column("res_id", String(ID_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+"""Each topic-based Subscription's numbered events and their count (:mod:`fhirbridge.notifications.topic_events`)."""
 
 REPORT_TABLES = (report_contracts, report_contract_units, report_fixed_roles, report_answers, report_conditions)
 """The follow-up report's projection, rewritten with each resource by the report listener."""

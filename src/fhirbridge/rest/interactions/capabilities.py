@@ -15,6 +15,7 @@ from fhirbridge.config import Settings
 from fhirbridge.conformance.registry import CONFORMANCE_TYPES, registry
 from fhirbridge.fhir.jsonio import dumps
 from fhirbridge.fhir.resource_types import STORED_TYPES
+from fhirbridge.notifications import topics
 from fhirbridge.rest.interactions import conformance
 from fhirbridge.rest.interactions.context import ServiceContext
 from fhirbridge.rest.messages import FhirRequest, FhirResponse
@@ -86,6 +87,13 @@ def _system_operations() -> list[dict[str, Any]]:
         {"name": route.operation, "definition": route.definition, "documentation": route.summary}
         for route in system_operations()
     ]
+
+
+def _topics(resource_type: str) -> list[dict[str, Any]]:
+    """On Subscription, the topics it may name (Subscriptions Backport IG, R4 CapabilityStatement)."""
+    if resource_type != "Subscription":
+        return []
+    return [{"url": topics.TOPIC_CANONICAL_URL, "valueCanonical": url} for url in topics.TOPICS]
 
 
 def _profiles_of(resource_type: str) -> list[str]:
@@ -170,6 +178,7 @@ def capability_statement(base_url: str, settings: Settings | None = None) -> dic
                     "searchRevInclude": _revincludes(resource_type),
                     "searchParam": _search_params(resource_type),
                     "operation": _operations(resource_type),
+                    "extension": _topics(resource_type),
                 }
             )
         )

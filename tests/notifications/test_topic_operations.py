@@ -1,0 +1,158 @@
+"""``$status`` and ``$events`` of a topic-based Subscription in production mode (bearer tokens), on
+both databases: the owner reads its status and replays its events by number; another client, a
+care unit's system and a patient find no such Subscription; a replay out of range is a 400
+naming the parameter; and the CapabilityStatement lists the topics and both operations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from fhirbridge.config import Settings, TrustedIssuer
+from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, concept
+from fhirbridge.notifications.topics import FILTER_URL, PAYLOAD_CONTENT_URL, TOPIC_BASE, TOPIC_CANONICAL_URL
+from fhirbridge.rest.app import create_app
+from tests.conftest import BASE
+from tests.security.tokens import AUDIENCE, ISSUER, SigningKey, bearer, mint, rsa_key, write_jwks
+from tests.security.world import World, build_world, patient_token, user_token
+from tests.support import builders
+from tests.support.api import outcome
+
+FIXED_CONTACT = f"{TOPIC_BASE}/fixed-care-contact-changed"
+
+
+@pytest.fixture(scope="module")
+def key() -> SigningKey:
+    return rsa_key()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, key: SigningKey) -> Settings:
+    return Settings(
+        database_url=database_url,
+        auto_migrate=False,
+        outbox_worker="off",
+        auth="jwt",
+        auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks=str(write_jwks(tmp_path / "jwks.json", key)))],
+        auth_audience=[AUDIENCE],
+        audit_flush_seconds=3600,
+        rate_limit_per_second=0,
+    )
+
+
+@pytest.fixture
+async def secure(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def anyone(secure: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=secure), base_url=BASE) as http:
+        yield http
+
+
+@pytest.fixture
+async def world(anyone: httpx.AsyncClient, key: SigningKey) -> World:
+    return await build_world(anyone, key)
+
+
+def service(key: SigningKey, client_id: str = "region-integration") -> dict[str, str]:
+    return bearer(mint(key, scope="system/*.cruds", client_id=client_id))
+
+
+async def subscribe(anyone: httpx.AsyncClient, key: SigningKey, patient_id: str, client_id: str) -> str:
+    body = builders.subscription(FIXED_CONTACT, payload="application/fhir+json")
+    body["_criteria"] = {"extension": [{"url": FILTER_URL, "valueString": f"CareTeam?patient=Patient/{patient_id}"}]}
+    body["channel"]["_payload"] = {"extension": [{"url": PAYLOAD_CONTENT_URL, "valueCode": "full-resource"}]}
+    created = await anyone.post("/fhir/Subscription", json=body, headers=service(key, client_id))
+    assert created.status_code == 201, created.text
+    subscription_id: str = created.json()["id"]
+    return subscription_id
+
+
+async def new_fixed_contact(anyone: httpx.AsyncClient, key: SigningKey, world: World, patient: str) -> None:
+    """The doctor of the patient's team becomes the patient's fixed care contact."""
+    path = f"/fhir/CareTeam/{world[f'{patient}-team']}"
+    team = (await anyone.get(path, headers=service(key))).json()
+    fixed = concept(CARE_ROLE_SYSTEM, CARE_ROLES, "fast-vardkontakt")
+    team["participant"] = [dict(team["participant"][0], role=[fixed])]
+    answer = await anyone.put(path, json=team, headers=service(key))
+    assert answer.status_code == 200, answer.text
+
+
+def parameters(status: dict[str, Any]) -> dict[str, Any]:
+    return {p["name"]: next(v for k, v in p.items() if k != "name") for p in status["parameter"]}
+
+
+async def test_the_owner_reads_the_status_and_replays_its_events_by_number(
+    anyone: httpx.AsyncClient, world: World, key: SigningKey
+) -> None:
+    mine = await subscribe(anyone, key, world["anna"], "region-integration")
+    theirs = await subscribe(anyone, key, world["bertil"], "npo-platform")
+    await new_fixed_contact(anyone, key, world, "anna")
+    owner = service(key)
+    status = await anyone.get(f"/fhir/Subscription/{mine}/$status", headers=owner)
+    assert status.status_code == 200, status.text
+    shown = parameters(status.json())
+    assert shown["type"] == "query-status" and shown["events-since-subscription-start"] == "1"
+    assert shown["topic"] == FIXED_CONTACT and shown["status"] == "active"
+    events = await anyone.get(f"/fhir/Subscription/{mine}/$events", params={"eventsSinceNumber": "1"}, headers=owner)
+    assert events.status_code == 200, events.text
+    bundle = events.json()
+    assert bundle["type"] == "history"
+    [event] = [p for p in bundle["entry"][0]["resource"]["parameter"] if p["name"] == "notification-event"]
+    assert {p["name"]: next(v for k, v in p.items() if k != "name") for p in event["part"]}["event-number"] == "1"
+    assert bundle["entry"][1]["resource"]["id"] == world["anna-team"]
+    npo = service(key, "npo-platform")
+    other = parameters((await anyone.get(f"/fhir/Subscription/{theirs}/$status", headers=npo)).json())
+    assert other["events-since-subscription-start"] == "0"  # Bertil's team did not change
+
+
+@pytest.mark.parametrize("operation", ["$status", "$events"])
+async def test_nobody_but_the_owner_finds_the_subscription(
+    anyone: httpx.AsyncClient, world: World, key: SigningKey, operation: str
+) -> None:
+    mine = await subscribe(anyone, key, world["anna"], "region-integration")
+    await new_fixed_contact(anyone, key, world, "anna")
+    for caller in (
+        service(key, "npo-platform"),
+        user_token(key, world, "doctor", "hospital"),
+        patient_token(key, world, "anna"),
+    ):
+        answer = await anyone.get(f"/fhir/Subscription/{mine}/{operation}", headers=caller)
+        assert answer.status_code in (403, 404), answer.text
+        assert world["anna-team"] not in answer.text
+        outcome(answer, answer.status_code)
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"eventsSinceNumber": "2"}, "eventsSinceNumber"),
+        ({"eventsSinceNumber": "0"}, "eventsSinceNumber"),
+        ({"eventsSinceNumber": "x"}, "eventsSinceNumber"),
+        ({"eventsUntilNumber": "5"}, "eventsUntilNumber"),
+    ],
+)
+async def test_a_replay_out_of_range_is_a_400_naming_the_parameter(
+    anyone: httpx.AsyncClient, world: World, key: SigningKey, params: dict[str, str], name: str
+) -> None:
+    mine = await subscribe(anyone, key, world["anna"], "region-integration")
+    await new_fixed_contact(anyone, key, world, "anna")
+    refused = outcome(await anyone.get(f"/fhir/Subscription/{mine}/$events", params=params, headers=service(key)), 400)
+    assert refused["issue"][0]["expression"] == [name]
+
+
+async def test_the_capability_statement_lists_the_topics_and_the_operations(anyone: httpx.AsyncClient) -> None:
+    statement = (await anyone.get("/fhir/metadata")).json()
+    [subscription] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Subscription"]
+    offered = [e["valueCanonical"] for e in subscription["extension"] if e["url"] == TOPIC_CANONICAL_URL]
+    assert FIXED_CONTACT in offered and len(offered) == 4
+    assert {"status", "events"} <= {o["name"] for o in subscription["operation"]}
