@@ -357,6 +357,18 @@ async def bulk_seed(
                     await _insert(pg, lite, await pending.popleft(), bar)
             while pending:
                 await _insert(pg, lite, await pending.popleft(), bar)
+        # What the write path raises for every patient and for the directory (storage/epochs.py):
+        # without these rows the planner's statistics would describe an almost empty table that
+        # the measured writes then fill (a full scan of it for every access judgement).
+        epochs = (
+            "INSERT INTO access_epochs (scope, epoch) SELECT scope, 1 FROM ("
+            "SELECT 'Patient/' || res_id AS scope FROM resources WHERE res_type = 'Patient' "
+            "UNION ALL SELECT 'directory') AS seeded WHERE true ON CONFLICT (scope) DO NOTHING"
+        )
+        if pg is not None:
+            await pg.execute(epochs)
+        elif lite is not None:
+            lite.execute(epochs)
         if pg is not None:
             # Keys were assigned here: move the sequences past them, then let the planner see the data.
             for table, column in (("resources", "pk"), ("resource_versions", "seq")):
