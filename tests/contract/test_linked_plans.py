@@ -22,11 +22,11 @@ from lxml import etree
 
 from fhirbridge.adapters.npo.get_care_plans import CORE, PATH
 from fhirbridge.adapters.riv.soap import SOAP
-from fhirbridge.config import Settings, TrustedIssuer
+from fhirbridge.config import Settings
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, PLAN_TYPE_SYSTEM, PLAN_TYPES, concept
 from tests.adapters.test_get_care_plans import RESPONDER_XSD, request
 from tests.conftest import BASE
-from tests.security.tokens import AUDIENCE, ISSUER, SigningKey, bearer, mint, rsa_key, write_jwks
+from tests.security.tokens import SigningKey, bearer, mint, production_settings, rsa_key, write_jwks
 from tests.support import builders
 from tests.support.api import expressions, outcome
 from tests.support.contracts import contract
@@ -43,16 +43,7 @@ def key() -> SigningKey:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, key: SigningKey) -> Settings:
     """Production mode: every request needs a token from the trusted issuer."""
-    return Settings(
-        database_url=database_url,
-        auto_migrate=False,
-        outbox_worker="off",
-        auth="jwt",
-        auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks=str(write_jwks(tmp_path / "jwks.json", key)))],
-        auth_audience=[AUDIENCE],
-        audit_flush_seconds=3600,
-        rate_limit_per_second=0,
-    )
+    return production_settings(database_url, write_jwks(tmp_path / "jwks.json", key), audit_flush_seconds=3600)
 
 
 class World(dict[str, Any]):

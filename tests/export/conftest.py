@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from fhirbridge.config import Settings
 from tests.security.conftest import anyone, ec, jwks_file, rsa, secure_app, world  # noqa: F401 - fixtures
-from tests.security.tokens import AUDIENCE, ISSUER
+from tests.security.tokens import production_settings
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
 
@@ -26,19 +26,7 @@ def export_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def secure_settings(database_url: str, jwks_file: Path, export_dir: Path) -> Settings:  # noqa: F811
-    from fhirbridge.config import TrustedIssuer
-
-    return Settings(
-        database_url=database_url,
-        auto_migrate=False,
-        outbox_worker="off",
-        auth="jwt",
-        auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks=str(jwks_file))],
-        audit_flush_seconds=30,
-        rate_limit_per_second=0,
-        auth_audience=[AUDIENCE],
-        export_dir=str(export_dir),
-    )
+    return production_settings(database_url, jwks_file, export_dir=str(export_dir))
 
 
 async def kick_off(

@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from fhirbridge.config import Settings
+from fhirbridge.fhir.instants import now_us
+
 
 @dataclass(frozen=True)
 class Received:
@@ -49,3 +52,18 @@ async def listening() -> AsyncIterator[RecordingReceiver]:
     receiver.port = server.sockets[0].getsockname()[1]
     async with server:
         yield receiver
+
+
+class Clock:
+    """A clock the test moves forward by hand (the delivery worker's ``clock``)."""
+
+    def __init__(self) -> None:
+        self.now = now_us()
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def allowed_to_deliver(settings: Settings, receiver: RecordingReceiver) -> Settings:
+    """``settings`` that let a Subscription name the receiver on loopback (issue 7's endpoint rule)."""
+    return settings.model_copy(update={"subscription_allowed_hosts": [f"127.0.0.1:{receiver.port}"]})

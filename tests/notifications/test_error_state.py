@@ -22,29 +22,15 @@ from fhirbridge.notifications.endpoints import IPAddress
 from fhirbridge.notifications.state import ERROR_AFTER, NEXT_ATTEMPT_URL, instant
 from fhirbridge.rest.app import create_app
 from fhirbridge.storage.database import Database
-from tests.notifications.receiver import RecordingReceiver, listening
+from tests.notifications.receiver import Clock, RecordingReceiver, allowed_to_deliver
 from tests.support import builders
 from tests.support.api import BASE, create, outcome, patient_and_practitioner
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = now_us()
-
-    def __call__(self) -> int:
-        return self.now
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[RecordingReceiver]:
-    async with listening() as receiving:
-        yield receiving
 
 
 @asynccontextmanager
 async def running(settings: Settings, receiver: RecordingReceiver) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
     """The service (allowed to deliver to the receiver on loopback): a client, its database."""
-    allowing = settings.model_copy(update={"subscription_allowed_hosts": [f"127.0.0.1:{receiver.port}"]})
+    allowing = allowed_to_deliver(settings, receiver)
     service: FastAPI = create_app(allowing)
     async with (
         service.router.lifespan_context(service),

@@ -4,42 +4,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from fhirbridge.config import Settings
-from fhirbridge.fhir.instants import now_us
 from fhirbridge.notifications import outbox
 from fhirbridge.notifications.delivery import PURGE_EVERY, OutboxWorker
 from fhirbridge.storage.database import Database
-from tests.notifications.receiver import RecordingReceiver, listening
+from tests.notifications.receiver import Clock, RecordingReceiver, allowed_to_deliver
 from tests.support import builders
 from tests.support.api import create, patient_and_practitioner
 
 HOUR = 3_600_000_000
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = now_us()
-
-    def __call__(self) -> int:
-        return self.now
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[RecordingReceiver]:
-    async with listening() as receiving:
-        yield receiving
-
-
 @pytest.fixture
 def settings(settings: Settings, receiver: RecordingReceiver) -> Settings:
     """The suite's settings, allowed to deliver to the receiver on loopback."""
-    return settings.model_copy(update={"subscription_allowed_hosts": [f"127.0.0.1:{receiver.port}"]})
+    return allowed_to_deliver(settings, receiver)
 
 
 async def rows(database: Database) -> list[tuple[bool, bool]]:

@@ -20,7 +20,7 @@ from fhirbridge.notifications.delivery import OutboxWorker
 from fhirbridge.notifications.signing import KEY_URL, SECRET_URL, verify
 from fhirbridge.rest.app import create_app
 from fhirbridge.storage.database import Database
-from tests.notifications.receiver import RecordingReceiver, listening
+from tests.notifications.receiver import RecordingReceiver, allowed_to_deliver
 from tests.support import builders
 from tests.support.api import BASE, create, outcome, patient_and_practitioner
 
@@ -28,15 +28,9 @@ SECRET = "kvitto-hemlighet-0123456789abcdef-region"
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[RecordingReceiver]:
-    async with listening() as receiving:
-        yield receiving
-
-
-@pytest.fixture
 async def service(settings: Settings, receiver: RecordingReceiver) -> AsyncIterator[FastAPI]:
     """The service allowed to deliver to the receiver on loopback."""
-    allowing = settings.model_copy(update={"subscription_allowed_hosts": [f"127.0.0.1:{receiver.port}"]})
+    allowing = allowed_to_deliver(settings, receiver)
     application = create_app(allowing)
     async with application.router.lifespan_context(application):
         yield application

@@ -13,12 +13,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from fhirbridge.config import Settings, TrustedIssuer
+from fhirbridge.config import Settings
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, concept
 from fhirbridge.notifications.topics import FILTER_URL, PAYLOAD_CONTENT_URL, TOPIC_BASE, TOPIC_CANONICAL_URL
 from fhirbridge.rest.app import create_app
 from tests.conftest import BASE
-from tests.security.tokens import AUDIENCE, ISSUER, SigningKey, bearer, mint, rsa_key, write_jwks
+from tests.security.tokens import SigningKey, bearer, mint, production_settings, rsa_key, write_jwks
 from tests.security.world import World, build_world, patient_token, user_token
 from tests.support import builders
 from tests.support.api import outcome
@@ -33,16 +33,7 @@ def key() -> SigningKey:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, key: SigningKey) -> Settings:
-    return Settings(
-        database_url=database_url,
-        auto_migrate=False,
-        outbox_worker="off",
-        auth="jwt",
-        auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks=str(write_jwks(tmp_path / "jwks.json", key)))],
-        auth_audience=[AUDIENCE],
-        audit_flush_seconds=3600,
-        rate_limit_per_second=0,
-    )
+    return production_settings(database_url, write_jwks(tmp_path / "jwks.json", key), audit_flush_seconds=3600)
 
 
 @pytest.fixture

@@ -14,14 +14,13 @@ from fastapi import FastAPI
 
 from fhirbridge.config import Settings
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, PLAN_TYPE_SYSTEM, PLAN_TYPES, concept
-from fhirbridge.fhir.instants import now_us
 from fhirbridge.notifications.delivery import SECOND, OutboxWorker
 from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.signing import SECRET_URL, verify
 from fhirbridge.notifications.topics import FILTER_URL, HEARTBEAT_URL, PAYLOAD_CONTENT_URL, TOPIC_BASE
 from fhirbridge.rest.app import create_app
 from fhirbridge.storage.database import Database
-from tests.notifications.receiver import RecordingReceiver, listening
+from tests.notifications.receiver import Clock, RecordingReceiver, allowed_to_deliver
 from tests.support import builders
 from tests.support.api import BASE, create, outcome
 from tests.support.contracts import contract_world
@@ -34,25 +33,9 @@ HOUR = 3600 * SECOND
 SECRET = "kontrakt-hemlighet-0123456789abcdef-region"
 
 
-class Clock:
-    """A clock the test moves forward by hand."""
-
-    def __init__(self) -> None:
-        self.now = now_us()
-
-    def __call__(self) -> int:
-        return self.now
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[RecordingReceiver]:
-    async with listening() as receiving:
-        yield receiving
-
-
 @pytest.fixture
 async def service(settings: Settings, receiver: RecordingReceiver) -> AsyncIterator[FastAPI]:
-    allowing = settings.model_copy(update={"subscription_allowed_hosts": [f"127.0.0.1:{receiver.port}"]})
+    allowing = allowed_to_deliver(settings, receiver)
     application = create_app(allowing)
     async with application.router.lifespan_context(application):
         yield application

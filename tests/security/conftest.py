@@ -10,10 +10,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from fhirbridge.config import Settings, TrustedIssuer
+from fhirbridge.config import Settings
 from fhirbridge.rest.app import create_app
 from tests.conftest import BASE
-from tests.security.tokens import AUDIENCE, ISSUER, SigningKey, ec_key, rsa_key, write_jwks
+from tests.security.tokens import SigningKey, ec_key, production_settings, rsa_key, write_jwks
 from tests.security.world import REFERENCE_FORMS, World, build_world
 
 
@@ -53,16 +53,7 @@ def jwks_file(tmp_path: Path, rsa: SigningKey, ec: SigningKey) -> Path:
 
 @pytest.fixture
 def secure_settings(database_url: str, jwks_file: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        auto_migrate=False,
-        outbox_worker="off",
-        auth="jwt",
-        auth_issuers=[TrustedIssuer(issuer=ISSUER, jwks=str(jwks_file))],
-        audit_flush_seconds=30,
-        rate_limit_per_second=0,
-        auth_audience=[AUDIENCE],
-    )
+    return production_settings(database_url, jwks_file)
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from fhirbridge.config import Settings, TrustedIssuer
+
 ISSUER = "https://idp.region.test/realms/vard"
 AUDIENCE = "http://fhirbridge.test/fhir"
 
@@ -80,3 +82,20 @@ def trusting(folder: Path, key: SigningKey) -> dict[str, str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def production_settings(database_url: str, jwks: Path, **changes: Any) -> Settings:
+    """Production mode as a region runs it: every request needs a token from the test issuer
+    (``jwks``), the access policy and the access log on; no rate limit, no outbox worker, no
+    migration at start (the suite's database is migrated).  ``changes`` set other fields."""
+    production: dict[str, Any] = {
+        "database_url": database_url,
+        "auto_migrate": False,
+        "outbox_worker": "off",
+        "auth": "jwt",
+        "auth_issuers": [TrustedIssuer(issuer=ISSUER, jwks=str(jwks))],
+        "auth_audience": [AUDIENCE],
+        "audit_flush_seconds": 30,
+        "rate_limit_per_second": 0,
+    }
+    return Settings(**(production | changes))
