@@ -108,7 +108,15 @@ async def sent(database: Database, subscription_id: str, now: int) -> None:
 
 async def heartbeat_due(database: Database, subscription_id: str, now: int, period_us: int) -> bool:
     """Whether a heartbeat is due, taking it if so (one worker of several takes it): nothing was
-    sent for ``period_us``.  A Subscription first seen now starts its period now."""
+    sent for ``period_us``.  A Subscription first seen now starts its period now.  Read first,
+    so that a worker's every poll takes no write transaction (SQLite's one writer) for a
+    Subscription whose heartbeat is not due."""
+    async with database.reader() as conn:
+        last_sent = await conn.fetchrow(
+            "SELECT last_sent FROM subscription_event_counters WHERE subscription_id = $1", subscription_id
+        )
+    if last_sent is not None and last_sent[0] is not None and last_sent[0] > now - period_us:
+        return False
     async with database.transaction() as conn:
         taken = await conn.fetch(
             "UPDATE subscription_event_counters SET last_sent = $2 WHERE subscription_id = $1 "
