@@ -41,6 +41,15 @@ INLINE_STEPS = 200_000
 milliseconds) before it is stopped and run again on a worker thread: a read that looked
 selective (an index lookup by equality) may still meet a patient's hundred thousand access log
 entries, and must not hold up every other request while it reads them (review 20)."""
+PROGRESS_STEPS = 10_000
+"""How often SQLite calls the progress handler that stops an inline read.  SQLite counts a
+prepared statement's steps over all its runs (``SQLITE_STMTSTATUS_VM_STEP``) and calls the
+handler when that count crosses a multiple of this, so the first call may come at any point of
+one run: a read is stopped only once the handler has been called more than
+``INLINE_STEPS // PROGRESS_STEPS`` times in it.  (With the handler set to ``INLINE_STEPS`` and
+stopping at its first call, a cheap read that runs thousands of times was stopped every
+200,000 steps of its runs together, and the stop left that connection preparing the statement
+anew at every later run.)"""
 
 
 def _translate(sql: str) -> str:
@@ -87,25 +96,31 @@ class SqliteConnection:
         self._executor = executor
         self._fallback = fallback
         self.versions = SqliteVersions(self.call)
+        self.interrupted = False
+        """Whether an inline read was stopped: the stopped statement stays busy in the
+        connection's statement cache, so that every later run of the same SQL would be
+        prepared again (tens of microseconds each); the pool closes such a connection."""
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         if self._executor is not None:
             return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
         if self._fallback is None:
             return func(*args)
-        stopped = False
+        calls = 0
 
         def stop() -> int:
-            nonlocal stopped
-            stopped = True
-            return 1  # SQLite stops the statement (SQLITE_INTERRUPT); a read transaction stays open
+            nonlocal calls
+            calls += 1
+            # 1: SQLite stops the statement (SQLITE_INTERRUPT); a read transaction stays open
+            return 1 if calls > INLINE_STEPS // PROGRESS_STEPS else 0
 
-        self._raw.set_progress_handler(stop, INLINE_STEPS)
+        self._raw.set_progress_handler(stop, PROGRESS_STEPS)
         try:
             return func(*args)
         except sqlite3.OperationalError:
-            if not stopped:
+            if calls <= INLINE_STEPS // PROGRESS_STEPS:
                 raise
+            self.interrupted = True
         finally:
             self._raw.set_progress_handler(None, 0)
         return await asyncio.get_running_loop().run_in_executor(self._fallback, func, *args)
@@ -284,7 +299,10 @@ class SqliteDatabase:
             else:
                 yield connection
         finally:
-            self._readers.append(raw)
+            if connection.interrupted:
+                raw.close()
+            else:
+                self._readers.append(raw)
 
     @asynccontextmanager
     async def transaction(self, *, heavy: bool = False, at_once: bool = False) -> AsyncIterator[SqliteConnection]:
