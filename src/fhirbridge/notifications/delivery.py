@@ -35,7 +35,7 @@ from fhirbridge.config import Settings
 from fhirbridge.failure_log import FailureLog
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import dumps, loads
-from fhirbridge.notifications import outbox, signing, state, topic_bundles, topic_events, topics
+from fhirbridge.notifications import handshake, outbox, signing, state, topic_bundles, topic_events, topics
 from fhirbridge.notifications.egress import EndpointRefused, checked_client
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification
@@ -146,6 +146,8 @@ class OutboxWorker:
     async def _deliver(self, notification: Notification) -> bool:
         assert notification.pk is not None
         subscription = await self._subscription(notification.subscription_id)
+        if handshake.is_handshake(notification):
+            return await self._shake_hands(notification, subscription)
         if not subscription_is_live(subscription, self.clock()):
             await outbox.give_up(
                 self.database, notification.pk, self.clock(), "the subscription was deleted, turned off or ended"
@@ -179,6 +181,41 @@ class OutboxWorker:
                 await self._show(notification.subscription_id, change, state.failing, told, next_attempt, now)
         return False
 
+    async def _shake_hands(self, notification: Notification, subscription: dict[str, Any] | None) -> bool:
+        """Send a handshake (:mod:`.handshake`): ``active`` when it gets through, ``error`` at once
+        when it does not (tried again with the usual pauses)."""
+        assert notification.pk is not None
+        now = self.clock()
+        awaiting = subscription is not None and subscription.get("status") in ("requested", "error")
+        if not awaiting or not subscription_is_live(dict(subscription or {}, status="active"), now):
+            await outbox.give_up(self.database, notification.pk, now, "the subscription no longer awaits a handshake")
+            return False
+        assert subscription is not None
+        try:
+            response = await self._send_status(notification.subscription_id, subscription, "handshake")
+            problem = None if response.is_success else f"HTTP {response.status_code} from {notification.endpoint}"
+            told = problem or ""
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc} ({notification.endpoint})"
+            told = state.told_owner(exc, notification.endpoint)
+        now = self.clock()
+        if problem is None:  # active before the row is done, so that no event of it is claimed while requested
+            await self._show(notification.subscription_id, handshake.shaken(subscription), handshake.shaken)
+            await outbox.mark_delivered(self.database, notification.pk, now)
+            await topic_events.sent(self.database, notification.subscription_id, now)
+            return True
+        attempts = notification.attempts + 1
+        if now - notification.created >= self.max_age_us:
+            log.error("giving up the handshake %s after %d attempts: %s", notification.pk, attempts, problem)
+            await outbox.give_up(self.database, notification.pk, now, problem)
+            return False
+        log.warning("handshake %s not delivered (%s); trying again later", notification.pk, problem)
+        next_attempt = now + pause_after(attempts)
+        await outbox.retry_later(self.database, notification.pk, next_attempt, problem)
+        change = state.failing(subscription, told, next_attempt, now)
+        await self._show(notification.subscription_id, change, state.failing, told, next_attempt, now)
+        return False
+
     async def heartbeats(self) -> int:
         """Send a heartbeat (Backport IG, *Notifications*: a ``heartbeat`` Bundle with the status
         alone) to each live topic-based Subscription with a ``backport-heartbeat-period`` that was
@@ -207,6 +244,10 @@ class OutboxWorker:
         return sent
 
     async def _send_heartbeat(self, subscription_id: str, subscription: dict[str, Any]) -> httpx.Response:
+        return await self._send_status(subscription_id, subscription, "heartbeat")
+
+    async def _send_status(self, subscription_id: str, subscription: dict[str, Any], kind: str) -> httpx.Response:
+        """POST a Bundle holding the SubscriptionStatus alone (a ``heartbeat`` or a ``handshake``), signed."""
         channel = subscription["channel"]
         endpoint = str(channel.get("endpoint", ""))
         refusal = endpoint_refusal(endpoint, self.endpoints)
@@ -219,7 +260,7 @@ class OutboxWorker:
             count = await topic_events.count(conn, subscription_id)
         if key_id is not None and secret is None:
             raise signing.MissingSecret(f"Subscription/{subscription_id} has no secret {key_id!r}")
-        body = dumps(topic_bundles.notification_bundle(subscription_id, subscription, "heartbeat", count, [], None))
+        body = dumps(topic_bundles.notification_bundle(subscription_id, subscription, kind, count, [], None))
         if secret is not None and key_id is not None:
             headers.update(signing.signature_headers(secret, key_id, self.clock() // SECOND, body))
         headers["Content-Type"] = channel.get("payload") or "application/fhir+json"

@@ -35,9 +35,9 @@ from fhirbridge.errors import FhirError, bad_request, error, unprocessable
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
-from fhirbridge.notifications import owners, state, topic_events, topics
+from fhirbridge.notifications import handshake, owners, state, topic_events, topics
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
-from fhirbridge.notifications.outbox import Notification, enqueue, give_up_owed
+from fhirbridge.notifications.outbox import Notification, enqueue, give_up_owed, replace_handshakes
 from fhirbridge.search.dates import first_instant
 from fhirbridge.search.query import parse_query
 from fhirbridge.storage.records import StoredResource
@@ -194,6 +194,10 @@ class SubscriptionNotifier:
         if gone:
             await give_up_owed(unit.conn, gone, unit.now, "the subscription was deleted")
             await topic_events.forget(unit.conn, gone)
+        handshakes = handshake.owed_handshakes(events)
+        if handshakes:
+            await replace_handshakes(unit.conn, [n.subscription_id for n in handshakes], unit.now)
+            await enqueue(unit.conn, handshakes, unit.now)
         changed = [e for e in events if e.action != "delete" and e.record.resource_type != "Subscription"]
         if not changed:
             return
@@ -250,8 +254,11 @@ class SubscriptionNotifier:
         }
 
     def _interest(self, subscription_id: str, subscription: dict[str, Any]) -> _Interest | None:
-        """What an active Subscription wants, and for whom; None when it is owed nothing."""
-        if subscription.get("status") not in LIVE:
+        """What an active Subscription wants, and for whom; None when it is owed nothing.  A
+        topic-based one awaiting its handshake (``requested``) has its events kept already, sent
+        once the handshake got through (:mod:`.handshake`)."""
+        status = subscription.get("status")
+        if status not in LIVE and not (status == "requested" and topics.is_topic_based(subscription)):
             return None
         try:
             topic_url, resource_type, criteria = interest_of(subscription)
