@@ -35,7 +35,7 @@ from fhirbridge.errors import FhirError, bad_request, error, unprocessable
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
-from fhirbridge.notifications import handshake, owners, state, topic_events, topics
+from fhirbridge.notifications import handshake, owners, state, topic_events, topic_filters, topics
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification, enqueue, give_up_owed, replace_handshakes
 from fhirbridge.search.dates import first_instant
@@ -81,14 +81,7 @@ def interest_of(subscription: dict[str, Any]) -> tuple[str | None, str, list[tup
     pairs: list[tuple[str, str]] = []
     for index, value in topics.filters(subscription):
         element = f"Subscription.criteria.extension[{index}].valueString"
-        text = value if isinstance(value, str) else ""
-        resource_type, found = split_criteria(text if "?" in text else f"{topic.resource_type}?{text}", element)
-        if resource_type != topic.resource_type or not found or any(not value for _, value in found):
-            raise bad_request(
-                f"A filter of {topic.title} is a search of {topic.resource_type}, as {topic.resource_type}?patient=…",
-                element,
-            )
-        pairs.extend(found)
+        pairs.extend(topic_filters.parse(topic.url, topic.resource_type, value, element))
     return topic.url, topic.resource_type, pairs
 
 
@@ -136,7 +129,7 @@ def activate(identity: Identity, validated: ValidatedResource, *, endpoints: End
     refused = _topic_channel_refusal(subscription) if topic is not None else None
     if refused is not None:
         raise refused
-    if not identity.unrestricted:  # what a search may not ask, a feed may not either
+    if topic is None and not identity.unrestricted:  # what a search may not ask, a feed may not either
         refusal = search_refusal(parse_query(resource_type, pairs, strict=True, default_count=1, max_count=1))
         if refusal is not None:
             raise FhirError(403, [error("forbidden", refusal, "Subscription.criteria")])
@@ -207,9 +200,12 @@ class SubscriptionNotifier:
         for event in changed:
             record = event.record
             for interest in by_type.get(record.resource_type, []):
-                if interest.topic is not None and not interest.topic.fires(event):
-                    continue
-                if not await unit.matches(record.resource_type, interest.criteria, record.resource_id):
+                if interest.topic is not None:
+                    if not interest.topic.fires(event):
+                        continue
+                    if not await topic_filters.matches(unit, interest.topic.url, interest.criteria, event):
+                        continue
+                elif not await unit.matches(record.resource_type, interest.criteria, record.resource_id):
                     continue
                 if not await owners_see(interest, record):  # what the owner may not see, it is not sent
                     continue
