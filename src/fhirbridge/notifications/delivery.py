@@ -72,6 +72,7 @@ class OutboxWorker:
         repository: FhirRepository | None = None,
         keep_delivered_us: int = 24 * 3600 * SECOND,
         base_url: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.database = database
         self.base_url = base_url
@@ -84,7 +85,8 @@ class OutboxWorker:
         self.max_age_us = max_age_us
         self.clock = clock
         self.endpoints = endpoints or EndpointPolicy()
-        self.client = checked_client(self.endpoints, TIMEOUT_SECONDS)
+        self.client = checked_client(self.endpoints, TIMEOUT_SECONDS, ca_file)
+        """Trusting the system's CAs and the deployment's own (``FHIRBRIDGE_NOTIFY_CA_FILE``)."""
         self.batch = batch
 
     @classmethod
@@ -99,6 +101,7 @@ class OutboxWorker:
             repository=repository_for(database, settings).store,
             keep_delivered_us=int(settings.outbox_keep_delivered_hours * 3600 * SECOND),
             base_url=settings.base_url,
+            ca_file=settings.notify_ca_file,
         )
 
     async def deliver_due(self) -> int:
