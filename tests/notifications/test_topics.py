@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from fhirbridge.config import Settings
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, PLAN_TYPE_SYSTEM, PLAN_TYPES, concept
+from fhirbridge.fhir.instants import now_us
 from fhirbridge.notifications.delivery import SECOND, OutboxWorker
 from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.signing import SECRET_URL, verify
@@ -359,3 +360,27 @@ async def test_a_topic_notification_and_a_heartbeat_are_signed_when_the_subscrip
         stamp = int(got.headers["x-fhirbridge-timestamp"])
         assert verify(SECRET.encode(), got.headers, got.body, stamp)
         assert not verify(SECRET.encode(), got.headers, got.body + b" ", stamp)
+
+
+async def test_the_worker_sees_a_subscription_added_or_turned_off_after_its_last_poll(
+    client: httpx.AsyncClient, service: FastAPI, receiver: RecordingReceiver
+) -> None:
+    database: Database = service.state.context.repository.database
+    clock = Clock()
+    worker = OutboxWorker(
+        database, max_age_us=HOUR, clock=clock, endpoints=EndpointPolicy.from_settings(service.state.context.settings)
+    )
+    try:
+        assert await worker.heartbeats() == 0  # none yet: the worker remembers that
+        first = await subscribe(client, service, receiver, topic_subscription(REVISED, receiver.url, heartbeat=60))
+        clock.now = max(clock.now, now_us()) + 61 * SECOND
+        assert await worker.heartbeats() == 1
+        await revise(client, first, status="off")
+        second = await subscribe(client, service, receiver, topic_subscription(REVISED, receiver.url, heartbeat=60))
+        receiver.received.clear()
+        clock.now = max(clock.now, now_us()) + 61 * SECOND
+        assert await worker.heartbeats() == 1
+        [heartbeat] = bundles(receiver)
+        assert status_of(heartbeat)["subscription"]["reference"] == f"Subscription/{second['id']}"
+    finally:
+        await worker.close()

@@ -88,6 +88,8 @@ class OutboxWorker:
         self.client = checked_client(self.endpoints, TIMEOUT_SECONDS, ca_file)
         """Trusting the system's CAs and the deployment's own (``FHIRBRIDGE_NOTIFY_CA_FILE``)."""
         self.batch = batch
+        self._heartbeat_generation: tuple[int, int, int] | None = None
+        self._heartbeat_subscriptions: list[tuple[str, dict[str, Any], int]] = []
 
     @classmethod
     def for_settings(cls, database: Database, settings: Settings) -> OutboxWorker:
@@ -223,17 +225,24 @@ class OutboxWorker:
         """Send a heartbeat (Backport IG, *Notifications*: a ``heartbeat`` Bundle with the status
         alone) to each live topic-based Subscription with a ``backport-heartbeat-period`` that was
         sent nothing for that long; returns how many were sent.  A failed heartbeat is logged
-        and not retried: the next one is a period later."""
+        and not retried: the next one is a period later.
+
+        A poll reads two small things: whether any Subscription changed (:meth:`_heartbeating`
+        parses them again only then) and when each heartbeating one was last sent something, in
+        one query; only those whose period has passed go on to be taken and sent."""
+        heartbeating = await self._heartbeating()
+        if not heartbeating:
+            return 0
         async with self.database.reader() as conn:
-            rows = await conn.fetch(
-                "SELECT res_id, content FROM resources WHERE res_type = 'Subscription' AND NOT deleted"
-            )
+            rows = await conn.fetch("SELECT subscription_id, last_sent FROM subscription_event_counters")
+        last_sent = {row[0]: row[1] for row in rows}
         sent = 0
-        for subscription_id, content in rows:
-            subscription: dict[str, Any] = loads(content)
-            period = topics.heartbeat_seconds(subscription) if topics.is_topic_based(subscription) else None
+        for subscription_id, subscription, period in heartbeating:
             now = self.clock()
-            if period is None or not subscription_is_live(subscription, now):
+            seen = last_sent.get(subscription_id)
+            if seen is not None and seen > now - period * SECOND:
+                continue
+            if not subscription_is_live(subscription, now):
                 continue
             if not await topic_events.heartbeat_due(self.database, subscription_id, now, period * SECOND):
                 continue
@@ -245,6 +254,30 @@ class OutboxWorker:
             except Exception as exc:
                 log.warning("Subscription/%s: heartbeat not sent (%s: %s)", subscription_id, type(exc).__name__, exc)
         return sent
+
+    async def _heartbeating(self) -> list[tuple[str, dict[str, Any], int]]:
+        """The topic-based Subscriptions that ask for heartbeats, with their periods (seconds),
+        parsed again only when a Subscription changed (their count, the sum of their versions
+        or the latest change moved, as :class:`.subscriptions.SubscriptionNotifier` judges)."""
+        async with self.database.reader() as conn:
+            row = await conn.fetchrow(
+                "SELECT COUNT(*), COALESCE(SUM(version), 0), COALESCE(MAX(last_updated), 0) FROM resources "
+                "WHERE res_type = 'Subscription'"
+            )
+            generation = (int(row[0]), int(row[1]), int(row[2])) if row is not None else (0, 0, 0)
+            if generation == self._heartbeat_generation:
+                return self._heartbeat_subscriptions
+            rows = await conn.fetch(
+                "SELECT res_id, content FROM resources WHERE res_type = 'Subscription' AND NOT deleted"
+            )
+        found = []
+        for subscription_id, content in rows:
+            subscription: dict[str, Any] = loads(content)
+            period = topics.heartbeat_seconds(subscription) if topics.is_topic_based(subscription) else None
+            if period is not None:
+                found.append((subscription_id, subscription, period))
+        self._heartbeat_generation, self._heartbeat_subscriptions = generation, found
+        return found
 
     async def _send_heartbeat(self, subscription_id: str, subscription: dict[str, Any]) -> httpx.Response:
         return await self._send_status(subscription_id, subscription, "heartbeat")
