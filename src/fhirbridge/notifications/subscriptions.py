@@ -20,6 +20,7 @@ naming the element.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -203,7 +204,8 @@ class SubscriptionNotifier:
                 if interest.topic is not None:
                     if not interest.topic.fires(event):
                         continue
-                    if not await topic_filters.matches(unit, interest.topic.url, interest.criteria, event):
+                    sees = functools.partial(owners_see, interest)
+                    if not await topic_filters.matches(unit, interest.topic.url, interest.criteria, event, sees):
                         continue
                 elif not await unit.matches(record.resource_type, interest.criteria, record.resource_id):
                     continue

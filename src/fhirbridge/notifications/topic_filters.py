@@ -24,7 +24,8 @@ A filter with another key, another resource type or a malformed value is refused
 Subscription is written (:func:`parse`, a 400 naming the extension).  Filters are applied in
 the write transaction that makes the event (:func:`matches`, reading organisations and linked
 plans on its connection); the owner's access is judged after them and apart
-(:mod:`.subscriptions`), so no filter can widen what the owner is sent.
+(:mod:`.subscriptions`), so no filter can widen what the owner is sent, and a linked plan the
+owner may not read does not count for ``plan-type`` (its type would otherwise show through).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from fhirbridge.contract.fixed_contacts import FIXED_CARE_CONTACT, assignments
 from fhirbridge.contract.linked_plans import linked_plan_ids
 from fhirbridge.errors import bad_request
 from fhirbridge.fhir.jsonio import loads
+from fhirbridge.storage.records import StoredResource
 from fhirbridge.writes.events import WriteEvent
 
 if TYPE_CHECKING:
@@ -49,7 +51,9 @@ _ID = r"[A-Za-z0-9\-.]{1,64}"
 MOST_LEVELS = 8
 """How far up ``Organization.partOf`` a unit is followed (a unit, its clinic, its region …)."""
 
-Check = Callable[["UnitOfWork", WriteEvent, set[str]], Awaitable[bool]]
+Sees = Callable[[StoredResource], Awaitable[bool]]
+"""Whether the Subscription's owner may read a resource version (the access policy, as the owner)."""
+Check = Callable[["UnitOfWork", WriteEvent, set[str], Sees], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -96,18 +100,18 @@ async def _within(unit: UnitOfWork, organization: str | None, wanted: set[str]) 
     return False
 
 
-async def _patient(unit: UnitOfWork, event: WriteEvent, wanted: set[str]) -> bool:
+async def _patient(unit: UnitOfWork, event: WriteEvent, wanted: set[str], sees: Sees) -> bool:
     return _local((event.resource or {}).get("subject")) in wanted
 
 
-async def _contributor(unit: UnitOfWork, event: WriteEvent, wanted: set[str]) -> bool:
+async def _contributor(unit: UnitOfWork, event: WriteEvent, wanted: set[str], sees: Sees) -> bool:
     for contributor in (event.resource or {}).get("contributor") or []:
         if await _within(unit, _local(contributor), wanted):
             return True
     return False
 
 
-async def _fixed_contact_unit(unit: UnitOfWork, event: WriteEvent, wanted: set[str]) -> bool:
+async def _fixed_contact_unit(unit: UnitOfWork, event: WriteEvent, wanted: set[str], sees: Sees) -> bool:
     team = event.resource or {}
     participants = team.get("participant") or []
     for assignment in assignments(team):
@@ -123,14 +127,17 @@ async def _fixed_contact_unit(unit: UnitOfWork, event: WriteEvent, wanted: set[s
     return False
 
 
-async def _linked_plan_type(unit: UnitOfWork, event: WriteEvent, wanted: set[str]) -> bool:
+async def _linked_plan_type(unit: UnitOfWork, event: WriteEvent, wanted: set[str], sees: Sees) -> bool:
     before = loads(event.previous.content) if event.previous is not None and event.previous.content else None
     new = set(linked_plan_ids(event.resource or {})) - set(linked_plan_ids(before) if before else [])
     for plan_id in sorted(new):
-        plan = await _read(unit, f"CarePlan/{plan_id}")
+        record = await unit.read("CarePlan", plan_id)
+        if record is None or record.deleted or record.content is None or not await sees(record):
+            continue  # a plan the owner may not read says nothing of its type
+        plan = loads(record.content)
         codes = {
             coding.get("code")
-            for category in (plan or {}).get("category") or []
+            for category in plan.get("category") or []
             for coding in category.get("coding") or []
             if coding.get("system") == PLAN_TYPE_SYSTEM
         }
@@ -196,10 +203,13 @@ def parse(topic_url: str, resource_type: str, text: Any, element: str) -> list[t
     return pairs
 
 
-async def matches(unit: UnitOfWork, topic_url: str, pairs: Sequence[tuple[str, str]], event: WriteEvent) -> bool:
-    """Whether the change the event is matches every filter."""
+async def matches(
+    unit: UnitOfWork, topic_url: str, pairs: Sequence[tuple[str, str]], event: WriteEvent, sees: Sees
+) -> bool:
+    """Whether the change the event is matches every filter; a linked plan counts only if the
+    owner may read it (``sees``), so that no filter tells the owner what it may not read."""
     keys = keys_of(topic_url)
     for key, value in pairs:
-        if not await keys[key].check(unit, event, set(value.split(","))):
+        if not await keys[key].check(unit, event, set(value.split(",")), sees):
             return False
     return True
