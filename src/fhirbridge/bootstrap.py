@@ -21,6 +21,7 @@ from fhirbridge.contract.linked_plans import LinkedPlanRule
 from fhirbridge.contract.patient_messages import address_patient_message, credit_patient_messages
 from fhirbridge.contract.signal import FixedContactSignal
 from fhirbridge.notifications.endpoints import EndpointPolicy
+from fhirbridge.notifications.handshake import awaiting_handshake
 from fhirbridge.notifications.signing import record_secrets, take_secret
 from fhirbridge.notifications.subscriptions import SubscriptionNotifier, activate
 from fhirbridge.patients.identity import IdentitySystems
@@ -78,7 +79,7 @@ def contract_enrichers(settings: Settings) -> tuple[WriteEnricher, ...]:
     async def activate_subscription(unit: UnitOfWork, validated: ValidatedResource) -> ValidatedResource:
         return activate(unit.identity, take_secret(unit, validated), endpoints=endpoints)
 
-    return (add_revising_unit, address_patient_message, answered_about, activate_subscription)
+    return (add_revising_unit, address_patient_message, answered_about, activate_subscription, awaiting_handshake)
 
 
 def repository_for(database: Database, settings: Settings) -> GuardedRepository:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -116,6 +117,11 @@ class Settings(BaseSettings):
         description="Hosts (host or host:port) Subscriptions may call although their addresses are internal "
         "(comma-separated or a JSON list); outside development mode they too need https",
     )
+    notify_ca_file: str | None = Field(
+        None,
+        description="A PEM file of CA certificates that notification receivers' https certificates may chain to, "
+        "besides the system's (a region's own CA); unset: the system's alone",
+    )
     rate_limit_per_second: float = Field(
         5000,
         ge=0,
@@ -214,6 +220,13 @@ class Settings(BaseSettings):
 
         for entry in value:
             trusted_network(entry)  # a ValueError names the entry at start
+        return value
+
+    @field_validator("notify_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"FHIRBRIDGE_NOTIFY_CA_FILE names no file: {value!r}")  # at start, not at a delivery
         return value
 
     @field_validator("subscription_allowed_hosts")

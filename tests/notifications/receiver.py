@@ -4,6 +4,7 @@ and exact body bytes, and answers with the status the test sets (204 unless told
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,10 +25,11 @@ class RecordingReceiver:
     status: int = 204
     received: list[Received] = field(default_factory=list)
     port: int = 0
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{self.scheme}://127.0.0.1:{self.port}/hook"
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
@@ -45,10 +47,11 @@ class RecordingReceiver:
 
 
 @asynccontextmanager
-async def listening() -> AsyncIterator[RecordingReceiver]:
-    """A receiver listening on a free port of 127.0.0.1 for as long as the block runs."""
-    receiver = RecordingReceiver()
-    server = await asyncio.start_server(receiver.serve, "127.0.0.1", 0)
+async def listening(tls: ssl.SSLContext | None = None) -> AsyncIterator[RecordingReceiver]:
+    """A receiver listening on a free port of 127.0.0.1 for as long as the block runs (https
+    with ``tls``, the server side of a certificate: tests/notifications/tls.py)."""
+    receiver = RecordingReceiver(scheme="https" if tls is not None else "http")
+    server = await asyncio.start_server(receiver.serve, "127.0.0.1", 0, ssl=tls)
     receiver.port = server.sockets[0].getsockname()[1]
     async with server:
         yield receiver

@@ -93,7 +93,8 @@ async def test_the_owner_reads_the_status_and_replays_its_events_by_number(
     assert status.status_code == 200, status.text
     shown = parameters(status.json())
     assert shown["type"] == "query-status" and shown["events-since-subscription-start"] == "1"
-    assert shown["topic"] == FIXED_CONTACT and shown["status"] == "active"
+    assert shown["topic"] == FIXED_CONTACT  # no worker here: its handshake is still owed, its events kept
+    assert shown["status"] == "requested"
     events = await anyone.get(f"/fhir/Subscription/{mine}/$events", params={"eventsSinceNumber": "1"}, headers=owner)
     assert events.status_code == 200, events.text
     bundle = events.json()
@@ -147,3 +148,30 @@ async def test_the_capability_statement_lists_the_topics_and_the_operations(anyo
     offered = [e["valueCanonical"] for e in subscription["extension"] if e["url"] == TOPIC_CANONICAL_URL]
     assert FIXED_CONTACT in offered and len(offered) == 4
     assert {"status", "events"} <= {o["name"] for o in subscription["operation"]}
+
+
+async def test_any_authenticated_caller_lists_the_topics_the_capability_statement_names(
+    anyone: httpx.AsyncClient, world: World, key: SigningKey
+) -> None:
+    statement = (await anyone.get("/fhir/metadata")).json()
+    [subscription] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Subscription"]
+    offered = [e["valueCanonical"] for e in subscription["extension"] if e["url"] == TOPIC_CANONICAL_URL]
+    assert "topic-list" in {o["name"] for o in subscription["operation"]}
+    for caller in (service(key), user_token(key, world, "doctor", "hospital"), patient_token(key, world, "anna")):
+        for answer in (
+            await anyone.get("/fhir/Subscription/$topic-list", headers=caller),
+            await anyone.post("/fhir/Subscription/$topic-list", headers=caller),
+        ):
+            assert answer.status_code == 200, answer.text
+            listed = answer.json()
+            assert listed["resourceType"] == "Parameters"
+            assert {p["name"] for p in listed["parameter"]} == {"subscription-topic-canonical"}
+            assert [p["valueCanonical"] for p in listed["parameter"]] == offered
+    outcome(await anyone.get("/fhir/Subscription/$topic-list"), 401)
+
+
+async def test_the_openapi_document_describes_the_topic_list(anyone: httpx.AsyncClient) -> None:
+    paths = (await anyone.get("/openapi.json")).json()["paths"]
+    listing = paths["/fhir/Subscription/$topic-list"]
+    assert {"get", "post"} <= set(listing)
+    assert listing["get"]["security"]

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from fhirbridge.config import Settings
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, PLAN_TYPE_SYSTEM, PLAN_TYPES, concept
+from fhirbridge.fhir.instants import now_us
 from fhirbridge.notifications.delivery import SECOND, OutboxWorker
 from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.signing import SECRET_URL, verify
@@ -74,6 +75,21 @@ async def deliver(service: FastAPI) -> int:
         return delivered
     finally:
         await worker.close()
+
+
+async def subscribe(
+    client: httpx.AsyncClient, service: FastAPI, receiver: RecordingReceiver, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Create a topic-based Subscription and let its handshake through (notifications/handshake.py):
+    it is ``active`` afterwards; the receiver's handshake is forgotten."""
+    created = await create(client, body)
+    assert created["status"] == "requested"
+    await deliver(service)
+    assert receiver.received and status_of(json.loads(receiver.received[-1].body))["type"] == "handshake"
+    receiver.received.clear()
+    subscription: dict[str, Any] = (await client.get(f"/fhir/Subscription/{created['id']}")).json()
+    assert subscription["status"] == "active"
+    return subscription
 
 
 def bundles(receiver: RecordingReceiver) -> list[dict[str, Any]]:
@@ -164,8 +180,8 @@ async def test_an_established_contract_is_sent_as_a_history_bundle_with_its_stat
 ) -> None:
     world = await contract_world(client)
     patient = world["patient"]["id"]
-    subscription = await create(
-        client, topic_subscription(ESTABLISHED, receiver.url, f"CarePlan?patient=Patient/{patient}")
+    subscription = await subscribe(
+        client, service, receiver, topic_subscription(ESTABLISHED, receiver.url, f"CarePlan?patient=Patient/{patient}")
     )
     assert subscription["status"] == "active"
     draft = await create(client, dict(world["contract"], status="draft"))
@@ -190,7 +206,12 @@ async def test_a_filter_for_another_patient_is_sent_nothing(
 ) -> None:
     world = await contract_world(client)
     other = await create(client, builders.patient())
-    await create(client, topic_subscription(ESTABLISHED, receiver.url, f"CarePlan?patient=Patient/{other['id']}"))
+    await subscribe(
+        client,
+        service,
+        receiver,
+        topic_subscription(ESTABLISHED, receiver.url, f"CarePlan?patient=Patient/{other['id']}"),
+    )
     await create(client, world["contract"])
     assert await deliver(service) == 0 and receiver.received == []
 
@@ -199,8 +220,8 @@ async def test_each_revision_is_an_event_numbered_per_subscription_and_id_only_s
     client: httpx.AsyncClient, service: FastAPI, receiver: RecordingReceiver
 ) -> None:
     world = await contract_world(client)
-    await create(client, topic_subscription(REVISED, receiver.url, content="id-only"))
-    empty = await create(client, topic_subscription(REVISED, receiver.url, content="empty"))
+    await subscribe(client, service, receiver, topic_subscription(REVISED, receiver.url, content="id-only"))
+    empty = await subscribe(client, service, receiver, topic_subscription(REVISED, receiver.url, content="empty"))
     plan = await create(client, world["contract"])  # a creation is no revision
     plan = await revise(client, plan, description="Första ändringen")
     await revise(client, plan, description="Andra ändringen")
@@ -223,8 +244,11 @@ async def test_a_new_fixed_care_contact_is_an_event_and_a_renamed_team_is_not(
     client: httpx.AsyncClient, service: FastAPI, receiver: RecordingReceiver
 ) -> None:
     world = await contract_world(client)
-    await create(
-        client, topic_subscription(FIXED_CONTACT, receiver.url, f"CareTeam?patient=Patient/{world['patient']['id']}")
+    await subscribe(
+        client,
+        service,
+        receiver,
+        topic_subscription(FIXED_CONTACT, receiver.url, f"CareTeam?patient=Patient/{world['patient']['id']}"),
     )
     team = await revise(client, world["team"], name="Vårdteam Söder")
     assert await deliver(service) == 0
@@ -245,7 +269,7 @@ async def test_a_contract_that_links_a_sip_is_an_event_and_one_that_keeps_it_is_
 ) -> None:
     world = await contract_world(client)
     patient = world["patient"]["id"]
-    subscription = await create(client, topic_subscription(SIP_LINKED, receiver.url))
+    subscription = await subscribe(client, service, receiver, topic_subscription(SIP_LINKED, receiver.url))
     sip = await create(
         client,
         {
@@ -275,8 +299,10 @@ async def test_a_heartbeat_goes_after_a_period_in_which_nothing_was_sent(
     client: httpx.AsyncClient, service: FastAPI, receiver: RecordingReceiver
 ) -> None:
     world = await contract_world(client)
-    subscription = await create(client, topic_subscription(ESTABLISHED, receiver.url, heartbeat=60))
-    await create(client, topic_subscription(REVISED, receiver.url))  # asks for no heartbeat
+    subscription = await subscribe(
+        client, service, receiver, topic_subscription(ESTABLISHED, receiver.url, heartbeat=60)
+    )
+    await subscribe(client, service, receiver, topic_subscription(REVISED, receiver.url))  # asks for no heartbeat
     database: Database = service.state.context.repository.database
     clock = Clock()
     worker = OutboxWorker(
@@ -312,7 +338,7 @@ async def test_a_topic_notification_and_a_heartbeat_are_signed_when_the_subscrip
     world = await contract_world(client)
     body = topic_subscription(ESTABLISHED, receiver.url, heartbeat=60)
     body["channel"]["extension"].append({"url": SECRET_URL, "valueString": SECRET})
-    await create(client, body)
+    await subscribe(client, service, receiver, body)
     await create(client, world["contract"])
     assert await deliver(service) == 1
     clock = Clock()
@@ -334,3 +360,27 @@ async def test_a_topic_notification_and_a_heartbeat_are_signed_when_the_subscrip
         stamp = int(got.headers["x-fhirbridge-timestamp"])
         assert verify(SECRET.encode(), got.headers, got.body, stamp)
         assert not verify(SECRET.encode(), got.headers, got.body + b" ", stamp)
+
+
+async def test_the_worker_sees_a_subscription_added_or_turned_off_after_its_last_poll(
+    client: httpx.AsyncClient, service: FastAPI, receiver: RecordingReceiver
+) -> None:
+    database: Database = service.state.context.repository.database
+    clock = Clock()
+    worker = OutboxWorker(
+        database, max_age_us=HOUR, clock=clock, endpoints=EndpointPolicy.from_settings(service.state.context.settings)
+    )
+    try:
+        assert await worker.heartbeats() == 0  # none yet: the worker remembers that
+        first = await subscribe(client, service, receiver, topic_subscription(REVISED, receiver.url, heartbeat=60))
+        clock.now = max(clock.now, now_us()) + 61 * SECOND
+        assert await worker.heartbeats() == 1
+        await revise(client, first, status="off")
+        second = await subscribe(client, service, receiver, topic_subscription(REVISED, receiver.url, heartbeat=60))
+        receiver.received.clear()
+        clock.now = max(clock.now, now_us()) + 61 * SECOND
+        assert await worker.heartbeats() == 1
+        [heartbeat] = bundles(receiver)
+        assert status_of(heartbeat)["subscription"]["reference"] == f"Subscription/{second['id']}"
+    finally:
+        await worker.close()

@@ -35,7 +35,7 @@ from fhirbridge.config import Settings
 from fhirbridge.failure_log import FailureLog
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.fhir.jsonio import dumps, loads
-from fhirbridge.notifications import outbox, signing, state, topic_bundles, topic_events, topics
+from fhirbridge.notifications import handshake, outbox, signing, state, topic_bundles, topic_events, topics
 from fhirbridge.notifications.egress import EndpointRefused, checked_client
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
 from fhirbridge.notifications.outbox import Notification
@@ -72,6 +72,7 @@ class OutboxWorker:
         repository: FhirRepository | None = None,
         keep_delivered_us: int = 24 * 3600 * SECOND,
         base_url: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.database = database
         self.base_url = base_url
@@ -84,8 +85,11 @@ class OutboxWorker:
         self.max_age_us = max_age_us
         self.clock = clock
         self.endpoints = endpoints or EndpointPolicy()
-        self.client = checked_client(self.endpoints, TIMEOUT_SECONDS)
+        self.client = checked_client(self.endpoints, TIMEOUT_SECONDS, ca_file)
+        """Trusting the system's CAs and the deployment's own (``FHIRBRIDGE_NOTIFY_CA_FILE``)."""
         self.batch = batch
+        self._heartbeat_generation: tuple[int, int, int] | None = None
+        self._heartbeat_subscriptions: list[tuple[str, dict[str, Any], int]] = []
 
     @classmethod
     def for_settings(cls, database: Database, settings: Settings) -> OutboxWorker:
@@ -99,6 +103,7 @@ class OutboxWorker:
             repository=repository_for(database, settings).store,
             keep_delivered_us=int(settings.outbox_keep_delivered_hours * 3600 * SECOND),
             base_url=settings.base_url,
+            ca_file=settings.notify_ca_file,
         )
 
     async def deliver_due(self) -> int:
@@ -146,6 +151,8 @@ class OutboxWorker:
     async def _deliver(self, notification: Notification) -> bool:
         assert notification.pk is not None
         subscription = await self._subscription(notification.subscription_id)
+        if handshake.is_handshake(notification):
+            return await self._shake_hands(notification, subscription)
         if not subscription_is_live(subscription, self.clock()):
             await outbox.give_up(
                 self.database, notification.pk, self.clock(), "the subscription was deleted, turned off or ended"
@@ -179,21 +186,63 @@ class OutboxWorker:
                 await self._show(notification.subscription_id, change, state.failing, told, next_attempt, now)
         return False
 
+    async def _shake_hands(self, notification: Notification, subscription: dict[str, Any] | None) -> bool:
+        """Send a handshake (:mod:`.handshake`): ``active`` when it gets through, ``error`` at once
+        when it does not (tried again with the usual pauses)."""
+        assert notification.pk is not None
+        now = self.clock()
+        awaiting = subscription is not None and subscription.get("status") in ("requested", "error")
+        if not awaiting or not subscription_is_live(dict(subscription or {}, status="active"), now):
+            await outbox.give_up(self.database, notification.pk, now, "the subscription no longer awaits a handshake")
+            return False
+        assert subscription is not None
+        try:
+            response = await self._send_status(notification.subscription_id, subscription, "handshake")
+            problem = None if response.is_success else f"HTTP {response.status_code} from {notification.endpoint}"
+            told = problem or ""
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc} ({notification.endpoint})"
+            told = state.told_owner(exc, notification.endpoint)
+        now = self.clock()
+        if problem is None:  # active before the row is done, so that no event of it is claimed while requested
+            await self._show(notification.subscription_id, handshake.shaken(subscription), handshake.shaken)
+            await outbox.mark_delivered(self.database, notification.pk, now)
+            await topic_events.sent(self.database, notification.subscription_id, now)
+            return True
+        attempts = notification.attempts + 1
+        if now - notification.created >= self.max_age_us:
+            log.error("giving up the handshake %s after %d attempts: %s", notification.pk, attempts, problem)
+            await outbox.give_up(self.database, notification.pk, now, problem)
+            return False
+        log.warning("handshake %s not delivered (%s); trying again later", notification.pk, problem)
+        next_attempt = now + pause_after(attempts)
+        await outbox.retry_later(self.database, notification.pk, next_attempt, problem)
+        change = state.failing(subscription, told, next_attempt, now)
+        await self._show(notification.subscription_id, change, state.failing, told, next_attempt, now)
+        return False
+
     async def heartbeats(self) -> int:
         """Send a heartbeat (Backport IG, *Notifications*: a ``heartbeat`` Bundle with the status
         alone) to each live topic-based Subscription with a ``backport-heartbeat-period`` that was
         sent nothing for that long; returns how many were sent.  A failed heartbeat is logged
-        and not retried: the next one is a period later."""
+        and not retried: the next one is a period later.
+
+        A poll reads two small things: whether any Subscription changed (:meth:`_heartbeating`
+        parses them again only then) and when each heartbeating one was last sent something, in
+        one query; only those whose period has passed go on to be taken and sent."""
+        heartbeating = await self._heartbeating()
+        if not heartbeating:
+            return 0
         async with self.database.reader() as conn:
-            rows = await conn.fetch(
-                "SELECT res_id, content FROM resources WHERE res_type = 'Subscription' AND NOT deleted"
-            )
+            rows = await conn.fetch("SELECT subscription_id, last_sent FROM subscription_event_counters")
+        last_sent = {row[0]: row[1] for row in rows}
         sent = 0
-        for subscription_id, content in rows:
-            subscription: dict[str, Any] = loads(content)
-            period = topics.heartbeat_seconds(subscription) if topics.is_topic_based(subscription) else None
+        for subscription_id, subscription, period in heartbeating:
             now = self.clock()
-            if period is None or not subscription_is_live(subscription, now):
+            seen = last_sent.get(subscription_id)
+            if seen is not None and seen > now - period * SECOND:
+                continue
+            if not subscription_is_live(subscription, now):
                 continue
             if not await topic_events.heartbeat_due(self.database, subscription_id, now, period * SECOND):
                 continue
@@ -206,7 +255,35 @@ class OutboxWorker:
                 log.warning("Subscription/%s: heartbeat not sent (%s: %s)", subscription_id, type(exc).__name__, exc)
         return sent
 
+    async def _heartbeating(self) -> list[tuple[str, dict[str, Any], int]]:
+        """The topic-based Subscriptions that ask for heartbeats, with their periods (seconds),
+        parsed again only when a Subscription changed (their count, the sum of their versions
+        or the latest change moved, as :class:`.subscriptions.SubscriptionNotifier` judges)."""
+        async with self.database.reader() as conn:
+            row = await conn.fetchrow(
+                "SELECT COUNT(*), COALESCE(SUM(version), 0), COALESCE(MAX(last_updated), 0) FROM resources "
+                "WHERE res_type = 'Subscription'"
+            )
+            generation = (int(row[0]), int(row[1]), int(row[2])) if row is not None else (0, 0, 0)
+            if generation == self._heartbeat_generation:
+                return self._heartbeat_subscriptions
+            rows = await conn.fetch(
+                "SELECT res_id, content FROM resources WHERE res_type = 'Subscription' AND NOT deleted"
+            )
+        found = []
+        for subscription_id, content in rows:
+            subscription: dict[str, Any] = loads(content)
+            period = topics.heartbeat_seconds(subscription) if topics.is_topic_based(subscription) else None
+            if period is not None:
+                found.append((subscription_id, subscription, period))
+        self._heartbeat_generation, self._heartbeat_subscriptions = generation, found
+        return found
+
     async def _send_heartbeat(self, subscription_id: str, subscription: dict[str, Any]) -> httpx.Response:
+        return await self._send_status(subscription_id, subscription, "heartbeat")
+
+    async def _send_status(self, subscription_id: str, subscription: dict[str, Any], kind: str) -> httpx.Response:
+        """POST a Bundle holding the SubscriptionStatus alone (a ``heartbeat`` or a ``handshake``), signed."""
         channel = subscription["channel"]
         endpoint = str(channel.get("endpoint", ""))
         refusal = endpoint_refusal(endpoint, self.endpoints)
@@ -219,7 +296,7 @@ class OutboxWorker:
             count = await topic_events.count(conn, subscription_id)
         if key_id is not None and secret is None:
             raise signing.MissingSecret(f"Subscription/{subscription_id} has no secret {key_id!r}")
-        body = dumps(topic_bundles.notification_bundle(subscription_id, subscription, "heartbeat", count, [], None))
+        body = dumps(topic_bundles.notification_bundle(subscription_id, subscription, kind, count, [], None))
         if secret is not None and key_id is not None:
             headers.update(signing.signature_headers(secret, key_id, self.clock() // SECOND, body))
         headers["Content-Type"] = channel.get("payload") or "application/fhir+json"

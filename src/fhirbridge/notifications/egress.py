@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import Iterable
 from ipaddress import ip_address
 
@@ -73,13 +74,22 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+def ssl_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """httpx's TLS defaults (the system's CAs, certificates and names checked), trusting also the
+    CA certificates of ``ca_file`` (``FHIRBRIDGE_NOTIFY_CA_FILE``: a region's own CA)."""
+    context = httpx.create_ssl_context()
+    if ca_file is not None:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
 class _CheckedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
+    def __init__(self, backend: httpcore.AsyncNetworkBackend, context: ssl.SSLContext) -> None:
         super().__init__()
         # httpx has no public way to give httpcore a network backend: the pool it built is
         # replaced by one like it (httpx's TLS defaults and connection limits) that uses ours.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=context,
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
@@ -87,8 +97,9 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
         )
 
 
-def checked_client(policy: EndpointPolicy, timeout: float) -> httpx.AsyncClient:
-    """An httpx client for deliveries under ``policy``.  It follows no redirects (a redirect
-    could point anywhere) and uses no proxy from the environment (the rule must see the
-    address it connects to)."""
-    return httpx.AsyncClient(transport=_CheckedTransport(CheckedBackend(policy)), timeout=timeout)
+def checked_client(policy: EndpointPolicy, timeout: float, ca_file: str | None = None) -> httpx.AsyncClient:
+    """An httpx client for deliveries under ``policy``, trusting the system's CAs and those of
+    ``ca_file``.  It follows no redirects (a redirect could point anywhere) and uses no proxy
+    from the environment (the rule must see the address it connects to)."""
+    transport = _CheckedTransport(CheckedBackend(policy), ssl_context(ca_file))
+    return httpx.AsyncClient(transport=transport, timeout=timeout)

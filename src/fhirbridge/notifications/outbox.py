@@ -64,11 +64,15 @@ async def claim_due(database: Database, now: int, lease_us: int, limit: int) -> 
     async with database.transaction() as conn:
         # Only the oldest owed row of each (subscriber, resource) is a candidate, so one resource's
         # notifications go in the order they were written; the partial index keeps this linear.
+        # Nothing goes to a Subscription before its owed handshake (a row about the Subscription
+        # itself, notifications/handshake.py) has got through or been given up.
         rows = await conn.fetch(
             "UPDATE outbox SET next_attempt = $2 WHERE pk IN (SELECT o.pk FROM outbox o "
             "JOIN (SELECT MIN(pk) AS first FROM outbox WHERE delivered IS NULL AND failed IS NULL "
             "GROUP BY subscription_id, res_type, res_id) f ON f.first = o.pk "
-            f"WHERE o.next_attempt <= $1 ORDER BY o.next_attempt, o.pk LIMIT $3{skip_locked}) "
+            "WHERE o.next_attempt <= $1 AND NOT EXISTS (SELECT 1 FROM outbox h WHERE h.subscription_id = "
+            "o.subscription_id AND h.res_type = 'Subscription' AND h.delivered IS NULL AND h.failed IS NULL "
+            f"AND h.pk < o.pk) ORDER BY o.next_attempt, o.pk LIMIT $3{skip_locked}) "
             f"RETURNING {_COLUMNS}",
             now,
             now + lease_us,
@@ -122,6 +126,16 @@ async def give_up_owed(conn: Connection, subscription_ids: Sequence[str], now: i
         "UPDATE outbox SET failed = $2, last_error = $3 WHERE subscription_id = $1 "
         "AND delivered IS NULL AND failed IS NULL",
         [(subscription_id, now, reason) for subscription_id in subscription_ids],
+    )
+
+
+async def replace_handshakes(conn: Connection, subscription_ids: Sequence[str], now: int) -> None:
+    """In the caller's transaction, give up the handshakes still owed to these Subscriptions (a
+    new one is owed instead: their channel changed again)."""
+    await conn.executemany(
+        "UPDATE outbox SET failed = $2, last_error = 'a newer handshake replaces it' WHERE subscription_id = $1 "
+        "AND res_type = 'Subscription' AND delivered IS NULL AND failed IS NULL",
+        [(subscription_id, now) for subscription_id in subscription_ids],
     )
 
 

@@ -102,7 +102,7 @@ async def show(repository: FhirRepository, subscription_id: str, change: Any, *a
         if current is None or current.deleted or current.content is None:
             return
         subscription = loads(current.content)
-        if subscription.get("status") not in ("active", "error"):
+        if subscription.get("status") not in ("active", "error", "requested"):  # requested: a handshake owed
             return
         updated = change(subscription, *args)
         if updated is None:

@@ -20,6 +20,7 @@ naming the element.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -35,9 +36,9 @@ from fhirbridge.errors import FhirError, bad_request, error, unprocessable
 from fhirbridge.fhir.jsonio import loads
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import Identity
-from fhirbridge.notifications import owners, state, topic_events, topics
+from fhirbridge.notifications import handshake, owners, state, topic_events, topic_filters, topics
 from fhirbridge.notifications.endpoints import EndpointPolicy, endpoint_refusal
-from fhirbridge.notifications.outbox import Notification, enqueue, give_up_owed
+from fhirbridge.notifications.outbox import Notification, enqueue, give_up_owed, replace_handshakes
 from fhirbridge.search.dates import first_instant
 from fhirbridge.search.query import parse_query
 from fhirbridge.storage.records import StoredResource
@@ -81,14 +82,7 @@ def interest_of(subscription: dict[str, Any]) -> tuple[str | None, str, list[tup
     pairs: list[tuple[str, str]] = []
     for index, value in topics.filters(subscription):
         element = f"Subscription.criteria.extension[{index}].valueString"
-        text = value if isinstance(value, str) else ""
-        resource_type, found = split_criteria(text if "?" in text else f"{topic.resource_type}?{text}", element)
-        if resource_type != topic.resource_type or not found or any(not value for _, value in found):
-            raise bad_request(
-                f"A filter of {topic.title} is a search of {topic.resource_type}, as {topic.resource_type}?patient=…",
-                element,
-            )
-        pairs.extend(found)
+        pairs.extend(topic_filters.parse(topic.url, topic.resource_type, value, element))
     return topic.url, topic.resource_type, pairs
 
 
@@ -136,7 +130,7 @@ def activate(identity: Identity, validated: ValidatedResource, *, endpoints: End
     refused = _topic_channel_refusal(subscription) if topic is not None else None
     if refused is not None:
         raise refused
-    if not identity.unrestricted:  # what a search may not ask, a feed may not either
+    if topic is None and not identity.unrestricted:  # what a search may not ask, a feed may not either
         refusal = search_refusal(parse_query(resource_type, pairs, strict=True, default_count=1, max_count=1))
         if refusal is not None:
             raise FhirError(403, [error("forbidden", refusal, "Subscription.criteria")])
@@ -194,6 +188,10 @@ class SubscriptionNotifier:
         if gone:
             await give_up_owed(unit.conn, gone, unit.now, "the subscription was deleted")
             await topic_events.forget(unit.conn, gone)
+        handshakes = handshake.owed_handshakes(events)
+        if handshakes:
+            await replace_handshakes(unit.conn, [n.subscription_id for n in handshakes], unit.now)
+            await enqueue(unit.conn, handshakes, unit.now)
         changed = [e for e in events if e.action != "delete" and e.record.resource_type != "Subscription"]
         if not changed:
             return
@@ -203,9 +201,13 @@ class SubscriptionNotifier:
         for event in changed:
             record = event.record
             for interest in by_type.get(record.resource_type, []):
-                if interest.topic is not None and not interest.topic.fires(event):
-                    continue
-                if not await unit.matches(record.resource_type, interest.criteria, record.resource_id):
+                if interest.topic is not None:
+                    if not interest.topic.fires(event):
+                        continue
+                    sees = functools.partial(owners_see, interest)
+                    if not await topic_filters.matches(unit, interest.topic.url, interest.criteria, event, sees):
+                        continue
+                elif not await unit.matches(record.resource_type, interest.criteria, record.resource_id):
                     continue
                 if not await owners_see(interest, record):  # what the owner may not see, it is not sent
                     continue
@@ -250,8 +252,11 @@ class SubscriptionNotifier:
         }
 
     def _interest(self, subscription_id: str, subscription: dict[str, Any]) -> _Interest | None:
-        """What an active Subscription wants, and for whom; None when it is owed nothing."""
-        if subscription.get("status") not in LIVE:
+        """What an active Subscription wants, and for whom; None when it is owed nothing.  A
+        topic-based one awaiting its handshake (``requested``) has its events kept already, sent
+        once the handshake got through (:mod:`.handshake`)."""
+        status = subscription.get("status")
+        if status not in LIVE and not (status == "requested" and topics.is_topic_based(subscription)):
             return None
         try:
             topic_url, resource_type, criteria = interest_of(subscription)

@@ -99,10 +99,14 @@ async def forget(conn: Connection, subscription_ids: Sequence[str]) -> None:
 
 
 async def sent(database: Database, subscription_id: str, now: int) -> None:
-    """Note that the Subscription was sent something at ``now``."""
+    """Note that the Subscription was sent something at ``now`` (its handshake too: a heartbeat
+    period starts then)."""
     async with database.transaction() as conn:
         await conn.execute(
-            "UPDATE subscription_event_counters SET last_sent = $2 WHERE subscription_id = $1", subscription_id, now
+            "INSERT INTO subscription_event_counters (subscription_id, last_number, last_sent) VALUES ($1, 0, $2) "
+            "ON CONFLICT (subscription_id) DO UPDATE SET last_sent = excluded.last_sent",
+            subscription_id,
+            now,
         )
 
 

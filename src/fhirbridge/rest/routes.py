@@ -40,6 +40,7 @@ from fhirbridge.rest.operations import (
     meta_change,
     revisions,
     subscription_events,
+    topic_list,
     validate,
 )
 
@@ -134,9 +135,27 @@ EXPORT_ROUTES: tuple[Route, ...] = (
 )
 """Bulk Data 2.0 kick-offs, before ``/{type}`` and ``/{type}/{id}`` would take them."""
 
+TOPIC_LIST_ROUTES: tuple[Route, ...] = tuple(
+    Route(
+        method,
+        f"/Subscription/${topic_list.NAME}",
+        topic_list.topic_list,
+        "operation",
+        "type",
+        "The canonical URLs of the subscription topics this server offers",
+        operation=topic_list.NAME,
+        definition=topic_list.DEFINITION,
+        operation_types=("Subscription",),
+        fixed_type="Subscription",
+    )
+    for method in ("GET", "POST")
+)
+"""Registered before ``/{type}/{id}``, which would take ``$topic-list`` for an id."""
+
 ROUTES: tuple[Route, ...] = (
     *CONFORMANCE_ROUTES,
     *EXPORT_ROUTES,
+    *TOPIC_LIST_ROUTES,
     Route("GET", "/metadata", capabilities.capabilities, "capabilities", "system", "CapabilityStatement"),
     Route(
         "GET",
