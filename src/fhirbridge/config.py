@@ -112,6 +112,12 @@ class Settings(BaseSettings):
         "exports",
         description="Folder of the Bulk Data export files ($export), one subfolder a job; shared by all instances",
     )
+    export_keep_hours: float = Field(
+        24,
+        gt=0,
+        description="How long a finished export's status and files answer (its Expires); the worker deletes them "
+        "15 minutes later",
+    )
     subscription_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Hosts (host or host:port) Subscriptions may call although their addresses are internal "

@@ -138,6 +138,11 @@ async def test_the_capability_statement_declares_the_kick_offs(anyone: httpx.Asy
     by_type: dict[str, Any] = {resource["type"]: resource for resource in rest["resource"]}
     patient_ops = {op["name"]: op["definition"] for op in by_type["Patient"]["operation"]}
     assert patient_ops["export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+    group_ops = {op["name"]: op["definition"] for op in by_type["Group"]["operation"]}
+    assert group_ops["export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
     assert not any(
-        op["name"] == "export" for t, r in by_type.items() if t != "Patient" for op in r.get("operation", [])
+        op["name"] == "export"
+        for t, r in by_type.items()
+        if t not in ("Patient", "Group")
+        for op in r.get("operation", [])
     )

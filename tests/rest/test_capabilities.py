@@ -100,6 +100,10 @@ async def _measure_report(client: httpx.AsyncClient) -> dict[str, Any]:
     return builders.measure_report("https://fhirbridge.se/fhir/Measure/SevenQuestions", await _organization(client))
 
 
+async def _group(client: httpx.AsyncClient) -> dict[str, Any]:
+    return builders.group(await _patient(client))
+
+
 VALID: dict[str, Factory] = {
     "CarePlan": _care_plan,
     "CareTeam": _care_team,
@@ -118,6 +122,7 @@ VALID: dict[str, Factory] = {
     "Condition": _condition,
     "Measure": _measure,
     "MeasureReport": _measure_report,
+    "Group": _group,
 }
 """A valid resource of every type this test knows how to build, with what it refers to created."""
 

@@ -319,3 +319,15 @@ def five_answers(patient_id: str, answers: tuple[bool, ...] = (True,) * 5) -> di
         "author": {"reference": f"Patient/{patient_id}"},
         "item": [{"linkId": f"q{n}", "answer": [{"valueBoolean": yes}]} for n, yes in enumerate(answers, 1)],
     }
+
+
+def group(*patient_ids: str) -> dict[str, Any]:
+    """A follow-up cohort (R4 Group, actual, of persons) of these patients."""
+    return {
+        "resourceType": "Group",
+        "identifier": [{"system": "urn:oid:1.2.752.97.3.9.1", "value": "kol-uppfoljning-2026"}],
+        "type": "person",
+        "actual": True,
+        "name": "KOL-uppföljning 2026",
+        **({"member": [{"entity": {"reference": f"Patient/{p}"}} for p in patient_ids]} if patient_ids else {}),
+    }

@@ -73,10 +73,16 @@ if TYPE_CHECKING:
     from fhirbridge.reads import Reads
 
 WRITTEN_BY_SYSTEMS = frozenset(
-    {"Subscription", "Organization", "PractitionerRole", "Practitioner", "Measure", "MeasureReport"}
+    {"Subscription", "Organization", "PractitionerRole", "Practitioner", "Measure", "MeasureReport", "Group"}
 )
 """Who works where decides who may see what: the directory (synchronised from HSA) is written
-by systems, never by a user's token; so are the region's follow-up measures and their reports."""
+by systems, never by a user's token; so are the region's follow-up measures and their reports,
+and its cohorts (Group)."""
+READ_BY_SERVICES = frozenset({"Group"})
+"""Cohorts of patients (R4 group.html: a region's follow-up cohort, a care unit's patients): a
+Group lists many patients, so reading one tells of all of them.  Only the region's services
+(a system token for no unit) read them; a patient's token never (not even a Group she is a
+member of: it names her co-members), a user or a unit's system not yet (docs/security.md)."""
 MOST_PLANS = 100
 """The most plans read to tell whether a Goal belongs only to plans not approved for the patient."""
 WRITTEN_BY_CARE = frozenset({"CareTeam", "CarePlan", "Condition"})
@@ -317,6 +323,8 @@ class AccessPolicy:
         if resource is None:
             resource = loads(record.content)
         if resource_type == "Subscription" and not owners.holds(identity, resource):
+            return None
+        if resource_type in READ_BY_SERVICES and not (identity.kind == "system" and identity.on_behalf_of is None):
             return None
         if resource_type == "AuditEvent" and not self._sees_audit(identity, resource):
             return None

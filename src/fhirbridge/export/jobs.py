@@ -5,6 +5,12 @@ A job is ``queued`` when kicked off, ``running`` while a worker holds its lease,
 a job whose lease ran out (its instance stopped or died) is claimed again and run from the
 start, at most :data:`MOST_ATTEMPTS` times, then failed.  Cancelling deletes the row
 (export.html#bulk-data-delete-request): a worker that runs it sees the row gone and stops.
+
+A job that ended (done or failed) ``expires`` a set time later (``FHIRBRIDGE_EXPORT_KEEP_HOURS``,
+the manifest's ``Expires`` header, export.html#response---complete-status): from then on its
+status and files answer 404, and :data:`DOWNLOAD_GRACE` after that the worker deletes its files
+and row (:func:`expired`, :func:`forget`), so that a download a client began before the expiry
+is never cut short, on this instance or another sharing the folder.
 """
 
 from __future__ import annotations
@@ -19,8 +25,12 @@ from fhirbridge.storage.database import Connection, Row
 SECOND = 1_000_000
 LEASE = 60 * SECOND
 MOST_ATTEMPTS = 3
+DOWNLOAD_GRACE = 15 * 60 * SECOND
+"""How long after its expiry a job's files stay on disk for the downloads begun before it."""
 Output = tuple[str, str, int]  # type, file name, resources
-_COLUMNS = "id, level, status, caller, request, plan, transaction_time, created, attempts, progress, outputs, error"
+_COLUMNS = (
+    "id, level, status, caller, request, plan, transaction_time, created, attempts, progress, outputs, error, expires"
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,11 @@ class Job:
     progress: str | None
     outputs: list[Output]
     error: str | None
+    expires: int | None
+    """When the job's status and files stop answering (µs); None while it runs."""
+
+    def expired(self, now: int) -> bool:
+        return self.expires is not None and self.expires <= now
 
 
 def _job(row: Row) -> Job:
@@ -54,6 +69,7 @@ def _job(row: Row) -> Job:
         progress=row[9],
         outputs=outputs,
         error=row[11],
+        expires=None if row[12] is None else int(row[12]),
     )
 
 
@@ -111,22 +127,37 @@ async def renew(conn: Connection, job_id: str, now: int, progress: str) -> bool:
     return renewed is not None
 
 
-async def finish(conn: Connection, job_id: str, outputs: list[Output]) -> bool:
+async def finish(conn: Connection, job_id: str, outputs: list[Output], expires: int) -> bool:
     done = await conn.fetchval(
-        "UPDATE export_jobs SET status = 'done', lease_until = NULL, progress = NULL, outputs = $1 "
-        "WHERE id = $2 AND status = 'running' RETURNING id",
+        "UPDATE export_jobs SET status = 'done', lease_until = NULL, progress = NULL, outputs = $1, expires = $2 "
+        "WHERE id = $3 AND status = 'running' RETURNING id",
         json.dumps(outputs),
+        expires,
         job_id,
     )
     return done is not None
 
 
-async def fail(conn: Connection, job_id: str, error: str) -> None:
+async def fail(conn: Connection, job_id: str, error: str, expires: int) -> None:
     await conn.execute(
-        "UPDATE export_jobs SET status = 'failed', lease_until = NULL, error = $1 WHERE id = $2 AND status = 'running'",
+        "UPDATE export_jobs SET status = 'failed', lease_until = NULL, error = $1, expires = $2 "
+        "WHERE id = $3 AND status = 'running'",
         error,
+        expires,
         job_id,
     )
+
+
+async def expired(conn: Connection, now: int) -> list[str]:
+    """The jobs whose files may go: expired more than :data:`DOWNLOAD_GRACE` ago."""
+    rows = await conn.fetch("SELECT id FROM export_jobs WHERE expires <= $1", now - DOWNLOAD_GRACE)
+    return [row[0] for row in rows]
+
+
+async def forget(conn: Connection, job_id: str, now: int) -> None:
+    """Delete an expired job's row (its files are deleted first, so that a crash in between
+    leaves the row for the next purge)."""
+    await conn.execute("DELETE FROM export_jobs WHERE id = $1 AND expires <= $2", job_id, now)
 
 
 async def requeue(conn: Connection, job_id: str) -> None:

@@ -3,7 +3,10 @@ export.html#query-parameters): ``_outputFormat``, ``_type``, ``_since`` and ``_t
 
 A system export (``[base]/$export``) holds every resource of the types asked for; a Patient
 export (``[base]/Patient/$export``) the Patients and the resources of their compartments (the
-types with a ``patient`` search parameter, those that name one).  Each type becomes one search
+types with a ``patient`` search parameter, those that name one); a Group export
+(``[base]/Group/[id]/$export``, export.html#endpoint---group-of-patients) the same of the
+Group's members only, as listed at kick-off (:attr:`ExportPlan.members`), searched
+:data:`MEMBERS_AT_ONCE` at a time.  Each type becomes one search
 (:func:`type_query`): the ``_typeFilter`` of the type and ``_lastUpdated`` after ``_since``;
 the writer leaves out what changed after the job's ``transactionTime``
 (export.html#response---complete-status: it is left to the next export with ``_since``).
@@ -22,7 +25,7 @@ from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.search.parameters import search_parameters
 from fhirbridge.search.query import SearchQuery, parse_query
 
-Level = Literal["system", "patient"]
+Level = Literal["system", "patient", "group"]
 NDJSON = "application/fhir+ndjson"
 OUTPUT_FORMATS = frozenset({NDJSON, "application/ndjson", "ndjson"})
 NOT_EXPORTED = frozenset({"Subscription"})
@@ -34,6 +37,8 @@ PATIENT_TYPES = tuple(t for t in EXPORTED if t == "Patient" or "patient" in sear
 """The types of a Patient export: the Patients and what names a patient (their compartments)."""
 PAGE = 1000
 """Resources read at a time: what bounds the writer's memory."""
+MEMBERS_AT_ONCE = 100
+"""Group members one search names (``patient=Patient/a,Patient/b,…``)."""
 _KNOWN = frozenset({"_outputFormat", "_type", "_since", "_typeFilter", "_format", "_pretty"})
 
 
@@ -46,6 +51,16 @@ class ExportPlan:
     since: int | None = None
     type_filters: tuple[tuple[str, str], ...] = ()
     """``(type, query string)``: at most one a type."""
+    group: str | None = None
+    """A Group export's Group id."""
+    members: tuple[str, ...] = ()
+    """A Group export's member Patients' ids, as the Group listed them at kick-off."""
+
+    def member_batches(self) -> list[tuple[str, ...] | None]:
+        """The members a search names at a time; ``[None]`` (no restriction) unless a Group export."""
+        if self.level != "group":
+            return [None]
+        return [self.members[i : i + MEMBERS_AT_ONCE] for i in range(0, len(self.members), MEMBERS_AT_ONCE)]
 
     def to_text(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -58,6 +73,8 @@ class ExportPlan:
             tuple(parts["types"]),
             parts["since"],
             tuple((t, q) for t, q in parts["type_filters"]),
+            parts.get("group"),
+            tuple(parts.get("members") or ()),
         )
 
 
@@ -75,7 +92,7 @@ def parse_plan(level: Level, query: list[tuple[str, str]], *, now: int) -> Expor
     output_format = (values["_outputFormat"] or [NDJSON])[0]
     if output_format not in OUTPUT_FORMATS:
         raise bad_request(f"_outputFormat {output_format!r} is not supported: use {NDJSON}", "_outputFormat")
-    allowed = PATIENT_TYPES if level == "patient" else EXPORTED
+    allowed = EXPORTED if level == "system" else PATIENT_TYPES
     types = _types(values["_type"], allowed, level)
     since = None
     if values["_since"]:
@@ -97,7 +114,8 @@ def _types(given: list[str], allowed: tuple[str, ...], level: Level) -> tuple[st
         raise bad_request("_type names no resource type", "_type")
     for resource_type in named:
         if resource_type not in allowed:
-            where = "a Patient export" if level == "patient" and resource_type in EXPORTED else "this server's export"
+            compartments = level != "system" and resource_type in EXPORTED
+            where = "a Patient or Group export" if compartments else "this server's export"
             raise bad_request(f"_type {resource_type} is not a resource type of {where}", "_type")
     return tuple(dict.fromkeys(named))
 
@@ -121,9 +139,10 @@ def _type_filters(given: list[str], types: tuple[str, ...]) -> tuple[tuple[str, 
     return tuple(filters.items())
 
 
-def type_query(plan: ExportPlan, resource_type: str) -> SearchQuery:
+def type_query(plan: ExportPlan, resource_type: str, members: tuple[str, ...] | None = None) -> SearchQuery:
     """The search that finds what the plan exports of one type, a page of :data:`PAGE` at a time
-    in key order; a 400 naming ``_typeFilter`` when its search is not one this server knows.
+    in key order, of the Group ``members`` given (a batch of :meth:`ExportPlan.member_batches`);
+    a 400 naming ``_typeFilter`` when its search is not one this server knows.
 
     The bound at the job's ``transactionTime`` is left to the writer
     (:mod:`fhirbridge.export.writer`): as a clause it would let the database read the type by
@@ -139,6 +158,10 @@ def type_query(plan: ExportPlan, resource_type: str) -> SearchQuery:
         pairs.append(("_lastUpdated", "gt" + format_instant(plan.since)))
     if plan.level == "patient" and resource_type != "Patient":
         pairs.append(("patient:missing", "false"))
+    if members is not None and resource_type == "Patient":
+        pairs.append(("_id", ",".join(members)))
+    elif members is not None:
+        pairs.append(("patient", ",".join(f"Patient/{member}" for member in members)))
     try:
         return parse_query(resource_type, pairs, strict=True, default_count=PAGE, max_count=PAGE)
     except FhirError as refused:

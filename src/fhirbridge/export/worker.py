@@ -6,6 +6,11 @@ claimed again and written from the start (its half-written files removed first).
 for good, with its error in the status answer, when the caller's access refuses it or after
 :data:`~fhirbridge.export.jobs.MOST_ATTEMPTS` attempts.  Several instances share the jobs
 through their leases (:func:`fhirbridge.export.jobs.claim`).
+
+A job that ended expires ``FHIRBRIDGE_EXPORT_KEEP_HOURS`` later (the manifest's ``Expires``);
+each round, at most once every :data:`PURGE_EVERY_SECONDS`, the worker deletes the files and
+rows of the jobs expired more than :data:`~fhirbridge.export.jobs.DOWNLOAD_GRACE` ago
+(:meth:`ExportWorker.purge_expired`).  Any instance may: deleting twice is harmless.
 """
 
 from __future__ import annotations
@@ -28,16 +33,20 @@ from fhirbridge.fhir.instants import now_us
 
 log = logging.getLogger(__name__)
 LOOK_AGAIN_SECONDS = 30.0
+PURGE_EVERY_SECONDS = 60
 
 
 class ExportWorker:
     """Claims and runs export jobs; :meth:`run_due` is one round, :meth:`nudge` wakes the loop."""
 
-    def __init__(self, repository: GuardedRepository, root: Path, clock: Callable[[], int] = now_us) -> None:
+    def __init__(self, repository: GuardedRepository, root: Path, keep: int, clock: Callable[[], int] = now_us) -> None:
+        """``keep``: how long (µs) an ended job's status and files answer."""
         self.repository = repository
         self.root = root
+        self.keep = keep
         self.clock = clock
         self.wake = asyncio.Event()
+        self.purged: int | None = None
 
     def nudge(self) -> None:
         self.wake.set()
@@ -52,6 +61,26 @@ class ExportWorker:
                 return ran
             await self.run(job)
             ran += 1
+
+    async def purge_due(self) -> int:
+        """:meth:`purge_expired`, when :data:`PURGE_EVERY_SECONDS` have passed since the last."""
+        now = self.clock()
+        if self.purged is not None and now - self.purged < PURGE_EVERY_SECONDS * jobs.SECOND:
+            return 0
+        self.purged = now
+        return await self.purge_expired()
+
+    async def purge_expired(self) -> int:
+        """Delete the files, then the rows, of the jobs expired more than
+        :data:`~fhirbridge.export.jobs.DOWNLOAD_GRACE` ago; returns how many."""
+        now = self.clock()
+        async with self.repository.database.reader() as conn:
+            due = await jobs.expired(conn, now)
+        for job_id in due:
+            await asyncio.to_thread(files.remove, self.root, job_id)
+            async with self.repository.database.transaction() as conn:
+                await jobs.forget(conn, job_id, now)
+        return len(due)
 
     async def run(self, job: Job) -> None:
         files.remove(self.root, job.id)  # what an earlier attempt left
@@ -88,25 +117,26 @@ class ExportWorker:
                 await jobs.requeue(conn, job.id)
             raise
         async with self.repository.database.transaction() as conn:
-            kept = await jobs.finish(conn, job.id, outputs)
+            kept = await jobs.finish(conn, job.id, outputs, self.clock() + self.keep)
         if not kept:
             files.remove(self.root, job.id)
 
     async def _fail(self, job: Job, why: str) -> None:
         async with self.repository.database.transaction() as conn:
-            await jobs.fail(conn, job.id, why)
+            await jobs.fail(conn, job.id, why, self.clock() + self.keep)
 
 
 @contextlib.asynccontextmanager
 async def running_exporter(repository: GuardedRepository, settings: Settings) -> AsyncIterator[ExportWorker]:
     """The export worker of a service, for as long as the block runs."""
-    worker = ExportWorker(repository, Path(settings.export_dir))
+    worker = ExportWorker(repository, Path(settings.export_dir), round(settings.export_keep_hours * 3600 * jobs.SECOND))
 
     async def loop() -> None:
         failures = FailureLog(log, "running export jobs")
         while True:
             try:
                 await worker.run_due()
+                await worker.purge_due()
             except Exception as exc:  # logged once; the job is queued again
                 failures.failed(exc)
             else:

@@ -7,6 +7,10 @@ before the next is read: memory stays bounded by a page whatever the size of the
 search goes through :class:`~fhirbridge.access.guarded.GuardedRepository` as the caller who
 asked, so an export holds what that caller may read, as they may read it (a plan from outside
 a blocked unit without the unit's parts), and nothing else.
+
+A Group export searches its members a batch at a time
+(:meth:`~fhirbridge.export.plan.ExportPlan.member_batches`); a resource that names members of
+two batches (a Provenance of both) is written with the first only.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from fhirbridge.access.compartment import patients_of
 from fhirbridge.access.guarded import GuardedRepository
 from fhirbridge.export.files import output_name
 from fhirbridge.export.jobs import Output
 from fhirbridge.export.plan import ExportPlan, type_query
+from fhirbridge.fhir.jsonio import loads
 from fhirbridge.identity import Identity
 
 Progress = Callable[[str, int], Awaitable[bool]]
@@ -62,26 +68,36 @@ async def _write_type(
     path: Path,
     progress: Progress | None,
 ) -> int:
-    query = type_query(plan, resource_type)
     partial = path.with_name(path.name + ".part")
     written = 0
+    earlier: set[str] = set()  # the members of the batches written already
     with await asyncio.to_thread(partial.open, "wb") as out:
-        while True:
-            page = await repository.search(identity, query, None)
-            lines = [
-                match.content + b"\n"
-                for match in page.matches
-                if match.content is not None and match.last_updated <= transaction_time  # later: the next export's
-            ]
-            await asyncio.to_thread(out.writelines, lines)  # the server's other requests go on meanwhile
-            written += len(lines)
-            if progress is not None and not await progress(resource_type, len(page.matches)):
-                raise Stopped(resource_type)
-            if page.next_cursor is None:
-                break
-            query = dataclasses.replace(query, keyset_cursor=int(page.next_cursor[1:]))
+        for members in plan.member_batches():
+            query = type_query(plan, resource_type, members)
+            while True:
+                page = await repository.search(identity, query, None)
+                lines = [
+                    match.content + b"\n"
+                    for match in page.matches
+                    if match.content is not None
+                    and match.last_updated <= transaction_time  # later: the next export's
+                    and not (earlier and _names_any(resource_type, match.content, earlier))
+                ]
+                await asyncio.to_thread(out.writelines, lines)  # the server's other requests go on meanwhile
+                written += len(lines)
+                if progress is not None and not await progress(resource_type, len(page.matches)):
+                    raise Stopped(resource_type)
+                if page.next_cursor is None:
+                    break
+                query = dataclasses.replace(query, keyset_cursor=int(page.next_cursor[1:]))
+            earlier.update(members or ())
     if written:
         await asyncio.to_thread(partial.replace, path)
     else:
         await asyncio.to_thread(partial.unlink)
     return written
+
+
+def _names_any(resource_type: str, content: bytes, patients: set[str]) -> bool:
+    """Whether a resource belongs to the compartment of one of ``patients``."""
+    return bool((patients_of(resource_type, loads(content)) or frozenset()) & patients)

@@ -22,4 +22,5 @@ STORED_TYPES: tuple[str, ...] = (
     "Condition",
     "Measure",
     "MeasureReport",
+    "Group",
 )

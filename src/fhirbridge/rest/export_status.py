@@ -13,12 +13,19 @@
 Each answers only the caller who kicked the job off (the same client, person, unit and scopes,
 :func:`fhirbridge.export.caller.same_caller`); to anyone else the job does not exist (404), so
 that a job id tells nothing.  Every request is authenticated and audited like the FHIR routes.
+
+A finished job expires ``FHIRBRIDGE_EXPORT_KEEP_HOURS`` after it ended: the manifest says when
+in its ``Expires`` header (export.html#response---complete-status), and from then on the status,
+cancel and file requests answer 404 with an OperationOutcome, as for a job never kicked off
+(export.html#response---error-status); the worker deletes the files a while later
+(:data:`fhirbridge.export.jobs.DOWNLOAD_GRACE`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -29,7 +36,7 @@ from fhirbridge.errors import FhirError, Issue, not_found
 from fhirbridge.export import files, jobs
 from fhirbridge.export.caller import same_caller
 from fhirbridge.export.jobs import Job
-from fhirbridge.fhir.instants import format_instant
+from fhirbridge.fhir.instants import format_instant, now_us
 from fhirbridge.identity import Identity
 from fhirbridge.rest.audited import audited_call
 from fhirbridge.rest.interactions.context import ServiceContext
@@ -45,6 +52,9 @@ async def _own_job(context: ServiceContext, identity: Identity, job_id: str) -> 
         job = await jobs.find(conn, job_id[:64])
     if job is None or not same_caller(identity, job.caller):
         raise not_found("No export job lives at this address")
+    now = context.exports.clock() if context.exports is not None else now_us()
+    if job.expired(now):
+        raise not_found("This export has expired and its files are deleted; kick off a new one")
     return job
 
 
@@ -110,9 +120,8 @@ def _status_answer(job: Job, base: str) -> Response:
         return Response(status_code=202, headers={"X-Progress": progress, "Retry-After": str(RETRY_AFTER_SECONDS)})
     if job.status == "failed":
         raise FhirError(500, [Issue("error", "exception", f"The export failed: {job.error}")])
-    return Response(
-        json.dumps(manifest(job, base)).encode(),
-        status_code=200,
-        media_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
+    headers = {"Cache-Control": "no-store"}
+    if job.expires is not None:
+        headers["Expires"] = formatdate(job.expires / jobs.SECOND, usegmt=True)
+    body = json.dumps(manifest(job, base)).encode()
+    return Response(body, status_code=200, media_type="application/json", headers=headers)

@@ -132,6 +132,18 @@ EXPORT_ROUTES: tuple[Route, ...] = (
         operation_types=("Patient",),
         fixed_type="Patient",
     ),
+    Route(
+        "GET",
+        f"/Group/{{id}}/${export.NAME}",
+        export.kick_off,
+        "operation",
+        "instance",
+        "Bulk Data export of a Group's member Patients and their compartments (Prefer: respond-async; NDJSON)",
+        operation=export.NAME,
+        definition=export.GROUP_DEFINITION,
+        operation_types=("Group",),
+        fixed_type="Group",
+    ),
 )
 """Bulk Data 2.0 kick-offs, before ``/{type}`` and ``/{type}/{id}`` would take them."""
 

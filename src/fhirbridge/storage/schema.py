@@ -31,7 +31,7 @@ migrations in ``alembic/versions`` create, and that a test compares them with.
   consents, care network, emergency grants, merges) and to the directory; ``emergency_grants``
   finds a patient's emergency grants.
 
-* ``export_jobs`` holds each Bulk Data ``$export`` until it is cancelled (:mod:`fhirbridge.export`);
+* ``export_jobs`` holds each Bulk Data ``$export`` until it is cancelled or expires (:mod:`fhirbridge.export`);
   ``maintenance_marks`` how far a long maintenance run got (``fhirbridge reindex``).
 
 Times are integer microseconds since the epoch (UTC); content is canonical FHIR JSON bytes,
@@ -286,10 +286,13 @@ export_jobs = Table(
     Column("progress", Text, nullable=True),
     Column("outputs", Text, nullable=True),
     Column("error", Text, nullable=True),
+    Column("expires", BigInteger, nullable=True),
 )
 Index("ix_export_jobs_status", export_jobs.c.status, export_jobs.c.created)
+Index("ix_export_jobs_expires", export_jobs.c.expires)
 """Each Bulk Data ``$export`` kick-off (:mod:`fhirbridge.export.jobs`): who asked, what for,
-and how far the worker got; removed with its files when the client cancels it."""
+and how far the worker got; removed with its files when the client cancels it or when it
+expires (``expires``: set when the job ends, ``FHIRBRIDGE_EXPORT_KEEP_HOURS`` later)."""
 
 maintenance_marks = Table(
     "maintenance_marks",

@@ -25,6 +25,10 @@ every resource here before the policy, the rules and the store see it:
    the same way among the types it may name; several matches are 422, none leaves it logical
    (it then gives nobody a care relation).
 4. A contained Patient is refused: no policy can tell whose it is.
+5. A patient link may not name a Group (a CarePlan or Goal of a cohort, a Group of Groups),
+   however written: a resource here is about its patients, and one about a Group would be about
+   nobody the policy could judge (readable by all), while the Group itself is for services only.
+   A Provenance may still have a Group as its target.
 
 A logical reference to a Patient the writer may not reach is answered exactly like one that
 names nobody, so that a write cannot tell whether a person has a record here.
@@ -157,6 +161,8 @@ async def normalise_references(validated: ValidatedResource, resolver: Reference
             issue, resolved = await judged.logical()
             if resolved is not None:
                 changes[site.path] = resolved
+        if issue is None and patient_link and site.element not in VERSIONED_LINKS:
+            issue = _names_a_group(node, changes.get(site.path) or text, site.path)
         if issue is not None:
             issues.append(issue)
     if issues:
@@ -164,6 +170,18 @@ async def normalise_references(validated: ValidatedResource, resolver: Reference
     if not changes:
         return validated
     return _with_changes(validated, changes)
+
+
+def _names_a_group(node: dict[str, Any], text: Any, path: str) -> Issue | None:
+    """Rule 5: a 422 for a patient link that names a Group of this server, or a Group by identifier."""
+    parsed = parse_reference(text) if isinstance(text, str) else None
+    if node.get("type") == "Group" and isinstance(node.get("identifier"), dict):  # one the writer may not resolve
+        where = f"{path}.type"
+    elif parsed is not None and parsed.kind == "local" and parsed.resource_type == "Group":
+        where = f"{path}.reference"
+    else:
+        return None
+    return error("invalid", "A Group cannot stand for its patients here; name each patient as Patient/[id]", where)
 
 
 class _Site:
