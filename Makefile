@@ -15,6 +15,8 @@
 #               and PostgreSQL (BENCH_ARGS="--contracts 20000" for a quicker run)
 #   make bench-feed  the change feed read by one client while writers run, SQLite and PostgreSQL
 #               (BENCH_ARGS="--mode development --profile"; see docs/benchmarks.md)
+#   make bench-notify  notification latency from commit to delivery with the in-process worker,
+#               SQLite and PostgreSQL (BENCH_ARGS="--mode development"; see docs/benchmarks.md)
 #   make bench-load  peak memory of `fhirbridge load` on a generated 200 MB NDJSON file
 #               (BENCH_ARGS="--megabytes 1000" or "--format bundle"; see docs/benchmarks.md)
 #   make profiles           rebuild profiles/ from the FSH sources (node and npm needed)
@@ -31,7 +33,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: install run serve demo test fuzz lint format check lock lock-check bench bench-report bench-feed bench-load profiles validate-profiles clean
+.PHONY: install run serve demo test fuzz lint format check lock lock-check bench bench-report bench-feed bench-notify bench-load profiles validate-profiles clean
 
 # Exactly the locked versions (no resolver, every file's hash checked), then fhirbridge itself.
 $(STAMP): pyproject.toml requirements/dev.lock
@@ -86,6 +88,9 @@ bench-report: $(STAMP)
 
 bench-feed: $(STAMP)
 	$(BIN)/python -m bench.feed $(BENCH_ARGS)
+
+bench-notify: $(STAMP)
+	$(BIN)/python -m bench.notify $(BENCH_ARGS)
 
 bench-load: $(STAMP)
 	$(BIN)/python -m bench.load_memory $(BENCH_ARGS)

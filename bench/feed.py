@@ -8,9 +8,13 @@ service in production mode (:mod:`bench.server`, :mod:`bench.modes`), then, at t
 ``--writers`` connections updating contracts (the ``update`` scenario) for ``--duration`` seconds
 and one sync client, the region's integration (``system/*.rs``), following the feed
 ``GET /fhir/_history?_sort=_lastUpdated&_count={page}`` from its start, page after page on one
-keep-alive connection, until the writers have stopped and a page has no ``next`` link.
+keep-alive connection, until the writers have stopped and a page has no ``next`` link (or is
+a short page of nothing but AuditEvents: the access log of the reader's own last pages).
 Prints the changes it read a second while the writers ran (the seeded backlog and what the
-writers add), the writers' rate, and whether it read each stored version exactly once; with
+writers add), the writers' rate, p50, p99 and max latency of its full pages (from request to the
+whole answer read), the service's CPU time per 1,000 versions read (the writers' work
+included: with ``--writers 0`` the feed's own cost, and the figure least moved by others' load
+on the machine), and whether it read each stored version exactly once; with
 ``--profile``, where the server spent its time meanwhile (py-spy, :mod:`bench.profile`).
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -42,10 +47,11 @@ HOST = "127.0.0.1"
 
 
 async def follow(
-    port: int, token: str | None, page: int, writers_done: asyncio.Event
+    port: int, token: str | None, page: int, writers_done: asyncio.Event, latencies: list[float]
 ) -> tuple[Counter[str], float, int]:
     """Read the feed until the writers are done and a page has no next link; returns every
-    version read, the seconds the reading took while writers ran and what it had read by then."""
+    version read, the seconds the reading took while writers ran and what it had read by then,
+    and adds each full page's latency (request to whole answer read) to ``latencies``."""
     seen: Counter[str] = Counter()
     url: str | None = f"/fhir/_history?_sort=_lastUpdated&_count={page}"
     resume = url
@@ -56,15 +62,24 @@ async def follow(
     ) as http:
         while True:
             assert url is not None
+            asked = time.perf_counter()
             response = await http.get(url, timeout=60)
+            taken = time.perf_counter() - asked
             response.raise_for_status()
             bundle = response.json()
-            for entry in bundle.get("entry", []):
+            entries = bundle.get("entry", [])
+            if len(entries) == page:
+                latencies.append(taken)
+            for entry in entries:
                 seen[f"{entry['fullUrl']}|{entry['response']['etag']}"] += 1
             following = next((item["url"] for item in bundle["link"] if item["relation"] == "next"), None)
+            # Once the writers are done, a short page of nothing but AuditEvents is the end too:
+            # each page is logged, and a reader slower than the log's flush would otherwise chase
+            # the entries of its own last page for ever.
+            own_log = len(entries) < page and all("/AuditEvent/" in entry["fullUrl"] for entry in entries)
+            if writers_done.is_set() and (following is None or own_log):
+                break
             if following is None:
-                if writers_done.is_set():
-                    break
                 while_writing = while_writing or (time.perf_counter() - started, sum(seen.values()))
                 await asyncio.sleep(0.05)  # caught up: ask the same link again
                 url = resume
@@ -94,7 +109,12 @@ async def run_backend(backend: Backend, data: SeededData, args: argparse.Namespa
 
         token = production.issuer.token(READER) if production.issuer is not None else None
         recording = Recording(service.pid, args.duration, Path(logs) / "feed.raw") if args.profile else None
-        rate, (seen, seconds, read) = await asyncio.gather(writers(), follow(service.port, token, args.page, done))
+        latencies: list[float] = []
+        cpu_before = cpu_seconds(service.pid)
+        rate, (seen, seconds, read) = await asyncio.gather(
+            writers(), follow(service.port, token, args.page, done, latencies)
+        )
+        cpu = cpu_seconds(service.pid) - cpu_before
         if recording is not None:
             recording.wait()
             print(format_summary(f"{name} feed", recording.output), flush=True)
@@ -110,10 +130,28 @@ async def run_backend(backend: Backend, data: SeededData, args: argparse.Namespa
     print(
         f"{name}, {args.mode}: {read / seconds:,.0f} changes/s read while {args.writers} writers ran "
         f"({read:,} in {seconds:.1f} s); "
-        f"writers {rate:,.0f} updates/s; read {len(seen):,} of the {stored:,} versions stored (AuditEvents aside) "
+        f"writers {rate:,.0f} updates/s; {pages(latencies, args.page)}; "
+        f"service CPU {cpu:.1f} s, {1e6 * cpu / max(1, sum(seen.values())):.0f} ms per 1,000 versions read; "
+        f"read {len(seen):,} of the {stored:,} versions stored (AuditEvents aside) "
         f"(each once: {len(seen) == stored and not twice}, read twice: {twice})",
         flush=True,
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time a process has used (Linux ``/proc``): what its work cost,
+    whatever else the machine's cores were busy with."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pages(latencies: list[float], size: int) -> str:
+    """p50, p99 and max of the full pages' latencies, in ms."""
+    if not latencies:
+        return f"no full page of {size}"
+    ordered = sorted(1000 * value for value in latencies)
+    p50, p99 = (ordered[min(len(ordered) - 1, int(share * len(ordered)))] for share in (0.5, 0.99))
+    return f"{len(ordered)} full pages of {size}: p50 {p50:,.0f} ms, p99 {p99:,.0f} ms, max {ordered[-1]:,.0f} ms"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,11 +53,11 @@ from fhirbridge.audit.events import seen_by
 from fhirbridge.auth.scopes import Context, Permission
 from fhirbridge.auth.tokens import insufficient_scope
 from fhirbridge.contract.care_network import resolve, search_contents
-from fhirbridge.contract.codes import not_for_patient
+from fhirbridge.contract.codes import may_be_not_for_patient, not_for_patient
 from fhirbridge.contract.patient_messages import PENDING, is_patient_message
 from fhirbridge.errors import FhirError, Issue, conflict, error, invalid, method_not_allowed, not_found
 from fhirbridge.fhir.instants import now_us
-from fhirbridge.fhir.jsonio import dumps, loads
+from fhirbridge.fhir.jsonio import dumps, loads, loads_inexact
 from fhirbridge.fhir.references import ParsedReference, named_targets, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import SYSTEM, Identity
@@ -66,7 +66,7 @@ from fhirbridge.patients.survivors import person_ids, surviving_patient
 from fhirbridge.search.query import SearchQuery, with_clause
 from fhirbridge.storage.epochs import DIRECTORY, patient_scope, read_epochs
 from fhirbridge.storage.records import StoredResource
-from fhirbridge.storage.store import live_referrers_by_param
+from fhirbridge.storage.store import live_referrers_by_param, live_referrers_of_each
 from fhirbridge.sweden.identifiers import HSA_SYSTEM
 
 if TYPE_CHECKING:
@@ -263,18 +263,38 @@ class AccessPolicy:
         those seen only as a view without a blocked unit's parts (:attr:`Access.partial`) are
         left out too (what a conditional match, a rule or a notification may use)."""
         kept = []
-        for record in records:
-            try:
-                access = await self._access(identity, record, permissions)
-            except FhirError:
-                continue
-            if access is not None and not (whole and access.partial):
-                kept.append(access.view(record))
+        ahead = _GOALS_AHEAD.set(await self._unapproved_goals(records))
+        try:
+            for record in records:
+                try:
+                    access = await self._access(identity, record, permissions)
+                except FhirError:
+                    continue
+                if access is not None and not (whole and access.partial):
+                    kept.append(access.view(record))
+        finally:
+            _GOALS_AHEAD.reset(ahead)
         return kept
 
+    async def _unapproved_goals(self, records: list[StoredResource]) -> dict[str, bool] | None:
+        """:meth:`_unapproved_goal` of every Goal among ``records`` (a page of a history or a
+        search), read in one statement instead of one for each; None for fewer than two."""
+        goal_ids = sorted({r.resource_id for r in records if r.resource_type == "Goal" and r.content is not None})
+        if len(goal_ids) < 2:
+            return None
+        async with self.repository.database.reader() as conn:
+            plans = await live_referrers_of_each(conn, "CarePlan", "goal", "Goal", goal_ids, limit=MOST_PLANS)
+        return {
+            f"Goal/{goal_id}": bool(held) and all(_labelled_not_for_patient(plan) for plan in held)
+            for goal_id in goal_ids
+            for held in [plans.get(goal_id, [])]
+        }
+
     async def _access(self, identity: Identity, record: StoredResource, permissions: str) -> Access | None:
-        # Parsed once for the judgement and the access log's mark (the unrestricted need neither).
-        resource = None if identity.unrestricted or record.content is None else loads(record.content)
+        # Parsed once for the judgement and the access log's mark (the unrestricted need neither),
+        # with numbers as floats: the judgement reads references, codes and labels, and a view
+        # served to the caller is made from the exact content (_without_blocked_units).
+        resource = None if identity.unrestricted or record.content is None else loads_inexact(record.content)
         access = await self._judge(identity, record, permissions, resource)
         seen = seen_by(identity)
         if access is not None and seen is not None:
@@ -291,13 +311,14 @@ class AccessPolicy:
         either.  ``resource``: the record's content, when parsed already."""
         if record.content is None:
             return False
-        if resource is None:
-            resource = loads(record.content)
-        if not_for_patient(resource):
+        # An unrestricted caller's version is parsed only when its bytes may hold the label.
+        if not_for_patient(resource) if resource is not None else _labelled(record.content):
             return True
         if record.resource_type == "Goal":
             return await self._unapproved_goal(f"Goal/{record.resource_id}")
         if record.resource_type == "Provenance" and depth == 0:
+            if resource is None:
+                resource = loads_inexact(record.content)
             for target in resource.get("target", []):
                 parsed = _local(target)
                 if parsed is None or parsed.resource_type not in ("CarePlan", "Goal"):
@@ -320,8 +341,8 @@ class AccessPolicy:
         if record.content is None:  # a deletion in a history: shown only where no patient or owner is involved
             hidden = resource_type in compartment_types() or resource_type == "Subscription"
             return None if hidden else Access(frozenset(), (), ())
-        if resource is None:
-            resource = loads(record.content)
+        if resource is None:  # judged, never shown: a view is made from the exact content
+            resource = loads_inexact(record.content)
         if resource_type == "Subscription" and not owners.holds(identity, resource):
             return None
         if resource_type in READ_BY_SERVICES and not (identity.kind == "system" and identity.on_behalf_of is None):
@@ -340,14 +361,14 @@ class AccessPolicy:
             return Access(frozenset(), (), ())
         access = await self._patient_access(identity, record, resource, patients)
         if resource_type == "AuditEvent" and identity.kind == "patient":
-            return dataclasses.replace(access, shown=await self._patients_view(identity, resource))
+            return dataclasses.replace(access, shown=await self._patients_view(identity, loads(record.content)))
         if resource_type in ("CarePlan", "CareTeam"):
-            shown = await self._without_blocked_units(identity, resource, patients)
+            shown = await self._without_blocked_units(identity, resource, patients, exact=record.content)
             return dataclasses.replace(access, shown=shown, partial=shown is not None)
         return access
 
     async def _without_blocked_units(
-        self, identity: Identity, resource: dict[str, Any], patients: frozenset[str]
+        self, identity: Identity, resource: dict[str, Any], patients: frozenset[str], *, exact: bytes | None = None
     ) -> bytes | None:
         """A plan or care team as a caller outside a blocked unit reads it: without what names
         that unit (that it worked on the patient's plan, or is on their care team, is its
@@ -356,7 +377,8 @@ class AccessPolicy:
         is its information (a care team, a goal, a plan, an appointment), is taken out, with what
         holds it only for it: an extension, a care team's participant, a contained resource (and
         the references to it).  While what blocks cover cannot be told (``unsure``), every unit
-        but the caller's own counts as blocked here."""
+        but the caller's own counts as blocked here.  ``exact``: the stored content ``resource``
+        was read from without exact decimals, read again exactly when a view is to be made."""
         decisions = []
         for patient_id in sorted(patients):
             decision = await self.decide(identity, patient_id)
@@ -364,6 +386,8 @@ class AccessPolicy:
                 decisions.append(decision)
         if not decisions:
             return None
+        if exact is not None:
+            resource = loads(exact)
         judged: dict[str, bool] = {}
         gone: set[str] = set()  # contained resources taken out, as "#id"
 
@@ -526,7 +550,10 @@ class AccessPolicy:
                 continue
             stored = await self._target_version(identity, parsed)
             try:
-                if stored is not None and await self._judge(identity, stored, "") is None:
+                if (
+                    stored is not None
+                    and await self._judge(identity, stored, "", self._parsed(identity, stored)) is None
+                ):
                     return False
             except Refused:
                 return False
@@ -550,7 +577,7 @@ class AccessPolicy:
             parsed = _local(target)
             if parsed is not None:
                 stored = await self._target_version(identity, parsed)
-                content = loads(stored.content) if stored is not None and stored.content is not None else None
+                content = self._parsed(identity, stored) if stored is not None else None
                 if content is None:
                     found.add(UNKNOWN_PATIENT)  # whose it was cannot be told: hidden from all but services
                 else:
@@ -570,8 +597,20 @@ class AccessPolicy:
         if current is None or current.content is None:
             return False
         if current.version == record.version and record.content is not None:
-            return not_for_patient(loads(record.content))
-        return not_for_patient(loads(current.content))
+            return _labelled(record.content)
+        return _labelled(current.content)
+
+    @staticmethod
+    def _parsed(identity: Identity, record: StoredResource) -> dict[str, Any] | None:
+        """A version's content as the judgements read it (numbers as floats), parsed once per
+        request however many Provenances on a page name it."""
+        if record.content is None:
+            return None
+        memo: dict[tuple[str, str, int, int], dict[str, Any]] = identity.decisions.setdefault("parsed", {})
+        key = (record.resource_type, record.resource_id, record.version, record.last_updated)
+        if key not in memo:
+            memo[key] = loads_inexact(record.content)
+        return memo[key]
 
     async def _target_version(self, identity: Identity, parsed: ParsedReference) -> StoredResource | None:
         """The version a Provenance target names (the current one when it names none; the last
@@ -961,6 +1000,9 @@ class AccessPolicy:
         """Whether a Goal belongs only to plans not approved for the patient: the live plans
         whose ``goal`` names it, found through their index rows (a point read, asked for every
         Goal a user reads, so not through the search machinery)."""
+        ahead = _GOALS_AHEAD.get()
+        if ahead is not None and reference in ahead:
+            return ahead[reference]
         goal_type, _, goal_id = reference.partition("/")
         async with self.repository.database.reader() as conn:
             plans = await live_referrers_by_param(conn, "CarePlan", "goal", goal_type, goal_id, limit=MOST_PLANS)
@@ -984,6 +1026,9 @@ class AccessPolicy:
 
 _READ_EPOCHS: ContextVar[dict[str, int] | None] = ContextVar("read_epochs", default=None)
 """While a read is judged: the access epochs read with its record (:meth:`AccessPolicy.check_read`)."""
+_GOALS_AHEAD: ContextVar[dict[str, bool] | None] = ContextVar("goals_ahead", default=None)
+"""While a page is judged (:meth:`AccessPolicy.visible`): :meth:`AccessPolicy._unapproved_goal`
+of its Goals, read ahead in one statement."""
 _LABELS: dict[tuple[str, str, int, int], bool] = {}
 """Whether a stored version is labelled not for the patient, by type, id, version and time:
 a version never changes, and a rolled-back one written again has another time.  (R4's
@@ -992,13 +1037,18 @@ version, :mod:`fhirbridge.rest.operations.meta_change`, so this key stays right.
 MOST_LABELS = 65_536
 
 
+def _labelled(content: bytes) -> bool:
+    """:func:`not_for_patient` of stored content, parsed only when its bytes may hold the label."""
+    return may_be_not_for_patient(content) and not_for_patient(loads_inexact(content))
+
+
 def _labelled_not_for_patient(record: StoredResource) -> bool:
     """:func:`not_for_patient` of a stored version, parsed once (a plan is asked about for each
     of its goals that a user reads)."""
     key = (record.resource_type, record.resource_id, record.version, record.last_updated)
     found = _LABELS.get(key)
     if found is None:
-        found = record.content is not None and not_for_patient(loads(record.content))
+        found = record.content is not None and _labelled(record.content)
         if len(_LABELS) >= MOST_LABELS:
             _LABELS.clear()
         _LABELS[key] = found

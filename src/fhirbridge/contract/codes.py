@@ -140,6 +140,18 @@ def not_for_patient(resource: dict[str, Any]) -> bool:
     return NOT_FOR_PATIENT in labels
 
 
+_NOT_FOR_PATIENT_CODE = f'"{NOT_FOR_PATIENT[1]}"'.encode()
+
+
+def may_be_not_for_patient(content: bytes) -> bool:
+    """False when stored JSON cannot carry the :data:`NOT_FOR_PATIENT` label, without parsing
+    it: stored content is orjson's output (:mod:`fhirbridge.writes.canonical`), which writes
+    the code as it is (it escapes only quotes, backslashes and control characters), so a label
+    is always there as the bytes ``"NOPATIENT"``.  True says only that :func:`not_for_patient`
+    must look."""
+    return _NOT_FOR_PATIENT_CODE in content
+
+
 def is_contract(resource: dict[str, object]) -> bool:
     """Whether a CarePlan is a patient contract: a category coding ``plan-type#patientkontrakt``."""
     categories = resource.get("category")

@@ -87,6 +87,14 @@ def loads(body: bytes | str) -> Any:
     return _with_decimals(orjson.loads(body), body)
 
 
+def loads_inexact(body: bytes | str) -> Any:
+    """Parse FHIR JSON with numbers as :class:`float`: for judging what a stored resource names
+    (its references, codes and labels) and never for serving or storing it, where a decimal
+    keeps its digits (:func:`loads`).  Skips the second look for decimals that a judgement of a
+    history page's every version would otherwise pay (docs/benchmarks.md)."""
+    return orjson.loads(body)
+
+
 def loads_limited(body: bytes | str, max_depth: int, what: str = "The body") -> Any:
     """:func:`loads` for untrusted JSON: nesting deeper than ``max_depth`` is a 400, found
     before anything (the Decimal re-read included) recurses into the document."""

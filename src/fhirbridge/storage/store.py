@@ -114,6 +114,29 @@ async def live_referrers_by_param(
     return [StoredResource(source_type, row[1], row[2], row[3], False, row[4], pk=row[0]) for row in rows]
 
 
+async def live_referrers_of_each(
+    conn: Connection, source_type: str, param: str, target_type: str, target_ids: list[str], *, limit: int
+) -> dict[str, list[StoredResource]]:
+    """:func:`live_referrers_by_param` of several targets in one statement: for each target id,
+    the first ``limit`` live referrers, oldest first (a target none refers to is absent)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT i.target_id, r.pk, r.res_id, r.version, r.last_updated, r.content FROM idx_reference i "
+        "JOIN resources r ON r.pk = i.res_pk "
+        "WHERE i.res_type = $1 AND i.param = $2 AND i.target_type = $3 "
+        f"AND i.target_id {conn.dialect.in_list('$4')} AND NOT r.deleted ORDER BY r.pk",
+        source_type,
+        param,
+        target_type,
+        list(target_ids),
+    )
+    found: dict[str, list[StoredResource]] = {}
+    for target_id, pk, res_id, version, last_updated, content in rows:
+        referrers = found.setdefault(target_id, [])
+        if len(referrers) < limit:
+            referrers.append(StoredResource(source_type, res_id, version, last_updated, False, content, pk=pk))
+    return found
+
+
 async def carrying_identifier(
     conn: Connection, resource_type: str, system: str | None, value: str, *, limit: int
 ) -> list[StoredResource]:
