@@ -162,8 +162,9 @@ async def test_in_a_batch_a_failed_patch_fails_alone(client: httpx.AsyncClient) 
     )
     assert answer.status_code == 200, answer.text
     responses = [entry["response"] for entry in answer.json()["entry"]]
-    assert [r["status"] for r in responses] == ["200 OK", "409", "200 OK", "400", "415", "412"]
+    assert [r["status"] for r in responses] == ["200 OK", "409", "200 OK", "400", "400", "412"]
     assert responses[0]["etag"] == 'W/"2"'
     assert responses[3]["outcome"]["issue"][0]["expression"] == ["Bundle.entry[3].request.url"]
+    assert responses[4]["outcome"]["issue"][0]["expression"] == ["Bundle.entry[4].resource.parameter"]
     assert (await client.get(f"/fhir/Patient/{patient['id']}")).json()["gender"] == "female"
     assert (await client.get(f"/fhir/CarePlan/{plan['id']}")).json()["title"] == "Nytt"

@@ -104,3 +104,26 @@ async def test_the_care_team_patches_in_a_batch_beside_a_refused_entry(
     assert [e["response"]["status"] for e in batch.json()["entry"]] == ["200 OK", "404"]
     stored = (await anyone.get(f"/fhir/CarePlan/{world['anna-plan']}", headers=admin(rsa))).json()
     assert stored["title"] == "Uppdaterad" and stored["meta"]["versionId"] == "2"
+
+
+async def test_a_fhirpath_patch_is_judged_before_its_paths_are_evaluated(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """A where() clause could tell, by a 409 or not, what another patient's plan holds."""
+
+    def probe(title: str) -> dict[str, Any]:
+        parts = [
+            {"name": "type", "valueCode": "replace"},
+            {"name": "path", "valueString": f"CarePlan.where(title = '{title}').status"},
+            {"name": "value", "valueCode": "revoked"},
+        ]
+        return {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": parts}]}
+
+    anna = {**anna_writer(rsa, world), "Content-Type": "application/fhir+json"}
+    url = f"/fhir/CarePlan/{world['bertil-plan']}"
+    right = outcome(await anyone.patch(url, json=probe("Patientkontrakt"), headers=anna), 404)
+    wrong = outcome(await anyone.patch(url, json=probe("Annat"), headers=anna), 404)
+    assert right["issue"] == wrong["issue"]
+    entry = {"resource": probe("Patientkontrakt"), "request": {"method": "PATCH", "url": url.removeprefix("/fhir/")}}
+    outcome(await anyone.post("/fhir", json=_bundle("transaction", entry), headers=anna), 404)
+    assert (await anyone.get(url, headers=admin(rsa))).json()["meta"]["versionId"] == "1"

@@ -25,7 +25,7 @@ rewrites) is :mod:`fhirbridge.rest.interactions.transaction_entries`'s; this mod
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -36,7 +36,7 @@ from fhirbridge.fhir.outcome import operation_outcome
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.interactions.context import ServiceContext
-from fhirbridge.rest.interactions.patch import patch_in
+from fhirbridge.rest.interactions.patch import Patch, patch_in
 from fhirbridge.rest.interactions.transaction_entries import (
     ORDER,
     Entry,
@@ -118,7 +118,7 @@ async def _apply(unit: UnitOfWork, entry: Entry, patching: _Patching) -> None:
             unit,
             entry.resource_type,
             entry.target_id,
-            rewrite_references(entry.operations, patching.mapping),  # values may name the Bundle's entries
+            _rewritten_patch(entry.operations, patching.mapping),  # values may name the Bundle's entries
             if_match=entry.if_match,
             local_base=patching.local_base,
             limits=patching.limits,
@@ -139,6 +139,13 @@ async def _apply(unit: UnitOfWork, entry: Entry, patching: _Patching) -> None:
         assert entry.validated is not None
         assert entry.target_id is not None
         entry.result = await unit.update(entry.validated, entry.target_id, if_match=entry.if_match)
+
+
+def _rewritten_patch(patch: Patch, mapping: dict[str, str]) -> Patch:
+    """The patch with the references its values make to the Bundle's entries resolved."""
+    if patch.fhirpath is not None:
+        return Patch(fhirpath=[replace(op, value=rewrite_references(op.value, mapping)) for op in patch.fhirpath])
+    return Patch(json_patch=rewrite_references(patch.json_patch, mapping))
 
 
 @dataclass(frozen=True)
@@ -323,7 +330,10 @@ async def _batch(ctx: ServiceContext, request: FhirRequest, raw_entries: list[An
                 )
                 results[index] = _entry_from_response(FhirResponse(failure.status), failure)
                 continue
-            results[index] = await _answer(ctx, request, entry.request, entry.operations)  # the patch as a body
+            assert entry.operations is not None
+            patch = entry.operations.json_patch
+            body = patch if patch is not None else raw_entries[index]["resource"]  # what its own request sends
+            results[index] = await _answer(ctx, request, entry.request, body)
             continue
         results[index] = await _answer(ctx, request, entry.request, entry.resource)
     return FhirResponse(200, body=_splice_response("batch-response", [r or b"{}" for r in results]))

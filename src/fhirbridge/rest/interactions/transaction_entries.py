@@ -17,6 +17,7 @@ from fhirbridge.errors import FhirError, Issue, bad_request, error
 from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH
 from fhirbridge.fhir.references import id_problem, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
+from fhirbridge.rest.interactions.patch import Patch
 from fhirbridge.rest.interactions.patch_entries import entry_patch
 from fhirbridge.rest.messages import FhirRequest, etag_version
 from fhirbridge.validation.json_form import FoundReference
@@ -47,8 +48,8 @@ class Entry:
     existing: bool = False
     validated: ValidatedResource | None = None
     result: WriteResult | None = None
-    operations: list[dict[str, Any]] | None = None
-    """A PATCH entry's JSON Patch (:mod:`fhirbridge.rest.interactions.patch_entries`)."""
+    operations: Patch | None = None
+    """A PATCH entry's patch (:mod:`fhirbridge.rest.interactions.patch_entries`)."""
     bundle_target: str | None = None
     """A PATCH entry's url when it names another entry's fullUrl (``urn:uuid:…``)."""
 
