@@ -23,7 +23,7 @@ from fhirbridge.search.query import SearchQuery
 from fhirbridge.search.selective import inline_includes, selective
 from fhirbridge.search.snapshots import create_snapshot, snapshot_page, snapshot_row, snapshot_total
 from fhirbridge.search.sql import compile_count, compile_page, compile_sorted
-from fhirbridge.storage import feed, store
+from fhirbridge.storage import feed, labels, store
 from fhirbridge.storage.database import Connection, Database, Row, WriteRace
 from fhirbridge.storage.feed import Position
 from fhirbridge.storage.records import HistoryEntry, StoredResource
@@ -79,6 +79,12 @@ class FhirRepository:
         names, in one statement (:func:`fhirbridge.storage.store.read_current_with_epochs`)."""
         async with self.database.reader() as conn:
             return await store.read_current_with_epochs(conn, resource_type, resource_id, directory_scope)
+
+    async def labels_in_use(self, resource_types: list[str]) -> list[labels.IndexedLabel]:
+        """The distinct profiles, tags and security labels of the live resources of the types,
+        from the search index (:mod:`fhirbridge.storage.labels`): candidates, whoever may see them."""
+        async with self.database.reader(heavy=True) as conn:
+            return await labels.labels_in_use(conn, resource_types)
 
     async def vread(self, resource_type: str, resource_id: str, version: int) -> StoredResource | None:
         """One version (R4 http.html#vread)."""

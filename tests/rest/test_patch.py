@@ -76,14 +76,15 @@ async def test_a_malformed_patch_is_400_naming_the_operation(client: httpx.Async
     assert await system_history_mark(client) == before
 
 
-async def test_only_json_patch_is_applied_fhirpath_patch_is_415(client: httpx.AsyncClient) -> None:
+async def test_xml_patch_and_unnamed_bodies_are_415(client: httpx.AsyncClient) -> None:
     created = await create(client, builders.patient())
     url = f"/fhir/Patient/{created['id']}"
-    parameters = {"resourceType": "Parameters", "parameter": [{"name": "operation"}]}
-    fhirpath = outcome(await client.patch(url, json=parameters, headers={"Content-Type": "application/fhir+json"}), 415)
-    assert "FHIRPath Patch" in fhirpath["issue"][0]["diagnostics"]
-    outcome(await client.patch(url, content=b"<x/>", headers={"Content-Type": "application/xml-patch+xml"}), 415)
+    xml_patch = outcome(
+        await client.patch(url, content=b"<x/>", headers={"Content-Type": "application/xml-patch+xml"}), 415
+    )
+    assert "XML Patch is not supported" in xml_patch["issue"][0]["diagnostics"]
     outcome(await client.patch(url, content=b"[]"), 415)
+    outcome(await client.patch(url, content=b"[]", headers={"Content-Type": "text/plain"}), 415)
 
 
 async def test_a_failing_test_operation_is_409_and_changes_nothing(client: httpx.AsyncClient) -> None:

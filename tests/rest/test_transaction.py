@@ -203,8 +203,8 @@ async def test_batch_entries_succeed_or_fail_on_their_own(client: httpx.AsyncCli
     assert entries[1]["response"]["status"] == "400"
     assert entries[1]["response"]["outcome"]["issue"][0]["expression"] == ["Patient.gender"]
     assert entries[2]["response"]["status"] == "404"
-    assert entries[3]["response"]["status"] == "405"
-    assert "its own request" in entries[3]["response"]["outcome"]["issue"][0]["diagnostics"]
+    assert entries[3]["response"]["status"] == "400"  # a PATCH entry without its Binary patch
+    assert entries[3]["response"]["outcome"]["issue"][0]["expression"] == ["Bundle.entry[3].resource"]
     assert await count(client, "Patient") == 1
 
 

@@ -30,10 +30,11 @@ from fhirbridge.fhir.references import named_targets
 from fhirbridge.identity import Identity
 from fhirbridge.repository import FhirRepository, SearchPage
 from fhirbridge.search.includes import record
-from fhirbridge.search.query import SearchQuery
+from fhirbridge.search.query import SearchQuery, parse_query
 from fhirbridge.storage.database import Database, PinnedDatabase
 from fhirbridge.storage.epochs import DIRECTORY
 from fhirbridge.storage.feed import Position
+from fhirbridge.storage.labels import IndexedLabel
 from fhirbridge.storage.records import HistoryEntry, HistoryPage, StoredResource
 from fhirbridge.writes.events import WriteEnricher, WriteListener
 from fhirbridge.writes.unit_of_work import UnitOfWork, WriteChecks
@@ -112,6 +113,33 @@ class GuardedRepository:
             if shown.content is not None and (resource_type, resource_id) in named_targets(loads(shown.content))
         }
         return [item for item, _ in found if (item[0], item[1]) in holding]
+
+    async def labelled(
+        self, identity: Identity, resource_types: list[str], local_base: str | None
+    ) -> list[tuple[IndexedLabel, StoredResource]]:
+        """Each profile, tag and security label in use on the types (R4
+        resource-operation-meta.html, type and system level), with the first resource carrying
+        it that the caller may see, as they see it: a label only hidden resources carry is left
+        out (its name alone can tell of them).  Each is looked for as the search ``_tag=system|code``
+        (``_security``, ``_profile``) of the caller would find it (their compartment, what they
+        may see, what their view still holds), read in key order until one is found: unlike a
+        search page, no further match is needed to decide on a ``next`` link."""
+        found = []
+        for label in await self.store.labels_in_use(resource_types):
+            value = label.code if label.param == "_profile" else f"{label.system or ''}|{label.code or ''}"
+            pairs = [(label.param, (value or "").replace(",", "\\,"))]
+            query = parse_query(label.resource_type, pairs, strict=True, default_count=1, max_count=FILL_PAGE)
+            query = await self.policy.restrict(identity, query)
+            query.count = 1 if identity.unrestricted else FILL_PAGE // 10
+            while True:
+                page = await self.store.search(query, local_base)
+                shown = page.matches if identity.unrestricted else await self._matching(identity, query, page.matches)
+                if shown:
+                    found.append((label, shown[0]))
+                if shown or page.next_cursor is None:
+                    break
+                query = dataclasses.replace(query, count=FILL_PAGE, keyset_cursor=int(page.next_cursor[1:]))
+        return found
 
     async def history(
         self,

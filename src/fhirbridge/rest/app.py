@@ -133,7 +133,8 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
             reads_body = route.takes_body or route.method == "POST"  # an operation's Parameters
             body = await read_body(request, context.settings.max_body_bytes) if reads_body else None
             if route.interaction == "patch":
-                check_patch_body_type(request.headers.get("content-type"))
+                if check_patch_body_type(request.headers.get("content-type")):  # a FHIRPath Patch in XML
+                    body = xml_body_as_json(body or b"", context.settings.max_json_depth)
             elif (route.takes_body or (body and route.operation is not None)) and check_request_body_type(
                 request.headers.get("content-type"), has_body=bool(body)
             ):  # POST _search reads a form; an XML body is read into the JSON form here

@@ -119,19 +119,20 @@ def check_request_body_type(content_type: str | None, *, has_body: bool) -> bool
     return kind in XML_TYPES
 
 
-def check_patch_body_type(content_type: str | None) -> None:
-    """A patch body must be a JSON Patch (R4 http.html#patch, RFC 6902); FHIRPath Patch (a
-    Parameters resource) and XML Patch are not served here: 415 (RFC 5789 §2.2)."""
+def check_patch_body_type(content_type: str | None) -> bool:
+    """A patch body is a JSON Patch (R4 http.html#patch, RFC 6902) or a FHIRPath Patch (R4
+    fhirpatch.html: a Parameters resource in FHIR JSON or FHIR XML); True when it is XML, to be
+    read into the JSON form.  XML Patch (RFC 5261) and anything else is 415 (RFC 5789 §2.2)."""
     media_type = (content_type or "").partition(";")[0].strip().lower()
-    if media_type == JSON_PATCH:
-        return
-    if media_type in JSON_TYPES:
-        raise unsupported_media_type(
-            f"FHIRPath Patch (a Parameters resource) is not supported by this server: send a JSON Patch "
-            f"document as {JSON_PATCH}"
-        )
+    if media_type == JSON_PATCH or media_type in JSON_TYPES:
+        return False
+    if media_type in XML_TYPES:
+        return True
     shown = media_type or "none"
-    raise unsupported_media_type(f"Content-Type {shown} is not a patch this server applies: send {JSON_PATCH}")
+    raise unsupported_media_type(
+        f"Content-Type {shown} is not a patch this server applies: send a JSON Patch ({JSON_PATCH}) or a "
+        f"FHIRPath Patch (a Parameters resource as {FHIR_JSON} or {FHIR_XML}); XML Patch is not supported"
+    )
 
 
 def xml_body_as_json(body: bytes, max_depth: int) -> bytes:

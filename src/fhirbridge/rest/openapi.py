@@ -199,7 +199,8 @@ def _request_body(route: Route, resource_type: str | None) -> Schema | None:
                 "value": {},
             },
         }
-        return {"required": True, "content": {JSON_PATCH: {"schema": {"type": "array", "items": operation}}}}
+        json_patch = {JSON_PATCH: {"schema": {"type": "array", "items": operation}}}
+        return {"required": True, "content": {**json_patch, **parts.body("Resource")}}  # or a FHIRPath Patch
     if route.interaction == "search-type" and route.method == "POST" and resource_type is not None:
         fields = {p["name"]: p["schema"] for p in search_query(route, resource_type)}
         form = {"type": "object", "properties": fields}

@@ -164,10 +164,42 @@ TOPIC_LIST_ROUTES: tuple[Route, ...] = tuple(
 )
 """Registered before ``/{type}/{id}``, which would take ``$topic-list`` for an id."""
 
+_META_LEVELS: tuple[tuple[str, Handler, Level, str], ...] = (
+    (
+        f"/${meta.NAME}",
+        meta.meta_system,
+        "system",
+        "The profiles, tags and security labels in use that the caller may see",
+    ),
+    (
+        f"/{{type}}/${meta.NAME}",
+        meta.meta_type,
+        "type",
+        "The profiles, tags and security labels in use on the type that the caller may see",
+    ),
+)
+META_ROUTES: tuple[Route, ...] = tuple(
+    Route(
+        method,
+        path,
+        handler,
+        "operation",
+        level,
+        summary,
+        operation=meta.NAME,
+        definition=meta.DEFINITION,
+        operation_types=STORED_TYPES if level == "type" else (),  # the system level is the server's
+    )
+    for path, handler, level, summary in _META_LEVELS
+    for method in ("GET", "POST")  # R4 operations.html: POST always; GET as it changes nothing
+)
+"""$meta at system and type level, before ``/{type}`` and ``/{type}/{id}`` would take them."""
+
 ROUTES: tuple[Route, ...] = (
     *CONFORMANCE_ROUTES,
     *EXPORT_ROUTES,
     *TOPIC_LIST_ROUTES,
+    *META_ROUTES,
     Route("GET", "/metadata", capabilities.capabilities, "capabilities", "system", "CapabilityStatement"),
     Route(
         "GET",

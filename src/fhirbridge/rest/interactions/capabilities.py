@@ -200,6 +200,8 @@ def capability_statement(base_url: str, settings: Settings | None = None) -> dic
         "implementation": {"description": "fhirbridge FHIR R4 server", "url": base_url},
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
+        # JSON Patch, and FHIRPath Patch (a Parameters) in either format; XML Patch is not applied
+        "patchFormat": ["application/json-patch+json", "application/fhir+json", "application/fhir+xml"],
         "rest": [
             _without_empty(
                 {

@@ -6,9 +6,14 @@ A **transaction** is all or nothing, in one database transaction:
    the one existing match), ``PUT``/``DELETE`` by id or by search criteria;
 2. references to ``fullUrl``\\ s (``urn:uuid:…``) and conditional references
    (``Patient?identifier=…``) are rewritten to the resolved ``Type/id``;
-3. the writes run in the order the specification prescribes: DELETE, POST, PUT;
+3. the writes run in the order the specification prescribes: DELETE, POST, PUT and PATCH;
 4. referential integrity is checked for the whole Bundle at the end, so entries may refer to
    each other in any order.
+
+A ``PATCH`` entry carries a Binary holding a JSON Patch (R4 http.html#transaction); its url is
+``[type]/[id]``, ``[type]?criteria`` or the fullUrl of an entry the Bundle creates, and it is
+applied as the instance PATCH applies it (:func:`~fhirbridge.rest.interactions.patch.patch_in`),
+after the creates, so it may patch what the Bundle created (the one overlap allowed).
 
 One failing entry fails the Bundle with the entry named in the OperationOutcome, and nothing
 is persisted.  ``GET`` entries are answered after the writes.  A **batch** runs each entry
@@ -20,6 +25,7 @@ rewrites) is :mod:`fhirbridge.rest.interactions.transaction_entries`'s; this mod
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,6 +36,7 @@ from fhirbridge.fhir.outcome import operation_outcome
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.rest.interactions.context import ServiceContext
+from fhirbridge.rest.interactions.patch import Patch, patch_in
 from fhirbridge.rest.interactions.transaction_entries import (
     ORDER,
     Entry,
@@ -37,6 +44,7 @@ from fhirbridge.rest.interactions.transaction_entries import (
     parse_bundle,
     parse_entry,
     prepared_transaction,
+    rewrite_references,
     rewritten,
 )
 from fhirbridge.rest.messages import FhirRequest, FhirResponse, etag
@@ -49,10 +57,26 @@ _STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content", 304: "
 # -- transaction ------------------------------------------------------------------------------
 
 
-async def _resolve(unit: UnitOfWork, entry: Entry) -> None:
-    """Decide which resource an entry creates, changes or deletes (step 1)."""
+async def _resolve(unit: UnitOfWork, entry: Entry, mapping: dict[str, str]) -> None:
+    """Decide which resource an entry creates, changes or deletes (step 1); a PATCH of another
+    entry's fullUrl resolves to what that entry (resolved before it) creates or changes."""
+    if entry.bundle_target is not None:
+        address = mapping.get(entry.bundle_target)
+        if address is None:
+            raise not_found(f"No entry of this Bundle has the fullUrl {entry.bundle_target}", "request.url")
+        entry.resource_type, _, entry.target_id = address.partition("/")
+        return
     assert entry.resource_type is not None
-    if entry.method == "POST":
+    if entry.method == "PATCH" and entry.criteria:
+        entry.target_id = await unit.find_one(
+            entry.resource_type,
+            entry.criteria,
+            several=f"The criteria match several {entry.resource_type} resources; make them more selective",
+            expression="request.url",
+        )
+        if entry.target_id is None:
+            raise not_found(f"No {entry.resource_type} matches the criteria: there is nothing to patch", "request.url")
+    elif entry.method == "POST":
         if entry.if_none_exist:
             match = await unit.create_match(entry.resource_type, entry.if_none_exist)
             if match is not None:
@@ -85,9 +109,21 @@ async def _resolve_conditional_reference(unit: UnitOfWork, text: str) -> str:
     return f"{parsed.resource_type}/{found[0]}"
 
 
-async def _apply(unit: UnitOfWork, entry: Entry) -> None:
+async def _apply(unit: UnitOfWork, entry: Entry, patching: _Patching) -> None:
     assert entry.resource_type is not None
-    if entry.method == "DELETE":
+    if entry.method == "PATCH":
+        assert entry.operations is not None
+        assert entry.target_id is not None
+        entry.result = await patch_in(
+            unit,
+            entry.resource_type,
+            entry.target_id,
+            _rewritten_patch(entry.operations, patching.mapping),  # values may name the Bundle's entries
+            if_match=entry.if_match,
+            local_base=patching.local_base,
+            limits=patching.limits,
+        )
+    elif entry.method == "DELETE":
         if entry.target_id is not None:
             entry.result = await unit.delete(entry.resource_type, entry.target_id)
         else:
@@ -103,6 +139,23 @@ async def _apply(unit: UnitOfWork, entry: Entry) -> None:
         assert entry.validated is not None
         assert entry.target_id is not None
         entry.result = await unit.update(entry.validated, entry.target_id, if_match=entry.if_match)
+
+
+def _rewritten_patch(patch: Patch, mapping: dict[str, str]) -> Patch:
+    """The patch with the references its values make to the Bundle's entries resolved."""
+    if patch.fhirpath is not None:
+        return Patch(fhirpath=[replace(op, value=rewrite_references(op.value, mapping)) for op in patch.fhirpath])
+    return Patch(json_patch=rewrite_references(patch.json_patch, mapping))
+
+
+@dataclass(frozen=True)
+class _Patching:
+    """What a PATCH entry is applied with: the Bundle's resolved addresses, the base and the
+    limits a PUT body is held to (which the patched resource is held to too)."""
+
+    mapping: dict[str, str]
+    local_base: str
+    limits: tuple[int, int]
 
 
 def _response_entry(entry: Entry, base_url: str, with_resource: bool) -> bytes:
@@ -156,13 +209,20 @@ async def _transaction(ctx: ServiceContext, request: FhirRequest, raw_entries: l
     async def work(unit: UnitOfWork) -> None:
         mapping: dict[str, str] = {}
         touched: set[tuple[str, str]] = set()
+        created: set[tuple[str, str]] = set()
+        patching = _Patching(mapping, request.base_url, (ctx.settings.max_body_bytes, request.max_json_depth))
         for entry in writes:
             try:
-                await _resolve(unit, entry)
+                await _resolve(unit, entry, mapping)
             except FhirError as exc:
                 raise entry_error(entry.index, entry.method, entry.url, exc) from None
             if entry.target_id is not None and entry.resource_type is not None:
                 key = (entry.resource_type, entry.target_id)
+                if entry.bundle_target is not None and key in created:
+                    created.discard(key)  # a PATCH of what the Bundle creates: once
+                    continue
+                if entry.method == "POST" and not entry.existing:
+                    created.add(key)
                 if key in touched:
                     raise entry_error(
                         entry.index,
@@ -183,7 +243,7 @@ async def _transaction(ctx: ServiceContext, request: FhirRequest, raw_entries: l
                         if found.parsed.kind == "conditional" and text not in mapping:
                             mapping[text] = await _resolve_conditional_reference(unit, text)
                     entry.validated = rewritten(entry, mapping, request.base_url)
-                await _apply(unit, entry)
+                await _apply(unit, entry, patching)
             except FhirError as exc:
                 raise entry_error(entry.index, entry.method, entry.url, exc) from None
 
@@ -253,9 +313,27 @@ async def _batch(ctx: ServiceContext, request: FhirRequest, raw_entries: list[An
     )
     for index in ordered:
         try:
-            entry = parse_entry(index, raw_entries[index], request.base_url)
+            entry = parse_entry(index, raw_entries[index], request.base_url, request.max_json_depth)
         except FhirError as exc:
             results[index] = _entry_from_response(FhirResponse(exc.status), exc)
+            continue
+        if entry.method == "PATCH":
+            if entry.bundle_target is not None:
+                failure = entry_error(
+                    index,
+                    "PATCH",
+                    entry.url,
+                    bad_request(
+                        "A batch's entries are independent: a url naming another entry is for a transaction",
+                        "request.url",
+                    ),
+                )
+                results[index] = _entry_from_response(FhirResponse(failure.status), failure)
+                continue
+            assert entry.operations is not None
+            patch = entry.operations.json_patch
+            body = patch if patch is not None else raw_entries[index]["resource"]  # what its own request sends
+            results[index] = await _answer(ctx, request, entry.request, body)
             continue
         results[index] = await _answer(ctx, request, entry.request, entry.resource)
     return FhirResponse(200, body=_splice_response("batch-response", [r or b"{}" for r in results]))

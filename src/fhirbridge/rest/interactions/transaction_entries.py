@@ -13,15 +13,18 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fhirbridge.audit.events import masked
 from fhirbridge.conformance.validator import hold_to_profiles
-from fhirbridge.errors import FhirError, Issue, bad_request, error, method_not_allowed
+from fhirbridge.errors import FhirError, Issue, bad_request, error
+from fhirbridge.fhir.jsonio import DEFAULT_MAX_DEPTH
 from fhirbridge.fhir.references import id_problem, parse_reference
 from fhirbridge.fhir.resource_types import STORED_TYPES
+from fhirbridge.rest.interactions.patch import Patch
+from fhirbridge.rest.interactions.patch_entries import entry_patch
 from fhirbridge.rest.messages import FhirRequest, etag_version
 from fhirbridge.validation.json_form import FoundReference
 from fhirbridge.validation.pipeline import ValidatedResource, validate_resource
 from fhirbridge.writes.unit_of_work import WriteResult
 
-ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3, "HEAD": 3}
+ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 """The order a transaction's entries run in (R4 http.html#trules)."""
 _ENTRY_PATH = re.compile(r"^[A-Z][A-Za-z]+\.")
 
@@ -45,6 +48,10 @@ class Entry:
     existing: bool = False
     validated: ValidatedResource | None = None
     result: WriteResult | None = None
+    operations: Patch | None = None
+    """A PATCH entry's patch (:mod:`fhirbridge.rest.interactions.patch_entries`)."""
+    bundle_target: str | None = None
+    """A PATCH entry's url when it names another entry's fullUrl (``urn:uuid:…``)."""
 
 
 def entry_error(index: int, method: str, url: str, exc: FhirError) -> FhirError:
@@ -67,7 +74,7 @@ def entry_error(index: int, method: str, url: str, exc: FhirError) -> FhirError:
     return FhirError(exc.status, issues, exc.headers)
 
 
-def parse_entry(index: int, raw: Any, base_url: str) -> Entry:
+def parse_entry(index: int, raw: Any, base_url: str, max_depth: int = DEFAULT_MAX_DEPTH) -> Entry:
     where = f"Bundle.entry[{index}]"
     if not isinstance(raw, dict):
         raise bad_request("Each entry must be a JSON object", where)
@@ -77,17 +84,11 @@ def parse_entry(index: int, raw: Any, base_url: str) -> Entry:
     method = request.get("method")
     url = request.get("url")
     if method not in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH") or not isinstance(url, str) or not url:
-        raise bad_request("request.method must be GET, POST, PUT or DELETE and request.url a URL", f"{where}.request")
-    if method == "PATCH":  # R4 http.html#patch allows it with a Binary; not served inside a Bundle yet
-        raise entry_error(
-            index,
-            method,
-            url,
-            method_not_allowed(
-                "PATCH is served as its own request (PATCH [base]/[type]/[id] with application/json-patch+json), "
-                "not inside a batch or transaction"
-            ),
+        raise bad_request(
+            "request.method must be GET, POST, PUT, PATCH or DELETE and request.url a URL", f"{where}.request"
         )
+    if method == "PATCH":
+        return _patch_entry(index, raw, url, base_url, max_depth)
     if url.startswith(base_url):
         url = url[len(base_url) :]
     parts = urlsplit(url.lstrip("/"))
@@ -125,6 +126,49 @@ def parse_entry(index: int, raw: Any, base_url: str) -> Entry:
     )
 
 
+def _patch_entry(index: int, raw: dict[str, Any], url: str, base_url: str, max_depth: int) -> Entry:
+    """A PATCH entry (R4 http.html#transaction): its target is ``[type]/[id]``, ``[type]?criteria``
+    or the fullUrl of another entry (``urn:uuid:…``), its resource the patch."""
+    where = f"Bundle.entry[{index}]"
+    try:
+        operations = entry_patch(raw.get("resource"), max_depth)
+    except FhirError as exc:
+        raise entry_error(index, "PATCH", url, exc) from None
+    request: dict[str, Any] = raw["request"]
+    bundle_target = url if url.startswith(("urn:uuid:", "urn:oid:")) else None
+    if url.startswith(base_url):
+        url = url[len(base_url) :]
+    parts = urlsplit(url.lstrip("/"))
+    segments = [s for s in parts.path.split("/") if s]
+    criteria = parse_qsl(parts.query, keep_blank_values=True) if parts.query else None
+    if bundle_target is None:
+        shape_ok = len(segments) == (1 if criteria else 2)
+        if not segments or segments[0] not in STORED_TYPES or not shape_ok:
+            raise bad_request(
+                f"PATCH {url} needs [type]/[id], [type]?criteria or an entry's fullUrl", f"{where}.request.url"
+            )
+        problem = id_problem(segments[1]) if len(segments) == 2 else None
+        if problem is not None:
+            raise bad_request(f"The URL's id {problem}", f"{where}.request.url")
+    return Entry(
+        index=index,
+        method="PATCH",
+        url=url,
+        resource_type=segments[0] if bundle_target is None else None,
+        resource_id=segments[1] if bundle_target is None and len(segments) == 2 else None,
+        criteria=criteria if bundle_target is None else None,
+        full_url=None,
+        resource=None,
+        if_match=None
+        if request.get("ifMatch") is None
+        else etag_version(str(request["ifMatch"]), f"{where}.request.ifMatch"),
+        if_none_exist=None,
+        request=request,
+        operations=operations,
+        bundle_target=bundle_target,
+    )
+
+
 def parse_bundle(request: FhirRequest, max_entries: int) -> tuple[str, list[Any]]:
     bundle = request.json_body()
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
@@ -140,7 +184,7 @@ def parse_bundle(request: FhirRequest, max_entries: int) -> tuple[str, list[Any]
     return kind, entries
 
 
-def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
+def rewrite_references(node: Any, mapping: dict[str, str]) -> Any:
     """Replace every ``reference`` that names a fullUrl of the Bundle by the resolved address."""
     if isinstance(node, dict):
         out = {}
@@ -148,10 +192,10 @@ def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
             if key == "reference" and isinstance(value, str) and value in mapping:
                 out[key] = mapping[value]
             else:
-                out[key] = _rewrite(value, mapping)
+                out[key] = rewrite_references(value, mapping)
         return out
     if isinstance(node, list):
-        return [_rewrite(item, mapping) for item in node]
+        return [rewrite_references(item, mapping) for item in node]
     return node
 
 
@@ -189,7 +233,7 @@ def rewritten(entry: Entry, mapping: dict[str, str], local_base: str) -> Validat
     except for a conditional create, judged only when no match makes it a create."""
     assert entry.validated is not None
     assert entry.resource_type is not None
-    resource = _rewrite(entry.validated.resource, mapping)
+    resource = rewrite_references(entry.validated.resource, mapping)
     resource["id"] = entry.target_id
     references = _resolved(entry.validated.references, mapping, local_base)
     if entry.if_none_exist and any(found.parsed.text in mapping for found in entry.validated.references):
@@ -223,13 +267,13 @@ def _check_targets(entry: Entry, addresses: dict[str, str], local_base: str) -> 
     ):
         return  # a conditional create is judged once it is known to create (R4: a match is not written)
     _resolved(validated.references, addresses, local_base)
-    hold_to_profiles(_rewrite(validated.resource, addresses))
+    hold_to_profiles(rewrite_references(validated.resource, addresses))
 
 
 def prepared_transaction(request: FhirRequest, raw_entries: list[Any]) -> tuple[list[Entry], list[Entry]]:
     """A transaction's entries, each resource validated and each rewritten reference's type
     judged (all before the write lock), and its writes in the order they run."""
-    entries = [parse_entry(i, raw, request.base_url) for i, raw in enumerate(raw_entries)]
+    entries = [parse_entry(i, raw, request.base_url, request.max_json_depth) for i, raw in enumerate(raw_entries)]
     full_urls = [e.full_url for e in entries if e.full_url]
     if len(full_urls) != len(set(full_urls)):
         raise bad_request("Two entries have the same fullUrl", "Bundle.entry.fullUrl")
@@ -255,6 +299,6 @@ def prepared_transaction(request: FhirRequest, raw_entries: list[Any]) -> tuple[
                 _check_targets(entry, addresses, request.base_url)
             except FhirError as exc:
                 raise entry_error(entry.index, entry.method, entry.url, exc) from None
-    writes = sorted((e for e in entries if e.method in ("DELETE", "POST", "PUT")), key=lambda e: ORDER[e.method])
+    writes = sorted((e for e in entries if e.method not in ("GET", "HEAD")), key=lambda e: ORDER[e.method])
 
     return entries, writes
