@@ -9,6 +9,7 @@ skipping its half of the tests.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -24,10 +25,37 @@ from fhirbridge.rest.app import create_app
 from fhirbridge.storage.migrations import upgrade
 from fhirbridge.storage.schema import metadata
 from tests.support.postgres import ThrowawayPostgres, find_binaries
+from tests.support.written_logs import WrittenLogs
 
 BACKENDS = ("sqlite", "postgresql")
 BASE = "http://fhirbridge.test"
 REQUIRE_POSTGRES = os.environ.get("FHIRBRIDGE_REQUIRE_POSTGRES") == "1"
+
+
+WRITTEN_LOGS = WrittenLogs()
+"""Every log line of the run, as the service writes it, scanned for identifiers in clear."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every record any logger handles is scanned, whatever handlers a test configures."""
+    handle = logging.Logger.handle
+
+    def scanned(logger: logging.Logger, record: logging.LogRecord) -> None:
+        WRITTEN_LOGS.handle(record)
+        handle(logger, record)
+
+    logging.Logger.handle = scanned  # type: ignore[method-assign]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The run fails when any log line named someone in clear (issue 17)."""
+    if WRITTEN_LOGS.offending:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", f"{len(WRITTEN_LOGS.offending)} log lines name someone in clear", red=True)
+            for line in WRITTEN_LOGS.offending[:20]:
+                reporter.write_line(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
