@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from fhirbridge.fhir.xml import write_xml
-from tests.security.callers import admin, anna_writer
+from tests.security.callers import admin, anna_writer, doctor
 from tests.security.tokens import SigningKey
 from tests.security.world import World
 from tests.support import builders
@@ -123,3 +123,30 @@ async def test_a_fhirpath_patch_of_many_operations_on_a_large_resource_is_too_co
     assert refused["issue"][0]["code"] == "too-costly"
     few = dict(document, parameter=operations[:3])
     assert (await anyone.patch(url, json=few, headers={**anna, **FHIR_JSON})).status_code == 200
+
+
+def _subjects(world: World) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    cohort = dict(builders.group(world["anna"], world["bertil"]), id="kohort")
+    return {
+        "contained": ({"reference": "#kohort"}, [cohort]),
+        "another server's": ({"reference": "https://annan.example/fhir/Group/kol-2026"}, []),
+    }
+
+
+async def test_no_patient_link_names_a_group_in_any_form(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """MEDIUM before the fix: rule 5 (no Goal or plan of a cohort) held only for ``Group/[id]``
+    and a Group by identifier; a Goal about a contained Group of Anna and Bertil was stored, in
+    both their compartments (Anna reading it learns Bertil is in her cohort, which the Group
+    itself is kept from her for), and one about another server's Group is about nobody the
+    policy can judge."""
+    for form, (subject, contained) in _subjects(world).items():
+        goal = dict(builders.goal(world["anna"], "Kohortens mål"), subject=subject)
+        goal.pop("expressedBy")
+        if contained:
+            goal["contained"] = contained
+        for token in (doctor(rsa, world), admin(rsa)):
+            answer = await anyone.post("/fhir/Goal", json=goal, headers=token)
+            assert answer.status_code == 422, (form, answer.text)
+            assert "Group" in answer.text, form
