@@ -5,13 +5,15 @@ clinician or a unit's system could learn or change."""
 
 from __future__ import annotations
 
+import base64
+import json
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from fhirbridge.fhir.xml import write_xml
-from tests.security.callers import admin, anna_writer, doctor
+from tests.security.callers import admin, anna_writer, doctor, unit_system
 from tests.security.tokens import SigningKey
 from tests.security.world import World
 from tests.support import builders
@@ -150,3 +152,47 @@ async def test_no_patient_link_names_a_group_in_any_form(
             answer = await anyone.post("/fhir/Goal", json=goal, headers=token)
             assert answer.status_code == 422, (form, answer.text)
             assert "Group" in answer.text, form
+
+
+async def test_a_patch_tells_no_one_but_the_services_which_groups_exist(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
+) -> None:
+    """LOW before the fix: a Group does not exist for a user or a unit's system (404 on read), and
+    their PUT or DELETE of one is 403 whether or not it exists; but a PATCH was 403 for a Group that
+    exists and 404 for one that does not, alone, in a batch and in a transaction: an oracle of
+    which cohorts the region keeps (ids a service chose with PUT, ``kol-uppfoljning-2026``)."""
+    cohort = dict(builders.group(world["anna"], world["bertil"]), id="kol-uppfoljning-2026")
+    stored = await anyone.put(f"/fhir/Group/{cohort['id']}", json=cohort, headers=admin(rsa))
+    assert stored.status_code == 201, stored.text
+    change = [{"op": "replace", "path": "/name", "value": "Ny kohort"}]
+    json_patch = {"Content-Type": "application/json-patch+json"}
+
+    def entry(url: str) -> dict[str, Any]:
+        data = base64.b64encode(json.dumps(change).encode()).decode()
+        return {
+            "resource": {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": data},
+            "request": {"method": "PATCH", "url": url},
+        }
+
+    for token in (doctor(rsa, world), unit_system(rsa, world)):
+        answers = []
+        for group_id in (cohort["id"], "hiv-kohort-2026"):
+            read = await anyone.get(f"/fhir/Group/{group_id}", headers=token)
+            alone = await anyone.patch(f"/fhir/Group/{group_id}", json=change, headers={**token, **json_patch})
+            bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [entry(f"Group/{group_id}")]}
+            in_transaction = await anyone.post("/fhir", json=bundle, headers=token)
+            in_batch = await anyone.post("/fhir", json=dict(bundle, type="batch"), headers=token)
+            told = [e.get("response", {}).get("outcome", {}).get("issue") for e in in_batch.json()["entry"]]
+            answer = [
+                read.status_code,
+                alone.status_code,
+                alone.json()["issue"],
+                in_transaction.status_code,
+                in_transaction.json()["issue"],
+                [e["response"]["status"] for e in in_batch.json()["entry"]],
+                told,
+            ]
+            answers.append(json.dumps(answer).replace(group_id, "[id]"))  # the id asked is no tell
+        assert answers[0] == answers[1]
+        assert json.loads(answers[0])[:2] == [404, 403]
+    assert (await anyone.get(f"/fhir/Group/{cohort['id']}", headers=admin(rsa))).json()["name"] == cohort["name"]
