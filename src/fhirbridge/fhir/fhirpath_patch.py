@@ -40,6 +40,10 @@ _STEP = re.compile(
     r"|\.where\((?P<where>[^()]*)\)"
     r"|\.(?P<name>[A-Za-z][A-Za-z0-9_]*+)(?!\()(?:\[(?P<index>\d{1,6})\])?"
 )
+MOST_WORK = 16 * 1024 * 1024
+"""The most operations × bytes of the resource (with the values the patch adds) a patch may
+cost: each operation walks the whole resource (:func:`_prune`, the depth), so a thousand of
+them on a resource of megabytes would hold the service for minutes (R4 security.html)."""
 _CONDITION = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*('(?:[^'\\]|\\.)*'|true|false|-?\d+(?:\.\d+)?)\s*$")
 
 
@@ -242,7 +246,15 @@ def apply_fhirpath_patch(
 ) -> dict[str, Any]:
     """The resource with the operations applied in order to a copy of it (all or nothing); an
     operation the resource's state does not allow is a 409 naming it; a result larger or deeper
-    than a PUT body may be is a 413/400 ``too-costly``."""
+    than a PUT body may be is a 413/400 ``too-costly``, and so is a patch costing more than
+    :data:`MOST_WORK`."""
+    largest = len(dumps(resource)) + sum(len(dumps(op.value)) for op in operations if op.value is not None)
+    if len(operations) * largest > MOST_WORK:  # what the resource may grow to, walked once an operation
+        raise bad_request(
+            f"{len(operations)} operations on a resource this large cost too much: send fewer, or PUT the resource",
+            "Parameters.parameter",
+            code="too-costly",
+        )
     patched = copy.deepcopy(resource)
     for op in operations:
         where = _where(op.index, "path")
@@ -280,13 +292,17 @@ def apply_fhirpath_patch(
             if max(op.source, op.destination) >= len(found):
                 raise conflict(f"{op.path} has {len(found)} elements: source and destination are within it", where)
             found.insert(op.destination, found.pop(op.source))
+        # judged after each operation, before anything recurses into the result (_prune, and
+        # orjson, which stops at 255 levels): each add may nest a value under the last one
+        if depth(patched) > max_depth:
+            raise bad_request(
+                f"The patched resource nests deeper than {max_depth} levels", "Parameters", code="too-costly"
+            )
         _prune(patched)
     if len(dumps(patched)) > max_bytes:
         raise FhirError(
             413, [error("too-costly", f"The patched resource is larger than {max_bytes} bytes", "Parameters")]
         )
-    if depth(patched) > max_depth:
-        raise bad_request(f"The patched resource nests deeper than {max_depth} levels", "Parameters", code="too-costly")
     return patched
 
 

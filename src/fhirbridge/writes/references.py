@@ -26,8 +26,9 @@ every resource here before the policy, the rules and the store see it:
    (it then gives nobody a care relation).
 4. A contained Patient is refused: no policy can tell whose it is.
 5. A patient link may not name a Group (a CarePlan or Goal of a cohort, a Group of Groups),
-   however written: a resource here is about its patients, and one about a Group would be about
-   nobody the policy could judge (readable by all), while the Group itself is for services only.
+   however written (relative, absolute, by identifier, contained): a resource here
+   is about its patients, and one about a Group would be about nobody the policy could judge
+   (readable by all), while the Group itself is for services only.
    A Provenance may still have a Group as its target.
 
 A logical reference to a Patient the writer may not reach is answered exactly like one that
@@ -162,7 +163,7 @@ async def normalise_references(validated: ValidatedResource, resolver: Reference
             if resolved is not None:
                 changes[site.path] = resolved
         if issue is None and patient_link and site.element not in VERSIONED_LINKS:
-            issue = _names_a_group(node, changes.get(site.path) or text, site.path)
+            issue = _names_a_group(node, changes.get(site.path) or text, site.path, resource)
         if issue is not None:
             issues.append(issue)
     if issues:
@@ -172,16 +173,33 @@ async def normalise_references(validated: ValidatedResource, resolver: Reference
     return _with_changes(validated, changes)
 
 
-def _names_a_group(node: dict[str, Any], text: Any, path: str) -> Issue | None:
-    """Rule 5: a 422 for a patient link that names a Group of this server, or a Group by identifier."""
+def _names_a_group(node: dict[str, Any], text: Any, path: str, resource: dict[str, Any]) -> Issue | None:
+    """Rule 5: a 422 for a patient link that names a Group: of this server or another, by
+    identifier, or contained."""
     parsed = parse_reference(text) if isinstance(text, str) else None
+    named: str | None
+    if parsed is None:
+        named = None
+    elif parsed.kind == "contained":  # what the contained resource is, whatever the reference says
+        named = _contained_type(resource, parsed.text)
+    else:  # a Group of another server (absolute) too: a cohort is nobody the policy can judge
+        named = parsed.resource_type
     if node.get("type") == "Group" and isinstance(node.get("identifier"), dict):  # one the writer may not resolve
         where = f"{path}.type"
-    elif parsed is not None and parsed.kind == "local" and parsed.resource_type == "Group":
+    elif named == "Group":
         where = f"{path}.reference"
     else:
         return None
     return error("invalid", "A Group cannot stand for its patients here; name each patient as Patient/[id]", where)
+
+
+def _contained_type(resource: dict[str, Any], text: str) -> str | None:
+    """The resourceType of the contained resource ``#id`` names (None when there is none)."""
+    contained = resource.get("contained")
+    for item in contained if isinstance(contained, list) else []:
+        if isinstance(item, dict) and f"#{item.get('id')}" == text and isinstance(item.get("resourceType"), str):
+            return str(item["resourceType"])
+    return None
 
 
 class _Site:

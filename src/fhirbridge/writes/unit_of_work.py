@@ -234,6 +234,11 @@ class UnitOfWork:
         that follows.  The caller must see it whole and may change it *before* the patch is
         applied: a ``test`` operation would otherwise tell of content hidden from them.  What
         does not exist for them (nothing, a deletion, another patient's resource) is a 404."""
+        if self.guard is not None and self.identity.kind != "patient":
+            # what the type's rules refuse (the scope; a type only services write, such as Group)
+            # is refused alike whether or not the resource exists, as a PUT is: a 403 for one and
+            # a 404 for another would tell which ids exist, of a type whose reads answer 404
+            await self.guard(self, "u", resource_type, None, None)
         lock = self.conn.dialect.lock_for_no_key_update
         current = await store.read_current(self.conn, resource_type, resource_id, lock=lock)
         absent = not_found(f"{resource_type}/{resource_id} does not exist: there is nothing to patch")
