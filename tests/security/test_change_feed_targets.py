@@ -73,12 +73,15 @@ async def test_a_provenance_of_a_version_not_approved_for_the_patient_stays_out_
     internal_v1 = await _current(anyone, rsa, f"CarePlan/{world['anna-internal-plan']}")
     both = (await admin_post(anyone, rsa, _provenance(world, plan_v1, internal_v1)))["id"]
     open_one = (await admin_post(anyone, rsa, _provenance(world, plan_v1)))["id"]
+    # named without a version: judged by the current one (the approved plan's second)
+    open_now = (await admin_post(anyone, rsa, _provenance(world, f"CarePlan/{approved['id']}")))["id"]
+    internal_now = (await admin_post(anyone, rsa, _provenance(world, f"CarePlan/{world['anna-internal-plan']}")))["id"]
     approved_ones = await _provenances_of(anyone, rsa, approved["id"])
     withdrawn_ones = await _provenances_of(anyone, rsa, withdrawn["id"])
     assert set(approved_ones) == set(withdrawn_ones) == {1, 2}
 
-    shown = {approved_ones[2], open_one}
-    hidden = {approved_ones[1], withdrawn_ones[1], withdrawn_ones[2], both}
+    shown = {approved_ones[2], open_one, open_now}
+    hidden = {approved_ones[1], withdrawn_ones[1], withdrawn_ones[2], both, internal_now}
     anna = patient_token(ec, world, "anna")
     for count in PAGE_SIZES:
         fed = _ids(await _feed(anyone, "/fhir/Provenance/_history", anna, count))
@@ -91,7 +94,7 @@ async def test_a_provenance_of_a_version_not_approved_for_the_patient_stays_out_
     history = [e for e in await log_of(anyone, rsa) if any(c.get("code") == "history-type" for c in e["subtype"])]
     kept = set().union(*(_named(e) for e in history if _labelled(e)))
     told = set().union(*(_named(e) for e in history if not _labelled(e)))
-    for provenance in (approved_ones[1], both):
+    for provenance in (approved_ones[1], both, internal_now):
         assert f"Provenance/{provenance}/_history/1" in kept - told, provenance
     for provenance in shown:
         assert f"Provenance/{provenance}/_history/1" in told - kept, provenance
