@@ -48,6 +48,15 @@ from fhirbridge.access.facts import (
 )
 from fhirbridge.access.kept import Kept, KeptFacts
 from fhirbridge.access.search_rules import search_refusal
+from fhirbridge.access.targets import (
+    judged_memo,
+    local_targets,
+    named_version,
+    read_targets_ahead,
+    target_key,
+    targets_memo,
+    version_key,
+)
 from fhirbridge.access.unit_owned import may_reach_units, owning_units, unplaced_units
 from fhirbridge.audit.events import seen_by
 from fhirbridge.auth.scopes import Context, Permission
@@ -263,6 +272,7 @@ class AccessPolicy:
         those seen only as a view without a blocked unit's parts (:attr:`Access.partial`) are
         left out too (what a conditional match, a rule or a notification may use)."""
         kept = []
+        await self._read_targets_ahead(identity, records)
         ahead = _GOALS_AHEAD.set(await self._unapproved_goals(records))
         try:
             for record in records:
@@ -275,6 +285,25 @@ class AccessPolicy:
         finally:
             _GOALS_AHEAD.reset(ahead)
         return kept
+
+    async def _read_targets_ahead(self, identity: Identity, records: list[StoredResource]) -> None:
+        """The versions the Provenances among ``records`` name, read in one go instead of one
+        statement each (:func:`fhirbridge.access.targets.read_targets_ahead`), when they are
+        to be judged: for a caller who is judged, or for the access log's mark (is this
+        Provenance of a plan or goal kept from the patient?)."""
+        provenances = [r for r in records if r.resource_type == "Provenance" and r.content is not None]
+        if not provenances:
+            return
+        marking = identity.kind != "patient" and seen_by(identity) is not None
+        if identity.unrestricted and not marking:
+            return
+        targets = [
+            parsed
+            for record in provenances
+            for parsed in local_targets(self._parsed(identity, record) or {}, _local)
+            if not identity.unrestricted or parsed.resource_type in ("CarePlan", "Goal")
+        ]
+        await read_targets_ahead(self.repository.database, identity, targets)
 
     async def _unapproved_goals(self, records: list[StoredResource]) -> dict[str, bool] | None:
         """:meth:`_unapproved_goal` of every Goal among ``records`` (a page of a history or a
@@ -294,7 +323,12 @@ class AccessPolicy:
         # Parsed once for the judgement and the access log's mark (the unrestricted need neither),
         # with numbers as floats: the judgement reads references, codes and labels, and a view
         # served to the caller is made from the exact content (_without_blocked_units).
-        resource = None if identity.unrestricted or record.content is None else loads_inexact(record.content)
+        if identity.unrestricted or record.content is None:
+            resource = None
+        elif record.resource_type == "Provenance":  # parsed already when its targets were read ahead
+            resource = self._parsed(identity, record)
+        else:
+            resource = loads_inexact(record.content)
         access = await self._judge(identity, record, permissions, resource)
         seen = seen_by(identity)
         if access is not None and seen is not None:
@@ -318,7 +352,7 @@ class AccessPolicy:
             return await self._unapproved_goal(f"Goal/{record.resource_id}")
         if record.resource_type == "Provenance" and depth == 0:
             if resource is None:
-                resource = loads_inexact(record.content)
+                resource = self._parsed(identity, record) or {}
             for target in resource.get("target", []):
                 parsed = _local(target)
                 if parsed is None or parsed.resource_type not in ("CarePlan", "Goal"):
@@ -549,15 +583,21 @@ class AccessPolicy:
             if parsed is None or parsed.resource_type in skipped:
                 continue
             stored = await self._target_version(identity, parsed)
-            try:
-                if (
-                    stored is not None
-                    and await self._judge(identity, stored, "", self._parsed(identity, stored)) is None
-                ):
-                    return False
-            except Refused:
+            if stored is not None and not await self._sees_target(identity, stored):
                 return False
         return True
+
+    async def _sees_target(self, identity: Identity, stored: StoredResource) -> bool:
+        """Whether the caller may see a version a Provenance or log entry names, judged once per
+        request however many name it (:func:`fhirbridge.access.targets.judged_memo`)."""
+        memo = judged_memo(identity, self.kept)
+        key = version_key(stored)
+        if key not in memo:
+            try:
+                memo[key] = await self._judge(identity, stored, "", self._parsed(identity, stored)) is not None
+            except Refused:
+                memo[key] = False
+        return memo[key]
 
     def _sees_audit(self, identity: Identity, event: dict[str, Any]) -> bool:
         """The region's services read the whole log; a system acting for a unit, the unit's own
@@ -614,12 +654,13 @@ class AccessPolicy:
 
     async def _target_version(self, identity: Identity, parsed: ParsedReference) -> StoredResource | None:
         """The version a Provenance target names (the current one when it names none; the last
-        content of a deleted resource), read once per request however many Provenances name it."""
-        memo: dict[str, StoredResource | None] = identity.decisions.setdefault("targets", {})
-        key = f"{parsed.resource_type}/{parsed.resource_id}/{parsed.version}"
+        content of a deleted resource), read once per request however many Provenances name it
+        (a page's are read ahead together: :meth:`_read_targets_ahead`)."""
+        memo = targets_memo(identity)
+        key = target_key(parsed)
         if key not in memo:
             resource_type, resource_id = str(parsed.resource_type), str(parsed.resource_id)
-            version = int(parsed.version) if parsed.version and parsed.version.isdigit() else None
+            version = named_version(parsed)
             if version is not None:
                 stored = await self.repository.vread(SYSTEM, resource_type, resource_id, version)
             else:

@@ -7,6 +7,8 @@ versions is in :mod:`fhirbridge.storage.versions`, history in :mod:`fhirbridge.s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fhirbridge.storage.database import Connection
 from fhirbridge.storage.records import StoredResource
 
@@ -69,6 +71,60 @@ async def read_version(conn: Connection, resource_type: str, resource_id: str, v
     if row is None:
         return None
     return StoredResource(resource_type, resource_id, row[0], row[1], row[2] == "DELETE", row[3])
+
+
+async def read_each(conn: Connection, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredResource]:
+    """:func:`read_current` of several resources, by (type, id), in one statement (a history
+    page's Provenance targets); one not stored is absent."""
+    parts, args = [], []
+    for resource_type, ids in sorted(_by_type(wanted).items()):
+        args += [resource_type, ids]
+        parts.append(
+            "SELECT res_type, res_id, pk, version, last_updated, deleted, content FROM resources "
+            f"WHERE res_type = ${len(args) - 1} AND res_id {conn.dialect.in_list(f'${len(args)}')}"
+        )
+    if not parts:
+        return {}
+    rows = await conn.fetch(" UNION ALL ".join(parts), *args)
+    return {
+        (row[0], row[1]): StoredResource(row[0], row[1], row[3], row[4], bool(row[5]), row[6], pk=row[2])
+        for row in rows
+    }
+
+
+async def read_versions(
+    conn: Connection, wanted: Iterable[tuple[str, str, int]]
+) -> dict[tuple[str, str, int], StoredResource]:
+    """:func:`read_version` of several versions, by (type, id, version), in one statement; one
+    not stored is absent."""
+    wanted = set(wanted)
+    versions: dict[str, set[int]] = {}
+    for resource_type, _, version in wanted:
+        versions.setdefault(resource_type, set()).add(version)
+    parts, args = [], []
+    for resource_type, ids in sorted(_by_type((t, i) for t, i, _ in wanted).items()):
+        args += [resource_type, ids, sorted(versions[resource_type])]
+        parts.append(
+            "SELECT res_type, res_id, version, last_updated, method, content FROM resource_versions "
+            f"WHERE res_type = ${len(args) - 2} AND res_id {conn.dialect.in_list(f'${len(args) - 1}')} "
+            f"AND version {conn.dialect.in_list(f'${len(args)}')}"
+        )
+    if not parts:
+        return {}
+    rows = await conn.fetch(" UNION ALL ".join(parts), *args)
+    # the statement asks for every version named of every id named: only the pairs wanted are kept
+    return {
+        (row[0], row[1], row[2]): StoredResource(row[0], row[1], row[2], row[3], row[4] == "DELETE", row[5])
+        for row in rows
+        if (row[0], row[1], row[2]) in wanted
+    }
+
+
+def _by_type(wanted: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    ids: dict[str, set[str]] = {}
+    for resource_type, resource_id in wanted:
+        ids.setdefault(resource_type, set()).add(resource_id)
+    return {resource_type: sorted(found) for resource_type, found in ids.items()}
 
 
 async def referrers(
