@@ -13,14 +13,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from fhirbridge.config import Settings
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.notifications.delivery import SECOND, OutboxWorker
 from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.signing import SECRET_URL, verify
 from fhirbridge.notifications.state import NEXT_ATTEMPT_URL
-from fhirbridge.rest.app import create_app
-from tests.notifications.receiver import Clock, RecordingReceiver, allowed_to_deliver
+from tests.notifications.receiver import Clock, RecordingReceiver
 from tests.notifications.test_topics import ESTABLISHED, REVISED, status_of, topic_subscription
 from tests.support import builders
 from tests.support.api import BASE, create
@@ -28,13 +26,6 @@ from tests.support.contracts import contract_world
 
 HOUR = 3600 * SECOND
 SECRET = "handslag-hemlighet-0123456789abcdef-region"
-
-
-@pytest.fixture
-async def service(settings: Settings, receiver: RecordingReceiver) -> AsyncIterator[FastAPI]:
-    application = create_app(allowed_to_deliver(settings, receiver))
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 @pytest.fixture

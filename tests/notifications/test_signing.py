@@ -15,25 +15,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from fhirbridge.config import Settings
 from fhirbridge.notifications.delivery import OutboxWorker
 from fhirbridge.notifications.signing import KEY_URL, SECRET_URL, verify
-from fhirbridge.rest.app import create_app
 from fhirbridge.storage.database import Database
-from tests.notifications.receiver import RecordingReceiver, allowed_to_deliver
+from tests.notifications.receiver import RecordingReceiver
 from tests.support import builders
 from tests.support.api import BASE, create, outcome, patient_and_practitioner
 
 SECRET = "kvitto-hemlighet-0123456789abcdef-region"
-
-
-@pytest.fixture
-async def service(settings: Settings, receiver: RecordingReceiver) -> AsyncIterator[FastAPI]:
-    """The service allowed to deliver to the receiver on loopback."""
-    allowing = allowed_to_deliver(settings, receiver)
-    application = create_app(allowing)
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 @pytest.fixture

@@ -11,11 +11,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from fhirbridge.config import Settings
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, PLAN_TYPE_SYSTEM, PLAN_TYPES, concept
 from fhirbridge.notifications.topics import FILTER_URL
-from fhirbridge.rest.app import create_app
-from tests.notifications.receiver import RecordingReceiver, allowed_to_deliver
+from tests.notifications.receiver import RecordingReceiver
 from tests.notifications.test_topics import (
     ESTABLISHED,
     FIXED_CONTACT,
@@ -32,13 +30,6 @@ from tests.notifications.test_topics import (
 from tests.support import builders
 from tests.support.api import BASE, create, outcome
 from tests.support.contracts import contract_world
-
-
-@pytest.fixture
-async def service(settings: Settings, receiver: RecordingReceiver) -> AsyncIterator[FastAPI]:
-    application = create_app(allowed_to_deliver(settings, receiver))
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 @pytest.fixture

@@ -12,16 +12,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from fhirbridge.config import Settings
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, PLAN_TYPE_SYSTEM, PLAN_TYPES, concept
 from fhirbridge.fhir.instants import now_us
 from fhirbridge.notifications.delivery import SECOND, OutboxWorker
 from fhirbridge.notifications.endpoints import EndpointPolicy
 from fhirbridge.notifications.signing import SECRET_URL, verify
 from fhirbridge.notifications.topics import FILTER_URL, HEARTBEAT_URL, PAYLOAD_CONTENT_URL, TOPIC_BASE
-from fhirbridge.rest.app import create_app
 from fhirbridge.storage.database import Database
-from tests.notifications.receiver import Clock, RecordingReceiver, allowed_to_deliver
+from tests.notifications.receiver import Clock, RecordingReceiver
 from tests.support import builders
 from tests.support.api import BASE, create, outcome
 from tests.support.contracts import contract_world
@@ -32,14 +30,6 @@ FIXED_CONTACT = f"{TOPIC_BASE}/fixed-care-contact-changed"
 SIP_LINKED = f"{TOPIC_BASE}/sip-linked"
 HOUR = 3600 * SECOND
 SECRET = "kontrakt-hemlighet-0123456789abcdef-region"
-
-
-@pytest.fixture
-async def service(settings: Settings, receiver: RecordingReceiver) -> AsyncIterator[FastAPI]:
-    allowing = allowed_to_deliver(settings, receiver)
-    application = create_app(allowing)
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 @pytest.fixture
