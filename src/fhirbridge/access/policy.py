@@ -26,7 +26,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fhirbridge.access.compartment import (
     SERVER_WRITTEN,
@@ -323,13 +323,16 @@ class AccessPolicy:
         # Parsed once for the judgement and the access log's mark (the unrestricted need neither),
         # with numbers as floats: the judgement reads references, codes and labels, and a view
         # served to the caller is made from the exact content (_without_blocked_units).
-        if identity.unrestricted or record.content is None:
-            resource = None
-        elif record.resource_type == "Provenance":  # parsed already when its targets were read ahead
-            resource = self._parsed(identity, record)
+        resource: dict[str, Any] | None = None
+        if identity.unrestricted:
+            access: Access | None = Access(frozenset(), (), ())
+        elif permissions and not any(
+            self._scoped(identity, record.resource_type, p)  # type: ignore[arg-type]
+            for p in permissions
+        ):
+            return None
         else:
-            resource = loads_inexact(record.content)
-        access = await self._judge(identity, record, permissions, resource)
+            access, resource = await self._judged(identity, record)
         seen = seen_by(identity)
         if access is not None and seen is not None:
             reference = f"{record.resource_type}/{record.resource_id}/_history/{record.version}"
@@ -588,16 +591,37 @@ class AccessPolicy:
         return True
 
     async def _sees_target(self, identity: Identity, stored: StoredResource) -> bool:
-        """Whether the caller may see a version a Provenance or log entry names, judged once per
-        request however many name it (:func:`fhirbridge.access.targets.judged_memo`)."""
+        """Whether the caller may see a version a Provenance or log entry names."""
+        try:
+            access, _ = await self._judged(identity, stored)
+        except Refused:
+            return False
+        return access is not None
+
+    async def _judged(self, identity: Identity, record: StoredResource) -> tuple[Access | None, dict[str, Any] | None]:
+        """:meth:`_judge` of a version without its scopes, once per request however often it
+        comes (:func:`fhirbridge.access.targets.judged_memo`): a plan on a feed page and the
+        Provenance naming it there, or a plan named by a hundred Provenances.  Returns the
+        content it was judged from, when parsed for it.  A refusal comes again, as a new one."""
         memo = judged_memo(identity, self.kept)
-        key = version_key(stored)
-        if key not in memo:
+        key = version_key(record)
+        resource: dict[str, Any] | None = None
+        held = memo.get(key, _UNJUDGED)
+        if held is _UNJUDGED:
+            if record.content is None:
+                resource = None
+            elif record.resource_type == "Provenance":  # parsed already when its targets were read ahead
+                resource = self._parsed(identity, record)
+            else:
+                resource = loads_inexact(record.content)
             try:
-                memo[key] = await self._judge(identity, stored, "", self._parsed(identity, stored)) is not None
-            except Refused:
-                memo[key] = False
-        return memo[key]
+                held = await self._judge(identity, record, "", resource)
+            except Refused as refusal:
+                held = refusal
+            memo[key] = held
+        if isinstance(held, Refused):
+            raise Refused(held.issues[0].diagnostics, held.patients)
+        return cast("Access | None", held), resource
 
     def _sees_audit(self, identity: Identity, event: dict[str, Any]) -> bool:
         """The region's services read the whole log; a system acting for a unit, the unit's own
@@ -1065,6 +1089,8 @@ class AccessPolicy:
         return None
 
 
+_UNJUDGED = object()
+"""Not in :meth:`AccessPolicy._judged`'s memo yet."""
 _READ_EPOCHS: ContextVar[dict[str, int] | None] = ContextVar("read_epochs", default=None)
 """While a read is judged: the access epochs read with its record (:meth:`AccessPolicy.check_read`)."""
 _GOALS_AHEAD: ContextVar[dict[str, bool] | None] = ContextVar("goals_ahead", default=None)

@@ -79,10 +79,10 @@ def version_key(record: StoredResource) -> VersionKey:
     return (record.resource_type, record.resource_id, record.version, record.last_updated)
 
 
-def judged_memo(identity: Identity, kept: object) -> dict[VersionKey, bool]:
-    """Whether the caller sees each target version judged in this request, kept while the
-    policy's kept facts are ``kept`` (a write that wrote more judges afresh)."""
-    held: tuple[object, dict[VersionKey, bool]] | None = identity.decisions.get("judged")
+def judged_memo(identity: Identity, kept: object) -> dict[VersionKey, object]:
+    """How each version judged in this request was judged (the access, None, or the refusal),
+    kept while the policy's kept facts are ``kept`` (a write that wrote more judges afresh)."""
+    held: tuple[object, dict[VersionKey, object]] | None = identity.decisions.get("judged")
     if held is None or held[0] is not kept:
         held = identity.decisions["judged"] = (kept, {})
     return held[1]
