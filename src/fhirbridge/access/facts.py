@@ -14,6 +14,7 @@ Role codes are from http://terminology.hl7.org/CodeSystem/v3-ParticipationType.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,9 @@ MOST = 1000
 tell whether there are more (:attr:`PatientFacts.cut`), and the policy then fails closed."""
 UNIT_DEPTH = 6
 """The most levels of units below a blocked caregiver that are followed."""
+CONSENTS_TOGETHER = 20
+"""Patients whose consents one search asks for (:func:`service_facts_of_each`), as many values as
+a search still runs as a selective one (:data:`fhirbridge.search.selective.MOST_VALUES`)."""
 
 
 @dataclass(frozen=True)
@@ -362,6 +366,47 @@ async def _read_consents(repository: Reads, system: Identity, facts: PatientFact
     however many, push none of them out); more than :data:`MOST` active ones are cut."""
     pairs = [("patient", f"Patient/{facts.patient_id}"), ("status", "active")]
     consents, _ = await search_contents(repository, system, "Consent", pairs, None, MOST + 1, heavy=False)
+    _apply_consents(facts, consents, now)
+
+
+async def service_facts_of_each(
+    repository: Reads, system: Identity, patient_ids: Sequence[str], now: int
+) -> dict[str, PatientFacts]:
+    """:func:`load_facts` with ``care=False`` of several patients, their active Consents found
+    by one search per :data:`CONSENTS_TOGETHER` patients instead of one each (a history page's
+    patients, judged for the region's services).  Only the patients whose facts are then whole
+    are answered: one with a block, or with more than :data:`MOST` active consents, is left out
+    (its care network is to be read too, or its consents are cut as the one-by-one read cuts
+    them), and so are all of a search whose consents cannot each be told to be one patient's
+    (a patient named other than ``Patient/id``)."""
+    found: dict[str, PatientFacts] = {}
+    wanted = sorted(set(patient_ids))
+    for start in range(0, len(wanted), CONSENTS_TOGETHER):
+        chunk = wanted[start : start + CONSENTS_TOGETHER]
+        pairs = [("patient", ",".join(f"Patient/{p}" for p in chunk)), ("status", "active")]
+        limit = (MOST + 1) * len(chunk)
+        consents, _ = await search_contents(repository, system, "Consent", pairs, None, limit, heavy=False)
+        by_patient: dict[str, list[dict[str, Any]]] = {patient_id: [] for patient_id in chunk}
+        if len(consents) >= limit:
+            continue
+        for consent in consents:
+            reference = (consent.get("patient") or {}).get("reference")
+            owner = reference.removeprefix("Patient/") if isinstance(reference, str) else None
+            if owner not in by_patient:
+                break
+            by_patient[owner].append(consent)
+        else:
+            for patient_id, theirs in by_patient.items():
+                facts = PatientFacts(patient_id)
+                _apply_consents(facts, theirs, now)
+                if not facts.blocked and not facts.cut:
+                    found[patient_id] = facts
+    return found
+
+
+def _apply_consents(facts: PatientFacts, consents: list[dict[str, Any]], now: int) -> None:
+    """What a patient's active Consents (at most :data:`MOST` + 1 read) say: blocks, consented
+    recipients and what each may read; more than :data:`MOST` are cut."""
     if len(consents) > MOST:
         facts.cut.add("Consent")
     for consent in consents:

@@ -44,6 +44,7 @@ from fhirbridge.access.facts import (
     load_facts,
     owners_unjudged,
     owning_references,
+    service_facts_of_each,
     shared,
 )
 from fhirbridge.access.kept import Kept, KeptFacts
@@ -71,11 +72,12 @@ from fhirbridge.fhir.references import ParsedReference, named_targets, parse_ref
 from fhirbridge.fhir.resource_types import STORED_TYPES
 from fhirbridge.identity import SYSTEM, Identity
 from fhirbridge.notifications import owners
+from fhirbridge.patients.identity import replaced_by
 from fhirbridge.patients.survivors import person_ids, surviving_patient
 from fhirbridge.search.query import SearchQuery, with_clause
 from fhirbridge.storage.epochs import DIRECTORY, patient_scope, read_epochs
 from fhirbridge.storage.records import StoredResource
-from fhirbridge.storage.store import live_referrers_by_param, live_referrers_of_each
+from fhirbridge.storage.store import live_referrers_by_param, live_referrers_of_each, read_each
 from fhirbridge.sweden.identifiers import HSA_SYSTEM
 
 if TYPE_CHECKING:
@@ -274,6 +276,8 @@ class AccessPolicy:
         kept = []
         await self._read_targets_ahead(identity, records)
         ahead = _GOALS_AHEAD.set(await self._unapproved_goals(records))
+        epochs = await self._stand_ahead(identity, records)
+        known = _READ_EPOCHS.set(epochs) if epochs is not None else None
         try:
             for record in records:
                 try:
@@ -284,7 +288,68 @@ class AccessPolicy:
                     kept.append(access.view(record))
         finally:
             _GOALS_AHEAD.reset(ahead)
+            if known is not None:
+                _READ_EPOCHS.reset(known)
         return kept
+
+    async def _stand_ahead(self, identity: Identity, records: list[StoredResource]) -> dict[str, int] | None:
+        """For a region's service judging a page (a change feed page: a hundred patients or
+        more), what :meth:`_standing` and :meth:`_facts` would read about each patient the
+        page names, read for all of them together: their access epochs in one statement, their
+        Patients (whether merged) in one, their consents in one search per
+        :data:`~fhirbridge.access.facts.CONSENTS_TOGETHER` (:func:`service_facts_of_each`).
+        What it finds is kept as the one-by-one reads keep it, and the judgement then finds it
+        there; a patient merged into another, or with a block, is left to the one-by-one reads.
+        Returns the epochs read, which the judgement of this page checks what is kept against
+        (as a read's judgement checks against the epochs read with its record); None when not
+        read ahead (another caller, or fewer than two patients)."""
+        if identity.kind != "system" or identity.on_behalf_of is not None or identity.unrestricted:
+            return None
+        named: set[str] = set()
+        for record in records:
+            parsed = self._parsed(identity, record) if record.resource_type != "Provenance" else None
+            if parsed is not None:
+                named |= patients_of(record.resource_type, parsed) or frozenset()
+        named.discard(UNKNOWN_PATIENT)
+        if len(named) < 2:
+            return None
+        patients = sorted(named)
+        scopes = [patient_scope(p) for p in patients]
+        survivors = {p: kept.survivor for p in patients if (kept := self.kept.get(p)) is not None}
+        scopes += sorted({patient_scope(s) for p, s in survivors.items() if s != p} - set(scopes))
+        async with self.repository.database.reader() as conn:
+            values = await read_epochs(conn, [*scopes, DIRECTORY])
+        epochs = dict(zip([*scopes, DIRECTORY], values, strict=True))
+        directory = epochs[DIRECTORY]
+        unread = [  # not kept, or kept at other epochs (a patient merged into another: one by one)
+            p
+            for p in patients
+            if (kept := self.kept.get(p)) is None
+            or (kept.survivor == p and kept.epochs != (epochs[patient_scope(p)], directory))
+        ]
+        if unread:
+            async with self.repository.database.reader() as conn:
+                stored = await read_each(conn, [("Patient", p) for p in unread])
+            for patient_id in unread:
+                found = stored.get(("Patient", patient_id))
+                patient = loads_inexact(found.content) if found is not None and found.content else None
+                if patient is None or replaced_by(patient) in (None, patient_id):
+                    self.kept.put(patient_id, Kept((epochs[patient_scope(patient_id)], directory), patient_id))
+        now = now_us()
+        lacking = [
+            p
+            for p in patients
+            if (kept := self.kept.get(p)) is not None
+            and kept.survivor == p
+            and kept.epochs == (epochs[patient_scope(p)], directory)
+            and ((facts := kept.facts.get(False)) is None or now >= facts.valid_until)
+        ]
+        if lacking:
+            for patient_id, facts in (await service_facts_of_each(self.repository, SYSTEM, lacking, now)).items():
+                kept = self.kept.get(patient_id)
+                if kept is not None:
+                    kept.facts[False] = facts
+        return epochs
 
     async def _read_targets_ahead(self, identity: Identity, records: list[StoredResource]) -> None:
         """The versions the Provenances among ``records`` name, read in one go instead of one
@@ -608,12 +673,7 @@ class AccessPolicy:
         resource: dict[str, Any] | None = None
         held = memo.get(key, _UNJUDGED)
         if held is _UNJUDGED:
-            if record.content is None:
-                resource = None
-            elif record.resource_type == "Provenance":  # parsed already when its targets were read ahead
-                resource = self._parsed(identity, record)
-            else:
-                resource = loads_inexact(record.content)
+            resource = self._parsed(identity, record)  # parsed already when read ahead for the page
             try:
                 held = await self._judge(identity, record, "", resource)
             except Refused as refusal:
