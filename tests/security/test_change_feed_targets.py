@@ -127,3 +127,35 @@ async def test_a_provenance_naming_a_version_hidden_by_a_block_stays_hidden_on_e
         fed = _ids(await _feed(anyone, "/fhir/Provenance/_history", outsider, count))
         assert shown <= fed, (count, shown - fed)
         assert not fed & hidden, count
+
+
+async def test_a_provenance_of_a_goal_on_an_earlier_page_is_logged_apart_when_the_goal_is_kept_from_her(
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, ec: SigningKey
+) -> None:
+    """A Goal only a plan not approved for Anna holds is kept from her, and so is a Provenance
+    naming it: the integration's read of that Provenance is logged apart (not in Anna's own log)
+    also when the Goal itself came on an earlier page than the Provenance (the Goals a page's
+    Provenances name are asked about with the page's own Goals: ``_unapproved_goals``)."""
+    goal = await admin_post(anyone, rsa, builders.goal(world["anna"], "Internt mål"))
+    internal = builders.care_plan(world["anna"], title="Intern", meta={"security": [NOT_FOR_PATIENT]})
+    await admin_post(anyone, rsa, {**internal, "goal": [{"reference": f"Goal/{goal['id']}"}]})
+    open_goal = await admin_post(anyone, rsa, builders.goal(world["anna"], "Öppet mål"))
+    await admin_post(
+        anyone,
+        rsa,
+        {**builders.care_plan(world["anna"], title="Öppen"), "goal": [{"reference": f"Goal/{open_goal['id']}"}]},
+    )
+    kept_one = (await admin_post(anyone, rsa, _provenance(world, f"Goal/{goal['id']}/_history/1")))["id"]
+    told_one = (await admin_post(anyone, rsa, _provenance(world, f"Goal/{open_goal['id']}/_history/1")))["id"]
+    # pages of one: the page with a Provenance is judged from just after the page before it
+    fed = _ids(await _feed(anyone, "/fhir/_history", admin(rsa), 1))
+    assert {kept_one, told_one, goal["id"], open_goal["id"]} <= fed
+    history = [e for e in await log_of(anyone, rsa) if any(c.get("code") == "history-system" for c in e["subtype"])]
+    kept = set().union(*(_named(e) for e in history if _labelled(e)))
+    told = set().union(*(_named(e) for e in history if not _labelled(e)))
+    assert f"Provenance/{kept_one}/_history/1" in kept - told
+    assert f"Provenance/{told_one}/_history/1" in told - kept
+    own_log = await anyone.get("/fhir/AuditEvent", params={"_count": "500"}, headers=patient_token(ec, world, "anna"))
+    assert own_log.status_code == 200, own_log.text[:300]
+    assert f"Provenance/{kept_one}/" not in own_log.text
+    assert f"Provenance/{told_one}/" in own_log.text

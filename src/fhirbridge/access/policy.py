@@ -274,8 +274,9 @@ class AccessPolicy:
         those seen only as a view without a blocked unit's parts (:attr:`Access.partial`) are
         left out too (what a conditional match, a rule or a notification may use)."""
         kept = []
-        await self._read_targets_ahead(identity, records)
-        ahead = _GOALS_AHEAD.set(await self._unapproved_goals(records))
+        targets = await self._read_targets_ahead(identity, records)
+        named_goals = {str(t.resource_id) for t in targets if t.resource_type == "Goal"}
+        ahead = _GOALS_AHEAD.set(await self._unapproved_goals(records, named_goals))
         epochs = await self._stand_ahead(identity, records)
         known = _READ_EPOCHS.set(epochs) if epochs is not None else None
         try:
@@ -351,17 +352,17 @@ class AccessPolicy:
                     kept.facts[False] = facts
         return epochs
 
-    async def _read_targets_ahead(self, identity: Identity, records: list[StoredResource]) -> None:
+    async def _read_targets_ahead(self, identity: Identity, records: list[StoredResource]) -> list[ParsedReference]:
         """The versions the Provenances among ``records`` name, read in one go instead of one
         statement each (:func:`fhirbridge.access.targets.read_targets_ahead`), when they are
         to be judged: for a caller who is judged, or for the access log's mark (is this
-        Provenance of a plan or goal kept from the patient?)."""
+        Provenance of a plan or goal kept from the patient?).  Returns the targets read."""
         provenances = [r for r in records if r.resource_type == "Provenance" and r.content is not None]
         if not provenances:
-            return
+            return []
         marking = identity.kind != "patient" and seen_by(identity) is not None
         if identity.unrestricted and not marking:
-            return
+            return []
         targets = [
             parsed
             for record in provenances
@@ -369,11 +370,16 @@ class AccessPolicy:
             if not identity.unrestricted or parsed.resource_type in ("CarePlan", "Goal")
         ]
         await read_targets_ahead(self.repository.database, identity, targets)
+        return targets
 
-    async def _unapproved_goals(self, records: list[StoredResource]) -> dict[str, bool] | None:
+    async def _unapproved_goals(
+        self, records: list[StoredResource], named: set[str] | frozenset[str] = frozenset()
+    ) -> dict[str, bool] | None:
         """:meth:`_unapproved_goal` of every Goal among ``records`` (a page of a history or a
-        search), read in one statement instead of one for each; None for fewer than two."""
-        goal_ids = sorted({r.resource_id for r in records if r.resource_type == "Goal" and r.content is not None})
+        search) and of the Goals ``named`` by its Provenances (by id), read in one statement
+        instead of one for each; None for fewer than two."""
+        on_page = {r.resource_id for r in records if r.resource_type == "Goal" and r.content is not None}
+        goal_ids = sorted(on_page | named)
         if len(goal_ids) < 2:
             return None
         async with self.repository.database.reader() as conn:
