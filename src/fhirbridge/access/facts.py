@@ -32,6 +32,7 @@ from fhirbridge.contract.codes import ANSWERED_FOR_UNIT_EXTENSION, SHARE_ACTION_
 from fhirbridge.fhir.references import parse_reference
 from fhirbridge.identity import Identity
 from fhirbridge.search.dates import first_instant, first_instant_after
+from fhirbridge.search.query import MAX_VALUES
 
 if TYPE_CHECKING:
     from fhirbridge.reads import Reads
@@ -46,9 +47,10 @@ MOST = 1000
 tell whether there are more (:attr:`PatientFacts.cut`), and the policy then fails closed."""
 UNIT_DEPTH = 6
 """The most levels of units below a blocked caregiver that are followed."""
-CONSENTS_TOGETHER = 20
+CONSENTS_TOGETHER = MAX_VALUES
 """Patients whose consents one search asks for (:func:`service_facts_of_each`), as many values as
-a search still runs as a selective one (:data:`fhirbridge.search.selective.MOST_VALUES`)."""
+a search parameter may have: a change feed page of 1,000 versions names a hundred or so.  Each
+is one index lookup, read inline (``heavy=False``) like the one-by-one reads it replaces."""
 
 
 @dataclass(frozen=True)
