@@ -20,6 +20,7 @@ server call out) belong to the service that created them (:mod:`fhirbridge.notif
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import re
@@ -274,10 +275,18 @@ class AccessPolicy:
         those seen only as a view without a blocked unit's parts (:attr:`Access.partial`) are
         left out too (what a conditional match, a rule or a notification may use)."""
         kept = []
-        targets = await self._read_targets_ahead(identity, records)
+        targets = self._targets_to_judge(identity, records)
         named_goals = {str(t.resource_id) for t in targets if t.resource_type == "Goal"}
-        ahead = _GOALS_AHEAD.set(await self._unapproved_goals(records, named_goals))
-        epochs = await self._stand_ahead(identity, records)
+        patients = self._patients_to_stand(identity, records)
+        # what judging the page asks the database, asked at once (one round trip on PostgreSQL)
+        goals, _, epochs = await asyncio.gather(
+            self._unapproved_goals(records, named_goals),
+            read_targets_ahead(self.repository.database, identity, targets),
+            self._page_epochs(patients),
+        )
+        if epochs is not None:
+            await self._stand_ahead(patients, epochs)
+        ahead = _GOALS_AHEAD.set(goals)
         known = _READ_EPOCHS.set(epochs) if epochs is not None else None
         try:
             for record in records:
@@ -293,84 +302,93 @@ class AccessPolicy:
                 _READ_EPOCHS.reset(known)
         return kept
 
-    async def _stand_ahead(self, identity: Identity, records: list[StoredResource]) -> dict[str, int] | None:
-        """For a region's service judging a page (a change feed page: a hundred patients or
-        more), what :meth:`_standing` and :meth:`_facts` would read about each patient the
-        page names, read for all of them together: their access epochs in one statement, their
-        Patients (whether merged) in one, their consents in one search per
-        :data:`~fhirbridge.access.facts.CONSENTS_TOGETHER` (:func:`service_facts_of_each`).
-        What it finds is kept as the one-by-one reads keep it, and the judgement then finds it
-        there; a patient merged into another, or with a block, is left to the one-by-one reads.
-        Returns the epochs read, which the judgement of this page checks what is kept against
-        (as a read's judgement checks against the epochs read with its record); None when not
-        read ahead (another caller, or fewer than two patients)."""
+    def _patients_to_stand(self, identity: Identity, records: list[StoredResource]) -> list[str]:
+        """The patients a page names whose standing is read ahead for it (:meth:`_stand_ahead`):
+        for a region's service judging a page (a change feed page names a hundred or more), when
+        it names at least two."""
         if identity.kind != "system" or identity.on_behalf_of is not None or identity.unrestricted:
-            return None
+            return []
         named: set[str] = set()
         for record in records:
             parsed = self._parsed(identity, record) if record.resource_type != "Provenance" else None
             if parsed is not None:
                 named |= patients_of(record.resource_type, parsed) or frozenset()
         named.discard(UNKNOWN_PATIENT)
-        if len(named) < 2:
+        return sorted(named) if len(named) > 1 else []
+
+    async def _page_epochs(self, patients: list[str]) -> dict[str, int] | None:
+        """The access epochs of ``patients``, of those they were merged into as far as kept, and
+        of the directory, in one statement; None for no patients."""
+        if not patients:
             return None
-        patients = sorted(named)
         scopes = [patient_scope(p) for p in patients]
-        survivors = {p: kept.survivor for p in patients if (kept := self.kept.get(p)) is not None}
-        scopes += sorted({patient_scope(s) for p, s in survivors.items() if s != p} - set(scopes))
+        survivors = {kept.survivor for p in patients if (kept := self.kept.get(p)) is not None}
+        scopes += sorted({patient_scope(s) for s in survivors} - set(scopes))
         async with self.repository.database.reader() as conn:
             values = await read_epochs(conn, [*scopes, DIRECTORY])
-        epochs = dict(zip([*scopes, DIRECTORY], values, strict=True))
+        return dict(zip([*scopes, DIRECTORY], values, strict=True))
+
+    async def _stand_ahead(self, patients: list[str], epochs: dict[str, int]) -> None:
+        """What :meth:`_standing` and :meth:`_facts` would read about each of a page's
+        ``patients``, read for all of them together, after their ``epochs`` (so that nothing
+        is kept as read at epochs older than what was read): their Patients (whether merged) in
+        one statement, their consents in one search per
+        :data:`~fhirbridge.access.facts.CONSENTS_TOGETHER` (:func:`service_facts_of_each`).
+        What it finds is kept as the one-by-one reads keep it, and the judgement of the page,
+        checking what is kept against ``epochs`` (as a read's judgement checks against the
+        epochs read with its record), finds it there; a patient merged into another, or with a
+        block, is left to the one-by-one reads."""
         directory = epochs[DIRECTORY]
-        unread = [  # not kept, or kept at other epochs (a patient merged into another: one by one)
-            p
-            for p in patients
-            if (kept := self.kept.get(p)) is None
-            or (kept.survivor == p and kept.epochs != (epochs[patient_scope(p)], directory))
-        ]
-        if unread:
-            async with self.repository.database.reader() as conn:
-                stored = await read_each(conn, [("Patient", p) for p in unread])
-            for patient_id in unread:
-                found = stored.get(("Patient", patient_id))
-                patient = loads_inexact(found.content) if found is not None and found.content else None
-                if patient is None or replaced_by(patient) in (None, patient_id):
-                    self.kept.put(patient_id, Kept((epochs[patient_scope(patient_id)], directory), patient_id))
+
+        def standing(patient_id: str) -> Kept | None:
+            """What is kept of the patient as it stands at ``epochs``, unless merged."""
+            kept = self.kept.get(patient_id)
+            current = kept is not None and kept.epochs == (epochs[patient_scope(patient_id)], directory)
+            return kept if current and kept is not None and kept.survivor == patient_id else None
+
         now = now_us()
+        unread = [p for p in patients if (kept := self.kept.get(p)) is None or (kept.survivor == p and not standing(p))]
         lacking = [
             p
             for p in patients
-            if (kept := self.kept.get(p)) is not None
-            and kept.survivor == p
-            and kept.epochs == (epochs[patient_scope(p)], directory)
-            and ((facts := kept.facts.get(False)) is None or now >= facts.valid_until)
+            if (kept := standing(p)) is None or (facts := kept.facts.get(False)) is None or now >= facts.valid_until
         ]
-        if lacking:
-            for patient_id, facts in (await service_facts_of_each(self.repository, SYSTEM, lacking, now)).items():
-                kept = self.kept.get(patient_id)
-                if kept is not None:
-                    kept.facts[False] = facts
-        return epochs
+        stored, facts_of = await asyncio.gather(
+            self._current_patients(unread), service_facts_of_each(self.repository, SYSTEM, lacking, now)
+        )
+        for patient_id in unread:
+            found = stored.get(("Patient", patient_id))
+            patient = loads_inexact(found.content) if found is not None and found.content else None
+            if patient is None or replaced_by(patient) in (None, patient_id):
+                self.kept.put(patient_id, Kept((epochs[patient_scope(patient_id)], directory), patient_id))
+        for patient_id, facts in facts_of.items():
+            kept = standing(patient_id)
+            if kept is not None:
+                kept.facts[False] = facts
 
-    async def _read_targets_ahead(self, identity: Identity, records: list[StoredResource]) -> list[ParsedReference]:
-        """The versions the Provenances among ``records`` name, read in one go instead of one
-        statement each (:func:`fhirbridge.access.targets.read_targets_ahead`), when they are
-        to be judged: for a caller who is judged, or for the access log's mark (is this
-        Provenance of a plan or goal kept from the patient?).  Returns the targets read."""
+    async def _current_patients(self, patient_ids: list[str]) -> dict[tuple[str, str], StoredResource]:
+        if not patient_ids:
+            return {}
+        async with self.repository.database.reader() as conn:
+            return await read_each(conn, [("Patient", p) for p in patient_ids])
+
+    def _targets_to_judge(self, identity: Identity, records: list[StoredResource]) -> list[ParsedReference]:
+        """What the Provenances among ``records`` name, when they are to be judged: for a caller
+        who is judged, or for the access log's mark (is this Provenance of a plan or goal kept
+        from the patient?).  Their versions are read in one go instead of one statement each
+        (:func:`fhirbridge.access.targets.read_targets_ahead`)."""
         provenances = [r for r in records if r.resource_type == "Provenance" and r.content is not None]
         if not provenances:
             return []
         marking = identity.kind != "patient" and seen_by(identity) is not None
         if identity.unrestricted and not marking:
             return []
-        targets = [
+        return [
             parsed
             for record in provenances
             for parsed in local_targets(self._parsed(identity, record) or {}, _local)
             if not identity.unrestricted or parsed.resource_type in ("CarePlan", "Goal")
         ]
-        await read_targets_ahead(self.repository.database, identity, targets)
-        return targets
 
     async def _unapproved_goals(
         self, records: list[StoredResource], named: set[str] | frozenset[str] = frozenset()
@@ -745,7 +763,7 @@ class AccessPolicy:
     async def _target_version(self, identity: Identity, parsed: ParsedReference) -> StoredResource | None:
         """The version a Provenance target names (the current one when it names none; the last
         content of a deleted resource), read once per request however many Provenances name it
-        (a page's are read ahead together: :meth:`_read_targets_ahead`)."""
+        (a page's are read ahead together: :meth:`_targets_to_judge`)."""
         memo = targets_memo(identity)
         key = target_key(parsed)
         if key not in memo:
