@@ -140,6 +140,35 @@ async def test_without_the_ca_the_receivers_certificate_is_refused_and_the_owner
     assert shown["status"] == "error" and https_receiver.url in shown["error"]
 
 
+async def test_the_owner_asking_active_from_error_gets_a_new_handshake_before_any_event(
+    anyone: httpx.AsyncClient, secure_app: FastAPI, world: World, rsa: SigningKey, https_receiver: RecordingReceiver
+) -> None:
+    """A client does not set ``active`` itself (Subscriptions Backport IG, *Workflow*): a PUT or
+    PATCH asking for it on a Subscription whose handshake failed leaves it ``requested`` and
+    owes a new handshake, which the event owed meanwhile waits for."""
+    created = await anyone.post("/fhir/Subscription", json=fixed_contacts(https_receiver.url), headers=npo(rsa))
+    assert created.status_code == 201, created.text
+    url = f"/fhir/Subscription/{created.json()['id']}"
+    assert await deliver(secure_app, notify_ca_file=None) == 0  # the handshake fails: error
+    failed = (await anyone.get(url, headers=npo(rsa))).json()
+    assert failed["status"] == "error"
+    for asked in (failed, dict(failed, status="active")):
+        put = await anyone.put(url, json=asked, headers=npo(rsa))
+        assert put.status_code == 200, put.text
+        assert put.json()["status"] == "requested" and "error" not in put.json()
+        assert await deliver(secure_app, notify_ca_file=None) == 0  # each owes a new handshake, which fails
+        assert (await anyone.get(url, headers=npo(rsa))).json()["status"] == "error"
+    patch = [{"op": "replace", "path": "/status", "value": "active"}]
+    patched = await anyone.patch(url, json=patch, headers={**npo(rsa), "Content-Type": "application/json-patch+json"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["status"] == "requested"
+    await new_fixed_contact(anyone, rsa, world, "anna")
+    assert await deliver(secure_app) == 2
+    kinds = [status_of(verified(got))["type"] for got in https_receiver.received]
+    assert kinds == ["handshake", "event-notification"]
+    assert (await anyone.get(url, headers=npo(rsa))).json()["status"] == "active"
+
+
 def test_a_ca_file_that_is_not_there_stops_the_service_at_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="NOTIFY_CA_FILE"):
         Settings(notify_ca_file=str(tmp_path / "missing.pem"))
