@@ -27,6 +27,9 @@ from fhirbridge.storage.schema import metadata
 from tests.support.postgres import ThrowawayPostgres, find_binaries
 from tests.support.written_logs import WrittenLogs
 
+pytest_plugins = ["tests.support.production"]
+"""Production mode's fixtures (a deployment with tokens, a client, the world), for every folder."""
+
 BACKENDS = ("sqlite", "postgresql")
 BASE = "http://fhirbridge.test"
 REQUIRE_POSTGRES = os.environ.get("FHIRBRIDGE_REQUIRE_POSTGRES") == "1"

@@ -265,6 +265,7 @@ class FhirRepository:
                         names=checks.names if checks else None,
                         narrow=checks.narrow if checks else None,
                         knows=checks.knows if checks else None,
+                        exists=checks.exists if checks else None,
                         other_bases=self.other_bases,
                         dry_run=dry_run,
                     )

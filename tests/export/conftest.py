@@ -1,4 +1,4 @@
-"""A deployment with authentication on (tests/security/conftest.py) whose export files go to the
+"""A deployment with authentication on (tests/support/production.py) whose export files go to the
 test's own folder, and what a Bulk Data client does: kick off, poll, download."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import pytest
 from fastapi import FastAPI
 
 from fhirbridge.config import Settings
-from tests.security.conftest import anyone, ec, jwks_file, rsa, secure_app, world  # noqa: F401 - fixtures
 from tests.security.tokens import production_settings
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
@@ -25,7 +24,7 @@ def export_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def secure_settings(database_url: str, jwks_file: Path, export_dir: Path) -> Settings:  # noqa: F811
+def secure_settings(database_url: str, jwks_file: Path, export_dir: Path) -> Settings:
     return production_settings(database_url, jwks_file, export_dir=str(export_dir))
 
 

@@ -20,22 +20,16 @@ from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, concept
 from fhirbridge.notifications.delivery import OutboxWorker
 from fhirbridge.notifications.signing import SECRET_URL, verify
 from fhirbridge.notifications.topics import PAYLOAD_CONTENT_URL
-from fhirbridge.rest.app import create_app
 from tests.notifications.receiver import RecordingReceiver, listening
 from tests.notifications.test_topics import FIXED_CONTACT, status_of
 from tests.notifications.tls import LoopbackCa, make_ca
 from tests.security.callers import block_hospital
-from tests.security.tokens import SigningKey, bearer, mint, production_settings, rsa_key, write_jwks
-from tests.security.world import World, build_world, user_token
+from tests.security.tokens import SigningKey, bearer, mint
+from tests.security.world import World, user_token
 from tests.support import builders
-from tests.support.api import BASE, outcome
+from tests.support.api import outcome
 
 SECRET = "tls-hemlighet-0123456789abcdef-npo-plattform"
-
-
-@pytest.fixture(scope="module")
-def key() -> SigningKey:
-    return rsa_key()
 
 
 @pytest.fixture
@@ -50,39 +44,21 @@ async def https_receiver(ca: LoopbackCa) -> AsyncIterator[RecordingReceiver]:
 
 
 @pytest.fixture
-def settings(
-    database_url: str, tmp_path: Path, key: SigningKey, ca: LoopbackCa, https_receiver: RecordingReceiver
-) -> Settings:
-    return production_settings(
-        database_url,
-        write_jwks(tmp_path / "jwks.json", key),
-        audit_flush_seconds=3600,
-        subscription_allowed_hosts=[f"127.0.0.1:{https_receiver.port}"],
-        notify_ca_file=str(ca.ca_file),
+def secure_settings(secure_settings: Settings, ca: LoopbackCa, https_receiver: RecordingReceiver) -> Settings:
+    """Production mode (tests/support/production.py), allowed to deliver to the https receiver,
+    trusting the CA that signed its certificate."""
+    return secure_settings.model_copy(
+        update={
+            "audit_flush_seconds": 3600,
+            "subscription_allowed_hosts": [f"127.0.0.1:{https_receiver.port}"],
+            "notify_ca_file": str(ca.ca_file),
+        }
     )
 
 
-@pytest.fixture
-async def secure(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def anyone(secure: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=secure), base_url=BASE) as http:
-        yield http
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, key: SigningKey) -> World:
-    return await build_world(anyone, key)
-
-
-def npo(key: SigningKey) -> dict[str, str]:
+def npo(rsa: SigningKey) -> dict[str, str]:
     """The NPÖ platform's own token: a service acting for no unit, which owns what it subscribes."""
-    return bearer(mint(key, scope="system/*.rs system/Subscription.cruds", client_id="npo-platform"))
+    return bearer(mint(rsa, scope="system/*.rs system/Subscription.cruds", client_id="npo-platform"))
 
 
 def fixed_contacts(endpoint: str) -> dict[str, Any]:
@@ -92,8 +68,8 @@ def fixed_contacts(endpoint: str) -> dict[str, Any]:
     return body
 
 
-async def deliver(secure: FastAPI, **changes: Any) -> int:
-    context = secure.state.context
+async def deliver(secure_app: FastAPI, **changes: Any) -> int:
+    context = secure_app.state.context
     worker = OutboxWorker.for_settings(context.repository.database, context.settings.model_copy(update=changes))
     try:
         delivered = 0
@@ -104,10 +80,10 @@ async def deliver(secure: FastAPI, **changes: Any) -> int:
         await worker.close()
 
 
-async def new_fixed_contact(anyone: httpx.AsyncClient, key: SigningKey, world: World, patient: str) -> None:
+async def new_fixed_contact(anyone: httpx.AsyncClient, rsa: SigningKey, world: World, patient: str) -> None:
     """The hospital's doctor makes themself the fixed care contact in the patient's team (the
     hospital sees its own information, whatever block the patient has on it elsewhere)."""
-    doctor = user_token(key, world, "doctor", "hospital")
+    doctor = user_token(rsa, world, "doctor", "hospital")
     path = f"/fhir/CareTeam/{world[f'{patient}-team']}"
     team = (await anyone.get(path, headers=doctor)).json()
     fixed = concept(CARE_ROLE_SYSTEM, CARE_ROLES, "fast-vardkontakt")
@@ -123,29 +99,29 @@ def verified(got: Any) -> dict[str, Any]:
 
 
 async def test_a_services_topic_subscription_is_delivered_signed_over_https_and_never_what_it_may_not_read(
-    anyone: httpx.AsyncClient, secure: FastAPI, world: World, key: SigningKey, https_receiver: RecordingReceiver
+    anyone: httpx.AsyncClient, secure_app: FastAPI, world: World, rsa: SigningKey, https_receiver: RecordingReceiver
 ) -> None:
     # a user's token may not subscribe: a Subscription sends data out later, to its owner alone
-    doctor = user_token(key, world, "doctor", "hospital")
+    doctor = user_token(rsa, world, "doctor", "hospital")
     outcome(await anyone.post("/fhir/Subscription", json=fixed_contacts(https_receiver.url), headers=doctor), 403)
-    created = await anyone.post("/fhir/Subscription", json=fixed_contacts(https_receiver.url), headers=npo(key))
+    created = await anyone.post("/fhir/Subscription", json=fixed_contacts(https_receiver.url), headers=npo(rsa))
     assert created.status_code == 201, created.text
     subscription = created.json()
     assert subscription["status"] == "requested"
-    assert await deliver(secure) == 1
+    assert await deliver(secure_app) == 1
     [handshake] = https_receiver.received
     assert handshake.line.startswith("POST /hook") and status_of(verified(handshake))["type"] == "handshake"
-    shown = (await anyone.get(f"/fhir/Subscription/{subscription['id']}", headers=npo(key))).json()
+    shown = (await anyone.get(f"/fhir/Subscription/{subscription['id']}", headers=npo(rsa))).json()
     assert shown["status"] == "active"
 
-    await block_hospital(anyone, key, world, patient="bertil")  # Bertil blocks the hospital's information
+    await block_hospital(anyone, rsa, world, patient="bertil")  # Bertil blocks the hospital's information
     team = f"/fhir/CareTeam/{world['bertil-team']}"
-    assert (await anyone.get(team, headers=npo(key))).status_code in (403, 404)
-    await new_fixed_contact(anyone, key, world, "bertil")
-    assert await deliver(secure) == 0 and len(https_receiver.received) == 1  # nothing about Bertil
+    assert (await anyone.get(team, headers=npo(rsa))).status_code in (403, 404)
+    await new_fixed_contact(anyone, rsa, world, "bertil")
+    assert await deliver(secure_app) == 0 and len(https_receiver.received) == 1  # nothing about Bertil
 
-    await new_fixed_contact(anyone, key, world, "anna")
-    assert await deliver(secure) == 1
+    await new_fixed_contact(anyone, rsa, world, "anna")
+    assert await deliver(secure_app) == 1
     bundle = verified(https_receiver.received[-1])
     status = status_of(bundle)
     assert status["type"] == "event-notification" and status["events-since-subscription-start"] == "1"
@@ -154,14 +130,43 @@ async def test_a_services_topic_subscription_is_delivered_signed_over_https_and_
 
 
 async def test_without_the_ca_the_receivers_certificate_is_refused_and_the_owner_sees_error(
-    anyone: httpx.AsyncClient, secure: FastAPI, world: World, key: SigningKey, https_receiver: RecordingReceiver
+    anyone: httpx.AsyncClient, secure_app: FastAPI, world: World, rsa: SigningKey, https_receiver: RecordingReceiver
 ) -> None:
-    created = await anyone.post("/fhir/Subscription", json=fixed_contacts(https_receiver.url), headers=npo(key))
+    created = await anyone.post("/fhir/Subscription", json=fixed_contacts(https_receiver.url), headers=npo(rsa))
     assert created.status_code == 201, created.text
-    assert await deliver(secure, notify_ca_file=None) == 0
+    assert await deliver(secure_app, notify_ca_file=None) == 0
     assert https_receiver.received == []
-    shown = (await anyone.get(f"/fhir/Subscription/{created.json()['id']}", headers=npo(key))).json()
+    shown = (await anyone.get(f"/fhir/Subscription/{created.json()['id']}", headers=npo(rsa))).json()
     assert shown["status"] == "error" and https_receiver.url in shown["error"]
+
+
+async def test_the_owner_asking_active_from_error_gets_a_new_handshake_before_any_event(
+    anyone: httpx.AsyncClient, secure_app: FastAPI, world: World, rsa: SigningKey, https_receiver: RecordingReceiver
+) -> None:
+    """A client does not set ``active`` itself (Subscriptions Backport IG, *Workflow*): a PUT or
+    PATCH asking for it on a Subscription whose handshake failed leaves it ``requested`` and
+    owes a new handshake, which the event owed meanwhile waits for."""
+    created = await anyone.post("/fhir/Subscription", json=fixed_contacts(https_receiver.url), headers=npo(rsa))
+    assert created.status_code == 201, created.text
+    url = f"/fhir/Subscription/{created.json()['id']}"
+    assert await deliver(secure_app, notify_ca_file=None) == 0  # the handshake fails: error
+    failed = (await anyone.get(url, headers=npo(rsa))).json()
+    assert failed["status"] == "error"
+    for asked in (failed, dict(failed, status="active")):
+        put = await anyone.put(url, json=asked, headers=npo(rsa))
+        assert put.status_code == 200, put.text
+        assert put.json()["status"] == "requested" and "error" not in put.json()
+        assert await deliver(secure_app, notify_ca_file=None) == 0  # each owes a new handshake, which fails
+        assert (await anyone.get(url, headers=npo(rsa))).json()["status"] == "error"
+    patch = [{"op": "replace", "path": "/status", "value": "active"}]
+    patched = await anyone.patch(url, json=patch, headers={**npo(rsa), "Content-Type": "application/json-patch+json"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["status"] == "requested"
+    await new_fixed_contact(anyone, rsa, world, "anna")
+    assert await deliver(secure_app) == 2
+    kinds = [status_of(verified(got))["type"] for got in https_receiver.received]
+    assert kinds == ["handshake", "event-notification"]
+    assert (await anyone.get(url, headers=npo(rsa))).json()["status"] == "active"
 
 
 def test_a_ca_file_that_is_not_there_stops_the_service_at_start(tmp_path: Path) -> None:

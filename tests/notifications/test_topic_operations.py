@@ -5,76 +5,49 @@ naming the parameter; and the CapabilityStatement lists the topics and both oper
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from fhirbridge.config import Settings
 from fhirbridge.contract.codes import CARE_ROLE_SYSTEM, CARE_ROLES, concept
 from fhirbridge.notifications.topics import FILTER_URL, PAYLOAD_CONTENT_URL, TOPIC_BASE, TOPIC_CANONICAL_URL
-from fhirbridge.rest.app import create_app
-from tests.conftest import BASE
-from tests.security.tokens import SigningKey, bearer, mint, production_settings, rsa_key, write_jwks
-from tests.security.world import World, build_world, patient_token, user_token
+from tests.security.tokens import SigningKey, bearer, mint
+from tests.security.world import World, patient_token, user_token
 from tests.support import builders
 from tests.support.api import outcome
 
 FIXED_CONTACT = f"{TOPIC_BASE}/fixed-care-contact-changed"
 
 
-@pytest.fixture(scope="module")
-def key() -> SigningKey:
-    return rsa_key()
-
-
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, key: SigningKey) -> Settings:
-    return production_settings(database_url, write_jwks(tmp_path / "jwks.json", key), audit_flush_seconds=3600)
+def secure_settings(secure_settings: Settings) -> Settings:
+    """Production mode (tests/support/production.py), its access log flushed at the end."""
+    return secure_settings.model_copy(update={"audit_flush_seconds": 3600})
 
 
-@pytest.fixture
-async def secure(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
+def service(rsa: SigningKey, client_id: str = "region-integration") -> dict[str, str]:
+    return bearer(mint(rsa, scope="system/*.cruds", client_id=client_id))
 
 
-@pytest.fixture
-async def anyone(secure: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=secure), base_url=BASE) as http:
-        yield http
-
-
-@pytest.fixture
-async def world(anyone: httpx.AsyncClient, key: SigningKey) -> World:
-    return await build_world(anyone, key)
-
-
-def service(key: SigningKey, client_id: str = "region-integration") -> dict[str, str]:
-    return bearer(mint(key, scope="system/*.cruds", client_id=client_id))
-
-
-async def subscribe(anyone: httpx.AsyncClient, key: SigningKey, patient_id: str, client_id: str) -> str:
+async def subscribe(anyone: httpx.AsyncClient, rsa: SigningKey, patient_id: str, client_id: str) -> str:
     body = builders.subscription(FIXED_CONTACT, payload="application/fhir+json")
     body["_criteria"] = {"extension": [{"url": FILTER_URL, "valueString": f"CareTeam?patient=Patient/{patient_id}"}]}
     body["channel"]["_payload"] = {"extension": [{"url": PAYLOAD_CONTENT_URL, "valueCode": "full-resource"}]}
-    created = await anyone.post("/fhir/Subscription", json=body, headers=service(key, client_id))
+    created = await anyone.post("/fhir/Subscription", json=body, headers=service(rsa, client_id))
     assert created.status_code == 201, created.text
     subscription_id: str = created.json()["id"]
     return subscription_id
 
 
-async def new_fixed_contact(anyone: httpx.AsyncClient, key: SigningKey, world: World, patient: str) -> None:
+async def new_fixed_contact(anyone: httpx.AsyncClient, rsa: SigningKey, world: World, patient: str) -> None:
     """The doctor of the patient's team becomes the patient's fixed care contact."""
     path = f"/fhir/CareTeam/{world[f'{patient}-team']}"
-    team = (await anyone.get(path, headers=service(key))).json()
+    team = (await anyone.get(path, headers=service(rsa))).json()
     fixed = concept(CARE_ROLE_SYSTEM, CARE_ROLES, "fast-vardkontakt")
     team["participant"] = [dict(team["participant"][0], role=[fixed])]
-    answer = await anyone.put(path, json=team, headers=service(key))
+    answer = await anyone.put(path, json=team, headers=service(rsa))
     assert answer.status_code == 200, answer.text
 
 
@@ -83,12 +56,12 @@ def parameters(status: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_the_owner_reads_the_status_and_replays_its_events_by_number(
-    anyone: httpx.AsyncClient, world: World, key: SigningKey
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
 ) -> None:
-    mine = await subscribe(anyone, key, world["anna"], "region-integration")
-    theirs = await subscribe(anyone, key, world["bertil"], "npo-platform")
-    await new_fixed_contact(anyone, key, world, "anna")
-    owner = service(key)
+    mine = await subscribe(anyone, rsa, world["anna"], "region-integration")
+    theirs = await subscribe(anyone, rsa, world["bertil"], "npo-platform")
+    await new_fixed_contact(anyone, rsa, world, "anna")
+    owner = service(rsa)
     status = await anyone.get(f"/fhir/Subscription/{mine}/$status", headers=owner)
     assert status.status_code == 200, status.text
     shown = parameters(status.json())
@@ -102,21 +75,21 @@ async def test_the_owner_reads_the_status_and_replays_its_events_by_number(
     [event] = [p for p in bundle["entry"][0]["resource"]["parameter"] if p["name"] == "notification-event"]
     assert {p["name"]: next(v for k, v in p.items() if k != "name") for p in event["part"]}["event-number"] == "1"
     assert bundle["entry"][1]["resource"]["id"] == world["anna-team"]
-    npo = service(key, "npo-platform")
+    npo = service(rsa, "npo-platform")
     other = parameters((await anyone.get(f"/fhir/Subscription/{theirs}/$status", headers=npo)).json())
     assert other["events-since-subscription-start"] == "0"  # Bertil's team did not change
 
 
 @pytest.mark.parametrize("operation", ["$status", "$events"])
 async def test_nobody_but_the_owner_finds_the_subscription(
-    anyone: httpx.AsyncClient, world: World, key: SigningKey, operation: str
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, operation: str
 ) -> None:
-    mine = await subscribe(anyone, key, world["anna"], "region-integration")
-    await new_fixed_contact(anyone, key, world, "anna")
+    mine = await subscribe(anyone, rsa, world["anna"], "region-integration")
+    await new_fixed_contact(anyone, rsa, world, "anna")
     for caller in (
-        service(key, "npo-platform"),
-        user_token(key, world, "doctor", "hospital"),
-        patient_token(key, world, "anna"),
+        service(rsa, "npo-platform"),
+        user_token(rsa, world, "doctor", "hospital"),
+        patient_token(rsa, world, "anna"),
     ):
         answer = await anyone.get(f"/fhir/Subscription/{mine}/{operation}", headers=caller)
         assert answer.status_code in (403, 404), answer.text
@@ -134,11 +107,11 @@ async def test_nobody_but_the_owner_finds_the_subscription(
     ],
 )
 async def test_a_replay_out_of_range_is_a_400_naming_the_parameter(
-    anyone: httpx.AsyncClient, world: World, key: SigningKey, params: dict[str, str], name: str
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey, params: dict[str, str], name: str
 ) -> None:
-    mine = await subscribe(anyone, key, world["anna"], "region-integration")
-    await new_fixed_contact(anyone, key, world, "anna")
-    refused = outcome(await anyone.get(f"/fhir/Subscription/{mine}/$events", params=params, headers=service(key)), 400)
+    mine = await subscribe(anyone, rsa, world["anna"], "region-integration")
+    await new_fixed_contact(anyone, rsa, world, "anna")
+    refused = outcome(await anyone.get(f"/fhir/Subscription/{mine}/$events", params=params, headers=service(rsa)), 400)
     assert refused["issue"][0]["expression"] == [name]
 
 
@@ -151,13 +124,13 @@ async def test_the_capability_statement_lists_the_topics_and_the_operations(anyo
 
 
 async def test_any_authenticated_caller_lists_the_topics_the_capability_statement_names(
-    anyone: httpx.AsyncClient, world: World, key: SigningKey
+    anyone: httpx.AsyncClient, world: World, rsa: SigningKey
 ) -> None:
     statement = (await anyone.get("/fhir/metadata")).json()
     [subscription] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Subscription"]
     offered = [e["valueCanonical"] for e in subscription["extension"] if e["url"] == TOPIC_CANONICAL_URL]
     assert "topic-list" in {o["name"] for o in subscription["operation"]}
-    for caller in (service(key), user_token(key, world, "doctor", "hospital"), patient_token(key, world, "anna")):
+    for caller in (service(rsa), user_token(rsa, world, "doctor", "hospital"), patient_token(rsa, world, "anna")):
         for answer in (
             await anyone.get("/fhir/Subscription/$topic-list", headers=caller),
             await anyone.post("/fhir/Subscription/$topic-list", headers=caller),

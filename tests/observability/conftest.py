@@ -1,5 +1,5 @@
-"""The security suite's deployment (authentication on, both databases, one trusted issuer), and a
-handle on the log lines the service writes, formatted as it formats them."""
+"""A handle on the log lines the service writes, formatted as it formats them (the deployment
+in production mode is tests/support/production.py's)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ from collections.abc import Iterator
 import pytest
 
 from fhirbridge.observability.logs import service_handler
-from tests.security.conftest import anyone, ec, jwks_file, rsa, secure_app, secure_settings, world
-
-__all__ = ["anyone", "ec", "jwks_file", "rsa", "secure_app", "secure_settings", "world"]
 
 
 class LogLines:

@@ -143,7 +143,7 @@ async def test_a_unit_system_cannot_read_or_redirect_another_units_subscription(
         header=["Authorization: Bearer hospital-secret"],
     )
     feed = (await anyone.get(f"/fhir/Subscription/{feed_id}", headers=service(rsa))).json()
-    for other in (unit_system(rsa, world), service(rsa, "npo-platform")):
+    for other, put, delete in ((unit_system(rsa, world), 403, 403), (service(rsa, "npo-platform"), 405, 200)):
         instance = f"/fhir/Subscription/{feed_id}"
         for url in (instance, f"{instance}/_history", f"{instance}/_history/1"):
             read = await anyone.get(url, headers=other)
@@ -154,8 +154,10 @@ async def test_a_unit_system_cannot_read_or_redirect_another_units_subscription(
             assert listed.json().get("entry", []) == [], url
         hijacked = dict(feed, channel=dict(feed["channel"], endpoint="https://attacker.example.org/x"))
         hijacked.pop("meta")
-        outcome(await anyone.put(f"/fhir/Subscription/{feed_id}", json=hijacked, headers=other), 403)
-        outcome(await anyone.delete(f"/fhir/Subscription/{feed_id}", headers=other), 403)
+        # a unit's system may write no Subscription; to another service it does not exist (PUT
+        # creates none, DELETE finds nothing to delete: test_subscription_existence.py)
+        outcome(await anyone.put(f"/fhir/Subscription/{feed_id}", json=hijacked, headers=other), put)
+        outcome(await anyone.delete(f"/fhir/Subscription/{feed_id}", headers=other), delete)
         conditional = await anyone.delete("/fhir/Subscription", params={"status": "active"}, headers=other)
         assert conditional.status_code in (200, 204), conditional.text  # a match they may not see does not match
     kept = (await anyone.get(f"/fhir/Subscription/{feed_id}", headers=service(rsa))).json()
@@ -238,7 +240,7 @@ async def test_a_deleted_subscriptions_owed_notifications_go_to_nobody_who_takes
     assert await owed(secure_app) == []
     body = dict(builders.subscription("Communication?recipient=Practitioner/karin", "https://attacker.example.org"))
     taken = await anyone.put(f"/fhir/Subscription/{feed}", json=dict(body, id=feed), headers=service(rsa, "other"))
-    outcome(taken, 403)  # a deleted resource's id stays with whose it was
+    outcome(taken, 405)  # a deleted resource's id stays with whose it was: no PUT creates a Subscription
     assert await owed(secure_app) == []
     old = await anyone.get(f"/fhir/Subscription/{feed}/_history/1", headers=service(rsa, "other"))
     assert old.status_code == 404  # the earlier owner's version (and its channel) stays theirs

@@ -127,10 +127,15 @@ async def test_a_record_whose_owner_is_a_contained_resource_is_withheld_while_a_
 async def test_another_units_record_does_not_exist_for_a_delete_either(
     anyone: httpx.AsyncClient, rsa: SigningKey, world: World
 ) -> None:
-    """LOW (L3): a read of another unit's staff answers is 404; a delete said 403."""
+    """LOW (L3): a read of another unit's staff answers is 404; a delete said 403.  A delete
+    answers as for an id that never existed (twenty-first review: 200, nothing to delete; a
+    404 told the id apart from a free one) and deletes nothing."""
     created = await hospital_staff_answers(anyone, rsa, world)
     url = f"/fhir/QuestionnaireResponse/{created['id']}"
     read = await anyone.get(url, headers=stranger(rsa, world))
+    assert read.status_code == 404, read.text
     deleted = await anyone.delete(url, headers=stranger(rsa, world))
-    assert read.status_code == deleted.status_code == 404, (read.text, deleted.text)
+    never = await anyone.delete("/fhir/QuestionnaireResponse/aldrig-funnen-0001", headers=stranger(rsa, world))
+    assert deleted.status_code == never.status_code == 200, (deleted.text, never.text)
+    assert deleted.json()["issue"][0]["code"] == never.json()["issue"][0]["code"] == "informational"
     assert (await anyone.get(url, headers=doctor(rsa, world))).status_code == 200

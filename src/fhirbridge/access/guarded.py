@@ -386,6 +386,12 @@ async def _knows(unit: UnitOfWork, record: StoredResource) -> bool:
     return unit.identity.unrestricted or await policy_on(unit).knows(unit.identity, record)
 
 
+async def _exists(unit: UnitOfWork, record: StoredResource) -> bool:
+    """Whether a live resource exists for the unit's caller as a read of it answers
+    (:meth:`AccessPolicy.exists_for`, judged on the write's own connection)."""
+    return unit.identity.unrestricted or await policy_on(unit).exists_for(unit.identity, record)
+
+
 async def _names(unit: UnitOfWork, patient_id: str) -> bool:
     """Whether the unit's caller may write about the patient (judged on the write's connection)."""
     if unit.identity.unrestricted:
@@ -407,5 +413,5 @@ async def _guard(
     await policy_on(unit).check_write(unit.identity, permission, resource_type, resource, previous)
 
 
-CHECKS = WriteChecks(guard=_guard, sees=_sees, view=_view, names=_names, narrow=_narrow, knows=_knows)
+CHECKS = WriteChecks(guard=_guard, sees=_sees, view=_view, names=_names, narrow=_narrow, knows=_knows, exists=_exists)
 """The policy's checks of every write a caller makes."""

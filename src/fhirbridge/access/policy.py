@@ -664,6 +664,16 @@ class AccessPolicy:
         except FhirError:
             return False
 
+    async def exists_for(self, identity: Identity, record: StoredResource) -> bool:
+        """Whether a live resource exists for the caller as a read of it answers (R4
+        http.html#read), whatever their scopes: not when the read is 404 (another patient's for
+        a patient, another service's Subscription, a cohort, a unit's record out of reach), but
+        when it is shown or refused with a 403 that says why (the Patient Data Act)."""
+        try:
+            return await self._judge(identity, record, "") is not None
+        except FhirError as refusal:
+            return identity.kind != "patient" and refusal.status != 404
+
     async def _sees_all(self, identity: Identity, references: list[Any], *, histories: bool = False) -> bool:
         """Whether the caller may see every version a record names: a Provenance (the history of
         those versions) or an access-log entry (who read them) tells of each, so a plan not
@@ -962,8 +972,15 @@ class AccessPolicy:
         if resource_type in WRITTEN_BY_SYSTEMS and not service:
             raise forbidden(f"Only the region's own systems (no care unit) may change {resource_type} resources")
         old = await self._last_content(previous)
-        if resource_type == "Subscription" and (refusal := owners.write_refusal(identity, old)) is not None:
-            raise forbidden(refusal)
+        if resource_type == "Subscription":
+            # who may write Subscriptions at all first, then (so that no answer tells whether
+            # another client's id exists) no PUT creates one, then whose it is
+            if (refusal := owners.write_refusal(identity, None)) is not None:
+                raise forbidden(refusal)
+            if permission == "u" and resource is not None and (why := owners.update_refusal(identity, previous, old)):
+                raise method_not_allowed(why)
+            if (refusal := owners.write_refusal(identity, old)) is not None:
+                raise forbidden(refusal)
         new_patients = await self._patients(identity, resource_type, resource) if resource is not None else frozenset()
         old_patients = await self._patients(identity, resource_type, old) if old is not None else frozenset()
         try:

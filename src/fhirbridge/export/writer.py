@@ -3,7 +3,9 @@
 
 Each type is one search (:func:`fhirbridge.export.plan.type_query`) read a page of
 :data:`~fhirbridge.export.plan.PAGE` resources at a time in key order, each page written out
-before the next is read: memory stays bounded by a page whatever the size of the export.  The
+before the next is read, and what the access policy memoised judging the last page forgotten
+(:func:`fhirbridge.access.memos.forget_grown`): memory stays bounded by a page whatever the
+size of the export.  The
 search goes through :class:`~fhirbridge.access.guarded.GuardedRepository` as the caller who
 asked, so an export holds what that caller may read, as they may read it (a plan from outside
 a blocked unit without the unit's parts), and nothing else.
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from fhirbridge.access.compartment import patients_of
 from fhirbridge.access.guarded import GuardedRepository
+from fhirbridge.access.memos import forget_grown
 from fhirbridge.export.files import output_name
 from fhirbridge.export.jobs import Output
 from fhirbridge.export.plan import ExportPlan, type_query
@@ -75,6 +78,7 @@ async def _write_type(
         for members in plan.member_batches():
             query = type_query(plan, resource_type, members)
             while True:
+                forget_grown(identity)  # the last page's judgements: the memos are a page's, not the export's
                 page = await repository.search(identity, query, None)
                 lines = [
                     match.content + b"\n"

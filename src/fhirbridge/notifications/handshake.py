@@ -1,9 +1,10 @@
 """The handshake of a topic-based rest-hook Subscription (Subscriptions Backport IG, *Workflow*:
 "Valid Subscription, with Handshake", and *Notifications*: notification type ``handshake``).
 
-A topic-based Subscription whose channel is new to the server (it is created, turned on again
-from ``off``, or given another endpoint) is stored ``requested``, not ``active``
-(:func:`awaiting_handshake`, a write enricher after :func:`.subscriptions.activate`), and the
+A topic-based Subscription whose channel the endpoint has not accepted (it is created, turned
+on again from ``off``, given another endpoint, or asked back from ``error``) is stored
+``requested``, not ``active`` (:func:`awaiting_handshake`, a write enricher after
+:func:`.subscriptions.activate`), and the
 same transaction owes its endpoint a handshake (:func:`owed_handshakes`, called by the
 notifier): an outbox row about the Subscription itself.  The delivery worker sends it as a
 ``history`` Bundle holding the SubscriptionStatus alone, ``type`` ``handshake`` and ``status``
@@ -14,6 +15,14 @@ notifier): an outbox row about the Subscription itself.  The delivery worker sen
   Subscription becomes ``error`` at once, with the error and the next attempt shown
   (:mod:`.state`), and the handshake is tried again with the usual backoff; the first that
   gets through makes it ``active``.
+
+A client never sets ``active`` itself (R5 subscription-status: ``requested``, "the client has
+requested the subscription, and the server has not yet set it up"; the IG's *Workflow*: the
+client requests, the server may shake hands, and the Subscription is active once it has): a
+client's write asking ``active`` (or sending back ``error`` as it read it) is a request,
+processed as a create's is.  On a Subscription in ``error`` it is stored ``requested`` and owes
+a new handshake, which the events owed meanwhile wait for; on one still ``requested`` it stays
+so, its handshake already owed; on an ``active`` one with the same endpoint nothing changes.
 
 Events that happen meanwhile are numbered and kept (``$events`` has them), but none is sent
 before the handshake has got through: the outbox claims no event of a Subscription whose
@@ -47,11 +56,12 @@ def _endpoint(subscription: dict[str, Any] | None) -> str | None:
 
 
 def _needs_handshake(subscription: dict[str, Any], before: dict[str, Any] | None) -> bool:
-    """Whether this version of a live topic-based Subscription opens a channel the server has
-    not yet shaken hands on: none before, ``off`` (or gone) before, or another endpoint."""
+    """Whether this version of a live topic-based Subscription opens a channel whose endpoint
+    has not accepted it: none before, ``off`` (or gone) or ``error`` before, or another
+    endpoint.  (One still ``requested`` has its handshake owed already.)"""
     if before is None or _endpoint(before) != _endpoint(subscription):
         return True
-    return before.get("status") not in ("requested", "active", "error")
+    return before.get("status") not in ("requested", "active")
 
 
 async def awaiting_handshake(unit: UnitOfWork, validated: ValidatedResource) -> ValidatedResource:

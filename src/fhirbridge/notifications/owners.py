@@ -5,7 +5,11 @@ written by a *service* only (a system token acting for no care unit: the region'
 engine, the NPÖ platform), and it belongs to the OAuth client that created it.  The server
 records that client as a ``meta.tag`` of :data:`OWNER_SYSTEM`, replacing whatever the client
 sent there.  Only the owner reads, searches, changes or deletes it: to everyone else it does not
-exist (a read is 404, a search leaves it out), and a write is 403.  Its channel (the endpoint,
+exist: a read, a patch and its operations are 404 as for an id that does not exist, a delete
+has nothing to delete, and a search leaves it out.  Nor does a PUT create a Subscription
+(R4 http.html#update: 405, the server does not allow client-defined ids for it): a PUT that
+would create one with an id of the client's choosing could not, were the id another's, answer
+as it does for a free id (security review 21).  Its channel (the endpoint,
 the headers with their credentials) is thus the owner's alone.  What it is sent is judged by the
 access policy as its owner (:func:`owner_identity`), inside the write that changes the data
 (:mod:`.subscriptions`).
@@ -26,9 +30,14 @@ from fhirbridge.contract.codes import CANONICAL_BASE
 from fhirbridge.errors import FhirError, Issue
 from fhirbridge.identity import Identity
 from fhirbridge.search.query import SearchQuery, with_clause
+from fhirbridge.storage.records import StoredResource
 
 OWNER_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/subscription-owner"
 """The tag system whose code is the owning client's id (``client_id``, or ``azp``, of its token)."""
+NOT_BY_PUT = (
+    "A PUT changes a Subscription of yours that exists; a new Subscription is created by POST, and its id is "
+    "assigned by the server"
+)
 NO_CLIENT = "A Subscription belongs to the client that creates it, and this token names no client (client_id)"
 
 
@@ -65,6 +74,18 @@ def write_refusal(identity: Identity, stored: dict[str, Any] | None) -> str | No
         return NO_CLIENT
     if stored is not None and owner_of(stored) != identity.client_id:
         return "This Subscription belongs to another client; only that client may change or delete it"
+    return None
+
+
+def update_refusal(identity: Identity, previous: StoredResource | None, stored: dict[str, Any] | None) -> str | None:
+    """Why a PUT (or a patch, written as one) may not write this Subscription: unless it
+    replaces a live Subscription of the caller's, it would create one with an id of the
+    client's choosing, which a restricted caller may not (R4 http.html#update, 405); the same
+    answer whether the id is free, deleted, or another client's.  None when it may."""
+    if identity.unrestricted:
+        return None
+    if previous is None or previous.deleted or stored is None or not holds(identity, stored):
+        return NOT_BY_PUT
     return None
 
 

@@ -72,6 +72,7 @@ class WriteChecks:
     names: Callable[[UnitOfWork, str], Awaitable[bool]]
     narrow: Callable[[UnitOfWork, SearchQuery], Awaitable[SearchQuery]]
     knows: Callable[[UnitOfWork, StoredResource], Awaitable[bool]]
+    exists: Callable[[UnitOfWork, StoredResource], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class UnitOfWork:
         names: Callable[[UnitOfWork, str], Awaitable[bool]] | None = None,
         narrow: Callable[[UnitOfWork, SearchQuery], Awaitable[SearchQuery]] | None = None,
         knows: Callable[[UnitOfWork, StoredResource], Awaitable[bool]] | None = None,
+        exists: Callable[[UnitOfWork, StoredResource], Awaitable[bool]] | None = None,
         view: Callable[[UnitOfWork, StoredResource], Awaitable[StoredResource | None]] | None = None,
         other_bases: tuple[str, ...] = (),
         dry_run: bool = False,
@@ -116,11 +118,15 @@ class UnitOfWork:
         """A resource as the caller sees it (the view a read gives: a patient's log entry without
         what is kept from them, a plan without a blocked unit), or None when it is hidden."""
         self.narrow = narrow
+        """The caller's conditional criteria as the access policy lets them search (a patient's
+        kept to their compartment, ``_has`` refused)."""
         self.knows = knows
         """Whether a resource exists for the caller (whatever their scopes): a patient's
         reference to another patient's resource is answered as a reference to nothing."""
-        """The caller's conditional criteria as the access policy lets them search (a patient's
-        kept to their compartment, ``_has`` refused)."""
+        self.exists = exists
+        """Whether a live resource exists for the caller as a read of it answers (not when the
+        read is 404: another patient's for a patient, another service's Subscription): a write
+        then answers as for an id that does not exist (:meth:`_absent_for_caller`)."""
         self.names = names
         """Whether the caller may write about a patient: a reference by identifier resolves only
         to such a Patient (:mod:`fhirbridge.writes.references`)."""
@@ -233,20 +239,15 @@ class UnitOfWork:
         """The current version a patch applies to (R4 http.html#patch), locked for the update
         that follows.  The caller must see it whole and may change it *before* the patch is
         applied: a ``test`` operation would otherwise tell of content hidden from them.  What
-        does not exist for them (nothing, a deletion, another patient's resource) is a 404."""
-        if self.guard is not None and self.identity.kind != "patient":
-            # what the type's rules refuse (the scope; a type only services write, such as Group)
-            # is refused alike whether or not the resource exists, as a PUT is: a 403 for one and
-            # a 404 for another would tell which ids exist, of a type whose reads answer 404
-            await self.guard(self, "u", resource_type, None, None)
+        does not exist for them (nothing, a deletion, another patient's resource, another
+        service's Subscription) is a 404."""
+        await self._type_rules_first("u", resource_type)
         lock = self.conn.dialect.lock_for_no_key_update
         current = await store.read_current(self.conn, resource_type, resource_id, lock=lock)
         absent = not_found(f"{resource_type}/{resource_id} does not exist: there is nothing to patch")
-        if current is None or current.deleted or current.content is None:
+        if current is None or current.deleted or current.content is None or await self._absent_for_caller(current):
             raise absent
         if self.guard is not None and self.view is not None:
-            if await self._hidden_from_patient(current):
-                raise absent
             content = loads(current.content)
             if await self.view(self, current) is None:
                 # the rules judge it too, so that the access log names whom the attempt was
@@ -259,25 +260,38 @@ class UnitOfWork:
 
     async def delete(self, resource_type: str, resource_id: str) -> WriteResult:
         """Mark a resource deleted (R4 http.html#delete); history keeps every version."""
+        await self._type_rules_first("d", resource_type)
         lock = self.conn.dialect.lock_for_update
         current = await store.read_current(self.conn, resource_type, resource_id, lock=lock)
-        if await self._hidden_from_patient(current):
-            return WriteResult("absent", None)  # another patient's resource does not exist for them
+        if current is None or current.deleted or current.pk is None:
+            return WriteResult("absent", None)  # whoever's it was: nothing to delete tells of nobody
+        if await self._absent_for_caller(current):
+            return WriteResult("absent", None)  # what a read of answers 404 does not exist for them
         if self.guard is not None:
             await self.guard(self, "d", resource_type, None, current)
-        if current is None or current.deleted or current.pk is None:
-            return WriteResult("absent", current)
         record = StoredResource(resource_type, resource_id, current.version + 1, self.now, True, None, pk=current.pk)
         await versions.save_deletion(self.conn, record, current.pk)
         self._deleted.append((resource_type, resource_id))
         self.events.append(WriteEvent("delete", record, current, self.identity, by_server=self._finishing))
         return WriteResult("deleted", record)
 
-    async def _hidden_from_patient(self, record: StoredResource | None) -> bool:
-        """Whether a live resource is one a patient's (or relative's) token may not know of."""
-        if record is None or record.deleted or self.guard is None or self.knows is None:
+    async def _type_rules_first(self, permission: Literal["u", "d"], resource_type: str) -> None:
+        """What the type's rules refuse a user, system or service (the scope; a type only
+        services write, such as Group or Subscription) is refused before the resource is looked
+        for, alike whether or not it exists, as a PUT is: a 403 for one id and a 404 (or a
+        200) for another would tell which ids exist, of a type whose reads answer 404.  A
+        patient's token is judged on the resource (another patient's does not exist for it)."""
+        if self.guard is not None and self.identity.kind != "patient":
+            await self.guard(self, permission, resource_type, None, None)
+
+    async def _absent_for_caller(self, record: StoredResource | None) -> bool:
+        """Whether a live resource is one whose read answers the caller 404 (another patient's
+        for a patient or relative, another service's Subscription, a cohort, a unit's record
+        out of reach): a patch or delete of it answers as for an id that does not exist, so
+        that no write tells whether such an id exists (security review 21)."""
+        if record is None or record.deleted or self.guard is None or self.exists is None:
             return False
-        return self.identity.kind == "patient" and not await self.knows(self, record)
+        return not await self.exists(self, record)
 
     async def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
         """The current version as this transaction sees it."""
@@ -423,6 +437,10 @@ class UnitOfWork:
         existing = await self.read(resource_type, body_id)
         if existing is not None and not existing.deleted:
             if self.guard is not None and self.sees is not None and not await self.sees(self, existing):
+                if await self._absent_for_caller(existing):
+                    # what does not exist for them is answered as a free id is: by the update's
+                    # own rules, which refuse it (another service's Subscription: 405, as any)
+                    return body_id
                 # a resource the caller may not see is not told of
                 raise FhirError(403, [error("forbidden", f"You may not write {resource_type}/{body_id}")])
             raise conflict(

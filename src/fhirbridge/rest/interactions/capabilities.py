@@ -166,7 +166,8 @@ def capability_statement(base_url: str, settings: Settings | None = None) -> dic
                     "interaction": [{"code": code} for code in codes],
                     "versioning": "versioned-update",
                     "readHistory": True,
-                    "updateCreate": not server_written,
+                    # a Subscription's id is the server's (notifications/owners.py)
+                    "updateCreate": not server_written and resource_type != "Subscription",
                     "conditionalCreate": supports_conditional("create") and not server_written,
                     "conditionalRead": "full-support",
                     "conditionalUpdate": supports_conditional("update") and not server_written,
