@@ -14,6 +14,7 @@ Role codes are from http://terminology.hl7.org/CodeSystem/v3-ParticipationType.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -375,34 +376,41 @@ async def service_facts_of_each(
     repository: Reads, system: Identity, patient_ids: Sequence[str], now: int
 ) -> dict[str, PatientFacts]:
     """:func:`load_facts` with ``care=False`` of several patients, their active Consents found
-    by one search per :data:`CONSENTS_TOGETHER` patients instead of one each (a history page's
-    patients, judged for the region's services).  Only the patients whose facts are then whole
-    are answered: one with a block, or with more than :data:`MOST` active consents, is left out
-    (its care network is to be read too, or its consents are cut as the one-by-one read cuts
-    them), and so are all of a search whose consents cannot each be told to be one patient's
-    (a patient named other than ``Patient/id``)."""
-    found: dict[str, PatientFacts] = {}
+    by one search per :data:`CONSENTS_TOGETHER` patients (the searches asked at once) instead
+    of one each (a history page's patients, judged for the region's services).  Only the
+    patients whose facts are then whole are answered: one with a block, or with more than
+    :data:`MOST` active consents, is left out (its care network is to be read too, or its
+    consents are cut as the one-by-one read cuts them), and so are all of a search whose
+    consents cannot each be told to be one patient's (a patient named other than
+    ``Patient/id``)."""
     wanted = sorted(set(patient_ids))
-    for start in range(0, len(wanted), CONSENTS_TOGETHER):
-        chunk = wanted[start : start + CONSENTS_TOGETHER]
-        pairs = [("patient", ",".join(f"Patient/{p}" for p in chunk)), ("status", "active")]
-        limit = (MOST + 1) * len(chunk)
-        consents, _ = await search_contents(repository, system, "Consent", pairs, None, limit, heavy=False)
-        by_patient: dict[str, list[dict[str, Any]]] = {patient_id: [] for patient_id in chunk}
-        if len(consents) >= limit:
-            continue
-        for consent in consents:
-            reference = (consent.get("patient") or {}).get("reference")
-            owner = reference.removeprefix("Patient/") if isinstance(reference, str) else None
-            if owner not in by_patient:
-                break
-            by_patient[owner].append(consent)
-        else:
-            for patient_id, theirs in by_patient.items():
-                facts = PatientFacts(patient_id)
-                _apply_consents(facts, theirs, now)
-                if not facts.blocked and not facts.cut:
-                    found[patient_id] = facts
+    chunks = [wanted[start : start + CONSENTS_TOGETHER] for start in range(0, len(wanted), CONSENTS_TOGETHER)]
+    found: dict[str, PatientFacts] = {}
+    for part in await asyncio.gather(*(_service_facts(repository, system, chunk, now) for chunk in chunks)):
+        found.update(part)
+    return found
+
+
+async def _service_facts(repository: Reads, system: Identity, chunk: list[str], now: int) -> dict[str, PatientFacts]:
+    """:func:`service_facts_of_each` of at most :data:`CONSENTS_TOGETHER` patients, by one search."""
+    pairs = [("patient", ",".join(f"Patient/{p}" for p in chunk)), ("status", "active")]
+    limit = (MOST + 1) * len(chunk)
+    consents, _ = await search_contents(repository, system, "Consent", pairs, None, limit, heavy=False)
+    if len(consents) >= limit:
+        return {}
+    by_patient: dict[str, list[dict[str, Any]]] = {patient_id: [] for patient_id in chunk}
+    for consent in consents:
+        reference = (consent.get("patient") or {}).get("reference")
+        owner = reference.removeprefix("Patient/") if isinstance(reference, str) else None
+        if owner not in by_patient:
+            return {}
+        by_patient[owner].append(consent)
+    found = {}
+    for patient_id, theirs in by_patient.items():
+        facts = PatientFacts(patient_id)
+        _apply_consents(facts, theirs, now)
+        if not facts.blocked and not facts.cut:
+            found[patient_id] = facts
     return found
 
 

@@ -277,13 +277,15 @@ class AccessPolicy:
         kept = []
         targets = self._targets_to_judge(identity, records)
         named_goals = {str(t.resource_id) for t in targets if t.resource_type == "Goal"}
-        patients = self._patients_to_stand(identity, records)
-        # what judging the page asks the database, asked at once (one round trip on PostgreSQL)
-        goals, _, epochs = await asyncio.gather(
+        # what judging the page asks the database, asked together (three round trips on
+        # PostgreSQL): the Goals' plans and the Provenances' targets; the epochs of the patients
+        # all of these name; their Patients and consents
+        goals, _ = await asyncio.gather(
             self._unapproved_goals(records, named_goals),
             read_targets_ahead(self.repository.database, identity, targets),
-            self._page_epochs(patients),
         )
+        patients = self._patients_to_stand(identity, records, targets)
+        epochs = await self._page_epochs(patients)
         if epochs is not None:
             await self._stand_ahead(patients, epochs)
         ahead = _GOALS_AHEAD.set(goals)
@@ -302,15 +304,21 @@ class AccessPolicy:
                 _READ_EPOCHS.reset(known)
         return kept
 
-    def _patients_to_stand(self, identity: Identity, records: list[StoredResource]) -> list[str]:
-        """The patients a page names whose standing is read ahead for it (:meth:`_stand_ahead`):
+    def _patients_to_stand(
+        self, identity: Identity, records: list[StoredResource], targets: list[ParsedReference]
+    ) -> list[str]:
+        """The patients a page names whose standing is read ahead for it (:meth:`_stand_ahead`),
+        by its versions and by the versions its Provenances name (``targets``, read already):
         for a region's service judging a page (a change feed page names a hundred or more), when
         it names at least two."""
         if identity.kind != "system" or identity.on_behalf_of is not None or identity.unrestricted:
             return []
         named: set[str] = set()
-        for record in records:
-            parsed = self._parsed(identity, record) if record.resource_type != "Provenance" else None
+        memo = targets_memo(identity)
+        versions = [r for r in records if r.resource_type != "Provenance"]
+        versions += [stored for t in targets if (stored := memo.get(target_key(t))) is not None]
+        for record in versions:
+            parsed = self._parsed(identity, record)
             if parsed is not None:
                 named |= patients_of(record.resource_type, parsed) or frozenset()
         named.discard(UNKNOWN_PATIENT)
