@@ -344,3 +344,20 @@ async def test_listed_read_only_types_can_be_searched_by_url_and_read(
             assert read.status_code == 200 and read.json() == resource
         refused = await client.post(f"/fhir/{resource_type}", json={"resourceType": resource_type})
         assert refused.status_code == 405
+
+
+async def test_a_subscription_is_not_created_by_put_in_development_mode_either(
+    client: httpx.AsyncClient, statement: dict[str, Any]
+) -> None:
+    """``updateCreate`` false for Subscription holds without a token too: a PUT to a free id is
+    405 and stores nothing, and a PUT of one that exists updates it."""
+    assert resources(statement)["Subscription"]["updateCreate"] is False
+    body = builders.subscription("Patient?gender=male", "https://notify.region.example/fhir")
+    refused = await client.put("/fhir/Subscription/chosen-id", json=dict(body, id="chosen-id"))
+    outcome(refused, 405)
+    assert (await client.get("/fhir/Subscription/chosen-id")).status_code == 404
+    created = await client.post("/fhir/Subscription", json=body)
+    assert created.status_code == 201, created.text
+    stored = created.json()
+    updated = await client.put(f"/fhir/Subscription/{stored['id']}", json=dict(stored, reason="changed"))
+    assert updated.status_code == 200, updated.text

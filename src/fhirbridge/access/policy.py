@@ -974,6 +974,12 @@ class AccessPolicy:
         if resource_type in SERVER_WRITTEN and identity is not SYSTEM:
             raise method_not_allowed(f"{resource_type} is written by the server only (append-only)")
         if identity.unrestricted:
+            creates_by_put = permission == "u" and resource is not None and (previous is None or previous.deleted)
+            if resource_type == "Subscription" and creates_by_put and identity is not SYSTEM:
+                # updateCreate false in development mode too (a restricted caller is answered
+                # below, in the order that tells nothing of others' ids; a load or a restore,
+                # written by the server itself, keeps its ids)
+                raise method_not_allowed(owners.NOT_BY_PUT)
             return
         self.require_scope(identity, resource_type, permission)
         service = identity.kind == "system" and identity.on_behalf_of is None
