@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
-import ipaddress
 import json
 import random
 import ssl
@@ -37,41 +35,13 @@ if __package__ in (None, ""):  # run as `python bench/notify.py`
 
 import httpx
 import uvloop
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from bench.modes import INTEGRATION, Issuer, mode
 from bench.seed import Backend, SeededData, fresh_backend, seed
 from bench.server import ServiceProcess
+from bench.tls import self_signed
 
 HOST = "127.0.0.1"
-
-
-def certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key, as PEM files in ``folder``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fhirbridge bench receiver")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "receiver.pem", folder / "receiver.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
 
 
 class Receiver:
@@ -121,7 +91,7 @@ async def run_backend(backend: Backend, data: SeededData, args: argparse.Namespa
         tls: ssl.SSLContext | None = None
         environment = dict(running.environment)
         if production:
-            cert_path, key_path = certificate(Path(folder))
+            cert_path, key_path = self_signed(Path(folder), HOST)
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(cert_path, key_path)
             environment["SSL_CERT_FILE"] = str(cert_path)

@@ -5,7 +5,6 @@ the check records where it was asked to connect, or connects to a receiver on 12
 from __future__ import annotations
 
 import asyncio
-import datetime
 import ssl
 from collections.abc import Iterable
 from ipaddress import ip_address
@@ -13,10 +12,7 @@ from pathlib import Path
 
 import httpcore
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from bench.tls import self_signed
 
 from fhirbridge.notifications import egress
 from fhirbridge.notifications.egress import CheckedBackend, EndpointRefused
@@ -94,35 +90,10 @@ async def test_the_real_resolver_answers_addresses() -> None:
     assert await egress.resolve("127.0.0.1", 80) == [ip_address("127.0.0.1")]
 
 
-def _certificate_for(name: str, folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for ``name`` and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_file, key_file
-
-
 async def test_tls_keeps_the_name_while_connecting_to_the_checked_address(
     answers: list[list[str]], tmp_path: Path
 ) -> None:
-    cert_file, key_file = _certificate_for("hooks.region.test", tmp_path)
+    cert_file, key_file = self_signed(tmp_path, "hooks.region.test")
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert_file, key_file)
     names: list[str | None] = []

@@ -399,6 +399,11 @@ async def _names(unit: UnitOfWork, patient_id: str) -> bool:
     return await policy_on(unit).may_write_for(unit.identity, patient_id)
 
 
+RULED_FOR_ALL = SERVER_WRITTEN | {"Subscription"}
+"""Types whose write rules hold for unrestricted callers too: what the server alone writes, and
+a Subscription, which no PUT creates (the CapabilityStatement's ``updateCreate`` false)."""
+
+
 async def _guard(
     unit: UnitOfWork,
     permission: Permission,
@@ -408,8 +413,8 @@ async def _guard(
 ) -> None:
     """The access policy's say on one write, judged on the write's own connection, so that
     what the transaction wrote so far (a new patient's first care team) counts."""
-    if unit.identity.unrestricted and resource_type not in SERVER_WRITTEN and resource_type != "Subscription":
-        return  # (the rules of what the server writes, and of Subscription ids, hold for all)
+    if unit.identity.unrestricted and resource_type not in RULED_FOR_ALL:
+        return
     await policy_on(unit).check_write(unit.identity, permission, resource_type, resource, previous)
 
 

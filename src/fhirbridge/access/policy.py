@@ -280,10 +280,13 @@ class AccessPolicy:
         # what judging the page asks the database, asked together (three round trips on
         # PostgreSQL): the Goals' plans and the Provenances' targets; the epochs of the patients
         # all of these name; their Patients and consents
-        goals, _ = await asyncio.gather(
-            self._unapproved_goals(records, named_goals),
-            read_targets_ahead(self.repository.database, identity, targets),
-        )
+        if targets:
+            goals, _ = await asyncio.gather(
+                self._unapproved_goals(records, named_goals),
+                read_targets_ahead(self.repository.database, identity, targets),
+            )
+        else:  # most search pages: no task made for nothing to read
+            goals = await self._unapproved_goals(records, named_goals)
         patients = self._patients_to_stand(identity, records, targets)
         epochs = await self._page_epochs(patients)
         if epochs is not None:
@@ -311,7 +314,7 @@ class AccessPolicy:
         by its versions and by the versions its Provenances name (``targets``, read already):
         for a region's service judging a page (a change feed page names a hundred or more), when
         it names at least two."""
-        if identity.kind != "system" or identity.on_behalf_of is not None or identity.unrestricted:
+        if not owners.is_service(identity):
             return []
         named: set[str] = set()
         memo = targets_memo(identity)
@@ -375,6 +378,7 @@ class AccessPolicy:
                 kept.facts[False] = facts
 
     async def _current_patients(self, patient_ids: list[str]) -> dict[tuple[str, str], StoredResource]:
+        """The current versions of these Patients, by ("Patient", id), in one statement."""
         if not patient_ids:
             return {}
         async with self.repository.database.reader() as conn:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -159,13 +159,7 @@ class OutboxWorker:
             )
             return False
         assert subscription is not None
-        try:
-            response = await self._send(notification, subscription)
-            problem = None if response.is_success else f"HTTP {response.status_code} from {notification.endpoint}"
-            told = problem or ""
-        except Exception as exc:
-            problem = f"{type(exc).__name__}: {exc} ({notification.endpoint})"
-            told = state.told_owner(exc, notification.endpoint)
+        problem, told = await _attempt(self._send(notification, subscription), notification.endpoint)
         now = self.clock()
         if problem is None:
             await outbox.mark_delivered(self.database, notification.pk, now)
@@ -173,17 +167,7 @@ class OutboxWorker:
                 await topic_events.sent(self.database, notification.subscription_id, now)
             await self._show(notification.subscription_id, state.recovered(subscription), state.recovered)
             return True
-        attempts = notification.attempts + 1
-        if now - notification.created >= self.max_age_us:
-            log.error("giving up notification %s after %d attempts: %s", notification.pk, attempts, problem)
-            await outbox.give_up(self.database, notification.pk, now, problem)
-        else:
-            log.warning("notification %s not delivered (%s); trying again later", notification.pk, problem)
-            next_attempt = now + pause_after(attempts)
-            await outbox.retry_later(self.database, notification.pk, next_attempt, problem)
-            if attempts >= state.ERROR_AFTER:
-                change = state.failing(subscription, told, next_attempt, now)
-                await self._show(notification.subscription_id, change, state.failing, told, next_attempt, now)
+        await self._not_delivered(notification, subscription, "notification", problem, told, now)
         return False
 
     async def _shake_hands(self, notification: Notification, subscription: dict[str, Any] | None) -> bool:
@@ -196,30 +180,36 @@ class OutboxWorker:
             await outbox.give_up(self.database, notification.pk, now, "the subscription no longer awaits a handshake")
             return False
         assert subscription is not None
-        try:
-            response = await self._send_status(notification.subscription_id, subscription, "handshake")
-            problem = None if response.is_success else f"HTTP {response.status_code} from {notification.endpoint}"
-            told = problem or ""
-        except Exception as exc:
-            problem = f"{type(exc).__name__}: {exc} ({notification.endpoint})"
-            told = state.told_owner(exc, notification.endpoint)
+        sending = self._send_status(notification.subscription_id, subscription, "handshake")
+        problem, told = await _attempt(sending, notification.endpoint)
         now = self.clock()
         if problem is None:  # active before the row is done, so that no event of it is claimed while requested
             await self._show(notification.subscription_id, handshake.shaken(subscription), handshake.shaken)
             await outbox.mark_delivered(self.database, notification.pk, now)
             await topic_events.sent(self.database, notification.subscription_id, now)
             return True
+        await self._not_delivered(notification, subscription, "handshake", problem, told, now)
+        return False
+
+    async def _not_delivered(
+        self, notification: Notification, subscription: dict[str, Any], what: str, problem: str, told: str, now: int
+    ) -> None:
+        """A failed try: given up once the notification is older than the longest it is tried
+        for, else tried again after a pause; the owner sees the Subscription in ``error`` (the
+        problem as ``told``, the next try) once :data:`.state.ERROR_AFTER` tries failed, a
+        handshake's at once (its Subscription is not active until one gets through)."""
+        assert notification.pk is not None
         attempts = notification.attempts + 1
         if now - notification.created >= self.max_age_us:
-            log.error("giving up the handshake %s after %d attempts: %s", notification.pk, attempts, problem)
+            log.error("giving up %s %s after %d attempts: %s", what, notification.pk, attempts, problem)
             await outbox.give_up(self.database, notification.pk, now, problem)
-            return False
-        log.warning("handshake %s not delivered (%s); trying again later", notification.pk, problem)
+            return
+        log.warning("%s %s not delivered (%s); trying again later", what, notification.pk, problem)
         next_attempt = now + pause_after(attempts)
         await outbox.retry_later(self.database, notification.pk, next_attempt, problem)
-        change = state.failing(subscription, told, next_attempt, now)
-        await self._show(notification.subscription_id, change, state.failing, told, next_attempt, now)
-        return False
+        if what == "handshake" or attempts >= state.ERROR_AFTER:
+            change = state.failing(subscription, told, next_attempt, now)
+            await self._show(notification.subscription_id, change, state.failing, told, next_attempt, now)
 
     async def heartbeats(self) -> int:
         """Send a heartbeat (Backport IG, *Notifications*: a ``heartbeat`` Bundle with the status
@@ -405,3 +395,14 @@ async def running_worker(database: Database, settings: Settings) -> AsyncIterato
         stop.set()
         await task
         await worker.close()
+
+
+async def _attempt(sending: Awaitable[httpx.Response], endpoint: str) -> tuple[str | None, str]:
+    """Send: the problem (None when the receiver took it: a 2xx) and what the Subscription's
+    owner is told of it (:func:`.state.told_owner`: no internals of a failure to connect)."""
+    try:
+        response = await sending
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc} ({endpoint})", state.told_owner(exc, endpoint)
+    problem = None if response.is_success else f"HTTP {response.status_code} from {endpoint}"
+    return problem, problem or ""
